@@ -1,0 +1,85 @@
+import { randomInt } from "node:crypto";
+import { openStore } from "../real/store/index.js";
+import { loadScenario, runScenario, type SimResult, type SimRun } from "../scenarios/runner.js";
+import { progressBar } from "./progress.js";
+
+export interface SimCommandOptions {
+  seed?: number;
+  json: boolean;
+  checkDeterminism: boolean;
+  db: string;
+  store: boolean;
+}
+
+/** `testbed sim`: returns the exit code. */
+export function simCommand(file: string, options: SimCommandOptions): number {
+  const scenario = loadScenario(file);
+  const seed = options.seed ?? scenario.seed ?? randomInt(0, 2 ** 31);
+  if (!options.json) console.log(`seed: ${seed}`);
+  const runOnce = (label: string): SimRun => {
+    const bar = progressBar(label);
+    try {
+      return runScenario(scenario, { seed, onProgress: (f) => bar.update(f) });
+    } finally {
+      bar.done();
+    }
+  };
+  const run = runOnce(options.checkDeterminism ? "run 1/2" : "sim");
+  const second: SimResult | null = options.checkDeterminism ? runOnce("run 2/2").result : null;
+  const result = run.result;
+  const deterministic = second === null || (second.traceHash === result.traceHash && second.events === result.events);
+  const runId = options.store ? storeRun(options.db, run) : null;
+  if (options.json) {
+    const determinism = second === null ? undefined : { ok: deterministic, traceHashes: [result.traceHash, second.traceHash] };
+    console.log(JSON.stringify({ ...result, ...(determinism ? { determinism } : {}), runId }));
+  } else {
+    printSummary(result, runId, options.db);
+  }
+  if (!deterministic && second !== null) {
+    console.error(
+      `testbed: determinism check FAILED for ${file} seed ${seed}: run 1 trace ${result.traceHash} (${result.events} events), run 2 trace ${second.traceHash} (${second.events} events)`,
+    );
+    return 1;
+  }
+  if (!result.ok) {
+    for (const inv of result.invariants.filter((i) => !i.ok)) console.error(`testbed: invariant ${inv.name} FAILED: ${inv.detail}`);
+    console.error(`replay: ${result.replay}`);
+    return 1;
+  }
+  return 0;
+}
+
+function storeRun(db: string, run: SimRun): number {
+  const store = openStore(db);
+  try {
+    const r = run.result;
+    return store.insertRunWithEvents(
+      {
+        kind: "sim",
+        scenario: r.scenario,
+        seed: String(r.seed),
+        fingerprint: r.traceHash,
+        events: r.events,
+        simSeconds: r.simSeconds,
+        wallSeconds: r.wallSeconds,
+        ok: r.ok,
+        results: { invariants: r.invariants, stats: r.stats, eventCounts: r.eventCounts },
+        createdAt: new Date().toISOString(),
+      },
+      run.events.map((e) => ({ timeUs: e.timeUs, host: e.host, kind: e.kind, data: { ...e.fields } })),
+    );
+  } finally {
+    store.close();
+  }
+}
+
+function printSummary(r: SimResult, runId: number | null, db: string): void {
+  console.log(`scenario: ${r.name} (${r.scenario})`);
+  console.log(`trace: ${r.traceHash}  events: ${r.events}  simulated: ${r.simSeconds}s  wall: ${r.wallSeconds}s  (${r.eventsPerSec} events/s)`);
+  for (const inv of r.invariants) console.log(`  ${inv.ok ? "ok  " : "FAIL"} ${inv.name}${inv.ok ? "" : `: ${inv.detail}`}`);
+  const s = r.stats;
+  console.log(
+    `packets: sent ${s.sent}, delivered ${s.delivered}, lost ${(s.lostUplink ?? 0) + (s.lostDownlink ?? 0)}, queue drops ${(s.queueDropsUplink ?? 0) + (s.queueDropsDownlink ?? 0)}, partition drops ${s.partitionDrops}`,
+  );
+  if (runId !== null) console.log(`stored as run ${runId} in ${db}`);
+}

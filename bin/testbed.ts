@@ -1,0 +1,120 @@
+#!/usr/bin/env node
+import { readFileSync } from "node:fs";
+import { Command, CommanderError } from "commander";
+import { StoreError, openStore } from "../real/store/index.js";
+import { ScenarioError } from "../scenarios/reader.js";
+import { runEngineBench } from "../sim/bench/engine-bench.js";
+import { parseWhole, UsageError } from "./errors.js";
+import { simCommand } from "./sim-command.js";
+
+const DEFAULT_DB = "./testbed.db";
+
+function packageVersion(): string {
+  const text = readFileSync(new URL("../../package.json", import.meta.url), "utf8");
+  return (JSON.parse(text) as { version: string }).version;
+}
+
+function buildProgram(): Command {
+  const program = new Command("testbed")
+    .description("Simulation-first testbed emulator: Frisbee imaging, sync barriers, node monitors and services,\nas deterministic state machines run in a simulated world or on real machines.")
+    .version(packageVersion(), "-V, --version")
+    .showHelpAfterError("(run with --help for usage)")
+    .exitOverride()
+    .configureOutput({ outputError: (text, write) => write(`testbed: ${text.replace(/^error: /, "").trimEnd()}\n`) });
+
+  program
+    .command("sim")
+    .description("run a scenario in the simulated world and check its invariants")
+    .argument("<scenario>", "scenario file (JSON)")
+    .option("--seed <n>", "seed (default: the scenario's, else a random one, printed first)")
+    .option("--json", "print one JSON object")
+    .option("--check-determinism", "run twice and fail if the trace fingerprints differ")
+    .option("--db <path>", "store file", DEFAULT_DB)
+    .option("--no-store", "do not record the run in the store")
+    .addHelpText("after", "\nExample:\n  testbed sim scenarios/examples/partition-heal.json --seed 42 --json --check-determinism")
+    .action((file: string, o: { seed?: string; json?: boolean; checkDeterminism?: boolean; db: string; store: boolean }) => {
+      process.exitCode = simCommand(file, {
+        ...(o.seed === undefined ? {} : { seed: parseWhole("--seed", o.seed, 0) }),
+        json: o.json === true,
+        checkDeterminism: o.checkDeterminism === true,
+        db: o.db,
+        store: o.store,
+      });
+    });
+
+  const bench = program.command("bench").description("benchmarks that print figures");
+  bench
+    .command("engine")
+    .description("event engine dispatch rate against a bare typed-array heap doing the same pushes and pops")
+    .option("--pending <n>", "events pending at once", "100000")
+    .option("--events <n>", "events to execute", "3000000")
+    .option("--rounds <n>", "timed rounds of each; the best counts", "3")
+    .option("--seed <n>", "seed for the delays", "1")
+    .option("--json", "print one JSON object")
+    .addHelpText("after", "\nExample:\n  testbed bench engine --pending 100000 --events 3000000 --json")
+    .action((o: { pending: string; events: string; rounds: string; seed: string; json?: boolean }) => {
+      const result = runEngineBench({
+        pendingEvents: parseWhole("--pending", o.pending, 1, 10_000_000),
+        events: parseWhole("--events", o.events, 1, 1e10),
+        rounds: parseWhole("--rounds", o.rounds, 1, 100),
+        seed: parseWhole("--seed", o.seed, 0),
+      });
+      if (o.json) console.log(JSON.stringify(result));
+      else {
+        console.log(`engine:    ${result.eventsPerSec.toLocaleString("en-US")} events/s`);
+        console.log(`bare heap: ${result.bareHeapEventsPerSec.toLocaleString("en-US")} events/s`);
+        console.log(`ratio:     ${result.ratio} (engine / bare heap; ${result.pendingEvents} pending, ${result.events} events, best of ${result.rounds})`);
+      }
+    });
+
+  program
+    .command("runs")
+    .description("list runs recorded in the store, newest first")
+    .option("--db <path>", "store file", DEFAULT_DB)
+    .option("--limit <n>", "how many", "20")
+    .option("--json", "print JSON")
+    .addHelpText("after", "\nExample:\n  testbed runs --limit 5")
+    .action((o: { db: string; limit: string; json?: boolean }) => {
+      const store = openStore(o.db);
+      try {
+        const runs = store.listRuns({ limit: parseWhole("--limit", o.limit, 1, 10_000) });
+        if (o.json) console.log(JSON.stringify({ runs }));
+        else {
+          for (const r of runs) {
+            console.log(`${String(r.id).padStart(5)}  ${r.createdAt}  ${r.ok ? "ok  " : "FAIL"}  seed ${r.seed}  trace ${r.fingerprint}  ${r.scenario}`);
+          }
+          if (runs.length === 0) console.log(`no runs in ${o.db}`);
+        }
+      } finally {
+        store.close();
+      }
+    });
+  return program;
+}
+
+function main(argv: string[]): void {
+  try {
+    buildProgram().parse(argv);
+  } catch (error) {
+    process.exitCode = exitCodeFor(error);
+  }
+}
+
+/** User mistakes are one line and exit 2; failures of the outside world one line and exit 1; bugs crash. */
+function exitCodeFor(error: unknown): number {
+  if (error instanceof CommanderError) {
+    if (error.code === "commander.helpDisplayed" || error.code === "commander.version" || error.exitCode === 0) return 0;
+    return 2;
+  }
+  if (error instanceof UsageError || error instanceof ScenarioError) {
+    console.error(`testbed: ${error.message}`);
+    return 2;
+  }
+  if (error instanceof StoreError) {
+    console.error(`testbed: ${error.message}`);
+    return 1;
+  }
+  throw error;
+}
+
+main(process.argv);

@@ -1,0 +1,15 @@
+export { StoreError } from "./errors.js";
+export { MIGRATIONS, SCHEMA_VERSION, applyMigrations, readSchemaVersion, type Migration } from "./migrations.js";
+export type { EventRow, NewRun, RunRow, StoredEventInput } from "./rows.js";
+export {
+  BUSY_TIMEOUT_MS,
+  DEFAULT_STORE_PATH,
+  EVENTS_INSERT_MAX,
+  EVENTS_LIST_MAX,
+  RUNS_LIST_MAX,
+  openStore,
+  type ListRunsOptions,
+  type RunEventsOptions,
+  type Store,
+  type StoreOptions,
+} from "./store.js";

@@ -1,0 +1,141 @@
+import Database from "better-sqlite3";
+import { StoreError, translate } from "./errors.js";
+
+export interface Migration {
+  readonly version: number;
+  readonly description: string;
+  readonly sql: string;
+}
+
+/*
+ * The version lives in a `schema_version` table, one row per applied migration, rather than in
+ * PRAGMA user_version: the rows say which migrations ran and what they were, any SQLite tool shows
+ * them, and a foreign SQLite file (tables but no schema_version) is told apart from a fresh one.
+ *
+ * Append-only: databases in the field already carry every released migration, so an entry is never
+ * edited, removed or reordered. A change to the schema is a new entry with the next version.
+ * Tables are STRICT so that a value of the wrong type is refused on the way in.
+ */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: "schema_version, runs and events",
+    sql: `
+      CREATE TABLE schema_version (
+        version INTEGER PRIMARY KEY,
+        description TEXT NOT NULL
+      ) STRICT;
+
+      CREATE TABLE runs (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        scenario TEXT NOT NULL,
+        seed TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        events INTEGER NOT NULL,
+        sim_seconds REAL NOT NULL,
+        wall_seconds REAL NOT NULL,
+        ok INTEGER NOT NULL CHECK (ok IN (0, 1)),
+        results TEXT NOT NULL,
+        created_at TEXT NOT NULL
+      ) STRICT;
+      CREATE INDEX runs_created ON runs (created_at, id);
+      CREATE INDEX runs_scenario_created ON runs (scenario, created_at, id);
+
+      CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER REFERENCES runs (id) ON DELETE CASCADE,
+        time_us INTEGER NOT NULL,
+        host TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        data TEXT NOT NULL
+      ) STRICT;
+      CREATE INDEX events_run_time ON events (run_id, time_us);
+      CREATE INDEX events_kind ON events (kind);
+    `,
+  },
+];
+
+function latestVersion(migrations: readonly Migration[]): number {
+  return migrations[migrations.length - 1]?.version ?? 0;
+}
+
+/** The schema version this program writes and understands. */
+export const SCHEMA_VERSION = latestVersion(MIGRATIONS);
+
+function assertOrdered(migrations: readonly Migration[]): void {
+  migrations.forEach((migration, index) => {
+    if (migration.version !== index + 1) {
+      throw new Error(`migration at index ${index} has version ${migration.version}, expected ${index + 1}`);
+    }
+  });
+}
+
+/**
+ * The version recorded in the database: 0 for a fresh database. A SQLite file that has tables of
+ * its own but no schema_version table belongs to something else and is refused.
+ */
+export function readSchemaVersion(db: Database.Database, path: string): number {
+  const versionTable = db
+    .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name = 'schema_version'")
+    .get();
+  if (versionTable === undefined) {
+    const other = db
+      .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' LIMIT 1")
+      .get() as { name: string } | undefined;
+    if (other !== undefined) {
+      throw new StoreError(path, `not a testbed database (has table "${other.name}" but no schema_version table)`);
+    }
+    return 0;
+  }
+  const row = db.prepare("SELECT MAX(version) AS version FROM schema_version").get() as { version: unknown };
+  if (!Number.isSafeInteger(row.version) || (row.version as number) < 1) {
+    throw new StoreError(path, `corrupted data in table schema_version: no valid version (got ${String(row.version)})`);
+  }
+  return row.version as number;
+}
+
+export function assertKnownVersion(path: string, version: number, latest: number): void {
+  if (version > latest) {
+    throw new StoreError(path, `schema version ${version} is newer than this testbed (knows ${latest}); upgrade testbed`);
+  }
+}
+
+/**
+ * Applies, in order, each migration newer than the database, each in its own immediate (write-
+ * locked) transaction that re-reads the version, so two processes opening a fresh file at once do
+ * not both migrate it. Returns the versions applied.
+ */
+export function applyMigrations(
+  db: Database.Database,
+  path: string,
+  migrations: readonly Migration[] = MIGRATIONS,
+): number[] {
+  assertOrdered(migrations);
+  const latest = latestVersion(migrations);
+  let current: number;
+  try {
+    current = readSchemaVersion(db, path);
+  } catch (error) {
+    throw translate(error, path, "read the schema version");
+  }
+  assertKnownVersion(path, current, latest);
+  const applied: number[] = [];
+  for (const migration of migrations.slice(current)) {
+    const apply = db.transaction((): boolean => {
+      if (readSchemaVersion(db, path) >= migration.version) return false;
+      db.exec(migration.sql);
+      db.prepare("INSERT INTO schema_version (version, description) VALUES (?, ?)").run(
+        migration.version,
+        migration.description,
+      );
+      return true;
+    });
+    try {
+      if (apply.immediate()) applied.push(migration.version);
+    } catch (error) {
+      throw translate(error, path, `apply migration ${migration.version} (${migration.description})`);
+    }
+  }
+  return applied;
+}

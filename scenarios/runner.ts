@@ -1,0 +1,109 @@
+import { readFileSync } from "node:fs";
+import { performance } from "node:perf_hooks";
+import type { SimEvent } from "../sim/world.js";
+import { buildWorld, type BuiltWorld } from "./build.js";
+import { checkInvariants, INVARIANT_NAMES, type InvariantResult } from "./invariants.js";
+import { ScenarioError } from "./reader.js";
+import { parseScenario, type Scenario } from "./schema.js";
+
+export interface RunOptions {
+  seed: number;
+  /** Called with the fraction of simulated time done, a hundred times over the run. */
+  onProgress?: (fraction: number) => void;
+}
+
+export interface SimResult {
+  seed: number;
+  scenario: string;
+  name: string;
+  traceHash: string;
+  events: number;
+  simSeconds: number;
+  wallSeconds: number;
+  eventsPerSec: number;
+  ok: boolean;
+  invariants: InvariantResult[];
+  stats: Record<string, number>;
+  eventCounts: Record<string, number>;
+  /** The command that replays this run exactly. */
+  replay: string;
+}
+
+export interface SimRun {
+  result: SimResult;
+  /** The structured events the world kept (bounded), for the store. */
+  events: readonly SimEvent[];
+}
+
+const PROGRESS_STEPS = 100;
+
+export function loadScenario(path: string): Scenario {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? "unreadable";
+    const why = code === "ENOENT" ? "no such file" : code === "EISDIR" ? "is a directory" : `cannot read (${code})`;
+    throw new ScenarioError(`${path}: ${why}`);
+  }
+  return parseScenario(text, path, INVARIANT_NAMES);
+}
+
+export function runScenario(scenario: Scenario, options: RunOptions): SimRun {
+  const started = performance.now();
+  const built = buildWorld(scenario, options.seed);
+  const { engine } = built.world;
+  for (let step = 1; step <= PROGRESS_STEPS; step++) {
+    engine.run({ untilUs: Math.round((scenario.durationUs * step) / PROGRESS_STEPS) });
+    options.onProgress?.(step / PROGRESS_STEPS);
+  }
+  const invariants = checkInvariants(scenario, built);
+  const wallSeconds = (performance.now() - started) / 1000;
+  const result: SimResult = {
+    seed: options.seed,
+    scenario: scenario.file,
+    name: scenario.name,
+    traceHash: engine.trace.hex(),
+    events: engine.executed,
+    simSeconds: scenario.durationUs / 1e6,
+    wallSeconds: round(wallSeconds, 3),
+    eventsPerSec: Math.round(engine.executed / Math.max(wallSeconds, 1e-9)),
+    ok: invariants.every((i) => i.ok),
+    invariants,
+    stats: collectStats(built),
+    eventCounts: Object.fromEntries(built.world.eventCounts),
+    replay: replayCommand(scenario.file, options.seed),
+  };
+  return { result, events: built.world.events };
+}
+
+export function replayCommand(file: string, seed: number): string {
+  const quoted = /^[A-Za-z0-9_./-]+$/.test(file) ? file : `'${file.replace(/'/g, "'\\''")}'`;
+  return `testbed sim ${quoted} --seed ${seed}`;
+}
+
+function collectStats(built: BuiltWorld): Record<string, number> {
+  const { network, hosts } = built.world;
+  let sinkPackets = 0;
+  let sinkLatencyUs = 0;
+  for (const { sink } of built.sinks) {
+    for (const r of sink.flows.values()) {
+      sinkPackets += r.packets;
+      sinkLatencyUs += r.latencyUsSum;
+    }
+  }
+  return {
+    hosts: hosts.length,
+    flows: built.flows.length,
+    ...network.stats,
+    hostCrashes: hosts.reduce((n, h) => n + h.crashes, 0),
+    pausedDrops: hosts.reduce((n, h) => n + h.pausedDrops, 0),
+    sinkPackets,
+    sinkMeanLatencyUs: sinkPackets === 0 ? 0 : round(sinkLatencyUs / sinkPackets, 1),
+  };
+}
+
+function round(value: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(value * f) / f;
+}

@@ -1,0 +1,133 @@
+import type {
+  Address,
+  Env,
+  EventHandle,
+  Micros,
+  Payload,
+  Process,
+  ProcessFactory,
+  Rng,
+} from "../core/engine/index.js";
+import type { SimCpu } from "./cpu.js";
+import type { SimDisk } from "./disk.js";
+
+export type HostState = "up" | "crashed" | "paused";
+
+/** A process bound to a port of a host, for one life of that host (a crash ends it). */
+export interface ProcSlot {
+  readonly host: Host;
+  readonly port: number;
+  readonly epoch: number;
+  readonly process: Process;
+  readonly timers: Map<number, EventHandle>;
+}
+
+export interface HostClock {
+  /** Local clock reading at global time 0. */
+  offsetUs: Micros;
+  /** Parts per million the local clock runs fast (negative: slow). */
+  driftPpm: number;
+}
+
+/** Most inputs a paused host holds for when it resumes; beyond that, arriving packets are dropped. */
+export const PAUSED_INPUTS_MAX = 65_536;
+
+export class Host {
+  state: HostState = "up";
+  /** Bumped by every crash, so completions meant for a former life are recognised and dropped. */
+  epoch = 0;
+  readonly procs = new Map<number, ProcSlot>();
+  readonly factories = new Map<number, ProcessFactory>();
+  readonly deferred: (() => void)[] = [];
+  readonly clock: HostClock = { offsetUs: 0, driftPpm: 0 };
+  readonly rng: Rng;
+  disk: SimDisk | null = null;
+  cpu: SimCpu | null = null;
+  crashes = 0;
+  pausedDrops = 0;
+
+  constructor(
+    readonly id: Address,
+    readonly name: string,
+    rootRng: Rng,
+  ) {
+    this.rng = rootRng.fork(`host:${name}`);
+  }
+
+  /** The host's own clock at global time `globalUs`. */
+  localTime(globalUs: Micros): Micros {
+    return Math.round(this.clock.offsetUs + globalUs * (1 + this.clock.driftPpm / 1e6));
+  }
+
+  /** The earliest global time at which the local clock reads at least `localUs`. */
+  globalTime(localUs: Micros): Micros {
+    // localTime rounds, so it first reads localUs at the exact time localUs - 0.5; the steps correct
+    // the division's floating-point error, which is under one microsecond.
+    let globalUs = Math.ceil((localUs - 0.5 - this.clock.offsetUs) / (1 + this.clock.driftPpm / 1e6));
+    for (let step = 0; step < 2 && this.localTime(globalUs) < localUs; step++) globalUs++;
+    for (let step = 0; step < 2 && this.localTime(globalUs - 1) >= localUs; step++) globalUs--;
+    return globalUs;
+  }
+
+  /** Runs an input now, or holds it until resume if paused. Returns false if it was dropped. */
+  input(run: () => void, droppable: boolean): boolean {
+    if (this.state === "crashed") return false;
+    if (this.state === "paused") {
+      if (droppable && this.deferred.length >= PAUSED_INPUTS_MAX) {
+        this.pausedDrops++;
+        return false;
+      }
+      this.deferred.push(run);
+      return true;
+    }
+    run();
+    return true;
+  }
+}
+
+/** What a host's environment needs from the world that owns it. */
+export interface HostWorld {
+  now(): Micros;
+  send(host: Host, srcPort: number, to: Address, port: number, payload: Payload): void;
+  join(host: Host, group: Address): void;
+  leave(host: Host, group: Address): void;
+  setTimer(slot: ProcSlot, id: number, atGlobalUs: Micros): void;
+  cancelTimer(slot: ProcSlot, id: number): void;
+  diskWrite(slot: ProcSlot, op: number, offset: number, data: Uint8Array | number): void;
+  diskRead(slot: ProcSlot, op: number, offset: number, length: number): void;
+  cpuRun(slot: ProcSlot, op: number, work: string, units: number): void;
+  emit(host: Host, kind: string, fields: Readonly<Record<string, string | number | boolean>>): void;
+}
+
+/** Builds the ports of DESIGN.md for one process; `slot` is filled once the process exists. */
+export function makeEnv(world: HostWorld, host: Host, port: number, slotRef: { slot: ProcSlot | null }): Env {
+  const slot = (): ProcSlot => {
+    if (slotRef.slot === null) throw new Error("a process used its ports before its constructor returned");
+    return slotRef.slot;
+  };
+  const env: Env = {
+    now: () => host.localTime(world.now()),
+    rng: host.rng.fork(`port:${port}`),
+    net: {
+      self: host.id,
+      send: (to, toPort, payload) => world.send(host, port, to, toPort, payload),
+      join: (group) => world.join(host, group),
+      leave: (group) => world.leave(host, group),
+    },
+    timers: {
+      set: (id, at) => world.setTimer(slot(), id, Math.max(world.now(), host.globalTime(at))),
+      cancel: (id) => world.cancelTimer(slot(), id),
+    },
+    events: { emit: (kind, fields) => world.emit(host, kind, fields) },
+  };
+  if (host.disk !== null) {
+    const sizeBytes = host.disk.spec.sizeBytes;
+    env.disk = {
+      sizeBytes,
+      write: (op, offset, data) => world.diskWrite(slot(), op, offset, data),
+      read: (op, offset, length) => world.diskRead(slot(), op, offset, length),
+    };
+  }
+  if (host.cpu !== null) env.cpu = { run: (op, work, units) => world.cpuRun(slot(), op, work, units) };
+  return env;
+}

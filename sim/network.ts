@@ -1,0 +1,234 @@
+import {
+  GROUP_BASE,
+  isGroup,
+  payloadBytes,
+  type Address,
+  type Engine,
+  type HandlerId,
+  type Payload,
+  type Rng,
+} from "../core/engine/index.js";
+import { Link, LINK_LOST, LINK_QUEUE_DROP, type LinkSpec } from "./link.js";
+import { makeLossModel, type LossSpec } from "./loss.js";
+
+export interface Packet {
+  readonly src: Address;
+  readonly srcPort: number;
+  readonly dst: Address;
+  readonly dstPort: number;
+  readonly payload: Payload;
+  readonly bytes: number;
+  readonly sentUs: number;
+}
+
+/** Where a packet (or one receiver's copy of a multicast packet) ended up. */
+export interface NetworkStats {
+  sent: number;
+  /** Packets that crossed their sender's uplink and reached the switch. */
+  switched: number;
+  /** Copies the switch tried to forward: one per unicast packet, one per group member. */
+  copies: number;
+  delivered: number;
+  lostUplink: number;
+  queueDropsUplink: number;
+  lostDownlink: number;
+  queueDropsDownlink: number;
+  partitionDrops: number;
+  /** Copies that reached a host that was down, or a port nobody listened on. */
+  undeliverable: number;
+  /** Multicast packets sent to a group with no members. */
+  noMembers: number;
+  /** Packets on an uplink and copies on a downlink, not yet arrived. */
+  inFlightUplink: number;
+  inFlightDownlink: number;
+}
+
+/** Blocks traffic from side A to side B (and B to A unless one-way). */
+export interface Partition {
+  readonly id: number;
+  readonly side: Uint8Array;
+  readonly oneWay: boolean;
+}
+
+/** Delivers a packet to a host; returns false if nobody took it (host down, no listener). */
+export type Deliver = (host: number, packet: Packet) => boolean;
+
+/** Most members one multicast group may have. */
+export const GROUP_MEMBERS_MAX = 1_000_000;
+
+/**
+ * A star: each host has an uplink to the switch and a downlink from it. The switch has unlimited
+ * fabric; queues form at the links' egress. Multicast is fanned out at the switch to every member
+ * except the sender, each copy then crossing its member's downlink on its own.
+ */
+export class Network {
+  readonly uplinks: Link[] = [];
+  readonly downlinks: Link[] = [];
+  readonly stats: NetworkStats = {
+    sent: 0,
+    switched: 0,
+    copies: 0,
+    delivered: 0,
+    lostUplink: 0,
+    queueDropsUplink: 0,
+    lostDownlink: 0,
+    queueDropsDownlink: 0,
+    partitionDrops: 0,
+    undeliverable: 0,
+    noMembers: 0,
+    inFlightUplink: 0,
+    inFlightDownlink: 0,
+  };
+  /** Bytes added to every payload on the wire (e.g. 28 for IPv4 + UDP). */
+  headerBytes = 0;
+  private readonly groups = new Map<Address, number[]>();
+  private partitions: Partition[] = [];
+  private partitionIdNext = 1;
+  private readonly atSwitch: HandlerId<Packet>;
+  private readonly atHost: HandlerId<Packet>;
+
+  constructor(
+    private readonly engine: Engine,
+    private readonly rng: Rng,
+    private readonly deliver: Deliver,
+  ) {
+    this.atSwitch = engine.register<Packet>("net.switch", (_arg, packet) => this.switchPacket(packet));
+    this.atHost = engine.register<Packet>("net.deliver", (host, packet) => this.deliverCopy(host, packet));
+  }
+
+  get hostCount(): number {
+    return this.uplinks.length;
+  }
+
+  addHost(name: string, spec: LinkSpec): number {
+    const id = this.uplinks.length;
+    if (id >= GROUP_BASE) throw new Error("too many hosts");
+    this.uplinks.push(new Link(`${name}.up`, { ...spec }));
+    this.downlinks.push(new Link(`${name}.down`, { ...spec }));
+    return id;
+  }
+
+  setLoss(link: Link, spec: LossSpec | null): void {
+    link.loss = spec === null ? null : makeLossModel(spec, this.rng.fork(`loss:${link.name}`));
+  }
+
+  join(group: Address, host: number): void {
+    let members = this.groups.get(group);
+    if (members === undefined) {
+      members = [];
+      this.groups.set(group, members);
+    }
+    if (members.includes(host)) return;
+    if (members.length >= GROUP_MEMBERS_MAX) throw new Error(`group ${group - GROUP_BASE} is full`);
+    members.push(host);
+  }
+
+  leave(group: Address, host: number): void {
+    const members = this.groups.get(group);
+    if (members === undefined) return;
+    const at = members.indexOf(host);
+    if (at >= 0) members.splice(at, 1);
+  }
+
+  /** Removes a host from every group (it crashed). */
+  leaveAll(host: number): void {
+    for (const members of this.groups.values()) {
+      const at = members.indexOf(host);
+      if (at >= 0) members.splice(at, 1);
+    }
+  }
+
+  members(group: Address): readonly number[] {
+    return this.groups.get(group) ?? [];
+  }
+
+  /** Cuts traffic between two sets of hosts; returns an id for `heal`. */
+  partition(sideA: readonly number[], sideB: readonly number[], oneWay: boolean): number {
+    const side = new Uint8Array(this.hostCount);
+    for (const h of sideA) side[h] = 1;
+    for (const h of sideB) {
+      if (side[h] === 1) throw new Error(`host ${h} is on both sides of a partition`);
+      side[h] = 2;
+    }
+    const id = this.partitionIdNext++;
+    this.partitions.push({ id, side, oneWay });
+    return id;
+  }
+
+  heal(id: number): void {
+    this.partitions = this.partitions.filter((p) => p.id !== id);
+  }
+
+  blocked(src: number, dst: number): boolean {
+    for (const p of this.partitions) {
+      const a = p.side[src];
+      const b = p.side[dst];
+      if (a === 1 && b === 2) return true;
+      if (!p.oneWay && a === 2 && b === 1) return true;
+    }
+    return false;
+  }
+
+  send(src: number, srcPort: number, dst: Address, dstPort: number, payload: Payload): void {
+    if (!isGroup(dst) && (dst < 0 || dst >= this.hostCount || !Number.isInteger(dst))) {
+      throw new Error(`send to unknown host ${dst}`);
+    }
+    const bytes = payloadBytes(payload) + this.headerBytes;
+    const now = this.engine.now;
+    this.stats.sent++;
+    const arrival = (this.uplinks[src] as Link).transmit(now, bytes);
+    if (arrival === LINK_QUEUE_DROP) {
+      this.stats.queueDropsUplink++;
+      return;
+    }
+    if (arrival === LINK_LOST) {
+      this.stats.lostUplink++;
+      return;
+    }
+    const packet: Packet = { src, srcPort, dst, dstPort, payload, bytes, sentUs: now };
+    this.stats.inFlightUplink++;
+    this.engine.at(arrival, this.atSwitch, 0, packet);
+  }
+
+  private switchPacket(packet: Packet): void {
+    this.stats.inFlightUplink--;
+    this.stats.switched++;
+    if (!isGroup(packet.dst)) {
+      this.forward(packet, packet.dst);
+      return;
+    }
+    const members = this.groups.get(packet.dst);
+    if (members === undefined || members.length === 0) {
+      this.stats.noMembers++;
+      return;
+    }
+    for (const host of members) {
+      if (host !== packet.src) this.forward(packet, host);
+    }
+  }
+
+  private forward(packet: Packet, host: number): void {
+    this.stats.copies++;
+    if (this.partitions.length > 0 && this.blocked(packet.src, host)) {
+      this.stats.partitionDrops++;
+      return;
+    }
+    const arrival = (this.downlinks[host] as Link).transmit(this.engine.now, packet.bytes);
+    if (arrival === LINK_QUEUE_DROP) {
+      this.stats.queueDropsDownlink++;
+      return;
+    }
+    if (arrival === LINK_LOST) {
+      this.stats.lostDownlink++;
+      return;
+    }
+    this.stats.inFlightDownlink++;
+    this.engine.at(arrival, this.atHost, host, packet);
+  }
+
+  private deliverCopy(host: number, packet: Packet): void {
+    this.stats.inFlightDownlink--;
+    if (this.deliver(host, packet)) this.stats.delivered++;
+    else this.stats.undeliverable++;
+  }
+}

@@ -1,0 +1,168 @@
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, describe, expect, it } from "vitest";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const CLI = join(ROOT, "dist/bin/testbed.js");
+const dir = mkdtempSync(join(tmpdir(), "testbed-cli-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function testbed(...args: string[]) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: dir, encoding: "utf8", timeout: 60_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function scenarioFile(name: string, body: unknown): string {
+  const path = join(dir, name);
+  writeFileSync(path, typeof body === "string" ? body : JSON.stringify(body));
+  return path;
+}
+
+const small = {
+  seed: 11,
+  duration: "1s",
+  hosts: [{ name: "s" }, { name: "c", count: 5 }],
+  network: { links: [{ hosts: "c*", direction: "down", loss: 0.05 }] },
+  workloads: [{ type: "traffic", from: "s", to: "group:1", members: "c*", rate: "2Mbit", packet: "1000" }],
+};
+
+function expectOneLineError(r: { code: number | null; stdout: string; stderr: string }, code: number, pattern: RegExp) {
+  expect(r.code).toBe(code);
+  const lines = r.stderr.trimEnd().split("\n");
+  expect(lines[0]).toMatch(pattern);
+  expect(r.stderr).not.toMatch(/\n\s+at /);
+}
+
+describe("testbed command", () => {
+  it("lists its subcommands in --help and exits 0", () => {
+    const r = testbed("--help");
+    expect(r.code).toBe(0);
+    for (const sub of ["sim", "bench", "runs"]) expect(r.stdout).toContain(sub);
+  });
+
+  it("prints the package version for --version", () => {
+    const version = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string }).version;
+    const r = testbed("--version");
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toBe(version);
+  });
+
+  it("shows an example in each command's help", () => {
+    for (const args of [["sim", "--help"], ["bench", "engine", "--help"], ["runs", "--help"]]) {
+      const r = testbed(...args);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/Example:\n\s+testbed /);
+    }
+  });
+});
+
+describe("testbed sim", () => {
+  const file = scenarioFile("small.json", small);
+  const db = join(dir, "runs.db");
+
+  it("prints one JSON object with the seed, fingerprint, counts, times and invariants", () => {
+    const r = testbed("sim", file, "--seed", "5", "--json", "--db", db);
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim().split("\n")).toHaveLength(1);
+    const out = JSON.parse(r.stdout) as Record<string, unknown>;
+    expect(Object.keys(out)[0]).toBe("seed");
+    expect(out.seed).toBe(5);
+    expect(out.traceHash).toMatch(/^[0-9a-f]{16}$/);
+    expect(out.events).toBeGreaterThan(1000);
+    expect(out.simSeconds).toBe(1);
+    expect(typeof out.wallSeconds).toBe("number");
+    expect(Array.isArray(out.invariants)).toBe(true);
+    expect((out.invariants as { ok: boolean }[]).every((i) => i.ok)).toBe(true);
+  });
+
+  it("replays a seed to the same fingerprint from a separate process", () => {
+    const a = JSON.parse(testbed("sim", file, "--seed", "77", "--json", "--no-store").stdout) as { traceHash: string };
+    const b = JSON.parse(testbed("sim", file, "--seed", "77", "--json", "--no-store").stdout) as { traceHash: string };
+    const c = JSON.parse(testbed("sim", file, "--seed", "78", "--json", "--no-store").stdout) as { traceHash: string };
+    expect(b.traceHash).toBe(a.traceHash);
+    expect(c.traceHash).not.toBe(a.traceHash);
+  });
+
+  it("runs twice under --check-determinism and reports both fingerprints", () => {
+    const r = testbed("sim", file, "--json", "--check-determinism", "--no-store");
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout) as { seed: number; determinism: { ok: boolean; traceHashes: string[] } };
+    expect(out.seed).toBe(11);
+    expect(out.determinism.ok).toBe(true);
+    expect(out.determinism.traceHashes[0]).toBe(out.determinism.traceHashes[1]);
+  });
+
+  it("prints the seed on the first line, then a summary, and records the run in the store", () => {
+    const r = testbed("sim", file, "--db", db);
+    expect(r.code).toBe(0);
+    expect(r.stdout.split("\n")[0]).toBe("seed: 11");
+    expect(r.stdout).toMatch(/ok\s+packet-conservation/);
+    const runs = JSON.parse(testbed("runs", "--json", "--db", db).stdout) as { runs: { seed: string; fingerprint: string; ok: boolean }[] };
+    expect(runs.runs.length).toBeGreaterThanOrEqual(2);
+    expect(runs.runs[0]?.seed).toBe("11");
+    expect(runs.runs[0]?.ok).toBe(true);
+  });
+
+  it("picks and prints a seed when neither the flag nor the file gives one", () => {
+    const { seed: _seed, ...unseeded } = small;
+    const r = testbed("sim", scenarioFile("unseeded.json", unseeded), "--no-store");
+    expect(r.code).toBe(0);
+    expect(r.stdout.split("\n")[0]).toMatch(/^seed: \d+$/);
+  });
+
+  it("names a failed invariant and prints a one-line replay command, exit 1", () => {
+    const deaf = {
+      ...small,
+      network: { links: [{ hosts: "c0", direction: "down", loss: 1 }] },
+      faults: [{ type: "partition", at: "100ms", heal: "100ms", a: "c*", b: "s" }],
+      duration: "2s",
+    };
+    const path = scenarioFile("deaf.json", deaf);
+    const r = testbed("sim", path, "--seed", "3", "--no-store");
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/invariant delivery-after-heal FAILED: flow \d+ from s never reached c0/);
+    expect(r.stderr).toContain(`replay: testbed sim ${path} --seed 3`);
+  });
+
+  it("refuses a scenario with a bad field in one line naming file and field, exit 2", () => {
+    const bad = { ...small, network: { links: [{ hosts: "c*" }, { hosts: "s" }, { hosts: "c1" }, { hosts: "c2", bandwidth: "fast" }] } };
+    const path = scenarioFile("bad.json", bad);
+    const r = testbed("sim", path);
+    expectOneLineError(r, 2, new RegExp(`^testbed: ${path}: network\\.links\\[3\\]\\.bandwidth: expected a rate like "100Mbit", got "fast"$`));
+  });
+
+  it("refuses a missing file, broken JSON, a bad seed and an unknown flag with one line, exit 2", () => {
+    expectOneLineError(testbed("sim", join(dir, "nope.json")), 2, /^testbed: .*nope\.json: no such file$/);
+    expectOneLineError(testbed("sim", scenarioFile("broken.json", "{ not json")), 2, /^testbed: .*broken\.json: not valid JSON/);
+    expectOneLineError(testbed("sim", file, "--seed", "-4"), 2, /^testbed: --seed: expected a whole number/);
+    expectOneLineError(testbed("sim", file, "--sede", "4"), 2, /^testbed: unknown option '--sede'/);
+  });
+
+  it("refuses a store file that is not a database with one line, exit 1, leaving it untouched", () => {
+    const junk = join(dir, "junk.db");
+    writeFileSync(junk, "this is not sqlite at all, just text padding to look like a file".repeat(20));
+    const before = readFileSync(junk);
+    const r = testbed("sim", file, "--db", junk);
+    expectOneLineError(r, 1, /^testbed: .*junk\.db: /);
+    expect(readFileSync(junk).equals(before)).toBe(true);
+  });
+});
+
+describe("testbed bench engine", () => {
+  it("prints the engine rate, the bare heap's rate from the same process and their ratio", () => {
+    const r = testbed("bench", "engine", "--pending", "1000", "--events", "50000", "--rounds", "1", "--json");
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout) as { eventsPerSec: number; bareHeapEventsPerSec: number; ratio: number; events: number };
+    expect(out.events).toBe(50000);
+    expect(out.eventsPerSec).toBeGreaterThan(0);
+    expect(out.bareHeapEventsPerSec).toBeGreaterThan(0);
+    expect(out.ratio).toBeCloseTo(out.eventsPerSec / out.bareHeapEventsPerSec, 2);
+  });
+
+  it("refuses a nonsense count with one line, exit 2", () => {
+    expectOneLineError(testbed("bench", "engine", "--events", "lots"), 2, /^testbed: --events: expected a whole number/);
+  });
+});
