@@ -16,7 +16,7 @@ function packageVersion(): string {
 
 function buildProgram(): Command {
   const program = new Command("testbed")
-    .description("Simulation-first testbed emulator: Frisbee imaging, sync barriers, node monitors and services,\nas deterministic state machines run in a simulated world or on real machines.")
+    .description("Simulation-first testbed emulator: control-plane machines written once, run in a seeded simulated world or on real machines.")
     .version(packageVersion(), "-V, --version")
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride()

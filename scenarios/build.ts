@@ -38,7 +38,8 @@ export function buildWorld(scenario: Scenario, seed: number): BuiltWorld {
   for (const rule of scenario.cpus) {
     for (const h of rule.hosts) world.attachCpu(world.hosts[h]!, { cores: rule.cores, unitsPerSec: rule.unitsPerSec });
   }
-  for (const workload of scenario.workloads) installTraffic(built, workload);
+  const keepArrivals = scenario.faults.some((f) => f.type === "partition");
+  for (const workload of scenario.workloads) installTraffic(built, workload, keepArrivals);
   for (const fault of scenario.faults) scheduleFault(built, fault);
   return built;
 }
@@ -77,7 +78,7 @@ function addHosts(scenario: Scenario, world: World): void {
   });
 }
 
-function installTraffic(built: BuiltWorld, workload: TrafficWorkload): void {
+function installTraffic(built: BuiltWorld, workload: TrafficWorkload, keepArrivals: boolean): void {
   const { world } = built;
   const group = workload.group === null ? null : groupAddress(workload.group);
   const receivers = group === null ? workload.to : workload.members;
@@ -85,7 +86,7 @@ function installTraffic(built: BuiltWorld, workload: TrafficWorkload): void {
     const host = world.hosts[h]!;
     if (host.factories.has(workload.port)) continue;
     world.install(host, workload.port, (env) => {
-      const sink = new TrafficSink(env, group === null ? [] : [group]);
+      const sink = new TrafficSink(env, group === null ? [] : [group], keepArrivals);
       built.sinks.push({ host: h, port: workload.port, sink });
       return sink;
     });

@@ -53,7 +53,8 @@ function packetConservation(built: BuiltWorld): string | null {
   const s = built.world.network.stats;
   const upstream = s.lostUplink + s.queueDropsUplink + s.switched + s.inFlightUplink;
   if (upstream !== s.sent) return `sent ${s.sent} but uplinks account for ${upstream}`;
-  const downstream = s.partitionDrops + s.lostDownlink + s.queueDropsDownlink + s.delivered + s.undeliverable + s.inFlightDownlink;
+  const downstream =
+    s.partitionDrops + s.lostDownlink + s.queueDropsDownlink + s.delivered + s.undeliverable + s.inFlightDownlink + s.held;
   if (downstream !== s.copies) return `switch forwarded ${s.copies} copies but downlinks account for ${downstream}`;
   const sum = (links: readonly Link[], pick: (l: Link) => number): number => links.reduce((n, l) => n + pick(l), 0);
   const { uplinks, downlinks } = built.world.network;
@@ -171,7 +172,10 @@ function partitionRespected(scenario: Scenario, built: BuiltWorld): string | nul
   return null;
 }
 
-/** After the last heal, every flow that crossed a partition and keeps sending delivers again. */
+/**
+ * After the last heal, every flow that crossed a partition and keeps sending delivers again, unless
+ * its hosts were crashed, paused or had their loss changed, or its path overflowed a queue.
+ */
 function deliveryAfterHeal(scenario: Scenario, built: BuiltWorld): string | null {
   const healed = scenario.faults.filter((f) => f.type === "partition" && f.healUs !== null);
   const lastHealUs = Math.max(...healed.map((f) => (f.type === "partition" ? (f.healUs as number) : 0)), -1);
@@ -183,8 +187,11 @@ function deliveryAfterHeal(scenario: Scenario, built: BuiltWorld): string | null
       const workload = scenario.workloads[flow.workload];
       if (workload === undefined || workload.stopUs < lastHealUs + 1_000_000 || disturbed.has(flow.src)) continue;
       const dsts = isGroup(flow.dst) ? workload.members : [flow.dst];
+      // A congested path owes no one delivery: liveness is promised only where queues never overflowed.
+      if (built.world.network.uplinks[flow.src]!.stats.queueDrops > 0) continue;
       for (const dst of dsts) {
         if (dst === flow.src || disturbed.has(dst) || !crosses(fault, flow.src, dst)) continue;
+        if (built.world.network.downlinks[dst]!.stats.queueDrops > 0) continue;
         const after = lastHealUs + clockSlackUs(scenario, flow.src);
         const got = built.sinks
           .filter((s) => s.host === dst && s.port === flow.port)

@@ -27,7 +27,7 @@ export class Reader {
 
   at(key: string): Reader {
     const object = this.object();
-    return new Reader(this.file, this.path === "" ? key : `${this.path}.${key}`, object[key]);
+    return new Reader(this.file, childPath(this.path, key), object[key]);
   }
 
   /** The object's fields, refusing any not in `allowed` (with a suggestion for a near miss). */
@@ -37,7 +37,7 @@ export class Reader {
       if (allowed.includes(key)) continue;
       const near = nearest(key, allowed);
       const hint = near === null ? `known fields: ${allowed.join(", ")}` : `did you mean "${near}"?`;
-      new Reader(this.file, this.path === "" ? key : `${this.path}.${key}`, object[key]).fail(`unknown field (${hint})`);
+      new Reader(this.file, childPath(this.path, key), object[key]).fail(`unknown field (${hint})`);
     }
     return this;
   }
@@ -79,7 +79,7 @@ export class Reader {
 
   oneOf<T extends string>(choices: readonly T[]): T {
     const s = this.string();
-    if (!(choices as readonly string[]).includes(s)) this.fail(`expected one of ${choices.map((c) => `"${c}"`).join(", ")}, got "${s}"`);
+    if (!(choices as readonly string[]).includes(s)) this.fail(`expected one of ${choices.map((c) => `"${c}"`).join(", ")}, got ${describe(s)}`);
     return s as T;
   }
 
@@ -94,6 +94,13 @@ export class Reader {
   }
 }
 
+/** A field's path; a key that is not a plain name is quoted, so the message stays one line. */
+function childPath(path: string, key: string): string {
+  if (!/^[A-Za-z_][A-Za-z0-9_-]*$/.test(key)) return `${path}[${describe(key)}]`;
+  return path === "" ? key : `${path}.${key}`;
+}
+
+/** A value as a message shows it: strings quoted and escaped (one line), and cut short when long. */
 export function describe(v: Json | undefined): string {
   if (v === undefined) return "nothing (the field is missing)";
   if (v === null) return "null";

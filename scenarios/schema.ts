@@ -1,6 +1,6 @@
 import type { LinkSpec } from "../sim/link.js";
 import { burstParams, type LossSpec } from "../sim/loss.js";
-import { Reader, ScenarioError, type Json } from "./reader.js";
+import { describe, Reader, ScenarioError, type Json } from "./reader.js";
 import { selectHosts } from "./selectors.js";
 import { parseByteRate, parseBytes, parseDurationUs, parseRateBps } from "./units.js";
 
@@ -88,7 +88,8 @@ export function parseScenario(text: string, file: string, knownInvariants: reado
   try {
     json = JSON.parse(text) as Json;
   } catch (error) {
-    throw new ScenarioError(`${file}: not valid JSON (${(error as Error).message})`);
+    // The engine's message may quote the text, line breaks and all; a complaint is one line.
+    throw new ScenarioError(`${file}: not valid JSON (${(error as Error).message.replace(/\s+/g, " ")})`);
   }
   const top = new Reader(file, "", json).fields([
     "name", "description", "seed", "duration", "hosts", "network", "disks", "cpus", "workloads", "faults", "invariants",
@@ -123,7 +124,7 @@ function readHosts(reader: Reader): HostDecl[] {
   for (const item of items) {
     item.fields(["name", "count", "clockDriftPpm", "clockOffset"]);
     const name = item.at("name").string();
-    if (!/^[A-Za-z][A-Za-z0-9_.-]*$/.test(name)) item.at("name").fail(`"${name}" is not a host name (letters, digits, _ . -; starting with a letter)`);
+    if (!/^[A-Za-z][A-Za-z0-9_.-]*$/.test(name)) item.at("name").fail(`${describe(name)} is not a host name (letters, digits, _ . -; starting with a letter)`);
     const count = item.at("count").present ? item.at("count").number(1, SCENARIO_HOSTS_MAX, true) : null;
     const clockDriftPpm = item.at("clockDriftPpm").present ? item.at("clockDriftPpm").number(-1000, 1000) : 0;
     const clockOffsetUs = item.at("clockOffset").present
@@ -312,7 +313,7 @@ function readFault(reader: Reader, names: readonly string[], durationUs: number)
 function readInvariants(reader: Reader, known: readonly string[]): string[] {
   return reader.items().map((item) => {
     const name = item.string();
-    if (!known.includes(name)) item.fail(`unknown invariant "${name}" (known: ${known.join(", ")})`);
+    if (!known.includes(name)) item.fail(`unknown invariant ${describe(name)} (known: ${known.join(", ")})`);
     return name;
   });
 }

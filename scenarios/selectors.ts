@@ -1,4 +1,4 @@
-import type { Reader } from "./reader.js";
+import { describe, type Reader } from "./reader.js";
 
 /**
  * Host selectors in scenario files: an exact name ("server"), a glob ("client*", "*"), a range
@@ -42,7 +42,7 @@ function compile(pattern: string, reader: Reader): (name: string) => boolean {
     };
   }
   if (!/^[A-Za-z0-9_.*-]+$/.test(pattern)) {
-    reader.fail(`"${pattern}" is not a host selector (use a name, a glob like "client*" or a range like "client[0-9]")`);
+    reader.fail(`${describe(pattern)} is not a host selector (use a name, a glob like "client*" or a range like "client[0-9]")`);
   }
   if (!pattern.includes("*")) return (name) => name === pattern;
   const regex = new RegExp(`^${pattern.replace(/[.]/g, "\\.").replace(/\*/g, ".*")}$`);

@@ -5,13 +5,16 @@
 
 const NUMBER = String.raw`(\d+(?:\.\d+)?|\.\d+)(?:[eE][+-]?\d+)?`;
 
+// Trimmed before matching: padding on both sides of an optional unit backtracks quadratically.
+const QUANTITY = new RegExp(`^(${NUMBER})\\s*([A-Za-z/]*)$`);
+
 function split(text: string, units: Readonly<Record<string, number>>): number | null {
-  const match = new RegExp(`^\\s*(${NUMBER})\\s*([A-Za-z/]*)\\s*$`).exec(text);
+  const match = QUANTITY.exec(text.trim());
   if (match === null) return null;
-  const value = Number(match[1]);
   const factor = units[match[3] ?? ""];
-  if (factor === undefined || !Number.isFinite(value)) return null;
-  return value * factor;
+  if (factor === undefined) return null;
+  const value = Number(match[1]) * factor;
+  return Number.isFinite(value) ? value : null;
 }
 
 const RATE_UNITS: Readonly<Record<string, number>> = {

@@ -45,6 +45,8 @@ export class Host {
   cpu: SimCpu | null = null;
   crashes = 0;
   pausedDrops = 0;
+  /** Packets among `deferred`, so a crash can account for them. */
+  heldPackets = 0;
 
   constructor(
     readonly id: Address,

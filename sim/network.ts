@@ -41,6 +41,8 @@ export interface NetworkStats {
   /** Packets on an uplink and copies on a downlink, not yet arrived. */
   inFlightUplink: number;
   inFlightDownlink: number;
+  /** Copies that arrived at a paused host and wait for it to resume (or crash). */
+  held: number;
 }
 
 /** Blocks traffic from side A to side B (and B to A unless one-way). */
@@ -50,8 +52,15 @@ export interface Partition {
   readonly oneWay: boolean;
 }
 
-/** Delivers a packet to a host; returns false if nobody took it (host down, no listener). */
-export type Deliver = (host: number, packet: Packet) => boolean;
+/** What became of a copy handed to a host. */
+export const DELIVERED = 0;
+/** Held for a paused host: it counts as delivered or undeliverable later, through `settleHeld`. */
+export const HELD = 1;
+export const UNDELIVERABLE = 2;
+export type DeliverOutcome = typeof DELIVERED | typeof HELD | typeof UNDELIVERABLE;
+
+/** Hands a packet to a host (host down or no listener: UNDELIVERABLE). */
+export type Deliver = (host: number, packet: Packet) => DeliverOutcome;
 
 /** Most members one multicast group may have. */
 export const GROUP_MEMBERS_MAX = 1_000_000;
@@ -78,6 +87,7 @@ export class Network {
     noMembers: 0,
     inFlightUplink: 0,
     inFlightDownlink: 0,
+    held: 0,
   };
   /** Bytes added to every payload on the wire (e.g. 28 for IPv4 + UDP). */
   headerBytes = 0;
@@ -226,9 +236,18 @@ export class Network {
     this.engine.at(arrival, this.atHost, host, packet);
   }
 
+  /** A held copy reached its process (`delivered`) or was lost with its host's crash. */
+  settleHeld(delivered: boolean): void {
+    this.stats.held--;
+    if (delivered) this.stats.delivered++;
+    else this.stats.undeliverable++;
+  }
+
   private deliverCopy(host: number, packet: Packet): void {
     this.stats.inFlightDownlink--;
-    if (this.deliver(host, packet)) this.stats.delivered++;
+    const outcome = this.deliver(host, packet);
+    if (outcome === DELIVERED) this.stats.delivered++;
+    else if (outcome === HELD) this.stats.held++;
     else this.stats.undeliverable++;
   }
 }

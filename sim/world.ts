@@ -12,7 +12,7 @@ import { SimCpu, type CpuSpec } from "./cpu.js";
 import { SimDisk, type DiskSpec } from "./disk.js";
 import { Host, makeEnv, type HostWorld, type ProcSlot } from "./host.js";
 import type { LinkSpec } from "./link.js";
-import { Network, type Packet } from "./network.js";
+import { DELIVERED, HELD, Network, UNDELIVERABLE, type DeliverOutcome, type Packet } from "./network.js";
 
 export interface SimEvent {
   timeUs: Micros;
@@ -111,6 +111,7 @@ export class World implements HostWorld {
     }
     host.procs.clear();
     host.deferred.length = 0;
+    for (; host.heldPackets > 0; host.heldPackets--) this.network.settleHeld(false);
     this.network.leaveAll(host.id);
     this.emit(host, "host.crash", {});
   }
@@ -215,7 +216,8 @@ export class World implements HostWorld {
   private fireTimer(slot: ProcSlot, id: number): void {
     if (!this.live(slot)) return;
     slot.timers.delete(id);
-    slot.host.input(() => slot.process.timer?.(id), false);
+    if (slot.host.state === "up") slot.process.timer?.(id);
+    else slot.host.input(() => slot.process.timer?.(id), false);
   }
 
   private completeDisk(op: number, c: Completion): void {
@@ -226,15 +228,22 @@ export class World implements HostWorld {
     if (this.live(slot)) slot.host.input(() => slot.process.cpuDone?.(op), false);
   }
 
-  private deliver(hostId: number, packet: Packet): boolean {
+  private deliver(hostId: number, packet: Packet): DeliverOutcome {
     const host = this.hosts[hostId] as Host;
-    if (host.state === "crashed") return false;
+    if (host.state === "crashed") return UNDELIVERABLE;
     const slot = host.procs.get(packet.dstPort);
-    if (slot === undefined || slot.process.receive === undefined) return false;
+    if (slot === undefined || slot.process.receive === undefined) return UNDELIVERABLE;
     if (host.state === "up") {
       slot.process.receive(packet.src, packet.srcPort, packet.payload);
-      return true;
+      return DELIVERED;
     }
-    return host.input(() => slot.process.receive?.(packet.src, packet.srcPort, packet.payload), true);
+    const held = host.input(() => {
+      host.heldPackets--;
+      this.network.settleHeld(true);
+      slot.process.receive?.(packet.src, packet.srcPort, packet.payload);
+    }, true);
+    if (!held) return UNDELIVERABLE;
+    host.heldPackets++;
+    return HELD;
   }
 }

@@ -4,6 +4,8 @@ import type { Micros } from "./time.js";
 export const PENDING_EVENTS_MAX = 1 << 26;
 const SLOT_BITS = 2 ** 26;
 const GENERATION_MAX = 2 ** 26;
+/** Heap keys pack (seq, slot) in one double; seqs are renumbered before they outgrow it. */
+const SEQ_LIMIT = 2 ** 53 / SLOT_BITS;
 const CAPACITY_INITIAL = 1024;
 
 /** Identifies a scheduled event for cancellation; stale handles are recognised and ignored. */
@@ -11,7 +13,8 @@ export type EventHandle = number;
 
 /**
  * Pending events ordered by (time, seq) on typed arrays. Each event owns a slot holding its handler
- * kind, numeric argument and optional reference; the binary heap moves only (time, seq, slot).
+ * kind, numeric argument and optional reference; the binary heap moves only a time and a key that
+ * packs (seq, slot), so ordering by key breaks time ties in insertion order.
  * Events scheduled for the current time skip the heap and go to a FIFO ring: their seq is newer
  * than every heap entry at the same time, so heap entries at `now` drain first, then the ring.
  * Cancelled events are left in place and skipped when they surface.
@@ -19,8 +22,7 @@ export type EventHandle = number;
 export class EventQueue {
   // Heap, parallel arrays indexed by heap position.
   private heapTime = new Float64Array(CAPACITY_INITIAL);
-  private heapSeq = new Float64Array(CAPACITY_INITIAL);
-  private heapSlot = new Int32Array(CAPACITY_INITIAL);
+  private heapKey = new Float64Array(CAPACITY_INITIAL);
   private heapSize = 0;
 
   // Ring of slots due at `now`, in insertion order.
@@ -43,6 +45,11 @@ export class EventQueue {
   /** The time of the event most recently popped; never decreases. */
   now: Micros = 0;
 
+  /** `seqLimit` is for tests, to make renumbering happen after a few events instead of 2^27. */
+  constructor(private readonly seqLimit: number = SEQ_LIMIT) {
+    if (!(seqLimit >= 1 && seqLimit <= SEQ_LIMIT)) throw new Error(`seqLimit must be in [1, ${SEQ_LIMIT}]`);
+  }
+
   get pending(): number {
     return this.pendingCount;
   }
@@ -57,9 +64,11 @@ export class EventQueue {
     this.ref[slot] = ref;
     this.live[slot] = 1;
     this.pendingCount++;
-    const seq = this.seqNext++;
     if (time === this.now) this.ringPush(slot);
-    else this.heapPush(time, seq, slot);
+    else {
+      if (this.seqNext >= this.seqLimit) this.renumber();
+      this.heapPush(time, this.seqNext++ * SLOT_BITS + slot);
+    }
     return (this.generation[slot] as number) * SLOT_BITS + slot;
   }
 
@@ -106,7 +115,7 @@ export class EventQueue {
   peekTime(): number {
     for (;;) {
       if (this.heapSize > 0 && this.heapTime[0] === this.now) {
-        if (this.live[this.heapSlot[0] as number] === 1) return this.now;
+        if (this.live[(this.heapKey[0] as number) % SLOT_BITS] === 1) return this.now;
         this.freeSlot(this.heapPop());
       } else if (this.ringSize > 0) {
         const slot = this.ring[this.ringHead] as number;
@@ -115,7 +124,7 @@ export class EventQueue {
         this.ringSize--;
         this.freeSlot(slot);
       } else if (this.heapSize > 0) {
-        if (this.live[this.heapSlot[0] as number] === 1) return this.heapTime[0] as number;
+        if (this.live[(this.heapKey[0] as number) % SLOT_BITS] === 1) return this.heapTime[0] as number;
         this.freeSlot(this.heapPop());
       } else {
         return Infinity;
@@ -160,40 +169,35 @@ export class EventQueue {
     this.ringSize++;
   }
 
-  private heapPush(time: number, seq: number, slot: number): void {
+  private heapPush(time: number, key: number): void {
     if (this.heapSize === this.heapTime.length) {
       this.heapTime = grow(this.heapTime);
-      this.heapSeq = grow(this.heapSeq);
-      this.heapSlot = grow(this.heapSlot);
+      this.heapKey = grow(this.heapKey);
     }
     const times = this.heapTime;
-    const seqs = this.heapSeq;
-    const slots = this.heapSlot;
+    const keys = this.heapKey;
     let i = this.heapSize++;
     while (i > 0) {
       const parent = (i - 1) >> 1;
       const pt = times[parent] as number;
-      if (pt < time || (pt === time && (seqs[parent] as number) < seq)) break;
+      if (pt < time || (pt === time && (keys[parent] as number) < key)) break;
       times[i] = pt;
-      seqs[i] = seqs[parent] as number;
-      slots[i] = slots[parent] as number;
+      keys[i] = keys[parent] as number;
       i = parent;
     }
     times[i] = time;
-    seqs[i] = seq;
-    slots[i] = slot;
+    keys[i] = key;
   }
 
+  /** Removes the heap's top and returns its slot. */
   private heapPop(): number {
     const times = this.heapTime;
-    const seqs = this.heapSeq;
-    const slots = this.heapSlot;
-    const top = slots[0] as number;
+    const keys = this.heapKey;
+    const top = (keys[0] as number) % SLOT_BITS;
     const size = --this.heapSize;
     if (size === 0) return top;
     const time = times[size] as number;
-    const seq = seqs[size] as number;
-    const slot = slots[size] as number;
+    const key = keys[size] as number;
     let i = 0;
     for (;;) {
       let child = 2 * i + 1;
@@ -202,19 +206,33 @@ export class EventQueue {
       if (right < size) {
         const lt = times[child] as number;
         const rt = times[right] as number;
-        if (rt < lt || (rt === lt && (seqs[right] as number) < (seqs[child] as number))) child = right;
+        if (rt < lt || (rt === lt && (keys[right] as number) < (keys[child] as number))) child = right;
       }
       const ct = times[child] as number;
-      if (time < ct || (time === ct && seq < (seqs[child] as number))) break;
+      if (time < ct || (time === ct && key < (keys[child] as number))) break;
       times[i] = ct;
-      seqs[i] = seqs[child] as number;
-      slots[i] = slots[child] as number;
+      keys[i] = keys[child] as number;
       i = child;
     }
     times[i] = time;
-    seqs[i] = seq;
-    slots[i] = slot;
+    keys[i] = key;
     return top;
+  }
+
+  /**
+   * Gives the pending heap entries new seqs 0..n-1 in their (time, seq) order. Relative order is
+   * unchanged, so the heap stays a valid heap; only the numbers shrink.
+   */
+  private renumber(): void {
+    const n = this.heapSize;
+    const order = Array.from({ length: n }, (_, i) => i);
+    const times = this.heapTime;
+    const keys = this.heapKey;
+    order.sort((a, b) => (times[a] as number) - (times[b] as number) || (keys[a] as number) - (keys[b] as number));
+    order.forEach((at, rank) => {
+      keys[at] = rank * SLOT_BITS + ((keys[at] as number) % SLOT_BITS);
+    });
+    this.seqNext = n;
   }
 }
 

@@ -111,9 +111,11 @@ export class TrafficSink implements Process {
   private readonly seen = new Map<number, Uint8Array>();
   foreign = 0;
 
+  /** `keepArrivals`: record (sent, arrived) times per packet, for checks that need them (partitions). */
   constructor(
     private readonly env: Env,
     private readonly groups: readonly Address[],
+    private readonly keepArrivals = true,
   ) {}
 
   start(): void {
@@ -136,7 +138,7 @@ export class TrafficSink implements Process {
     receipt.bytes += message.wireBytes;
     receipt.latencyUsSum += now - message.sentUs;
     if (message.seq > receipt.seqMax) receipt.seqMax = message.seq;
-    if (receipt.arrivals.length < SINK_ARRIVALS_KEPT_MAX * 2) receipt.arrivals.push(message.sentUs, now);
+    if (this.keepArrivals && receipt.arrivals.length < SINK_ARRIVALS_KEPT_MAX * 2) receipt.arrivals.push(message.sentUs, now);
   }
 
   private receipt(flow: number): FlowReceipt {

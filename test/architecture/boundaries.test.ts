@@ -1,0 +1,105 @@
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+
+function sources(folder: string): string[] {
+  const out: string[] = [];
+  const walk = (dir: string): void => {
+    for (const name of readdirSync(dir)) {
+      const path = join(dir, name);
+      if (statSync(path).isDirectory()) walk(path);
+      else if (name.endsWith(".ts")) out.push(path);
+    }
+  };
+  walk(join(ROOT, folder));
+  return out;
+}
+
+/** Code lines only: comments may name what they avoid. */
+function codeLines(path: string): { line: number; text: string }[] {
+  return readFileSync(path, "utf8")
+    .split("\n")
+    .map((text, i) => ({ line: i + 1, text }))
+    .filter(({ text }) => !/^\s*(\/\/|\*|\/\*)/.test(text));
+}
+
+function imports(path: string): string[] {
+  const found: string[] = [];
+  for (const m of readFileSync(path, "utf8").matchAll(/(?:import|export)[^'"]*?from\s+["']([^"']+)["']/g)) found.push(m[1] as string);
+  return found;
+}
+
+/** APIs that would make core/ read a clock, draw ambient randomness, schedule on its own or do I/O. */
+const BANNED: readonly [string, RegExp][] = [
+  ["Date", /\bDate\b/],
+  ["Math.random", /Math\.random/],
+  ["setTimeout", /\bsetTimeout\b/],
+  ["setInterval", /\bsetInterval\b/],
+  ["setImmediate", /\bsetImmediate\b/],
+  ["queueMicrotask", /\bqueueMicrotask\b/],
+  ["performance", /\bperformance\b/],
+  ["process", /\bprocess\./],
+  ["require", /\brequire\(/],
+  ["console", /\bconsole\./],
+  ["Promise", /\bPromise\b|\basync\b|\bawait\b/],
+];
+
+describe("core/ stays deterministic and free of I/O", () => {
+  it("uses no clock, ambient randomness, timers, process, console or promises", () => {
+    const hits: string[] = [];
+    for (const file of sources("core")) {
+      for (const { line, text } of codeLines(file)) {
+        for (const [name, pattern] of BANNED) {
+          if (pattern.test(text)) hits.push(`${relative(ROOT, file)}:${line}: ${name}`);
+        }
+      }
+    }
+    expect(hits).toEqual([]);
+  });
+
+  it("imports nothing outside core/ except seedrandom", () => {
+    const bad: string[] = [];
+    for (const file of sources("core")) {
+      for (const spec of imports(file)) {
+        if (spec === "seedrandom") continue;
+        if (!spec.startsWith(".")) bad.push(`${relative(ROOT, file)}: ${spec}`);
+        else if (!relative(join(ROOT, "core"), join(file, "..", spec)).split("/").every((p) => p !== "..")) {
+          bad.push(`${relative(ROOT, file)}: ${spec}`);
+        }
+      }
+    }
+    expect(bad).toEqual([]);
+  });
+});
+
+describe("dependencies point one way: bin -> scenarios -> sim | real -> core", () => {
+  const rules: [string, string[]][] = [
+    ["sim", ["real", "scenarios", "bin"]],
+    ["real", ["sim", "scenarios", "bin"]],
+    ["scenarios", ["bin"]],
+  ];
+  for (const [folder, forbidden] of rules) {
+    it(`${folder}/ imports nothing from ${forbidden.join(", ")}`, () => {
+      const bad: string[] = [];
+      for (const file of sources(folder)) {
+        for (const spec of imports(file)) {
+          if (!spec.startsWith(".")) continue;
+          const target = relative(ROOT, join(file, "..", spec)).split("/")[0] as string;
+          if (forbidden.includes(target)) bad.push(`${relative(ROOT, file)} imports ${spec}`);
+        }
+      }
+      expect(bad).toEqual([]);
+    });
+  }
+});
+
+describe("the banned-API check itself", () => {
+  it("flags a line that reads the clock", () => {
+    const [, pattern] = BANNED.find(([name]) => name === "Date") as [string, RegExp];
+    expect(pattern.test("const t = Date.now();")).toBe(true);
+    expect(pattern.test("const updated = 1;")).toBe(false);
+  });
+});

@@ -1,0 +1,141 @@
+import { describe, expect, it } from "vitest";
+import type { Payload } from "../../core/engine/index.js";
+import { buildWorld, type BuiltWorld } from "../../scenarios/build.js";
+import { checkInvariants, INVARIANT_NAMES } from "../../scenarios/invariants.js";
+import { runScenario } from "../../scenarios/runner.js";
+import type { Scenario } from "../../scenarios/schema.js";
+import type { LossModel } from "../../sim/loss.js";
+import { parse, smallScenario } from "./support.js";
+
+const SEED = 11;
+/** Host ids in smallScenario: 0 is the server, 1..4 are client0..client3; clients 0 and 1 are cut off. */
+const CLIENT3 = 4;
+
+/** Builds the scenario, lets `breakWorld` tamper with it, runs it to the end, and checks it. */
+function runBroken(
+  scenario: Scenario,
+  breakWorld: (built: BuiltWorld) => void,
+  afterRun: (built: BuiltWorld) => void = () => undefined,
+) {
+  const built = buildWorld(scenario, SEED);
+  breakWorld(built);
+  built.world.engine.run({ untilUs: scenario.durationUs });
+  afterRun(built);
+  const results = checkInvariants(scenario, built);
+  return { built, results, failing: results.filter((r) => !r.ok).map((r) => r.name) };
+}
+
+function detailOf(results: readonly { name: string; detail: string }[], name: string): string {
+  return results.find((r) => r.name === name)?.detail ?? "(not checked)";
+}
+
+describe("invariants on an honest world", () => {
+  const scenario = parse(smallScenario());
+  const { result } = runScenario(scenario, { seed: SEED });
+
+  it("checks every invariant for a scenario with traffic and a partition", () => {
+    expect(result.invariants.map((i) => i.name)).toEqual(INVARIANT_NAMES);
+  });
+
+  it.each(INVARIANT_NAMES)("holds %s", (name) => {
+    expect(result.invariants.find((i) => i.name === name)).toEqual({ name, ok: true, detail: "held" });
+  });
+
+  it("carries enough traffic for the loss and partition checks to mean something", () => {
+    expect(result.stats["partitionDrops"]).toBeGreaterThan(0);
+    expect(result.stats["lostDownlink"]).toBeGreaterThan(0);
+    expect(result.stats["sinkPackets"]).toBeGreaterThan(10_000);
+  });
+
+  it("leaves out the partition invariants when there is no partition", () => {
+    const calm = parse({ ...smallScenario(), faults: [] });
+    const names = runScenario(calm, { seed: SEED }).result.invariants.map((i) => i.name);
+    expect(names).not.toContain("partition-respected");
+    expect(names).not.toContain("delivery-after-heal");
+    expect(names).toContain("packet-conservation");
+  });
+
+  it("checks only the invariants a scenario names", () => {
+    const chosen = parse({ ...smallScenario(), invariants: ["queue-bounded", "partition-respected"] });
+    const names = runScenario(chosen, { seed: SEED }).result.invariants.map((i) => i.name);
+    expect(names).toEqual(["queue-bounded", "partition-respected"]);
+  });
+});
+
+describe("invariants on a world broken on purpose", () => {
+  const scenario = parse(smallScenario());
+
+  it("fails partition-respected when the switch forwards across a partition", () => {
+    const { failing, results } = runBroken(scenario, (built) => {
+      built.world.network.blocked = () => false;
+    });
+    expect(failing).toEqual(["partition-respected"]);
+    expect(detailOf(results, "partition-respected")).toMatch(/reached .* across a partition/);
+  });
+
+  it("fails delivery-after-heal when a partition never heals", () => {
+    const { failing, results } = runBroken(scenario, (built) => {
+      built.world.network.heal = () => undefined;
+    });
+    expect(failing).toEqual(["delivery-after-heal"]);
+    expect(detailOf(results, "delivery-after-heal")).toMatch(/never reached .* after the heal/);
+  });
+
+  it("fails loss-within-bounds when a link loses 20% but claims 1%", () => {
+    const { failing, results } = runBroken(scenario, (built) => {
+      let packets = 0;
+      const liar: LossModel = { meanLossRate: 0.01, lose: () => ++packets % 5 === 0 };
+      built.world.network.downlinks[CLIENT3]!.loss = liar;
+    });
+    expect(failing).toEqual(["loss-within-bounds"]);
+    expect(detailOf(results, "loss-within-bounds")).toMatch(/^client3\.down lost 20\.0\d\d% of \d+ packets, configured 1\.000%/);
+  });
+
+  it("fails no-duplicate-delivery (and the sink ledger) when a sink counts each packet twice", () => {
+    const { failing, results } = runBroken(scenario, (built) => {
+      const { sink } = built.sinks.find((s) => s.host === CLIENT3)!;
+      const receive = sink.receive.bind(sink);
+      sink.receive = (from: number, fromPort: number, payload: Payload) => {
+        receive(from, fromPort, payload);
+        receive(from, fromPort, payload);
+      };
+    });
+    expect(failing).toEqual(["no-duplicate-delivery", "sinks-match-network"]);
+    expect(detailOf(results, "no-duplicate-delivery")).toMatch(/^client3 got \d+ duplicates of flow \d+$/);
+  });
+
+  it("fails packet-conservation and sinks-match-network when the network claims a delivery that never happened", () => {
+    const { failing, results } = runBroken(scenario, () => undefined, (built) => {
+      built.world.network.stats.delivered++;
+    });
+    expect(failing).toEqual(["packet-conservation", "sinks-match-network"]);
+    expect(detailOf(results, "packet-conservation")).toMatch(/^switch forwarded \d+ copies but downlinks account for \d+$/);
+    expect(detailOf(results, "sinks-match-network")).toMatch(/^sinks counted (\d+) packets, the network delivered \d+$/);
+  });
+
+  it("fails packet-conservation when a link's own counters disagree with the network's", () => {
+    const { failing, results } = runBroken(scenario, () => undefined, (built) => {
+      built.world.network.downlinks[CLIENT3]!.stats.lost++;
+    });
+    expect(failing).toEqual(["packet-conservation"]);
+    expect(detailOf(results, "packet-conservation")).toMatch(/^downlink losses: links count \d+, network counts \d+$/);
+  });
+
+  it("fails sinks-match-network when a receiver got more of a flow than its source sent", () => {
+    const { failing, results } = runBroken(scenario, () => undefined, (built) => {
+      const server = built.sources.find((s) => s.host === 0)!;
+      server.source.stats.sent[0] = 10;
+    });
+    expect(failing).toEqual(["sinks-match-network"]);
+    expect(detailOf(results, "sinks-match-network")).toMatch(/^a receiver of flow 0 got \d+ packets, only 10 were sent$/);
+  });
+
+  it("fails queue-bounded when a link queued more than its limit", () => {
+    const { failing, results } = runBroken(scenario, () => undefined, (built) => {
+      const link = built.world.network.downlinks[CLIENT3]!;
+      link.spec = { ...link.spec, queueBytesMax: 100 };
+    });
+    expect(failing).toEqual(["queue-bounded"]);
+    expect(detailOf(results, "queue-bounded")).toMatch(/^client3\.down queued \d+ bytes, limit 100$/);
+  });
+});

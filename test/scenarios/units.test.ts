@@ -1,0 +1,83 @@
+import { describe, expect, it } from "vitest";
+import { parseByteRate, parseBytes, parseDurationUs, parseRateBps } from "../../scenarios/units.js";
+
+const GARBAGE = ["fast", "10 parsecs", "", "   ", "-5ms", "1e400s", "1e308h", "ms", "1..5s", "1.5.2s", "NaN", "Infinity", "0x10ms"];
+
+describe("parseRateBps", () => {
+  it.each([
+    ["100Mbit", 1e8],
+    ["1Gbps", 1e9],
+    ["12.5MB/s", 1e8],
+    ["64Kbit", 64_000],
+    ["1.5 Gbit", 1.5e9],
+    ["8bps", 8],
+  ])("reads %s as %d bits per second", (text, bps) => {
+    expect(parseRateBps(text)).toBe(bps);
+  });
+
+  it.each(GARBAGE)("refuses %j", (text) => {
+    expect(parseRateBps(text)).toBeNull();
+  });
+
+  it("refuses a size where a rate belongs", () => {
+    expect(parseRateBps("64KiB")).toBeNull();
+  });
+});
+
+describe("parseBytes", () => {
+  it.each([
+    ["64KiB", 65_536],
+    ["1MB", 1e6],
+    ["1500", 1500],
+    ["2 GiB", 2 * 2 ** 30],
+    ["1.5KB", 1500],
+  ])("reads %s as %d bytes", (text, bytes) => {
+    expect(parseBytes(text)).toBe(bytes);
+  });
+
+  it("rounds a fractional size to a whole byte", () => {
+    expect(parseBytes("0.3KiB")).toBe(307);
+  });
+
+  it.each(GARBAGE)("refuses %j", (text) => {
+    expect(parseBytes(text)).toBeNull();
+  });
+});
+
+describe("parseByteRate", () => {
+  it("reads 50MiB/s as bytes per second", () => {
+    expect(parseByteRate("50MiB/s")).toBe(50 * 2 ** 20);
+  });
+});
+
+describe("parseDurationUs", () => {
+  it.each([
+    ["10ms", 10_000],
+    ["1.5s", 1_500_000],
+    ["250us", 250],
+    ["2h", 7_200_000_000],
+    ["3min", 180_000_000],
+    [".5s", 500_000],
+  ])("reads %s as %d microseconds", (text, us) => {
+    expect(parseDurationUs(text)).toBe(us);
+  });
+
+  it("rounds to a whole microsecond", () => {
+    expect(parseDurationUs("1.4us")).toBe(1);
+  });
+
+  it.each(GARBAGE)("refuses %j", (text) => {
+    expect(parseDurationUs(text)).toBeNull();
+  });
+
+  it("refuses a bare number, which could mean any unit", () => {
+    expect(parseDurationUs("10")).toBeNull();
+  });
+
+  // Quadratic backtracking over the padding would take minutes here; linear work takes milliseconds.
+  it("reads a quantity padded with a great deal of whitespace without backtracking over it", { timeout: 5_000 }, () => {
+    const padding = " ".repeat(200_000);
+    expect(parseDurationUs(`1${padding}!`)).toBeNull();
+    expect(parseDurationUs(`${padding}1ms${padding}`)).toBe(1000);
+  });
+});
