@@ -99,8 +99,10 @@ export class Engine {
       const arg = queue.arg[slot] as number;
       const ref = queue.ref[slot] as never;
       queue.release(slot);
-      trace.mixNumber(queue.now);
-      trace.mix(kind);
+      // Kind < 2^16 shares a word with the time's high bits (below 2^16 for 8.9 years of microseconds).
+      const now = queue.now;
+      trace.mix(now >>> 0);
+      trace.mix(kind | (((now / 4294967296) >>> 0) << 16));
       trace.mix(arg);
       count++;
       (handlers[kind] as Handler<never>)(arg, ref);

@@ -139,8 +139,8 @@ export class EventQueue {
   }
 
   private freeSlot(slot: number): void {
-    this.generation[slot] = ((this.generation[slot] as number) + 1) % GENERATION_MAX;
-    if (this.freeCount === this.freeSlots.length) this.freeSlots = grow(this.freeSlots);
+    this.generation[slot] = ((this.generation[slot] as number) + 1) & (GENERATION_MAX - 1);
+    // The free list has the slot arrays' capacity, so it never needs to grow here.
     this.freeSlots[this.freeCount++] = slot;
   }
 
@@ -152,6 +152,7 @@ export class EventQueue {
       this.arg = grow(this.arg);
       this.generation = grow(this.generation);
       this.live = grow(this.live);
+      this.freeSlots = grow(this.freeSlots);
     }
     return slot;
   }
