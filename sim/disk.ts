@@ -66,15 +66,10 @@ export class SimDisk {
   /** The bytes at a range as they stand (unwritten bytes read as zero). */
   readNow(offset: number, length: number): Uint8Array {
     const out = new Uint8Array(length);
-    let pos = offset;
-    while (pos < offset + length) {
-      const block = Math.floor(pos / BLOCK_BYTES);
-      const within = pos - block * BLOCK_BYTES;
-      const take = Math.min(BLOCK_BYTES - within, offset + length - pos);
+    forEachBlock(offset, length, (block, within, take, at) => {
       const stored = this.blocks.get(block);
-      if (stored !== undefined) out.set(stored.subarray(within, within + take), pos - offset);
-      pos += take;
-    }
+      if (stored !== undefined) out.set(stored.subarray(within, within + take), at);
+    });
     return out;
   }
 
@@ -103,25 +98,35 @@ export class SimDisk {
     return null;
   }
 
+  /** Keeps written bytes; a zero write (a length) only clears blocks that already hold data. */
   private store(offset: number, data: Uint8Array | number): void {
     const length = typeof data === "number" ? data : data.byteLength;
-    let pos = offset;
-    while (pos < offset + length) {
-      const block = Math.floor(pos / BLOCK_BYTES);
-      const within = pos - block * BLOCK_BYTES;
-      const take = Math.min(BLOCK_BYTES - within, offset + length - pos);
+    forEachBlock(offset, length, (block, within, take, at) => {
       let stored = this.blocks.get(block);
+      if (typeof data === "number") {
+        stored?.fill(0, within, within + take);
+        return;
+      }
       if (stored === undefined) {
-        if (typeof data === "number") {
-          pos += take;
-          continue;
-        }
         stored = new Uint8Array(BLOCK_BYTES);
         this.blocks.set(block, stored);
       }
-      if (typeof data === "number") stored.fill(0, within, within + take);
-      else stored.set(data.subarray(pos - offset, pos - offset + take), within);
-      pos += take;
-    }
+      stored.set(data.subarray(at, at + take), within);
+    });
+  }
+}
+
+/** Calls `visit(block, offsetWithinBlock, bytes, offsetWithinRange)` for each block piece of a range. */
+function forEachBlock(
+  offset: number,
+  length: number,
+  visit: (block: number, within: number, take: number, at: number) => void,
+): void {
+  for (let pos = offset; pos < offset + length; ) {
+    const block = Math.floor(pos / BLOCK_BYTES);
+    const within = pos - block * BLOCK_BYTES;
+    const take = Math.min(BLOCK_BYTES - within, offset + length - pos);
+    visit(block, within, take, pos - offset);
+    pos += take;
   }
 }
