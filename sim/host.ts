@@ -58,7 +58,9 @@ export class Host {
 
   /** The host's own clock at global time `globalUs`. */
   localTime(globalUs: Micros): Micros {
-    return Math.round(this.clock.offsetUs + globalUs * (1 + this.clock.driftPpm / 1e6));
+    const clock = this.clock;
+    if (clock.driftPpm === 0 && clock.offsetUs === 0) return globalUs;
+    return Math.round(clock.offsetUs + globalUs * (1 + clock.driftPpm / 1e6));
   }
 
   /** The earliest global time at which the local clock reads at least `localUs`. */

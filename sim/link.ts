@@ -28,6 +28,10 @@ export class Link {
   busyUntilUs: Micros = 0;
   loss: LossModel | null = null;
   readonly stats: LinkStats = { packets: 0, bytes: 0, lost: 0, queueDrops: 0, queueBytesPeak: 0 };
+  // Most packets on a link have the same size: remember the last size's serialisation time.
+  private lastBytes = -1;
+  private lastBandwidthBps = -1;
+  private lastSerialisationUs = 0;
 
   constructor(
     readonly name: string,
@@ -51,7 +55,12 @@ export class Link {
     }
     if (backlog + bytes > this.stats.queueBytesPeak) this.stats.queueBytesPeak = backlog + bytes;
     const startUs = this.busyUntilUs > nowUs ? this.busyUntilUs : nowUs;
-    this.busyUntilUs = startUs + serialisationUs(bytes, this.spec.bandwidthBps);
+    if (bytes !== this.lastBytes || this.spec.bandwidthBps !== this.lastBandwidthBps) {
+      this.lastBytes = bytes;
+      this.lastBandwidthBps = this.spec.bandwidthBps;
+      this.lastSerialisationUs = serialisationUs(bytes, this.spec.bandwidthBps);
+    }
+    this.busyUntilUs = startUs + this.lastSerialisationUs;
     this.stats.packets++;
     this.stats.bytes += bytes;
     if (this.loss !== null && this.loss.lose()) {

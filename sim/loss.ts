@@ -7,14 +7,38 @@ export interface LossModel {
   readonly meanLossRate: number;
 }
 
+/**
+ * Independent loss with probability p per packet. Instead of one draw per packet it draws the
+ * number of packets kept before the next loss (geometric), which has the same distribution and
+ * costs one draw per loss: at 1% that is a hundred times fewer.
+ */
 export class BernoulliLoss implements LossModel {
+  private keptBeforeLoss: number;
+  private readonly logKeep: number;
+
   constructor(
     readonly meanLossRate: number,
     private readonly rng: Rng,
-  ) {}
+  ) {
+    if (!(meanLossRate >= 0 && meanLossRate <= 1)) throw new Error(`loss rate must be in [0, 1], got ${meanLossRate}`);
+    this.logKeep = Math.log(1 - meanLossRate);
+    this.keptBeforeLoss = this.drawRun();
+  }
 
   lose(): boolean {
-    return this.rng.next() < this.meanLossRate;
+    if (this.keptBeforeLoss > 0) {
+      this.keptBeforeLoss--;
+      return false;
+    }
+    this.keptBeforeLoss = this.drawRun();
+    return true;
+  }
+
+  private drawRun(): number {
+    if (this.meanLossRate <= 0) return Infinity;
+    if (this.meanLossRate >= 1) return 0;
+    // P(run >= k) = (1 - p)^k; 1 - u is in (0, 1], so the logarithm is finite.
+    return Math.floor(Math.log(1 - this.rng.next()) / this.logKeep);
   }
 }
 

@@ -21,6 +21,13 @@ export interface Packet {
   readonly sentUs: number;
 }
 
+/** Copies of one multicast packet that arrive at the same instant, delivered by one event. */
+interface Batch {
+  readonly packet: Packet;
+  readonly arrivalUs: number;
+  readonly hosts: number[];
+}
+
 /** Where a packet (or one receiver's copy of a multicast packet) ended up. */
 export interface NetworkStats {
   sent: number;
@@ -96,6 +103,7 @@ export class Network {
   private partitionIdNext = 1;
   private readonly atSwitch: HandlerId<Packet>;
   private readonly atHost: HandlerId<Packet>;
+  private readonly atHosts: HandlerId<Batch>;
 
   constructor(
     private readonly engine: Engine,
@@ -104,6 +112,7 @@ export class Network {
   ) {
     this.atSwitch = engine.register<Packet>("net.switch", (_arg, packet) => this.switchPacket(packet));
     this.atHost = engine.register<Packet>("net.deliver", (host, packet) => this.deliverCopy(host, packet));
+    this.atHosts = engine.register<Batch>("net.deliver-batch", (_arg, batch) => this.deliverBatch(batch));
   }
 
   get hostCount(): number {
@@ -212,28 +221,46 @@ export class Network {
       this.stats.noMembers++;
       return;
     }
+    // Copies arriving at the same instant are delivered by one event, in member order. That is
+    // exactly what separate events would do: they would hold consecutive seqs at the same time,
+    // and nothing scheduled meanwhile could run between them.
+    let batch: Batch | null = null;
     for (const host of members) {
-      if (host !== packet.src) this.forward(packet, host);
+      if (host === packet.src) continue;
+      const arrival = this.transmitCopy(packet, host);
+      if (arrival < 0) continue;
+      if (batch !== null && batch.arrivalUs === arrival) {
+        batch.hosts.push(host);
+        continue;
+      }
+      batch = { packet, arrivalUs: arrival, hosts: [host] };
+      this.engine.at(arrival, this.atHosts, 0, batch);
     }
   }
 
   private forward(packet: Packet, host: number): void {
+    const arrival = this.transmitCopy(packet, host);
+    if (arrival >= 0) this.engine.at(arrival, this.atHost, host, packet);
+  }
+
+  /** Puts one copy on a receiver's downlink; returns its arrival time, or -1 if it went no further. */
+  private transmitCopy(packet: Packet, host: number): number {
     this.stats.copies++;
     if (this.partitions.length > 0 && this.blocked(packet.src, host)) {
       this.stats.partitionDrops++;
-      return;
+      return -1;
     }
     const arrival = (this.downlinks[host] as Link).transmit(this.engine.now, packet.bytes);
     if (arrival === LINK_QUEUE_DROP) {
       this.stats.queueDropsDownlink++;
-      return;
+      return -1;
     }
     if (arrival === LINK_LOST) {
       this.stats.lostDownlink++;
-      return;
+      return -1;
     }
     this.stats.inFlightDownlink++;
-    this.engine.at(arrival, this.atHost, host, packet);
+    return arrival;
   }
 
   /** A held copy reached its process (`delivered`) or was lost with its host's crash. */
@@ -241,6 +268,16 @@ export class Network {
     this.stats.held--;
     if (delivered) this.stats.delivered++;
     else this.stats.undeliverable++;
+  }
+
+  private deliverBatch(batch: Batch): void {
+    // The event itself does not say who is in the batch; the trace must, or two runs that lost
+    // different copies could share a fingerprint.
+    const trace = this.engine.trace;
+    for (const host of batch.hosts) {
+      trace.mix(host);
+      this.deliverCopy(host, batch.packet);
+    }
   }
 
   private deliverCopy(host: number, packet: Packet): void {

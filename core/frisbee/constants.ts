@@ -30,9 +30,9 @@ export const SERVER_DEFAULTS = {
 export const CLIENT_DEFAULTS = {
   joinRetryUs: 125_000,
   joinRetryUsMax: 1_000_000,
-  /** Chunks requested ahead of those being filled. */
+  /** New whole-chunk requests per request round (after a chunk completes, or on idle). */
   requestAheadChunks: 2,
-  /** Chunks partly filled at once. */
+  /** No new whole-chunk requests while this many chunks are partly filled. */
   inProgressChunksMax: 8,
   /** Chunk buffers; blocks of chunks with no free buffer are dropped. */
   chunkBuffers: 64,

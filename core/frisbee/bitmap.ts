@@ -1,0 +1,119 @@
+import { BITMAP_BYTES, CHUNK_BLOCKS } from "./constants.js";
+
+/**
+ * Which blocks of one chunk: 1024 bits in the original's wire layout (block n is bit n % 8 of
+ * byte n / 8, least significant bit first), so a PREQUEST bitmap is this array as it is.
+ */
+export class BlockBitmap {
+  readonly bytes: Uint8Array;
+  private setCount: number;
+
+  constructor(bytes?: Uint8Array) {
+    this.bytes = bytes ?? new Uint8Array(BITMAP_BYTES);
+    if (this.bytes.length !== BITMAP_BYTES) throw new Error(`a block bitmap is ${BITMAP_BYTES} bytes, got ${this.bytes.length}`);
+    this.setCount = bytes === undefined ? 0 : countBits(this.bytes);
+  }
+
+  static full(blocks: number = CHUNK_BLOCKS): BlockBitmap {
+    const map = new BlockBitmap();
+    map.setRange(0, blocks);
+    return map;
+  }
+
+  get count(): number {
+    return this.setCount;
+  }
+
+  has(block: number): boolean {
+    return ((this.bytes[block >> 3] as number) & (1 << (block & 7))) !== 0;
+  }
+
+  /** Sets a bit; returns true if it was clear. */
+  set(block: number): boolean {
+    const i = block >> 3;
+    const mask = 1 << (block & 7);
+    const byte = this.bytes[i] as number;
+    if ((byte & mask) !== 0) return false;
+    this.bytes[i] = byte | mask;
+    this.setCount++;
+    return true;
+  }
+
+  clear(block: number): void {
+    const i = block >> 3;
+    const mask = 1 << (block & 7);
+    const byte = this.bytes[i] as number;
+    if ((byte & mask) === 0) return;
+    this.bytes[i] = byte & ~mask;
+    this.setCount--;
+  }
+
+  setRange(first: number, count: number): void {
+    for (let b = first; b < first + count; b++) this.set(b);
+  }
+
+  clearRange(first: number, count: number): void {
+    for (let b = first; b < first + count; b++) this.clear(b);
+  }
+
+  clearAll(): void {
+    this.bytes.fill(0);
+    this.setCount = 0;
+  }
+
+  /** ORs `other` into this one. */
+  or(other: BlockBitmap): void {
+    for (let i = 0; i < BITMAP_BYTES; i++) this.bytes[i] = (this.bytes[i] as number) | (other.bytes[i] as number);
+    this.setCount = countBits(this.bytes);
+  }
+
+  /** True if every bit set in `other` is set here. */
+  covers(other: BlockBitmap): boolean {
+    for (let i = 0; i < BITMAP_BYTES; i++) {
+      const o = other.bytes[i] as number;
+      if (((this.bytes[i] as number) & o) !== o) return false;
+    }
+    return true;
+  }
+
+  /** The first run of set bits at or after `from`, limited to `maxLength`, as [first, length]; length 0 if none. */
+  firstRun(maxLength: number, from = 0): [number, number] {
+    let b = from;
+    while (b < CHUNK_BLOCKS) {
+      const byte = this.bytes[b >> 3] as number;
+      if (byte === 0) {
+        b = (b | 7) + 1;
+        continue;
+      }
+      if ((byte & (1 << (b & 7))) !== 0) break;
+      b++;
+    }
+    if (b >= CHUNK_BLOCKS) return [0, 0];
+    const first = b;
+    while (b < CHUNK_BLOCKS && b - first < maxLength && this.has(b)) b++;
+    return [first, b - first];
+  }
+
+  /** The complement within the first `blocks` blocks: what is missing. */
+  missing(blocks: number = CHUNK_BLOCKS): BlockBitmap {
+    const bytes = new Uint8Array(BITMAP_BYTES);
+    const whole = blocks >> 3;
+    for (let i = 0; i < whole; i++) bytes[i] = ~(this.bytes[i] as number) & 0xff;
+    const rest = blocks & 7;
+    if (rest > 0) bytes[whole] = ~(this.bytes[whole] as number) & ((1 << rest) - 1);
+    return new BlockBitmap(bytes);
+  }
+
+  copy(): BlockBitmap {
+    return new BlockBitmap(this.bytes.slice());
+  }
+}
+
+const POPCOUNT = new Uint8Array(256);
+for (let i = 1; i < 256; i++) POPCOUNT[i] = (POPCOUNT[i >> 1] as number) + (i & 1);
+
+export function countBits(bytes: Uint8Array): number {
+  let n = 0;
+  for (let i = 0; i < bytes.length; i++) n += POPCOUNT[bytes[i] as number] as number;
+  return n;
+}

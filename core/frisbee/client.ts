@@ -1,0 +1,483 @@
+import type { Address, Env, Micros, Payload, Process } from "../engine/index.js";
+import { BlockBitmap } from "./bitmap.js";
+import { encode } from "./codec.js";
+import { CHUNK_BLOCKS, CLIENT_DEFAULTS } from "./constants.js";
+import { nextSeq } from "./heartbeat.js";
+import { emptyStats, msg, PROGRESS_LEVEL, type ClientStats, type FrisbeeMessage, type ProgressLevel } from "./messages.js";
+import { toMessage, type InputErrors } from "./payload.js";
+
+/** Where each chunk's data lands and what inflating it costs; the simulation knows it up front. */
+export interface ChunkLayout {
+  compressedBytes(chunk: number): number;
+  rawOffset(chunk: number): number;
+  rawBytes(chunk: number): number;
+}
+
+export interface FrisbeeClientOptions {
+  group: Address;
+  port: number;
+  clientId: number;
+  /** Use JOIN2 (learns the byte count) instead of the original JOIN. */
+  join2: boolean;
+  layout: ChunkLayout;
+  /** Report progress every this many seconds on our own timer; 0: only when the server asks. */
+  heartbeatIntervalSec: number;
+  heartbeatLevel?: ProgressLevel;
+  randomize?: boolean;
+  encodeMessages: boolean;
+  srcIp: number;
+  /** Leave (unfinished) at this local time; null: stay to the end. */
+  leaveAtUs?: Micros | null;
+  requestAheadChunks?: number;
+  inProgressChunksMax?: number;
+  chunkBuffers?: number;
+  suppressUs?: Micros;
+  receiveTimeoutUs?: Micros;
+  idleTimeouts?: number;
+}
+
+export interface FrisbeeClientCounters extends InputErrors {
+  blocksReceived: number;
+  dupBlocks: number;
+  /** Blocks dropped for want of a free chunk buffer. */
+  noBufferBlocks: number;
+  chunksReceived: number;
+  chunksDecompressed: number;
+  chunksWritten: number;
+  bytesWritten: number;
+  requests: number;
+  prequests: number;
+  idles: number;
+  joinAttempts: number;
+  reportsSent: number;
+  /** Writes per chunk beyond the first (a correct client has none). */
+  rewrites: number;
+  joinedAtUs: number;
+  doneAtUs: number;
+}
+
+const TIMER_JOIN = 1;
+const TIMER_IDLE = 2;
+const TIMER_HEARTBEAT = 3;
+const TIMER_LEAVE = 4;
+
+const NONE = 0;
+const FILLING = 1;
+const RECEIVED = 2;
+const DECOMPRESSED = 3;
+const WRITTEN = 4;
+
+export type ClientState = "joining" | "receiving" | "done" | "failed" | "left";
+
+/**
+ * The Frisbee client as a machine: joins, requests chunks in its own random order with request-ahead
+ * and NAK avoidance, fills a bounded chunk cache, and runs the three stages (receive, decompress,
+ * write) as a pipeline through the CPU and disk ports, reporting progress on its own timer.
+ */
+export class FrisbeeClient implements Process {
+  readonly counters: FrisbeeClientCounters;
+  state: ClientState = "joining";
+  failure: string | null = null;
+  private server: Address = -1;
+  private serverPort = 0;
+  private chunks = 0;
+  private blockCount = 0;
+  private have = new Uint8Array(0);
+  private writes = new Uint8Array(0);
+  private bufferOf = new Int32Array(0);
+  private stampUs = new Float64Array(0);
+  private retries = new Uint16Array(0);
+  private order = new Int32Array(0);
+  private cursor = 0;
+  private readonly buffers: BlockBitmap[] = [];
+  private readonly freeBuffers: number[] = [];
+  private filling: number[] = [];
+  private readonly decompressQueue: number[] = [];
+  private readonly writeQueue: number[] = [];
+  private decompressing = -1;
+  private writing = -1;
+  private joinRetryUs: number = CLIENT_DEFAULTS.joinRetryUs;
+  private lastUsefulUs = 0;
+  private lastIdleUs = 0;
+  /** Idle requests since the last useful block; each lengthens the next idle wait by a tick. */
+  private idlesInARow = 0;
+  private heartbeatIntervalSec: number;
+  private heartbeatLevel: ProgressLevel;
+  private seq = 0;
+  private readonly stats: ClientStats = emptyStats();
+  private readonly o: Required<Omit<FrisbeeClientOptions, "leaveAtUs" | "heartbeatLevel">> & { leaveAtUs: Micros | null };
+
+  constructor(
+    private readonly env: Env,
+    options: FrisbeeClientOptions,
+  ) {
+    this.o = {
+      randomize: true,
+      requestAheadChunks: CLIENT_DEFAULTS.requestAheadChunks,
+      inProgressChunksMax: CLIENT_DEFAULTS.inProgressChunksMax,
+      chunkBuffers: CLIENT_DEFAULTS.chunkBuffers,
+      suppressUs: CLIENT_DEFAULTS.suppressUs,
+      receiveTimeoutUs: CLIENT_DEFAULTS.receiveTimeoutUs,
+      idleTimeouts: CLIENT_DEFAULTS.idleTimeouts,
+      ...options,
+      leaveAtUs: options.leaveAtUs ?? null,
+    };
+    if (!(this.o.chunkBuffers >= 1) || !(this.o.inProgressChunksMax >= 1) || !(this.o.requestAheadChunks >= 1)) {
+      throw new Error("chunk buffers, in-progress and request-ahead limits must be at least 1");
+    }
+    this.heartbeatIntervalSec = options.heartbeatIntervalSec;
+    this.heartbeatLevel = options.heartbeatLevel ?? PROGRESS_LEVEL.summary;
+    this.counters = {
+      unknown: 0, malformed: 0, blocksReceived: 0, dupBlocks: 0, noBufferBlocks: 0, chunksReceived: 0,
+      chunksDecompressed: 0, chunksWritten: 0, bytesWritten: 0, requests: 0, prequests: 0, idles: 0,
+      joinAttempts: 0, reportsSent: 0, rewrites: 0, joinedAtUs: -1, doneAtUs: -1,
+    };
+  }
+
+  get chunkCount(): number {
+    return this.chunks;
+  }
+
+  /** How many times each chunk was written (for checking that each is written exactly once). */
+  chunkWrites(): Uint8Array {
+    return this.writes;
+  }
+
+  start(): void {
+    this.env.net.join(this.o.group);
+    this.sendJoin();
+    if (this.o.leaveAtUs !== null) this.env.timers.set(TIMER_LEAVE, this.o.leaveAtUs);
+  }
+
+  receive(from: Address, fromPort: number, payload: Payload): void {
+    if (this.state !== "joining" && this.state !== "receiving") return;
+    // The hot path: a block object in a simulation skips the general decoding.
+    const m = !(payload instanceof Uint8Array) && payload.type === "block" ? (payload as FrisbeeMessage) : toMessage(payload, this.counters, this.env.events, from);
+    if (m === null) return;
+    switch (m.type) {
+      case "block":
+        if (this.state === "receiving") this.gotBlock(m.chunk, m.block);
+        return;
+      case "joinReply":
+        this.joined(from, fromPort, m.blockCount);
+        return;
+      case "join2Reply":
+        if (m.clientId === this.o.clientId) this.joined(from, fromPort, m.blockCount);
+        return;
+      case "request":
+      case "prequest":
+        // Another client's request, snooped: it will be sent to everyone, so do not ask for it soon.
+        if (this.state === "receiving" && m.chunk >= 0 && m.chunk < this.chunks) this.stampUs[m.chunk] = this.env.now();
+        return;
+      case "progressRequest":
+        this.progressAsked(m.intervalSec, m.level);
+        return;
+      default:
+        return;
+    }
+  }
+
+  timer(id: number): void {
+    if (this.state !== "joining" && this.state !== "receiving") return;
+    if (id === TIMER_JOIN && this.state === "joining") {
+      this.joinRetryUs = Math.min(this.joinRetryUs * 2, CLIENT_DEFAULTS.joinRetryUsMax);
+      this.sendJoin();
+    } else if (id === TIMER_IDLE) {
+      this.checkIdle();
+    } else if (id === TIMER_HEARTBEAT) {
+      this.report();
+      if (this.heartbeatIntervalSec > 0) this.env.timers.set(TIMER_HEARTBEAT, this.env.now() + this.heartbeatIntervalSec * 1e6);
+    } else if (id === TIMER_LEAVE) {
+      this.finish("left");
+    }
+  }
+
+  cpuDone(op: number): void {
+    if (op === this.decompressing) this.decompressed(op);
+  }
+
+  diskDone(op: number, error: string | null): void {
+    if (op !== this.writing) return;
+    this.writing = -1;
+    if (error !== null) {
+      this.failure = `write of chunk ${op} failed: ${error}`;
+      this.env.events.emit("frisbee.write-error", { client: this.o.clientId, chunk: op, error });
+      this.finish("failed");
+      return;
+    }
+    this.written(op);
+  }
+
+  private sendJoin(): void {
+    this.counters.joinAttempts++;
+    this.send(this.o.group, this.o.port, this.o.join2 ? msg.join2(this.o.clientId) : msg.join(this.o.clientId));
+    this.env.timers.set(TIMER_JOIN, this.env.now() + this.joinRetryUs);
+  }
+
+  private joined(from: Address, fromPort: number, blockCount: number): void {
+    if (this.state !== "joining") return;
+    if (!(blockCount > 0)) {
+      this.failure = `server offered an image of ${blockCount} blocks`;
+      this.finish("failed");
+      return;
+    }
+    this.env.timers.cancel(TIMER_JOIN);
+    this.state = "receiving";
+    this.server = from;
+    this.serverPort = fromPort;
+    this.blockCount = blockCount;
+    this.allocate(Math.ceil(blockCount / CHUNK_BLOCKS));
+    const now = this.env.now();
+    this.counters.joinedAtUs = now;
+    this.lastUsefulUs = now;
+    this.requestChunks(false);
+    this.armIdle();
+    if (this.heartbeatIntervalSec > 0) {
+      const firstDelayUs = this.env.rng.int(Math.min(CLIENT_DEFAULTS.heartbeatFirstDelayUsMax, this.heartbeatIntervalSec * 1e6) + 1);
+      this.env.timers.set(TIMER_HEARTBEAT, now + firstDelayUs);
+    }
+  }
+
+  private allocate(chunks: number): void {
+    this.chunks = chunks;
+    this.have = new Uint8Array(chunks);
+    this.writes = new Uint8Array(chunks);
+    this.bufferOf = new Int32Array(chunks).fill(-1);
+    this.stampUs = new Float64Array(chunks).fill(-Infinity);
+    this.retries = new Uint16Array(chunks);
+    this.order = new Int32Array(chunks);
+    for (let c = 0; c < chunks; c++) this.order[c] = c;
+    if (this.o.randomize) {
+      for (let i = chunks - 1; i > 0; i--) {
+        const j = this.env.rng.int(i + 1);
+        const t = this.order[i] as number;
+        this.order[i] = this.order[j] as number;
+        this.order[j] = t;
+      }
+    }
+    for (let b = 0; b < this.o.chunkBuffers; b++) {
+      this.buffers.push(new BlockBitmap());
+      this.freeBuffers.push(this.o.chunkBuffers - 1 - b);
+    }
+  }
+
+  private blocksIn(chunk: number): number {
+    return Math.min(CHUNK_BLOCKS, this.blockCount - chunk * CHUNK_BLOCKS);
+  }
+
+  private gotBlock(chunk: number, block: number): void {
+    if (!(chunk >= 0 && chunk < this.chunks) || !(block >= 0 && block < this.blocksIn(chunk))) {
+      this.counters.malformed++;
+      return;
+    }
+    const now = this.env.now();
+    this.stampUs[chunk] = now;
+    if ((this.have[chunk] as number) >= RECEIVED) {
+      this.counters.dupBlocks++;
+      return;
+    }
+    let buffer = this.bufferOf[chunk] as number;
+    if (buffer < 0) {
+      if (this.freeBuffers.length === 0) {
+        this.counters.noBufferBlocks++;
+        return;
+      }
+      buffer = this.freeBuffers.pop() as number;
+      this.bufferOf[chunk] = buffer;
+      this.have[chunk] = FILLING;
+      this.filling.push(chunk);
+    }
+    const bitmap = this.buffers[buffer] as BlockBitmap;
+    if (!bitmap.set(block)) {
+      this.counters.dupBlocks++;
+      return;
+    }
+    this.counters.blocksReceived++;
+    this.lastUsefulUs = now;
+    if (bitmap.count < this.blocksIn(chunk)) return;
+    this.have[chunk] = RECEIVED;
+    this.filling.splice(this.filling.indexOf(chunk), 1);
+    this.counters.chunksReceived++;
+    this.decompressQueue.push(chunk);
+    this.pumpDecompress();
+    if (this.state === "receiving") this.requestChunks(false);
+  }
+
+  /** Partial requests for chunks being filled, then whole chunks to fill the request-ahead window. */
+  private requestChunks(idle: boolean): void {
+    const now = this.env.now();
+    const quietUs = this.o.suppressUs;
+    for (const chunk of this.filling) {
+      if (!idle && now - (this.stampUs[chunk] as number) < quietUs) continue;
+      const bitmap = this.buffers[this.bufferOf[chunk] as number] as BlockBitmap;
+      const missing = bitmap.missing(this.blocksIn(chunk));
+      if (missing.count === 0) continue;
+      this.counters.prequests++;
+      this.stats.prequests++;
+      this.send(this.o.group, this.o.port, msg.prequest(chunk, this.retries[chunk] as number, missing.bytes));
+      this.retries[chunk] = Math.min(0xffff, (this.retries[chunk] as number) + 1);
+      this.stampUs[chunk] = now;
+    }
+    // Read-ahead, as the original: only while buffers are free and fewer than `inProgressChunksMax`
+    // are held (filling or waiting to be decompressed). The candidates are the next chunks in our
+    // order that we have not started; one asked for lately (by anyone) is not asked again, and we do
+    // not skip past it to later chunks: its blocks are on the way.
+    const free = this.freeBuffers.length;
+    if (free <= 0 || this.o.chunkBuffers - free >= this.o.inProgressChunksMax) return;
+    let candidates = Math.min(this.o.requestAheadChunks, free);
+    for (let i = this.cursorSkipDone(); i < this.chunks && candidates > 0; i++) {
+      const chunk = this.order[i] as number;
+      if (this.have[chunk] !== NONE) continue;
+      candidates--;
+      if (!idle && now - (this.stampUs[chunk] as number) < quietUs) continue;
+      this.counters.requests++;
+      this.stats.requests++;
+      this.send(this.o.group, this.o.port, msg.request(chunk, 0, this.blocksIn(chunk)));
+      this.stampUs[chunk] = now;
+    }
+  }
+
+  /** Moves the cursor past chunks at the front of our order that we already have. */
+  private cursorSkipDone(): number {
+    while (this.cursor < this.chunks && this.have[this.order[this.cursor] as number] !== NONE) this.cursor++;
+    return this.cursor;
+  }
+
+  private pumpDecompress(): void {
+    if (this.decompressing >= 0 || this.writeQueue.length >= CLIENT_DEFAULTS.writeQueueChunksMax) return;
+    const chunk = this.decompressQueue.shift();
+    if (chunk === undefined) return;
+    this.decompressing = chunk;
+    if (this.env.cpu !== undefined) this.env.cpu.run(chunk, "inflate", this.o.layout.compressedBytes(chunk));
+    else this.decompressed(chunk);
+  }
+
+  private decompressed(chunk: number): void {
+    this.decompressing = -1;
+    const buffer = this.bufferOf[chunk] as number;
+    (this.buffers[buffer] as BlockBitmap).clearAll();
+    this.freeBuffers.push(buffer);
+    this.bufferOf[chunk] = -1;
+    this.have[chunk] = DECOMPRESSED;
+    this.counters.chunksDecompressed++;
+    this.writeQueue.push(chunk);
+    this.pumpWrite();
+    this.pumpDecompress();
+  }
+
+  private pumpWrite(): void {
+    if (this.writing >= 0) return;
+    const chunk = this.writeQueue.shift();
+    if (chunk === undefined) return;
+    this.writing = chunk;
+    if (this.env.disk !== undefined) this.env.disk.write(chunk, this.o.layout.rawOffset(chunk), this.o.layout.rawBytes(chunk));
+    else this.diskDone(chunk, null);
+  }
+
+  private written(chunk: number): void {
+    if ((this.writes[chunk] as number) > 0) this.counters.rewrites++;
+    this.writes[chunk] = Math.min(255, (this.writes[chunk] as number) + 1);
+    this.have[chunk] = WRITTEN;
+    this.counters.chunksWritten++;
+    this.counters.bytesWritten += this.o.layout.rawBytes(chunk);
+    if (this.counters.chunksWritten === this.chunks) {
+      this.finish("done");
+      return;
+    }
+    this.pumpWrite();
+    this.pumpDecompress();
+  }
+
+  private armIdle(): void {
+    this.env.timers.set(TIMER_IDLE, Math.max(this.lastUsefulUs, this.lastIdleUs) + this.idleWaitUs());
+  }
+
+  private idleWaitUs(): number {
+    const tick = this.o.receiveTimeoutUs;
+    return Math.min(CLIENT_DEFAULTS.idleWaitUsMax, (this.o.idleTimeouts + this.idlesInARow) * tick);
+  }
+
+  private checkIdle(): void {
+    const now = this.env.now();
+    if (this.lastUsefulUs > this.lastIdleUs) this.idlesInARow = 0;
+    if (now >= Math.max(this.lastUsefulUs, this.lastIdleUs) + this.idleWaitUs()) {
+      this.counters.idles++;
+      this.stats.recvidles++;
+      this.idlesInARow++;
+      this.lastIdleUs = now;
+      this.requestChunks(true);
+    }
+    this.armIdle();
+  }
+
+  private progressAsked(intervalSec: number, level: ProgressLevel): void {
+    this.heartbeatLevel = level;
+    if (level === PROGRESS_LEVEL.none) {
+      this.heartbeatIntervalSec = 0;
+      this.env.timers.cancel(TIMER_HEARTBEAT);
+      return;
+    }
+    if (this.state !== "receiving") return;
+    if (intervalSec === 0) {
+      this.report();
+      return;
+    }
+    this.heartbeatIntervalSec = intervalSec;
+    this.env.timers.set(TIMER_HEARTBEAT, this.env.now() + this.env.rng.int(Math.min(CLIENT_DEFAULTS.heartbeatFirstDelayUsMax, intervalSec * 1e6) + 1));
+  }
+
+  private report(): void {
+    if (this.server < 0) return;
+    this.seq = nextSeq(this.seq);
+    this.counters.reportsSent++;
+    const summary = {
+      chunksReceived: this.counters.chunksReceived,
+      chunksDecompressed: this.counters.chunksDecompressed,
+      bytesWritten: this.counters.bytesWritten,
+    };
+    const full = this.heartbeatLevel === PROGRESS_LEVEL.full;
+    const whenSec = Math.floor(this.env.now() / 1e6);
+    this.send(this.server, this.serverPort, msg.progress(this.o.clientId, this.o.srcIp, whenSec, this.heartbeatLevel, this.seq, summary, full ? this.leaveStats() : null));
+  }
+
+  private finish(state: "done" | "failed" | "left"): void {
+    const now = this.env.now();
+    this.state = state;
+    this.counters.doneAtUs = now;
+    for (const id of [TIMER_JOIN, TIMER_IDLE, TIMER_HEARTBEAT, TIMER_LEAVE]) this.env.timers.cancel(id);
+    if (state === "done" && this.heartbeatIntervalSec > 0) this.report();
+    const elapsedSec = Math.floor((now - Math.max(0, this.counters.joinedAtUs)) / 1e6);
+    this.send(this.o.group, this.o.port, msg.leave2(this.o.clientId, elapsedSec, this.leaveStats()));
+    this.env.events.emit(`frisbee.${state}`, {
+      client: this.o.clientId,
+      runtimeUs: now - Math.max(0, this.counters.joinedAtUs),
+      chunks: this.counters.chunksWritten,
+      ...(this.failure === null ? {} : { error: this.failure }),
+    });
+  }
+
+  private leaveStats(): ClientStats {
+    const s = this.stats;
+    const runUs = this.env.now() - Math.max(0, this.counters.joinedAtUs);
+    s.runsec = Math.floor(runUs / 1e6);
+    s.runmsec = Math.floor((runUs % 1e6) / 1e3);
+    s.rbyteswritten = this.counters.bytesWritten;
+    s.ebyteswritten = this.counters.bytesWritten;
+    s.chunkbufs = this.o.chunkBuffers;
+    s.maxreadahead = this.o.requestAheadChunks;
+    s.maxinprogress = this.o.inProgressChunksMax;
+    s.pkttimeout = this.o.receiveTimeoutUs;
+    s.idletimer = this.o.idleTimeouts;
+    s.redodelay = this.o.suppressUs;
+    s.randomize = this.o.randomize ? 1 : 0;
+    s.nofreechunks = this.counters.noBufferBlocks;
+    s.dupblock = this.counters.dupBlocks;
+    s.joinattempts = this.counters.joinAttempts;
+    s.lostblocks = 0;
+    return { ...s };
+  }
+
+  private send(to: Address, port: number, m: FrisbeeMessage): void {
+    this.env.net.send(to, port, this.o.encodeMessages ? encode(m, this.o.srcIp) : m);
+  }
+}

@@ -1,0 +1,336 @@
+import type { Address, Env, Micros, Payload, Process } from "../engine/index.js";
+import { BlockBitmap } from "./bitmap.js";
+import { encode } from "./codec.js";
+import { BLOCK_BYTES, CHUNK_BLOCKS, SERVER_DEFAULTS } from "./constants.js";
+import { ProgressTracker } from "./heartbeat.js";
+import { msg, type FrisbeeMessage, type ProgressLevel } from "./messages.js";
+import { toMessage, type InputErrors } from "./payload.js";
+import type { BurstPacing } from "./rate.js";
+import { WorkQueue } from "./workqueue.js";
+
+export interface ServerImage {
+  /** Blocks in the image file (chunks * 1024 for a chunked image). */
+  blockCount: number;
+  /** Bytes in the image file. */
+  byteCount: number;
+  /** Bytes the image expands to on disk, for estimating clients' time left. */
+  uncompressedBytes: number;
+}
+
+export interface FrisbeeServerOptions {
+  group: Address;
+  port: number;
+  image: ServerImage;
+  pacing: BurstPacing;
+  /** Adapt the burst size to loss every 500 ms. */
+  dynamic: boolean;
+  /** Exit after this long with no requests or reports; 0 never. */
+  idleExitUs: Micros;
+  /** Ask clients for progress reports at this interval (0 = once) and level; null: do not ask. */
+  progressRequest: { intervalSec: number; level: ProgressLevel } | null;
+  /** Send encoded bytes (real world) or message objects (simulation). */
+  encodeMessages: boolean;
+  /** Our IPv4 address for the header's srcip when encoding. */
+  srcIp: number;
+  readBlocks?: number;
+  workQueueMax?: number;
+}
+
+export interface FrisbeeServerStats extends InputErrors {
+  blocksSent: number;
+  /** Blocks sent more than once (re-sends). */
+  blocksResent: number;
+  joins: number;
+  leaves: number;
+  requests: number;
+  prequests: number;
+  merged: number;
+  dropped: number;
+  progressReports: number;
+  progressLost: number;
+  /** Control messages received (everything but blocks). */
+  controlReceived: number;
+  burstPackets: number;
+  exitedAtUs: number;
+}
+
+const TIMER_SEND = 1;
+const TIMER_ADAPT = 2;
+const TIMER_IDLE = 3;
+
+/** The blocks of one disk read, being sent. */
+interface Run {
+  chunk: number;
+  start: number;
+  next: number;
+  end: number;
+  data: Uint8Array | null;
+}
+
+/**
+ * frisbeed as a machine: answers joins at once, queues requests with the original's merge rules,
+ * and sends the head's first contiguous run of wanted blocks (up to a disk read of 32 blocks) per
+ * turn, paced in bursts. With a disk port it reads the image through it; without one (a
+ * simulation with the image cached) the blocks are ready at once and carry no data.
+ */
+export class FrisbeeServer implements Process {
+  readonly stats: FrisbeeServerStats;
+  readonly progress: ProgressTracker;
+  private readonly queue: WorkQueue;
+  private readonly chunks: number;
+  private readonly everSent: Uint8Array;
+  /** One bit per block of the image: sent at least once. */
+  private readonly sentBlocks: Uint8Array;
+  private readonly readBlocks: number;
+  private burstPackets: number;
+  private burstStartUs = -Infinity;
+  private sentInBurst = 0;
+  private run: Run | null = null;
+  private reading = false;
+  private sendArmed = false;
+  private lossSeen = false;
+  private lastActivityUs = 0;
+  private exited = false;
+  private readonly members = new Set<number>();
+
+  constructor(
+    private readonly env: Env,
+    private readonly options: FrisbeeServerOptions,
+  ) {
+    const image = options.image;
+    if (!(image.blockCount > 0)) throw new Error(`an image needs at least one block, got ${image.blockCount}`);
+    if (!(options.pacing.burstPackets >= 1) || !(options.pacing.burstGapUs >= 1)) throw new Error("burst and gap must be at least 1");
+    this.chunks = Math.ceil(image.blockCount / CHUNK_BLOCKS);
+    this.everSent = new Uint8Array(this.chunks);
+    this.sentBlocks = new Uint8Array(Math.ceil((this.chunks * CHUNK_BLOCKS) / 8));
+    this.readBlocks = options.readBlocks ?? SERVER_DEFAULTS.readBlocks;
+    this.queue = new WorkQueue(options.workQueueMax ?? SERVER_DEFAULTS.workQueueMax);
+    this.burstPackets = options.pacing.burstPackets;
+    this.progress = new ProgressTracker(image.uncompressedBytes);
+    this.stats = {
+      unknown: 0, malformed: 0, blocksSent: 0, blocksResent: 0, joins: 0, leaves: 0, requests: 0, prequests: 0,
+      merged: 0, dropped: 0, progressReports: 0, progressLost: 0, controlReceived: 0,
+      burstPackets: this.burstPackets, exitedAtUs: -1,
+    };
+  }
+
+  get done(): boolean {
+    return this.exited;
+  }
+
+  /** Clients that joined and have not left. */
+  get clients(): number {
+    return this.members.size;
+  }
+
+  start(): void {
+    this.env.net.join(this.options.group);
+    this.lastActivityUs = this.env.now();
+    if (this.options.dynamic) this.env.timers.set(TIMER_ADAPT, this.env.now() + SERVER_DEFAULTS.adaptIntervalUs);
+    this.armIdle();
+    if (this.options.progressRequest !== null) this.askProgress();
+  }
+
+  receive(from: Address, fromPort: number, payload: Payload): void {
+    if (this.exited) return;
+    const m = toMessage(payload, this.stats, this.env.events, from);
+    if (m === null || m.type === "block") return;
+    this.stats.controlReceived++;
+    this.lastActivityUs = this.env.now();
+    switch (m.type) {
+      case "join":
+        this.joined(m.clientId);
+        this.send(from, fromPort, msg.joinReply(this.options.image.blockCount));
+        return;
+      case "join2":
+        this.joined(m.clientId);
+        this.send(from, fromPort, msg.join2Reply(m.clientId, this.options.image.blockCount, this.options.image.byteCount));
+        return;
+      case "leave":
+      case "leave2":
+        this.left(m.clientId, m.elapsedSec, from);
+        return;
+      case "request":
+        this.stats.requests++;
+        this.want(m.chunk, wholeOrRange(m.block, m.count), m.block === 0 && m.count === CHUNK_BLOCKS);
+        return;
+      case "prequest":
+        this.stats.prequests++;
+        this.lossSeen = true;
+        this.want(m.chunk, new BlockBitmap(m.bitmap.slice()), false);
+        return;
+      case "progress":
+        this.reported(m, from);
+        return;
+      default:
+        // Replies and progress requests are what a server sends, not what it answers.
+        return;
+    }
+  }
+
+  timer(id: number): void {
+    if (this.exited) return;
+    if (id === TIMER_SEND) {
+      this.sendArmed = false;
+      this.pump();
+    } else if (id === TIMER_ADAPT) {
+      this.adapt();
+    } else if (id === TIMER_IDLE) {
+      this.checkIdle();
+    }
+  }
+
+  diskDone(op: number, error: string | null, data?: Uint8Array): void {
+    if (this.exited || !this.reading || this.run === null || op !== this.run.chunk) return;
+    this.reading = false;
+    if (error !== null) {
+      this.env.events.emit("frisbee.read-error", { chunk: this.run.chunk, block: this.run.next, error });
+      this.run = null;
+    } else {
+      this.run.data = data ?? null;
+    }
+    this.pump();
+  }
+
+  private joined(clientId: number): void {
+    this.stats.joins++;
+    if (this.members.size < SERVER_DEFAULTS.clientsMax) this.members.add(clientId);
+    this.env.events.emit("frisbee.join", { client: clientId });
+    if (this.options.progressRequest !== null) this.askProgress();
+  }
+
+  private left(clientId: number, elapsedSec: number, from: Address): void {
+    this.stats.leaves++;
+    this.members.delete(clientId);
+    this.progress.forget(clientId);
+    this.env.events.emit("frisbee.leave", { client: clientId, from, elapsedSec });
+  }
+
+  private reported(m: Extract<FrisbeeMessage, { type: "progress" }>, from: Address): void {
+    this.stats.progressReports++;
+    const outcome = this.progress.report(m.clientId, m.seq, m.summary, this.env.now());
+    this.stats.progressLost = this.progress.lost;
+    if (outcome.gap > 0) this.env.events.emit("frisbee.report-gap", { client: m.clientId, missing: outcome.gap, seq: m.seq });
+    const s = m.summary;
+    this.env.events.emit("frisbee.progress", {
+      client: m.clientId,
+      from,
+      TSTAMP: m.whenSec,
+      SEQUENCE: m.seq,
+      CHUNKS_RECV: s?.chunksReceived ?? 0,
+      CHUNKS_DECOMP: s?.chunksDecompressed ?? 0,
+      BYTES_WRITTEN: s?.bytesWritten ?? 0,
+      secondsLeft: outcome.secondsLeft ?? -1,
+    });
+  }
+
+  private askProgress(): void {
+    const r = this.options.progressRequest;
+    if (r !== null) this.send(this.options.group, this.options.port, msg.progressRequest(r.intervalSec, r.level));
+  }
+
+  private want(chunk: number, blocks: BlockBitmap, whole: boolean): void {
+    if (!(chunk >= 0 && chunk < this.chunks)) {
+      this.stats.malformed++;
+      this.env.events.emit("frisbee.bad-message", { error: `request for chunk ${chunk} of an image of ${this.chunks} chunks` });
+      return;
+    }
+    const last = this.blocksIn(chunk);
+    if (last < CHUNK_BLOCKS) blocks.clearRange(last, CHUNK_BLOCKS - last);
+    if (blocks.count === 0) return;
+    if (this.everSent[chunk] === 1) this.lossSeen = true;
+    const outcome = this.queue.enqueue(chunk, blocks, whole);
+    if (outcome === "merged") this.stats.merged++;
+    else if (outcome === "dropped") this.stats.dropped++;
+    this.pump();
+  }
+
+  private blocksIn(chunk: number): number {
+    return Math.min(CHUNK_BLOCKS, this.options.image.blockCount - chunk * CHUNK_BLOCKS);
+  }
+
+  /** Sends what pacing allows now, and arms the send timer for the next burst. */
+  private pump(): void {
+    if (this.reading || this.sendArmed || this.exited) return;
+    for (;;) {
+      if (this.run === null && !this.nextRun()) return;
+      if (this.reading) return;
+      const run = this.run as Run;
+      const now = this.env.now();
+      const gapUs = this.options.pacing.burstGapUs;
+      if (now >= this.burstStartUs + gapUs) {
+        // A new burst. Its base is now, even when the deadline passed long ago: no catch-up.
+        this.burstStartUs = now;
+        this.sentInBurst = 0;
+      } else if (this.sentInBurst >= this.burstPackets) {
+        this.sendArmed = true;
+        this.env.timers.set(TIMER_SEND, this.burstStartUs + gapUs);
+        return;
+      }
+      this.sendBlock(run);
+    }
+  }
+
+  private sendBlock(run: Run): void {
+    const block = run.next++;
+    const at = (block - run.start) * BLOCK_BYTES;
+    const data = run.data === null ? null : run.data.subarray(at, at + BLOCK_BYTES);
+    const bit = run.chunk * CHUNK_BLOCKS + block;
+    const sentBefore = ((this.sentBlocks[bit >> 3] as number) & (1 << (bit & 7))) !== 0;
+    if (sentBefore) this.stats.blocksResent++;
+    else this.sentBlocks[bit >> 3] = (this.sentBlocks[bit >> 3] as number) | (1 << (bit & 7));
+    this.everSent[run.chunk] = 1;
+    this.send(this.options.group, this.options.port, msg.block(run.chunk, block, data));
+    this.stats.blocksSent++;
+    this.sentInBurst++;
+    if (run.next >= run.end) this.run = null;
+  }
+
+  /** Takes the head's first contiguous run (at most one disk read) as the next thing to send. */
+  private nextRun(): boolean {
+    const item = this.queue.peek();
+    if (item === undefined) return false;
+    const [first, length] = item.blocks.firstRun(this.readBlocks);
+    item.blocks.clearRange(first, length);
+    if (item.blocks.count === 0) this.queue.shift();
+    this.run = { chunk: item.chunk, start: first, next: first, end: first + length, data: null };
+    if (this.env.disk !== undefined) {
+      this.reading = true;
+      this.env.disk.read(item.chunk, (item.chunk * CHUNK_BLOCKS + first) * BLOCK_BYTES, length * BLOCK_BYTES);
+    }
+    return true;
+  }
+
+  private adapt(): void {
+    if (this.lossSeen) this.burstPackets = Math.max(1, Math.min(this.burstPackets - 1, Math.floor(this.burstPackets * 0.9)));
+    else this.burstPackets = Math.min(SERVER_DEFAULTS.adaptBurstMax, this.burstPackets + 1);
+    this.stats.burstPackets = this.burstPackets;
+    this.lossSeen = false;
+    this.env.timers.set(TIMER_ADAPT, this.env.now() + SERVER_DEFAULTS.adaptIntervalUs);
+  }
+
+  private armIdle(): void {
+    if (this.options.idleExitUs > 0) this.env.timers.set(TIMER_IDLE, this.lastActivityUs + this.options.idleExitUs);
+  }
+
+  private checkIdle(): void {
+    if (this.env.now() < this.lastActivityUs + this.options.idleExitUs || this.queue.length > 0 || this.run !== null) {
+      this.armIdle();
+      return;
+    }
+    this.exited = true;
+    this.stats.exitedAtUs = this.env.now();
+    for (const id of [TIMER_SEND, TIMER_ADAPT, TIMER_IDLE]) this.env.timers.cancel(id);
+    this.env.events.emit("frisbee.idle-exit", { idleSec: this.options.idleExitUs / 1e6 });
+  }
+
+  private send(to: Address, port: number, m: FrisbeeMessage): void {
+    this.env.net.send(to, port, this.options.encodeMessages ? encode(m, this.options.srcIp) : m);
+  }
+}
+
+function wholeOrRange(first: number, count: number): BlockBitmap {
+  const map = new BlockBitmap();
+  map.setRange(first, count);
+  return map;
+}

@@ -1,0 +1,513 @@
+import { existsSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import {
+  CLIENT_STATS_LAYOUT,
+  decode,
+  encode,
+  ipv4ToNumber,
+  numberToIpv4,
+  validBlock,
+  type BlockMessage,
+  type DecodeResult,
+} from "../../../core/frisbee/codec.js";
+import {
+  CLIENT_STATS_FIELDS,
+  WIRE_BYTES,
+  emptyStats,
+  msg,
+  type ClientStats,
+  type FrisbeeMessage,
+  type ProgressLevel,
+} from "../../../core/frisbee/messages.js";
+
+// ---------------------------------------------------------------------------------------------
+// The fixture: datagrams captured from the original Emulab programs. Required.
+
+const FIXTURE_URL = new URL("../../../../shared/fixtures/emulab/frisbee.json", import.meta.url);
+const NDZ_URL = new URL("../../../../shared/fixtures/emulab/disk-4mib.ndz", import.meta.url);
+for (const url of [FIXTURE_URL, NDZ_URL]) {
+  if (!existsSync(url)) throw new Error(`required fixture ${fileURLToPath(url)} is missing`);
+}
+
+interface FixtureHeader { type: number; subtype: number; datalen: number; srcip: string }
+interface FixtureDatagram {
+  kind?: string;
+  length: number;
+  hex?: string;
+  hex_first_64_bytes?: string;
+  header: FixtureHeader;
+  body: Record<string, unknown>;
+  layout?: string[];
+}
+interface Fixture {
+  kinds: FixtureDatagram[];
+  handmade_requests: { request: FixtureDatagram; reply: FixtureDatagram }[];
+}
+
+const fixture = JSON.parse(readFileSync(FIXTURE_URL, "utf8")) as Fixture;
+const ndz = new Uint8Array(readFileSync(NDZ_URL));
+const LOCALHOST = 0x7f000001;
+
+const golden: { name: string; datagram: FixtureDatagram }[] = [
+  ...fixture.kinds.map((datagram) => ({ name: datagram.kind ?? "?", datagram })),
+  ...fixture.handmade_requests.flatMap(({ request, reply }, i) => [
+    { name: `hand-made request ${i + 1}`, datagram: request },
+    { name: `hand-made request ${i + 1}, the server's reply`, datagram: reply },
+  ]),
+];
+
+const fromHex = (hex: string): Uint8Array => Uint8Array.from(hex.match(/../g) ?? [], (b) => parseInt(b, 16));
+const toHex = (bytes: Uint8Array): string => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+
+const EXPECTED_TYPE: Record<string, FrisbeeMessage["type"]> = {
+  "1/1": "join", "2/1": "joinReply", "1/2": "leave", "1/3": "block", "1/4": "request",
+  "1/5": "leave2", "1/6": "prequest", "1/7": "join2", "2/7": "join2Reply",
+};
+
+/** The datagram's full bytes. The capture gives only the first 64 bytes of one BLOCK: its data is the image's. */
+function datagramBytes(d: FixtureDatagram): Uint8Array {
+  if (d.hex !== undefined) return fromHex(d.hex);
+  const prefix = fromHex(d.hex_first_64_bytes ?? "");
+  const view = new DataView(prefix.buffer);
+  const chunk = view.getInt32(16, true);
+  const block = view.getInt32(20, true);
+  const start = chunk * 1024 * 1024 + block * 1024;
+  const bytes = new Uint8Array(d.length);
+  bytes.set(prefix.subarray(0, 24));
+  bytes.set(ndz.subarray(start, start + 1024), 24);
+  expect(toHex(bytes.subarray(0, 64))).toBe(d.hex_first_64_bytes);
+  return bytes;
+}
+
+function blockRanges(bitmap: Uint8Array): string[] {
+  const ranges: string[] = [];
+  let first = -1;
+  for (let b = 0; b <= bitmap.length * 8; b++) {
+    const set = b < bitmap.length * 8 && ((bitmap[b >> 3] as number) & (1 << (b & 7))) !== 0;
+    if (set && first < 0) first = b;
+    if (!set && first >= 0) {
+      ranges.push(first === b - 1 ? `${first}` : `${first}-${b - 1}`);
+      first = -1;
+    }
+  }
+  return ranges;
+}
+
+/** Checks every field the fixture decoded against our message; a field we cannot check fails the test. */
+function expectBody(message: FrisbeeMessage, body: Record<string, unknown>, bytes: Uint8Array): void {
+  const m = message as unknown as Record<string, unknown>;
+  const same: Record<string, string> = {
+    clientid: "clientId", blockcount: "blockCount", chunksize_blocks: "chunkBlocks", blocksize_bytes: "blockBytes",
+    bytecount: "byteCount", chunk: "chunk", block: "block", count: "count", retries: "retries", elapsed: "elapsedSec",
+  };
+  for (const [key, value] of Object.entries(body)) {
+    const ours = same[key];
+    if (ours !== undefined) {
+      expect(m[ours], key).toBe(value);
+    } else if (key === "bitmap_bytes") {
+      expect((m["bitmap"] as Uint8Array).length).toBe(value);
+    } else if (key === "blocks_requested") {
+      const bitmap = m["bitmap"] as Uint8Array;
+      expect(blockRanges(bitmap).reduce((n, r) => n + (Number(r.split("-")[1] ?? r) - Number(r.split("-")[0]) + 1), 0)).toBe(value);
+    } else if (key === "requested_block_ranges") {
+      expect(blockRanges(m["bitmap"] as Uint8Array)).toEqual(value);
+    } else if (key === "data_bytes") {
+      expect((m["data"] as Uint8Array).length).toBe(value);
+    } else if (key === "stats") {
+      const stats = value as { version: number; v1: ClientStats; v1_bytes: number; stats_struct_bytes: number; remaining_bytes_all_zero: boolean };
+      expect(stats.version).toBe(1);
+      expect(m["stats"]).toEqual(stats.v1);
+      expect(bytes.length - 24).toBe(stats.stats_struct_bytes);
+      expect(bytes.subarray(24 + 4 + stats.v1_bytes).every((b) => b === 0)).toBe(stats.remaining_bytes_all_zero);
+    } else {
+      throw new Error(`fixture body field "${key}" is not checked by this test`);
+    }
+  }
+}
+
+describe("codec against datagrams captured from the original Frisbee", () => {
+  it("has every captured kind to test against", () => {
+    const types = new Set(golden.map(({ datagram: d }) => `${d.header.type}/${d.header.subtype}`));
+    expect([...types].sort()).toEqual(["1/1", "1/3", "1/4", "1/5", "1/6", "1/7", "2/1", "2/7"]);
+  });
+
+  it.each(golden)("decodes $name to the fields the capture lists, from 127.0.0.1", ({ datagram }) => {
+    const bytes = datagramBytes(datagram);
+    expect(bytes.length).toBe(datagram.length);
+    const result = decode(bytes);
+    if (!result.ok) throw new Error(result.error);
+    expect(result.srcIp).toBe(LOCALHOST);
+    expect(numberToIpv4(result.srcIp)).toBe(datagram.header.srcip);
+    const { type, subtype, datalen } = datagram.header;
+    expect(result.message.type).toBe(EXPECTED_TYPE[`${type}/${subtype}`]);
+    expect(result.message.wireBytes).toBe(16 + datalen);
+    expectBody(result.message, datagram.body, bytes);
+  });
+
+  it.each(golden)("encodes $name back to the captured bytes, byte for byte", ({ datagram }) => {
+    const bytes = datagramBytes(datagram);
+    const result = decode(bytes);
+    if (!result.ok) throw new Error(result.error);
+    expect(toHex(encode(result.message, result.srcIp))).toBe(toHex(bytes));
+  });
+
+  it("carries in each BLOCK the image's bytes at chunk * 1 MiB + block * 1 KiB", () => {
+    for (const { datagram } of golden.filter(({ datagram: d }) => d.header.subtype === 3)) {
+      const result = decode(datagramBytes(datagram));
+      if (!result.ok || result.message.type !== "block") throw new Error("not a block");
+      const start = result.message.chunk * 1024 * 1024 + result.message.block * 1024;
+      expect(toHex(result.message.data ?? new Uint8Array())).toBe(toHex(ndz.subarray(start, start + 1024)));
+    }
+  });
+
+  it("lays out the v1 stats at the offsets the capture's LEAVE2 layout lists", () => {
+    const leave2 = fixture.kinds.find((d) => d.header.subtype === 5);
+    const listed = (leave2?.layout ?? []).flatMap((line) => {
+      const m = /^(\d+) (int32|uint32|uint64) (\w+)$/.exec(line);
+      return m === null ? [] : [[Number(m[1]), m[2], m[3]] as const];
+    });
+    let offset = 28;
+    const ours = CLIENT_STATS_LAYOUT.map(([field, kind]) => {
+      const entry = [offset, kind, field] as const;
+      offset += kind === "uint64" ? 8 : 4;
+      return entry;
+    });
+    expect(ours).toEqual(listed);
+    expect(CLIENT_STATS_LAYOUT.map(([field]) => field)).toEqual(CLIENT_STATS_FIELDS);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Arbitrary valid messages
+
+const int32 = fc.integer({ min: -0x8000_0000, max: 0x7fff_ffff });
+const uint32 = fc.oneof(fc.constantFrom(0, 0xffff_ffff, 0x8000_0000), fc.integer({ min: 0, max: 0xffff_ffff }));
+const uint64 = fc.oneof(fc.constantFrom(0, 0xffff_ffff, 0x1_0000_0000, Number.MAX_SAFE_INTEGER), fc.maxSafeNat());
+const chunkNumber = fc.integer({ min: 0, max: 0x7fff_ffff });
+const level = fc.constantFrom<ProgressLevel>(0, 1, 2);
+
+const stats: fc.Arbitrary<ClientStats> = fc.record(
+  Object.fromEntries(
+    CLIENT_STATS_LAYOUT.map(([field, kind]) => [field, kind === "int32" ? int32 : kind === "uint32" ? uint32 : uint64]),
+  ) as Record<keyof ClientStats, fc.Arbitrary<number>>,
+);
+
+const join2Fields = fc.record({ clientId: uint32, blockCount: int32, chunkBlocks: int32, blockBytes: int32, byteCount: uint64 });
+
+const arbitraryMessage: fc.Arbitrary<FrisbeeMessage> = fc.oneof(
+  uint32.map((id) => msg.join(id)),
+  int32.map((count) => msg.joinReply(count)),
+  join2Fields.map((f): FrisbeeMessage => ({ type: "join2", wireBytes: WIRE_BYTES.join2, ...f })),
+  join2Fields.map((f): FrisbeeMessage => ({ type: "join2Reply", wireBytes: WIRE_BYTES.join2Reply, ...f })),
+  fc.tuple(uint32, int32).map(([id, sec]) => msg.leave(id, sec)),
+  fc.tuple(uint32, int32, stats).map(([id, sec, s]) => msg.leave2(id, sec, s)),
+  fc
+    .tuple(chunkNumber, fc.integer({ min: 0, max: 1023 }), fc.option(fc.uint8Array({ minLength: 1024, maxLength: 1024 })))
+    .map(([chunk, block, data]) => msg.block(chunk, block, data)),
+  fc
+    .tuple(chunkNumber, fc.integer({ min: 0, max: 1024 }))
+    .chain(([chunk, block]) => fc.integer({ min: 0, max: 1024 - block }).map((count) => msg.request(chunk, block, count))),
+  fc.tuple(chunkNumber, int32, fc.uint8Array({ minLength: 128, maxLength: 128 })).map(([c, r, b]) => msg.prequest(c, r, b)),
+  fc.tuple(uint32, level).map(([sec, l]) => msg.progressRequest(sec, l)),
+  fc
+    .tuple(
+      uint32, uint32, uint32, level, fc.integer({ min: 0, max: 0xffff }),
+      fc.option(fc.record({ chunksReceived: uint32, chunksDecompressed: uint32, bytesWritten: uint64 })),
+      fc.option(stats),
+    )
+    .map(([id, who, when, l, seq, summary, s]) => msg.progress(id, who, when, l, seq, summary, s)),
+);
+
+/** Block data as bytes (null encodes as zeros), so messages compare by content. */
+function normalised(m: FrisbeeMessage): unknown {
+  if (m.type === "block") return { ...m, data: Array.from(m.data ?? new Uint8Array(1024)) };
+  if (m.type === "prequest") return { ...m, bitmap: Array.from(m.bitmap) };
+  return m;
+}
+
+describe("codec round trip", () => {
+  it("decodes every encoded message to an equal one, at exactly its wireBytes", () => {
+    const seen = new Set<string>();
+    fc.assert(
+      fc.property(arbitraryMessage, uint32, (message, srcIp) => {
+        seen.add(message.type);
+        const bytes = encode(message, srcIp);
+        expect(bytes.length).toBe(message.wireBytes);
+        const result = decode(bytes);
+        if (!result.ok) throw new Error(result.error);
+        expect(result.srcIp).toBe(srcIp);
+        expect(normalised(result.message)).toEqual(normalised(message));
+      }),
+      { numRuns: 600 },
+    );
+    expect(seen.size).toBe(11);
+  });
+
+  it("refuses to encode a message the decoder would reject, or one whose wireBytes lie", () => {
+    expect(() => encode(msg.block(0, 1024, null), LOCALHOST)).toThrow(/block 1024/);
+    expect(() => encode(msg.request(0, 1000, 25), LOCALHOST)).toThrow(/count 25/);
+    expect(() => encode(msg.join(-1), LOCALHOST)).toThrow(/clientId -1/);
+    expect(() => encode(msg.prequest(0, 0, new Uint8Array(127)), LOCALHOST)).toThrow(/127 bytes/);
+    expect(() => encode({ ...msg.join(1), wireBytes: 21 }, LOCALHOST)).toThrow(/wireBytes 21/);
+    expect(() => encode(msg.progressRequest(1, 3 as ProgressLevel), LOCALHOST)).toThrow(/level 3/);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Fuzz: decode never throws and answers with a message or one line
+
+function expectWellFormed(result: DecodeResult): void {
+  if (result.ok) {
+    // Whatever decodes re-encodes to something that decodes to the same message.
+    const again = decode(encode(result.message, result.srcIp));
+    if (!again.ok) throw new Error(`re-encoded message does not decode: ${again.error}`);
+    expect(normalised(again.message)).toEqual(normalised(result.message));
+  } else {
+    expect(result.error).toMatch(/^[^\n]+$/);
+    expect(result.unknownType === undefined || result.unknownType).toBe(true);
+  }
+}
+
+type Mutation = { kind: "flip"; at: number; xor: number } | { kind: "truncate"; to: number } | { kind: "extend"; bytes: Uint8Array };
+const mutation: fc.Arbitrary<Mutation> = fc.oneof(
+  fc.record({ kind: fc.constant("flip" as const), at: fc.nat(), xor: fc.integer({ min: 1, max: 255 }) }),
+  fc.record({ kind: fc.constant("truncate" as const), to: fc.nat() }),
+  fc.record({ kind: fc.constant("extend" as const), bytes: fc.uint8Array({ minLength: 1, maxLength: 64 }) }),
+);
+
+function mutate(bytes: Uint8Array, mutations: Mutation[]): Uint8Array {
+  let out = bytes.slice();
+  for (const m of mutations) {
+    if (m.kind === "flip" && out.length > 0) out[m.at % out.length] = (out[m.at % out.length] as number) ^ m.xor;
+    if (m.kind === "truncate") out = out.slice(0, m.to % (out.length + 1));
+    if (m.kind === "extend") out = Uint8Array.from([...out, ...m.bytes]);
+  }
+  return out;
+}
+
+describe("codec fuzz", () => {
+  it("never throws on arbitrary bytes of 0 to 2000", () => {
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 2000 }), (bytes) => expectWellFormed(decode(bytes))), { numRuns: 1000 });
+  });
+
+  it("never throws on valid datagrams with bytes flipped, cut off or added", () => {
+    const outcomes = { ok: 0, error: 0 };
+    fc.assert(
+      fc.property(arbitraryMessage, fc.array(mutation, { minLength: 1, maxLength: 4 }), (message, mutations) => {
+        const result = decode(mutate(encode(message, LOCALHOST), mutations));
+        outcomes[result.ok ? "ok" : "error"]++;
+        expectWellFormed(result);
+      }),
+      { numRuns: 1000 },
+    );
+    expect(outcomes.ok).toBeGreaterThan(0);
+    expect(outcomes.error).toBeGreaterThan(0);
+  });
+
+  it("never throws on well-framed headers with any subtype and body of an interesting length", () => {
+    const exact: Record<number, number[]> = { 1: [4], 2: [8], 3: [1032], 4: [12], 5: [128, 1036], 6: [136], 7: [24], 8: [16, 32, 136, 152, 160] };
+    const near = Object.values(exact).flat().flatMap((n) => [n - 1, n + 1]);
+    const header = fc.tuple(fc.constantFrom(0, 1, 1, 2, 2, 3), fc.integer({ min: -1, max: 10 }));
+    const framed = header.chain(([type, subtype]) =>
+      fc
+        .oneof(fc.constantFrom(...(exact[subtype] ?? [0])), fc.constantFrom(0, ...near))
+        .chain((n) => fc.oneof(fc.uint8Array({ minLength: n, maxLength: n, max: 1 }), fc.uint8Array({ minLength: n, maxLength: n })))
+        .map((payload) => [type, subtype, payload] as const),
+    );
+    const outcomes = { ok: 0, error: 0 };
+    fc.assert(
+      fc.property(framed, ([type, subtype, payload]) => {
+        const bytes = new Uint8Array(16 + payload.length);
+        const view = new DataView(bytes.buffer);
+        view.setInt32(0, type, true);
+        view.setInt32(4, subtype, true);
+        view.setInt32(8, payload.length, true);
+        bytes.set(payload, 16);
+        const result = decode(bytes);
+        outcomes[result.ok ? "ok" : "error"]++;
+        expectWellFormed(result);
+      }),
+      { numRuns: 1000 },
+    );
+    expect(outcomes.ok).toBeGreaterThan(50);
+    expect(outcomes.error).toBeGreaterThan(50);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Specific bad and edge inputs
+
+function patched(message: FrisbeeMessage, patch: (view: DataView) => void): Uint8Array {
+  const bytes = encode(message, LOCALHOST);
+  patch(new DataView(bytes.buffer));
+  return bytes;
+}
+
+function errorOf(bytes: Uint8Array): string {
+  const result = decode(bytes);
+  if (result.ok) throw new Error(`expected an error, decoded ${result.message.type}`);
+  expect(result.unknownType).toBeUndefined();
+  return result.error;
+}
+
+describe("codec rejects bad datagrams with one line naming the offset", () => {
+  it("rejects a datagram shorter than the header", () => {
+    expect(errorOf(new Uint8Array(12))).toBe("datagram of 12 bytes is shorter than the 16-byte header");
+  });
+
+  it("rejects a datalen that does not match the bytes after the header", () => {
+    const bytes = new Uint8Array(44);
+    bytes.set(encode(msg.request(1, 0, 1024), LOCALHOST));
+    new DataView(bytes.buffer).setInt32(8, 40, true);
+    expect(errorOf(bytes)).toBe("datalen 40 at offset 8 does not match the 28 bytes after the header");
+    expect(errorOf(patched(msg.join(1), (v) => v.setInt32(8, -4, true)))).toMatch(/datalen -4 at offset 8/);
+  });
+
+  it("rejects a BLOCK with a negative chunk or a block past 1023", () => {
+    expect(errorOf(patched(msg.block(0, 0, null), (v) => v.setInt32(16, -1, true)))).toBe("BLOCK at offset 16: chunk -1 is negative");
+    expect(errorOf(patched(msg.block(0, 1023, null), (v) => v.setInt32(20, 1024, true)))).toBe("BLOCK at offset 20: block 1024 is outside 0..1023");
+    expect(errorOf(patched(msg.block(0, 0, null), (v) => v.setInt32(20, -1, true)))).toMatch(/^BLOCK at offset 20: block -1/);
+  });
+
+  it("rejects a REQUEST whose blocks pass the end of the chunk, but takes one that ends exactly there", () => {
+    expect(decode(encode(msg.request(2, 1000, 24), LOCALHOST)).ok).toBe(true);
+    expect(errorOf(patched(msg.request(2, 1000, 24), (v) => v.setInt32(24, 25, true)))).toBe(
+      "REQUEST at offset 20: block 1000 + count 25 passes the 1024 blocks of a chunk",
+    );
+    expect(errorOf(patched(msg.request(2, 0, 1), (v) => v.setInt32(24, -1, true)))).toMatch(/^REQUEST at offset 24: count -1 is negative/);
+  });
+
+  it("rejects a PREQUEST of 151 bytes, framed or not", () => {
+    const bytes = encode(msg.prequest(1, 0, new Uint8Array(128)), LOCALHOST).slice(0, 151);
+    expect(errorOf(bytes)).toBe("datalen 136 at offset 8 does not match the 135 bytes after the header");
+    new DataView(bytes.buffer).setInt32(8, 135, true);
+    expect(errorOf(bytes)).toBe("PREQUEST datagram of 151 bytes (datalen at offset 8) must be exactly 152 bytes");
+  });
+
+  it("rejects longer messages except LEAVE2's stats union and PROGRESS's future fields", () => {
+    const longer = (m: FrisbeeMessage, extra: number): Uint8Array => {
+      const bytes = new Uint8Array(m.wireBytes + extra);
+      bytes.set(encode(m, LOCALHOST));
+      new DataView(bytes.buffer).setInt32(8, bytes.length - 16, true);
+      return bytes;
+    };
+    expect(errorOf(longer(msg.join(1), 4))).toMatch(/JOIN datagram of 24 bytes .* must be exactly 20 bytes/);
+    expect(errorOf(longer(msg.block(0, 0, null), 1))).toMatch(/BLOCK datagram of 1049 bytes/);
+    expect(errorOf(longer(msg.leave2(1, 2, emptyStats()), 1))).toMatch(/LEAVE2 datagram of 1053 bytes .* longer/);
+    const report = msg.progress(7, LOCALHOST, 100, 1, 3, { chunksReceived: 4, chunksDecompressed: 2, bytesWritten: 2 ** 40 }, null);
+    const result = decode(longer(report, 8));
+    expect(result.ok && normalised(result.message)).toEqual(report);
+  });
+
+  it("takes a LEAVE2 whose stats union is cut after the v1 fields, not before", () => {
+    const s = { ...emptyStats(), rerequests: 9 };
+    const whole = encode(msg.leave2(1, 2, s), LOCALHOST);
+    const cut = (n: number): Uint8Array => {
+      const bytes = whole.slice(0, n);
+      new DataView(bytes.buffer).setInt32(8, n - 16, true);
+      return bytes;
+    };
+    const result = decode(cut(144));
+    expect(result.ok && result.message).toEqual(msg.leave2(1, 2, s));
+    expect(errorOf(cut(143))).toMatch(/LEAVE2 datagram of 143 bytes .* shorter than the 144 bytes/);
+  });
+
+  it("rejects stats of another version, a uint64 past 2^53 and a progress level it does not know", () => {
+    expect(errorOf(patched(msg.leave2(1, 2, emptyStats()), (v) => v.setInt32(24, 2, true)))).toBe(
+      "LEAVE2 at offset 24: stats version 2 is not 1",
+    );
+    expect(errorOf(patched(msg.leave2(1, 2, emptyStats()), (v) => v.setUint32(44, 0x20_0000, true)))).toBe(
+      "LEAVE2 at offset 40: rbyteswritten does not fit in 53 bits",
+    );
+    expect(errorOf(patched(msg.join2Reply(1, 0, 0), (v) => v.setUint32(36, 0xffff_ffff, true)))).toMatch(/^JOIN2 reply at offset 32: bytecount/);
+    expect(errorOf(patched(msg.progressRequest(5, 2), (v) => v.setUint16(28, 3, true)))).toBe(
+      "PROGRESS at offset 28: level 3 is not 0 (none), 1 (summary) or 2 (full)",
+    );
+  });
+
+  it("rejects a known subtype sent with the wrong header type, without calling it unknown", () => {
+    expect(errorOf(patched(msg.leave(1, 2), (v) => v.setInt32(0, 2, true)))).toBe(
+      "LEAVE at offset 0: header type 2 (REPLY) but LEAVE is only sent as a REQUEST",
+    );
+  });
+
+  it("flags unknown subtypes and header types as unknownType so callers can ignore and count them", () => {
+    const cases: [number, number, RegExp][] = [
+      [1, 9, /subtype 9 at offset 4/],
+      [1, 0, /subtype 0 at offset 4/],
+      [2, -1, /subtype -1 at offset 4/],
+      [3, 1, /header type 3 at offset 0/],
+      [0, 4, /header type 0 at offset 0/],
+    ];
+    for (const [type, subtype, error] of cases) {
+      const result = decode(patched(msg.join(1), (v) => (v.setInt32(0, type, true), v.setInt32(4, subtype, true))));
+      expect(result).toEqual({ ok: false, error: expect.stringMatching(error), unknownType: true });
+    }
+  });
+});
+
+describe("codec layout of what the 2011 capture lacks", () => {
+  it("encodes a progress report as clientid, who, when, what, seq, then the summary, then the stats", () => {
+    const report = msg.progress(0x11223344, 0x0a000002, 1000, 2, 0xfffe, { chunksReceived: 5, chunksDecompressed: 3, bytesWritten: 2 ** 32 + 6 }, { ...emptyStats(), runsec: 7 });
+    const hex = toHex(encode(report, LOCALHOST));
+    expect(hex.slice(0, 96)).toBe(
+      "02000000" + "08000000" + "98000000" + "7f000001" +
+        "44332211" + "0200000a" + "e8030000" + "0200" + "feff" +
+        "05000000" + "03000000" + "0600000001000000",
+    );
+    expect(hex.slice(96, 112)).toBe("01000000" + "07000000");
+    expect(hex.length / 2).toBe(16 + 16 + 16 + 120);
+  });
+
+  it("encodes a progress request as a PROGRESS of type REQUEST with the interval in when and the level in what", () => {
+    expect(toHex(encode(msg.progressRequest(30, 1), 0x0a000001))).toBe(
+      "01000000" + "08000000" + "10000000" + "0a000001" + "00000000" + "00000000" + "1e000000" + "0100" + "0000",
+    );
+  });
+
+  it("reads a report's sections from its length: stats without a summary are not mistaken for one", () => {
+    const report = msg.progress(1, 2, 3, 2, 4, null, { ...emptyStats(), dupblock: 11 });
+    expect(report.wireBytes).toBe(152);
+    const result = decode(encode(report, LOCALHOST));
+    expect(result.ok && result.message).toEqual(report);
+  });
+});
+
+describe("codec ownership of decoded bytes", () => {
+  it("copies a PREQUEST's bitmap out of the datagram", () => {
+    const bytes = encode(msg.prequest(0, 1, new Uint8Array(128).fill(0x0f)), LOCALHOST);
+    const result = decode(bytes);
+    bytes.fill(0xaa, 24);
+    expect(result.ok && result.message.type === "prequest" && result.message.bitmap.every((b) => b === 0x0f)).toBe(true);
+  });
+
+  it("gives a BLOCK's data as a view of the datagram, which the caller must not reuse while holding it", () => {
+    const bytes = encode(msg.block(0, 0, new Uint8Array(1024).fill(1)), LOCALHOST);
+    const result = decode(bytes);
+    bytes[24] = 9;
+    expect(result.ok && result.message.type === "block" && result.message.data?.[0]).toBe(9);
+  });
+});
+
+describe("codec helpers", () => {
+  it("accepts a block only in a chunk the image has", () => {
+    const block = (chunk: number, b: number): BlockMessage => msg.block(chunk, b, null) as BlockMessage;
+    expect(validBlock(block(1, 1023), 2)).toBe(true);
+    expect(validBlock(block(2, 0), 2)).toBe(false);
+    expect(validBlock(block(-1, 0), 2)).toBe(false);
+    expect(validBlock(block(0, 1024), 2)).toBe(false);
+  });
+
+  it("converts IPv4 addresses to the header's number and back", () => {
+    expect(ipv4ToNumber("127.0.0.1")).toBe(0x7f000001);
+    expect(ipv4ToNumber("255.255.255.255")).toBe(0xffff_ffff);
+    expect(numberToIpv4(0xc0a80a01)).toBe("192.168.10.1");
+    fc.assert(fc.property(fc.integer({ min: 0, max: 0xffff_ffff }), (n) => ipv4ToNumber(numberToIpv4(n)) === n));
+    for (const bad of ["", "1.2.3", "1.2.3.4.5", "256.0.0.1", "a.b.c.d", "1..2.3", " 1.2.3.4", "1.2.3.-4"]) {
+      expect(() => ipv4ToNumber(bad), bad).toThrow(RangeError);
+    }
+    expect(() => numberToIpv4(2 ** 32)).toThrow(RangeError);
+  });
+});
