@@ -2,6 +2,7 @@ import { isGroup } from "../core/engine/index.js";
 import type { Link } from "../sim/link.js";
 import { GilbertElliottLoss } from "../sim/loss.js";
 import type { BuiltWorld } from "./build.js";
+import { clientsFinish, controlBounded, imageExact, serverRate } from "./frisbee/invariants.js";
 import type { Scenario } from "./schema.js";
 
 export interface InvariantResult {
@@ -25,6 +26,11 @@ const LOSS_SAMPLE_MIN = 2_000;
 const always = (): boolean => true;
 const hasTraffic = (s: Scenario): boolean => s.workloads.length > 0;
 const hasPartition = (s: Scenario): boolean => s.faults.some((f) => f.type === "partition");
+const hasFrisbee = (s: Scenario): boolean => s.frisbee !== null;
+const withFrisbee =
+  (check: (f: NonNullable<BuiltWorld["frisbee"]>, b: BuiltWorld) => string | null) =>
+  (_s: Scenario, b: BuiltWorld): string | null =>
+    b.frisbee === null ? null : check(b.frisbee, b);
 
 const INVARIANTS: readonly Invariant[] = [
   { name: "packet-conservation", applies: always, check: (_s, b) => packetConservation(b) },
@@ -34,6 +40,14 @@ const INVARIANTS: readonly Invariant[] = [
   { name: "loss-within-bounds", applies: always, check: (_s, b) => lossWithinBounds(b) },
   { name: "partition-respected", applies: hasPartition, check: (s, b) => partitionRespected(s, b) },
   { name: "delivery-after-heal", applies: hasPartition, check: (s, b) => deliveryAfterHeal(s, b) },
+  {
+    name: "frisbee-clients-finish",
+    applies: hasFrisbee,
+    check: withFrisbee((f, b) => clientsFinish(f, (h) => b.world.hosts[h]?.state !== "crashed")),
+  },
+  { name: "frisbee-image-exact", applies: hasFrisbee, check: withFrisbee((f) => imageExact(f)) },
+  { name: "frisbee-server-rate", applies: hasFrisbee, check: withFrisbee((f) => serverRate(f)) },
+  { name: "frisbee-control-bounded", applies: hasFrisbee, check: withFrisbee((f) => controlBounded(f)) },
 ];
 
 export const INVARIANT_NAMES: readonly string[] = INVARIANTS.map((i) => i.name);

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import type { SimEvent } from "../sim/world.js";
 import { buildWorld, type BuiltWorld } from "./build.js";
+import { frisbeeStats, type FrisbeeStats } from "./frisbee/stats.js";
 import { checkInvariants, INVARIANT_NAMES, type InvariantResult } from "./invariants.js";
 import { ScenarioError } from "./reader.js";
 import { parseScenario, type Scenario } from "./schema.js";
@@ -25,6 +26,8 @@ export interface SimResult {
   invariants: InvariantResult[];
   stats: Record<string, number>;
   eventCounts: Record<string, number>;
+  /** Imaging figures, when the scenario runs Frisbee. */
+  frisbee?: FrisbeeStats;
   /** The command that replays this run exactly. */
   replay: string;
 }
@@ -72,6 +75,7 @@ export function runScenario(scenario: Scenario, options: RunOptions): SimRun {
     invariants,
     stats: collectStats(built),
     eventCounts: Object.fromEntries(built.world.eventCounts),
+    ...(built.frisbee === null ? {} : { frisbee: frisbeeStats(built.frisbee) }),
     replay: replayCommand(scenario.file, options.seed),
   };
   return { result, events: built.world.events };

@@ -1,0 +1,127 @@
+import { PROGRESS_LEVEL, type ProgressLevel } from "../../core/frisbee/messages.js";
+import { pacingForBandwidth, type BurstPacing } from "../../core/frisbee/rate.js";
+import { SERVER_DEFAULTS } from "../../core/frisbee/constants.js";
+import type { Reader } from "../reader.js";
+import { selectHosts } from "../selectors.js";
+import { parseBytes, parseDurationUs, parseRateBps } from "../units.js";
+
+export type StartPattern =
+  | { kind: "simultaneous" }
+  | { kind: "clustered"; clusters: number; everyUs: number }
+  | { kind: "uniform"; overUs: number };
+
+export interface FrisbeeServerDecl {
+  host: number;
+  group: number;
+  port: number;
+  compressedBytes: number;
+  uncompressedBytes: number;
+  pacing: BurstPacing;
+  dynamic: boolean;
+  idleExitUs: number;
+  progressRequest: { intervalSec: number; level: ProgressLevel } | null;
+}
+
+export interface FrisbeeClientsDecl {
+  hosts: number[];
+  server: number;
+  startUs: number;
+  start: StartPattern;
+  heartbeatSec: number;
+  join2: boolean;
+  leaveAtUs: number | null;
+}
+
+export interface FrisbeeDecl {
+  servers: FrisbeeServerDecl[];
+  clients: FrisbeeClientsDecl[];
+}
+
+const IMAGE_BYTES_MAX = 2 ** 44;
+
+/** `"simultaneous"`, `"clustered:K:S"` (K clusters, one every S) or `"uniform:S"` (spread over S). */
+export function parseStartPattern(text: string): StartPattern | null {
+  if (text === "simultaneous") return { kind: "simultaneous" };
+  const clustered = /^clustered:(\d+):(.+)$/.exec(text);
+  if (clustered !== null) {
+    const clusters = Number(clustered[1]);
+    const everyUs = parseDurationUs(clustered[2] as string);
+    return clusters >= 1 && everyUs !== null ? { kind: "clustered", clusters, everyUs } : null;
+  }
+  const uniform = /^uniform:(.+)$/.exec(text);
+  if (uniform !== null) {
+    const overUs = parseDurationUs(uniform[1] as string);
+    return overUs !== null ? { kind: "uniform", overUs } : null;
+  }
+  return null;
+}
+
+export function readFrisbee(reader: Reader, names: readonly string[]): FrisbeeDecl {
+  reader.fields(["servers", "clients"]);
+  const servers = reader.at("servers").items().map((r) => readServer(r, names));
+  if (servers.length === 0) reader.at("servers").fail("expected at least one server");
+  const clients = reader.at("clients").items().map((r) => {
+    const decl = readClients(r, names);
+    if (decl.server >= servers.length) r.at("server").fail(`there is no server ${decl.server} (servers are numbered from 0)`);
+    return decl;
+  });
+  return { servers, clients };
+}
+
+function readServer(r: Reader, names: readonly string[]): FrisbeeServerDecl {
+  r.fields(["host", "group", "port", "image", "bandwidth", "burst", "gap", "dynamic", "idleExit", "progressRequest"]);
+  const hosts = selectHosts(r.at("host"), names);
+  if (hosts.length !== 1) r.at("host").fail(`a server runs on one host, this selects ${hosts.length}`);
+  const image = r.at("image").fields(["compressed", "uncompressed"]);
+  const compressedBytes = image.at("compressed").quantity(parseBytes, "655MiB", "a size", 1024, IMAGE_BYTES_MAX);
+  const uncompressedBytes = image.at("uncompressed").present
+    ? image.at("uncompressed").quantity(parseBytes, "2GiB", "a size", 1024, IMAGE_BYTES_MAX)
+    : compressedBytes;
+  return {
+    host: hosts[0] as number,
+    group: r.at("group").present ? r.at("group").number(0, 0x3fff_ffff, true) : 1,
+    port: r.at("port").present ? r.at("port").number(1, 65_535, true) : 7700,
+    compressedBytes,
+    uncompressedBytes,
+    pacing: readPacing(r),
+    dynamic: r.at("dynamic").present ? r.at("dynamic").boolean() : false,
+    idleExitUs: r.at("idleExit").present ? r.at("idleExit").quantity(parseDurationUs, "60s", "a duration", 0, 2 ** 52) : 60_000_000,
+    progressRequest: r.at("progressRequest").present ? readProgressRequest(r.at("progressRequest")) : null,
+  };
+}
+
+function readPacing(r: Reader): BurstPacing {
+  if (r.at("bandwidth").present) {
+    if (r.at("burst").present || r.at("gap").present) r.at("bandwidth").fail(`give either a bandwidth or a burst and gap, not both`);
+    return pacingForBandwidth(r.at("bandwidth").quantity(parseRateBps, "72Mbit", "a rate", 10_000, 1e12));
+  }
+  return {
+    burstPackets: r.at("burst").present ? r.at("burst").number(1, 100_000, true) : SERVER_DEFAULTS.burstPackets,
+    burstGapUs: r.at("gap").present ? r.at("gap").quantity(parseDurationUs, "2ms", "a duration", 1, 60_000_000) : SERVER_DEFAULTS.burstGapUs,
+  };
+}
+
+function readProgressRequest(r: Reader): { intervalSec: number; level: ProgressLevel } {
+  r.fields(["interval", "level"]);
+  const intervalUs = r.at("interval").quantity(parseDurationUs, "10s", "a duration", 0, 86_400_000_000);
+  if (intervalUs % 1_000_000 !== 0) r.at("interval").fail("the interval travels in whole seconds");
+  const level = r.at("level").present ? r.at("level").oneOf(["none", "summary", "full"] as const) : "summary";
+  return { intervalSec: intervalUs / 1_000_000, level: PROGRESS_LEVEL[level] };
+}
+
+function readClients(r: Reader, names: readonly string[]): FrisbeeClientsDecl {
+  r.fields(["hosts", "server", "at", "start", "heartbeat", "join2", "leaveAt"]);
+  const startText = r.at("start").present ? r.at("start").string() : "simultaneous";
+  const start = parseStartPattern(startText) ?? r.at("start").fail(`expected "simultaneous", "clustered:K:S" or "uniform:S", got "${startText}"`);
+  const heartbeatUs = r.at("heartbeat").present ? r.at("heartbeat").quantity(parseDurationUs, "10s", "a duration", 0, 86_400_000_000) : 0;
+  if (heartbeatUs % 1_000_000 !== 0) r.at("heartbeat").fail("the heartbeat interval is whole seconds");
+  return {
+    hosts: selectHosts(r.at("hosts"), names),
+    server: r.at("server").present ? r.at("server").number(0, 1_000, true) : 0,
+    startUs: r.at("at").present ? r.at("at").quantity(parseDurationUs, "1s", "a duration", 0, 2 ** 52) : 0,
+    start,
+    heartbeatSec: heartbeatUs / 1_000_000,
+    join2: r.at("join2").present ? r.at("join2").boolean() : false,
+    leaveAtUs: r.at("leaveAt").present ? r.at("leaveAt").quantity(parseDurationUs, "30s", "a duration", 1, 2 ** 52) : null,
+  };
+}

@@ -1,0 +1,82 @@
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { buildWorld } from "../../scenarios/build.js";
+import { maxInWindow } from "../../scenarios/frisbee/invariants.js";
+import { parseStartPattern } from "../../scenarios/frisbee/schema.js";
+import { checkInvariants, INVARIANT_NAMES } from "../../scenarios/invariants.js";
+import { ScenarioError } from "../../scenarios/reader.js";
+import { runScenario } from "../../scenarios/runner.js";
+import { parseScenario } from "../../scenarios/schema.js";
+
+const EXAMPLE = fileURLToPath(new URL("../../scenarios/examples/frisbee-small.json", import.meta.url));
+const text = readFileSync(EXAMPLE, "utf8");
+const parse = (json: string) => parseScenario(json, "f.json", INVARIANT_NAMES);
+
+describe("a Frisbee scenario", () => {
+  const scenario = parse(text);
+  const { result } = runScenario(scenario, { seed: 5 });
+
+  it("loads the image onto every client, late joiners and a restarted one included, with every invariant held", () => {
+    expect(result.invariants.filter((i) => !i.ok)).toEqual([]);
+    expect(result.invariants.map((i) => i.name)).toEqual(expect.arrayContaining(["frisbee-clients-finish", "frisbee-image-exact", "frisbee-server-rate", "frisbee-control-bounded"]));
+    expect(result.frisbee?.finished).toBe(20);
+    expect(result.eventCounts["host.restart"]).toBe(1);
+  });
+
+  it("reports runtimes, duplicate data, server rate, control rate and heartbeats", () => {
+    const f = result.frisbee!;
+    expect(f.runtimeSecMin).toBeGreaterThan(0);
+    expect(f.runtimeSecMin).toBeLessThanOrEqual(f.runtimeSecMean);
+    expect(f.runtimeSecMean).toBeLessThanOrEqual(f.runtimeSecMax);
+    // 72 Mbit/s of wire is about 64 Mbit/s of block payload; the server never goes faster.
+    expect(f.serverMbps).toBeLessThanOrEqual(72);
+    expect(f.serverMbps).toBeGreaterThan(30);
+    expect(f.heartbeatsReceived).toBeGreaterThan(20);
+    expect(f.duplicateDataPct).toBeGreaterThan(0);
+  });
+
+  it("catches a server that sends faster than its pacing", () => {
+    const built = buildWorld(scenario, 5);
+    built.world.engine.run({ untilUs: scenario.durationUs });
+    for (const life of built.frisbee!.servers) life.decl.pacing = { burstPackets: 8, burstGapUs: 2000 };
+    const rate = checkInvariants(scenario, built).find((i) => i.name === "frisbee-server-rate");
+    expect(rate?.ok).toBe(false);
+    expect(rate?.detail).toMatch(/pacing of 8 per 2000us allows 16/);
+  });
+
+  it("catches a client that did not finish", () => {
+    const short = parse(text.replace('"duration": "120s"', '"duration": "3s"'));
+    const run = runScenario(short, { seed: 5 });
+    expect(run.result.invariants.find((i) => i.name === "frisbee-clients-finish")?.detail).toMatch(/clients did not finish/);
+  });
+});
+
+describe("Frisbee scenario fields", () => {
+  const refuse = (from: string, to: string) => () => parse(text.replace(from, to));
+
+  it("refuses a burst of 0, a negative bandwidth and both a bandwidth and a burst, naming the field", () => {
+    expect(refuse('"bandwidth": "72Mbit"', '"burst": 0')).toThrow(/frisbee\.servers\[0\]\.burst: expected a number from 1/);
+    expect(refuse('"bandwidth": "72Mbit"', '"bandwidth": "-5Mbit"')).toThrow(/frisbee\.servers\[0\]\.bandwidth: expected a rate/);
+    expect(refuse('"bandwidth": "72Mbit"', '"bandwidth": "72Mbit", "burst": 4')).toThrow(/either a bandwidth or a burst/);
+    expect(refuse('"bandwidth": "72Mbit"', '"bandwidth": "72Mbit"')).not.toThrow();
+  });
+
+  it("refuses a start pattern it does not know and a server that does not exist", () => {
+    expect(refuse('"start": "uniform:4s"', '"start": "eventually"')).toThrow(ScenarioError);
+    expect(refuse('"start": "uniform:4s"', '"start": "eventually"')).toThrow(/frisbee\.clients\[1\]\.start: expected "simultaneous", "clustered:K:S" or "uniform:S"/);
+    expect(refuse('{ "hosts": "node[0-15]", "heartbeat": "2s" }', '{ "hosts": "node[0-15]", "server": 3 }')).toThrow(/there is no server 3/);
+  });
+
+  it("reads the three start patterns", () => {
+    expect(parseStartPattern("simultaneous")).toEqual({ kind: "simultaneous" });
+    expect(parseStartPattern("clustered:4:10s")).toEqual({ kind: "clustered", clusters: 4, everyUs: 10_000_000 });
+    expect(parseStartPattern("uniform:30s")).toEqual({ kind: "uniform", overUs: 30_000_000 });
+    expect(parseStartPattern("clustered:0:1s")).toBeNull();
+  });
+
+  it("counts the most sends in any window", () => {
+    expect(maxInWindow([0, 1, 2, 10, 11], 5)).toEqual({ count: 3, atUs: 0 });
+    expect(maxInWindow([0, 5, 10], 5)).toEqual({ count: 1, atUs: 0 });
+  });
+});
