@@ -5,6 +5,7 @@ import { StoreError, openStore } from "../real/store/index.js";
 import { ScenarioError } from "../scenarios/reader.js";
 import { runEngineBench } from "../sim/bench/engine-bench.js";
 import { parseWhole, UsageError } from "./errors.js";
+import { planFrisbeeCommand, type PlanFlags } from "./plan-command.js";
 import { simCommand } from "./sim-command.js";
 
 const DEFAULT_DB = "./testbed.db";
@@ -65,6 +66,34 @@ function buildProgram(): Command {
         console.log(`bare heap: ${result.bareHeapEventsPerSec.toLocaleString("en-US")} events/s`);
         console.log(`ratio:     ${result.ratio} (engine / bare heap; ${result.pendingEvents} pending, ${result.events} events, best of ${result.rounds})`);
       }
+    });
+
+  const plan = program.command("plan").description("capacity plans: sweep a mechanism over sizes and print what the model predicts");
+  plan
+    .command("frisbee")
+    .description("imaging time for lists of client counts and loss rates, in the packet-level simulator")
+    .option("--clients <list>", "client counts", "1,10,40")
+    .option("--image-mib <n>", "compressed image size, MiB", "64")
+    .option("--data-mib <n>", "data written to disk (uncompressed), MiB", "192")
+    .option("--client-mbps <n>", "client link speed, Mbit/s", "100")
+    .option("--server-mbps <n>", "server bandwidth target, Mbit/s", "72")
+    .option("--burst <n>", "server burst size, packets (with --gap-us, instead of --server-mbps)")
+    .option("--gap-us <n>", "server burst gap, microseconds")
+    .option("--disk-mibs <n>", "client disk write speed, MiB/s", "60")
+    .option("--inflate-mibs <n>", "client decompression speed, MiB/s of output", "120")
+    .option("--loss <list>", "loss rates", "0")
+    .option("--loss-at <where>", "server (every client loses the same packet) or receivers (independently)", "receivers")
+    .option("--start <pattern>", "simultaneous, clustered:K:S or uniform:S", "simultaneous")
+    .option("--model <model>", "packet, chunk or auto", "auto")
+    .option("--heartbeat <s>", "client progress report interval, seconds", "10")
+    .option("--seed <n>", "seed", "1")
+    .option("--svg <path>", "where to write the chart", "frisbee-plan.svg")
+    .option("--db <path>", "store file", DEFAULT_DB)
+    .option("--no-store", "do not record the rows in the store")
+    .option("--json", "print JSON")
+    .addHelpText("after", "\nExample:\n  testbed plan frisbee --clients 1,10,100 --image-mib 64 --data-mib 192 --loss 0,0.01 --loss-at server --json")
+    .action((o: PlanFlags) => {
+      process.exitCode = planFrisbeeCommand(o);
     });
 
   program

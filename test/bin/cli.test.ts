@@ -40,7 +40,7 @@ describe("testbed command", () => {
   it("lists its subcommands in --help and exits 0", () => {
     const r = testbed("--help");
     expect(r.code).toBe(0);
-    for (const sub of ["sim", "bench", "runs"]) expect(r.stdout).toContain(sub);
+    for (const sub of ["sim", "bench", "plan", "runs"]) expect(r.stdout).toContain(sub);
   });
 
   it("prints the package version for --version", () => {
@@ -164,5 +164,30 @@ describe("testbed bench engine", () => {
 
   it("refuses a nonsense count with one line, exit 2", () => {
     expectOneLineError(testbed("bench", "engine", "--events", "lots"), 2, /^testbed: --events: expected a whole number/);
+  });
+});
+
+describe("testbed plan frisbee", () => {
+  it("prints one row per client count and loss rate, writes a chart and stores the rows", () => {
+    const svg = join(dir, "plan.svg");
+    const db = join(dir, "plan.db");
+    const r = testbed("plan", "frisbee", "--clients", "1,4", "--loss", "0,0.02", "--loss-at", "server", "--image-mib", "8", "--data-mib", "24", "--svg", svg, "--db", db, "--json");
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout) as { results: { clients: number; loss: number; runtimeSecMean: number; duplicateDataPct: number; serverCtrlMsgsPerSec: number; ok: boolean }[] };
+    expect(out.results.map((x) => [x.clients, x.loss])).toEqual([[1, 0], [4, 0], [1, 0.02], [4, 0.02]]);
+    expect(out.results.every((x) => x.ok && x.runtimeSecMean > 0)).toBe(true);
+    // No loss and a network-bound server: the runtime does not depend on the number of clients.
+    expect(out.results[1]?.runtimeSecMean).toBeCloseTo(out.results[0]?.runtimeSecMean ?? 0, 1);
+    expect(readFileSync(svg, "utf8")).toMatch(/^<svg[\s\S]*<polyline[\s\S]*<\/svg>$/);
+    const runs = JSON.parse(testbed("runs", "--json", "--db", db).stdout) as { runs: { scenario: string }[] };
+    expect(runs.runs.map((x) => x.scenario)).toContain("plan frisbee clients=4 loss=0.02");
+  });
+
+  it("refuses nonsense flags with one line and exit 2", () => {
+    expectOneLineError(testbed("plan", "frisbee", "--clients", "0"), 2, /^testbed: --clients: expected a whole number/);
+    expectOneLineError(testbed("plan", "frisbee", "--burst", "0", "--gap-us", "100"), 2, /^testbed: --burst: expected a whole number from 1/);
+    expectOneLineError(testbed("plan", "frisbee", "--server-mbps", "-5"), 2, /^testbed: --server-mbps: expected a positive number/);
+    expectOneLineError(testbed("plan", "frisbee", "--loss", "1.5"), 2, /^testbed: --loss: expected loss rates/);
+    expectOneLineError(testbed("plan", "frisbee", "--start", "whenever"), 2, /^testbed: --start: expected simultaneous/);
   });
 });

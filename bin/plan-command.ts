@@ -1,0 +1,126 @@
+import { writeFileSync } from "node:fs";
+import { openStore } from "../real/store/index.js";
+import { parseStartPattern } from "../scenarios/frisbee/schema.js";
+import { planRow, type FrisbeePlanOptions, type FrisbeePlanRow, type LossAt } from "../scenarios/frisbee/plan.js";
+import { parseWhole, UsageError } from "./errors.js";
+import { progressBar } from "./progress.js";
+import { lineChart } from "./svg.js";
+
+export interface PlanFlags {
+  clients: string;
+  imageMib: string;
+  dataMib: string;
+  clientMbps: string;
+  serverMbps: string;
+  burst?: string;
+  gapUs?: string;
+  diskMibs: string;
+  inflateMibs: string;
+  loss: string;
+  lossAt: string;
+  start: string;
+  model: string;
+  heartbeat: string;
+  seed: string;
+  json?: boolean;
+  svg: string;
+  db: string;
+  store: boolean;
+}
+
+function positive(flag: string, text: string, max: number): number {
+  const v = Number(text);
+  if (text.trim() === "" || !Number.isFinite(v) || v <= 0 || v > max) throw new UsageError(`${flag}: expected a positive number up to ${max}, got "${text}"`);
+  return v;
+}
+
+function list<T>(flag: string, text: string, item: (part: string) => T): T[] {
+  const parts = text.split(",").map((p) => p.trim());
+  if (parts.length === 0 || parts.some((p) => p === "")) throw new UsageError(`${flag}: expected a comma-separated list, got "${text}"`);
+  return parts.map(item);
+}
+
+/** Flags to plan options; every mistake is one line naming the flag. */
+export function planOptions(f: PlanFlags): FrisbeePlanOptions {
+  if (f.model !== "packet" && f.model !== "auto" && f.model !== "chunk") throw new UsageError(`--model: expected packet, chunk or auto, got "${f.model}"`);
+  if (f.model === "chunk") throw new UsageError("--model chunk: the chunk-level model is not built yet; use --model packet (or auto)");
+  if (f.lossAt !== "server" && f.lossAt !== "receivers") throw new UsageError(`--loss-at: expected server or receivers, got "${f.lossAt}"`);
+  if (parseStartPattern(f.start) === null) throw new UsageError(`--start: expected simultaneous, clustered:K:S or uniform:S, got "${f.start}"`);
+  if ((f.burst === undefined) !== (f.gapUs === undefined)) throw new UsageError("--burst and --gap-us go together");
+  return {
+    clients: list("--clients", f.clients, (p) => parseWhole("--clients", p, 1, 100_000)),
+    losses: list("--loss", f.loss, (p) => {
+      const v = Number(p);
+      if (!Number.isFinite(v) || v < 0 || v >= 1) throw new UsageError(`--loss: expected loss rates from 0 up to (not including) 1, got "${p}"`);
+      return v;
+    }),
+    lossAt: f.lossAt as LossAt,
+    imageMiB: positive("--image-mib", f.imageMib, 1 << 20),
+    dataMiB: positive("--data-mib", f.dataMib, 1 << 24),
+    clientMbps: positive("--client-mbps", f.clientMbps, 1e6),
+    pacing:
+      f.burst !== undefined && f.gapUs !== undefined
+        ? { burst: parseWhole("--burst", f.burst, 1, 100_000), gapUs: parseWhole("--gap-us", f.gapUs, 1, 60_000_000) }
+        : { serverMbps: positive("--server-mbps", f.serverMbps, 1e6) },
+    diskMiBs: positive("--disk-mibs", f.diskMibs, 1e6),
+    inflateMiBs: positive("--inflate-mibs", f.inflateMibs, 1e6),
+    start: f.start,
+    heartbeatSec: parseWhole("--heartbeat", f.heartbeat, 1, 86_400),
+    seed: parseWhole("--seed", f.seed, 0),
+  };
+}
+
+export function planFrisbeeCommand(f: PlanFlags): number {
+  const o = planOptions(f);
+  const grid = o.losses.flatMap((loss) => o.clients.map((clients) => ({ clients, loss })));
+  const bar = progressBar("plan");
+  const rows: FrisbeePlanRow[] = [];
+  const store = f.store ? openStore(f.db) : null;
+  try {
+    grid.forEach(({ clients, loss }, i) => {
+      const { row, result } = planRow(o, clients, loss, (frac) => bar.update((i + frac) / grid.length, `${clients} clients, loss ${loss}`));
+      rows.push(row);
+      store?.insertRun({
+        kind: "plan-frisbee",
+        scenario: `plan frisbee clients=${clients} loss=${loss}`,
+        seed: String(o.seed),
+        fingerprint: result.traceHash,
+        events: result.events,
+        simSeconds: result.simSeconds,
+        wallSeconds: result.wallSeconds,
+        ok: result.ok,
+        results: { row, options: o },
+        createdAt: new Date().toISOString(),
+      });
+    });
+  } finally {
+    bar.done();
+    store?.close();
+  }
+  writeFileSync(f.svg, chart(rows));
+  if (f.json) console.log(JSON.stringify({ results: rows }));
+  else printTable(rows, f.svg);
+  return rows.every((r) => r.ok) ? 0 : 1;
+}
+
+function chart(rows: readonly FrisbeePlanRow[]): string {
+  const losses = [...new Set(rows.map((r) => r.loss))];
+  return lineChart(
+    "Frisbee: mean client runtime against clients",
+    "clients",
+    "runtime (s)",
+    losses.map((loss) => ({ label: `loss ${loss}`, points: rows.filter((r) => r.loss === loss).map((r) => ({ x: r.clients, y: r.runtimeSecMean })) })),
+    true,
+  );
+}
+
+function printTable(rows: readonly FrisbeePlanRow[], svg: string): void {
+  const head = ["clients", "loss", "mean s", "min s", "max s", "dup %", "server Mb/s", "ctrl/s", "hb recv", "hb lost", "wall s"];
+  const lines = rows.map((r) => [r.clients, r.loss, r.runtimeSecMean, r.runtimeSecMin, r.runtimeSecMax, r.duplicateDataPct, r.serverMbps, r.serverCtrlMsgsPerSec, r.heartbeatsReceived, r.heartbeatsLost, r.wallSeconds].map(String));
+  const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] as string).length)));
+  const fmt = (cells: readonly string[]): string => cells.map((c, i) => c.padStart(widths[i] as number)).join("  ");
+  console.log(fmt(head));
+  for (const l of lines) console.log(fmt(l));
+  for (const r of rows.filter((x) => !x.ok)) console.log(`FAILED at ${r.clients} clients, loss ${r.loss}: ${r.failedInvariants.join("; ")}`);
+  console.log(`chart: ${svg}`);
+}

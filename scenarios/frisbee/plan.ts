@@ -1,0 +1,87 @@
+import { INVARIANT_NAMES } from "../invariants.js";
+import { runScenario, type SimResult } from "../runner.js";
+import { parseScenario } from "../schema.js";
+import type { FrisbeeStats } from "./stats.js";
+
+export type LossAt = "server" | "receivers";
+
+export interface FrisbeePlanOptions {
+  clients: number[];
+  losses: number[];
+  lossAt: LossAt;
+  imageMiB: number;
+  dataMiB: number;
+  clientMbps: number;
+  /** Bandwidth target of the server, or burst/gap pacing. */
+  pacing: { serverMbps: number } | { burst: number; gapUs: number };
+  diskMiBs: number;
+  /** Decompression speed in MiB/s of output. */
+  inflateMiBs: number;
+  start: string;
+  heartbeatSec: number;
+  seed: number;
+}
+
+export interface FrisbeePlanRow extends FrisbeeStats {
+  clients: number;
+  loss: number;
+  model: "packet";
+  ok: boolean;
+  failedInvariants: string[];
+  wallSeconds: number;
+  traceHash: string;
+}
+
+/** The scenario one row of a plan runs: one server, `clients` clients, the plan's links, disks and loss. */
+export function planScenario(o: FrisbeePlanOptions, clients: number, loss: number): object {
+  const serverLinkMbps = Math.max(1000, "serverMbps" in o.pacing ? o.pacing.serverMbps * 2 : 1000);
+  const lossLinks =
+    loss === 0 ? [] : o.lossAt === "receivers" ? [{ hosts: "node*", direction: "down", loss }] : [{ hosts: "server", direction: "both", loss }];
+  // Generous: a hundred times the slowest stage's time for the whole image, plus a minute.
+  const slowestMiBs = Math.min(o.clientMbps / 8, "serverMbps" in o.pacing ? o.pacing.serverMbps / 8 : 1e9, o.diskMiBs, o.inflateMiBs);
+  const durationSec = Math.ceil((100 * o.dataMiB) / slowestMiBs + 60);
+  return {
+    name: `plan-frisbee-${clients}-${loss}`,
+    duration: `${durationSec}s`,
+    hosts: [{ name: "server" }, { name: "node", count: clients }],
+    network: {
+      headerBytes: 28,
+      defaults: { bandwidth: `${serverLinkMbps}Mbit`, latency: "50us", queue: "1MiB" },
+      links: [{ hosts: "node*", bandwidth: `${o.clientMbps}Mbit`, queue: "512KiB" }, ...lossLinks],
+    },
+    disks: [{ hosts: "node*", size: `${Math.ceil(o.dataMiB) + 1}MiB`, write: `${o.diskMiBs}MiB/s` }],
+    // The CPU model charges inflating by compressed bytes; convert the output rate to an input rate.
+    cpus: [{ hosts: "node*", cores: 1, costs: { inflate: `${(o.inflateMiBs * o.imageMiB) / o.dataMiB}MiB/s` } }],
+    frisbee: {
+      servers: [
+        {
+          host: "server",
+          image: { compressed: `${o.imageMiB}MiB`, uncompressed: `${o.dataMiB}MiB` },
+          ...("serverMbps" in o.pacing ? { bandwidth: `${o.pacing.serverMbps}Mbit` } : { burst: o.pacing.burst, gap: `${o.pacing.gapUs}us` }),
+          idleExit: "10s",
+        },
+      ],
+      clients: [{ hosts: "node*", start: o.start, heartbeat: `${o.heartbeatSec}s` }],
+    },
+  };
+}
+
+/** Runs one row; the scenario text is validated like any file, so a bad combination fails clearly. */
+export function planRow(o: FrisbeePlanOptions, clients: number, loss: number, onProgress?: (f: number) => void): { row: FrisbeePlanRow; result: SimResult } {
+  const scenario = parseScenario(JSON.stringify(planScenario(o, clients, loss)), `plan(clients=${clients}, loss=${loss})`, INVARIANT_NAMES);
+  const { result } = runScenario(scenario, { seed: o.seed, ...(onProgress === undefined ? {} : { onProgress }) });
+  const stats = result.frisbee as FrisbeeStats;
+  return {
+    result,
+    row: {
+      ...stats,
+      clients,
+      loss,
+      model: "packet",
+      ok: result.ok,
+      failedInvariants: result.invariants.filter((i) => !i.ok).map((i) => `${i.name}: ${i.detail}`),
+      wallSeconds: result.wallSeconds,
+      traceHash: result.traceHash,
+    },
+  };
+}
