@@ -18,7 +18,7 @@ export interface BurstPacing {
  * as the original frisbeed reports; 72 Mbit/s gives 16 packets per 2 ms.
  */
 export function pacingForBandwidth(bandwidthBps: number): BurstPacing {
-  if (!(bandwidthBps > 0)) throw new Error(`bandwidth must be positive, got ${bandwidthBps}`);
+  if (!(bandwidthBps > 0 && Number.isFinite(bandwidthBps))) throw new Error(`bandwidth must be positive and finite, got ${bandwidthBps}`);
   const gapUs = SERVER_DEFAULTS.burstGapUs;
   const packets = Math.floor((bandwidthBps * gapUs) / 1e6 / BLOCK_WIRE_BITS);
   if (packets >= 1) return { burstPackets: packets, burstGapUs: gapUs };

@@ -138,13 +138,14 @@ export class FrisbeeServer implements Process {
     this.stats.controlReceived++;
     this.lastActivityUs = this.env.now();
     switch (m.type) {
+      // The reply goes first: a client still joining ignores the progress request `joined` sends.
       case "join":
-        this.joined(m.clientId);
         this.send(from, fromPort, msg.joinReply(this.options.image.blockCount));
+        this.joined(m.clientId);
         return;
       case "join2":
-        this.joined(m.clientId);
         this.send(from, fromPort, msg.join2Reply(m.clientId, this.options.image.blockCount, this.options.image.byteCount));
+        this.joined(m.clientId);
         return;
       case "leave":
       case "leave2":

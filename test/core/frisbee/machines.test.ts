@@ -1,0 +1,337 @@
+import { describe, expect, it } from "vitest";
+import type { Env, Process } from "../../../core/engine/index.js";
+import type { FrisbeeClient } from "../../../core/frisbee/client.js";
+import { CHUNK_BLOCKS } from "../../../core/frisbee/constants.js";
+import { PKT_TYPE_REQUEST, PROGRESS_LEVEL } from "../../../core/frisbee/messages.js";
+import { pacedBlocksPerSec } from "../../../core/frisbee/rate.js";
+import type { Host } from "../../../sim/host.js";
+import { GROUP, imaging, MIB, PORT, runtimeUs, type Imaging, type SentBlock } from "./support.js";
+
+/** Simulated time a test may run; every transfer here ends long before. */
+const RUN_LIMIT_US = 60_000_000;
+
+function clientsOf(t: Imaging): FrisbeeClient[] {
+  return t.clients.map((_, i) => t.client(i));
+}
+
+function expectEveryChunkWrittenOnce(client: FrisbeeClient, t: Imaging): void {
+  expect(client.state).toBe("done");
+  expect([...client.chunkWrites()]).toEqual(new Array(client.chunkCount).fill(1));
+  expect(client.counters.rewrites).toBe(0);
+  expect(client.counters.bytesWritten).toBe(t.totalRawBytes);
+}
+
+/** The most sends in any window [t, t + windowUs). */
+function mostInAnyWindow(sent: readonly SentBlock[], windowUs: number): number {
+  let most = 0;
+  for (let last = 0, first = 0; last < sent.length; last++) {
+    while ((sent[last] as SentBlock).atUs - (sent[first] as SentBlock).atUs >= windowUs) first++;
+    most = Math.max(most, last - first + 1);
+  }
+  return most;
+}
+
+/**
+ * Groups sends into bursts as the server does (a burst begins with the first send at or after the
+ * previous burst's start plus the gap) and returns the largest burst.
+ */
+function largestBurst(sent: readonly SentBlock[], gapUs: number): number {
+  let largest = 0;
+  let startUs = -Infinity;
+  let inBurst = 0;
+  for (const s of sent) {
+    if (s.atUs >= startUs + gapUs) {
+      startUs = s.atUs;
+      inBurst = 0;
+    }
+    largest = Math.max(largest, ++inBurst);
+  }
+  return largest;
+}
+
+describe("Frisbee server and clients in a simulated world", () => {
+  describe("without loss", () => {
+    it("lets every client finish, writing every chunk once, with each block sent once", () => {
+      const t = imaging({ clients: 3, chunks: 20 });
+      t.world.run(RUN_LIMIT_US);
+      for (const client of clientsOf(t)) expectEveryChunkWrittenOnce(client, t);
+      const server = t.server().stats;
+      expect(server.blocksSent).toBe(t.blockCount);
+      expect(server.blocksResent).toBe(0);
+      const perBlock = new Set(t.sentBlocks.map((s) => s.chunk * CHUNK_BLOCKS + s.block));
+      expect(perBlock.size).toBe(t.blockCount);
+    });
+
+    it("sends only the blocks of a short last chunk and the clients write it", () => {
+      const blockCount = 10 * CHUNK_BLOCKS - 300;
+      const t = imaging({ clients: 2, chunks: 10, blockCount, clientDownlinkLoss: 0.02 });
+      t.world.run(RUN_LIMIT_US);
+      for (const client of clientsOf(t)) expectEveryChunkWrittenOnce(client, t);
+      expect(t.sentBlocks.filter((s) => s.chunk === 9 && s.block >= CHUNK_BLOCKS - 300)).toEqual([]);
+      expect(t.sentBlocks.some((s) => s.chunk === 9 && s.block === CHUNK_BLOCKS - 301)).toBe(true);
+    });
+
+    it("runs the whole transfer with every message encoded in the original's bytes", () => {
+      const t = imaging({ clients: 2, chunks: 10, encodeMessages: true, clientDownlinkLoss: 0.02 });
+      t.world.run(RUN_LIMIT_US);
+      for (const client of clientsOf(t)) {
+        expectEveryChunkWrittenOnce(client, t);
+        expect(client.counters.malformed).toBe(0);
+        expect(client.counters.unknown).toBe(0);
+      }
+      expect(t.sentBlocks.length).toBeGreaterThanOrEqual(t.blockCount);
+      expect(t.sentBlocks.every((s) => s.encoded)).toBe(true);
+      expect(t.server().stats.malformed).toBe(0);
+      expect(t.server().stats.leaves).toBe(2);
+    });
+  });
+
+  describe("pacing", () => {
+    it("never puts more than burstPackets block sends in a window of burstGapUs while the queue stays full", () => {
+      const t = imaging({ clients: 3, chunks: 20 });
+      t.world.run(RUN_LIMIT_US);
+      expect(t.sentBlocks.length).toBe(t.blockCount);
+      expect(mostInAnyWindow(t.sentBlocks, t.pacing.burstGapUs)).toBe(t.pacing.burstPackets);
+    });
+
+    it("never sends a burst larger than burstPackets, bursts beginning burstGapUs apart, under loss", () => {
+      const t = imaging({ clients: 4, chunks: 10, clientDownlinkLoss: 0.02 });
+      t.world.run(RUN_LIMIT_US);
+      expect(t.server().stats.blocksResent).toBeGreaterThan(0);
+      expect(largestBurst(t.sentBlocks, t.pacing.burstGapUs)).toBe(t.pacing.burstPackets);
+      // A burst cut short by an empty queue is finished when requests come back, before the next
+      // burst: as in the original, a sliding window may then see up to two bursts' worth, never more.
+      expect(mostInAnyWindow(t.sentBlocks, t.pacing.burstGapUs)).toBeLessThan(2 * t.pacing.burstPackets);
+    });
+  });
+
+  describe("runtime", () => {
+    it("is the blocks over the paced rate when the network is the bottleneck", () => {
+      const t = imaging({ clients: 1, chunks: 20 });
+      t.world.run(RUN_LIMIT_US);
+      const client = t.client(0);
+      expect(client.state).toBe("done");
+      // 20480 blocks at 16 per 2 ms: 2.56 s (measured 2.5636 s: one round trip and the last chunk's write).
+      const expectedUs = (t.blockCount / pacedBlocksPerSec(t.pacing)) * 1e6;
+      expect(expectedUs).toBe(2_560_000);
+      expect(Math.abs(runtimeUs(client) - expectedUs) / expectedUs).toBeLessThan(0.02);
+    });
+
+    it("is the raw bytes over the disk rate, plus receiving the first chunk, when the disk is the bottleneck", () => {
+      const diskWriteBytesPerSec = 5 * MIB;
+      const t = imaging({ clients: 1, chunks: 10, rawChunkBytes: 3 * MIB, diskWriteBytesPerSec });
+      t.world.run(RUN_LIMIT_US);
+      expect(t.client(0).state).toBe("done");
+      // 30 MiB at 5 MiB/s is 6 s; nothing can be written before the first chunk arrives (1024
+      // blocks at 8000 blocks/s: 0.128 s). Measured: 6.1286 s.
+      const startUpUs = (CHUNK_BLOCKS / pacedBlocksPerSec(t.pacing)) * 1e6;
+      const expectedUs = (t.totalRawBytes / diskWriteBytesPerSec) * 1e6 + startUpUs;
+      expect(Math.abs(runtimeUs(t.client(0)) - expectedUs) / expectedUs).toBeLessThan(0.02);
+    });
+
+    it("is the same for 8 clients as for 1 when the disk is the bottleneck", () => {
+      const run = (clients: number): number[] => {
+        const t = imaging({ clients, chunks: 10, rawChunkBytes: 3 * MIB, diskWriteBytesPerSec: 5 * MIB });
+        t.world.run(RUN_LIMIT_US);
+        for (const client of clientsOf(t)) expectEveryChunkWrittenOnce(client, t);
+        return clientsOf(t).map(runtimeUs);
+      };
+      const [alone] = run(1) as [number];
+      for (const together of run(8)) expect(Math.abs(together - alone) / alone).toBeLessThan(0.02);
+    });
+  });
+
+  describe("loss", () => {
+    it("lets every client finish and write every chunk once with 2% loss on each client's downlink", () => {
+      const t = imaging({ clients: 4, chunks: 10, clientDownlinkLoss: 0.02 });
+      t.world.run(RUN_LIMIT_US);
+      expect(t.world.network.stats.lostDownlink).toBeGreaterThan(0);
+      for (const client of clientsOf(t)) expectEveryChunkWrittenOnce(client, t);
+      expect(t.server().stats.prequests).toBeGreaterThan(0);
+    });
+
+    it("lets every client finish when the server's uplink loses packets every client then misses", () => {
+      const t = imaging({ clients: 4, chunks: 10, serverUplinkLoss: 0.02 });
+      t.world.run(RUN_LIMIT_US);
+      expect(t.world.network.stats.lostUplink).toBeGreaterThan(0);
+      for (const client of clientsOf(t)) expectEveryChunkWrittenOnce(client, t);
+    });
+  });
+
+  describe("joining and leaving", () => {
+    it("lets a client that joins at 1 s finish, re-sending the blocks it missed", () => {
+      const t = imaging({ clients: 2, chunks: 20, lateClients: 1 });
+      t.world.call(1_000_000, () => t.installClient(2));
+      t.world.run(RUN_LIMIT_US);
+      for (const client of clientsOf(t)) expectEveryChunkWrittenOnce(client, t);
+      const late = t.client(2);
+      expect(late.counters.joinedAtUs).toBeGreaterThanOrEqual(1_000_000);
+      expect(late.counters.doneAtUs).toBeGreaterThan(t.client(0).counters.doneAtUs);
+      expect(t.server().stats.blocksResent).toBeGreaterThan(0);
+    });
+
+    it("lets a client leave early and the others finish", () => {
+      const t = imaging({ clients: 3, chunks: 20, clientOverrides: (i) => (i === 0 ? { leaveAtUs: 500_000 } : {}) });
+      t.world.run(RUN_LIMIT_US);
+      const leaver = t.client(0);
+      expect(leaver.state).toBe("left");
+      expect(leaver.counters.doneAtUs).toBe(500_000);
+      expect(leaver.counters.chunksWritten).toBeLessThan(20);
+      expectEveryChunkWrittenOnce(t.client(1), t);
+      expectEveryChunkWrittenOnce(t.client(2), t);
+      expect(t.server().stats.leaves).toBe(3);
+      expect(t.server().clients).toBe(0);
+    });
+  });
+
+  describe("crashes", () => {
+    it("lets the clients finish when the server crashes at 0.5 s and restarts at 1.5 s", () => {
+      const t = imaging({ clients: 3, chunks: 20 });
+      t.world.call(500_000, () => t.world.crash(t.serverHost));
+      t.world.call(1_500_000, () => t.world.restart(t.serverHost));
+      t.world.run(RUN_LIMIT_US);
+      expect(t.servers).toHaveLength(2);
+      for (const client of clientsOf(t)) {
+        expectEveryChunkWrittenOnce(client, t);
+        expect(client.counters.doneAtUs).toBeGreaterThan(1_500_000);
+      }
+      expect(t.servers[1]?.stats.blocksSent).toBeGreaterThan(0);
+    });
+
+    it("lets the other clients finish when one crashes mid-transfer", () => {
+      const t = imaging({ clients: 3, chunks: 20 });
+      t.world.call(1_000_000, () => t.world.crash(t.clientHosts[1] as Host));
+      t.world.run(RUN_LIMIT_US);
+      expectEveryChunkWrittenOnce(t.client(0), t);
+      expectEveryChunkWrittenOnce(t.client(2), t);
+      expect(t.client(1).state).toBe("receiving");
+      expect(t.client(1).counters.chunksWritten).toBeLessThan(20);
+    });
+  });
+
+  describe("heartbeats", () => {
+    const slowDisk = { chunks: 10, rawChunkBytes: 3 * MIB, diskWriteBytesPerSec: 5 * MIB };
+
+    it("delivers each client's reports, in sequence, to the server's tracker and as progress events", () => {
+      const t = imaging({ clients: 3, ...slowDisk, client: { heartbeatIntervalSec: 1 } });
+      const seenMidway: (number | undefined)[] = [];
+      t.world.call(3_000_000, () => {
+        for (let i = 0; i < 3; i++) seenMidway.push(t.server().progress.client(1000 + i)?.reports);
+      });
+      t.world.run(RUN_LIMIT_US);
+      for (const reports of seenMidway) expect(reports).toBeGreaterThanOrEqual(1);
+      const sent = clientsOf(t).reduce((sum, c) => sum + c.counters.reportsSent, 0);
+      expect(sent).toBeGreaterThanOrEqual(3 * 6);
+      expect(t.server().stats.progressReports).toBe(sent);
+      expect(t.server().progress.reports).toBe(sent);
+      expect(t.server().stats.progressLost).toBe(0);
+
+      const progress = t.world.events.filter((e) => e.kind === "frisbee.progress");
+      expect(progress).toHaveLength(sent);
+      for (let i = 0; i < 3; i++) {
+        const mine = progress.filter((e) => e.fields["client"] === 1000 + i);
+        for (const e of mine) {
+          expect(Object.keys(e.fields)).toEqual(expect.arrayContaining(["TSTAMP", "SEQUENCE", "CHUNKS_RECV", "CHUNKS_DECOMP", "BYTES_WRITTEN"]));
+        }
+        expect(mine.map((e) => e.fields["SEQUENCE"])).toEqual(mine.map((_, k) => k + 1));
+        for (const e of mine) {
+          const sentAgoSec = e.timeUs / 1e6 - (e.fields["TSTAMP"] as number);
+          expect(sentAgoSec).toBeGreaterThanOrEqual(0);
+          expect(sentAgoSec).toBeLessThan(1.01);
+        }
+        const last = mine[mine.length - 1]?.fields;
+        expect(last?.["CHUNKS_RECV"]).toBe(10);
+        expect(last?.["CHUNKS_DECOMP"]).toBe(10);
+        expect(last?.["BYTES_WRITTEN"]).toBe(t.totalRawBytes);
+        // Writing runs at a steady 5 MiB/s, 3 MiB at a time: after two seconds of reports the
+        // estimate of time left is within a second of the truth (measured: within 0.7 s).
+        const doneUs = t.client(i).counters.doneAtUs;
+        const firstUs = (mine[0] as (typeof mine)[number]).timeUs;
+        const settled = mine.filter((e) => e.timeUs >= firstUs + 2_000_000 && e.timeUs < doneUs);
+        expect(settled.length).toBeGreaterThanOrEqual(2);
+        for (const e of settled) {
+          const leftUs = (e.fields["secondsLeft"] as number) * 1e6;
+          expect(Math.abs(e.timeUs + leftUs - doneUs)).toBeLessThan(1_000_000);
+        }
+      }
+    });
+
+    it("counts lost reports when the server's downlink loses 30% of packets", () => {
+      const t = imaging({ clients: 3, ...slowDisk, serverDownlinkLoss: 0.3, client: { heartbeatIntervalSec: 1 } });
+      t.world.run(RUN_LIMIT_US);
+      for (const client of clientsOf(t)) expect(client.state).toBe("done");
+      const sent = clientsOf(t).reduce((sum, c) => sum + c.counters.reportsSent, 0);
+      const server = t.server().stats;
+      expect(server.progressLost).toBeGreaterThan(0);
+      // Only losses followed by a later report show as gaps.
+      expect(server.progressLost).toBeLessThanOrEqual(sent - server.progressReports);
+      expect(t.world.events.filter((e) => e.kind === "frisbee.report-gap").length).toBeGreaterThan(0);
+    });
+
+    it("makes a client report once when the server asks with interval 0", () => {
+      const t = imaging({ clients: 1, ...slowDisk, progressRequest: { intervalSec: 0, level: PROGRESS_LEVEL.summary } });
+      t.world.run(RUN_LIMIT_US);
+      expect(t.client(0).state).toBe("done");
+      expect(t.client(0).counters.reportsSent).toBe(1);
+      expect(t.server().stats.progressReports).toBe(1);
+      expect(t.world.events.filter((e) => e.kind === "frisbee.progress")).toHaveLength(1);
+    });
+  });
+
+  describe("unknown messages", () => {
+    it("are ignored and counted by the server and every client, and the transfer completes", () => {
+      const t = imaging({ clients: 2, chunks: 10 });
+      const stranger = t.world.addHost("stranger", { bandwidthBps: 100e6, latencyUs: 50, queueBytesMax: 512 * 1024 });
+      t.world.install(stranger, PORT, (env) => new Stranger(env));
+      t.world.run(RUN_LIMIT_US);
+      for (const client of clientsOf(t)) {
+        expectEveryChunkWrittenOnce(client, t);
+        expect(client.counters.unknown).toBe(2);
+        expect(client.counters.malformed).toBe(0);
+      }
+      expect(t.server().stats.unknown).toBe(2);
+      expect(t.server().stats.malformed).toBe(0);
+    });
+  });
+
+  describe("disk failure", () => {
+    it("fails the client at the chunk whose write hits a bad range, writing no later chunk", () => {
+      const rawChunkBytes = 3 * MIB;
+      const t = imaging({
+        clients: 1,
+        chunks: 8,
+        rawChunkBytes,
+        badRanges: [{ offset: 3 * rawChunkBytes + 4096, length: 512 }],
+        client: { randomize: false },
+      });
+      t.world.run(RUN_LIMIT_US);
+      const client = t.client(0);
+      expect(client.state).toBe("failed");
+      expect(client.failure).toMatch(/chunk 3\b/);
+      expect([...client.chunkWrites()]).toEqual([1, 1, 1, 0, 0, 0, 0, 0]);
+      expect(t.clientHosts[0]?.disk?.stats.writes).toBe(4);
+      expect(t.clientHosts[0]?.disk?.stats.writeErrors).toBe(1);
+      expect(t.world.events.some((e) => e.kind === "frisbee.failed" && String(e.fields["error"]).includes("chunk 3"))).toBe(true);
+    });
+  });
+});
+
+/** A host that, half a second in, multicasts a datagram of an unknown subtype and a foreign object. */
+class Stranger implements Process {
+  constructor(private readonly env: Env) {}
+
+  start(): void {
+    this.env.timers.set(1, 500_000);
+  }
+
+  timer(): void {
+    const bytes = new Uint8Array(16 + 40);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = this.env.rng.int(256);
+    const view = new DataView(bytes.buffer);
+    view.setInt32(0, PKT_TYPE_REQUEST, true);
+    view.setInt32(4, 9, true);
+    view.setInt32(8, 40, true);
+    this.env.net.send(GROUP, PORT, bytes);
+    this.env.net.send(GROUP, PORT, { type: "traffic", wireBytes: 10 });
+  }
+}
