@@ -314,6 +314,9 @@ export class FrisbeeClient implements Process {
       if (missing.count === 0) continue;
       this.counters.prequests++;
       this.stats.prequests++;
+      // As the original's LEAVE2 statistics: blocks asked for again, and repeat requests for a chunk.
+      this.stats.lostblocks += missing.count;
+      if ((this.retries[chunk] as number) > 0) this.stats.rerequests++;
       this.send(this.o.group, this.o.port, msg.prequest(chunk, this.retries[chunk] as number, missing.bytes));
       this.retries[chunk] = Math.min(0xffff, (this.retries[chunk] as number) + 1);
       this.stampUs[chunk] = now;
@@ -473,7 +476,6 @@ export class FrisbeeClient implements Process {
     s.nofreechunks = this.counters.noBufferBlocks;
     s.dupblock = this.counters.dupBlocks;
     s.joinattempts = this.counters.joinAttempts;
-    s.lostblocks = 0;
     return { ...s };
   }
 
