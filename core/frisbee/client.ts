@@ -97,10 +97,13 @@ export class FrisbeeClient implements Process {
   private decompressing = -1;
   private writing = -1;
   private joinRetryUs: number = CLIENT_DEFAULTS.joinRetryUs;
-  private lastUsefulUs = 0;
-  private lastIdleUs = 0;
-  /** Idle requests since the last useful block; each lengthens the next idle wait by a tick. */
-  private idlesInARow = 0;
+  /** Last packet of any kind; a receive timeout is a tick with no packet at all. */
+  private lastPacketUs = 0;
+  private lastTickUs = 0;
+  /** Receive timeouts left before an idle request; reset by a useful block or a useful snooped request. */
+  private idleTicksLeft = 0;
+  /** Idle requests since the last block arrived; each adds a tick to the next idle wait. */
+  private backOff = 0;
   private heartbeatIntervalSec: number;
   private heartbeatLevel: ProgressLevel;
   private seq = 0;
@@ -151,12 +154,15 @@ export class FrisbeeClient implements Process {
 
   receive(from: Address, fromPort: number, payload: Payload): void {
     if (this.state !== "joining" && this.state !== "receiving") return;
+    this.lastPacketUs = this.env.now();
     // The hot path: a block object in a simulation skips the general decoding.
     const m = !(payload instanceof Uint8Array) && payload.type === "block" ? (payload as FrisbeeMessage) : toMessage(payload, this.counters, this.env.events, from);
     if (m === null) return;
     switch (m.type) {
       case "block":
-        if (this.state === "receiving") this.gotBlock(m.chunk, m.block);
+        if (this.state !== "receiving") return;
+        this.backOff = 0;
+        this.gotBlock(m.chunk, m.block);
         return;
       case "joinReply":
         this.joined(from, fromPort, m.blockCount);
@@ -167,7 +173,11 @@ export class FrisbeeClient implements Process {
       case "request":
       case "prequest":
         // Another client's request, snooped: it will be sent to everyone, so do not ask for it soon.
-        if (this.state === "receiving" && m.chunk >= 0 && m.chunk < this.chunks) this.stampUs[m.chunk] = this.env.now();
+        // A whole-chunk request for a chunk we still need also means data is coming: not idle (as
+        // the original, which does not look into partial requests for this).
+        if (this.state !== "receiving" || !(m.chunk >= 0 && m.chunk < this.chunks) || (this.have[m.chunk] as number) >= RECEIVED) return;
+        this.stampUs[m.chunk] = this.env.now();
+        if (m.type === "request") this.idleTicksLeft = this.o.idleTimeouts;
         return;
       case "progressRequest":
         this.progressAsked(m.intervalSec, m.level);
@@ -229,7 +239,9 @@ export class FrisbeeClient implements Process {
     this.allocate(Math.ceil(blockCount / CHUNK_BLOCKS));
     const now = this.env.now();
     this.counters.joinedAtUs = now;
-    this.lastUsefulUs = now;
+    this.lastPacketUs = now;
+    this.lastTickUs = now;
+    this.idleTicksLeft = this.o.idleTimeouts;
     this.requestChunks(false);
     this.armIdle();
     if (this.heartbeatIntervalSec > 0) {
@@ -293,7 +305,7 @@ export class FrisbeeClient implements Process {
       return;
     }
     this.counters.blocksReceived++;
-    this.lastUsefulUs = now;
+    this.idleTicksLeft = this.o.idleTimeouts;
     if (bitmap.count < this.blocksIn(chunk)) return;
     this.have[chunk] = RECEIVED;
     this.filling.splice(this.filling.indexOf(chunk), 1);
@@ -391,26 +403,37 @@ export class FrisbeeClient implements Process {
     this.pumpDecompress();
   }
 
+  /**
+   * Idle detection as the original's receive loop: a receive timeout is a tick of `receiveTimeoutUs`
+   * with no packet at all (duplicates and other clients' traffic count as packets, so a client
+   * hearing data it already has is not idle); after `idleTimeouts` ticks with no useful block it
+   * asks again, ignoring suppression, and each idle request in a row (no block since) adds a tick.
+   */
   private armIdle(): void {
-    this.env.timers.set(TIMER_IDLE, Math.max(this.lastUsefulUs, this.lastIdleUs) + this.idleWaitUs());
-  }
-
-  private idleWaitUs(): number {
-    const tick = this.o.receiveTimeoutUs;
-    return Math.min(CLIENT_DEFAULTS.idleWaitUsMax, (this.o.idleTimeouts + this.idlesInARow) * tick);
+    this.env.timers.set(TIMER_IDLE, Math.max(this.lastPacketUs, this.lastTickUs) + this.o.receiveTimeoutUs);
   }
 
   private checkIdle(): void {
     const now = this.env.now();
-    if (this.lastUsefulUs > this.lastIdleUs) this.idlesInARow = 0;
-    if (now >= Math.max(this.lastUsefulUs, this.lastIdleUs) + this.idleWaitUs()) {
-      this.counters.idles++;
-      this.stats.recvidles++;
-      this.idlesInARow++;
-      this.lastIdleUs = now;
-      this.requestChunks(true);
+    if (now >= Math.max(this.lastPacketUs, this.lastTickUs) + this.o.receiveTimeoutUs) {
+      this.lastTickUs = now;
+      if (--this.idleTicksLeft <= 0) {
+        this.counters.idles++;
+        this.stats.recvidles++;
+        this.requestChunks(true);
+        this.idleTicksLeft = this.o.idleTimeouts;
+        if (this.backOff++ > 0) {
+          this.idleTicksLeft += this.backOff;
+          this.backOff = Math.min(this.backOff, this.backOffMax());
+        }
+      }
     }
     this.armIdle();
+  }
+
+  /** The most ticks an idle wait grows by: about a second of receive timeouts. */
+  private backOffMax(): number {
+    return Math.max(1, Math.floor(CLIENT_DEFAULTS.idleWaitUsMax / this.o.receiveTimeoutUs));
   }
 
   private progressAsked(intervalSec: number, level: ProgressLevel): void {
