@@ -1,7 +1,7 @@
 import { writeFileSync } from "node:fs";
 import { openStore } from "../real/store/index.js";
 import { parseStartPattern } from "../scenarios/frisbee/schema.js";
-import { planRow, type FrisbeePlanOptions, type FrisbeePlanRow, type LossAt } from "../scenarios/frisbee/plan.js";
+import { modelFor, planRow, PlanError, type PlanModel, type FrisbeePlanOptions, type FrisbeePlanRow, type LossAt } from "../scenarios/frisbee/plan.js";
 import { parseWhole, UsageError } from "./errors.js";
 import { progressBar } from "./progress.js";
 import { lineChart } from "./svg.js";
@@ -43,7 +43,6 @@ function list<T>(flag: string, text: string, item: (part: string) => T): T[] {
 /** Flags to plan options; every mistake is one line naming the flag. */
 export function planOptions(f: PlanFlags): FrisbeePlanOptions {
   if (f.model !== "packet" && f.model !== "auto" && f.model !== "chunk") throw new UsageError(`--model: expected packet, chunk or auto, got "${f.model}"`);
-  if (f.model === "chunk") throw new UsageError("--model chunk: the chunk-level model is not built yet; use --model packet (or auto)");
   if (f.lossAt !== "server" && f.lossAt !== "receivers") throw new UsageError(`--loss-at: expected server or receivers, got "${f.lossAt}"`);
   if (parseStartPattern(f.start) === null) throw new UsageError(`--start: expected simultaneous, clustered:K:S or uniform:S, got "${f.start}"`);
   if ((f.burst === undefined) !== (f.gapUs === undefined)) throw new UsageError("--burst and --gap-us go together");
@@ -67,18 +66,28 @@ export function planOptions(f: PlanFlags): FrisbeePlanOptions {
     start: f.start,
     heartbeatSec: parseWhole("--heartbeat", f.heartbeat, 1, 86_400),
     seed: parseWhole("--seed", f.seed, 0),
+    model: f.model as PlanModel,
   };
 }
 
 export function planFrisbeeCommand(f: PlanFlags): number {
   const o = planOptions(f);
   const grid = o.losses.flatMap((loss) => o.clients.map((clients) => ({ clients, loss })));
+  // Refuse a model that is not valid for some row before running any.
+  for (const { clients, loss } of grid) {
+    try {
+      modelFor(o, clients, loss);
+    } catch (error) {
+      if (error instanceof PlanError) throw new UsageError(error.message);
+      throw error;
+    }
+  }
   const bar = progressBar("plan");
   const rows: FrisbeePlanRow[] = [];
   const store = f.store ? openStore(f.db) : null;
   try {
     grid.forEach(({ clients, loss }, i) => {
-      const { row, result } = planRow(o, clients, loss, (frac) => bar.update((i + frac) / grid.length, `${clients} clients, loss ${loss}`));
+      const { row, run: result } = planRow(o, clients, loss, (frac) => bar.update((i + frac) / grid.length, `${clients} clients, loss ${loss}`));
       rows.push(row);
       store?.insertRun({
         kind: "plan-frisbee",

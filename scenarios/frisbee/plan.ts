@@ -1,9 +1,17 @@
 import { INVARIANT_NAMES } from "../invariants.js";
-import { runScenario, type SimResult } from "../runner.js";
+import { runScenario } from "../runner.js";
 import { parseScenario } from "../schema.js";
+import { chunkModelValidity, runChunkModel } from "./chunk-model.js";
 import type { FrisbeeStats } from "./stats.js";
 
 export type LossAt = "server" | "receivers";
+export type PlanModel = "packet" | "chunk" | "auto";
+
+/**
+ * `auto` runs the packet model while a row is cheap enough (clients times image MiB up to this,
+ * about a minute of wall time), and the chunk model beyond it where the chunk model is valid.
+ */
+export const AUTO_PACKET_CLIENT_MIB_MAX = 20_000;
 
 export interface FrisbeePlanOptions {
   clients: number[];
@@ -20,12 +28,13 @@ export interface FrisbeePlanOptions {
   start: string;
   heartbeatSec: number;
   seed: number;
+  model: PlanModel;
 }
 
 export interface FrisbeePlanRow extends FrisbeeStats {
   clients: number;
   loss: number;
-  model: "packet";
+  model: "packet" | "chunk";
   ok: boolean;
   failedInvariants: string[];
   wallSeconds: number;
@@ -66,13 +75,54 @@ export function planScenario(o: FrisbeePlanOptions, clients: number, loss: numbe
   };
 }
 
-/** Runs one row; the scenario text is validated like any file, so a bad combination fails clearly. */
-export function planRow(o: FrisbeePlanOptions, clients: number, loss: number, onProgress?: (f: number) => void): { row: FrisbeePlanRow; result: SimResult } {
+/** What a row's run left for the store. */
+export interface PlanRun {
+  events: number;
+  simSeconds: number;
+  wallSeconds: number;
+  ok: boolean;
+  traceHash: string;
+}
+
+/** The model a row runs in; throws with the reason when the chunk model is asked for where it is not valid. */
+export function modelFor(o: FrisbeePlanOptions, clients: number, loss: number): "packet" | "chunk" {
+  if (o.model === "packet") return "packet";
+  const invalid = chunkModelValidity(o, loss);
+  if (o.model === "chunk") {
+    if (invalid !== null) throw new PlanError(`--model chunk: not valid for this row (${invalid}); use --model packet`);
+    return "chunk";
+  }
+  return invalid === null && clients * o.imageMiB > AUTO_PACKET_CLIENT_MIB_MAX ? "chunk" : "packet";
+}
+
+export class PlanError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "PlanError";
+  }
+}
+
+/** Runs one row in the model `modelFor` picks. */
+export function planRow(o: FrisbeePlanOptions, clients: number, loss: number, onProgress?: (f: number) => void): { row: FrisbeePlanRow; run: PlanRun } {
+  return modelFor(o, clients, loss) === "chunk" ? chunkRow(o, clients, loss) : packetRow(o, clients, loss, onProgress);
+}
+
+function chunkRow(o: FrisbeePlanOptions, clients: number, loss: number): { row: FrisbeePlanRow; run: PlanRun } {
+  const started = performance.now();
+  const r = runChunkModel(o, clients, loss);
+  const wallSeconds = Math.round(performance.now() - started) / 1000;
+  const failed = r.stats.finished === clients ? [] : [`frisbee-clients-finish: ${clients - r.stats.finished} of ${clients} clients did not finish`];
+  const run: PlanRun = { events: r.events, simSeconds: r.simSeconds, wallSeconds, ok: failed.length === 0, traceHash: r.traceHash };
+  return { run, row: { ...r.stats, clients, loss, model: "chunk", ok: run.ok, failedInvariants: failed, wallSeconds, traceHash: r.traceHash } };
+}
+
+/** Runs one row in the packet model; the scenario text is validated like any file, so a bad combination fails clearly. */
+function packetRow(o: FrisbeePlanOptions, clients: number, loss: number, onProgress?: (f: number) => void): { row: FrisbeePlanRow; run: PlanRun } {
   const scenario = parseScenario(JSON.stringify(planScenario(o, clients, loss)), `plan(clients=${clients}, loss=${loss})`, INVARIANT_NAMES);
   const { result } = runScenario(scenario, { seed: o.seed, ...(onProgress === undefined ? {} : { onProgress }) });
   const stats = result.frisbee as FrisbeeStats;
   return {
-    result,
+    run: result,
     row: {
       ...stats,
       clients,

@@ -1,0 +1,662 @@
+import { createRng, Engine, type HandlerId, type Rng } from "../../core/engine/index.js";
+import { BlockBitmap } from "../../core/frisbee/bitmap.js";
+import { BITMAP_BYTES, CHUNK_BLOCKS, CHUNK_BYTES, CLIENT_DEFAULTS } from "../../core/frisbee/constants.js";
+import { msg } from "../../core/frisbee/messages.js";
+import { pacingForBandwidth, type BurstPacing } from "../../core/frisbee/rate.js";
+import { WorkQueue } from "../../core/frisbee/workqueue.js";
+import { startTimes } from "./build.js";
+import type { FrisbeePlanOptions } from "./plan.js";
+import { parseStartPattern } from "./schema.js";
+import type { FrisbeeStats } from "./stats.js";
+
+/**
+ * The chunk-level model of Frisbee, for planning thousands of clients. It keeps the packet model's
+ * protocol (the same work queue and merge rules, burst pacing, random chunk orders, request-ahead
+ * and in-progress limits, chunk buffers, 1 s suppression by stamps, idle requests with back-off,
+ * the receive/decompress/write pipeline), but the server sends the head of its queue as one
+ * *segment* (every wanted block of that chunk) and each client takes a segment in one step, its
+ * losses drawn per receiver (or once, at the server). The simplifications, each checked by the
+ * fidelity test against the packet model:
+ * - a segment reaches clients when its last block would; no block of it earlier;
+ * - snooped requests stamp a chunk for everyone at once (one stamp array shared by all clients);
+ * - clients tick idle together, in the server's silences (a busy server is never silent for a
+ *   30 ms receive timeout, so a client hearing data is never idle, as in the packet model);
+ * - control messages and heartbeats travel with fixed delays; heartbeats are counted, not sent.
+ * It is valid for Bernoulli loss, bursts at most one receive timeout apart, and client links at
+ * least as fast as the server (no queueing at the clients); `chunkModelValidity` says so.
+ */
+
+export interface ChunkModelResult {
+  stats: FrisbeeStats;
+  events: number;
+  simSeconds: number;
+  traceHash: string;
+}
+
+const NONE = 0;
+const FILLING = 1;
+const RECEIVED = 2;
+const DECOMPRESSED = 3;
+const WRITTEN = 4;
+
+const JOINING = 0;
+const RECEIVING = 1;
+const DONE = 2;
+const WAITING = 3;
+
+const BITMAP_WORDS = BITMAP_BYTES / 4;
+const LINK_LATENCY_US = 50;
+const HEADER_BYTES = 28;
+
+interface Segment {
+  chunk: number;
+  /** Blocks sent and not lost at the server, as 32-bit words. */
+  words: Uint32Array;
+  /** Their block numbers, ascending, for drawing each receiver's losses by position. */
+  blocks: Int16Array;
+  /** When the first and the last of them reach a client. */
+  firstUs: number;
+  lastUs: number;
+}
+
+/** Where the chunk model agrees with the packet model; null if it does, else why not. */
+export function chunkModelValidity(o: FrisbeePlanOptions, loss: number): string | null {
+  const pacing = planPacing(o);
+  if (loss > 0.1) return `loss ${loss} is above 0.1, where the chunk model was checked`;
+  if (pacing.burstGapUs > CLIENT_DEFAULTS.receiveTimeoutUs) return `burst gap ${pacing.burstGapUs} us is longer than a client's receive timeout`;
+  const serverBps = (pacing.burstPackets * blockWireBits()) / (pacing.burstGapUs / 1e6);
+  if (o.clientMbps * 1e6 < serverBps) return `client links (${o.clientMbps} Mbit/s) are slower than the server's rate`;
+  return null;
+}
+
+export function planPacing(o: FrisbeePlanOptions): BurstPacing {
+  return "serverMbps" in o.pacing ? pacingForBandwidth(o.pacing.serverMbps * 1e6) : { burstPackets: o.pacing.burst, burstGapUs: o.pacing.gapUs };
+}
+
+function blockWireBits(): number {
+  return (msg.block(0, 0, null).wireBytes + HEADER_BYTES) * 8;
+}
+
+export function runChunkModel(o: FrisbeePlanOptions, clients: number, loss: number): ChunkModelResult {
+  const model = new ChunkModel(o, clients, loss);
+  return model.run();
+}
+
+class ChunkModel {
+  private readonly engine = new Engine();
+  private readonly rng: Rng;
+  private readonly lossRng: Rng;
+  private readonly n: number;
+  private readonly chunks: number;
+  private readonly lastChunkBlocks: number;
+  private readonly pacing: BurstPacing;
+  private readonly clientLoss: number;
+  private readonly serverLoss: number;
+  private readonly logKeepClient: number;
+  private readonly logKeepServer: number;
+  private readonly inflateUs: number;
+  private readonly writeUs: number[];
+  private readonly blockDelayUs: number;
+  private readonly clientSerUs: number;
+  private readonly controlDelayUs: number;
+  private readonly buffersMax: number = CLIENT_DEFAULTS.chunkBuffers;
+
+  // Per client.
+  private readonly state: Uint8Array;
+  private readonly startUs: Float64Array;
+  private readonly joinedUs: Float64Array;
+  private readonly doneUs: Float64Array;
+  private readonly joinRetryUs: Float64Array;
+  private readonly cursor: Int32Array;
+  private readonly freeBuffers: Int32Array;
+  private readonly idleTicksLeft: Int32Array;
+  private readonly backOff: Int32Array;
+  private readonly decompressing: Int32Array;
+  private readonly writing: Int32Array;
+  private readonly written: Int32Array;
+  private readonly filling: number[][];
+  private readonly decompressQueue: number[][];
+  private readonly writeQueue: number[][];
+  /** Per client: its chunk buffers' bitmaps (words) and block counts, allocated at join. */
+  private readonly bufferWords: Uint32Array[];
+  private readonly bufferCount: Uint16Array[];
+  private readonly freeList: number[][];
+  // Per client and chunk, at client * chunks + chunk.
+  private readonly have: Uint8Array;
+  private readonly bufferOf: Int16Array;
+  private readonly stampUs: Float64Array;
+  private readonly asked: Uint8Array;
+  private readonly order: Int32Array;
+  /** Per chunk: the last request anyone made for it, heard by everyone (snooping). */
+  private readonly heardUs: Float64Array;
+
+  // Server.
+  private readonly queue = new WorkQueue(1 << 20);
+  private sending = false;
+  private burstStartUs = -Infinity;
+  private sentInBurst = 0;
+  private lastHeardUs = 0;
+  private tickArmed = false;
+  private firstSendUs = -1;
+  private lastSendUs = -1;
+
+  private readonly counts = {
+    blocksSent: 0, blocksReceived: 0, dupBlocks: 0, noBufferBlocks: 0, requests: 0, prequests: 0,
+    joins: 0, leaves: 0, control: 0,
+  };
+
+  private readonly hStart: HandlerId<undefined>;
+  private readonly hJoined: HandlerId<undefined>;
+  private readonly hJoinRetry: HandlerId<undefined>;
+  private readonly hSegmentEnd: HandlerId<undefined>;
+  private readonly hDeliver: HandlerId<Segment>;
+  private readonly hInflated: HandlerId<undefined>;
+  private readonly hWritten: HandlerId<undefined>;
+  private readonly hTick: HandlerId<undefined>;
+  private readonly hServe: HandlerId<undefined>;
+  private readonly temp = new Uint32Array(BITMAP_WORDS);
+
+  constructor(
+    private readonly o: FrisbeePlanOptions,
+    clients: number,
+    loss: number,
+  ) {
+    const root = createRng(o.seed);
+    this.rng = root.fork("chunk-model");
+    this.lossRng = root.fork("chunk-model/loss");
+    this.n = clients;
+    const imageBytes = Math.round(o.imageMiB * 1024 * 1024);
+    const dataBytes = Math.round(o.dataMiB * 1024 * 1024);
+    this.chunks = Math.ceil(imageBytes / CHUNK_BYTES);
+    this.lastChunkBlocks = CHUNK_BLOCKS;
+    this.pacing = planPacing(o);
+    this.clientLoss = o.lossAt === "receivers" ? loss : 0;
+    this.serverLoss = o.lossAt === "server" ? loss : 0;
+    this.logKeepClient = Math.log(1 - this.clientLoss);
+    this.logKeepServer = Math.log(1 - this.serverLoss);
+    // As the packet model's layout and CPU and disk costs (see evenLayout and planScenario).
+    const compressed = Math.min(CHUNK_BYTES, Math.ceil(imageBytes / this.chunks));
+    const inflateBps = (o.inflateMiBs * 1024 * 1024 * o.imageMiB) / o.dataMiB;
+    this.inflateUs = Math.ceil((compressed / inflateBps) * 1e6);
+    const raw = Math.floor(dataBytes / this.chunks);
+    const lastRaw = dataBytes - raw * (this.chunks - 1);
+    const diskBps = o.diskMiBs * 1024 * 1024;
+    this.writeUs = [Math.ceil((raw * 1e6) / diskBps), Math.ceil((lastRaw * 1e6) / diskBps)];
+    const serverLinkBps = Math.max(1000, "serverMbps" in o.pacing ? o.pacing.serverMbps * 2 : 1000) * 1e6;
+    const bits = blockWireBits();
+    this.clientSerUs = Math.ceil((bits / (o.clientMbps * 1e6)) * 1e6);
+    this.blockDelayUs = 2 * LINK_LATENCY_US + Math.ceil((bits / serverLinkBps) * 1e6) + this.clientSerUs;
+    this.controlDelayUs = 2 * LINK_LATENCY_US + 20;
+
+    const n = clients;
+    const cells = n * this.chunks;
+    this.state = new Uint8Array(n).fill(WAITING);
+    this.startUs = new Float64Array(n);
+    this.joinedUs = new Float64Array(n).fill(-1);
+    this.doneUs = new Float64Array(n).fill(-1);
+    this.joinRetryUs = new Float64Array(n).fill(CLIENT_DEFAULTS.joinRetryUs);
+    this.cursor = new Int32Array(n);
+    this.freeBuffers = new Int32Array(n).fill(this.buffersMax);
+    this.idleTicksLeft = new Int32Array(n);
+    this.backOff = new Int32Array(n);
+    this.decompressing = new Int32Array(n).fill(-1);
+    this.writing = new Int32Array(n).fill(-1);
+    this.written = new Int32Array(n);
+    this.filling = Array.from({ length: n }, () => []);
+    this.decompressQueue = Array.from({ length: n }, () => []);
+    this.writeQueue = Array.from({ length: n }, () => []);
+    this.bufferWords = new Array<Uint32Array>(n);
+    this.bufferCount = new Array<Uint16Array>(n);
+    this.freeList = new Array<number[]>(n);
+    this.have = new Uint8Array(cells);
+    this.bufferOf = new Int16Array(cells).fill(-1);
+    this.stampUs = new Float64Array(cells).fill(-Infinity);
+    this.asked = new Uint8Array(cells);
+    this.order = new Int32Array(cells);
+    this.heardUs = new Float64Array(this.chunks).fill(-Infinity);
+
+    const e = this.engine;
+    this.hStart = e.register("chunk.start", (i) => this.start(i));
+    this.hJoined = e.register("chunk.joined", (i) => this.joined(i));
+    this.hJoinRetry = e.register("chunk.join-retry", (i) => this.sendJoin(i));
+    this.hSegmentEnd = e.register("chunk.segment-end", () => this.segmentEnd());
+    this.hDeliver = e.register<Segment>("chunk.deliver", (_, s) => this.deliver(s));
+    this.hInflated = e.register("chunk.inflated", (i) => this.inflated(i));
+    this.hWritten = e.register("chunk.written", (i) => this.writtenDone(i));
+    this.hTick = e.register("chunk.tick", () => this.tick());
+    this.hServe = e.register("chunk.serve", () => this.serve());
+  }
+
+  run(): ChunkModelResult {
+    const pattern = parseStartPattern(this.o.start);
+    if (pattern === null) throw new Error(`bad start pattern ${this.o.start}`);
+    const times = startTimes(pattern, this.n, 0, this.rng.fork("starts"));
+    for (let i = 0; i < this.n; i++) {
+      this.startUs[i] = times[i] as number;
+      this.engine.at(times[i] as number, this.hStart, i);
+    }
+    const slowestMiBs = Math.min(this.o.clientMbps / 8, this.o.diskMiBs, this.o.inflateMiBs, (this.pacing.burstPackets * 1e6) / this.pacing.burstGapUs / 1024);
+    const untilUs = Math.ceil((100 * this.o.dataMiB) / slowestMiBs + 60) * 1e6;
+    this.engine.run({ untilUs });
+    return { stats: this.stats(), events: this.engine.executed, simSeconds: this.engine.now / 1e6, traceHash: this.engine.trace.hex() };
+  }
+
+  // --- clients: joining ---
+
+  private start(i: number): void {
+    this.state[i] = JOINING;
+    const base = i * this.chunks;
+    for (let c = 0; c < this.chunks; c++) this.order[base + c] = c;
+    const rng = this.rng;
+    for (let k = this.chunks - 1; k > 0; k--) {
+      const j = rng.int(k + 1);
+      const t = this.order[base + k] as number;
+      this.order[base + k] = this.order[base + j] as number;
+      this.order[base + j] = t;
+    }
+    this.sendJoin(i);
+  }
+
+  private sendJoin(i: number): void {
+    if (this.state[i] !== JOINING) return;
+    const now = this.engine.now;
+    // The join reaches the server unless lost there; the reply reaches us unless lost on either side.
+    const arrives = !this.lost(this.serverLoss);
+    if (arrives) {
+      this.counts.joins++;
+      this.counts.control++;
+    }
+    if (arrives && !this.lost(this.serverLoss) && !this.lost(this.clientLoss)) {
+      this.engine.at(now + 2 * this.controlDelayUs, this.hJoined, i);
+      return;
+    }
+    this.engine.at(now + (this.joinRetryUs[i] as number), this.hJoinRetry, i);
+    this.joinRetryUs[i] = Math.min((this.joinRetryUs[i] as number) * 2, CLIENT_DEFAULTS.joinRetryUsMax);
+  }
+
+  private joined(i: number): void {
+    if (this.state[i] !== JOINING) return;
+    this.state[i] = RECEIVING;
+    this.joinedUs[i] = this.engine.now;
+    this.bufferWords[i] = new Uint32Array(this.buffersMax * BITMAP_WORDS);
+    this.bufferCount[i] = new Uint16Array(this.buffersMax);
+    this.freeList[i] = Array.from({ length: this.buffersMax }, (_, b) => this.buffersMax - 1 - b);
+    this.idleTicksLeft[i] = CLIENT_DEFAULTS.idleTimeouts;
+    this.requestChunks(i, false);
+  }
+
+  private blocksIn(chunk: number): number {
+    return chunk === this.chunks - 1 ? this.lastChunkBlocks : CHUNK_BLOCKS;
+  }
+
+  // --- clients: requests ---
+
+  /** As FrisbeeClient.requestChunks: partials for held chunks, then read-ahead. */
+  private requestChunks(i: number, idle: boolean): void {
+    const now = this.engine.now;
+    const quietUs = CLIENT_DEFAULTS.suppressUs;
+    const base = i * this.chunks;
+    for (const chunk of this.filling[i] as number[]) {
+      if (!idle && now - this.stampOf(i, chunk) < quietUs) continue;
+      const missing = this.missingOf(i, chunk);
+      if (missing.count === 0) continue;
+      this.counts.prequests++;
+      this.asked[base + chunk] = 1;
+      this.stampUs[base + chunk] = now;
+      this.send(chunk, missing, false);
+    }
+    const free = this.freeBuffers[i] as number;
+    if (free <= 0 || this.buffersMax - free >= CLIENT_DEFAULTS.inProgressChunksMax) return;
+    let candidates = Math.min(CLIENT_DEFAULTS.requestAheadChunks, free);
+    let k = this.cursor[i] as number;
+    while (k < this.chunks && this.have[base + (this.order[base + k] as number)] !== NONE) k++;
+    this.cursor[i] = k;
+    for (; k < this.chunks && candidates > 0; k++) {
+      const chunk = this.order[base + k] as number;
+      if (this.have[base + chunk] !== NONE) continue;
+      candidates--;
+      if (!idle && now - this.stampOf(i, chunk) < quietUs) continue;
+      this.counts.requests++;
+      this.stampUs[base + chunk] = now;
+      this.send(chunk, BlockBitmap.full(this.blocksIn(chunk)), true);
+    }
+  }
+
+  /** The last request or block for a chunk this client made or heard (what it heard only once it had joined). */
+  private stampOf(i: number, chunk: number): number {
+    const own = this.stampUs[i * this.chunks + chunk] as number;
+    const heard = this.heardUs[chunk] as number;
+    return heard >= (this.joinedUs[i] as number) && heard > own ? heard : own;
+  }
+
+  private missingOf(i: number, chunk: number): BlockBitmap {
+    const buffer = this.bufferOf[i * this.chunks + chunk] as number;
+    const words = (this.bufferWords[i] as Uint32Array).subarray(buffer * BITMAP_WORDS, (buffer + 1) * BITMAP_WORDS);
+    const have = new BlockBitmap(new Uint8Array(words.buffer, words.byteOffset, BITMAP_BYTES).slice());
+    return have.missing(this.blocksIn(chunk));
+  }
+
+  /** A multicast request: everyone hears it at once; the server queues it unless it is lost on the way. */
+  private send(chunk: number, blocks: BlockBitmap, whole: boolean): void {
+    const now = this.engine.now;
+    this.heardUs[chunk] = Math.max(this.heardUs[chunk] as number, now);
+    this.lastHeardUs = now;
+    if (this.lost(this.serverLoss)) return;
+    this.counts.control++;
+    this.queue.enqueue(chunk, blocks, whole);
+    if (!this.sending) {
+      this.sending = true;
+      this.engine.at(now + this.controlDelayUs, this.hServe);
+    }
+  }
+
+  // --- server ---
+
+  /** Sends the head's wanted blocks as one segment, paced in bursts; they arrive when the last one would. */
+  private serve(): void {
+    const item = this.queue.peek();
+    if (item === undefined) {
+      this.sending = false;
+      this.armTick();
+      return;
+    }
+    const now = this.engine.now;
+    const sent = item.blocks.copy();
+    item.blocks.clearAll();
+    const k = sent.count;
+    const lastUs = this.pace(now, k);
+    if (this.firstSendUs < 0) this.firstSendUs = now;
+    this.lastSendUs = lastUs;
+    this.counts.blocksSent += k;
+    if (this.serverLoss > 0) this.loseAtServer(sent);
+    const arrivalUs = lastUs + this.blockDelayUs + this.clientSerUs * this.sentInBurst;
+    const segment = this.segmentOf(item.chunk, sent, now + this.blockDelayUs, arrivalUs);
+    // Everyone hears blocks of this chunk until the segment ends: the packet model's clients stamp
+    // a chunk on every block, so nobody asks for it meanwhile.
+    this.heardUs[item.chunk] = Math.max(this.heardUs[item.chunk] as number, lastUs);
+    this.engine.at(arrivalUs, this.hDeliver, item.chunk, segment);
+    this.engine.at(lastUs, this.hSegmentEnd);
+  }
+
+  private segmentEnd(): void {
+    const item = this.queue.peek();
+    if (item !== undefined && item.blocks.count === 0) this.queue.shift();
+    this.lastHeardUs = this.engine.now;
+    this.serve();
+  }
+
+  /** The send time of the last of `k` packets starting now, as the server's burst pacing. */
+  private pace(nowUs: number, k: number): number {
+    const { burstPackets: b, burstGapUs: gap } = this.pacing;
+    if (nowUs >= this.burstStartUs + gap) {
+      this.burstStartUs = nowUs;
+      this.sentInBurst = 0;
+    }
+    let left = k;
+    const room = b - this.sentInBurst;
+    if (left <= room) {
+      this.sentInBurst += left;
+      return nowUs;
+    }
+    left -= room;
+    const bursts = Math.ceil(left / b);
+    this.burstStartUs += bursts * gap;
+    this.sentInBurst = left - (bursts - 1) * b;
+    return this.burstStartUs;
+  }
+
+  private loseAtServer(sent: BlockBitmap): void {
+    for (let b = this.geometric(this.logKeepServer); b < CHUNK_BLOCKS; b += 1 + this.geometric(this.logKeepServer)) sent.clear(b);
+  }
+
+  private segmentOf(chunk: number, sent: BlockBitmap, firstUs: number, lastUs: number): Segment {
+    const words = new Uint32Array(sent.bytes.buffer.slice(sent.bytes.byteOffset, sent.bytes.byteOffset + BITMAP_BYTES));
+    const blocks = new Int16Array(sent.count);
+    let n = 0;
+    for (let w = 0; w < BITMAP_WORDS; w++) {
+      let x = words[w] as number;
+      while (x !== 0) {
+        const low = x & -x;
+        blocks[n++] = w * 32 + (31 - Math.clz32(low));
+        x ^= low;
+      }
+    }
+    return { chunk, words, blocks, firstUs, lastUs };
+  }
+
+  private lost(p: number): boolean {
+    return p > 0 && this.lossRng.chance(p);
+  }
+
+  /** Blocks kept before the next loss: P(run >= r) = keep^r. */
+  private geometric(logKeep: number): number {
+    if (logKeep === 0) return Infinity;
+    return Math.floor(Math.log(1 - this.lossRng.next()) / logKeep);
+  }
+
+  private armTick(): void {
+    if (this.tickArmed) return;
+    this.tickArmed = true;
+    this.engine.at(this.lastHeardUs + CLIENT_DEFAULTS.receiveTimeoutUs, this.hTick);
+  }
+
+  /** A receive timeout for every client at once: the server is silent and nobody asked for 30 ms. */
+  private tick(): void {
+    this.tickArmed = false;
+    if (this.sending) return;
+    const now = this.engine.now;
+    if (now < this.lastHeardUs + CLIENT_DEFAULTS.receiveTimeoutUs) {
+      this.armTick();
+      return;
+    }
+    const backOffMax = Math.max(1, Math.floor(CLIENT_DEFAULTS.idleWaitUsMax / CLIENT_DEFAULTS.receiveTimeoutUs));
+    let receiving = 0;
+    for (let i = 0; i < this.n; i++) {
+      if (this.state[i] !== RECEIVING) continue;
+      receiving++;
+      const left = (this.idleTicksLeft[i] as number) - 1;
+      this.idleTicksLeft[i] = left;
+      if (left > 0) continue;
+      this.requestChunks(i, true);
+      this.idleTicksLeft[i] = CLIENT_DEFAULTS.idleTimeouts;
+      if ((this.backOff[i] as number)++ > 0) {
+        this.idleTicksLeft[i] = (this.idleTicksLeft[i] as number) + (this.backOff[i] as number);
+        this.backOff[i] = Math.min(this.backOff[i] as number, backOffMax);
+      }
+    }
+    if (receiving > 0 && !this.sending) {
+      this.tickArmed = true;
+      this.engine.at(now + CLIENT_DEFAULTS.receiveTimeoutUs, this.hTick);
+    }
+  }
+
+  // --- clients: receiving a segment ---
+
+  private deliver(s: Segment): void {
+    for (let i = 0; i < this.n; i++) if (this.state[i] === RECEIVING) this.take(i, s);
+  }
+
+  private take(i: number, s: Segment): void {
+    this.backOff[i] = 0;
+    const chunk = s.chunk;
+    const cell = i * this.chunks + chunk;
+    const have = this.have[cell] as number;
+    const k = s.blocks.length;
+    if (have >= RECEIVED) {
+      this.counts.dupBlocks += k;
+      return;
+    }
+    this.stampUs[cell] = this.engine.now;
+    let buffer = this.bufferOf[cell] as number;
+    if (buffer < 0) {
+      const free = this.freeList[i] as number[];
+      if (free.length === 0) {
+        this.counts.noBufferBlocks += k;
+        return;
+      }
+      buffer = free.pop() as number;
+      this.freeBuffers[i] = free.length;
+      this.bufferOf[cell] = buffer;
+      this.have[cell] = FILLING;
+      (this.filling[i] as number[]).push(chunk);
+      (this.bufferWords[i] as Uint32Array).fill(0, buffer * BITMAP_WORDS, (buffer + 1) * BITMAP_WORDS);
+      (this.bufferCount[i] as Uint16Array)[buffer] = 0;
+    }
+    const fresh = this.freshBlocks(i, buffer, s);
+    const counts = this.bufferCount[i] as Uint16Array;
+    counts[buffer] = (counts[buffer] as number) + fresh;
+    this.counts.blocksReceived += fresh;
+    if (fresh > 0) this.idleTicksLeft[i] = CLIENT_DEFAULTS.idleTimeouts;
+    if ((counts[buffer] as number) < this.blocksIn(chunk)) return;
+    this.have[cell] = RECEIVED;
+    const filling = this.filling[i] as number[];
+    filling.splice(filling.indexOf(chunk), 1);
+    (this.decompressQueue[i] as number[]).push(chunk);
+    this.pumpInflate(i);
+    this.requestChunks(i, false);
+  }
+
+  /** ORs the segment, less this receiver's losses, into the buffer; returns the new blocks. */
+  private freshBlocks(i: number, buffer: number, s: Segment): number {
+    const temp = this.temp;
+    temp.set(s.words);
+    let lost = 0;
+    // A client that joined while the segment was on the way missed the blocks that came before.
+    const joined = this.joinedUs[i] as number;
+    if (joined > s.firstUs) {
+      const missed = Math.min(s.blocks.length, Math.ceil(((joined - s.firstUs) / Math.max(1, s.lastUs - s.firstUs)) * s.blocks.length));
+      for (let p = 0; p < missed; p++) {
+        const b = s.blocks[p] as number;
+        temp[b >> 5] = (temp[b >> 5] as number) & ~(1 << (b & 31));
+      }
+      lost += missed;
+    }
+    if (this.clientLoss > 0) {
+      const k = s.blocks.length;
+      for (let p = this.geometric(this.logKeepClient); p < k; p += 1 + this.geometric(this.logKeepClient)) {
+        const b = s.blocks[p] as number;
+        temp[b >> 5] = (temp[b >> 5] as number) & ~(1 << (b & 31));
+        lost++;
+      }
+    }
+    const words = this.bufferWords[i] as Uint32Array;
+    const at = buffer * BITMAP_WORDS;
+    let fresh = 0;
+    for (let w = 0; w < BITMAP_WORDS; w++) {
+      const mine = words[at + w] as number;
+      const add = (temp[w] as number) & ~mine;
+      if (add !== 0) {
+        words[at + w] = mine | add;
+        fresh += popcount(add);
+      }
+    }
+    this.counts.dupBlocks += s.blocks.length - lost - fresh;
+    return fresh;
+  }
+
+  // --- clients: the pipeline ---
+
+  private pumpInflate(i: number): void {
+    if ((this.decompressing[i] as number) >= 0 || (this.writeQueue[i] as number[]).length >= CLIENT_DEFAULTS.writeQueueChunksMax) return;
+    const chunk = (this.decompressQueue[i] as number[]).shift();
+    if (chunk === undefined) return;
+    this.decompressing[i] = chunk;
+    this.engine.at(this.engine.now + this.inflateUs, this.hInflated, i);
+  }
+
+  private inflated(i: number): void {
+    const chunk = this.decompressing[i] as number;
+    this.decompressing[i] = -1;
+    const cell = i * this.chunks + chunk;
+    (this.freeList[i] as number[]).push(this.bufferOf[cell] as number);
+    this.freeBuffers[i] = (this.freeList[i] as number[]).length;
+    this.bufferOf[cell] = -1;
+    this.have[cell] = DECOMPRESSED;
+    (this.writeQueue[i] as number[]).push(chunk);
+    this.pumpWrite(i);
+    this.pumpInflate(i);
+  }
+
+  private pumpWrite(i: number): void {
+    if ((this.writing[i] as number) >= 0) return;
+    const chunk = (this.writeQueue[i] as number[]).shift();
+    if (chunk === undefined) return;
+    this.writing[i] = chunk;
+    this.engine.at(this.engine.now + (this.writeUs[chunk === this.chunks - 1 ? 1 : 0] as number), this.hWritten, i);
+  }
+
+  private writtenDone(i: number): void {
+    const chunk = this.writing[i] as number;
+    this.writing[i] = -1;
+    this.have[i * this.chunks + chunk] = WRITTEN;
+    this.written[i] = (this.written[i] as number) + 1;
+    if (this.written[i] === this.chunks) {
+      this.state[i] = DONE;
+      this.doneUs[i] = this.engine.now;
+      if (!this.lost(this.serverLoss)) {
+        this.counts.leaves++;
+        this.counts.control++;
+      }
+      return;
+    }
+    this.pumpWrite(i);
+    this.pumpInflate(i);
+  }
+
+  // --- results ---
+
+  private stats(): FrisbeeStats {
+    const runtimes: number[] = [];
+    for (let i = 0; i < this.n; i++) if (this.state[i] === DONE) runtimes.push(((this.doneUs[i] as number) - (this.startUs[i] as number)) / 1e6);
+    const imageBlocks = this.chunks * CHUNK_BLOCKS;
+    const received = this.counts.blocksReceived + this.counts.dupBlocks;
+    const activeSec = Math.max((this.lastSendUs - this.firstSendUs) / 1e6, 1e-6);
+    const hb = this.heartbeats();
+    return {
+      clients: this.n,
+      finished: runtimes.length,
+      runtimeSecMean: runtimes.length === 0 ? 0 : round(runtimes.reduce((a, b) => a + b, 0) / runtimes.length),
+      runtimeSecMin: runtimes.length === 0 ? 0 : round(Math.min(...runtimes)),
+      runtimeSecMax: runtimes.length === 0 ? 0 : round(Math.max(...runtimes)),
+      duplicateDataPct: round(((this.counts.blocksSent - imageBlocks) / imageBlocks) * 100, 2),
+      clientDuplicatePct: received === 0 ? 0 : round((this.counts.dupBlocks / received) * 100, 2),
+      serverMbps: round((this.counts.blocksSent * 1024 * 8) / activeSec / 1e6, 2),
+      serverCtrlMsgsPerSec: round(this.counts.control / activeSec, 2),
+      heartbeatsReceived: hb.received,
+      heartbeatsLost: hb.lost,
+    };
+  }
+
+  /** Heartbeats are counted, not simulated: reports on each client's timer from a random first delay, plus one at the end. */
+  private heartbeats(): { received: number; lost: number } {
+    const intervalUs = this.o.heartbeatSec * 1e6;
+    const rng = this.rng.fork("heartbeats");
+    let received = 0;
+    let lost = 0;
+    for (let i = 0; i < this.n; i++) {
+      const joined = this.joinedUs[i] as number;
+      if (joined < 0) continue;
+      const end = this.state[i] === DONE ? (this.doneUs[i] as number) : this.engine.now;
+      const first = joined + rng.int(Math.min(CLIENT_DEFAULTS.heartbeatFirstDelayUsMax, intervalUs) + 1);
+      const reports = (first < end ? Math.floor((end - first - 1) / intervalUs) + 1 : 0) + (this.state[i] === DONE ? 1 : 0);
+      let gap = 0;
+      for (let r = 0; r < reports; r++) {
+        if (this.serverLoss > 0 && rng.chance(this.serverLoss)) gap++;
+        else {
+          received++;
+          lost += gap;
+          gap = 0;
+        }
+      }
+    }
+    return { received, lost };
+  }
+}
+
+function popcount(x: number): number {
+  x = x - ((x >>> 1) & 0x55555555);
+  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+  return (Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24) as number;
+}
+
+const round = (v: number, digits = 3): number => Math.round(v * 10 ** digits) / 10 ** digits;
