@@ -20,6 +20,12 @@ export type EnqueueOutcome = "queued" | "merged" | "dropped";
 export class WorkQueue {
   private items: WorkItem[] = [];
   private head = 0;
+  /**
+   * The queued item of each chunk. Merging keeps at most one item per chunk, so the original's
+   * scan from the tail finds exactly this one; with thousands of clients the queue holds every
+   * chunk and the scan would cost a pass over it per request.
+   */
+  private readonly byChunk = new Map<number, WorkItem>();
 
   constructor(private readonly itemsMax: number) {}
 
@@ -32,22 +38,25 @@ export class WorkQueue {
   }
 
   enqueue(chunk: number, blocks: BlockBitmap, whole: boolean): EnqueueOutcome {
-    for (let i = this.items.length - 1; i >= this.head; i--) {
-      const item = this.items[i] as WorkItem;
-      if (item.chunk !== chunk) continue;
-      if (whole && item.whole && i === this.head) return "dropped";
+    const item = this.byChunk.get(chunk);
+    if (item !== undefined) {
+      if (whole && item.whole && item === this.items[this.head]) return "dropped";
       if (item.blocks.covers(blocks)) return "dropped";
       item.blocks.or(blocks);
       item.whole = item.whole || whole;
       return "merged";
     }
     if (this.length >= this.itemsMax) return "dropped";
-    this.items.push({ chunk, blocks: blocks.copy(), whole });
+    const queued = { chunk, blocks: blocks.copy(), whole };
+    this.items.push(queued);
+    this.byChunk.set(chunk, queued);
     return "queued";
   }
 
   /** Removes the head (its blocks are all sent). */
   shift(): void {
+    const item = this.items[this.head];
+    if (item !== undefined && this.byChunk.get(item.chunk) === item) this.byChunk.delete(item.chunk);
     this.items[this.head] = undefined as unknown as WorkItem;
     this.head++;
     // Compact now and then so the array does not grow without bound.

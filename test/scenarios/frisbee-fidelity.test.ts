@@ -1,0 +1,130 @@
+import { describe, expect, it } from "vitest";
+import { CHUNK_MODEL_RECEIVER_LOSS_MAX, CHUNK_MODEL_SERVER_LOSS_MAX, chunkModelValidity, runChunkModel } from "../../scenarios/frisbee/chunk-model.js";
+import { AUTO_PACKET_CLIENT_MIB_MAX, modelFor, planRow, type FrisbeePlanOptions, type LossAt } from "../../scenarios/frisbee/plan.js";
+
+/**
+ * The chunk-level model must agree with the packet-level model (the truth) within 5% on mean
+ * client runtime, averaged over seeds, up to 100 clients, loss 0 to 10% per receiver or 0 to 5%
+ * at the server (where `--model auto` uses it), and every start pattern. The default grid takes
+ * the corners and a middle of that space; FRISBEE_FIDELITY=full runs the whole grid (72 cells,
+ * several minutes).
+ */
+const FULL = process.env.FRISBEE_FIDELITY === "full";
+/** Small runs vary more from seed to seed (one repair timer is a large share of them), so they get more seeds. */
+const seedsFor = (clients: number): number[] => (clients <= 20 ? [1, 2, 3, 4, 5, 6, 7, 8] : [1, 2, 3]);
+const AGREEMENT_MAX = 0.05;
+const PATTERNS = ["simultaneous", "clustered:4:2s", "uniform:5s"];
+
+function options(over: Partial<FrisbeePlanOptions> = {}): FrisbeePlanOptions {
+  return {
+    clients: [1],
+    losses: [0],
+    lossAt: "receivers",
+    imageMiB: 24,
+    dataMiB: 72,
+    clientMbps: 100,
+    pacing: { serverMbps: 72 },
+    diskMiBs: 60,
+    inflateMiBs: 120,
+    start: "simultaneous",
+    heartbeatSec: 10,
+    seed: 1,
+    model: "packet",
+    ...over,
+  };
+}
+
+function meanRuntime(o: FrisbeePlanOptions, clients: number, loss: number): number {
+  let sum = 0;
+  const seeds = seedsFor(clients);
+  for (const seed of seeds) {
+    const { row } = planRow({ ...o, seed }, clients, loss);
+    expect(row.finished, `${row.model} model: every client finishes`).toBe(clients);
+    sum += row.runtimeSecMean;
+  }
+  return sum / seeds.length;
+}
+
+interface Cell {
+  start: string;
+  lossAt: LossAt;
+  clients: number;
+  loss: number;
+}
+
+function grid(): Cell[] {
+  const corners = (lossMax: number): [number, number][] =>
+    FULL
+      ? [1, 10, 100].flatMap((c) => [0, 0.01, lossMax / 2, lossMax].map((l): [number, number] => [c, l]))
+      : [
+          [1, lossMax],
+          [20, 0.02],
+          [100, 0],
+          [100, lossMax],
+        ];
+  return PATTERNS.flatMap((start) =>
+    (["receivers", "server"] as LossAt[]).flatMap((lossAt) =>
+      corners(lossAt === "server" ? CHUNK_MODEL_SERVER_LOSS_MAX : CHUNK_MODEL_RECEIVER_LOSS_MAX).map(([clients, loss]) => ({ start, lossAt, clients, loss })),
+    ),
+  );
+}
+
+describe("the chunk-level Frisbee model", () => {
+  describe("agrees with the packet-level model within 5% on mean runtime", () => {
+    for (const cell of grid()) {
+      it(`${cell.clients} clients, loss ${cell.loss} at the ${cell.lossAt}, start ${cell.start}`, { timeout: 120_000 }, () => {
+        const o = options({ start: cell.start, lossAt: cell.lossAt });
+        const packet = meanRuntime({ ...o, model: "packet" }, cell.clients, cell.loss);
+        const chunk = meanRuntime({ ...o, model: "chunk" }, cell.clients, cell.loss);
+        expect(Math.abs(chunk - packet) / packet, `packet ${packet.toFixed(3)} s, chunk ${chunk.toFixed(3)} s`).toBeLessThanOrEqual(AGREEMENT_MAX);
+      });
+    }
+  });
+
+  it("replays a seed exactly and differs with another", () => {
+    const o = options({ lossAt: "receivers" });
+    const a = runChunkModel({ ...o, seed: 7 }, 50, 0.05);
+    const b = runChunkModel({ ...o, seed: 7 }, 50, 0.05);
+    const c = runChunkModel({ ...o, seed: 8 }, 50, 0.05);
+    expect(b.traceHash).toBe(a.traceHash);
+    expect(b.stats).toEqual(a.stats);
+    expect(c.traceHash).not.toBe(a.traceHash);
+  });
+
+  it("is flat in the number of clients with no loss and a disk bottleneck, as the packet model", () => {
+    const o = options({ diskMiBs: 5 });
+    const one = runChunkModel(o, 1, 0).stats.runtimeSecMean;
+    const many = runChunkModel(o, 500, 0).stats.runtimeSecMean;
+    expect(many).toBeCloseTo(one, 1);
+  });
+});
+
+describe("--model auto", () => {
+  it("runs the packet model for rows it can afford", () => {
+    expect(modelFor(options({ model: "auto" }), 100, 0.01)).toBe("packet");
+  });
+
+  it("runs the chunk model for large rows where it agrees", () => {
+    const o = options({ model: "auto", imageMiB: 1024, dataMiB: 3072 });
+    expect(10_000 * 1024).toBeGreaterThan(AUTO_PACKET_CLIENT_MIB_MAX);
+    expect(modelFor(o, 10_000, 0.01)).toBe("chunk");
+    expect(modelFor(o, 10_000, 0.1)).toBe("chunk");
+  });
+
+  it("keeps the packet model where the chunk model was not shown to agree", () => {
+    const big = { model: "auto" as const, imageMiB: 1024, dataMiB: 3072 };
+    // Loss above what was checked.
+    expect(chunkModelValidity(options(big), 0.2)).toMatch(/loss 0.2 at the receivers/);
+    expect(modelFor(options(big), 10_000, 0.2)).toBe("packet");
+    expect(modelFor(options({ ...big, lossAt: "server" }), 10_000, 0.1)).toBe("packet");
+    expect(modelFor(options({ ...big, lossAt: "server" }), 10_000, 0.05)).toBe("chunk");
+    // Bursts further apart than a receive timeout: clients tick idle between them.
+    expect(modelFor(options({ ...big, pacing: { burst: 1, gapUs: 50_000 } }), 10_000, 0.01)).toBe("packet");
+    // Client links slower than the server: packets queue and drop at the clients.
+    expect(modelFor(options({ ...big, clientMbps: 10 }), 10_000, 0.01)).toBe("packet");
+  });
+
+  it("refuses --model chunk where it is not valid, naming why", () => {
+    expect(() => modelFor(options({ model: "chunk" }), 10, 0.5)).toThrow(/--model chunk: not valid for this row \(loss 0.5/);
+  });
+});
