@@ -5,6 +5,8 @@ import { StoreError, openStore } from "../real/store/index.js";
 import { ScenarioError } from "../scenarios/reader.js";
 import { runEngineBench } from "../sim/bench/engine-bench.js";
 import { parseWhole, UsageError } from "./errors.js";
+import { registerImageCommands } from "./image-command.js";
+import { registerMonitorCommands } from "./monitor-command.js";
 import { planFrisbeeCommand, type PlanFlags } from "./plan-command.js";
 import { simCommand } from "./sim-command.js";
 
@@ -118,6 +120,8 @@ function buildProgram(): Command {
         store.close();
       }
     });
+  registerImageCommands(program, { bench });
+  registerMonitorCommands(program, { plan });
   return program;
 }
 

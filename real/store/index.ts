@@ -13,3 +13,4 @@ export {
   type Store,
   type StoreOptions,
 } from "./store.js";
+export { MONITOR_NODES_MAX, openMonitorStore, type CorruptedMonitorRow, type MonitorNodeInput, type MonitorNodeRow, type MonitorStore } from "./monitor.js";

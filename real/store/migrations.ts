@@ -54,6 +54,26 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX events_kind ON events (kind);
     `,
   },
+  {
+    version: 2,
+    description: "monitor_nodes: node monitor pools, counters and next test times",
+    sql: `
+      CREATE TABLE monitor_nodes (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        pool TEXT NOT NULL,
+        passes INTEGER NOT NULL,
+        failures INTEGER NOT NULL,
+        next_test_us INTEGER NOT NULL,
+        flapping INTEGER NOT NULL,
+        probation INTEGER NOT NULL,
+        history INTEGER NOT NULL,
+        history_length INTEGER NOT NULL,
+        tests INTEGER NOT NULL,
+        updated_us INTEGER NOT NULL
+      ) STRICT;
+    `,
+  },
 ];
 
 function latestVersion(migrations: readonly Migration[]): number {

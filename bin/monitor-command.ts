@@ -1,0 +1,201 @@
+import type { Command } from "commander";
+import { checkMonitorConfig, deployedConfig, type MonitorConfig } from "../core/monitor/index.js";
+import { RealMonitor } from "../real/monitor/daemon.js";
+import { NodeListError, readNodeList } from "../real/monitor/nodes-file.js";
+import { parseTestSpec } from "../real/monitor/probe.js";
+import { StoreError, openStore } from "../real/store/index.js";
+import { runMonitorSim, type MonitorSimResult } from "../sim/monitor/driver.js";
+import { checkMix, defaultMix } from "../sim/monitor/models.js";
+import { parseWhole, UsageError } from "./errors.js";
+import { progressBar } from "./progress.js";
+
+const DEFAULT_DB = "./testbed.db";
+const SEC = 1_000_000;
+/** The plan's limits: a million nodes, a year, the engine's 2^26 pending events. */
+const PLAN_NODES_MAX = 1_000_000;
+const PLAN_DAYS_MAX = 365;
+
+interface PlanMonitorFlags {
+  nodes: string;
+  days: string;
+  window: string;
+  flakyPct: string;
+  testSecs: string;
+  seed: string;
+  json?: boolean;
+  db: string;
+  store: boolean;
+}
+
+interface MonitorFlags {
+  nodes: string;
+  test: string;
+  window: string;
+  timeout: string;
+  loadMax: string;
+  once?: boolean;
+  for?: string;
+  seed: string;
+  db: string;
+}
+
+function percent(flag: string, text: string): number {
+  const v = Number(text);
+  if (text.trim() === "" || !Number.isFinite(v) || v < 0 || v > 100) throw new UsageError(`${flag}: expected a percentage from 0 to 100, got "${text}"`);
+  return v;
+}
+
+/** "MIN:MAX" seconds, or one number N for N/2..3N/2. */
+function secondsRange(flag: string, text: string): [number, number] {
+  const parts = text.split(":").map(Number);
+  const ok = parts.length <= 2 && parts.every((p) => Number.isFinite(p) && p > 0 && p <= 86_400);
+  if (!ok || (parts.length === 2 && (parts[0] as number) > (parts[1] as number))) throw new UsageError(`${flag}: expected seconds N or MIN:MAX (up to 86400), got "${text}"`);
+  const [a, b] = parts.length === 1 ? [(parts[0] as number) / 2, ((parts[0] as number) * 3) / 2] : (parts as [number, number]);
+  return [Math.max(1, Math.round(a * SEC)), Math.max(1, Math.round(b * SEC))];
+}
+
+/** The deployed configuration with the flags applied, checked as the machine checks it. */
+function config(overrides: Partial<MonitorConfig>): MonitorConfig {
+  const c = deployedConfig(overrides);
+  const problem = checkMonitorConfig(c);
+  if (problem !== null) throw new UsageError(`monitor configuration: ${problem}`);
+  return c;
+}
+
+export function planMonitorCommand(f: PlanMonitorFlags): number {
+  const nodes = parseWhole("--nodes", f.nodes, 1, PLAN_NODES_MAX);
+  const days = Number(f.days);
+  if (f.days.trim() === "" || !Number.isFinite(days) || days <= 0 || days > PLAN_DAYS_MAX) throw new UsageError(`--days: expected a number of days above 0 up to ${PLAN_DAYS_MAX}, got "${f.days}"`);
+  const window = parseWhole("--window", f.window, 1, 100_000);
+  const seed = parseWhole("--seed", f.seed, 0);
+  const [passUsMin, passUsMax] = secondsRange("--test-secs", f.testSecs);
+  const mix = { ...defaultMix(nodes, days, percent("--flaky-pct", f.flakyPct)), passUsMin, passUsMax, failUsMin: Math.max(1, Math.round(passUsMin / 4)), failUsMax: Math.max(1, Math.round(passUsMax / 2)) };
+  const problem = checkMix(mix);
+  if (problem !== null) throw new UsageError(`node mix: ${problem}`);
+  const durationUs = Math.round(days * 86_400 * SEC);
+  const bar = progressBar("plan monitor");
+  let result: MonitorSimResult;
+  try {
+    result = runMonitorSim({ nodes, durationUs, seed, config: config({ window, entriesMax: nodes }), mix }, (fr) => bar.update(fr, `${nodes} nodes`));
+  } finally {
+    bar.done();
+  }
+  const ok = result.windowExceeded === 0 && result.gapsOverCap === 0 && result.unprovenReturns === 0;
+  const out = { ...result, days, flakyPct: mix.flakyPct, ok, peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024) };
+  let runId: number | null = null;
+  if (f.store) {
+    const store = openStore(f.db);
+    try {
+      runId = store.insertRun({
+        kind: "plan-monitor",
+        scenario: `plan monitor nodes=${nodes} days=${days} window=${window} flaky-pct=${mix.flakyPct}`,
+        seed: String(seed),
+        fingerprint: result.traceHash,
+        events: result.events,
+        simSeconds: result.simSeconds,
+        wallSeconds: result.wallSeconds,
+        ok,
+        results: out,
+        createdAt: new Date().toISOString(),
+      });
+    } finally {
+      store.close();
+    }
+  }
+  if (f.json) console.log(JSON.stringify({ ...out, runId }));
+  else printPlan(out);
+  return ok ? 0 : 1;
+}
+
+function printPlan(r: MonitorSimResult & { days: number; ok: boolean; peakRssMiB: number }): void {
+  const s = (x: { count: number; mean: number; p50: number; p95: number; max: number }): string => `n ${x.count}, mean ${x.mean} s, p50 ${x.p50} s, p95 ${x.p95} s, max ${x.max} s`;
+  console.log(`seed: ${r.seed}`);
+  console.log(`${r.nodes} nodes, ${r.days} days, window ${r.window}: ${r.testsRun} tests (${r.testsPerNodeDay} per node-day), ${r.timeouts} timeouts, peak window use ${r.maxInFlight}`);
+  console.log(`time to detect a failure:   ${s(r.detectSec)}; ${r.undetected} down at the end, still in the good pool`);
+  console.log(`time to return a repaired node: ${s(r.returnSec)}`);
+  console.log(`tests on flapping nodes: ${r.testsOnFlappers} (${r.testsOnFlappersPct}%), on flaky nodes: ${r.testsOnFlaky}; flap starts ${r.flapStarts}, held back ${r.heldBack}`);
+  console.log(`queue wait (due to start): ${s(r.queueWaitSec)}`);
+  console.log(`invariants: window ${r.windowExceeded === 0 ? "ok" : "EXCEEDED"}, backoff caps ${r.gapsOverCap === 0 ? "ok" : `${r.gapsOverCap} over`}, flap returns ${r.unprovenReturns === 0 ? "ok" : `${r.unprovenReturns} unproven`}`);
+  console.log(`trace: ${r.traceHash}  events: ${r.events}  wall: ${r.wallSeconds} s  peak RSS: ${r.peakRssMiB} MiB`);
+}
+
+export function monitorCommand(f: MonitorFlags): void {
+  const spec = parseTestSpec(f.test);
+  if (typeof spec === "string") throw new UsageError(spec);
+  const window = parseWhole("--window", f.window, 1, 100_000);
+  const timeoutSec = parseWhole("--timeout", f.timeout, 1, 86_400);
+  const loadMax = Number(f.loadMax);
+  if (!Number.isFinite(loadMax) || loadMax <= 0) throw new UsageError(`--load-max: expected a positive number, got "${f.loadMax}"`);
+  const runForMs = f.for === undefined ? undefined : parseWhole("--for", f.for, 1, 10 * 365 * 86_400) * 1_000;
+  let nodes: string[];
+  try {
+    nodes = readNodeList(f.nodes);
+  } catch (error) {
+    if (error instanceof NodeListError) throw new UsageError(error.message);
+    throw error;
+  }
+  const daemon = new RealMonitor({
+    nodes,
+    test: spec,
+    config: config({ window, testTimeoutUs: timeoutSec * SEC, entryJitterUs: 0 }),
+    dbPath: f.db,
+    loadMax,
+    once: f.once === true,
+    ...(runForMs === undefined ? {} : { runForMs }),
+    seed: parseWhole("--seed", f.seed, 0),
+    log: (line) => console.log(line),
+    warn: (line) => console.error(`testbed: warning: ${line}`),
+  });
+  const stop = (): void => daemon.stop();
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+  daemon.run().then(
+    (s) => {
+      process.off("SIGINT", stop);
+      process.off("SIGTERM", stop);
+      const pools = Object.entries(s.pools).map(([k, v]) => `${k} ${v}`).join(", ");
+      console.log(`monitor stopped: ${s.nodes} nodes (${s.resumed} resumed, ${s.added} new, ${s.corrupted} corrupted rows), ${s.testsRun} tests, ${s.timeouts} timeouts, ${s.moves} moves; pools: ${pools}; state in ${f.db}`);
+    },
+    (error: unknown) => {
+      if (!(error instanceof StoreError)) throw error;
+      console.error(`testbed: ${error.message}`);
+      process.exitCode = 1;
+    },
+  );
+}
+
+export function registerMonitorCommands(program: Command, groups: { plan: Command }): void {
+  groups.plan
+    .command("monitor")
+    .description("node monitor pools over simulated nodes: tests run, time to detect and to return a node, window use")
+    .option("--nodes <n>", "simulated nodes", "1000")
+    .option("--days <d>", "simulated days", "7")
+    .option("--window <n>", "tests in flight at once", "40")
+    .option("--flaky-pct <p>", "percent of nodes that fail a test with probability 0.3", "2")
+    .option("--test-secs <s>", "duration of a passing test: N (N/2..3N/2) or MIN:MAX seconds", "20:60")
+    .option("--seed <n>", "seed", "1")
+    .option("--db <path>", "store file", DEFAULT_DB)
+    .option("--no-store", "do not record the run in the store")
+    .option("--json", "print one JSON object")
+    .addHelpText("after", "\nExample:\n  testbed plan monitor --nodes 100000 --days 7 --window 40 --flaky-pct 2 --seed 1 --json")
+    .action((o: PlanMonitorFlags) => {
+      process.exitCode = planMonitorCommand(o);
+    });
+
+  program
+    .command("monitor")
+    .description("test real nodes with a command or a TCP connect, in good and bad pools; state survives restarts in the store")
+    .requiredOption("--nodes <file>", "node list: one name per line, # comments")
+    .requiredOption("--test <command>", "shell command with {node} (exit 0 passes), or tcp:PORT")
+    .option("--window <n>", "tests in flight at once", "40")
+    .option("--timeout <s>", "seconds before a test is killed and counts as failed", "600")
+    .option("--load-max <n>", "no new test starts while the load average is above this", "8")
+    .option("--once", "stop once every node has been tested")
+    .option("--for <s>", "stop after this many seconds")
+    .option("--seed <n>", "seed for the backoff jitter", "1")
+    .option("--db <path>", "store file", DEFAULT_DB)
+    .addHelpText("after", "\nExample:\n  testbed monitor --nodes nodes.txt --test 'ssh -o ConnectTimeout=10 {node} true' --window 40 --timeout 600")
+    .action((o: MonitorFlags) => {
+      monitorCommand(o);
+    });
+}

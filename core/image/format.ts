@@ -1,0 +1,96 @@
+/**
+ * The chunked image format of the original imagezip (../shared/reference/images.md): 1 MiB chunks,
+ * each a 4096-byte header area (header, regions, relocations; all little-endian uint32) followed by
+ * one zlib stream and zero padding. Pure: parsing and encoding only; zlib lives in real/image.
+ */
+
+export const CHUNK_BYTES = 1024 * 1024;
+export const HEADER_AREA_BYTES = 4096;
+/** The compressed bytes one chunk can hold (the original's SUBBLOCKMAX). */
+export const CHUNK_DATA_BYTES_MAX = CHUNK_BYTES - HEADER_AREA_BYTES;
+export const SECTOR_BYTES = 512;
+export const REGION_BYTES = 8;
+export const RELOC_BYTES = 16;
+export const HEADER_V1_BYTES = 24;
+export const HEADER_V2_BYTES = 36;
+/** A 32-bit sector number: images address at most 2 TiB. */
+export const SECTOR_LIMIT = 0x1_0000_0000;
+
+export const MAGIC_BASE = 0x69696969;
+/** Version 3 is what the original 2011 tools write (fixtures: `6b696969`), so it is what we write. */
+export const IMAGE_VERSION_WRITTEN = 3;
+export const IMAGE_VERSIONS_READ: readonly number[] = [1, 2, 3];
+
+export interface Region {
+  startSector: number;
+  sectorCount: number;
+}
+
+export interface Reloc {
+  type: number;
+  sector: number;
+  sectorOffset: number;
+  bytes: number;
+}
+
+export interface ChunkHeader {
+  version: number;
+  /** Bytes of the zlib stream that follows the header area. */
+  compressedBytes: number;
+  chunkIndex: number;
+  blockTotal: number;
+  regionAreaBytes: number;
+  /** First sector the chunk describes (inclusive), free space before the first region included. */
+  firstSector: number;
+  /** Sector after the last one the chunk describes (exclusive, as the original writes it). */
+  lastSector: number;
+  regions: Region[];
+  relocs: Reloc[];
+}
+
+export type ParseResult<T> = { ok: true; value: T } | { ok: false; error: string };
+
+/** The byte offset of a chunk's byte within its image file. */
+export function imageByte(chunkIndex: number, byteInChunk: number): number {
+  return chunkIndex * CHUNK_BYTES + byteInChunk;
+}
+
+/** One line naming the chunk and the image byte offset where the problem is. */
+export function chunkError(chunkIndex: number, byteInChunk: number, what: string): string {
+  return `chunk ${chunkIndex} at image byte ${imageByte(chunkIndex, byteInChunk)}: ${what}`;
+}
+
+export function imageChunkCount(imageSizeBytes: number): number {
+  return Math.ceil(Math.max(0, imageSizeBytes) / CHUNK_BYTES);
+}
+
+export function headerBytes(version: number): number {
+  return version === 1 ? HEADER_V1_BYTES : HEADER_V2_BYTES;
+}
+
+/** Bytes of the header area a header with this many regions and relocations uses. */
+export function headerAreaUsed(version: number, regionCount: number, relocCount: number): number {
+  return headerBytes(version) + regionCount * REGION_BYTES + relocCount * RELOC_BYTES;
+}
+
+/** Most regions one chunk can list (no relocations): (4096 - 36) / 8 = 507. */
+export const CHUNK_REGIONS_MAX = Math.floor((HEADER_AREA_BYTES - HEADER_V2_BYTES) / REGION_BYTES);
+
+/** Sum of the region sizes, in bytes: what the chunk's zlib stream must inflate to. */
+export function regionDataBytes(regions: readonly Region[]): number {
+  let sectors = 0;
+  for (const r of regions) sectors += r.sectorCount;
+  return sectors * SECTOR_BYTES;
+}
+
+/** Ranges inside [firstSector, lastSector) that no region covers: free space, for --zero-fill. */
+export function freeRanges(header: Pick<ChunkHeader, "firstSector" | "lastSector" | "regions">): Region[] {
+  const gaps: Region[] = [];
+  let cursor = header.firstSector;
+  for (const r of header.regions) {
+    if (r.startSector > cursor) gaps.push({ startSector: cursor, sectorCount: r.startSector - cursor });
+    cursor = Math.max(cursor, r.startSector + r.sectorCount);
+  }
+  if (header.lastSector > cursor) gaps.push({ startSector: cursor, sectorCount: header.lastSector - cursor });
+  return gaps;
+}

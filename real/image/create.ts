@@ -1,0 +1,208 @@
+import { open, rm, type FileHandle } from "node:fs/promises";
+import {
+  CHUNK_BYTES,
+  HEADER_AREA_BYTES,
+  SECTOR_BYTES,
+  SECTOR_LIMIT,
+  allocatedRanges,
+  encodeChunkHeader,
+  type Region,
+} from "../../core/image/index.js";
+import { ChunkCompressor, READ_BYTES_MAX, type ClosedChunk } from "./compressor.js";
+import type { DeflateEngine } from "./deflater.js";
+import { ImageIoError, readFully, sourceSizeBytes, writeFully } from "./source.js";
+
+/**
+ * How chunks are cut. `sequential` is imagezip's layout (one pass, chunk after chunk), the only
+ * one that can match the original's bytes. `segmented` cuts the disk into fixed segments that
+ * compress independently, in parallel: each segment's last chunk closes early.
+ */
+export type ImageLayout = "sequential" | "segmented";
+
+export interface CreateOptions {
+  level: number;
+  /** Free-space detection: all-zero blocks of this size (512 or 4096) are skipped. */
+  granularityBytes: number;
+  /** false: compress everything, zeros included (imagezip -f). */
+  skipFree: boolean;
+  engine: DeflateEngine;
+  layout: ImageLayout;
+  /** Segments compressed at once (segmented layout). */
+  jobs: number;
+  segmentBytes?: number;
+  windowBytes?: number;
+  onProgress?: (doneBytes: number, totalBytes: number) => void;
+}
+
+export interface CreateResult {
+  inputBytes: number;
+  imageBytes: number;
+  chunks: number;
+  regions: number;
+  allocatedBytes: number;
+  compressedBytes: number;
+}
+
+/** Input compressed per segment in the segmented layout; each segment wastes about half a chunk. */
+export const SEGMENT_BYTES_DEFAULT = 64 * 1024 * 1024;
+/** Input read at once by each compressing stream: what bounds memory, with the segments in flight. */
+export const WINDOW_BYTES_DEFAULT = 4 * 1024 * 1024;
+export const JOBS_MAX = 16;
+
+export async function createImage(inputPath: string, imagePath: string, o: CreateOptions): Promise<CreateResult> {
+  const inputBytes = sourceSizeBytes(inputPath);
+  if (inputBytes % SECTOR_BYTES !== 0) throw new ImageIoError(`${inputPath}: size ${inputBytes} is not a whole number of 512-byte sectors`);
+  if (inputBytes / SECTOR_BYTES > SECTOR_LIMIT) throw new ImageIoError(`${inputPath}: ${inputBytes} bytes is over the format's 2 TiB (2^32 sectors)`);
+  const input = await open(inputPath, "r");
+  let output: FileHandle | null = null;
+  try {
+    output = await open(imagePath, "w");
+    const writer = new ChunkWriter(output);
+    const progress = new Progress(inputBytes, o.onProgress);
+    if (o.layout === "sequential") {
+      const compressor = new ChunkCompressor(o.engine, o.level, 0, (c) => writer.write(c));
+      await compressSpan(input, 0, inputBytes, compressor, o, progress);
+    } else {
+      await compressSegments(input, inputBytes, writer, o, progress);
+    }
+    await output.sync();
+    return { inputBytes, imageBytes: writer.chunks * CHUNK_BYTES, chunks: writer.chunks, regions: writer.regions, allocatedBytes: writer.allocatedBytes, compressedBytes: writer.compressedBytes };
+  } catch (error) {
+    await output?.close();
+    output = null;
+    await rm(imagePath, { force: true });
+    throw error;
+  } finally {
+    await input.close();
+    await output?.close();
+  }
+}
+
+class Progress {
+  private readonly doneBySpan = new Map<number, number>();
+  constructor(
+    private readonly totalBytes: number,
+    private readonly report?: (doneBytes: number, totalBytes: number) => void,
+  ) {}
+  set(spanStart: number, doneInSpan: number): void {
+    if (this.report === undefined) return;
+    this.doneBySpan.set(spanStart, doneInSpan);
+    let done = 0;
+    for (const v of this.doneBySpan.values()) done += v;
+    this.report(done, this.totalBytes);
+  }
+}
+
+/** Numbers chunks in file order and writes each as one 1 MiB block: header, stream, zero padding. */
+class ChunkWriter {
+  chunks = 0;
+  regions = 0;
+  allocatedBytes = 0;
+  compressedBytes = 0;
+  constructor(private readonly fh: FileHandle) {}
+
+  async write(c: ClosedChunk): Promise<void> {
+    const block = Buffer.alloc(CHUNK_BYTES);
+    block.set(encodeChunkHeader({ compressedBytes: c.compressedBytes, chunkIndex: this.chunks, firstSector: c.firstSector, lastSector: c.lastSector, regions: c.regions }));
+    let at = HEADER_AREA_BYTES;
+    for (const part of c.parts) {
+      block.set(part, at);
+      at += part.length;
+    }
+    if (at !== HEADER_AREA_BYTES + c.compressedBytes) throw new Error(`chunk ${this.chunks}: parts add up to ${at - HEADER_AREA_BYTES}, header says ${c.compressedBytes}`);
+    await writeFully(this.fh, block, this.chunks * CHUNK_BYTES);
+    this.chunks++;
+    this.regions += c.regions.length;
+    for (const r of c.regions) this.allocatedBytes += r.sectorCount * SECTOR_BYTES;
+    this.compressedBytes += c.compressedBytes;
+  }
+}
+
+/**
+ * Reads [startByte, endByte) in windows, finds its allocated ranges and feeds them to the
+ * compressor. A window ends on a granularity boundary, so each block is judged whole; a range that
+ * runs into the window's end is passed as open, and reading resumes where the compressor stopped.
+ */
+async function compressSpan(fh: FileHandle, startByte: number, endByte: number, compressor: ChunkCompressor, o: CreateOptions, progress: Progress): Promise<void> {
+  const g = o.granularityBytes;
+  // A window always holds more than one full read, so a range it leaves open always advances.
+  const windowBytes = Math.max(2 * READ_BYTES_MAX + g, o.windowBytes ?? WINDOW_BYTES_DEFAULT);
+  const buf = new Uint8Array(windowBytes + g);
+  let pos = startByte;
+  let inRange = false;
+  while (pos < endByte) {
+    let winEnd = Math.min(endByte, Math.floor((pos + windowBytes) / g) * g);
+    if (winEnd <= pos) winEnd = Math.min(endByte, pos + g);
+    const data = buf.subarray(0, winEnd - pos);
+    await readFully(fh, data, data.length, pos, "input");
+    const ranges: Region[] = o.skipFree ? allocatedRanges(data, pos, g, inRange) : [{ startSector: pos / SECTOR_BYTES, sectorCount: data.length / SECTOR_BYTES }];
+    let next = winEnd;
+    inRange = false;
+    for (const r of ranges) {
+      const from = r.startSector * SECTOR_BYTES - pos;
+      const to = from + r.sectorCount * SECTOR_BYTES;
+      const open = pos + to === winEnd && winEnd < endByte;
+      const consumed = await compressor.range(r.startSector, data.subarray(from, to), open);
+      if (open) inRange = true;
+      if (consumed < to - from) {
+        next = pos + from + consumed;
+        break;
+      }
+    }
+    pos = next;
+    progress.set(startByte, pos - startByte);
+  }
+  await compressor.finish(endByte / SECTOR_BYTES);
+}
+
+/**
+ * The segmented layout: up to `jobs` segments compress at once (node:zlib deflates on the thread
+ * pool, so they run on separate cores). The oldest segment writes its chunks as they close; later
+ * ones hold theirs until it is done, which bounds memory to `jobs` segments' output.
+ */
+async function compressSegments(fh: FileHandle, inputBytes: number, writer: ChunkWriter, o: CreateOptions, progress: Progress): Promise<void> {
+  const segmentBytes = Math.max(o.granularityBytes, Math.floor((o.segmentBytes ?? SEGMENT_BYTES_DEFAULT) / o.granularityBytes) * o.granularityBytes);
+  const segments = Math.ceil(inputBytes / segmentBytes);
+  const held = new Map<number, ClosedChunk[]>();
+  const finished = new Set<number>();
+  let head = 0;
+  let nextSegment = 0;
+  const jobs = Math.max(1, Math.min(o.jobs, segments));
+  let writing: Promise<void> = Promise.resolve();
+  const headMoved: (() => void)[] = [];
+  const drain = (): Promise<void> => {
+    writing = writing.then(async () => {
+      while (head < segments) {
+        for (const c of held.get(head)?.splice(0) ?? []) await writer.write(c);
+        if (!finished.has(head)) break;
+        held.delete(head);
+        head++;
+        for (const wake of headMoved.splice(0)) wake();
+      }
+    });
+    return writing;
+  };
+  const worker = async (): Promise<void> => {
+    while (nextSegment < segments) {
+      // Never run more than `jobs` segments ahead of the one being written.
+      if (nextSegment >= head + jobs) {
+        await new Promise<void>((wake) => headMoved.push(wake));
+        continue;
+      }
+      const k = nextSegment++;
+      const start = k * segmentBytes;
+      const end = Math.min(inputBytes, start + segmentBytes);
+      held.set(k, []);
+      const compressor = new ChunkCompressor(o.engine, o.level, start / SECTOR_BYTES, async (c) => {
+        held.get(k)!.push(c);
+        if (k === head) await drain();
+      });
+      await compressSpan(fh, start, end, compressor, o, progress);
+      finished.add(k);
+      await drain();
+    }
+  };
+  await Promise.all(Array.from({ length: jobs }, worker));
+  await drain();
+  if (head !== segments) throw new Error(`segments written ${head} of ${segments}`);
+}

@@ -1,0 +1,63 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { createRng } from "../../../core/engine/rng.js";
+import { BACKOFF_SHAPES, backoff, backoffDelayUs, backoffMaxUs, backoffWithJitterUs, badPool, checkBackoff, goodPool, type Backoff } from "../../../core/monitor/index.js";
+
+const SEC = 1_000_000;
+
+describe("backoff shapes", () => {
+  it("reproduces the deployed good pool: min(3600 s, 2 x successes x 600 s)", () => {
+    const b = goodPool().passBackoff;
+    for (const n of [1, 2, 3, 4, 10]) expect(backoffDelayUs(b, n)).toBe(Math.min(3_600, 2 * n * 600) * SEC);
+  });
+
+  it("reproduces the deployed bad pool: min(12 h, failures^2 x 300 s)", () => {
+    const b = badPool().failBackoff;
+    for (const n of [1, 2, 5, 12, 13, 100]) expect(backoffDelayUs(b, n)).toBe(Math.min(12 * 3_600, n * n * 300) * SEC);
+  });
+
+  it("expresses an additive backoff capped at one hour, and Kubernetes' 10 s doubling to 300 s", () => {
+    const additive = backoff("additive", { baseUs: 60 * SEC, stepUs: 300 * SEC, capUs: 3_600 * SEC });
+    expect([0, 1, 2, 20].map((n) => backoffDelayUs(additive, n) / SEC)).toEqual([60, 360, 660, 3_600]);
+    const k8s = backoff("exponential", { stepUs: 10 * SEC, factor: 2, capUs: 300 * SEC });
+    expect([1, 2, 3, 4, 5, 6, 7].map((n) => backoffDelayUs(k8s, n) / SEC)).toEqual([10, 20, 40, 80, 160, 300, 300]);
+  });
+
+  it("stays finite and capped for huge counts", () => {
+    const b = backoff("exponential", { stepUs: SEC, factor: 1000, capUs: 7 * SEC });
+    expect(backoffDelayUs(b, 4_000_000_000)).toBe(7 * SEC);
+  });
+
+  it("adds a jitter of 0..jitterUs after the cap, never more", () => {
+    const arb = fc.record({
+      shape: fc.constantFrom(...BACKOFF_SHAPES),
+      baseUs: fc.integer({ min: 0, max: 1e9 }),
+      stepUs: fc.integer({ min: 0, max: 1e9 }),
+      factor: fc.double({ min: 1, max: 10, noNaN: true }),
+      capUs: fc.integer({ min: 0, max: 1e11 }),
+      jitterUs: fc.integer({ min: 0, max: 1e8 }),
+    });
+    fc.assert(
+      fc.property(arb, fc.nat(10_000), fc.nat(), (b: Backoff, count, seed) => {
+        expect(checkBackoff(b)).toBeNull();
+        const rng = createRng(seed);
+        const d = backoffWithJitterUs(b, count, rng);
+        expect(Number.isSafeInteger(d)).toBe(true);
+        expect(d).toBeGreaterThanOrEqual(Math.min(b.capUs, b.baseUs));
+        expect(d).toBeLessThanOrEqual(b.capUs + b.jitterUs);
+        expect(d).toBeLessThanOrEqual(backoffMaxUs(b));
+      }),
+    );
+  });
+
+  it("draws the same jitter from the same seed", () => {
+    const b = goodPool().passBackoff;
+    const a = [1, 2, 3].map((n) => backoffWithJitterUs(b, n, createRng(7)));
+    expect([1, 2, 3].map((n) => backoffWithJitterUs(b, n, createRng(7)))).toEqual(a);
+  });
+
+  it("refuses a negative step and an unknown shape, naming the field", () => {
+    expect(checkBackoff(backoff("additive", { stepUs: -1 }))).toMatch(/^stepUs:/);
+    expect(checkBackoff({ ...backoff("additive", {}), shape: "cubic" as never })).toMatch(/^shape:/);
+  });
+});
