@@ -80,3 +80,58 @@ describe("Frisbee scenario fields", () => {
     expect(maxInWindow([0, 5, 10], 5)).toEqual({ count: 1, atUs: 0 });
   });
 });
+
+describe("Frisbee scenarios with several servers and a server crash", () => {
+  /** One or two servers on one host, sharing its 80 Mbit/s uplink; each asks for 60 Mbit/s. */
+  const servers = (count: 1 | 2): string =>
+    JSON.stringify({
+      name: "servers-sharing-a-link",
+      duration: "120s",
+      hosts: [{ name: "server" }, { name: "node", count: 12 }],
+      network: {
+        headerBytes: 28,
+        defaults: { bandwidth: "1Gbit", latency: "50us", queue: "512KiB" },
+        links: [
+          { hosts: "server", bandwidth: "80Mbit", direction: "up" },
+          { hosts: "node*", bandwidth: "100Mbit", loss: 0.01, direction: "down" },
+        ],
+      },
+      disks: [{ hosts: "node*", size: "1GiB", write: "200MiB/s" }],
+      frisbee: {
+        servers: [
+          { host: "server", group: 1, port: 7000, image: { compressed: "12MiB", uncompressed: "36MiB" }, bandwidth: "60Mbit", idleExit: "20s" },
+          { host: "server", group: 2, port: 7001, image: { compressed: "12MiB", uncompressed: "36MiB" }, bandwidth: "60Mbit", idleExit: "20s" },
+        ].slice(0, count),
+        clients: [
+          { hosts: "node[0-5]", server: 0, heartbeat: "2s" },
+          { hosts: "node[6-11]", server: count - 1, heartbeat: "2s" },
+        ],
+      },
+    });
+
+  it("loads each server's image onto its own clients when two servers share one uplink, each slowed by the other", () => {
+    const { result } = runScenario(parse(servers(2)), { seed: 11 });
+    expect(result.invariants.filter((i) => !i.ok)).toEqual([]);
+    expect(result.frisbee?.finished).toBe(12);
+    const alone = runScenario(parse(servers(1)), { seed: 11 }).result;
+    expect(alone.frisbee?.finished).toBe(12);
+    // 2 x 60 Mbit/s do not fit in 80 Mbit/s: both images must cross the shared uplink, so the
+    // clients wait at least that long, longer than one server alone at its own rate.
+    const bothImagesSec = (2 * 12 * 2 ** 20 * 8) / 80e6;
+    expect(alone.frisbee!.runtimeSecMean).toBeLessThan(bothImagesSec);
+    expect(result.frisbee!.runtimeSecMean).toBeGreaterThan(bothImagesSec);
+  });
+
+  it("lets every client finish when the server host crashes mid-transfer and restarts", () => {
+    const crash = JSON.parse(text) as { faults: unknown[] };
+    crash.faults = [{ type: "crash", at: "2s", hosts: "server", restart: "2s" }];
+    const { result } = runScenario(parse(JSON.stringify(crash)), { seed: 5 });
+    expect(result.eventCounts["host.crash"]).toBe(1);
+    expect(result.invariants.filter((i) => !i.ok)).toEqual([]);
+    expect(result.frisbee?.finished).toBe(20);
+    crash.faults = [];
+    const calm = runScenario(parse(JSON.stringify(crash)), { seed: 5 }).result;
+    // The clients keep writing what they hold while the server is down, but the outage still costs time.
+    expect(result.frisbee!.runtimeSecMean).toBeGreaterThan(calm.frisbee!.runtimeSecMean);
+  });
+});
