@@ -9,6 +9,7 @@ import { registerImageCommands } from "./image-command.js";
 import { registerMonitorCommands } from "./monitor-command.js";
 import { planFrisbeeCommand, type PlanFlags } from "./plan-command.js";
 import { simCommand } from "./sim-command.js";
+import { registerSyncCommands } from "./sync-command.js";
 
 const DEFAULT_DB = "./testbed.db";
 
@@ -122,6 +123,7 @@ function buildProgram(): Command {
     });
   registerImageCommands(program, { bench });
   registerMonitorCommands(program, { plan });
+  registerSyncCommands(program, { bench });
   return program;
 }
 

@@ -3,6 +3,7 @@ import type { Link, LinkSpec } from "../sim/link.js";
 import { World } from "../sim/world.js";
 import { TrafficSink, TrafficSource } from "../sim/workloads/traffic.js";
 import { installFrisbee, type FrisbeeBuilt } from "./frisbee/build.js";
+import { installSync, type SyncBuilt } from "./sync/build.js";
 import type { Direction, Fault, LinkRule, Scenario, TrafficWorkload } from "./schema.js";
 
 /** Where a workload's flows start and end, for the invariants to check against. */
@@ -24,6 +25,7 @@ export interface BuiltWorld {
   /** Links whose loss a fault changed during the run: their measured loss mixes two settings. */
   lossChanged: Set<Link>;
   frisbee: FrisbeeBuilt | null;
+  sync: SyncBuilt | null;
 }
 
 export const SOURCE_PORT_BASE = 20_000;
@@ -32,7 +34,7 @@ export const SOURCE_PORT_BASE = 20_000;
 export function buildWorld(scenario: Scenario, seed: number): BuiltWorld {
   const world = new World(seed);
   world.network.headerBytes = scenario.network.headerBytes;
-  const built: BuiltWorld = { world, flows: [], sources: [], sinks: [], lossChanged: new Set(), frisbee: null };
+  const built: BuiltWorld = { world, flows: [], sources: [], sinks: [], lossChanged: new Set(), frisbee: null, sync: null };
   addHosts(scenario, world);
   for (const rule of scenario.disks) {
     for (const h of rule.hosts) world.attachDisk(world.hosts[h]!, { ...rule, badRanges: rule.badRanges });
@@ -43,6 +45,7 @@ export function buildWorld(scenario: Scenario, seed: number): BuiltWorld {
   const keepArrivals = scenario.faults.some((f) => f.type === "partition");
   for (const workload of scenario.workloads) installTraffic(built, workload, keepArrivals);
   if (scenario.frisbee !== null) built.frisbee = installFrisbee(world, scenario.frisbee);
+  if (scenario.sync !== null) built.sync = installSync(world, scenario.sync);
   for (const fault of scenario.faults) scheduleFault(built, fault);
   return built;
 }

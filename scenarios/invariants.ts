@@ -3,6 +3,7 @@ import type { Link } from "../sim/link.js";
 import { GilbertElliottLoss } from "../sim/loss.js";
 import type { BuiltWorld } from "./build.js";
 import { clientsFinish, controlBounded, imageExact, serverRate } from "./frisbee/invariants.js";
+import { deadlineKept, noEarlyRelease, releasedOnce } from "./sync/invariants.js";
 import type { Scenario } from "./schema.js";
 
 export interface InvariantResult {
@@ -48,6 +49,13 @@ const INVARIANTS: readonly Invariant[] = [
   { name: "frisbee-image-exact", applies: hasFrisbee, check: withFrisbee((f) => imageExact(f)) },
   { name: "frisbee-server-rate", applies: hasFrisbee, check: withFrisbee((f) => serverRate(f)) },
   { name: "frisbee-control-bounded", applies: hasFrisbee, check: withFrisbee((f) => controlBounded(f)) },
+  { name: "sync-no-early-release", applies: (s) => s.sync !== null, check: (s, b) => (b.sync === null ? null : noEarlyRelease(s, b.sync)) },
+  {
+    name: "sync-released-once",
+    applies: (s) => s.sync !== null,
+    check: (s, b) => (b.sync === null ? null : releasedOnce(s, b.sync, (h) => b.world.hosts[h]?.state !== "crashed")),
+  },
+  { name: "sync-deadline-kept", applies: (s) => s.sync !== null, check: (s, b) => (b.sync === null ? null : deadlineKept(s, b.sync)) },
 ];
 
 export const INVARIANT_NAMES: readonly string[] = INVARIANTS.map((i) => i.name);

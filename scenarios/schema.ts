@@ -2,6 +2,7 @@ import type { LinkSpec } from "../sim/link.js";
 import { burstParams, type LossSpec } from "../sim/loss.js";
 import { describe, Reader, ScenarioError, type Json } from "./reader.js";
 import { readFrisbee, type FrisbeeDecl } from "./frisbee/schema.js";
+import { readSync, type SyncDecl } from "./sync/schema.js";
 import { selectHosts } from "./selectors.js";
 import { parseByteRate, parseBytes, parseDurationUs, parseRateBps } from "./units.js";
 
@@ -81,6 +82,8 @@ export interface Scenario {
   invariants: string[] | null;
   /** Frisbee servers and clients, if the scenario images disks. */
   frisbee: FrisbeeDecl | null;
+  /** A sync server and its barriers, if the scenario synchronises nodes. */
+  sync: SyncDecl | null;
 }
 
 export const DEFAULT_LINK: LinkSpec = { bandwidthBps: 1e9, latencyUs: 50, queueBytesMax: 256 * 1024 };
@@ -95,7 +98,7 @@ export function parseScenario(text: string, file: string, knownInvariants: reado
     throw new ScenarioError(`${file}: not valid JSON (${(error as Error).message.replace(/\s+/g, " ")})`);
   }
   const top = new Reader(file, "", json).fields([
-    "name", "description", "seed", "duration", "hosts", "network", "disks", "cpus", "workloads", "faults", "invariants", "frisbee",
+    "name", "description", "seed", "duration", "hosts", "network", "disks", "cpus", "workloads", "faults", "invariants", "frisbee", "sync",
   ]);
   const hosts = readHosts(top.at("hosts"));
   const names = hosts.map((h) => h.name);
@@ -114,6 +117,7 @@ export function parseScenario(text: string, file: string, knownInvariants: reado
     faults: top.at("faults").optionalItems().map((r) => readFault(r, names, durationUs)),
     invariants: top.at("invariants").present ? readInvariants(top.at("invariants"), knownInvariants) : null,
     frisbee: top.at("frisbee").present ? readFrisbee(top.at("frisbee"), hosts.map((h) => h.name)) : null,
+    sync: top.at("sync").present ? readSync(top.at("sync"), hosts.map((h) => h.name)) : null,
   };
   const flows = scenario.workloads.reduce((n, w) => n + w.from.length * Math.max(1, w.to.length), 0);
   if (flows > SCENARIO_FLOWS_MAX) top.at("workloads").fail(`${flows} flows is more than the limit of ${SCENARIO_FLOWS_MAX}`);

@@ -14,3 +14,4 @@ export {
   type StoreOptions,
 } from "./store.js";
 export { MONITOR_NODES_MAX, openMonitorStore, type CorruptedMonitorRow, type MonitorNodeInput, type MonitorNodeRow, type MonitorStore } from "./monitor.js";
+export { EXPERIMENT_NODES_MAX, ExperimentError, openExperimentStore, type ExperimentNode, type ExperimentRow, type ExperimentStore } from "./experiments.js";

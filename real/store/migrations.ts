@@ -74,6 +74,24 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 3,
+    description: "experiments and their nodes, with the sync server each names",
+    sql: `
+      CREATE TABLE experiments (
+        name TEXT PRIMARY KEY,
+        sync_server TEXT,
+        created_at TEXT NOT NULL
+      ) STRICT;
+
+      CREATE TABLE experiment_nodes (
+        experiment TEXT NOT NULL REFERENCES experiments (name) ON DELETE CASCADE,
+        node TEXT NOT NULL,
+        host TEXT NOT NULL,
+        PRIMARY KEY (experiment, node)
+      ) STRICT;
+    `,
+  },
 ];
 
 function latestVersion(migrations: readonly Migration[]): number {

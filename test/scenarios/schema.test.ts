@@ -30,7 +30,7 @@ const REFUSED: [string, unknown, string][] = [
   [
     "an unknown field like no known one",
     { ...smallScenario(), colour: "blue" },
-    "x.json: colour: unknown field (known fields: name, description, seed, duration, hosts, network, disks, cpus, workloads, faults, invariants, frisbee)",
+    "x.json: colour: unknown field (known fields: name, description, seed, duration, hosts, network, disks, cpus, workloads, faults, invariants, frisbee, sync)",
   ],
   [
     "a missing duration",
@@ -104,7 +104,7 @@ const REFUSED: [string, unknown, string][] = [
   [
     "an unknown invariant",
     { ...smallScenario(), invariants: ["packet-conservation", "no-dropped-packets"] },
-    `x.json: invariants[1]: unknown invariant "no-dropped-packets" (known: packet-conservation, queue-bounded, no-duplicate-delivery, sinks-match-network, loss-within-bounds, partition-respected, delivery-after-heal, frisbee-clients-finish, frisbee-image-exact, frisbee-server-rate, frisbee-control-bounded)`,
+    `x.json: invariants[1]: unknown invariant "no-dropped-packets" (known: packet-conservation, queue-bounded, no-duplicate-delivery, sinks-match-network, loss-within-bounds, partition-respected, delivery-after-heal, frisbee-clients-finish, frisbee-image-exact, frisbee-server-rate, frisbee-control-bounded, sync-no-early-release, sync-released-once, sync-deadline-kept)`,
   ],
   [
     "a multicast workload without members",

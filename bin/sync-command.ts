@@ -1,0 +1,317 @@
+import { hostname, networkInterfaces } from "node:os";
+import { Command, CommanderError, Option } from "commander";
+import {
+  checkName,
+  CODE_NAMES,
+  DAEMON_DEFAULTS,
+  DEFAULT_BARRIER_NAME,
+  EXIT_USAGE,
+  SERVER_LIMITS,
+  SYNC_PORT,
+  USER_ERROR_LIMIT,
+  type CrashPolicy,
+  type ExtraPolicy,
+} from "../core/sync/index.js";
+import { ExperimentError, openExperimentStore, openStore, type Store } from "../real/store/index.js";
+import { fdsNeeded, openFilesLimit, runSyncBench } from "../real/sync/bench.js";
+import { syncCall } from "../real/sync/client.js";
+import { startSyncServer, SyncListenError } from "../real/sync/server.js";
+import {
+  DEFAULT_SYNCSERVER_FILE,
+  parseServerAddress,
+  readSyncServerFile,
+  SyncServerFileError,
+  writeSyncServerFile,
+  type ServerAddress,
+} from "../real/sync/syncserver-file.js";
+import { parseWhole, UsageError } from "./errors.js";
+
+const DEFAULT_DB = "./testbed.db";
+
+/** Registers `syncd`, `sync`, `syncserver`, `experiment` and `bench sync`. */
+export function registerSyncCommands(program: Command, groups: { bench: Command }): void {
+  registerSyncd(program);
+  registerSyncClient(program);
+  registerTestbedSide(program);
+  groups.bench
+    .command("sync")
+    .description("release N waiters on a loopback sync server and time it")
+    .option("--waiters <n>", "waiters", "2000")
+    .addOption(new Option("--transport <t>", "tcp or udp").choices(["tcp", "udp"]).default("tcp"))
+    .option("--concurrency <n>", "TCP connections opened at once while waiters arrive", "200")
+    .option("--udp-sockets <n>", "UDP sockets the waiters share", "64")
+    .option("--json", "print one JSON object")
+    .addHelpText("after", "\nA TCP waiter costs two open files on loopback: raise the limit first, e.g. `ulimit -n 8192`.\n\nExample:\n  testbed bench sync --waiters 2000 --transport tcp --json")
+    .action((o: { waiters: string; transport: "tcp" | "udp"; concurrency: string; udpSockets: string; json?: boolean }) => {
+      const waiters = parseWhole("--waiters", o.waiters, 1, SERVER_LIMITS.waitersPerBarrierMax);
+      const limit = openFilesLimit();
+      if (o.transport === "tcp" && limit !== null && limit < fdsNeeded(waiters)) {
+        console.error(`testbed: the open-file limit is ${limit}, ${waiters} TCP waiters need ${fdsNeeded(waiters)}; raise it with \`ulimit -n ${fdsNeeded(waiters)}\` in this shell`);
+        process.exitCode = 1;
+        return;
+      }
+      const options = {
+        waiters,
+        transport: o.transport,
+        concurrency: parseWhole("--concurrency", o.concurrency, 1, 100_000),
+        udpSockets: parseWhole("--udp-sockets", o.udpSockets, 1, 4096),
+      };
+      void runSyncBench(options).then(
+        (r) => {
+          if (o.json) console.log(JSON.stringify(r));
+          else {
+            console.log(`${r.waiters} ${r.transport.toUpperCase()} waiters: released in ${r.releaseMs} ms after the last arrival`);
+            console.log(`arrivals: ${r.arrivalsPerSec.toLocaleString("en-US")}/s (${r.arrivalMs} ms for all)${r.transport === "udp" ? `, ${r.retransmissions} retransmissions` : ""}`);
+          }
+        },
+        (error: unknown) => {
+          console.error(`testbed: bench sync: ${(error as Error).message}`);
+          process.exitCode = 1;
+        },
+      );
+    });
+}
+
+function registerSyncd(program: Command): void {
+  program
+    .command("syncd")
+    .description("serve named barriers over TCP and UDP, compatible with emulab-syncd (SIGHUP releases everyone with 240)")
+    .option("-p, --port <port>", "port", String(SYNC_PORT))
+    .option("--host <addr>", "address to listen on", "0.0.0.0")
+    .option("--no-tcp", "do not serve TCP")
+    .option("--no-udp", "do not serve UDP")
+    .option("--lease <s>", "seconds an extended UDP waiter may go unheard before it counts as crashed", String(DAEMON_DEFAULTS.leaseUs / 1e6))
+    .option("--db <path>", "also record barrier events in this store")
+    .option("--json", "log events as JSON lines")
+    .addHelpText("after", "\nExample:\n  testbed syncd -p 16534 --db ./testbed.db")
+    .action((o: { port: string; host: string; tcp: boolean; udp: boolean; lease: string; db?: string; json?: boolean }) => {
+      const port = parseWhole("--port", o.port, 0, 65_535);
+      const leaseUs = parseWhole("--lease", o.lease, 1, 86_400) * 1_000_000;
+      if (!o.tcp && !o.udp) throw new UsageError("--no-tcp and --no-udp leave nothing to serve");
+      const store = o.db === undefined ? null : openStore(o.db);
+      void serveSync({ port, host: o.host, tcp: o.tcp, udp: o.udp, leaseUs, store, json: o.json === true });
+    });
+}
+
+async function serveSync(o: { port: number; host: string; tcp: boolean; udp: boolean; leaseUs: number; store: Store | null; json: boolean }): Promise<void> {
+  const started = Date.now();
+  const emit = (kind: string, fields: Readonly<Record<string, string | number | boolean>>): void => {
+    if (o.json) console.log(JSON.stringify({ time: new Date().toISOString(), kind, ...fields }));
+    else console.log(`${new Date().toISOString()} ${kind} ${Object.entries(fields).map(([k, v]) => `${k}=${v}`).join(" ")}`);
+    o.store?.insertEvents(null, [{ timeUs: (Date.now() - started) * 1000, host: hostname(), kind, data: { ...fields } }]);
+  };
+  try {
+    const server = await startSyncServer({ port: o.port, host: o.host, tcp: o.tcp, udp: o.udp, events: { emit }, daemon: { leaseUs: o.leaseUs } });
+    emit("syncd.start", { host: o.host, tcp: server.tcpPort ?? "off", udp: server.udpPort ?? "off" });
+    const reset = (): void => {
+      emit("syncd.reset", { barriers: server.daemon.server.barrierCount });
+      server.reset();
+    };
+    const stop = (): void => {
+      process.off("SIGHUP", reset);
+      emit("syncd.stop", { barriers: server.daemon.server.barrierCount });
+      void server.close().then(() => o.store?.close());
+    };
+    process.on("SIGHUP", reset);
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+  } catch (error) {
+    if (!(error instanceof SyncListenError)) throw error;
+    console.error(`testbed: syncd: ${error.message}`);
+    o.store?.close();
+    process.exitCode = 1;
+  }
+}
+
+interface SyncFlags {
+  name: string;
+  init?: string;
+  a?: boolean;
+  error?: string;
+  server?: string;
+  port?: string;
+  udp?: boolean;
+  timeout?: string;
+  policy?: CrashPolicy;
+  extra?: ExtraPolicy;
+  generation?: string;
+  plain?: boolean;
+  syncserverFile: string;
+  debug?: boolean;
+  m?: boolean;
+  json?: boolean;
+}
+
+/** The original client's usage errors exit 64, not testbed's usual 2. */
+class SyncUsageError extends Error {}
+
+function registerSyncClient(program: Command): void {
+  const cmd = program
+    .command("sync")
+    .description("wait at a named barrier (compatible with emulab-sync); exits with the barrier's code")
+    .option("-n, --name <name>", "barrier name", DEFAULT_BARRIER_NAME)
+    .option("-i, --init <count>", "initialize the barrier for COUNT waiters (not counting this one)")
+    .option("-a", "the initializer does not wait (INIT_NOWAIT)")
+    .option("-e, --error <code>", "error code to pass, 0 to 239; everyone gets the highest")
+    .option("-s, --server <host[:port]>", "sync server (default: read from the syncserver file)")
+    .option("-p, --port <port>", "port", String(SYNC_PORT))
+    .option("-u, --udp", "use UDP (request ids and retransmission unless --plain)")
+    .option("--timeout <s>", "initializer: barrier deadline, everyone is released with 241; waiter: give up after this long")
+    .addOption(new Option("--policy <p>", "what a member's crash does to the barrier (initializer)").choices(["tolerant", "intolerant"]))
+    .addOption(new Option("--extra <p>", "arrivals beyond the count: late (told so) or new (start a new barrier, the original)").choices(["late", "new"]))
+    .option("--generation <g>", "the generation to join; an earlier one is answered with 242 (late)")
+    .option("--plain", "send exactly the original's request (no extensions), e.g. to an original server over UDP")
+    .option("--syncserver-file <path>", "where the node's sync server is written", DEFAULT_SYNCSERVER_FILE)
+    .option("-d, --debug", "say what happens on stderr")
+    .option("-m", "exit 0 if this node is the sync server, else 1")
+    .option("--json", "print the outcome as JSON")
+    .addHelpText(
+      "after",
+      `\nExit codes: 0 released, 1-239 the highest error passed, 240 server reset, 241 timeout, 242 late,\n243 broken (intolerant barrier lost a member), 244 overflow, 245 server limit, 246 invalid request,\n76 protocol failure, 68 name lookup failure, 64 usage error.\n\nExample:\n  testbed sync -s ops -n phase1 -i 99 --timeout 300 --policy tolerant`,
+    )
+    .action((o: SyncFlags) => {
+      try {
+        runSyncClient(o);
+      } catch (error) {
+        if (!(error instanceof SyncUsageError)) throw error;
+        console.error(`testbed: sync: ${error.message}`);
+        process.exitCode = EXIT_USAGE;
+      }
+    });
+  cmd.exitOverride((error: CommanderError) => {
+    if (error.exitCode === 0) throw error;
+    // Commander has printed its one line already; the original's client exits 64 on usage errors.
+    process.exit(EXIT_USAGE);
+  });
+}
+
+function whole(flag: string, text: string, min: number, max: number): number {
+  try {
+    return parseWhole(flag, text, min, max);
+  } catch (error) {
+    throw new SyncUsageError((error as Error).message);
+  }
+}
+
+function runSyncClient(o: SyncFlags): void {
+  const name = Buffer.from(o.name, "utf8").toString("latin1");
+  const count = o.init === undefined ? null : whole("-i", o.init, 0, SERVER_LIMITS.countMax);
+  const error = o.error === undefined ? 0 : whole("-e", o.error, 0, USER_ERROR_LIMIT - 1);
+  const timeoutSec = o.timeout === undefined ? 0 : whole("--timeout", o.timeout, 1, SERVER_LIMITS.deadlineMsMax / 1000);
+  const generation = o.generation === undefined ? 0 : whole("--generation", o.generation, 1, 0xffff_ffff);
+  if (o.a === true && count === null) throw new SyncUsageError("-a needs -i (only an initializer can choose not to wait)");
+  if (count === null && (o.policy !== undefined || o.extra !== undefined)) throw new SyncUsageError("--policy and --extra are the initializer's (-i) to choose");
+  const wantsExt = o.plain !== true && (o.udp === true || timeoutSec > 0 && count !== null || o.policy !== undefined || o.extra !== undefined || generation > 0);
+  if (o.plain === true && (o.policy !== undefined || o.extra !== undefined || generation > 0)) throw new SyncUsageError("--plain sends no extensions: drop --policy, --extra and --generation");
+  const problem = checkName(name, wantsExt);
+  if (problem !== null) throw new SyncUsageError(`-n: ${problem}${wantsExt && checkName(name, false) === null ? " (or send the original's request with --plain)" : ""}`);
+  const server = resolveServer(o);
+  if (o.m === true) {
+    process.exitCode = isThisHost(server.host) ? 0 : 1;
+    return;
+  }
+  const port = server.port ?? whole("-p", o.port ?? String(SYNC_PORT), 1, 65_535);
+  const log = o.debug === true ? (line: string) => console.error(`testbed: sync: ${line}`) : undefined;
+  void syncCall({
+    host: server.host,
+    port,
+    transport: o.udp === true ? "udp" : "tcp",
+    request: { type: count === null ? "wait" : "init", name, noWait: o.a === true, count: count ?? 0, error },
+    ext: wantsExt ? { deadlineMs: count !== null ? timeoutSec * 1000 : 0, generation, crash: o.policy ?? "original", extra: o.extra ?? "new" } : null,
+    timeoutMs: timeoutSec * 1000,
+    ...(log === undefined ? {} : { log }),
+  }).then((r) => {
+    if (o.json) console.log(JSON.stringify({ exit: r.exit, how: r.how, generation: r.generation, meaning: meaning(r.exit) }));
+    log?.(`${r.how}: exit ${r.exit} (${meaning(r.exit)})`);
+    process.exitCode = r.exit;
+  });
+}
+
+function meaning(exit: number): string {
+  if (exit === 0) return "released";
+  if (exit < USER_ERROR_LIMIT && exit !== 68 && exit !== 76) return "released with an error";
+  return CODE_NAMES[exit] ?? (exit === 76 ? "protocol failure" : exit === 68 ? "name lookup failure" : "unknown");
+}
+
+function resolveServer(o: SyncFlags): ServerAddress {
+  if (o.server !== undefined) {
+    const a = parseServerAddress(o.server);
+    if (a === null) throw new SyncUsageError(`-s: expected host[:port], got "${o.server}"`);
+    return a;
+  }
+  try {
+    return readSyncServerFile(o.syncserverFile);
+  } catch (error) {
+    if (error instanceof SyncServerFileError) throw new SyncUsageError(error.message);
+    throw error;
+  }
+}
+
+function isThisHost(host: string): boolean {
+  if (host === "localhost" || host === hostname() || host.split(".")[0] === hostname().split(".")[0]) return true;
+  return Object.values(networkInterfaces()).some((list) => (list ?? []).some((i) => i.address === host));
+}
+
+function registerTestbedSide(program: Command): void {
+  const experiment = program.command("experiment").description("experiments in the store and the sync server each names");
+  experiment
+    .command("create")
+    .description("record an experiment and its nodes")
+    .argument("<name>", "experiment name")
+    .requiredOption("--nodes <list>", "node[=host],... (host defaults to the node's name)")
+    .option("--sync-server <node>", "the node serving its barriers (default: the first node by name)")
+    .option("--db <path>", "store file", DEFAULT_DB)
+    .addHelpText("after", "\nExample:\n  testbed experiment create exp1 --nodes node0=10.0.0.1,node1=10.0.0.2 --sync-server node1")
+    .action((name: string, o: { nodes: string; syncServer?: string; db: string }) => {
+      const nodes = o.nodes.split(",").map((item) => {
+        const [node, host] = item.split("=");
+        if (node === undefined || node === "" || host === "") throw new UsageError(`--nodes: "${item}" is not node[=host]`);
+        return { node, host: host ?? node };
+      });
+      withExperiments(o.db, (store) => store.createExperiment(name, nodes, o.syncServer ?? null));
+    });
+  experiment
+    .command("set-sync-server")
+    .description("name the node that serves an experiment's barriers (tb-set-sync-server)")
+    .argument("<name>", "experiment name")
+    .argument("[node]", "the node; omit with --default to go back to the default")
+    .option("--default", "use the default (the first node by name)")
+    .option("--db <path>", "store file", DEFAULT_DB)
+    .addHelpText("after", "\nExample:\n  testbed experiment set-sync-server exp1 node3")
+    .action((name: string, node: string | undefined, o: { default?: boolean; db: string }) => {
+      if ((node === undefined) === (o.default !== true)) throw new UsageError("give a node or --default");
+      withExperiments(o.db, (store) => store.setSyncServer(name, node ?? null));
+    });
+  program
+    .command("syncserver")
+    .description("print the SYNCSERVER line a node of an experiment is told, and write its syncserver file")
+    .argument("<experiment>", "experiment name")
+    .argument("<node>", "the node asking")
+    .option("--file <path>", "write the node's syncserver file here (host[:port])")
+    .option("-p, --port <port>", "a port other than 16534 to put in the file")
+    .option("--db <path>", "store file", DEFAULT_DB)
+    .addHelpText("after", "\nExample:\n  testbed syncserver exp1 node0 --file /var/emulab/boot/syncserver")
+    .action((exp: string, node: string, o: { file?: string; port?: string; db: string }) => {
+      const port = o.port === undefined ? null : parseWhole("--port", o.port, 1, 65_535);
+      withExperiments(o.db, (store) => {
+        const row = store.experiment(exp);
+        if (row === undefined) throw new UsageError(`no experiment named ${exp}`);
+        if (!row.nodes.some((n) => n.node === node)) throw new UsageError(`${node} is not a node of experiment ${exp}`);
+        const server = store.syncServerOf(exp);
+        console.log(`SYNCSERVER SERVER=${server.host} ISSERVER=${server.node === node ? 1 : 0}`);
+        if (o.file !== undefined) writeSyncServerFile(o.file, { host: server.host, port });
+      });
+    });
+}
+
+function withExperiments(db: string, fn: (store: ReturnType<typeof openExperimentStore>) => void): void {
+  const store = openExperimentStore(db);
+  try {
+    fn(store);
+  } catch (error) {
+    if (error instanceof ExperimentError) throw new UsageError(error.message);
+    throw error;
+  } finally {
+    store.close();
+  }
+}

@@ -1,0 +1,5 @@
+export * from "./constants.js";
+export * from "./codec.js";
+export * from "./server.js";
+export * from "./daemon.js";
+export * from "./client.js";

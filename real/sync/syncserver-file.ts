@@ -1,0 +1,46 @@
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
+
+/** Where a node keeps its sync server's name, as the original does. */
+export const DEFAULT_SYNCSERVER_FILE = "/var/emulab/boot/syncserver";
+
+/** The file could not be read or holds no `host[:port]`: reported as one line. */
+export class SyncServerFileError extends Error {
+  override readonly name = "SyncServerFileError";
+}
+
+export interface ServerAddress {
+  host: string;
+  port: number | null;
+}
+
+/** Parses `host[:port]` (also the form of `-s`); null if it is not one. */
+export function parseServerAddress(text: string): ServerAddress | null {
+  const m = /^([A-Za-z0-9][A-Za-z0-9.-]*)(?::(\d{1,5}))?$/.exec(text.trim());
+  if (m === null) return null;
+  const port = m[2] === undefined ? null : Number(m[2]);
+  if (port !== null && (port < 1 || port > 65_535)) return null;
+  return { host: m[1] as string, port };
+}
+
+export function readSyncServerFile(path: string): ServerAddress {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? "unreadable";
+    throw new SyncServerFileError(`${path}: ${code === "ENOENT" ? "no such file (give -s SERVER or write the file)" : `cannot read (${code})`}`);
+  }
+  const line = text.split("\n")[0] ?? "";
+  const address = parseServerAddress(line);
+  if (address === null) throw new SyncServerFileError(`${path}: expected host[:port], got "${line.slice(0, 80)}"`);
+  return address;
+}
+
+/** Writes the file whole (temporary file, then rename), so a reader never sees half of it. */
+export function writeSyncServerFile(path: string, address: ServerAddress): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, `${address.host}${address.port === null ? "" : `:${address.port}`}\n`);
+  renameSync(tmp, path);
+}

@@ -1,0 +1,172 @@
+import { readFileSync } from "node:fs";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import {
+  decodeReply,
+  decodeRequest,
+  encodeReply,
+  encodeRequest,
+  EXT_NAME_BYTES_MAX,
+  REQUEST_BYTES,
+  type SyncRequest,
+} from "../../../core/sync/index.js";
+
+interface Capture {
+  direction: string;
+  hex: string;
+  length: number;
+  fields: { name?: string; request?: number; flags?: number; count?: number; error?: number; reply?: number | null };
+}
+
+const captures = JSON.parse(readFileSync(new URL("../../../../shared/fixtures/emulab/sync.json", import.meta.url), "utf8")) as Capture[];
+const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
+const bytes = (h: string): Uint8Array => new Uint8Array(Buffer.from(h, "hex"));
+
+describe("sync codec against the original's captures", () => {
+  const requests = captures.filter((c) => c.direction === "client->server");
+  const replies = captures.filter((c) => c.direction === "server->client" && c.length === 4);
+
+  it("has the captures to check", () => {
+    expect(requests.length).toBeGreaterThanOrEqual(8);
+    expect(replies.length).toBeGreaterThanOrEqual(8);
+  });
+
+  it("decodes every valid captured request and re-encodes it byte for byte", () => {
+    for (const c of requests.filter((r) => r.fields.request === 1 || r.fields.request === 2)) {
+      const decoded = decodeRequest(bytes(c.hex));
+      if (!decoded.ok) throw new Error(decoded.error);
+      const r = decoded.value;
+      expect(r.name).toBe(c.fields.name);
+      expect(r.type).toBe(c.fields.request === 1 ? "init" : "wait");
+      expect(r.noWait).toBe(c.fields.flags === 1);
+      expect(r.count).toBe(c.fields.count);
+      expect(r.error).toBe(c.fields.error);
+      expect(r.ext).toBeNull();
+      expect(hex(encodeRequest(r))).toBe(c.hex);
+    }
+  });
+
+  it("refuses the captured request with the unknown code 3", () => {
+    const bad = requests.find((r) => r.fields.request === 3) as Capture;
+    const decoded = decodeRequest(bytes(bad.hex));
+    expect(decoded.ok).toBe(false);
+    if (!decoded.ok) expect(decoded.error).toMatch(/unknown request code 3/);
+  });
+
+  it("decodes and re-encodes every captured 4-byte reply", () => {
+    for (const c of replies) {
+      const decoded = decodeReply(bytes(c.hex));
+      expect(decoded.ok && decoded.value.code).toBe(c.fields.reply);
+      expect(hex(encodeReply({ code: c.fields.reply as number, ext: null }))).toBe(c.hex);
+    }
+  });
+});
+
+describe("sync codec refuses bad requests with a reason", () => {
+  const base = (): Uint8Array => encodeRequest({ type: "wait", name: "b", noWait: false, count: 0, error: 0, ext: null });
+
+  it("refuses a name of 64 bytes or more", () => {
+    const b = base();
+    b.fill(0x61, 0, 64);
+    const d = decodeRequest(b);
+    expect(d.ok ? "" : d.error).toMatch(/64 bytes or more/);
+  });
+
+  it("refuses a negative count on INIT", () => {
+    const b = base();
+    const dv = new DataView(b.buffer);
+    dv.setInt16(64, 1, true);
+    dv.setInt32(68, -3, true);
+    expect(decodeRequest(b).ok).toBe(false);
+  });
+
+  it("refuses an error of 240 or more, and a negative one", () => {
+    for (const e of [240, 255, 100000, -1]) {
+      const b = base();
+      new DataView(b.buffer).setInt32(72, e, true);
+      expect(decodeRequest(b).ok).toBe(false);
+    }
+  });
+
+  it("refuses wrong lengths and an empty name", () => {
+    expect(decodeRequest(new Uint8Array(75)).ok).toBe(false);
+    expect(decodeRequest(new Uint8Array(77)).ok).toBe(false);
+    expect(decodeRequest(new Uint8Array(REQUEST_BYTES)).ok).toBe(false);
+  });
+
+  it("never throws on random bytes", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 0, maxLength: 100 }), (b) => {
+        decodeRequest(b);
+        decodeReply(b);
+      }),
+      { numRuns: 2000 },
+    );
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 76, maxLength: 76 }), (b) => {
+        const d = decodeRequest(b);
+        if (d.ok) expect(decodeRequest(encodeRequest(d.value)).ok).toBe(true);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
+
+const nameArb = (max: number) =>
+  fc.array(fc.integer({ min: 1, max: 255 }), { minLength: 1, maxLength: max }).map((a) => String.fromCharCode(...a));
+
+const requestArb: fc.Arbitrary<SyncRequest> = fc.boolean().chain((extended) =>
+  fc.record({
+    type: fc.constantFrom("init" as const, "wait" as const),
+    name: nameArb(extended ? EXT_NAME_BYTES_MAX : 63),
+    noWait: fc.boolean(),
+    count: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+    error: fc.integer({ min: 0, max: 239 }),
+    ext: extended
+      ? fc.record({
+          requestId: fc.integer({ min: 1, max: 2 ** 32 - 1 }),
+          deadlineMs: fc.integer({ min: 0, max: 2 ** 32 - 1 }),
+          generation: fc.integer({ min: 0, max: 2 ** 32 - 1 }),
+          crash: fc.constantFrom("original" as const, "tolerant" as const, "intolerant" as const),
+          extra: fc.constantFrom("new" as const, "late" as const),
+          cancel: fc.boolean(),
+        })
+      : fc.constant(null),
+  }),
+);
+
+describe("sync codec round trips", () => {
+  it("decodes what it encodes (a wait carries no count and no INIT_NOWAIT)", () => {
+    fc.assert(
+      fc.property(requestArb, (r) => {
+        const d = decodeRequest(encodeRequest(r));
+        if (!d.ok) throw new Error(d.error);
+        const expected = r.type === "wait" ? { ...r, count: 0, noWait: false } : r;
+        expect(d.value).toEqual(expected);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it("puts extensions only where the original never looks: after the name's NUL", () => {
+    fc.assert(
+      fc.property(requestArb, (r) => {
+        const plain = encodeRequest({ ...r, ext: null });
+        const ext = encodeRequest(r);
+        const nul = plain.indexOf(0);
+        expect(ext.subarray(0, nul + 1)).toEqual(plain.subarray(0, nul + 1));
+        expect(ext.subarray(64)).toEqual(plain.subarray(64));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it("round-trips extended replies", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 255 }), fc.integer({ min: 1, max: 2 ** 32 - 1 }), fc.integer({ min: 0, max: 2 ** 32 - 1 }), (code, requestId, generation) => {
+        const d = decodeReply(encodeReply({ code, ext: { requestId, generation } }));
+        expect(d.ok && d.value).toEqual({ code, ext: { requestId, generation } });
+      }),
+    );
+  });
+});

@@ -1,0 +1,141 @@
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
+const CLI = join(ROOT, "dist/bin/testbed.js");
+const dir = mkdtempSync(join(tmpdir(), "testbed-sync-cli-"));
+
+function testbed(...args: string[]) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: dir, encoding: "utf8", timeout: 60_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function testbedAsync(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: dir });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+function oneLine(r: { code: number | null; stderr: string }, code: number, pattern: RegExp) {
+  expect(r.code).toBe(code);
+  expect(r.stderr.trimEnd().split("\n")[0]).toMatch(pattern);
+  expect(r.stderr).not.toMatch(/\n\s+at /);
+}
+
+let syncd: ChildProcess;
+let port = 0;
+let log = "";
+
+beforeAll(async () => {
+  syncd = spawn(process.execPath, [CLI, "syncd", "-p", "0", "--host", "127.0.0.1"], { cwd: dir });
+  syncd.stdout!.on("data", (d: Buffer) => (log += d.toString()));
+  const start = Date.now();
+  while (!/syncd\.start .*tcp=(\d+)/.test(log)) {
+    if (Date.now() - start > 20_000) throw new Error(`syncd did not start: ${log}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  port = Number(/tcp=(\d+)/.exec(log)![1]);
+});
+
+afterAll(async () => {
+  const exited = new Promise((r) => syncd.on("exit", r));
+  syncd.kill("SIGTERM");
+  await exited;
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe("testbed syncd and testbed sync", () => {
+  it("release an initializer and a waiter with the highest error as the exit code", async () => {
+    const [a, b] = await Promise.all([
+      testbedAsync("sync", "-s", `127.0.0.1:${port}`, "-n", "p1", "-i", "1", "--timeout", "30"),
+      testbedAsync("sync", "-s", "127.0.0.1", "-p", String(port), "-n", "p1", "-e", "9", "--timeout", "30"),
+    ]);
+    expect([a.code, b.code]).toEqual([9, 9]);
+  });
+
+  it("work over UDP (-u), the udp port being the tcp one", async () => {
+    const [a, b] = await Promise.all([
+      testbedAsync("sync", "-u", "-s", `127.0.0.1:${port}`, "-n", "p2", "-i", "1", "-a"),
+      testbedAsync("sync", "-u", "-s", `127.0.0.1:${port}`, "-n", "p2", "--json", "--timeout", "30"),
+    ]);
+    expect([a.code, b.code]).toEqual([0, 0]);
+    expect(JSON.parse(b.stdout)).toMatchObject({ exit: 0, meaning: "released", generation: 1 });
+  });
+
+  it("exit 241 for everyone at the initializer's deadline, and 242 for a late arrival", async () => {
+    const [a, b] = await Promise.all([
+      testbedAsync("sync", "-s", `127.0.0.1:${port}`, "-n", "p3", "-i", "2", "--timeout", "1", "--extra", "late"),
+      testbedAsync("sync", "-s", `127.0.0.1:${port}`, "-n", "p3"),
+    ]);
+    expect([a.code, b.code]).toEqual([241, 241]);
+    expect((await testbedAsync("sync", "-s", `127.0.0.1:${port}`, "-n", "p3")).code).toBe(242);
+  });
+
+  it("exit 240 for waiters when the server gets SIGHUP", async () => {
+    const waiting = testbedAsync("sync", "-s", `127.0.0.1:${port}`, "-n", "p4", "--timeout", "30");
+    // The waiter's arrival is not logged; give its process time to start and connect.
+    await new Promise((r) => setTimeout(r, 1500));
+    syncd.kill("SIGHUP");
+    expect((await waiting).code).toBe(240);
+  });
+
+  it("read the server from the syncserver file when -s is not given", async () => {
+    const file = join(dir, "syncserver");
+    expect(testbed("experiment", "create", "e1", "--nodes", "n0=127.0.0.1,n1=10.9.9.9", "--db", "t.db").code).toBe(0);
+    const line = testbed("syncserver", "e1", "n1", "--file", file, "--port", String(port), "--db", "t.db");
+    expect(line.stdout.trim()).toBe("SYNCSERVER SERVER=127.0.0.1 ISSERVER=0");
+    expect(readFileSync(file, "utf8")).toBe(`127.0.0.1:${port}\n`);
+    expect(testbed("syncserver", "e1", "n0", "--db", "t.db").stdout.trim()).toBe("SYNCSERVER SERVER=127.0.0.1 ISSERVER=1");
+    const r = await testbedAsync("sync", "--syncserver-file", file, "-n", "p5", "-i", "0");
+    expect(r.code).toBe(0);
+  });
+});
+
+describe("testbed sync usage errors exit 64 with one line, like the original", () => {
+  it("refuses bad flags", () => {
+    oneLine(testbed("sync", "-s", "127.0.0.1", "-e", "240"), 64, /-e: expected a whole number from 0 to 239/);
+    oneLine(testbed("sync", "-s", "127.0.0.1", "-n", "x".repeat(64)), 64, /-n: the name is 64 bytes, at most 63/);
+    oneLine(testbed("sync", "-s", "127.0.0.1", "-i", "-3"), 64, /-i/);
+    oneLine(testbed("sync", "-s", "bad host"), 64, /-s: expected host\[:port\]/);
+    oneLine(testbed("sync", "--syncserver-file", join(dir, "missing")), 64, /no such file/);
+    oneLine(testbed("sync", "--bogus"), 64, /unknown option/);
+    oneLine(testbed("sync", "-s", "h", "--policy", "tolerant"), 64, /initializer/);
+  });
+
+  it("documents its exit codes and an example in --help", () => {
+    const r = testbed("sync", "--help");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/241 timeout, 242 late/);
+    expect(r.stdout).toMatch(/Example:\n\s+testbed sync/);
+  });
+});
+
+describe("the testbed side and the benchmark", () => {
+  it("refuses unknown experiments and nodes with exit 2", () => {
+    oneLine(testbed("syncserver", "nope", "n0", "--db", "t2.db"), 2, /no experiment named nope/);
+    expect(testbed("experiment", "create", "e2", "--nodes", "a,b", "--db", "t2.db").code).toBe(0);
+    oneLine(testbed("experiment", "set-sync-server", "e2", "c", "--db", "t2.db"), 2, /c is not a node of experiment e2/);
+    oneLine(testbed("syncserver", "e2", "c", "--db", "t2.db"), 2, /c is not a node/);
+    expect(existsSync(join(dir, "t2.db"))).toBe(true);
+  });
+
+  it("bench sync prints releaseMs and the arrival rate as JSON", () => {
+    for (const transport of ["tcp", "udp"]) {
+      const r = testbed("bench", "sync", "--waiters", "50", "--transport", transport, "--json");
+      expect(r.code).toBe(0);
+      const j = JSON.parse(r.stdout) as { releaseMs: number; arrivalsPerSec: number; released: number };
+      expect(j.released).toBe(50);
+      expect(j.releaseMs).toBeGreaterThanOrEqual(0);
+      expect(j.arrivalsPerSec).toBeGreaterThan(0);
+    }
+  });
+});

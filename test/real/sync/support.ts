@@ -1,0 +1,64 @@
+import { readFileSync } from "node:fs";
+import { connect } from "node:net";
+import { startSyncServer, type RunningSyncServer } from "../../../real/sync/server.js";
+
+export interface Capture {
+  description: string;
+  direction: string;
+  hex: string;
+  length: number;
+  connection?: string;
+  fields: Record<string, unknown>;
+}
+
+export const captures = JSON.parse(readFileSync(new URL("../../../../shared/fixtures/emulab/sync.json", import.meta.url), "utf8")) as Capture[];
+
+export function capture(connection: string, direction: "client->server" | "server->client"): Capture {
+  const c = captures.find((x) => x.connection === connection && x.direction === direction);
+  if (c === undefined) throw new Error(`no capture for connection ${connection} ${direction}`);
+  return c;
+}
+
+export const hexBytes = (h: string): Buffer => Buffer.from(h, "hex");
+
+export async function startServer(extra: Partial<Parameters<typeof startSyncServer>[0]> = {}): Promise<RunningSyncServer & { events: { kind: string; fields: Record<string, unknown> }[] }> {
+  const events: { kind: string; fields: Record<string, unknown> }[] = [];
+  const server = await startSyncServer({
+    port: 0,
+    host: "127.0.0.1",
+    tcp: true,
+    udp: false,
+    events: { emit: (kind, fields) => void events.push({ kind, fields: { ...fields } }) },
+    ...extra,
+  });
+  return Object.assign(server, { events });
+}
+
+/** A raw TCP exchange as the original client does it: write the bytes, read until EOF. */
+export interface RawExchange {
+  /** Everything received, once the server closed. */
+  done: Promise<Buffer>;
+  received(): Buffer;
+  close(): void;
+  connected: Promise<void>;
+}
+
+export function rawTcp(port: number, bytes: Buffer | null): RawExchange {
+  const chunks: Buffer[] = [];
+  const socket = connect({ host: "127.0.0.1", port });
+  const connected = new Promise<void>((resolve) => socket.on("connect", () => resolve()));
+  if (bytes !== null) socket.on("connect", () => socket.write(bytes));
+  socket.on("data", (c: Buffer) => chunks.push(c));
+  socket.on("error", () => {});
+  const done = new Promise<Buffer>((resolve) => socket.on("close", () => resolve(Buffer.concat(chunks))));
+  return { done, received: () => Buffer.concat(chunks), close: () => socket.destroy(), connected };
+}
+
+/** Waits until `cond` holds, polling the event loop; fails after `ms`. */
+export async function until(cond: () => boolean, ms = 5000): Promise<void> {
+  const start = Date.now();
+  while (!cond()) {
+    if (Date.now() - start > ms) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
