@@ -157,6 +157,8 @@ class ChunkModel {
   /** When a segment last reached the clients, and when each client last asked because it was idle. */
   private lastSegmentUs = -1;
   private readonly lastIdleUs: Float64Array;
+  /** Per client: no held chunk is due for a partial request before this. */
+  private readonly partialDueUs: Float64Array;
 
   // Server.
   private readonly queue = new WorkQueue(1 << 20);
@@ -249,6 +251,7 @@ class ChunkModel {
     this.neederCount = new Int32Array(this.chunks);
     this.neederAt = new Int32Array(cells).fill(-1);
     this.lastIdleUs = new Float64Array(n).fill(-1);
+    this.partialDueUs = new Float64Array(n).fill(Infinity);
 
     const e = this.engine;
     this.hStart = e.register("chunk.start", (i) => this.start(i));
@@ -335,14 +338,24 @@ class ChunkModel {
     const now = this.engine.now;
     const quietUs = CLIENT_DEFAULTS.suppressUs;
     const base = i * this.chunks;
-    for (const chunk of this.filling[i] as number[]) {
-      if (!idle && now - this.stampOf(i, chunk) < quietUs) continue;
-      const missing = this.missingOf(i, chunk);
-      if (missing.count === 0) continue;
-      this.counts.prequests++;
-      this.asked[base + chunk] = 1;
-      this.stampUs[base + chunk] = now;
-      this.send(chunk, missing, false);
+    // Stamps only grow, so no held chunk is due before the earliest due time seen last round.
+    if (idle || now >= (this.partialDueUs[i] as number)) {
+      let dueUs = Infinity;
+      for (const chunk of this.filling[i] as number[]) {
+        const stampUs = this.stampOf(i, chunk);
+        if (!idle && now - stampUs < quietUs) {
+          dueUs = Math.min(dueUs, stampUs + quietUs);
+          continue;
+        }
+        dueUs = Math.min(dueUs, now + quietUs);
+        const missing = this.missingOf(i, chunk);
+        if (missing.count === 0) continue;
+        this.counts.prequests++;
+        this.asked[base + chunk] = 1;
+        this.stampUs[base + chunk] = now;
+        this.send(chunk, missing, false);
+      }
+      this.partialDueUs[i] = dueUs;
     }
     const free = this.freeBuffers[i] as number;
     if (free <= 0 || this.buffersMax - free >= CLIENT_DEFAULTS.inProgressChunksMax) return;
@@ -577,6 +590,7 @@ class ChunkModel {
       this.bufferOf[cell] = buffer;
       this.have[cell] = FILLING;
       (this.filling[i] as number[]).push(chunk);
+      this.partialDueUs[i] = Math.min(this.partialDueUs[i] as number, this.engine.now + CLIENT_DEFAULTS.suppressUs);
       (this.bufferWords[i] as Uint32Array).fill(0, buffer * BITMAP_WORDS, (buffer + 1) * BITMAP_WORDS);
       (this.bufferCount[i] as Uint16Array)[buffer] = 0;
     }
@@ -603,8 +617,9 @@ class ChunkModel {
     temp.set(s.words);
     let lost = 0;
     // A client that joined while the segment was on the way missed the blocks that came before.
+    let missed = 0;
     if (joined > s.firstUs) {
-      const missed = Math.min(s.blocks.length, Math.ceil(((joined - s.firstUs) / Math.max(1, s.lastUs - s.firstUs)) * s.blocks.length));
+      missed = Math.min(s.blocks.length, Math.ceil(((joined - s.firstUs) / Math.max(1, s.lastUs - s.firstUs)) * s.blocks.length));
       for (let p = 0; p < missed; p++) {
         const b = s.blocks[p] as number;
         temp[b >> 5] = (temp[b >> 5] as number) & ~(1 << (b & 31));
@@ -616,11 +631,16 @@ class ChunkModel {
       for (let p = this.geometric(this.logKeepClient); p < k; p += 1 + this.geometric(this.logKeepClient)) {
         const b = s.blocks[p] as number;
         temp[b >> 5] = (temp[b >> 5] as number) & ~(1 << (b & 31));
-        lost++;
+        if (p >= missed) lost++;
       }
     }
     const words = this.bufferWords[i] as Uint32Array;
     const at = buffer * BITMAP_WORDS;
+    if ((this.bufferCount[i] as Uint16Array)[buffer] === 0) {
+      // A buffer just taken: everything that arrived is new.
+      words.set(temp, at);
+      return s.blocks.length - lost;
+    }
     let fresh = 0;
     for (let w = 0; w < BITMAP_WORDS; w++) {
       const t = temp[w] as number;
