@@ -5,6 +5,7 @@ import { StoreError, openStore } from "../real/store/index.js";
 import { ScenarioError } from "../scenarios/reader.js";
 import { runEngineBench } from "../sim/bench/engine-bench.js";
 import { parseWhole, UsageError } from "./errors.js";
+import { registerFrisbeeRealCommands } from "./frisbee-real-command.js";
 import { registerImageCommands } from "./image-command.js";
 import { registerMonitorCommands } from "./monitor-command.js";
 import { planFrisbeeCommand, type PlanFlags } from "./plan-command.js";
@@ -121,6 +122,7 @@ function buildProgram(): Command {
         store.close();
       }
     });
+  registerFrisbeeRealCommands(program, { bench });
   registerImageCommands(program, { bench });
   registerMonitorCommands(program, { plan });
   registerSyncCommands(program, { bench });

@@ -1,7 +1,7 @@
 import type { Address, Env, Micros, Payload, Process } from "../engine/index.js";
 import { BlockBitmap } from "./bitmap.js";
 import { encode } from "./codec.js";
-import { CHUNK_BLOCKS, CLIENT_DEFAULTS } from "./constants.js";
+import { BITMAP_BYTES, BLOCK_BYTES, CHUNK_BLOCKS, CHUNK_BYTES, CLIENT_DEFAULTS } from "./constants.js";
 import { nextSeq } from "./heartbeat.js";
 import { emptyStats, msg, PROGRESS_LEVEL, type ClientStats, type FrisbeeMessage, type ProgressLevel } from "./messages.js";
 import { toMessage, type InputErrors } from "./payload.js";
@@ -11,6 +11,25 @@ export interface ChunkLayout {
   compressedBytes(chunk: number): number;
   rawOffset(chunk: number): number;
   rawBytes(chunk: number): number;
+}
+
+/** Where part of a decoded chunk goes on disk; a number is that many zero bytes. */
+export interface ChunkWrite {
+  offsetBytes: number;
+  data: Uint8Array | number;
+}
+
+export type InflateResult = { ok: true; writes: readonly ChunkWrite[] } | { ok: false; error: string };
+
+/**
+ * Real data (the real world, or a simulation whose disks keep data): the client keeps the bytes of
+ * the blocks it accepts, hands each received chunk's bytes to `inflate`, and the adapter answers
+ * with `inflated(chunk, result)`; the writes then go through the disk port. Without this port the
+ * client only counts blocks, and a chunk's cost comes from the layout.
+ */
+export interface ChunkDataPort {
+  /** `bytes` (the chunk as sent) is valid only during the call: copy it to keep it. */
+  inflate(chunk: number, bytes: Uint8Array): void;
 }
 
 export interface FrisbeeClientOptions {
@@ -34,6 +53,9 @@ export interface FrisbeeClientOptions {
   suppressUs?: Micros;
   receiveTimeoutUs?: Micros;
   idleTimeouts?: number;
+  chunkData?: ChunkDataPort;
+  /** Ask for the last chunk first: its header bounds the image, so a target can be checked before writing. */
+  lastChunkFirst?: boolean;
 }
 
 export interface FrisbeeClientCounters extends InputErrors {
@@ -89,7 +111,7 @@ export class FrisbeeClient implements Process {
   private retries = new Uint16Array(0);
   private order = new Int32Array(0);
   private cursor = 0;
-  private readonly buffers: BlockBitmap[] = [];
+  private buffers = new BufferBitmaps(0);
   private readonly freeBuffers: number[] = [];
   private filling: number[] = [];
   private readonly decompressQueue: number[] = [];
@@ -108,7 +130,14 @@ export class FrisbeeClient implements Process {
   private heartbeatLevel: ProgressLevel;
   private seq = 0;
   private readonly stats: ClientStats = emptyStats();
-  private readonly o: Required<Omit<FrisbeeClientOptions, "leaveAtUs" | "heartbeatLevel">> & { leaveAtUs: Micros | null };
+  private readonly o: Required<Omit<FrisbeeClientOptions, "leaveAtUs" | "heartbeatLevel" | "chunkData">> & { leaveAtUs: Micros | null };
+  private readonly chunkData: ChunkDataPort | null;
+  /** Block bytes of each chunk buffer, made on first use (only with a chunk-data port). */
+  private readonly bufferBytes: (Uint8Array | undefined)[] = [];
+  private readonly inflatedWrites = new Map<number, readonly ChunkWrite[]>();
+  /** Writes of the chunk being written that have not completed, and its bytes. */
+  private writesLeft = 0;
+  private writingBytes = 0;
 
   constructor(
     private readonly env: Env,
@@ -122,9 +151,11 @@ export class FrisbeeClient implements Process {
       suppressUs: CLIENT_DEFAULTS.suppressUs,
       receiveTimeoutUs: CLIENT_DEFAULTS.receiveTimeoutUs,
       idleTimeouts: CLIENT_DEFAULTS.idleTimeouts,
+      lastChunkFirst: false,
       ...options,
       leaveAtUs: options.leaveAtUs ?? null,
     };
+    this.chunkData = options.chunkData ?? null;
     if (!(this.o.chunkBuffers >= 1) || !(this.o.inProgressChunksMax >= 1) || !(this.o.requestAheadChunks >= 1)) {
       throw new Error("chunk buffers, in-progress and request-ahead limits must be at least 1");
     }
@@ -162,7 +193,7 @@ export class FrisbeeClient implements Process {
       case "block":
         if (this.state !== "receiving") return;
         this.backOff = 0;
-        this.gotBlock(m.chunk, m.block);
+        this.gotBlock(m.chunk, m.block, m.data, this.lastPacketUs);
         return;
       case "joinReply":
         this.joined(from, fromPort, m.blockCount);
@@ -206,8 +237,23 @@ export class FrisbeeClient implements Process {
     if (op === this.decompressing) this.decompressed(op);
   }
 
+  /** The adapter's answer to `ChunkDataPort.inflate`: the chunk's writes, or why it is bad (nothing of it is written). */
+  inflated(chunk: number, result: InflateResult): void {
+    if (this.state !== "receiving" || chunk !== this.decompressing) return;
+    if (!result.ok) {
+      this.failure = `chunk ${chunk} is bad: ${result.error}`;
+      this.env.events.emit("frisbee.bad-chunk", { client: this.o.clientId, chunk, error: result.error });
+      this.finish("failed");
+      return;
+    }
+    this.inflatedWrites.set(chunk, result.writes);
+    this.decompressed(chunk);
+  }
+
   diskDone(op: number, error: string | null): void {
     if (op !== this.writing) return;
+    // A chunk's regions are written as several operations; it is written when the last completes.
+    if (error === null && --this.writesLeft > 0) return;
     this.writing = -1;
     if (error !== null) {
       this.failure = `write of chunk ${op} failed: ${error}`;
@@ -267,22 +313,24 @@ export class FrisbeeClient implements Process {
         this.order[j] = t;
       }
     }
-    for (let b = 0; b < this.o.chunkBuffers; b++) {
-      this.buffers.push(new BlockBitmap());
-      this.freeBuffers.push(this.o.chunkBuffers - 1 - b);
+    if (this.o.lastChunkFirst) {
+      const at = this.order.indexOf(chunks - 1);
+      this.order[at] = this.order[0] as number;
+      this.order[0] = chunks - 1;
     }
+    this.buffers = new BufferBitmaps(this.o.chunkBuffers);
+    for (let b = 0; b < this.o.chunkBuffers; b++) this.freeBuffers.push(this.o.chunkBuffers - 1 - b);
   }
 
   private blocksIn(chunk: number): number {
     return Math.min(CHUNK_BLOCKS, this.blockCount - chunk * CHUNK_BLOCKS);
   }
 
-  private gotBlock(chunk: number, block: number): void {
+  private gotBlock(chunk: number, block: number, data: Uint8Array | null, now: Micros): void {
     if (!(chunk >= 0 && chunk < this.chunks) || !(block >= 0 && block < this.blocksIn(chunk))) {
       this.counters.malformed++;
       return;
     }
-    const now = this.env.now();
     this.stampUs[chunk] = now;
     if ((this.have[chunk] as number) >= RECEIVED) {
       this.counters.dupBlocks++;
@@ -299,14 +347,14 @@ export class FrisbeeClient implements Process {
       this.have[chunk] = FILLING;
       this.filling.push(chunk);
     }
-    const bitmap = this.buffers[buffer] as BlockBitmap;
-    if (!bitmap.set(block)) {
+    if (!this.buffers.set(buffer, block)) {
       this.counters.dupBlocks++;
       return;
     }
+    if (this.chunkData !== null && data !== null) this.bytesOf(buffer).set(data.subarray(0, BLOCK_BYTES), block * BLOCK_BYTES);
     this.counters.blocksReceived++;
     this.idleTicksLeft = this.o.idleTimeouts;
-    if (bitmap.count < this.blocksIn(chunk)) return;
+    if (this.buffers.count(buffer) < this.blocksIn(chunk)) return;
     this.have[chunk] = RECEIVED;
     this.filling.splice(this.filling.indexOf(chunk), 1);
     this.counters.chunksReceived++;
@@ -321,8 +369,7 @@ export class FrisbeeClient implements Process {
     const quietUs = this.o.suppressUs;
     for (const chunk of this.filling) {
       if (!idle && now - (this.stampUs[chunk] as number) < quietUs) continue;
-      const bitmap = this.buffers[this.bufferOf[chunk] as number] as BlockBitmap;
-      const missing = bitmap.missing(this.blocksIn(chunk));
+      const missing = this.buffers.bitmap(this.bufferOf[chunk] as number).missing(this.blocksIn(chunk));
       if (missing.count === 0) continue;
       this.counters.prequests++;
       this.stats.prequests++;
@@ -363,14 +410,17 @@ export class FrisbeeClient implements Process {
     const chunk = this.decompressQueue.shift();
     if (chunk === undefined) return;
     this.decompressing = chunk;
-    if (this.env.cpu !== undefined) this.env.cpu.run(chunk, "inflate", this.o.layout.compressedBytes(chunk));
+    if (this.chunkData !== null) {
+      const bytes = this.bytesOf(this.bufferOf[chunk] as number).subarray(0, this.blocksIn(chunk) * BLOCK_BYTES);
+      this.chunkData.inflate(chunk, bytes);
+    } else if (this.env.cpu !== undefined) this.env.cpu.run(chunk, "inflate", this.o.layout.compressedBytes(chunk));
     else this.decompressed(chunk);
   }
 
   private decompressed(chunk: number): void {
     this.decompressing = -1;
     const buffer = this.bufferOf[chunk] as number;
-    (this.buffers[buffer] as BlockBitmap).clearAll();
+    this.buffers.clear(buffer);
     this.freeBuffers.push(buffer);
     this.bufferOf[chunk] = -1;
     this.have[chunk] = DECOMPRESSED;
@@ -385,8 +435,38 @@ export class FrisbeeClient implements Process {
     const chunk = this.writeQueue.shift();
     if (chunk === undefined) return;
     this.writing = chunk;
+    const writes = this.inflatedWrites.get(chunk);
+    if (writes !== undefined) {
+      this.inflatedWrites.delete(chunk);
+      this.writeRegions(chunk, writes);
+      return;
+    }
+    this.writingBytes = this.o.layout.rawBytes(chunk);
+    this.writesLeft = 1;
     if (this.env.disk !== undefined) this.env.disk.write(chunk, this.o.layout.rawOffset(chunk), this.o.layout.rawBytes(chunk));
     else this.diskDone(chunk, null);
+  }
+
+  private writeRegions(chunk: number, writes: readonly ChunkWrite[]): void {
+    const disk = this.env.disk;
+    this.writingBytes = 0;
+    for (const w of writes) this.writingBytes += typeof w.data === "number" ? w.data : w.data.byteLength;
+    this.writesLeft = writes.length;
+    if (disk === undefined || writes.length === 0) {
+      this.writesLeft = 1;
+      this.diskDone(chunk, null);
+      return;
+    }
+    for (const w of writes) disk.write(chunk, w.offsetBytes, w.data);
+  }
+
+  private bytesOf(buffer: number): Uint8Array {
+    let bytes = this.bufferBytes[buffer];
+    if (bytes === undefined) {
+      bytes = new Uint8Array(CHUNK_BYTES);
+      this.bufferBytes[buffer] = bytes;
+    }
+    return bytes;
   }
 
   private written(chunk: number): void {
@@ -394,7 +474,7 @@ export class FrisbeeClient implements Process {
     this.writes[chunk] = Math.min(255, (this.writes[chunk] as number) + 1);
     this.have[chunk] = WRITTEN;
     this.counters.chunksWritten++;
-    this.counters.bytesWritten += this.o.layout.rawBytes(chunk);
+    this.counters.bytesWritten += this.writingBytes;
     if (this.counters.chunksWritten === this.chunks) {
       this.finish("done");
       return;
@@ -504,5 +584,45 @@ export class FrisbeeClient implements Process {
 
   private send(to: Address, port: number, m: FrisbeeMessage): void {
     this.env.net.send(to, port, this.o.encodeMessages ? encode(m, this.o.srcIp) : m);
+  }
+}
+
+/**
+ * The block bitmaps of the chunk buffers in one typed array: marking a block, done for every copy
+ * of every block a client hears, is then one array access instead of a walk from a list through a
+ * bitmap object to its bytes.
+ */
+class BufferBitmaps {
+  private readonly bits: Uint8Array;
+  private readonly counts: Int32Array;
+
+  constructor(buffers: number) {
+    this.bits = new Uint8Array(buffers * BITMAP_BYTES);
+    this.counts = new Int32Array(buffers);
+  }
+
+  /** Sets a block's bit in a buffer's bitmap; returns true if it was clear (as BlockBitmap.set). */
+  set(buffer: number, block: number): boolean {
+    const at = buffer * BITMAP_BYTES + (block >> 3);
+    const mask = 1 << (block & 7);
+    const byte = this.bits[at] as number;
+    if ((byte & mask) !== 0) return false;
+    this.bits[at] = byte | mask;
+    this.counts[buffer] = (this.counts[buffer] as number) + 1;
+    return true;
+  }
+
+  count(buffer: number): number {
+    return this.counts[buffer] as number;
+  }
+
+  clear(buffer: number): void {
+    this.bits.fill(0, buffer * BITMAP_BYTES, (buffer + 1) * BITMAP_BYTES);
+    this.counts[buffer] = 0;
+  }
+
+  /** A copy of a buffer's bitmap. */
+  bitmap(buffer: number): BlockBitmap {
+    return new BlockBitmap(this.bits.slice(buffer * BITMAP_BYTES, (buffer + 1) * BITMAP_BYTES));
   }
 }

@@ -1,0 +1,43 @@
+import type { Command } from "commander";
+import { runFrisbeeBench, type FrisbeeBenchResult, type Timing } from "../real/frisbee/bench.js";
+import { parseWhole } from "./errors.js";
+
+const MIB = 2 ** 20;
+
+/** `testbed bench frisbee`: our frisbeed/frisbee against udpcast on loopback multicast. */
+export function registerFrisbeeBench(bench: Command): void {
+  bench
+    .command("frisbee")
+    .description("load a disk-like file onto 1 and then 2 receivers over loopback multicast, then with udpcast; print times, ratios and the machine's limit")
+    .option("--size-mib <n>", "size of the disk-like file", "256")
+    .option("--seed <n>", "seed of the disk-like file", "1")
+    .option("--bandwidth <rate>", "frisbeed's bandwidth target", "2Gbit")
+    .option("--port <n>", "UDP port (udpcast uses the two after it)", "7940")
+    .option("--dir <path>", "where to put the files (default: a temporary directory, removed after)")
+    .option("--json", "print one JSON object")
+    .addHelpText("after", "\nExample:\n  testbed bench frisbee --size-mib 256 --bandwidth 2Gbit")
+    .action((flags: { sizeMib: string; seed: string; bandwidth: string; port: string; dir?: string; json?: boolean }) => {
+      const options = {
+        sizeBytes: parseWhole("--size-mib", flags.sizeMib, 1, 1 << 16) * MIB,
+        seed: parseWhole("--seed", flags.seed, 0, 0xffff_ffff),
+        bandwidth: flags.bandwidth,
+        port: parseWhole("--port", flags.port, 1, 65_533),
+        log: (line: string) => process.stderr.write(`bench: ${line}\n`),
+        ...(flags.dir === undefined ? {} : { dir: flags.dir }),
+      };
+      void runFrisbeeBench(options).then((r) => (flags.json ? console.log(JSON.stringify(r)) : print(r)));
+    });
+}
+
+function print(r: FrisbeeBenchResult): void {
+  const row = (name: string, t: Timing): string => `${name.padEnd(28)} ${t.seconds.toFixed(2).padStart(7)} s  ${t.mibPerSec.toFixed(1).padStart(7)} MiB/s${t.identical ? "" : "  TARGET DIFFERS"}`;
+  console.log(`disk ${r.sizeMiB} MiB, image ${r.imageMiB.toFixed(1)} MiB in ${r.chunks} chunks; wall time from launching the receivers to the last one done`);
+  console.log(row("frisbee, 1 receiver", r.ours1));
+  console.log(row("frisbee, 2 receivers", r.ours2));
+  if (r.udpcast !== null) console.log(row("udpcast, 1 receiver", r.udpcast));
+  else console.log(`udpcast: skipped: ${r.udpcastMissing}`);
+  console.log(row("limit (local image unzip)", r.limit));
+  if (r.ratioVsUdpcast !== null) console.log(`ours / udpcast:  ${r.ratioVsUdpcast.toFixed(2)} (1 receiver; below 1 is faster)`);
+  console.log(`2 / 1 receivers: ${r.twoVsOne.toFixed(2)}`);
+  console.log(`ours reach ${(r.fractionOfLimit * 100).toFixed(0)}% of the limit (limit time / our time)`);
+}

@@ -1,0 +1,188 @@
+import type { Command } from "commander";
+import { pacingForBandwidth, type BurstPacing } from "../core/frisbee/rate.js";
+import { runFrisbeeClient, type FrisbeeRunOptions } from "../real/frisbee/client.js";
+import { ImageFileError } from "../real/frisbee/image-file.js";
+import { startFrisbeed, type FrisbeedOptions } from "../real/frisbee/server.js";
+import { NetError, TargetError } from "../real/runtime/index.js";
+import { openStore, StoreError } from "../real/store/index.js";
+import { parseRateBps } from "../scenarios/units.js";
+import { parseWhole, UsageError } from "./errors.js";
+import { registerFrisbeeBench } from "./frisbee-bench-command.js";
+import { progressBar } from "./progress.js";
+
+const MIB = 2 ** 20;
+
+interface CommonFlags {
+  mcastaddr: string;
+  port: string;
+  interface?: string;
+  heartbeat?: string;
+  drop?: string;
+  seed?: string;
+}
+
+interface ServerFlags extends CommonFlags {
+  image: string;
+  bandwidth?: string;
+  burst?: string;
+  gapUs?: string;
+  dynamic?: boolean;
+  idleExit: string;
+  db?: string;
+}
+
+interface ClientFlags extends CommonFlags {
+  zeroFill?: boolean;
+  fixedSize?: boolean;
+  json?: boolean;
+}
+
+/** `testbed frisbeed` and `testbed frisbee`: real Frisbee over UDP multicast. */
+export function registerFrisbeeRealCommands(program: Command, groups: { bench: Command }): void {
+  registerFrisbeeBench(groups.bench);
+  program
+    .command("frisbeed")
+    .description("serve a disk image to Frisbee clients over UDP multicast (runs until idle exit or SIGINT/SIGTERM)")
+    .requiredOption("--image <path>", "image file (.ndz)")
+    .requiredOption("-m, --mcastaddr <group>", "multicast group, e.g. 239.192.1.1")
+    .requiredOption("-p, --port <n>", "UDP port")
+    .option("-i, --interface <addr>", "IPv4 address of the interface to use (e.g. 127.0.0.1)")
+    .option("--bandwidth <rate>", "bandwidth target, e.g. 72Mbit or 1Gbit (sets the burst size for a 2 ms gap)")
+    .option("--burst <n>", "packets per burst (with --gap-us)")
+    .option("--gap-us <n>", "microseconds from the start of one burst to the next (with --burst)")
+    .option("--dynamic", "adapt the burst size to loss every 500 ms")
+    .option("-H, --heartbeat <s>", "ask clients for a progress report every this many seconds")
+    .option("--idle-exit <s>", "exit after this many seconds with no requests or reports (0: never)", "1800")
+    .option("--db <path>", "record progress reports and other events in this store")
+    .option("--drop <rate>", "testing: drop this fraction of arriving datagrams (seeded)")
+    .option("--seed <n>", "testing: seed for --drop")
+    .addHelpText("after", "\nExample:\n  testbed frisbeed --image disk.ndz -m 239.192.1.1 -p 7700 -i 127.0.0.1 --bandwidth 500Mbit -H 5 --db testbed.db")
+    .action((flags: ServerFlags) => {
+      const options = serverOptions(flags);
+      const store = flags.db === undefined ? null : openStore(flags.db);
+      void serve({ ...options, store });
+    });
+
+  program
+    .command("frisbee")
+    .description("load a disk image from a frisbeed onto a file or block device")
+    .argument("<target>", "file or block device to write")
+    .requiredOption("-m, --mcastaddr <group>", "multicast group of the server")
+    .requiredOption("-p, --port <n>", "UDP port of the server")
+    .option("-i, --interface <addr>", "IPv4 address of the interface to use (e.g. 127.0.0.1)")
+    .option("-H, --heartbeat <s>", "report progress to the server every this many seconds")
+    .option("--zero-fill", "write free space as zeros (else it is skipped)")
+    .option("--fixed-size", "treat an existing file as a disk of its present size (as a block device), refusing an image that does not fit")
+    .option("--json", "print the outcome as one JSON object")
+    .option("--drop <rate>", "testing: drop this fraction of arriving datagrams (seeded)")
+    .option("--seed <n>", "testing: seed for --drop and the request order")
+    .addHelpText("after", "\nExample:\n  testbed frisbee -m 239.192.1.1 -p 7700 -i 127.0.0.1 -H 5 /dev/sdb")
+    .action((target: string, flags: ClientFlags) => {
+      const options = clientOptions(target, flags);
+      void load(options, flags.json === true);
+    });
+}
+
+function common(flags: CommonFlags): Pick<FrisbeedOptions, "group" | "port" | "iface" | "heartbeatSec"> & { dropRate?: number; seed?: number } {
+  const drop = flags.drop === undefined ? undefined : Number(flags.drop);
+  if (drop !== undefined && !(drop >= 0 && drop < 1)) throw new UsageError(`--drop: expected a fraction from 0 to below 1, got "${flags.drop}"`);
+  return {
+    group: flags.mcastaddr,
+    port: parseWhole("--port", flags.port, 1, 65_535),
+    iface: flags.interface ?? null,
+    heartbeatSec: flags.heartbeat === undefined ? 0 : parseWhole("--heartbeat", flags.heartbeat, 0, 86_400),
+    ...(drop === undefined ? {} : { dropRate: drop }),
+    ...(flags.seed === undefined ? {} : { seed: parseWhole("--seed", flags.seed, 0) }),
+  };
+}
+
+function serverOptions(flags: ServerFlags): FrisbeedOptions {
+  return {
+    ...common(flags),
+    imagePath: flags.image,
+    pacing: pacing(flags),
+    dynamic: flags.dynamic === true,
+    idleExitSec: parseWhole("--idle-exit", flags.idleExit, 0, 10_000_000),
+    store: null,
+    log: (line) => process.stderr.write(`frisbeed: ${line}\n`),
+  };
+}
+
+function pacing(flags: ServerFlags): BurstPacing {
+  if (flags.bandwidth !== undefined && (flags.burst !== undefined || flags.gapUs !== undefined)) {
+    throw new UsageError("--bandwidth and --burst/--gap-us are alternatives: give one or the other");
+  }
+  if (flags.bandwidth !== undefined) {
+    const bps = parseRateBps(flags.bandwidth);
+    if (bps === null || !(bps > 0)) throw new UsageError(`--bandwidth: expected a rate such as 72Mbit or 1Gbit, got "${flags.bandwidth}"`);
+    return pacingForBandwidth(bps);
+  }
+  if ((flags.burst === undefined) !== (flags.gapUs === undefined)) throw new UsageError("--burst and --gap-us go together");
+  if (flags.burst !== undefined && flags.gapUs !== undefined) {
+    return { burstPackets: parseWhole("--burst", flags.burst, 1, 1_000_000), burstGapUs: parseWhole("--gap-us", flags.gapUs, 1, 10_000_000) };
+  }
+  return pacingForBandwidth(72e6);
+}
+
+async function serve(options: FrisbeedOptions): Promise<void> {
+  try {
+    const d = await startFrisbeed(options);
+    const stop = (): void => d.stop();
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+    await d.done;
+    process.off("SIGINT", stop);
+    process.off("SIGTERM", stop);
+    const s = d.server.stats;
+    console.log(`frisbeed: sent ${s.blocksSent} blocks (${s.blocksResent} again), ${s.joins} joins, ${s.leaves} leaves, ${s.progressReports} progress reports (${s.progressLost} lost)`);
+    process.exitCode = 0;
+  } catch (error) {
+    process.exitCode = failure(error);
+  } finally {
+    options.store?.close();
+  }
+}
+
+function clientOptions(target: string, flags: ClientFlags): FrisbeeRunOptions {
+  return { ...common(flags), targetPath: target, zeroFill: flags.zeroFill === true, fixedSize: flags.fixedSize === true };
+}
+
+async function load(options: FrisbeeRunOptions, json: boolean): Promise<void> {
+  const bar = progressBar("frisbee");
+  try {
+    const outcome = await runFrisbeeClient({
+      ...options,
+      onProgress: (p) => {
+        if (p.chunks === 0) return;
+        const mibPerSec = p.elapsedUs > 0 ? p.bytesWritten / MIB / (p.elapsedUs / 1e6) : 0;
+        bar.update(p.chunksWritten / p.chunks, `chunks ${p.chunksWritten}/${p.chunks} ${mibPerSec.toFixed(1)} MiB/s`);
+      },
+    });
+    bar.done();
+    const seconds = outcome.elapsedUs / 1e6;
+    if (json) {
+      console.log(JSON.stringify({ ok: outcome.ok, error: outcome.error, clientId: outcome.clientId, chunks: outcome.chunks, bytesWritten: outcome.bytesWritten, seconds, counters: outcome.counters, net: outcome.netStats }));
+    } else if (outcome.ok) {
+      console.log(`frisbee: wrote ${outcome.chunks} chunks, ${(outcome.bytesWritten / MIB).toFixed(1)} MiB to ${options.targetPath} in ${seconds.toFixed(2)} s (${(outcome.bytesWritten / MIB / Math.max(seconds, 1e-6)).toFixed(1)} MiB/s)`);
+    }
+    if (!outcome.ok) console.error(`testbed: frisbee: ${outcome.error ?? "failed"}`);
+    process.exitCode = outcome.ok ? 0 : 1;
+  } catch (error) {
+    bar.done();
+    process.exitCode = failure(error);
+  }
+}
+
+/** Failures of the outside world are one line and exit 1; anything else is a bug and crashes. */
+function failure(error: unknown): number {
+  if (error instanceof NetError || error instanceof TargetError || error instanceof ImageFileError || error instanceof StoreError) {
+    console.error(`testbed: ${error.message}`);
+    return 1;
+  }
+  const code = (error as { code?: string }).code;
+  if (typeof code === "string" && error instanceof Error && "syscall" in error) {
+    console.error(`testbed: ${error.message}`);
+    return 1;
+  }
+  throw error;
+}

@@ -1,0 +1,98 @@
+import { createRng, type Micros } from "../../core/engine/index.js";
+import { PROGRESS_LEVEL } from "../../core/frisbee/messages.js";
+import type { BurstPacing } from "../../core/frisbee/rate.js";
+import { FrisbeeServer } from "../../core/frisbee/server.js";
+import { GROUP, MulticastNet, bindProcess, wallClock, type NetStats } from "../runtime/index.js";
+import type { Store } from "../store/index.js";
+import { daemonEvents, type DaemonEvents } from "./events.js";
+import { ImageReader, openImage } from "./image-file.js";
+import { closeSync } from "node:fs";
+
+export interface FrisbeedOptions {
+  imagePath: string;
+  group: string;
+  port: number;
+  iface: string | null;
+  pacing: BurstPacing;
+  dynamic: boolean;
+  /** Ask clients for a progress report every this many seconds; 0: do not ask. */
+  heartbeatSec: number;
+  /** Exit after this long with no requests or reports; 0: never. */
+  idleExitSec: number;
+  store: Store | null;
+  log: ((line: string) => void) | null;
+  /** Drop this fraction of arriving datagrams (seeded), for tests of loss. */
+  dropRate?: number;
+  seed?: number;
+  also?: (kind: string, fields: Readonly<Record<string, string | number | boolean>>) => void;
+}
+
+export interface Frisbeed {
+  server: FrisbeeServer;
+  events: DaemonEvents;
+  netStats: NetStats;
+  /** Resolves when the server exits idle or is stopped. */
+  done: Promise<void>;
+  stop(): void;
+}
+
+/** frisbeed in the real world: the core server on a multicast socket, reading the image file. */
+export async function startFrisbeed(o: FrisbeedOptions): Promise<Frisbeed> {
+  const opened = openImage(o.imagePath);
+  let net: MulticastNet;
+  try {
+    net = await MulticastNet.open({
+      group: o.group,
+      port: o.port,
+      iface: o.iface,
+      ownPort: true,
+      fastGroupSend: true,
+      ...(o.dropRate === undefined ? {} : { dropRate: o.dropRate, rng: createRng(o.seed ?? 1).fork("drop:server") }),
+    });
+  } catch (error) {
+    closeSync(opened.fd);
+    throw error;
+  }
+  let finish: () => void = () => {};
+  const done = new Promise<void>((resolve) => (finish = resolve));
+  const events = daemonEvents({
+    host: `frisbeed:${o.port}`,
+    store: o.store,
+    log: o.log,
+    also: (kind, fields) => {
+      o.also?.(kind, fields);
+      if (kind === "frisbee.idle-exit") queueMicrotask(stop);
+    },
+  });
+  const bound = bindProcess(
+    { clock: wallClock(), rng: createRng(o.seed ?? 1).fork("frisbeed"), net, events, disk: (doneFn) => new ImageReader(opened.fd, opened.image.byteCount, doneFn) },
+    (env) =>
+      new FrisbeeServer(env, {
+        group: GROUP,
+        port: o.port,
+        image: opened.image,
+        pacing: o.pacing,
+        dynamic: o.dynamic,
+        idleExitUs: Math.round(o.idleExitSec * 1e6) as Micros,
+        progressRequest: o.heartbeatSec > 0 ? { intervalSec: o.heartbeatSec, level: PROGRESS_LEVEL.summary } : null,
+        encodeMessages: true,
+        srcIp: ipv4ToUint32(o.iface ?? "0.0.0.0"),
+      }),
+  );
+  let stopped = false;
+  function stop(): void {
+    if (stopped) return;
+    stopped = true;
+    bound.timers.close();
+    net.close();
+    closeSync(opened.fd);
+    finish();
+  }
+  events.emit("frisbee.serving", { image: o.imagePath, chunks: opened.chunks, bytes: opened.image.byteCount, group: o.group, port: o.port, burst: o.pacing.burstPackets, gapUs: o.pacing.burstGapUs });
+  return { server: bound.process, events, netStats: net.stats, done, stop };
+}
+
+export function ipv4ToUint32(ip: string): number {
+  const parts = ip.split(".").map(Number);
+  return (((parts[0] ?? 0) << 24) | ((parts[1] ?? 0) << 16) | ((parts[2] ?? 0) << 8) | (parts[3] ?? 0)) >>> 0;
+}

@@ -1,0 +1,171 @@
+import { createSocket } from "node:dgram";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { endpoint, IMAGE, killChildren, LO, RAW, sameBytes, tempDir, testbed, until, type Running } from "./support.js";
+
+const temp = tempDir("testbed-frisbee-cli-");
+afterAll(temp.cleanup);
+afterEach(killChildren);
+
+function server(port: number, group: string, extra: string[] = [], image = IMAGE): Running {
+  return testbed(["frisbeed", "--image", image, "-m", group, "-p", String(port), "-i", LO, "--idle-exit", "120", ...extra], temp.dir);
+}
+
+function client(port: number, group: string, target: string, extra: string[] = []): Running {
+  return testbed(["frisbee", "-m", group, "-p", String(port), "-i", LO, ...extra, target], temp.dir);
+}
+
+async function serving(s: Running): Promise<void> {
+  await until(() => s.stderr().includes("frisbee.serving"), "frisbeed to start", s);
+}
+
+async function stopped(s: Running): Promise<number | null> {
+  s.child.kill("SIGTERM");
+  return s.exited;
+}
+
+function oneLine(stderr: string): string {
+  const lines = stderr.trimEnd().split("\n");
+  expect(stderr).not.toMatch(/\n\s+at /);
+  return lines[lines.length - 1] as string;
+}
+
+describe("testbed frisbeed and frisbee on loopback multicast", () => {
+  it("load the image onto two files identical to the source disk, and the server stores each progress report", async () => {
+    const { port, group } = endpoint();
+    const db = join(temp.dir, "events.db");
+    const s = server(port, group, ["--bandwidth", "100Mbit", "--db", db]);
+    await serving(s);
+    const targets = [join(temp.dir, "two-a.img"), join(temp.dir, "two-b.img")];
+    const clients = targets.map((t) => client(port, group, t, ["-H", "1"]));
+    const codes = await Promise.all(clients.map((c) => c.exited));
+    expect(codes).toEqual([0, 0]);
+    for (const c of clients) expect(c.stdout()).toMatch(/^frisbee: wrote 2 chunks, 4\.0 MiB/);
+    for (const t of targets) expect(sameBytes(readFileSync(t), RAW)).toBe(true);
+    expect(await stopped(s)).toBe(0);
+    expect(s.stdout()).toMatch(/frisbeed: sent \d+ blocks/);
+    const rows = new Database(db, { readonly: true }).prepare("SELECT kind, data FROM events WHERE kind = 'frisbee.progress'").all() as { data: string }[];
+    const reports = rows.map((r) => JSON.parse(r.data) as { client: number; SEQUENCE: number; BYTES_WRITTEN: number });
+    const clientsReporting = new Set(reports.map((r) => r.client));
+    expect(clientsReporting.size).toBe(2);
+    for (const id of clientsReporting) {
+      const mine = reports.filter((r) => r.client === id);
+      expect(mine.map((r) => r.SEQUENCE)).toEqual(mine.map((_, k) => k + 1));
+      expect(mine[mine.length - 1]?.BYTES_WRITTEN).toBe(RAW.byteLength);
+    }
+  });
+
+  it("refuses a target too small for the image before writing anything", async () => {
+    const { port, group } = endpoint();
+    const s = server(port, group, ["--bandwidth", "100Mbit"]);
+    await serving(s);
+    const target = join(temp.dir, "small.img");
+    const before = new Uint8Array(1 << 20).fill(0xab);
+    writeFileSync(target, before);
+    const c = client(port, group, target, ["--fixed-size"]);
+    expect(await c.exited).toBe(1);
+    expect(oneLine(c.stderr())).toMatch(/small\.img holds 1048576 bytes but the image needs 4194304; nothing was written/);
+    expect(sameBytes(readFileSync(target), before)).toBe(true);
+    await stopped(s);
+  });
+
+  it("says in one line that the port is in use", async () => {
+    const { port, group } = endpoint();
+    const squatter = createSocket("udp4");
+    await new Promise<void>((resolve) => squatter.bind(port, resolve));
+    try {
+      const s = server(port, group);
+      expect(await s.exited).toBe(1);
+      expect(oneLine(s.stderr())).toBe(`testbed: UDP port ${port} is already in use (127.0.0.1, group ${group})`);
+      const c = client(port, group, join(temp.dir, "never.img"));
+      expect(await c.exited).toBe(1);
+      expect(oneLine(c.stderr())).toMatch(`UDP port ${port} is already in use`);
+    } finally {
+      squatter.close();
+    }
+  });
+
+  it("refuses bad flags (exit 2) and a missing image or unusable target (exit 1) in one line", async () => {
+    const { port, group } = endpoint();
+    const p = String(port);
+    const cases: [string[], number, RegExp][] = [
+      [["frisbeed", "--image", IMAGE, "-m", group, "-p", p, "--bandwidth", "fast"], 2, /^testbed: --bandwidth: expected a rate/],
+      [["frisbeed", "--image", IMAGE, "-m", group, "-p", p, "--bandwidth", "1Gbit", "--burst", "4"], 2, /alternatives/],
+      [["frisbeed", "--image", join(temp.dir, "missing.ndz"), "-m", group, "-p", p], 1, /^testbed: cannot open image .*missing\.ndz: ENOENT$/],
+      [["frisbee", "-m", "10.1.2.3", "-p", p, join(temp.dir, "t.img")], 1, /^testbed: group 10\.1\.2\.3 is not a multicast address/],
+      [["frisbee", "-m", group, "-p", "70000", join(temp.dir, "t.img")], 2, /^testbed: --port: expected a whole number/],
+      [["frisbee", "-m", group, "-p", p, "-i", LO, temp.dir], 1, /^testbed: cannot open target .*: EISDIR$/],
+    ];
+    for (const [args, code, pattern] of cases) {
+      const r = testbed(args, temp.dir);
+      expect(await r.exited, args.join(" ")).toBe(code);
+      expect(oneLine(r.stderr())).toMatch(pattern);
+    }
+  });
+
+  it("refuses a second server on the same port in one line", async () => {
+    const { port, group } = endpoint();
+    const first = server(port, group);
+    await serving(first);
+    const second = server(port, group);
+    expect(await second.exited).toBe(1);
+    expect(oneLine(second.stderr())).toMatch(`UDP port ${port} is already in use`);
+    await stopped(first);
+  });
+
+  it("reports a corrupt chunk on the server, names it, exits non-zero and does not write it", async () => {
+    const { port, group } = endpoint();
+    const image = readFileSync(IMAGE);
+    const at = (1 << 20) + 4096 + 1000; // inside chunk 1's zlib stream
+    image[at] = (image[at] as number) ^ 0xff;
+    const bad = join(temp.dir, "corrupt.ndz");
+    writeFileSync(bad, image);
+    const s = server(port, group, ["--bandwidth", "100Mbit"], bad);
+    await serving(s);
+    const target = join(temp.dir, "from-corrupt.img");
+    const c = client(port, group, target);
+    expect(await c.exited).toBe(1);
+    expect(oneLine(c.stderr())).toMatch(/^testbed: frisbee: chunk 1 is bad: chunk 1 at image byte \d+: /);
+    // Chunk 1 covers sectors 5101 to 8191: none of its bytes reached the target.
+    const written = readFileSync(target);
+    const chunk1 = written.subarray(5101 * 512, Math.min(written.byteLength, 8192 * 512));
+    expect(chunk1.every((b) => b === 0)).toBe(true);
+    await stopped(s);
+  });
+
+  it("lets clients finish when the server is killed and restarted mid-transfer", async () => {
+    const { port, group } = endpoint();
+    const slow = ["--bandwidth", "8Mbit"];
+    const first = server(port, group, slow);
+    await serving(first);
+    const targets = [join(temp.dir, "restart-a.img"), join(temp.dir, "restart-b.img")];
+    const clients = targets.map((t) => client(port, group, t));
+    await until(() => first.stderr().split("frisbee.join").length > 2, "both clients to join", first);
+    await new Promise((r) => setTimeout(r, 500));
+    first.child.kill("SIGKILL");
+    await first.exited;
+    await new Promise((r) => setTimeout(r, 300));
+    const second = server(port, group, ["--bandwidth", "100Mbit"]);
+    const codes = await Promise.all(clients.map((c) => c.exited));
+    expect(codes, clients.map((c) => c.stderr()).join("\n")).toEqual([0, 0]);
+    for (const t of targets) expect(sameBytes(readFileSync(t), RAW)).toBe(true);
+    await stopped(second);
+  });
+
+  it("keeps the other clients going when one is killed", async () => {
+    const { port, group } = endpoint();
+    const s = server(port, group, ["--bandwidth", "16Mbit"]);
+    await serving(s);
+    const victim = client(port, group, join(temp.dir, "victim.img"));
+    const survivors = [join(temp.dir, "survivor-a.img"), join(temp.dir, "survivor-b.img")];
+    const others = survivors.map((t) => client(port, group, t));
+    await until(() => s.stderr().split("frisbee.join").length > 3, "three clients to join", s);
+    victim.child.kill("SIGKILL");
+    expect(await Promise.all(others.map((c) => c.exited))).toEqual([0, 0]);
+    for (const t of survivors) expect(sameBytes(readFileSync(t), RAW)).toBe(true);
+    await victim.exited;
+    await stopped(s);
+  });
+});
