@@ -1,7 +1,6 @@
 import Database from "better-sqlite3";
-import { StoreError, guard, reasonOf } from "./errors.js";
-import { applyMigrations } from "./migrations.js";
-import { BUSY_TIMEOUT_MS, openStore } from "./store.js";
+import { StoreError, guard } from "./errors.js";
+import { openStoreConnection } from "./connection.js";
 
 /** A node of an experiment and the host name other nodes reach it by. */
 export interface ExperimentNode {
@@ -39,23 +38,7 @@ export interface ExperimentStore {
 }
 
 export function openExperimentStore(path: string): ExperimentStore {
-  let db: Database.Database;
-  if (path === ":memory:") {
-    db = new Database(":memory:");
-    applyMigrations(db, path);
-  } else {
-    openStore(path).close();
-    try {
-      db = new Database(path, { fileMustExist: true });
-    } catch (error) {
-      throw new StoreError(path, `cannot open (${reasonOf(error)})`, { cause: error });
-    }
-  }
-  guard(path, "configure the connection", () => {
-    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
-    db.pragma("foreign_keys = ON");
-  });
-  return new SqliteExperimentStore(db, path);
+  return new SqliteExperimentStore(openStoreConnection(path), path);
 }
 
 class SqliteExperimentStore implements ExperimentStore {

@@ -1,8 +1,7 @@
 import Database from "better-sqlite3";
 import { StoreError, guard, reasonOf } from "./errors.js";
-import { applyMigrations } from "./migrations.js";
 import { eventParams, type StoredEventInput } from "./rows.js";
-import { BUSY_TIMEOUT_MS, openStore } from "./store.js";
+import { openStoreConnection } from "./connection.js";
 
 /** One node's monitor state as the store keeps it: enough to resume after a restart. */
 export interface MonitorNodeInput {
@@ -59,23 +58,7 @@ const NODE_COLUMNS = "name, pool, passes, failures, next_test_us, flapping, prob
  * then the monitor keeps its own connection, so this file needs nothing private from store.ts.
  */
 export function openMonitorStore(path: string): MonitorStore {
-  let db: Database.Database;
-  if (path === ":memory:") {
-    db = new Database(":memory:");
-    applyMigrations(db, path);
-  } else {
-    openStore(path).close();
-    try {
-      db = new Database(path, { fileMustExist: true });
-    } catch (error) {
-      throw new StoreError(path, `cannot open (${reasonOf(error)})`, { cause: error });
-    }
-  }
-  guard(path, "configure the connection", () => {
-    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
-    db.pragma("foreign_keys = ON");
-  });
-  return new SqliteMonitorStore(db, path);
+  return new SqliteMonitorStore(openStoreConnection(path), path);
 }
 
 class SqliteMonitorStore implements MonitorStore {
