@@ -19,7 +19,45 @@ export interface ProcSlot {
   readonly port: number;
   readonly epoch: number;
   readonly process: Process;
-  readonly timers: Map<number, EventHandle>;
+  readonly timers: ProcTimers;
+}
+
+/** Timer ids below this are kept in an array; machines number their few timers from 0 or 1. */
+export const TIMER_IDS_DIRECT = 32;
+
+/**
+ * A process's armed timers, by id: the engine handle of each. Timers are re-armed on most inputs,
+ * so the small ids skip the map (whose number keys and values cost a lookup and a box each time).
+ */
+export class ProcTimers {
+  private readonly direct = new Float64Array(TIMER_IDS_DIRECT).fill(-1);
+  private readonly others = new Map<number, EventHandle>();
+
+  get(id: number): EventHandle | undefined {
+    if (isDirect(id)) {
+      const handle = this.direct[id] as number;
+      return handle < 0 ? undefined : handle;
+    }
+    return this.others.get(id);
+  }
+
+  set(id: number, handle: EventHandle): void {
+    if (isDirect(id)) this.direct[id] = handle;
+    else this.others.set(id, handle);
+  }
+
+  delete(id: number): void {
+    if (isDirect(id)) this.direct[id] = -1;
+    else this.others.delete(id);
+  }
+
+  handles(): EventHandle[] {
+    return [...this.direct.filter((handle) => handle >= 0), ...this.others.values()];
+  }
+}
+
+function isDirect(id: number): boolean {
+  return Number.isInteger(id) && id >= 0 && id < TIMER_IDS_DIRECT;
 }
 
 export interface HostClock {
@@ -65,6 +103,9 @@ export class Host {
 
   /** The earliest global time at which the local clock reads at least `localUs`. */
   globalTime(localUs: Micros): Micros {
+    // A true clock first reads localUs at the first whole microsecond at or after it (what the
+    // general steps below also find, at four readings of the clock).
+    if (this.clock.driftPpm === 0 && this.clock.offsetUs === 0) return Math.ceil(localUs);
     // localTime rounds, so it first reads localUs at the exact time localUs - 0.5; the steps correct
     // the division's floating-point error, which is under one microsecond.
     let globalUs = Math.ceil((localUs - 0.5 - this.clock.offsetUs) / (1 + this.clock.driftPpm / 1e6));
@@ -103,14 +144,30 @@ export interface HostWorld {
   emit(host: Host, kind: string, fields: Readonly<Record<string, string | number | boolean>>): void;
 }
 
+/** An env that carries its host and world, for `localNow`. */
+interface HostEnv extends Env {
+  readonly host: Host;
+  readonly world: HostWorld;
+}
+
+/**
+ * The `now` of every process: one shared function reading the env it is called on. A closure per
+ * process costs two more dependent loads per call, and a multicast block is a call per receiver.
+ */
+function localNow(this: HostEnv): Micros {
+  return this.host.localTime(this.world.now());
+}
+
 /** Builds the ports of DESIGN.md for one process; `slot` is filled once the process exists. */
 export function makeEnv(world: HostWorld, host: Host, port: number, slotRef: { slot: ProcSlot | null }): Env {
   const slot = (): ProcSlot => {
     if (slotRef.slot === null) throw new Error("a process used its ports before its constructor returned");
     return slotRef.slot;
   };
-  const env: Env = {
-    now: () => host.localTime(world.now()),
+  const env: HostEnv = {
+    host,
+    world,
+    now: localNow,
     rng: host.rng.fork(`port:${port}`),
     net: {
       self: host.id,

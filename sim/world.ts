@@ -10,7 +10,7 @@ import {
 } from "../core/engine/index.js";
 import { SimCpu, type CpuSpec } from "./cpu.js";
 import { SimDisk, type DiskSpec } from "./disk.js";
-import { Host, makeEnv, type HostWorld, type ProcSlot } from "./host.js";
+import { Host, makeEnv, ProcTimers, type HostWorld, type ProcSlot } from "./host.js";
 import type { LinkSpec } from "./link.js";
 import { DELIVERED, HELD, Network, UNDELIVERABLE, type DeliverOutcome, type Packet } from "./network.js";
 
@@ -42,6 +42,13 @@ export class World implements HostWorld {
   readonly events: SimEvent[] = [];
   readonly eventCounts = new Map<string, number>();
   private readonly hostsByName = new Map<string, Host>();
+  /**
+   * The live process on each port, indexed by host id: the delivery of each multicast copy is one
+   * array read instead of a map lookup per host. Mirrors `host.procs`, which stays the record.
+   */
+  private readonly slotsByPort = new Map<number, (ProcSlot | undefined)[]>();
+  private lastPort = -1;
+  private lastPortSlots: (ProcSlot | undefined)[] = [];
   private readonly onCall: HandlerId<() => void>;
   private readonly onStart: HandlerId<ProcSlot>;
   private readonly onTimer: HandlerId<ProcSlot>;
@@ -67,6 +74,7 @@ export class World implements HostWorld {
     const id = this.network.addHost(name, link);
     const host = new Host(id, name, this.rng);
     this.hosts.push(host);
+    for (const slots of this.slotsByPort.values()) slots.push(undefined);
     this.hostsByName.set(name, host);
     return host;
   }
@@ -107,8 +115,9 @@ export class World implements HostWorld {
     host.epoch++;
     host.crashes++;
     for (const slot of host.procs.values()) {
-      for (const handle of slot.timers.values()) this.engine.cancel(handle);
+      for (const handle of slot.timers.handles()) this.engine.cancel(handle);
     }
+    for (const port of host.procs.keys()) this.slotsOn(port)[host.id] = undefined;
     host.procs.clear();
     host.deferred.length = 0;
     for (; host.heldPackets > 0; host.heldPackets--) this.network.settleHeld(false);
@@ -199,9 +208,10 @@ export class World implements HostWorld {
   private spawn(host: Host, port: number, factory: ProcessFactory): void {
     const ref: { slot: ProcSlot | null } = { slot: null };
     const process = factory(makeEnv(this, host, port, ref));
-    const slot: ProcSlot = { host, port, epoch: host.epoch, process, timers: new Map() };
+    const slot: ProcSlot = { host, port, epoch: host.epoch, process, timers: new ProcTimers() };
     ref.slot = slot;
     host.procs.set(port, slot);
+    this.slotsOn(port)[host.id] = slot;
     this.engine.at(this.engine.now, this.onStart, 0, slot);
   }
 
@@ -228,11 +238,24 @@ export class World implements HostWorld {
     if (this.live(slot)) slot.host.input(() => slot.process.cpuDone?.(op), false);
   }
 
+  private slotsOn(port: number): (ProcSlot | undefined)[] {
+    if (port === this.lastPort) return this.lastPortSlots;
+    let slots = this.slotsByPort.get(port);
+    if (slots === undefined) {
+      // Dense from the start (holes would make element reads slower); addHost keeps it so.
+      slots = new Array<ProcSlot | undefined>(this.hosts.length).fill(undefined);
+      this.slotsByPort.set(port, slots);
+    }
+    this.lastPort = port;
+    this.lastPortSlots = slots;
+    return slots;
+  }
+
   private deliver(hostId: number, packet: Packet): DeliverOutcome {
-    const host = this.hosts[hostId] as Host;
-    if (host.state === "crashed") return UNDELIVERABLE;
-    const slot = host.procs.get(packet.dstPort);
+    // A crashed host has no slots, so one read answers "down or nobody listening".
+    const slot = this.slotsOn(packet.dstPort)[hostId];
     if (slot === undefined || slot.process.receive === undefined) return UNDELIVERABLE;
+    const host = slot.host;
     if (host.state === "up") {
       slot.process.receive(packet.src, packet.srcPort, packet.payload);
       return DELIVERED;

@@ -55,13 +55,13 @@ export class Engine {
   at<R>(time: Micros, handler: HandlerId<R>, arg: number, ref: R): EventHandle;
   at(time: Micros, handler: HandlerId<undefined>, arg?: number): EventHandle;
   at<R>(time: Micros, handler: HandlerId<R>, arg = 0, ref?: R): EventHandle {
-    return this.queue.push(time, handler, arg, ref);
+    return this.queue.handleOf(this.queue.insert(time, handler, arg, ref));
   }
 
   after<R>(delayUs: Micros, handler: HandlerId<R>, arg: number, ref: R): EventHandle;
   after(delayUs: Micros, handler: HandlerId<undefined>, arg?: number): EventHandle;
   after<R>(delayUs: Micros, handler: HandlerId<R>, arg = 0, ref?: R): EventHandle {
-    return this.queue.push(this.queue.now + delayUs, handler, arg, ref);
+    return this.queue.handleOf(this.queue.insert(this.queue.now + delayUs, handler, arg, ref));
   }
 
   cancel(handle: EventHandle): boolean {

@@ -56,6 +56,15 @@ export class EventQueue {
 
   /** Schedules an event; `time` must not be earlier than `now`. */
   push(time: Micros, kind: number, arg: number, ref: unknown): EventHandle {
+    return this.handleOf(this.insert(time, kind, arg, ref));
+  }
+
+  /**
+   * `push` without making the handle: returns the event's slot, a small integer. A handle is
+   * usually above the small-integer range, so returning one from a call that is not inlined
+   * allocates a number box, per event, that most callers drop.
+   */
+  insert(time: Micros, kind: number, arg: number, ref: unknown): number {
     if (!(time >= this.now)) throw new Error(`event scheduled in the past: ${time} < now ${this.now}`);
     if (this.pendingCount >= PENDING_EVENTS_MAX) throw new Error(`more than ${PENDING_EVENTS_MAX} pending events`);
     const slot = this.allocSlot();
@@ -69,6 +78,11 @@ export class EventQueue {
       if (this.seqNext >= this.seqLimit) this.renumber();
       this.heapPush(time, this.seqNext++ * SLOT_BITS + slot);
     }
+    return slot;
+  }
+
+  /** The handle of the event pending in `slot`. */
+  handleOf(slot: number): EventHandle {
     return (this.generation[slot] as number) * SLOT_BITS + slot;
   }
 

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { createRng } from "../../core/engine/rng.js";
-import { Host, PAUSED_INPUTS_MAX } from "../../sim/host.js";
+import { Host, PAUSED_INPUTS_MAX, ProcTimers, TIMER_IDS_DIRECT } from "../../sim/host.js";
 
 function hostWithClock(offsetUs: number, driftPpm: number): Host {
   const host = new Host(0, "h", createRng(1));
@@ -24,6 +24,18 @@ describe("Host clock", () => {
     const host = hostWithClock(0, 0);
     expect([host.localTime(0), host.localTime(123_456_789)]).toEqual([0, 123_456_789]);
     expect(host.globalTime(123_456_789)).toBe(123_456_789);
+  });
+
+  it("maps a fractional local time on a true clock to the next whole microsecond, as the general steps do", () => {
+    const host = hostWithClock(0, 0);
+    fc.assert(
+      fc.property(fc.double({ min: -1e12, max: 1e12, noNaN: true }), (localUs) => {
+        const globalUs = host.globalTime(localUs);
+        expect(host.localTime(globalUs)).toBeGreaterThanOrEqual(localUs);
+        expect(host.localTime(globalUs - 1)).toBeLessThan(localUs);
+      }),
+      { numRuns: 2_000 },
+    );
   });
 
   it("maps local 1,000,100 us back to global 1 s at +100 ppm", () => {
@@ -96,5 +108,21 @@ describe("Host inputs", () => {
 
   it("forks its random stream from the world's by its name", () => {
     expect(new Host(3, "client3", createRng(42)).rng.seed).toBe("42/host:client3");
+  });
+});
+
+describe("ProcTimers", () => {
+  it("keeps the handle of each id, small or not, until it is deleted", () => {
+    const timers = new ProcTimers();
+    const ids = [0, 1, TIMER_IDS_DIRECT - 1, TIMER_IDS_DIRECT, -1, 2.5, 1e9];
+    ids.forEach((id, i) => timers.set(id, 2 ** 40 + i));
+    ids.forEach((id, i) => expect(timers.get(id)).toBe(2 ** 40 + i));
+    expect(timers.handles().sort((x, y) => x - y)).toEqual(ids.map((_, i) => 2 ** 40 + i));
+    timers.delete(1);
+    timers.delete(1e9);
+    expect(timers.get(1)).toBeUndefined();
+    expect(timers.get(1e9)).toBeUndefined();
+    expect(timers.get(7)).toBeUndefined();
+    expect(timers.handles()).toHaveLength(ids.length - 2);
   });
 });

@@ -372,7 +372,8 @@ describe("Network accounting", () => {
           );
           const { engine, network } = star(links, [4]);
           for (let h = 0; h < HOSTS; h++) {
-            network.downlinks[h]!.spec.queueBytesMax = queues[HOSTS + h]!;
+            const downlink = network.downlinks[h]!;
+            downlink.spec = { ...downlink.spec, queueBytesMax: queues[HOSTS + h]! };
             network.setLoss(network.uplinks[h]!, losses[h]!);
             network.setLoss(network.downlinks[h]!, losses[HOSTS + h]!);
           }

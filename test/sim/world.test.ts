@@ -55,6 +55,39 @@ describe("World hosts", () => {
   });
 });
 
+describe("World delivery", () => {
+  it("delivers to the process on the packet's port, and to hosts added after that port was first used", () => {
+    const { world, a, b } = pair();
+    const onSeven = installRecorder(world, b, PORT);
+    const onEight = installRecorder(world, b, PORT + 1);
+    const c = world.addHost("c", link100());
+    const onC = installRecorder(world, c, PORT);
+    installRecorder(world, a, PORT, (env) => {
+      env.net.send(b.id, PORT + 1, message(1_000, 8));
+      env.net.send(b.id, PORT, message(1_000, 7));
+      env.net.send(c.id, PORT, message(1_000, 3));
+      env.net.send(c.id, PORT + 2, message(1_000, 9));
+    });
+    world.run();
+    expect(onSeven.current().received.map((r) => r.seq)).toEqual([7]);
+    expect(onEight.current().received.map((r) => r.seq)).toEqual([8]);
+    expect(onC.current().received.map((r) => r.seq)).toEqual([3]);
+    expect(world.network.stats).toMatchObject({ delivered: 3, undeliverable: 1 });
+  });
+
+  it("keeps timers with ids beyond the array apart from the small ones", () => {
+    const { world, a } = pair();
+    const proc = installRecorder(world, a, PORT, (env) => {
+      env.timers.set(1, 1_000);
+      env.timers.set(1_000_001, 1_000);
+      env.timers.set(-5, 1_500);
+      env.timers.cancel(1);
+    });
+    world.run();
+    expect(proc.current().log).toEqual(["start @0", "timer 1000001 @1000", "timer -5 @1500"]);
+  });
+});
+
 describe("World crash and restart", () => {
   it("drops deliveries to a crashed host and counts them as undeliverable", () => {
     const { world, a, b } = pair();
