@@ -7,7 +7,7 @@ import { WorkQueue } from "../../core/frisbee/workqueue.js";
 import { startTimes } from "./build.js";
 import type { FrisbeePlanOptions } from "./plan.js";
 import { parseStartPattern } from "./schema.js";
-import type { FrisbeeStats } from "./stats.js";
+import { summarizeFrisbee, type FrisbeeStats } from "./stats.js";
 
 /**
  * The chunk-level model of Frisbee, for planning thousands of clients. It keeps the packet model's
@@ -736,26 +736,23 @@ class ChunkModel {
   // --- results ---
 
   private stats(): FrisbeeStats {
-    const runtimes: number[] = [];
-    for (let i = 0; i < this.n; i++) if (this.state[i] === DONE) runtimes.push(((this.doneUs[i] as number) - (this.startUs[i] as number)) / 1e6);
-    const imageBlocks = this.chunks * CHUNK_BLOCKS;
-    const received = this.counts.blocksReceived + this.counts.dupBlocks;
-    const activeSec = Math.max((this.lastSendUs - this.firstSendUs) / 1e6, 1e-6);
+    const runtimesSec: number[] = [];
+    for (let i = 0; i < this.n; i++) if (this.state[i] === DONE) runtimesSec.push(((this.doneUs[i] as number) - (this.startUs[i] as number)) / 1e6);
     const hb = this.heartbeats();
-    return {
+    return summarizeFrisbee({
       clients: this.n,
-      finished: runtimes.length,
-      runtimeSecMean: runtimes.length === 0 ? 0 : round(runtimes.reduce((a, b) => a + b, 0) / runtimes.length),
-      runtimeSecMin: runtimes.length === 0 ? 0 : round(Math.min(...runtimes)),
-      runtimeSecMax: runtimes.length === 0 ? 0 : round(Math.max(...runtimes)),
-      duplicateDataPct: round(((this.counts.blocksSent - imageBlocks) / imageBlocks) * 100, 2),
-      clientDuplicatePct: received === 0 ? 0 : round((this.counts.dupBlocks / received) * 100, 2),
-      serverMbps: round((this.counts.blocksSent * 1024 * 8) / activeSec / 1e6, 2),
-      serverCtrlMsgsPerSec: round(this.counts.control / activeSec, 2),
+      runtimesSec,
+      imageBlocks: this.chunks * CHUNK_BLOCKS,
+      blocksSent: this.counts.blocksSent,
+      blocksReceived: this.counts.blocksReceived + this.counts.dupBlocks,
+      dupBlocks: this.counts.dupBlocks,
+      activeSec: (this.lastSendUs - this.firstSendUs) / 1e6,
+      controlMessages: this.counts.control,
       heartbeatsReceived: hb.received,
       heartbeatsLost: hb.lost,
-    };
+    });
   }
+
 
   /** Heartbeats are counted, not simulated: reports on each client's timer from a random first delay, plus one at the end. */
   private heartbeats(): { received: number; lost: number } {
@@ -789,4 +786,3 @@ function popcount(x: number): number {
   return (Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24) as number;
 }
 
-const round = (v: number, digits = 3): number => Math.round(v * 10 ** digits) / 10 ** digits;

@@ -47,18 +47,60 @@ export function frisbeeStats(f: FrisbeeBuilt): FrisbeeStats {
     const t = life.blockSendsUs;
     if (t.length > 1) activeUs += (t[t.length - 1] as number) - (t[0] as number);
   }
-  const activeSec = Math.max(activeUs / 1e6, 1e-6);
-  return {
+  return summarizeFrisbee({
     clients: f.starts.length,
-    finished: runtimes.length,
-    runtimeSecMean: runtimes.length === 0 ? 0 : round(runtimes.reduce((a, b) => a + b, 0) / runtimes.length),
-    runtimeSecMin: runtimes.length === 0 ? 0 : round(Math.min(...runtimes)),
-    runtimeSecMax: runtimes.length === 0 ? 0 : round(Math.max(...runtimes)),
-    duplicateDataPct: imageBlocks === 0 ? 0 : round(((blocksSent - imageBlocks) / imageBlocks) * 100, 2),
-    clientDuplicatePct: received === 0 ? 0 : round((dups / received) * 100, 2),
-    serverMbps: round((blocksSent * 1024 * 8) / activeSec / 1e6, 2),
-    serverCtrlMsgsPerSec: round(control / activeSec, 2),
+    runtimesSec: runtimes,
+    imageBlocks,
+    blocksSent,
+    blocksReceived: received,
+    dupBlocks: dups,
+    activeSec: activeUs / 1e6,
+    controlMessages: control,
     heartbeatsReceived: reports,
     heartbeatsLost: lost,
+  });
+}
+
+/** What either model counted, before it becomes the figures of a row. */
+export interface FrisbeeCounts {
+  clients: number;
+  /** Runtime of each client that finished. */
+  runtimesSec: readonly number[];
+  imageBlocks: number;
+  blocksSent: number;
+  /** Blocks the clients received, duplicates included. */
+  blocksReceived: number;
+  dupBlocks: number;
+  /** From the server's first block to its last. */
+  activeSec: number;
+  controlMessages: number;
+  heartbeatsReceived: number;
+  heartbeatsLost: number;
+}
+
+/** The row figures of the packet and the chunk model alike (a loop, not a spread: rows hold up to 100,000 clients). */
+export function summarizeFrisbee(c: FrisbeeCounts): FrisbeeStats {
+  const n = c.runtimesSec.length;
+  let sum = 0;
+  let min = Infinity;
+  let max = -Infinity;
+  for (const r of c.runtimesSec) {
+    sum += r;
+    min = Math.min(min, r);
+    max = Math.max(max, r);
+  }
+  const activeSec = Math.max(c.activeSec, 1e-6);
+  return {
+    clients: c.clients,
+    finished: n,
+    runtimeSecMean: n === 0 ? 0 : round(sum / n),
+    runtimeSecMin: n === 0 ? 0 : round(min),
+    runtimeSecMax: n === 0 ? 0 : round(max),
+    duplicateDataPct: c.imageBlocks === 0 ? 0 : round(((c.blocksSent - c.imageBlocks) / c.imageBlocks) * 100, 2),
+    clientDuplicatePct: c.blocksReceived === 0 ? 0 : round((c.dupBlocks / c.blocksReceived) * 100, 2),
+    serverMbps: round((c.blocksSent * 1024 * 8) / activeSec / 1e6, 2),
+    serverCtrlMsgsPerSec: round(c.controlMessages / activeSec, 2),
+    heartbeatsReceived: c.heartbeatsReceived,
+    heartbeatsLost: c.heartbeatsLost,
   };
 }
