@@ -110,6 +110,7 @@ class ChunkModel {
   private readonly serverLoss: number;
   private readonly logKeepClient: number;
   private readonly logKeepServer: number;
+  private readonly keepClient: number;
   private readonly inflateUs: number;
   private readonly writeUs: number[];
   private readonly blockDelayUs: number;
@@ -130,18 +131,33 @@ class ChunkModel {
   private readonly decompressing: Int32Array;
   private readonly writing: Int32Array;
   private readonly written: Int32Array;
+  /** Per client: the buffers holding partly received chunks, in the order they were taken. */
   private readonly filling: number[][];
   private readonly decompressQueue: number[][];
   private readonly writeQueue: number[][];
-  /** Per client: its chunk buffers' bitmaps (words) and block counts, allocated at join. */
-  private readonly bufferWords: Uint32Array[];
-  private readonly bufferCount: Uint16Array[];
-  private readonly freeList: number[][];
-  // Per client and chunk, at client * chunks + chunk.
+  /**
+   * Per client and buffer, at client * buffers + buffer: the buffer's bitmap (as words, at that
+   * times BITMAP_WORDS) and block count; and per client, a stack of its free buffers (with
+   * freeBuffers as its depth).
+   */
+  private readonly bufferWords: Uint32Array;
+  private readonly bufferCount: Uint16Array;
+  private readonly freeStack: Uint8Array;
+  /**
+   * Per client and buffer: the chunk it holds, and this client's last request or block for it
+   * (the chunk's stamp in stampUs while it is being filled, kept here beside its neighbours
+   * because a request round looks at every buffer).
+   */
+  private readonly bufferChunk: Int32Array;
+  private readonly bufferStamp: Float64Array;
+  /**
+   * Per chunk and client, at chunk * clients + client: a segment visits the clients that need its
+   * chunk, so their cells lie together (a row of a chunk fits in cache; a column would not).
+   */
   private readonly have: Uint8Array;
   private readonly bufferOf: Int16Array;
   private readonly stampUs: Float64Array;
-  private readonly asked: Uint8Array;
+  /** Per client, at client * chunks: its random chunk order. */
   private readonly order: Int32Array;
   /** Per chunk: the last request anyone made for it, heard by everyone (snooping). */
   private readonly heardUs: Float64Array;
@@ -170,6 +186,8 @@ class ChunkModel {
   private firstSendUs = -1;
   private lastSendUs = -1;
 
+  /** Duplicate blocks counted by their expectation rather than drawn (see freshBlocks). */
+  private dupExpected = 0;
   private readonly counts = {
     blocksSent: 0, blocksReceived: 0, dupBlocks: 0, noBufferBlocks: 0, requests: 0, prequests: 0,
     joins: 0, leaves: 0, control: 0,
@@ -207,6 +225,7 @@ class ChunkModel {
     this.serverLoss = o.lossAt === "server" ? loss : 0;
     this.logKeepClient = Math.log(1 - this.clientLoss);
     this.logKeepServer = Math.log(1 - this.serverLoss);
+    this.keepClient = 1 - this.clientLoss;
     // As the packet model's layout and CPU and disk costs (see evenLayout and planScenario).
     const compressed = Math.min(CHUNK_BYTES, Math.ceil(imageBytes / this.chunks));
     const inflateBps = (o.inflateMiBs * 1024 * 1024 * o.imageMiB) / o.dataMiB;
@@ -238,13 +257,16 @@ class ChunkModel {
     this.filling = Array.from({ length: n }, () => []);
     this.decompressQueue = Array.from({ length: n }, () => []);
     this.writeQueue = Array.from({ length: n }, () => []);
-    this.bufferWords = new Array<Uint32Array>(n);
-    this.bufferCount = new Array<Uint16Array>(n);
-    this.freeList = new Array<number[]>(n);
+    this.bufferWords = new Uint32Array(n * this.buffersMax * BITMAP_WORDS);
+    this.bufferCount = new Uint16Array(n * this.buffersMax);
+    // Each stack pops buffer 0 first.
+    this.freeStack = new Uint8Array(n * this.buffersMax);
+    this.bufferChunk = new Int32Array(n * this.buffersMax);
+    this.bufferStamp = new Float64Array(n * this.buffersMax);
+    for (let i = 0; i < n; i++) for (let b = 0; b < this.buffersMax; b++) this.freeStack[i * this.buffersMax + b] = this.buffersMax - 1 - b;
     this.have = new Uint8Array(cells);
     this.bufferOf = new Int16Array(cells).fill(-1);
     this.stampUs = new Float64Array(cells).fill(-Infinity);
-    this.asked = new Uint8Array(cells);
     this.order = new Int32Array(cells);
     this.heardUs = new Float64Array(this.chunks).fill(-Infinity);
     this.needers = Array.from({ length: this.chunks }, () => new Int32Array(16));
@@ -320,9 +342,6 @@ class ChunkModel {
     this.receivingCount++;
     for (let c = 0; c < this.chunks; c++) this.addNeeder(c, i);
     this.joinedUs[i] = this.engine.now;
-    this.bufferWords[i] = new Uint32Array(this.buffersMax * BITMAP_WORDS);
-    this.bufferCount[i] = new Uint16Array(this.buffersMax);
-    this.freeList[i] = Array.from({ length: this.buffersMax }, (_, b) => this.buffersMax - 1 - b);
     this.idleTicksLeft[i] = CLIENT_DEFAULTS.idleTimeouts;
     this.requestChunks(i, false);
   }
@@ -341,18 +360,24 @@ class ChunkModel {
     // Stamps only grow, so no held chunk is due before the earliest due time seen last round.
     if (idle || now >= (this.partialDueUs[i] as number)) {
       let dueUs = Infinity;
-      for (const chunk of this.filling[i] as number[]) {
-        const stampUs = this.stampOf(i, chunk);
+      const first = i * this.buffersMax;
+      const joined = this.joinedUs[i] as number;
+      for (const buffer of this.filling[i] as number[]) {
+        const slot = first + buffer;
+        const chunk = this.bufferChunk[slot] as number;
+        // As stampOf.
+        const own = this.bufferStamp[slot] as number;
+        const heard = this.heardUs[chunk] as number;
+        const stampUs = heard >= joined && heard > own ? heard : own;
         if (!idle && now - stampUs < quietUs) {
           dueUs = Math.min(dueUs, stampUs + quietUs);
           continue;
         }
         dueUs = Math.min(dueUs, now + quietUs);
-        const missing = this.missingOf(i, chunk);
+        const missing = this.missingOf(slot, chunk);
         if (missing.count === 0) continue;
         this.counts.prequests++;
-        this.asked[base + chunk] = 1;
-        this.stampUs[base + chunk] = now;
+        this.bufferStamp[slot] = now;
         this.send(chunk, missing, false);
       }
       this.partialDueUs[i] = dueUs;
@@ -361,22 +386,23 @@ class ChunkModel {
     if (free <= 0 || this.buffersMax - free >= CLIENT_DEFAULTS.inProgressChunksMax) return;
     let candidates = Math.min(CLIENT_DEFAULTS.requestAheadChunks, free);
     let k = this.cursor[i] as number;
-    while (k < this.chunks && this.have[base + (this.order[base + k] as number)] !== NONE) k++;
+    const n = this.n;
+    while (k < this.chunks && this.have[(this.order[base + k] as number) * n + i] !== NONE) k++;
     this.cursor[i] = k;
     for (; k < this.chunks && candidates > 0; k++) {
       const chunk = this.order[base + k] as number;
-      if (this.have[base + chunk] !== NONE) continue;
+      if (this.have[chunk * n + i] !== NONE) continue;
       candidates--;
       if (!idle && now - this.stampOf(i, chunk) < quietUs) continue;
       this.counts.requests++;
-      this.stampUs[base + chunk] = now;
+      this.stampUs[chunk * n + i] = now;
       this.send(chunk, this.blocksIn(chunk) === CHUNK_BLOCKS ? this.wholeChunk : BlockBitmap.full(this.blocksIn(chunk)), true);
     }
   }
 
   /** The last request or block for a chunk this client made or heard (what it heard only once it had joined). */
   private stampOf(i: number, chunk: number): number {
-    const own = this.stampUs[i * this.chunks + chunk] as number;
+    const own = this.stampUs[chunk * this.n + i] as number;
     const heard = this.heardUs[chunk] as number;
     return heard >= (this.joinedUs[i] as number) && heard > own ? heard : own;
   }
@@ -386,10 +412,9 @@ class ChunkModel {
    * merged or copied by the work queue, never kept, and idle rounds of thousands of clients ask
    * for many chunks at once.
    */
-  private missingOf(i: number, chunk: number): BlockBitmap {
-    const buffer = this.bufferOf[i * this.chunks + chunk] as number;
-    const words = this.bufferWords[i] as Uint32Array;
-    const at = buffer * BITMAP_WORDS;
+  private missingOf(slot: number, chunk: number): BlockBitmap {
+    const words = this.bufferWords;
+    const at = slot * BITMAP_WORDS;
     const out = this.scratchWords;
     for (let w = 0; w < BITMAP_WORDS; w++) out[w] = ~(words[at + w] as number);
     const blocks = this.blocksIn(chunk);
@@ -547,18 +572,19 @@ class ChunkModel {
       this.needers[chunk] = list = grown;
     }
     list[count] = i;
-    this.neederAt[i * this.chunks + chunk] = count;
+    this.neederAt[chunk * this.n + i] = count;
     this.neederCount[chunk] = count + 1;
   }
 
   private removeNeeder(chunk: number, i: number): void {
     const list = this.needers[chunk] as Int32Array;
     const last = (this.neederCount[chunk] as number) - 1;
-    const at = this.neederAt[i * this.chunks + chunk] as number;
+    const row = chunk * this.n;
+    const at = this.neederAt[row + i] as number;
     const moved = list[last] as number;
     list[at] = moved;
-    this.neederAt[moved * this.chunks + chunk] = at;
-    this.neederAt[i * this.chunks + chunk] = -1;
+    this.neederAt[row + moved] = at;
+    this.neederAt[row + i] = -1;
     this.neederCount[chunk] = last;
   }
 
@@ -568,79 +594,159 @@ class ChunkModel {
     const chunk = s.chunk;
     const list = this.needers[chunk] as Int32Array;
     // Clients that have the chunk get (k less their losses) duplicates each: counted, not drawn.
-    this.counts.dupBlocks += Math.round(s.blocks.length * (1 - this.clientLoss)) * (this.receivingCount - (this.neederCount[chunk] as number));
+    this.dupExpected += s.blocks.length * this.keepClient * (this.receivingCount - (this.neederCount[chunk] as number));
     // take() may remove the client at i (swapping in the last one), so walk from the end.
     for (let at = (this.neederCount[chunk] as number) - 1; at >= 0; at--) this.take(list[at] as number, s);
   }
 
   private take(i: number, s: Segment): void {
     const chunk = s.chunk;
-    const cell = i * this.chunks + chunk;
+    const cell = chunk * this.n + i;
     const k = s.blocks.length;
     this.stampUs[cell] = this.engine.now;
     let buffer = this.bufferOf[cell] as number;
     if (buffer < 0) {
-      const free = this.freeList[i] as number[];
-      if (free.length === 0) {
+      const free = this.freeBuffers[i] as number;
+      if (free === 0) {
         this.counts.noBufferBlocks += k;
         return;
       }
-      buffer = free.pop() as number;
-      this.freeBuffers[i] = free.length;
+      buffer = this.freeStack[i * this.buffersMax + free - 1] as number;
+      this.freeBuffers[i] = free - 1;
       this.bufferOf[cell] = buffer;
       this.have[cell] = FILLING;
-      (this.filling[i] as number[]).push(chunk);
+      (this.filling[i] as number[]).push(buffer);
+      this.bufferChunk[i * this.buffersMax + buffer] = chunk;
       this.partialDueUs[i] = Math.min(this.partialDueUs[i] as number, this.engine.now + CLIENT_DEFAULTS.suppressUs);
-      (this.bufferWords[i] as Uint32Array).fill(0, buffer * BITMAP_WORDS, (buffer + 1) * BITMAP_WORDS);
-      (this.bufferCount[i] as Uint16Array)[buffer] = 0;
+      const taken = i * this.buffersMax + buffer;
+      this.bufferWords.fill(0, taken * BITMAP_WORDS, (taken + 1) * BITMAP_WORDS);
+      this.bufferCount[taken] = 0;
     }
-    const fresh = this.freshBlocks(i, buffer, s);
-    const counts = this.bufferCount[i] as Uint16Array;
-    counts[buffer] = (counts[buffer] as number) + fresh;
+    const slot = i * this.buffersMax + buffer;
+    this.bufferStamp[slot] = this.engine.now;
+    const fresh = this.freshBlocks(i, slot, s);
+    const count = (this.bufferCount[slot] as number) + fresh;
+    this.bufferCount[slot] = count;
     this.counts.blocksReceived += fresh;
     if (fresh > 0) this.idleTicksLeft[i] = CLIENT_DEFAULTS.idleTimeouts;
-    if ((counts[buffer] as number) < this.blocksIn(chunk)) return;
+    if (count < this.blocksIn(chunk)) return;
     this.have[cell] = RECEIVED;
     this.removeNeeder(chunk, i);
     const filling = this.filling[i] as number[];
-    filling.splice(filling.indexOf(chunk), 1);
+    filling.splice(filling.indexOf(buffer), 1);
     (this.decompressQueue[i] as number[]).push(chunk);
     this.pumpInflate(i);
     this.requestChunks(i, false);
   }
 
-  /** ORs the segment, less this receiver's losses, into the buffer; returns the new blocks. */
-  private freshBlocks(i: number, buffer: number, s: Segment): number {
-    const joined = this.joinedUs[i] as number;
-    if (s.blocks.length <= SPARSE_SEGMENT_BLOCKS_MAX && joined <= s.firstUs) return this.freshSparse(i, buffer, s);
+  /**
+   * ORs the segment, less this receiver's losses, into the buffer; returns the new blocks. Losses
+   * are drawn only for the blocks this client lacks (each lost independently, so which of the
+   * others are lost changes nothing but the duplicate count, which takes its expectation): a
+   * client holding all but a few blocks of a chunk draws once, not once per percent of loss.
+   */
+  private freshBlocks(i: number, slot: number, s: Segment): number {
+    const k = s.blocks.length;
+    if ((this.joinedUs[i] as number) > s.firstUs) return this.freshLate(i, slot, s);
+    if (k <= SPARSE_SEGMENT_BLOCKS_MAX) return this.freshSparse(slot, s);
+    const words = this.bufferWords;
+    const at = slot * BITMAP_WORDS;
+    const sent = s.words;
+    const lossy = this.clientLoss > 0;
+    if (this.bufferCount[slot] === 0) {
+      // A buffer just taken lacks every block: losses fall by position in the segment.
+      const temp = this.temp;
+      temp.set(sent);
+      let lost = 0;
+      if (lossy) {
+        for (let p = this.geometric(this.logKeepClient); p < k; p += 1 + this.geometric(this.logKeepClient)) {
+          const b = s.blocks[p] as number;
+          temp[b >> 5] = (temp[b >> 5] as number) & ~(1 << (b & 31));
+          lost++;
+        }
+      }
+      words.set(temp, at);
+      return k - lost;
+    }
+    // Lacked blocks seen so far, the index among them of the next lost one, and the lost count.
+    let lacked = 0;
+    let nextLost = lossy ? this.geometric(this.logKeepClient) : Infinity;
+    let lost = 0;
+    let fresh = 0;
+    for (let w = 0; w < BITMAP_WORDS; w++) {
+      const mine = words[at + w] as number;
+      let add = (sent[w] as number) & ~mine;
+      if (add === 0) continue;
+      const inWord = popcount(add);
+      if (nextLost < lacked + inWord) {
+        let x = add;
+        for (let p = lacked; x !== 0; p++) {
+          const low = x & -x;
+          x ^= low;
+          if (p === nextLost) {
+            add ^= low;
+            lost++;
+            nextLost = p + 1 + this.geometric(this.logKeepClient);
+          }
+        }
+      }
+      lacked += inWord;
+      words[at + w] = mine | add;
+      fresh += inWord;
+    }
+    fresh -= lost;
+    this.dupExpected += (k - lacked) * this.keepClient;
+    return fresh;
+  }
+
+  /** freshBlocks for a small repair segment: block by block. */
+  private freshSparse(slot: number, s: Segment): number {
+    const words = this.bufferWords;
+    const at = slot * BITMAP_WORDS;
+    const k = s.blocks.length;
+    let lacked = 0;
+    let nextLost = this.clientLoss > 0 ? this.geometric(this.logKeepClient) : Infinity;
+    let fresh = 0;
+    for (let p = 0; p < k; p++) {
+      const b = s.blocks[p] as number;
+      const w = at + (b >> 5);
+      const bit = 1 << (b & 31);
+      const mine = words[w] as number;
+      if ((mine & bit) !== 0) continue;
+      if (lacked++ === nextLost) {
+        nextLost = lacked + this.geometric(this.logKeepClient);
+        continue;
+      }
+      words[w] = mine | bit;
+      fresh++;
+    }
+    this.dupExpected += (k - lacked) * this.keepClient;
+    return fresh;
+  }
+
+  /**
+   * freshBlocks for a client that joined while the segment was on the way: it missed the blocks
+   * that came before it joined, and draws losses over the whole segment.
+   */
+  private freshLate(i: number, slot: number, s: Segment): number {
     const temp = this.temp;
     temp.set(s.words);
-    let lost = 0;
-    // A client that joined while the segment was on the way missed the blocks that came before.
-    let missed = 0;
-    if (joined > s.firstUs) {
-      missed = Math.min(s.blocks.length, Math.ceil(((joined - s.firstUs) / Math.max(1, s.lastUs - s.firstUs)) * s.blocks.length));
-      for (let p = 0; p < missed; p++) {
-        const b = s.blocks[p] as number;
-        temp[b >> 5] = (temp[b >> 5] as number) & ~(1 << (b & 31));
-      }
-      lost += missed;
+    const k = s.blocks.length;
+    const missed = Math.min(k, Math.ceil((((this.joinedUs[i] as number) - s.firstUs) / Math.max(1, s.lastUs - s.firstUs)) * k));
+    for (let p = 0; p < missed; p++) {
+      const b = s.blocks[p] as number;
+      temp[b >> 5] = (temp[b >> 5] as number) & ~(1 << (b & 31));
     }
+    let lost = missed;
     if (this.clientLoss > 0) {
-      const k = s.blocks.length;
       for (let p = this.geometric(this.logKeepClient); p < k; p += 1 + this.geometric(this.logKeepClient)) {
         const b = s.blocks[p] as number;
         temp[b >> 5] = (temp[b >> 5] as number) & ~(1 << (b & 31));
         if (p >= missed) lost++;
       }
     }
-    const words = this.bufferWords[i] as Uint32Array;
-    const at = buffer * BITMAP_WORDS;
-    if ((this.bufferCount[i] as Uint16Array)[buffer] === 0) {
-      // A buffer just taken: everything that arrived is new.
-      words.set(temp, at);
-      return s.blocks.length - lost;
-    }
+    const words = this.bufferWords;
+    const at = slot * BITMAP_WORDS;
     let fresh = 0;
     for (let w = 0; w < BITMAP_WORDS; w++) {
       const t = temp[w] as number;
@@ -650,33 +756,6 @@ class ChunkModel {
       if (add !== 0) {
         words[at + w] = mine | add;
         fresh += popcount(add);
-      }
-    }
-    this.counts.dupBlocks += s.blocks.length - lost - fresh;
-    return fresh;
-  }
-
-  /** freshBlocks for a small repair segment: block by block, drawing the same losses. */
-  private freshSparse(i: number, buffer: number, s: Segment): number {
-    const words = this.bufferWords[i] as Uint32Array;
-    const at = buffer * BITMAP_WORDS;
-    const k = s.blocks.length;
-    let nextLost = this.clientLoss > 0 ? this.geometric(this.logKeepClient) : Infinity;
-    let lost = 0;
-    let fresh = 0;
-    for (let p = 0; p < k; p++) {
-      if (p === nextLost) {
-        lost++;
-        nextLost = p + 1 + this.geometric(this.logKeepClient);
-        continue;
-      }
-      const b = s.blocks[p] as number;
-      const w = at + (b >> 5);
-      const bit = 1 << (b & 31);
-      const mine = words[w] as number;
-      if ((mine & bit) === 0) {
-        words[w] = mine | bit;
-        fresh++;
       }
     }
     this.counts.dupBlocks += k - lost - fresh;
@@ -696,9 +775,10 @@ class ChunkModel {
   private inflated(i: number): void {
     const chunk = this.decompressing[i] as number;
     this.decompressing[i] = -1;
-    const cell = i * this.chunks + chunk;
-    (this.freeList[i] as number[]).push(this.bufferOf[cell] as number);
-    this.freeBuffers[i] = (this.freeList[i] as number[]).length;
+    const cell = chunk * this.n + i;
+    const free = this.freeBuffers[i] as number;
+    this.freeStack[i * this.buffersMax + free] = this.bufferOf[cell] as number;
+    this.freeBuffers[i] = free + 1;
     this.bufferOf[cell] = -1;
     this.have[cell] = DECOMPRESSED;
     (this.writeQueue[i] as number[]).push(chunk);
@@ -717,7 +797,7 @@ class ChunkModel {
   private writtenDone(i: number): void {
     const chunk = this.writing[i] as number;
     this.writing[i] = -1;
-    this.have[i * this.chunks + chunk] = WRITTEN;
+    this.have[chunk * this.n + i] = WRITTEN;
     this.written[i] = (this.written[i] as number) + 1;
     if (this.written[i] === this.chunks) {
       this.state[i] = DONE;
@@ -739,13 +819,14 @@ class ChunkModel {
     const runtimesSec: number[] = [];
     for (let i = 0; i < this.n; i++) if (this.state[i] === DONE) runtimesSec.push(((this.doneUs[i] as number) - (this.startUs[i] as number)) / 1e6);
     const hb = this.heartbeats();
+    const dupBlocks = this.counts.dupBlocks + Math.round(this.dupExpected);
     return summarizeFrisbee({
       clients: this.n,
       runtimesSec,
       imageBlocks: this.chunks * CHUNK_BLOCKS,
       blocksSent: this.counts.blocksSent,
-      blocksReceived: this.counts.blocksReceived + this.counts.dupBlocks,
-      dupBlocks: this.counts.dupBlocks,
+      blocksReceived: this.counts.blocksReceived + dupBlocks,
+      dupBlocks,
       activeSec: (this.lastSendUs - this.firstSendUs) / 1e6,
       controlMessages: this.counts.control,
       heartbeatsReceived: hb.received,
