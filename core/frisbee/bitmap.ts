@@ -6,12 +6,18 @@ import { BITMAP_BYTES, CHUNK_BLOCKS } from "./constants.js";
  */
 export class BlockBitmap {
   readonly bytes: Uint8Array;
+  /**
+   * The same bytes as 32-bit words, for the operations that treat every bit alike (or, covers,
+   * counting), which are then the same on either byte order; null if the bytes are not 4-aligned.
+   */
+  private readonly words: Uint32Array | null;
   private setCount: number;
 
   constructor(bytes?: Uint8Array) {
     this.bytes = bytes ?? new Uint8Array(BITMAP_BYTES);
     if (this.bytes.length !== BITMAP_BYTES) throw new Error(`a block bitmap is ${BITMAP_BYTES} bytes, got ${this.bytes.length}`);
-    this.setCount = bytes === undefined ? 0 : countBits(this.bytes);
+    this.words = (this.bytes.byteOffset & 3) === 0 ? new Uint32Array(this.bytes.buffer, this.bytes.byteOffset, BITMAP_WORDS) : null;
+    this.setCount = bytes === undefined ? 0 : this.countSet();
   }
 
   static full(blocks: number = CHUNK_BLOCKS): BlockBitmap {
@@ -61,19 +67,50 @@ export class BlockBitmap {
     this.setCount = 0;
   }
 
+  /** Counts the set bits again, after the bytes were written directly. */
+  recount(): void {
+    this.setCount = this.countSet();
+  }
+
   /** ORs `other` into this one. */
   or(other: BlockBitmap): void {
-    for (let i = 0; i < BITMAP_BYTES; i++) this.bytes[i] = (this.bytes[i] as number) | (other.bytes[i] as number);
-    this.setCount = countBits(this.bytes);
+    const mine = this.words;
+    const theirs = other.words;
+    if (mine === null || theirs === null) {
+      for (let i = 0; i < BITMAP_BYTES; i++) this.bytes[i] = (this.bytes[i] as number) | (other.bytes[i] as number);
+      this.setCount = countBits(this.bytes);
+      return;
+    }
+    let n = 0;
+    for (let w = 0; w < BITMAP_WORDS; w++) {
+      const x = (mine[w] as number) | (theirs[w] as number);
+      mine[w] = x;
+      n += popcount32(x);
+    }
+    this.setCount = n;
   }
 
   /** True if every bit set in `other` is set here. */
   covers(other: BlockBitmap): boolean {
-    for (let i = 0; i < BITMAP_BYTES; i++) {
-      const o = other.bytes[i] as number;
-      if (((this.bytes[i] as number) & o) !== o) return false;
+    const mine = this.words;
+    const theirs = other.words;
+    if (mine === null || theirs === null) {
+      for (let i = 0; i < BITMAP_BYTES; i++) {
+        const o = other.bytes[i] as number;
+        if (((this.bytes[i] as number) & o) !== o) return false;
+      }
+      return true;
     }
+    for (let w = 0; w < BITMAP_WORDS; w++) if (((theirs[w] as number) & ~(mine[w] as number)) !== 0) return false;
     return true;
+  }
+
+  private countSet(): number {
+    const words = this.words;
+    if (words === null) return countBits(this.bytes);
+    let n = 0;
+    for (let w = 0; w < BITMAP_WORDS; w++) n += popcount32(words[w] as number);
+    return n;
   }
 
   /** The first run of set bits at or after `from`, limited to `maxLength`, as [first, length]; length 0 if none. */
@@ -107,6 +144,15 @@ export class BlockBitmap {
   copy(): BlockBitmap {
     return new BlockBitmap(this.bytes.slice());
   }
+}
+
+const BITMAP_WORDS = BITMAP_BYTES / 4;
+
+/** The set bits of a 32-bit word. */
+export function popcount32(x: number): number {
+  x = x - ((x >>> 1) & 0x55555555);
+  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+  return Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24;
 }
 
 const POPCOUNT = new Uint8Array(256);

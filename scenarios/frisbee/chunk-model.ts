@@ -1,5 +1,5 @@
 import { createRng, Engine, type HandlerId, type Rng } from "../../core/engine/index.js";
-import { BlockBitmap } from "../../core/frisbee/bitmap.js";
+import { BlockBitmap, popcount32 } from "../../core/frisbee/bitmap.js";
 import { BITMAP_BYTES, CHUNK_BLOCKS, CHUNK_BYTES, CLIENT_DEFAULTS } from "../../core/frisbee/constants.js";
 import { msg } from "../../core/frisbee/messages.js";
 import { pacingForBandwidth, type BurstPacing } from "../../core/frisbee/rate.js";
@@ -204,7 +204,7 @@ class ChunkModel {
   private readonly hServe: HandlerId<undefined>;
   private readonly temp = new Uint32Array(BITMAP_WORDS);
   private readonly scratchWords = new Uint32Array(BITMAP_WORDS);
-  private readonly scratchBytes = new Uint8Array(this.scratchWords.buffer);
+  private readonly scratch = new BlockBitmap(new Uint8Array(this.scratchWords.buffer));
   private readonly wholeChunk = BlockBitmap.full(CHUNK_BLOCKS);
 
   constructor(
@@ -421,7 +421,8 @@ class ChunkModel {
     if (blocks < CHUNK_BLOCKS) {
       for (let b = blocks; b < CHUNK_BLOCKS; b++) out[b >> 5] = (out[b >> 5] as number) & ~(1 << (b & 31));
     }
-    return new BlockBitmap(this.scratchBytes);
+    this.scratch.recount();
+    return this.scratch;
   }
 
   /** A multicast request: everyone hears it at once; the server queues it unless it is lost on the way. */
@@ -619,7 +620,8 @@ class ChunkModel {
       this.bufferChunk[i * this.buffersMax + buffer] = chunk;
       this.partialDueUs[i] = Math.min(this.partialDueUs[i] as number, this.engine.now + CLIENT_DEFAULTS.suppressUs);
       const taken = i * this.buffersMax + buffer;
-      this.bufferWords.fill(0, taken * BITMAP_WORDS, (taken + 1) * BITMAP_WORDS);
+      const words = this.bufferWords;
+      for (let w = taken * BITMAP_WORDS, end = w + BITMAP_WORDS; w < end; w++) words[w] = 0;
       this.bufferCount[taken] = 0;
     }
     const slot = i * this.buffersMax + buffer;
@@ -632,8 +634,11 @@ class ChunkModel {
     if (count < this.blocksIn(chunk)) return;
     this.have[cell] = RECEIVED;
     this.removeNeeder(chunk, i);
+    // Out of the filling list, keeping the order of the rest (splice allocates).
     const filling = this.filling[i] as number[];
-    filling.splice(filling.indexOf(buffer), 1);
+    let at = filling.indexOf(buffer);
+    for (const last = filling.length - 1; at < last; at++) filling[at] = filling[at + 1] as number;
+    filling.pop();
     (this.decompressQueue[i] as number[]).push(chunk);
     this.pumpInflate(i);
     this.requestChunks(i, false);
@@ -677,7 +682,7 @@ class ChunkModel {
       const mine = words[at + w] as number;
       let add = (sent[w] as number) & ~mine;
       if (add === 0) continue;
-      const inWord = popcount(add);
+      const inWord = popcount32(add);
       if (nextLost < lacked + inWord) {
         let x = add;
         for (let p = lacked; x !== 0; p++) {
@@ -755,7 +760,7 @@ class ChunkModel {
       const add = t & ~mine;
       if (add !== 0) {
         words[at + w] = mine | add;
-        fresh += popcount(add);
+        fresh += popcount32(add);
       }
     }
     this.counts.dupBlocks += k - lost - fresh;
@@ -861,9 +866,4 @@ class ChunkModel {
   }
 }
 
-function popcount(x: number): number {
-  x = x - ((x >>> 1) & 0x55555555);
-  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
-  return (Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24) as number;
-}
 
