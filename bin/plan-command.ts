@@ -1,7 +1,7 @@
 import { writeFileSync } from "node:fs";
 import { openStore } from "../real/store/index.js";
 import { parseStartPattern } from "../scenarios/frisbee/schema.js";
-import { modelFor, planRow, PlanError, type PlanModel, type FrisbeePlanOptions, type FrisbeePlanRow, type LossAt } from "../scenarios/frisbee/plan.js";
+import { modelFor, planRowRuns, PlanError, type PlanModel, type FrisbeePlanOptions, type FrisbeePlanRow, type LossAt } from "../scenarios/frisbee/plan.js";
 import { parseWhole, UsageError } from "./errors.js";
 import { progressBar } from "./progress.js";
 import { lineChart } from "./svg.js";
@@ -22,6 +22,7 @@ export interface PlanFlags {
   model: string;
   heartbeat: string;
   seed: string;
+  runs: string;
   json?: boolean;
   svg: string;
   db: string;
@@ -72,6 +73,7 @@ export function planOptions(f: PlanFlags): FrisbeePlanOptions {
 
 export function planFrisbeeCommand(f: PlanFlags): number {
   const o = planOptions(f);
+  const runs = parseWhole("--runs", f.runs, 1, 1000);
   const grid = o.losses.flatMap((loss) => o.clients.map((clients) => ({ clients, loss })));
   // Refuse a model that is not valid for some row before running any.
   for (const { clients, loss } of grid) {
@@ -87,20 +89,23 @@ export function planFrisbeeCommand(f: PlanFlags): number {
   const store = f.store ? openStore(f.db) : null;
   try {
     grid.forEach(({ clients, loss }, i) => {
-      const { row, run: result } = planRow(o, clients, loss, (frac) => bar.update((i + frac) / grid.length, `${clients} clients, loss ${loss}`));
+      const { row, runs: done } = planRowRuns(o, clients, loss, runs, (frac) => bar.update((i + frac) / grid.length, `${clients} clients, loss ${loss}`));
       rows.push(row);
-      store?.insertRun({
-        kind: "plan-frisbee",
-        scenario: `plan frisbee clients=${clients} loss=${loss}`,
-        seed: String(o.seed),
-        fingerprint: result.traceHash,
-        events: result.events,
-        simSeconds: result.simSeconds,
-        wallSeconds: result.wallSeconds,
-        ok: result.ok,
-        results: { row, options: o },
-        createdAt: new Date().toISOString(),
-      });
+      // One stored run per seed, so each can be replayed; each holds the row it contributed to.
+      for (const { seed, run } of done) {
+        store?.insertRun({
+          kind: "plan-frisbee",
+          scenario: `plan frisbee clients=${clients} loss=${loss}`,
+          seed: String(seed),
+          fingerprint: run.traceHash,
+          events: run.events,
+          simSeconds: run.simSeconds,
+          wallSeconds: run.wallSeconds,
+          ok: run.ok,
+          results: { row, options: { ...o, seed }, runs },
+          createdAt: new Date().toISOString(),
+        });
+      }
     });
   } finally {
     bar.done();
@@ -124,8 +129,16 @@ function chart(rows: readonly FrisbeePlanRow[]): string {
 }
 
 function printTable(rows: readonly FrisbeePlanRow[], svg: string): void {
-  const head = ["clients", "loss", "mean s", "min s", "max s", "dup %", "server Mb/s", "ctrl/s", "hb recv", "hb lost", "wall s"];
-  const lines = rows.map((r) => [r.clients, r.loss, r.runtimeSecMean, r.runtimeSecMin, r.runtimeSecMax, r.duplicateDataPct, r.serverMbps, r.serverCtrlMsgsPerSec, r.heartbeatsReceived, r.heartbeatsLost, r.wallSeconds].map(String));
+  const several = rows.some((r) => r.runs > 1);
+  // With several runs, the spread of the runs' mean runtimes.
+  const spread = (r: FrisbeePlanRow): string => {
+    const means = (r.perRun ?? []).map((p) => p.runtimeSecMean);
+    return means.length === 0 ? "-" : `${Math.min(...means)}-${Math.max(...means)}`;
+  };
+  const head = ["clients", "loss", "mean s", ...(several ? ["run means s"] : []), "min s", "max s", "dup %", "server Mb/s", "ctrl/s", "hb recv", "hb lost", "model", "wall s"];
+  const lines = rows.map((r) =>
+    [r.clients, r.loss, r.runtimeSecMean, ...(several ? [spread(r)] : []), r.runtimeSecMin, r.runtimeSecMax, r.duplicateDataPct, r.serverMbps, r.serverCtrlMsgsPerSec, r.heartbeatsReceived, r.heartbeatsLost, r.model, r.wallSeconds].map(String),
+  );
   const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] as string).length)));
   const fmt = (cells: readonly string[]): string => cells.map((c, i) => c.padStart(widths[i] as number)).join("  ");
   console.log(fmt(head));

@@ -75,7 +75,7 @@ function buildProgram(): Command {
   const plan = program.command("plan").description("capacity plans: sweep a mechanism over sizes and print what the model predicts");
   plan
     .command("frisbee")
-    .description("imaging time for lists of client counts and loss rates, in the packet-level simulator")
+    .description("imaging time for lists of client counts and loss rates, in the packet-level simulator or, for thousands of clients, the chunk-level model")
     .option("--clients <list>", "client counts", "1,10,40")
     .option("--image-mib <n>", "compressed image size, MiB", "64")
     .option("--data-mib <n>", "data written to disk (uncompressed), MiB", "192")
@@ -91,6 +91,7 @@ function buildProgram(): Command {
     .option("--model <model>", "packet, chunk or auto", "auto")
     .option("--heartbeat <s>", "client progress report interval, seconds", "10")
     .option("--seed <n>", "seed", "1")
+    .option("--runs <n>", "runs per row, on seeds seed, seed+1, ...; the row combines them", "1")
     .option("--svg <path>", "where to write the chart", "frisbee-plan.svg")
     .option("--db <path>", "store file", DEFAULT_DB)
     .option("--no-store", "do not record the rows in the store")

@@ -93,10 +93,14 @@ function blockWireBits(): number {
   return (msg.block(0, 0, null).wireBytes + HEADER_BYTES) * 8;
 }
 
-export function runChunkModel(o: FrisbeePlanOptions, clients: number, loss: number): ChunkModelResult {
+/** Runs one row; `onProgress` hears the fraction of all clients' chunks written so far. */
+export function runChunkModel(o: FrisbeePlanOptions, clients: number, loss: number, onProgress?: (fraction: number) => void): ChunkModelResult {
   const model = new ChunkModel(o, clients, loss);
-  return model.run();
+  return model.run(onProgress);
 }
+
+/** Events between progress reports. */
+const PROGRESS_EVENTS = 500_000;
 
 class ChunkModel {
   private readonly engine = new Engine();
@@ -188,6 +192,8 @@ class ChunkModel {
 
   /** Duplicate blocks counted by their expectation rather than drawn (see freshBlocks). */
   private dupExpected = 0;
+  /** Chunks written, over all clients. */
+  private writtenTotal = 0;
   private readonly counts = {
     blocksSent: 0, blocksReceived: 0, dupBlocks: 0, noBufferBlocks: 0, requests: 0, prequests: 0,
     joins: 0, leaves: 0, control: 0,
@@ -287,7 +293,7 @@ class ChunkModel {
     this.hServe = e.register("chunk.serve", () => this.serve());
   }
 
-  run(): ChunkModelResult {
+  run(onProgress?: (fraction: number) => void): ChunkModelResult {
     const pattern = parseStartPattern(this.o.start);
     if (pattern === null) throw new Error(`bad start pattern ${this.o.start}`);
     const times = startTimes(pattern, this.n, 0, this.rng.fork("starts"));
@@ -297,7 +303,8 @@ class ChunkModel {
     }
     const slowestMiBs = Math.min(this.o.clientMbps / 8, this.o.diskMiBs, this.o.inflateMiBs, (this.pacing.burstPackets * 1e6) / this.pacing.burstGapUs / 1024);
     const untilUs = Math.ceil((100 * this.o.dataMiB) / slowestMiBs + 60) * 1e6;
-    this.engine.run({ untilUs });
+    while (this.engine.run({ untilUs, eventsMax: PROGRESS_EVENTS }) === "eventsMax") onProgress?.(this.writtenTotal / (this.n * this.chunks));
+    onProgress?.(1);
     let lastDoneUs = 0;
     for (let i = 0; i < this.n; i++) lastDoneUs = Math.max(lastDoneUs, this.doneUs[i] as number);
     return { stats: this.stats(), requests: this.counts.requests, prequests: this.counts.prequests, blocksSent: this.counts.blocksSent, events: this.engine.executed, simSeconds: lastDoneUs / 1e6, traceHash: this.engine.trace.hex() };
@@ -804,6 +811,7 @@ class ChunkModel {
     this.writing[i] = -1;
     this.have[chunk * this.n + i] = WRITTEN;
     this.written[i] = (this.written[i] as number) + 1;
+    this.writtenTotal++;
     if (this.written[i] === this.chunks) {
       this.state[i] = DONE;
       this.receivingCount--;

@@ -38,7 +38,12 @@ export interface FrisbeePlanRow extends FrisbeeStats {
   ok: boolean;
   failedInvariants: string[];
   wallSeconds: number;
+  /** The first run's fingerprint. */
   traceHash: string;
+  /** Runs behind the row, on seeds seed, seed + 1, ... */
+  runs: number;
+  /** With several runs: each one's seed, mean runtime, resent share and fingerprint. */
+  perRun?: { seed: number; runtimeSecMean: number; duplicateDataPct: number; traceHash: string }[];
 }
 
 /** The scenario one row of a plan runs: one server, `clients` clients, the plan's links, disks and loss. */
@@ -102,18 +107,65 @@ export class PlanError extends Error {
   }
 }
 
-/** Runs one row in the model `modelFor` picks. */
-export function planRow(o: FrisbeePlanOptions, clients: number, loss: number, onProgress?: (f: number) => void): { row: FrisbeePlanRow; run: PlanRun } {
-  return modelFor(o, clients, loss) === "chunk" ? chunkRow(o, clients, loss) : packetRow(o, clients, loss, onProgress);
+/**
+ * Runs one row `runs` times, on seeds o.seed, o.seed + 1, ... With thousands of clients a
+ * plan's runtime can differ between seeds by a quarter, so one seed may mislead. The row's mean
+ * runtime is over every finished client of every run, min and max over all of them, `finished`
+ * the fewest of any run, and the other figures the runs' means.
+ */
+export function planRowRuns(
+  o: FrisbeePlanOptions,
+  clients: number,
+  loss: number,
+  runs: number,
+  onProgress?: (f: number) => void,
+): { row: FrisbeePlanRow; runs: { seed: number; run: PlanRun }[] } {
+  const done: { seed: number; row: FrisbeePlanRow; run: PlanRun }[] = [];
+  for (let r = 0; r < runs; r++) {
+    const seed = o.seed + r;
+    const { row, run } = planRow({ ...o, seed }, clients, loss, onProgress === undefined ? undefined : (f) => onProgress((r + f) / runs));
+    done.push({ seed, row, run });
+  }
+  const first = (done[0] as { row: FrisbeePlanRow }).row;
+  if (runs === 1) return { row: first, runs: done };
+  const rows = done.map((d) => d.row);
+  const mean = (pick: (r: FrisbeePlanRow) => number): number => round(rows.reduce((sum, r) => sum + pick(r), 0) / rows.length);
+  const finishedAll = rows.reduce((sum, r) => sum + r.finished, 0);
+  const row: FrisbeePlanRow = {
+    ...first,
+    finished: Math.min(...rows.map((r) => r.finished)),
+    runtimeSecMean: finishedAll === 0 ? 0 : round(rows.reduce((sum, r) => sum + r.runtimeSecMean * r.finished, 0) / finishedAll),
+    runtimeSecMin: Math.min(...rows.map((r) => r.runtimeSecMin)),
+    runtimeSecMax: Math.max(...rows.map((r) => r.runtimeSecMax)),
+    duplicateDataPct: mean((r) => r.duplicateDataPct),
+    clientDuplicatePct: mean((r) => r.clientDuplicatePct),
+    serverMbps: mean((r) => r.serverMbps),
+    serverCtrlMsgsPerSec: mean((r) => r.serverCtrlMsgsPerSec),
+    heartbeatsReceived: mean((r) => r.heartbeatsReceived),
+    heartbeatsLost: mean((r) => r.heartbeatsLost),
+    ok: rows.every((r) => r.ok),
+    failedInvariants: done.flatMap((d) => d.row.failedInvariants.map((f) => `seed ${d.seed}: ${f}`)),
+    wallSeconds: round(rows.reduce((sum, r) => sum + r.wallSeconds, 0)),
+    runs,
+    perRun: done.map((d) => ({ seed: d.seed, runtimeSecMean: d.row.runtimeSecMean, duplicateDataPct: d.row.duplicateDataPct, traceHash: d.row.traceHash })),
+  };
+  return { row, runs: done };
 }
 
-function chunkRow(o: FrisbeePlanOptions, clients: number, loss: number): { row: FrisbeePlanRow; run: PlanRun } {
+const round = (v: number): number => Math.round(v * 1000) / 1000;
+
+/** Runs one row in the model `modelFor` picks. */
+export function planRow(o: FrisbeePlanOptions, clients: number, loss: number, onProgress?: (f: number) => void): { row: FrisbeePlanRow; run: PlanRun } {
+  return modelFor(o, clients, loss) === "chunk" ? chunkRow(o, clients, loss, onProgress) : packetRow(o, clients, loss, onProgress);
+}
+
+function chunkRow(o: FrisbeePlanOptions, clients: number, loss: number, onProgress?: (f: number) => void): { row: FrisbeePlanRow; run: PlanRun } {
   const started = performance.now();
-  const r = runChunkModel(o, clients, loss);
+  const r = runChunkModel(o, clients, loss, onProgress);
   const wallSeconds = Math.round(performance.now() - started) / 1000;
   const failed = r.stats.finished === clients ? [] : [`frisbee-clients-finish: ${clients - r.stats.finished} of ${clients} clients did not finish`];
   const run: PlanRun = { events: r.events, simSeconds: r.simSeconds, wallSeconds, ok: failed.length === 0, traceHash: r.traceHash };
-  return { run, row: { ...r.stats, clients, loss, model: "chunk", ok: run.ok, failedInvariants: failed, wallSeconds, traceHash: r.traceHash } };
+  return { run, row: { ...r.stats, clients, loss, model: "chunk", ok: run.ok, failedInvariants: failed, wallSeconds, traceHash: r.traceHash, runs: 1 } };
 }
 
 /** Runs one row in the packet model; the scenario text is validated like any file, so a bad combination fails clearly. */
@@ -132,6 +184,7 @@ function packetRow(o: FrisbeePlanOptions, clients: number, loss: number, onProgr
       failedInvariants: result.invariants.filter((i) => !i.ok).map((i) => `${i.name}: ${i.detail}`),
       wallSeconds: result.wallSeconds,
       traceHash: result.traceHash,
+      runs: 1,
     },
   };
 }

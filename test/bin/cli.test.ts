@@ -191,5 +191,17 @@ describe("testbed plan frisbee", () => {
     expectOneLineError(testbed("plan", "frisbee", "--server-mbps", "-5"), 2, /^testbed: --server-mbps: expected a positive number/);
     expectOneLineError(testbed("plan", "frisbee", "--loss", "1.5"), 2, /^testbed: --loss: expected loss rates/);
     expectOneLineError(testbed("plan", "frisbee", "--start", "whenever"), 2, /^testbed: --start: expected simultaneous/);
+    expectOneLineError(testbed("plan", "frisbee", "--runs", "0"), 2, /^testbed: --runs: expected a whole number from 1/);
+  });
+
+  it("runs a row on several seeds with --runs, storing each run under its seed", () => {
+    const db = join(dir, "plan-runs.db");
+    const r = testbed("plan", "frisbee", "--clients", "3", "--loss", "0.02", "--runs", "2", "--seed", "4", "--image-mib", "8", "--data-mib", "24", "--svg", join(dir, "runs.svg"), "--db", db, "--json");
+    expect(r.code).toBe(0);
+    const row = (JSON.parse(r.stdout) as { results: { runs: number; perRun: { seed: number; runtimeSecMean: number }[]; runtimeSecMean: number }[] }).results[0];
+    expect(row?.runs).toBe(2);
+    expect(row?.perRun.map((p) => p.seed)).toEqual([4, 5]);
+    const stored = JSON.parse(testbed("runs", "--json", "--db", db).stdout) as { runs: { seed: string }[] };
+    expect(stored.runs.map((x) => x.seed).sort()).toEqual(["4", "5"]);
   });
 });
