@@ -136,9 +136,9 @@ class ChunkModel {
   private readonly writing: Int32Array;
   private readonly written: Int32Array;
   /** Per client: the buffers holding partly received chunks, in the order they were taken. */
-  private readonly filling: number[][];
-  private readonly decompressQueue: number[][];
-  private readonly writeQueue: number[][];
+  private readonly filling: ClientLists;
+  private readonly decompressQueue: ClientFifos;
+  private readonly writeQueue: ClientFifos;
   /**
    * Per client and buffer, at client * buffers + buffer: the buffer's bitmap (as words, at that
    * times BITMAP_WORDS) and block count; and per client, a stack of its free buffers (with
@@ -192,6 +192,8 @@ class ChunkModel {
 
   /** Duplicate blocks counted by their expectation rather than drawn (see freshBlocks). */
   private dupExpected = 0;
+  /** What touchBuffers read, kept so the reads are not optimised away. */
+  touched = 0;
   /** Chunks written, over all clients. */
   private writtenTotal = 0;
   private readonly counts = {
@@ -260,9 +262,10 @@ class ChunkModel {
     this.decompressing = new Int32Array(n).fill(-1);
     this.writing = new Int32Array(n).fill(-1);
     this.written = new Int32Array(n);
-    this.filling = Array.from({ length: n }, () => []);
-    this.decompressQueue = Array.from({ length: n }, () => []);
-    this.writeQueue = Array.from({ length: n }, () => []);
+    this.filling = new ClientLists(n, this.buffersMax);
+    // Chunks wait to inflate in their buffers; at most one more than the write queue's limit waits to be written.
+    this.decompressQueue = new ClientFifos(n, this.buffersMax);
+    this.writeQueue = new ClientFifos(n, CLIENT_DEFAULTS.writeQueueChunksMax + 1);
     this.bufferWords = new Uint32Array(n * this.buffersMax * BITMAP_WORDS);
     this.bufferCount = new Uint16Array(n * this.buffersMax);
     // Each stack pops buffer 0 first.
@@ -369,8 +372,9 @@ class ChunkModel {
       let dueUs = Infinity;
       const first = i * this.buffersMax;
       const joined = this.joinedUs[i] as number;
-      for (const buffer of this.filling[i] as number[]) {
-        const slot = first + buffer;
+      const filling = this.filling;
+      for (let k = 0, held = filling.count[i] as number; k < held; k++) {
+        const slot = first + filling.at(i, k);
         const chunk = this.bufferChunk[slot] as number;
         // As stampOf.
         const own = this.bufferStamp[slot] as number;
@@ -603,8 +607,32 @@ class ChunkModel {
     const list = this.needers[chunk] as Int32Array;
     // Clients that have the chunk get (k less their losses) duplicates each: counted, not drawn.
     this.dupExpected += s.blocks.length * this.keepClient * (this.receivingCount - (this.neederCount[chunk] as number));
+    const count = this.neederCount[chunk] as number;
+    this.touchBuffers(chunk, list, count);
     // take() may remove the client at i (swapping in the last one), so walk from the end.
-    for (let at = (this.neederCount[chunk] as number) - 1; at >= 0; at--) this.take(list[at] as number, s);
+    for (let at = count - 1; at >= 0; at--) this.take(list[at] as number, s);
+  }
+
+  /**
+   * Reads a word of every buffer the segment will fill, in a loop with nothing else to wait for,
+   * so the processor fetches many of them from memory at once; take() then finds them in cache.
+   * Thousands of clients' buffers are too many for the cache between segments, and take(), one
+   * buffer at a time, would wait for each in turn.
+   */
+  private touchBuffers(chunk: number, list: Int32Array, count: number): void {
+    const row = chunk * this.n;
+    const words = this.bufferWords;
+    const bufferOf = this.bufferOf;
+    const per = this.buffersMax;
+    let sum = 0;
+    for (let at = 0; at < count; at++) {
+      const i = list[at] as number;
+      const buffer = bufferOf[row + i] as number;
+      if (buffer < 0) continue;
+      const w = (i * per + buffer) * BITMAP_WORDS;
+      sum = (sum + (words[w] as number) + (words[w + BITMAP_WORDS - 1] as number) + (this.bufferCount[i * per + buffer] as number)) | 0;
+    }
+    this.touched = sum;
   }
 
   private take(i: number, s: Segment): void {
@@ -623,7 +651,7 @@ class ChunkModel {
       this.freeBuffers[i] = free - 1;
       this.bufferOf[cell] = buffer;
       this.have[cell] = FILLING;
-      (this.filling[i] as number[]).push(buffer);
+      this.filling.push(i, buffer);
       this.bufferChunk[i * this.buffersMax + buffer] = chunk;
       this.partialDueUs[i] = Math.min(this.partialDueUs[i] as number, this.engine.now + CLIENT_DEFAULTS.suppressUs);
       const taken = i * this.buffersMax + buffer;
@@ -641,12 +669,8 @@ class ChunkModel {
     if (count < this.blocksIn(chunk)) return;
     this.have[cell] = RECEIVED;
     this.removeNeeder(chunk, i);
-    // Out of the filling list, keeping the order of the rest (splice allocates).
-    const filling = this.filling[i] as number[];
-    let at = filling.indexOf(buffer);
-    for (const last = filling.length - 1; at < last; at++) filling[at] = filling[at + 1] as number;
-    filling.pop();
-    (this.decompressQueue[i] as number[]).push(chunk);
+    this.filling.remove(i, buffer);
+    this.decompressQueue.push(i, chunk);
     this.pumpInflate(i);
     this.requestChunks(i, false);
   }
@@ -777,9 +801,9 @@ class ChunkModel {
   // --- clients: the pipeline ---
 
   private pumpInflate(i: number): void {
-    if ((this.decompressing[i] as number) >= 0 || (this.writeQueue[i] as number[]).length >= CLIENT_DEFAULTS.writeQueueChunksMax) return;
-    const chunk = (this.decompressQueue[i] as number[]).shift();
-    if (chunk === undefined) return;
+    if ((this.decompressing[i] as number) >= 0 || (this.writeQueue.count[i] as number) >= CLIENT_DEFAULTS.writeQueueChunksMax) return;
+    const chunk = this.decompressQueue.shift(i);
+    if (chunk < 0) return;
     this.decompressing[i] = chunk;
     this.engine.at(this.engine.now + this.inflateUs, this.hInflated, i);
   }
@@ -793,15 +817,15 @@ class ChunkModel {
     this.freeBuffers[i] = free + 1;
     this.bufferOf[cell] = -1;
     this.have[cell] = DECOMPRESSED;
-    (this.writeQueue[i] as number[]).push(chunk);
+    this.writeQueue.push(i, chunk);
     this.pumpWrite(i);
     this.pumpInflate(i);
   }
 
   private pumpWrite(i: number): void {
     if ((this.writing[i] as number) >= 0) return;
-    const chunk = (this.writeQueue[i] as number[]).shift();
-    if (chunk === undefined) return;
+    const chunk = this.writeQueue.shift(i);
+    if (chunk < 0) return;
     this.writing[i] = chunk;
     this.engine.at(this.engine.now + (this.writeUs[chunk === this.chunks - 1 ? 1 : 0] as number), this.hWritten, i);
   }
@@ -874,4 +898,76 @@ class ChunkModel {
   }
 }
 
+/**
+ * A first-in first-out queue of small non-negative numbers per client, all in one flat array:
+ * thousands of clients' own arrays would cost a pointer chase and a cache miss per use.
+ */
+class ClientFifos {
+  private readonly items: Int32Array;
+  private readonly head: Uint16Array;
+  readonly count: Uint16Array;
 
+  constructor(
+    clients: number,
+    private readonly capacity: number,
+  ) {
+    this.items = new Int32Array(clients * capacity);
+    this.head = new Uint16Array(clients);
+    this.count = new Uint16Array(clients);
+  }
+
+  push(i: number, value: number): void {
+    const n = this.count[i] as number;
+    if (n === this.capacity) throw new Error(`chunk model: client ${i}'s queue of ${this.capacity} is full`);
+    this.items[i * this.capacity + (((this.head[i] as number) + n) % this.capacity)] = value;
+    this.count[i] = n + 1;
+  }
+
+  /** The oldest value, removed; -1 if none. */
+  shift(i: number): number {
+    const n = this.count[i] as number;
+    if (n === 0) return -1;
+    const h = this.head[i] as number;
+    const value = this.items[i * this.capacity + h] as number;
+    this.head[i] = (h + 1) % this.capacity;
+    this.count[i] = n - 1;
+    return value;
+  }
+}
+
+/** A list of small numbers per client in the order they were added, in one flat array. */
+class ClientLists {
+  private readonly items: Uint8Array;
+  readonly count: Uint8Array;
+
+  constructor(
+    clients: number,
+    private readonly capacity: number,
+  ) {
+    if (capacity > 255) throw new Error(`chunk model: lists of up to 255, not ${capacity}`);
+    this.items = new Uint8Array(clients * capacity);
+    this.count = new Uint8Array(clients);
+  }
+
+  at(i: number, k: number): number {
+    return this.items[i * this.capacity + k] as number;
+  }
+
+  push(i: number, value: number): void {
+    const n = this.count[i] as number;
+    if (n === this.capacity) throw new Error(`chunk model: client ${i}'s list of ${this.capacity} is full`);
+    this.items[i * this.capacity + n] = value;
+    this.count[i] = n + 1;
+  }
+
+  /** Removes `value`, keeping the order of the rest. */
+  remove(i: number, value: number): void {
+    const base = i * this.capacity;
+    const end = base + (this.count[i] as number);
+    let at = base;
+    while (at < end && this.items[at] !== value) at++;
+    if (at === end) return;
+    for (; at < end - 1; at++) this.items[at] = this.items[at + 1] as number;
+    this.count[i] = end - base - 1;
+  }
+}
