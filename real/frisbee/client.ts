@@ -133,8 +133,9 @@ export async function runFrisbeeClient(o: FrisbeeRunOptions): Promise<ClientOutc
   const header = new LastChunkHeader();
   net.onReceive((from, fromPort, bytes) => {
     if (!(gate?.decided ?? true) && c.chunkCount > 0) {
-      const end = header.offer(bytes, c.chunkCount - 1);
-      if (end !== null) gate?.knowEnd(end, refusal);
+      const known = header.offer(bytes, c.chunkCount - 1);
+      if (known !== null && "endBytes" in known) gate?.knowEnd(known.endBytes, refusal);
+      else if (known !== null) gate?.refuse(`the image's last chunk has a bad header, so its size is unknown (${known.error}); nothing was written`);
     }
     c.receive(from, fromPort, bytes);
   });
@@ -206,6 +207,14 @@ class SizeGate implements Disk {
     for (const [op, offset, data] of this.held.splice(0)) this.write(op, offset, data);
   }
 
+  /** The image cannot be bounded: fail the held writes and every later one with `reason`. */
+  refuse(reason: string): void {
+    if (this.endBytes !== null) return;
+    this.endBytes = 0;
+    this.refusal = reason;
+    for (const [op, offset, data] of this.held.splice(0)) this.write(op, offset, data);
+  }
+
   write(op: number, offset: number, data: Uint8Array | number): void {
     const length = typeof data === "number" ? data : data.byteLength;
     const refused = this.refusal ?? (offset + length > this.sizeBytes ? `the target ends at byte ${this.sizeBytes}, before ${offset + length}` : null);
@@ -224,8 +233,11 @@ class LastChunkHeader {
   private readonly bytes = new Uint8Array(HEADER_AREA_BYTES);
   private have = 0;
 
-  /** The image's end in bytes once the header is complete and valid; else null. */
-  offer(datagram: Uint8Array, lastChunk: number): number | null {
+  /**
+   * Once the header is complete: the image's end in bytes, or why the header is bad (a bad header
+   * cannot bound the image, and the chunk could not be written anyway). Null until then.
+   */
+  offer(datagram: Uint8Array, lastChunk: number): { endBytes: number } | { error: string } | null {
     const d = decode(datagram);
     if (!d.ok || d.message.type !== "block" || d.message.chunk !== lastChunk || d.message.data === null) return null;
     const block = d.message.block;
@@ -234,11 +246,9 @@ class LastChunkHeader {
     this.have |= 1 << block;
     if (this.have !== (1 << (HEADER_AREA_BYTES / 1024)) - 1) return null;
     const h = parseChunkHeader(this.bytes, lastChunk);
-    // A bad header cannot bound the image: open the gate (each write is still checked against the
-    // target's end) and let the chunk's decoding name the damage.
-    if (!h.ok) return 0;
+    if (!h.ok) return { error: h.error };
     let endSectors = h.value.lastSector;
     for (const r of h.value.regions) endSectors = Math.max(endSectors, r.startSector + r.sectorCount);
-    return endSectors * SECTOR_BYTES;
+    return { endBytes: endSectors * SECTOR_BYTES };
   }
 }

@@ -135,6 +135,25 @@ describe("testbed frisbeed and frisbee on loopback multicast", () => {
     await stopped(s);
   });
 
+  it("refuses, on a fixed-size target, an image whose last chunk's header is bad before writing anything, since its size is unknown", async () => {
+    const { port, group } = endpoint();
+    const image = readFileSync(IMAGE);
+    image[1 << 20] = (image[1 << 20] as number) ^ 0xff; // the last chunk's magic
+    const bad = join(temp.dir, "bad-last-header.ndz");
+    writeFileSync(bad, image);
+    const s = server(port, group, ["--bandwidth", "100Mbit"], bad);
+    await serving(s);
+    const target = join(temp.dir, "from-bad-header.img");
+    const before = new Uint8Array(8 << 20).fill(0xcd);
+    writeFileSync(target, before);
+    // A fixed-size target (as a disk): the client must know the image fits before it writes.
+    const c = client(port, group, target, ["--fixed-size"]);
+    expect(await c.exited).toBe(1);
+    expect(oneLine(c.stderr())).toMatch(/^testbed: frisbee: the image's last chunk has a bad header, so its size is unknown \(chunk 1 at image byte \d+: .*\); nothing was written$/);
+    expect(sameBytes(readFileSync(target), before)).toBe(true);
+    await stopped(s);
+  });
+
   it("lets clients finish when the server is killed and restarted mid-transfer", async () => {
     const { port, group } = endpoint();
     const slow = ["--bandwidth", "8Mbit"];
