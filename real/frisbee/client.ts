@@ -4,10 +4,9 @@ import { createRng, type Disk } from "../../core/engine/index.js";
 import { FrisbeeClient, type FrisbeeClientCounters } from "../../core/frisbee/client.js";
 import { decode } from "../../core/frisbee/codec.js";
 import { HEADER_AREA_BYTES, SECTOR_BYTES, parseChunkHeader } from "../../core/image/index.js";
-import { FileDisk, GROUP, MulticastNet, bindProcess, fsyncFd, openTarget, wallClock, type DiskDone, type NetStats } from "../runtime/index.js";
+import { FileDisk, GROUP, MulticastNet, bindProcess, fsyncFd, ipv4ToAddress, openTarget, wallClock, type DiskDone, type NetStats } from "../runtime/index.js";
 import { daemonEvents } from "./events.js";
 import { Inflater } from "./inflate.js";
-import { ipv4ToUint32 } from "./server.js";
 
 export interface FrisbeeRunOptions {
   group: string;
@@ -121,7 +120,7 @@ export async function runFrisbeeClient(o: FrisbeeRunOptions): Promise<ClientOutc
         layout: { compressedBytes: () => 0, rawOffset: () => 0, rawBytes: () => 0 },
         heartbeatIntervalSec: o.heartbeatSec,
         encodeMessages: true,
-        srcIp: ipv4ToUint32(o.iface ?? "0.0.0.0"),
+        srcIp: ipv4ToAddress(o.iface ?? "0.0.0.0") ?? 0,
         chunkData: { inflate: (chunk, bytes) => inflater.inflate(chunk, bytes) },
         lastChunkFirst: true,
       }),

@@ -2,7 +2,7 @@ import { createRng, type Micros } from "../../core/engine/index.js";
 import { PROGRESS_LEVEL } from "../../core/frisbee/messages.js";
 import type { BurstPacing } from "../../core/frisbee/rate.js";
 import { FrisbeeServer } from "../../core/frisbee/server.js";
-import { GROUP, MulticastNet, bindProcess, wallClock, type NetStats } from "../runtime/index.js";
+import { GROUP, MulticastNet, bindProcess, ipv4ToAddress, wallClock, type NetStats } from "../runtime/index.js";
 import type { Store } from "../store/index.js";
 import { daemonEvents, type DaemonEvents } from "./events.js";
 import { ImageReader, openImage } from "./image-file.js";
@@ -76,7 +76,7 @@ export async function startFrisbeed(o: FrisbeedOptions): Promise<Frisbeed> {
         idleExitUs: Math.round(o.idleExitSec * 1e6) as Micros,
         progressRequest: o.heartbeatSec > 0 ? { intervalSec: o.heartbeatSec, level: PROGRESS_LEVEL.summary } : null,
         encodeMessages: true,
-        srcIp: ipv4ToUint32(o.iface ?? "0.0.0.0"),
+        srcIp: ipv4ToAddress(o.iface ?? "0.0.0.0") ?? 0,
       }),
   );
   let stopped = false;
@@ -92,7 +92,3 @@ export async function startFrisbeed(o: FrisbeedOptions): Promise<Frisbeed> {
   return { server: bound.process, events, netStats: net.stats, done, stop };
 }
 
-export function ipv4ToUint32(ip: string): number {
-  const parts = ip.split(".").map(Number);
-  return (((parts[0] ?? 0) << 24) | ((parts[1] ?? 0) << 16) | ((parts[2] ?? 0) << 8) | (parts[3] ?? 0)) >>> 0;
-}

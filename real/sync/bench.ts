@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { connect } from "node:net";
 import { performance } from "node:perf_hooks";
 import { CLIENT_DEFAULTS, encodeRequest, SyncClient } from "../../core/sync/index.js";
-import { freshSeed, ipv4ToAddress, realEnv, UdpNet } from "./runtime.js";
+import { freshSeed, ipv4ToAddress, realEnv, UdpNet } from "../runtime/index.js";
 import { startSyncServer } from "./server.js";
 
 export interface SyncBenchOptions {

@@ -11,7 +11,7 @@ import {
   type RequestExt,
   type SyncRequest,
 } from "../../core/sync/index.js";
-import { freshSeed, ipv4ToAddress, realEnv, UdpNet } from "./runtime.js";
+import { freshSeed, ipv4ToAddress, realEnv, UdpNet } from "../runtime/index.js";
 
 export interface SyncCall {
   host: string;

@@ -1,7 +1,7 @@
 import { createServer, type Server, type Socket } from "node:net";
 import type { EventSink } from "../../core/engine/index.js";
 import { REQUEST_BYTES, SyncDaemon, type SyncDaemonOptions } from "../../core/sync/index.js";
-import { freshSeed, ipv4ToAddress, realEnv, UdpNet } from "./runtime.js";
+import { freshSeed, ipv4ToAddress, realEnv, UdpNet } from "../runtime/index.js";
 
 export interface SyncServerConfig {
   port: number;

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { createRng, type Net } from "../../../core/engine/index.js";
 import { CLIENT_DEFAULTS, CODE_LATE, CODE_RESET, CODE_TIMEOUT, SyncClient } from "../../../core/sync/index.js";
 import { syncCall, type SyncCall } from "../../../real/sync/client.js";
-import { ipv4ToAddress, realEnv, UdpNet } from "../../../real/sync/runtime.js";
+import { ipv4ToAddress, realEnv, UdpNet } from "../../../real/runtime/index.js";
 import type { RunningSyncServer } from "../../../real/sync/server.js";
 import { captures, startServer, until } from "./support.js";
 
