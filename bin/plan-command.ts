@@ -23,6 +23,7 @@ export interface PlanFlags {
   heartbeat: string;
   seed: string;
   runs: string;
+  serverQueue?: boolean;
   json?: boolean;
   svg: string;
   db: string;
@@ -68,6 +69,7 @@ export function planOptions(f: PlanFlags): FrisbeePlanOptions {
     heartbeatSec: parseWhole("--heartbeat", f.heartbeat, 1, 86_400),
     seed: parseWhole("--seed", f.seed, 0),
     model: f.model as PlanModel,
+    serverQueue: f.serverQueue === true,
   };
 }
 

@@ -92,6 +92,7 @@ function buildProgram(): Command {
     .option("--heartbeat <s>", "client progress report interval, seconds", "10")
     .option("--seed <n>", "seed", "1")
     .option("--runs <n>", "runs per row, on seeds seed, seed+1, ...; the row combines them", "1")
+    .option("--server-queue", "chunk model: requests pass the server link's queue, which drops most of a herd of idle requests (closer to the packet model beyond a few hundred clients, slower)")
     .option("--svg <path>", "where to write the chart", "frisbee-plan.svg")
     .option("--db <path>", "store file", DEFAULT_DB)
     .option("--no-store", "do not record the rows in the store")

@@ -21,7 +21,9 @@ import { summarizeFrisbee, type FrisbeeStats } from "./stats.js";
  * - snooped requests stamp a chunk for everyone at once (one stamp array shared by all clients);
  * - clients tick idle together, in the server's silences (a busy server is never silent for a
  *   30 ms receive timeout, so a client hearing data is never idle, as in the packet model);
- * - control messages and heartbeats travel with fixed delays; heartbeats are counted, not sent.
+ * - control messages and heartbeats travel with fixed delays; heartbeats are counted, not sent;
+ *   with `serverQueue`, requests also pass the server link's queue, in the order the switch would
+ *   interleave them, and those that find it full are dropped.
  * It is valid for Bernoulli loss, bursts at most one receive timeout apart, and client links at
  * least as fast as the server (no queueing at the clients); `chunkModelValidity` says so.
  */
@@ -32,6 +34,8 @@ export interface ChunkModelResult {
   requests: number;
   prequests: number;
   blocksSent: number;
+  /** Requests the server's link dropped for a full queue (with serverQueue). */
+  controlQueueDrops: number;
   events: number;
   simSeconds: number;
   traceHash: string;
@@ -53,6 +57,71 @@ const BITMAP_WORDS = BITMAP_BYTES / 4;
 const SPARSE_SEGMENT_BLOCKS_MAX = 48;
 const LINK_LATENCY_US = 50;
 const HEADER_BYTES = 28;
+/** The queue of the server's link, as planScenario gives it. */
+const SERVER_QUEUE_BYTES = 1 << 20;
+const REQUEST_WIRE_BYTES = msg.request(0, 0, 1).wireBytes + HEADER_BYTES;
+const PREQUEST_WIRE_BYTES = msg.prequest(0, 0, new Uint8Array(BITMAP_BYTES)).wireBytes + HEADER_BYTES;
+
+/**
+ * The requests of an idle round, held until the round is over so that the server's link sees them
+ * in the order they arrive there: every client's first request, then every client's second, and
+ * so on (the switch interleaves the clients' links). A partial request keeps the buffer it asks
+ * about (its bitmap is made only if the server's link takes it; nothing moves during a round), a
+ * whole-chunk request -1.
+ */
+class Herd {
+  size = 0;
+  private chunk = new Int32Array(1024);
+  private slot = new Int32Array(1024);
+  private position = new Int32Array(1024);
+  private arrivalUs = new Float64Array(1024);
+  private order = new Int32Array(1024);
+  private perPosition = new Int32Array(64);
+
+  push(chunk: number, slot: number, position: number, arrivalUs: number): void {
+    if (this.size === this.chunk.length) this.grow();
+    const k = this.size++;
+    this.chunk[k] = chunk;
+    this.slot[k] = slot;
+    this.position[k] = position;
+    this.arrivalUs[k] = arrivalUs;
+  }
+
+  /** Visits the requests by position in their client's round, then in the order they were made. */
+  forEachInArrivalOrder(visit: (chunk: number, slot: number, arrivalUs: number) => void): void {
+    let positions = 0;
+    for (let k = 0; k < this.size; k++) positions = Math.max(positions, (this.position[k] as number) + 1);
+    if (this.perPosition.length < positions + 1) this.perPosition = new Int32Array(positions + 1);
+    const start = this.perPosition.fill(0, 0, positions + 1);
+    for (let k = 0; k < this.size; k++) start[(this.position[k] as number) + 1] = (start[(this.position[k] as number) + 1] as number) + 1;
+    for (let p = 1; p <= positions; p++) start[p] = (start[p] as number) + (start[p - 1] as number);
+    for (let k = 0; k < this.size; k++) {
+      const p = this.position[k] as number;
+      this.order[start[p] as number] = k;
+      start[p] = (start[p] as number) + 1;
+    }
+    const n = this.size;
+    this.size = 0;
+    for (let j = 0; j < n; j++) {
+      const k = this.order[j] as number;
+      visit(this.chunk[k] as number, this.slot[k] as number, this.arrivalUs[k] as number);
+    }
+  }
+
+  private grow(): void {
+    const length = this.chunk.length * 2;
+    const grown = <T extends Int32Array | Float64Array>(a: T, make: (n: number) => T): T => {
+      const b = make(length);
+      b.set(a);
+      return b;
+    };
+    this.chunk = grown(this.chunk, (n) => new Int32Array(n));
+    this.slot = grown(this.slot, (n) => new Int32Array(n));
+    this.position = grown(this.position, (n) => new Int32Array(n));
+    this.arrivalUs = grown(this.arrivalUs, (n) => new Float64Array(n));
+    this.order = new Int32Array(length);
+  }
+}
 
 interface Segment {
   chunk: number;
@@ -120,6 +189,11 @@ class ChunkModel {
   private readonly blockDelayUs: number;
   private readonly clientSerUs: number;
   private readonly controlDelayUs: number;
+  /** Microseconds per byte on a client's link, and bytes per microsecond into the server. */
+  private readonly clientUsPerByte: number;
+  private readonly serverBytesPerUs: number;
+  /** Whether requests pass the server's link queue (FrisbeePlanOptions.serverQueue). */
+  private readonly serverQueue: boolean;
   private readonly buffersMax: number = CLIENT_DEFAULTS.chunkBuffers;
 
   // Per client.
@@ -189,6 +263,16 @@ class ChunkModel {
   private tickArmed = false;
   private firstSendUs = -1;
   private lastSendUs = -1;
+  /**
+   * The server's link as a fluid queue (bytes waiting, as of a time). Requests of thousands of
+   * clients multicast in one idle round arrive together and overflow it, as in the packet model
+   * (where most of such a herd is dropped there): those dropped never reach the work queue.
+   */
+  private inBacklogBytes = 0;
+  private inAtUs = 0;
+  /** The requests of an idle round, while it runs (collecting); empty otherwise. */
+  private readonly herd = new Herd();
+  private collecting = false;
 
   /** Duplicate blocks counted by their expectation rather than drawn (see freshBlocks). */
   private dupExpected = 0;
@@ -198,7 +282,7 @@ class ChunkModel {
   private writtenTotal = 0;
   private readonly counts = {
     blocksSent: 0, blocksReceived: 0, dupBlocks: 0, noBufferBlocks: 0, requests: 0, prequests: 0,
-    joins: 0, leaves: 0, control: 0,
+    joins: 0, leaves: 0, control: 0, controlQueueDrops: 0,
   };
 
   private readonly hStart: HandlerId<undefined>;
@@ -247,6 +331,9 @@ class ChunkModel {
     this.clientSerUs = Math.ceil((bits / (o.clientMbps * 1e6)) * 1e6);
     this.blockDelayUs = 2 * LINK_LATENCY_US + Math.ceil((bits / serverLinkBps) * 1e6) + this.clientSerUs;
     this.controlDelayUs = 2 * LINK_LATENCY_US + 20;
+    this.serverQueue = o.serverQueue === true;
+    this.clientUsPerByte = 8 / o.clientMbps;
+    this.serverBytesPerUs = serverLinkBps / 8e6;
 
     const n = clients;
     const cells = n * this.chunks;
@@ -310,7 +397,7 @@ class ChunkModel {
     onProgress?.(1);
     let lastDoneUs = 0;
     for (let i = 0; i < this.n; i++) lastDoneUs = Math.max(lastDoneUs, this.doneUs[i] as number);
-    return { stats: this.stats(), requests: this.counts.requests, prequests: this.counts.prequests, blocksSent: this.counts.blocksSent, events: this.engine.executed, simSeconds: lastDoneUs / 1e6, traceHash: this.engine.trace.hex() };
+    return { stats: this.stats(), requests: this.counts.requests, prequests: this.counts.prequests, blocksSent: this.counts.blocksSent, controlQueueDrops: this.counts.controlQueueDrops, events: this.engine.executed, simSeconds: lastDoneUs / 1e6, traceHash: this.engine.trace.hex() };
   }
 
   // --- clients: joining ---
@@ -368,6 +455,9 @@ class ChunkModel {
     const quietUs = CLIENT_DEFAULTS.suppressUs;
     const base = i * this.chunks;
     // Stamps only grow, so no held chunk is due before the earliest due time seen last round.
+    // Requests and bytes this client has sent in this round: each leaves its link after the ones before.
+    let burst = 0;
+    let burstBytes = 0;
     if (idle || now >= (this.partialDueUs[i] as number)) {
       let dueUs = Infinity;
       const first = i * this.buffersMax;
@@ -385,11 +475,11 @@ class ChunkModel {
           continue;
         }
         dueUs = Math.min(dueUs, now + quietUs);
-        const missing = this.missingOf(slot, chunk);
-        if (missing.count === 0) continue;
+        if (this.bufferCount[slot] === this.blocksIn(chunk)) continue;
         this.counts.prequests++;
         this.bufferStamp[slot] = now;
-        this.send(chunk, missing, false);
+        burstBytes += PREQUEST_WIRE_BYTES;
+        this.send(chunk, slot, false, burst++, burstBytes);
       }
       this.partialDueUs[i] = dueUs;
     }
@@ -407,7 +497,8 @@ class ChunkModel {
       if (!idle && now - this.stampOf(i, chunk) < quietUs) continue;
       this.counts.requests++;
       this.stampUs[chunk * n + i] = now;
-      this.send(chunk, this.blocksIn(chunk) === CHUNK_BLOCKS ? this.wholeChunk : BlockBitmap.full(this.blocksIn(chunk)), true);
+      burstBytes += REQUEST_WIRE_BYTES;
+      this.send(chunk, -1, true, burst++, burstBytes);
     }
   }
 
@@ -436,18 +527,48 @@ class ChunkModel {
     return this.scratch;
   }
 
-  /** A multicast request: everyone hears it at once; the server queues it unless it is lost on the way. */
-  private send(chunk: number, blocks: BlockBitmap, whole: boolean): void {
+  /**
+   * A multicast request, the last of `sentBytes` this client sent this round: everyone hears it at
+   * once; the server queues it unless it is lost on the way or finds its link's queue full.
+   */
+  private send(chunk: number, slot: number, whole: boolean, position: number, sentBytes: number): void {
     const now = this.engine.now;
     this.heardUs[chunk] = Math.max(this.heardUs[chunk] as number, now);
     this.lastHeardUs = now;
+    const arrivalUs = now + this.controlDelayUs + sentBytes * this.clientUsPerByte;
+    if (this.collecting) this.herd.push(chunk, whole ? -1 : slot, position, arrivalUs);
+    else this.arrive(arrivalUs, chunk, slot);
+  }
+
+  /** A request reaches the server's link: lost, dropped for a full queue, or queued for sending. */
+  private arrive(arrivalUs: number, chunk: number, slot: number): void {
+    const whole = slot < 0;
+    const bytes = whole ? REQUEST_WIRE_BYTES : PREQUEST_WIRE_BYTES;
     if (this.lost(this.serverLoss)) return;
+    if (this.serverQueue) {
+      // Drain the server's link queue up to this arrival (arrivals a little out of order count as now).
+      const t = Math.max(arrivalUs, this.inAtUs);
+      this.inBacklogBytes = Math.max(0, this.inBacklogBytes - (t - this.inAtUs) * this.serverBytesPerUs);
+      this.inAtUs = t;
+      if (this.inBacklogBytes + bytes > SERVER_QUEUE_BYTES) {
+        this.counts.controlQueueDrops++;
+        return;
+      }
+      this.inBacklogBytes += bytes;
+    }
     this.counts.control++;
+    const blocks = !whole ? this.missingOf(slot, chunk) : this.blocksIn(chunk) === CHUNK_BLOCKS ? this.wholeChunk : BlockBitmap.full(this.blocksIn(chunk));
     this.queue.enqueue(chunk, blocks, whole);
     if (!this.sending) {
       this.sending = true;
-      this.engine.at(now + this.controlDelayUs, this.hServe);
+      this.engine.at(this.engine.now + this.controlDelayUs, this.hServe);
     }
+  }
+
+  /** The requests of an idle round reach the server's link in the order they arrive there. */
+  private flushHerd(): void {
+    this.collecting = false;
+    this.herd.forEachInArrivalOrder((chunk, slot, arrivalUs) => this.arrive(arrivalUs, chunk, slot));
   }
 
   // --- server ---
@@ -551,6 +672,7 @@ class ChunkModel {
     }
     const backOffMax = Math.max(1, Math.floor(CLIENT_DEFAULTS.idleWaitUsMax / CLIENT_DEFAULTS.receiveTimeoutUs));
     let receiving = 0;
+    this.collecting = this.serverQueue;
     for (let i = 0; i < this.n; i++) {
       if (this.state[i] !== RECEIVING) continue;
       receiving++;
@@ -567,6 +689,7 @@ class ChunkModel {
         this.backOff[i] = Math.min(this.backOff[i] as number, backOffMax);
       }
     }
+    this.flushHerd();
     if (receiving > 0 && !this.sending) {
       this.tickArmed = true;
       this.engine.at(now + CLIENT_DEFAULTS.receiveTimeoutUs, this.hTick);

@@ -29,6 +29,12 @@ export interface FrisbeePlanOptions {
   heartbeatSec: number;
   seed: number;
   model: PlanModel;
+  /**
+   * Chunk model only: requests pass the server link's queue, which drops most of a herd of
+   * thousands of clients' idle requests, as the packet model's link does. Closer to the packet
+   * model beyond a few hundred clients, and slower (see the README).
+   */
+  serverQueue?: boolean;
 }
 
 export interface FrisbeePlanRow extends FrisbeeStats {
