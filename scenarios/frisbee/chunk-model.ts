@@ -475,7 +475,7 @@ class ChunkModel {
           continue;
         }
         dueUs = Math.min(dueUs, now + quietUs);
-        if (this.bufferCount[slot] === this.blocksIn(chunk)) continue;
+        // A buffer being filled always lacks something: a complete one has left the list.
         this.counts.prequests++;
         this.bufferStamp[slot] = now;
         burstBytes += PREQUEST_WIRE_BYTES;
