@@ -146,5 +146,6 @@ function printTable(rows: readonly FrisbeePlanRow[], svg: string): void {
   console.log(fmt(head));
   for (const l of lines) console.log(fmt(l));
   for (const r of rows.filter((x) => !x.ok)) console.log(`FAILED at ${r.clients} clients, loss ${r.loss}: ${r.failedInvariants.join("; ")}`);
+  for (const caveat of new Set(rows.flatMap((r) => (r.caveat === undefined ? [] : [r.caveat])))) console.log(`note: ${caveat}`);
   console.log(`chart: ${svg}`);
 }

@@ -193,6 +193,14 @@ describe("--model auto", () => {
     expect(modelFor(options({ ...big, clientMbps: 10 }), 10_000, 0.01)).toBe("packet");
   });
 
+  it("marks chunk rows beyond where the model was measured to agree", () => {
+    const o = options({ model: "chunk" });
+    expect(planRow(o, 100, 0.01).row.caveat).toBeUndefined();
+    expect(planRow(o, 1000, 0.01).row.caveat).toMatch(/^beyond 300 clients with loss per receiver the chunk model runs fast/);
+    expect(planRow({ ...o, lossAt: "server" }, 1000, 0.01).row.caveat).toBeUndefined();
+    expect(planRow(o, 1000, 0).row.caveat).toBeUndefined();
+  });
+
   it("refuses --model chunk where it is not valid, naming why", () => {
     expect(() => modelFor(options({ model: "chunk" }), 10, 0.5)).toThrow(/--model chunk: not valid for this row \(loss 0.5/);
   });
