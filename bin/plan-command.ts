@@ -48,6 +48,7 @@ export function planOptions(f: PlanFlags): FrisbeePlanOptions {
   if (f.lossAt !== "server" && f.lossAt !== "receivers") throw new UsageError(`--loss-at: expected server or receivers, got "${f.lossAt}"`);
   if (parseStartPattern(f.start) === null) throw new UsageError(`--start: expected simultaneous, clustered:K:S or uniform:S, got "${f.start}"`);
   if ((f.burst === undefined) !== (f.gapUs === undefined)) throw new UsageError("--burst and --gap-us go together");
+  if (f.serverQueue === true && f.model === "packet") throw new UsageError("--server-queue: applies to the chunk model; the packet model always has its links' queues");
   return {
     clients: list("--clients", f.clients, (p) => parseWhole("--clients", p, 1, 100_000)),
     losses: list("--loss", f.loss, (p) => {

@@ -192,6 +192,7 @@ describe("testbed plan frisbee", () => {
     expectOneLineError(testbed("plan", "frisbee", "--loss", "1.5"), 2, /^testbed: --loss: expected loss rates/);
     expectOneLineError(testbed("plan", "frisbee", "--start", "whenever"), 2, /^testbed: --start: expected simultaneous/);
     expectOneLineError(testbed("plan", "frisbee", "--runs", "0"), 2, /^testbed: --runs: expected a whole number from 1/);
+    expectOneLineError(testbed("plan", "frisbee", "--model", "packet", "--server-queue"), 2, /^testbed: --server-queue: applies to the chunk model/);
   });
 
   it("runs a row on several seeds with --runs, storing each run under its seed", () => {
