@@ -1,5 +1,6 @@
 import type { Address, Env, Micros, Payload, Process } from "../engine/index.js";
 import { BlockBitmap } from "./bitmap.js";
+import { DECOMPRESSED, FILLING, NONE, RECEIVED, WRITTEN } from "./chunk-state.js";
 import { encode } from "./codec.js";
 import { BITMAP_BYTES, BLOCK_BYTES, CHUNK_BLOCKS, CHUNK_BYTES, CLIENT_DEFAULTS } from "./constants.js";
 import { nextSeq } from "./heartbeat.js";
@@ -83,11 +84,6 @@ const TIMER_IDLE = 2;
 const TIMER_HEARTBEAT = 3;
 const TIMER_LEAVE = 4;
 
-const NONE = 0;
-const FILLING = 1;
-const RECEIVED = 2;
-const DECOMPRESSED = 3;
-const WRITTEN = 4;
 
 export type ClientState = "joining" | "receiving" | "done" | "failed" | "left";
 

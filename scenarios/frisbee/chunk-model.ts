@@ -1,5 +1,6 @@
 import { createRng, Engine, type HandlerId, type Rng } from "../../core/engine/index.js";
 import { BlockBitmap, popcount32 } from "../../core/frisbee/bitmap.js";
+import { DECOMPRESSED, FILLING, NONE, RECEIVED, WRITTEN } from "../../core/frisbee/chunk-state.js";
 import { BITMAP_BYTES, CHUNK_BLOCKS, CHUNK_BYTES, CLIENT_DEFAULTS } from "../../core/frisbee/constants.js";
 import { msg } from "../../core/frisbee/messages.js";
 import { pacingForBandwidth, type BurstPacing } from "../../core/frisbee/rate.js";
@@ -41,11 +42,6 @@ export interface ChunkModelResult {
   traceHash: string;
 }
 
-const NONE = 0;
-const FILLING = 1;
-const RECEIVED = 2;
-const DECOMPRESSED = 3;
-const WRITTEN = 4;
 
 const JOINING = 0;
 const RECEIVING = 1;
