@@ -1,5 +1,4 @@
-import { existsSync, readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
+import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
@@ -21,15 +20,13 @@ import {
   type FrisbeeMessage,
   type ProgressLevel,
 } from "../../../core/frisbee/messages.js";
+import { emulabFixture } from "../../fixtures/emulab.js";
 
 // ---------------------------------------------------------------------------------------------
 // The fixture: datagrams captured from the original Emulab programs. Required.
 
-const FIXTURE_URL = new URL("../../../../shared/fixtures/emulab/frisbee.json", import.meta.url);
-const NDZ_URL = new URL("../../../../shared/fixtures/emulab/disk-4mib.ndz", import.meta.url);
-for (const url of [FIXTURE_URL, NDZ_URL]) {
-  if (!existsSync(url)) throw new Error(`required fixture ${fileURLToPath(url)} is missing`);
-}
+const FIXTURE_PATH = emulabFixture("frisbee.json");
+const NDZ_PATH = emulabFixture("disk-4mib.ndz");
 
 interface FixtureHeader { type: number; subtype: number; datalen: number; srcip: string }
 interface FixtureDatagram {
@@ -46,8 +43,8 @@ interface Fixture {
   handmade_requests: { request: FixtureDatagram; reply: FixtureDatagram }[];
 }
 
-const fixture = JSON.parse(readFileSync(FIXTURE_URL, "utf8")) as Fixture;
-const ndz = new Uint8Array(readFileSync(NDZ_URL));
+const fixture = JSON.parse(readFileSync(FIXTURE_PATH, "utf8")) as Fixture;
+const ndz = new Uint8Array(readFileSync(NDZ_PATH));
 const LOCALHOST = 0x7f000001;
 
 const golden: { name: string; datagram: FixtureDatagram }[] = [

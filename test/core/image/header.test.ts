@@ -1,5 +1,4 @@
-import { existsSync, readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
+import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
@@ -13,10 +12,9 @@ import {
   regionDataBytes,
   type Region,
 } from "../../../core/image/index.js";
+import { emulabFixture } from "../../fixtures/emulab.js";
 
-const NDZ_URL = new URL("../../../../shared/fixtures/emulab/disk-4mib.ndz", import.meta.url);
-if (!existsSync(NDZ_URL)) throw new Error(`required fixture ${fileURLToPath(NDZ_URL)} is missing`);
-const ndz = new Uint8Array(readFileSync(NDZ_URL));
+const ndz = new Uint8Array(readFileSync(emulabFixture("disk-4mib.ndz")));
 const NAMED_ERROR = /^chunk \d+ at image byte \d+: \S/;
 
 function chunk(i: number): Uint8Array {

@@ -10,6 +10,7 @@ import {
   REQUEST_BYTES,
   type SyncRequest,
 } from "../../../core/sync/index.js";
+import { emulabFixture } from "../../fixtures/emulab.js";
 
 interface Capture {
   direction: string;
@@ -18,7 +19,7 @@ interface Capture {
   fields: { name?: string; request?: number; flags?: number; count?: number; error?: number; reply?: number | null };
 }
 
-const captures = JSON.parse(readFileSync(new URL("../../../../shared/fixtures/emulab/sync.json", import.meta.url), "utf8")) as Capture[];
+const captures = JSON.parse(readFileSync(emulabFixture("sync.json"), "utf8")) as Capture[];
 const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
 const bytes = (h: string): Uint8Array => new Uint8Array(Buffer.from(h, "hex"));
 

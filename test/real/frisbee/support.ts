@@ -4,12 +4,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gunzipSync } from "node:zlib";
+import { EMULAB_FIXTURES, emulabFixture } from "../../fixtures/emulab.js";
 
 export const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
 export const CLI = join(ROOT, "dist/bin/testbed.js");
-export const FIXTURES = "/work/shared/fixtures/emulab";
-export const IMAGE = join(FIXTURES, "disk-4mib.ndz");
-export const RAW: Uint8Array = gunzipSync(readFileSync(join(FIXTURES, "disk-4mib.raw.gz")));
+export const FIXTURES = EMULAB_FIXTURES;
+export const IMAGE = emulabFixture("disk-4mib.ndz");
+export const RAW: Uint8Array = gunzipSync(readFileSync(emulabFixture("disk-4mib.raw.gz")));
 export const LO = "127.0.0.1";
 
 /**

@@ -1,18 +1,14 @@
-import { existsSync, readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
+import { readFileSync } from "node:fs";
 import { gunzipSync } from "node:zlib";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { CHUNK_BYTES } from "../../../core/image/index.js";
 import { decodeChunk, imageChunkCount, type ChunkResult } from "../../../real/image/index.js";
+import { emulabFixture } from "../../fixtures/emulab.js";
 
-const FIXTURES = new URL("../../../../shared/fixtures/emulab/", import.meta.url);
-for (const name of ["disk-4mib.ndz", "disk-4mib-z9.ndz", "disk-4mib.raw.gz"]) {
-  if (!existsSync(new URL(name, FIXTURES))) throw new Error(`required fixture ${fileURLToPath(new URL(name, FIXTURES))} is missing`);
-}
-const raw = gunzipSync(readFileSync(new URL("disk-4mib.raw.gz", FIXTURES)));
-const ndz = new Uint8Array(readFileSync(new URL("disk-4mib.ndz", FIXTURES)));
-const ndz9 = new Uint8Array(readFileSync(new URL("disk-4mib-z9.ndz", FIXTURES)));
+const raw = gunzipSync(readFileSync(emulabFixture("disk-4mib.raw.gz")));
+const ndz = new Uint8Array(readFileSync(emulabFixture("disk-4mib.ndz")));
+const ndz9 = new Uint8Array(readFileSync(emulabFixture("disk-4mib-z9.ndz")));
 const NAMED_ERROR = /^chunk \d+ at image byte \d+: \S/;
 
 function chunkOf(image: Uint8Array, i: number): Uint8Array {

@@ -5,10 +5,10 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gunzipSync } from "node:zlib";
 import { afterAll, describe, expect, it } from "vitest";
+import { EMULAB_FIXTURES as FIXTURES } from "../../fixtures/emulab.js";
 
 const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
 const CLI = join(ROOT, "dist/bin/testbed.js");
-const FIXTURES = fileURLToPath(new URL("../../../../shared/fixtures/emulab/", import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), "testbed-image-cli-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const raw = gunzipSync(readFileSync(join(FIXTURES, "disk-4mib.raw.gz")));

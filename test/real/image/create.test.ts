@@ -15,12 +15,12 @@ import {
   writeDiskLikeFile,
   type CreateOptions,
 } from "../../../real/image/index.js";
+import { emulabFixture } from "../../fixtures/emulab.js";
 
-const FIXTURES = new URL("../../../../shared/fixtures/emulab/", import.meta.url);
 const dir = mkdtempSync(join(tmpdir(), "testbed-image-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const rawDisk = gunzipSync(readFileSync(new URL("disk-4mib.raw.gz", FIXTURES)));
+const rawDisk = gunzipSync(readFileSync(emulabFixture("disk-4mib.raw.gz")));
 const rawPath = join(dir, "disk-4mib.raw");
 writeFileSync(rawPath, rawDisk);
 
@@ -68,22 +68,18 @@ describe("image create reproduces the original imagezip", () => {
     }
     const image = path("compat.ndz");
     await createImage(rawPath, image, { ...base, level, skipFree: false, engine: compat, layout: "sequential", jobs: 1, windowBytes: 300 * 1024 });
-    expect(readFileSync(image).equals(readFileSync(new URL(name, FIXTURES)))).toBe(true);
+    expect(readFileSync(image).equals(readFileSync(emulabFixture(name)))).toBe(true);
   });
 
   it("cuts chunks where imagezip does even with node:zlib (same regions and sector ranges)", async () => {
     const image = path("seq.ndz");
     await createImage(rawPath, image, { ...base, skipFree: false, layout: "sequential", jobs: 1 });
     const ours = await readImageHeaders(image);
-    const theirs = await readImageHeaders(fileURLToPathSafe(new URL("disk-4mib.ndz", FIXTURES)));
+    const theirs = await readImageHeaders(emulabFixture("disk-4mib.ndz"));
     const shape = (h: typeof ours): unknown => h.headers.map((c) => [c.firstSector, c.lastSector, c.regions]);
     expect(shape(ours)).toEqual(shape(theirs));
   });
 });
-
-function fileURLToPathSafe(url: URL): string {
-  return decodeURIComponent(url.pathname);
-}
 
 describe("image create and unzip", () => {
   it("round-trips the fixture disk with free space skipped, at both granularities", async () => {

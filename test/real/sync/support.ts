@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { connect } from "node:net";
 import { startSyncServer, type RunningSyncServer } from "../../../real/sync/server.js";
+import { emulabFixture } from "../../fixtures/emulab.js";
 
 export interface Capture {
   description: string;
@@ -11,7 +12,7 @@ export interface Capture {
   fields: Record<string, unknown>;
 }
 
-export const captures = JSON.parse(readFileSync(new URL("../../../../shared/fixtures/emulab/sync.json", import.meta.url), "utf8")) as Capture[];
+export const captures = JSON.parse(readFileSync(emulabFixture("sync.json"), "utf8")) as Capture[];
 
 export function capture(connection: string, direction: "client->server" | "server->client"): Capture {
   const c = captures.find((x) => x.connection === connection && x.direction === direction);
