@@ -1,7 +1,7 @@
 import { writeFileSync } from "node:fs";
 import { openStore } from "../real/store/index.js";
-import { parseStartPattern } from "../scenarios/frisbee/schema.js";
 import { modelFor, planRowRuns, PlanError, type PlanModel, type FrisbeePlanOptions, type FrisbeePlanRow, type LossAt } from "../scenarios/frisbee/plan.js";
+import { readStartPattern } from "../scenarios/start.js";
 import { parseWhole, UsageError } from "./errors.js";
 import { progressBar } from "./progress.js";
 import { lineChart } from "./svg.js";
@@ -46,7 +46,8 @@ function list<T>(flag: string, text: string, item: (part: string) => T): T[] {
 export function planOptions(f: PlanFlags): FrisbeePlanOptions {
   if (f.model !== "packet" && f.model !== "auto" && f.model !== "chunk") throw new UsageError(`--model: expected packet, chunk or auto, got "${f.model}"`);
   if (f.lossAt !== "server" && f.lossAt !== "receivers") throw new UsageError(`--loss-at: expected server or receivers, got "${f.lossAt}"`);
-  if (parseStartPattern(f.start) === null) throw new UsageError(`--start: expected simultaneous, clustered:K:S or uniform:S, got "${f.start}"`);
+  const start = readStartPattern(f.start);
+  if (typeof start === "string") throw new UsageError(`--start: ${start}`);
   if ((f.burst === undefined) !== (f.gapUs === undefined)) throw new UsageError("--burst and --gap-us go together");
   if (f.serverQueue === true && f.model === "packet") throw new UsageError("--server-queue: applies to the chunk model; the packet model always has its links' queues");
   return {

@@ -2,7 +2,7 @@ import { groupAddress, type Address } from "../core/engine/index.js";
 import type { Link, LinkSpec } from "../sim/link.js";
 import { World } from "../sim/world.js";
 import { TrafficSink, TrafficSource } from "../sim/workloads/traffic.js";
-import { installFrisbee, type FrisbeeBuilt } from "./frisbee/build.js";
+import { installFrisbee, type FrisbeeBuilt } from "../sim/frisbee/install.js";
 import { installSync, type SyncBuilt } from "./sync/build.js";
 import type { Direction, Fault, LinkRule, Scenario, TrafficWorkload } from "./schema.js";
 

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import type { SimEvent } from "../sim/world.js";
 import { buildWorld, type BuiltWorld } from "./build.js";
-import { frisbeeStats, type FrisbeeStats } from "./frisbee/stats.js";
+import { frisbeeStats, type FrisbeeStats } from "../sim/frisbee/stats.js";
 import { checkInvariants, INVARIANT_NAMES, type InvariantResult } from "./invariants.js";
 import { ScenarioError } from "./reader.js";
 import { parseScenario, type Scenario } from "./schema.js";

@@ -5,10 +5,10 @@ import { BITMAP_BYTES, CHUNK_BLOCKS, CHUNK_BYTES, CLIENT_DEFAULTS } from "../../
 import { msg } from "../../core/frisbee/messages.js";
 import { pacingForBandwidth, type BurstPacing } from "../../core/frisbee/rate.js";
 import { WorkQueue } from "../../core/frisbee/workqueue.js";
-import { startTimes } from "./build.js";
+import { startTimes } from "../../sim/frisbee/start.js";
 import type { FrisbeePlanOptions } from "./plan.js";
 import { parseStartPattern } from "./schema.js";
-import { summarizeFrisbee, type FrisbeeStats } from "./stats.js";
+import { summarizeFrisbee, type FrisbeeStats } from "../../sim/frisbee/stats.js";
 
 /**
  * The chunk-level model of Frisbee, for planning thousands of clients. It keeps the packet model's

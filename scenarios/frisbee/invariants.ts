@@ -1,5 +1,4 @@
-import { CHUNK_BLOCKS } from "../../core/frisbee/constants.js";
-import type { FrisbeeBuilt } from "./build.js";
+import { chunksOf, type FrisbeeBuilt } from "../../sim/frisbee/install.js";
 
 /** Requests, partial requests, joins and leaves a server may see per client and chunk before we call control traffic unbounded. */
 export const CONTROL_PER_CLIENT_CHUNK_MAX = 4;
@@ -83,9 +82,4 @@ export function controlBounded(f: FrisbeeBuilt): string | null {
     if (control > bound) return `server received ${control} control messages from ${clients} clients for ${chunks} chunks (bound ${bound})`;
   }
   return null;
-}
-
-export function chunksOf(f: FrisbeeBuilt, server: number): number {
-  const s = f.decl.servers[server]!;
-  return Math.ceil(s.compressedBytes / (CHUNK_BLOCKS * 1024));
 }

@@ -2,7 +2,7 @@ import { INVARIANT_NAMES } from "../invariants.js";
 import { runScenario } from "../runner.js";
 import { parseScenario } from "../schema.js";
 import { chunkModelValidity, runChunkModel } from "./chunk-model.js";
-import type { FrisbeeStats } from "./stats.js";
+import type { FrisbeeStats } from "../../sim/frisbee/stats.js";
 
 export type LossAt = "server" | "receivers";
 export type PlanModel = "packet" | "chunk" | "auto";

@@ -1,60 +1,17 @@
 import { PROGRESS_LEVEL, type ProgressLevel } from "../../core/frisbee/messages.js";
 import { pacingForBandwidth, type BurstPacing } from "../../core/frisbee/rate.js";
 import { SERVER_DEFAULTS } from "../../core/frisbee/constants.js";
+import type { FrisbeeClientsDecl, FrisbeeDecl, FrisbeeServerDecl } from "../../sim/frisbee/decl.js";
 import type { Reader } from "../reader.js";
 import { selectHosts } from "../selectors.js";
+import { readStartPattern } from "../start.js";
 import { parseBytes, parseDurationUs, parseRateBps } from "../units.js";
 
-export type StartPattern =
-  | { kind: "simultaneous" }
-  | { kind: "clustered"; clusters: number; everyUs: number }
-  | { kind: "uniform"; overUs: number };
-
-export interface FrisbeeServerDecl {
-  host: number;
-  group: number;
-  port: number;
-  compressedBytes: number;
-  uncompressedBytes: number;
-  pacing: BurstPacing;
-  dynamic: boolean;
-  idleExitUs: number;
-  progressRequest: { intervalSec: number; level: ProgressLevel } | null;
-}
-
-export interface FrisbeeClientsDecl {
-  hosts: number[];
-  server: number;
-  startUs: number;
-  start: StartPattern;
-  heartbeatSec: number;
-  join2: boolean;
-  leaveAtUs: number | null;
-}
-
-export interface FrisbeeDecl {
-  servers: FrisbeeServerDecl[];
-  clients: FrisbeeClientsDecl[];
-}
+export type { FrisbeeClientsDecl, FrisbeeDecl, FrisbeeServerDecl };
+// scenarios/sync reads arrival patterns with the same parser, from here.
+export { parseStartPattern, type StartPattern } from "../start.js";
 
 const IMAGE_BYTES_MAX = 2 ** 44;
-
-/** `"simultaneous"`, `"clustered:K:S"` (K clusters, one every S) or `"uniform:S"` (spread over S). */
-export function parseStartPattern(text: string): StartPattern | null {
-  if (text === "simultaneous") return { kind: "simultaneous" };
-  const clustered = /^clustered:(\d+):(.+)$/.exec(text);
-  if (clustered !== null) {
-    const clusters = Number(clustered[1]);
-    const everyUs = parseDurationUs(clustered[2] as string);
-    return clusters >= 1 && everyUs !== null ? { kind: "clustered", clusters, everyUs } : null;
-  }
-  const uniform = /^uniform:(.+)$/.exec(text);
-  if (uniform !== null) {
-    const overUs = parseDurationUs(uniform[1] as string);
-    return overUs !== null ? { kind: "uniform", overUs } : null;
-  }
-  return null;
-}
 
 export function readFrisbee(reader: Reader, names: readonly string[]): FrisbeeDecl {
   reader.fields(["servers", "clients"]);
@@ -111,8 +68,8 @@ function readProgressRequest(r: Reader): { intervalSec: number; level: ProgressL
 
 function readClients(r: Reader, names: readonly string[]): FrisbeeClientsDecl {
   r.fields(["hosts", "server", "at", "start", "heartbeat", "join2", "leaveAt"]);
-  const startText = r.at("start").present ? r.at("start").string() : "simultaneous";
-  const start = parseStartPattern(startText) ?? r.at("start").fail(`expected "simultaneous", "clustered:K:S" or "uniform:S", got "${startText}"`);
+  const pattern = readStartPattern(r.at("start").present ? r.at("start").string() : "simultaneous");
+  const start = typeof pattern === "string" ? r.at("start").fail(pattern) : pattern;
   const heartbeatUs = r.at("heartbeat").present ? r.at("heartbeat").quantity(parseDurationUs, "10s", "a duration", 0, 86_400_000_000) : 0;
   if (heartbeatUs % 1_000_000 !== 0) r.at("heartbeat").fail("the heartbeat interval is whole seconds");
   return {

@@ -190,7 +190,8 @@ describe("testbed plan frisbee", () => {
     expectOneLineError(testbed("plan", "frisbee", "--burst", "0", "--gap-us", "100"), 2, /^testbed: --burst: expected a whole number from 1/);
     expectOneLineError(testbed("plan", "frisbee", "--server-mbps", "-5"), 2, /^testbed: --server-mbps: expected a positive number/);
     expectOneLineError(testbed("plan", "frisbee", "--loss", "1.5"), 2, /^testbed: --loss: expected loss rates/);
-    expectOneLineError(testbed("plan", "frisbee", "--start", "whenever"), 2, /^testbed: --start: expected simultaneous/);
+    expectOneLineError(testbed("plan", "frisbee", "--start", "whenever"), 2, /^testbed: --start: "whenever" is not a start pattern; expected simultaneous, clustered:K:S/);
+    expectOneLineError(testbed("plan", "frisbee", "--start", "clustered:4:10"), 2, /^testbed: --start: "clustered:4:10": S, the time between clusters, needs a unit \(e\.g\. clustered:4:10s\)$/);
     expectOneLineError(testbed("plan", "frisbee", "--runs", "0"), 2, /^testbed: --runs: expected a whole number from 1/);
     expectOneLineError(testbed("plan", "frisbee", "--model", "packet", "--server-queue"), 2, /^testbed: --server-queue: applies to the chunk model/);
   });

@@ -3,7 +3,7 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { buildWorld } from "../../scenarios/build.js";
 import { maxInWindow } from "../../scenarios/frisbee/invariants.js";
-import { parseStartPattern } from "../../scenarios/frisbee/schema.js";
+import { parseStartPattern } from "../../scenarios/start.js";
 import { checkInvariants, INVARIANT_NAMES } from "../../scenarios/invariants.js";
 import { ScenarioError } from "../../scenarios/reader.js";
 import { runScenario } from "../../scenarios/runner.js";
@@ -64,7 +64,7 @@ describe("Frisbee scenario fields", () => {
 
   it("refuses a start pattern it does not know and a server that does not exist", () => {
     expect(refuse('"start": "uniform:4s"', '"start": "eventually"')).toThrow(ScenarioError);
-    expect(refuse('"start": "uniform:4s"', '"start": "eventually"')).toThrow(/frisbee\.clients\[1\]\.start: expected "simultaneous", "clustered:K:S" or "uniform:S"/);
+    expect(refuse('"start": "uniform:4s"', '"start": "eventually"')).toThrow(/frisbee\.clients\[1\]\.start: "eventually" is not a start pattern; expected simultaneous, clustered:K:S .* or uniform:S/);
     expect(refuse('{ "hosts": "node[0-15]", "heartbeat": "2s" }', '{ "hosts": "node[0-15]", "server": 3 }')).toThrow(/there is no server 3/);
   });
 

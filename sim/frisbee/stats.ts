@@ -1,6 +1,5 @@
 import { CHUNK_BLOCKS } from "../../core/frisbee/constants.js";
-import type { FrisbeeBuilt } from "./build.js";
-import { chunksOf } from "./invariants.js";
+import { chunksOf, type FrisbeeBuilt } from "./install.js";
 
 export interface FrisbeeStats {
   clients: number;
