@@ -1,6 +1,6 @@
 import { writeFileSync } from "node:fs";
 import { openStore } from "../real/store/index.js";
-import { modelFor, planRowRuns, PlanError, type PlanModel, type FrisbeePlanOptions, type FrisbeePlanRow, type LossAt } from "../scenarios/frisbee/plan.js";
+import { checkPlanRow, planRowRuns, PlanError, type PlanModel, type FrisbeePlanOptions, type FrisbeePlanRow, type LossAt } from "../scenarios/frisbee/plan.js";
 import { readStartPattern } from "../scenarios/start.js";
 import { parseWhole, UsageError } from "./errors.js";
 import { progressBar } from "./progress.js";
@@ -30,9 +30,10 @@ export interface PlanFlags {
   store: boolean;
 }
 
-function positive(flag: string, text: string, max: number): number {
+/** A number from `min` (the least a scenario can hold, so no row is refused later) up to `max`. */
+function positive(flag: string, text: string, max: number, min: number): number {
   const v = Number(text);
-  if (text.trim() === "" || !Number.isFinite(v) || v <= 0 || v > max) throw new UsageError(`${flag}: expected a positive number up to ${max}, got "${text}"`);
+  if (text.trim() === "" || !Number.isFinite(v) || v < min || v > max) throw new UsageError(`${flag}: expected a positive number from ${min} up to ${max}, got "${text}"`);
   return v;
 }
 
@@ -58,16 +59,16 @@ export function planOptions(f: PlanFlags): FrisbeePlanOptions {
       return v;
     }),
     lossAt: f.lossAt as LossAt,
-    imageMiB: positive("--image-mib", f.imageMib, 1 << 20),
-    dataMiB: positive("--data-mib", f.dataMib, 1 << 24),
-    clientMbps: positive("--client-mbps", f.clientMbps, 1e6),
+    imageMiB: positive("--image-mib", f.imageMib, 1 << 20, 0.001),
+    dataMiB: positive("--data-mib", f.dataMib, 1 << 24, 0.001),
+    clientMbps: positive("--client-mbps", f.clientMbps, 1e6, 0.01),
     pacing:
       f.burst !== undefined && f.gapUs !== undefined
         ? { burst: parseWhole("--burst", f.burst, 1, 100_000), gapUs: parseWhole("--gap-us", f.gapUs, 1, 60_000_000) }
-        : { serverMbps: positive("--server-mbps", f.serverMbps, 1e6) },
-    diskMiBs: positive("--disk-mibs", f.diskMibs, 1e6),
-    inflateMiBs: positive("--inflate-mibs", f.inflateMibs, 1e6),
-    start: f.start,
+        : { serverMbps: positive("--server-mbps", f.serverMbps, 1e6, 0.01) },
+    diskMiBs: positive("--disk-mibs", f.diskMibs, 1e6, 0.001),
+    inflateMiBs: positive("--inflate-mibs", f.inflateMibs, 1e6, 0.001),
+    start,
     heartbeatSec: parseWhole("--heartbeat", f.heartbeat, 1, 86_400),
     seed: parseWhole("--seed", f.seed, 0),
     model: f.model as PlanModel,
@@ -82,7 +83,7 @@ export function planFrisbeeCommand(f: PlanFlags): number {
   // Refuse a model that is not valid for some row before running any.
   for (const { clients, loss } of grid) {
     try {
-      modelFor(o, clients, loss);
+      checkPlanRow(o, clients, loss);
     } catch (error) {
       if (error instanceof PlanError) throw new UsageError(error.message);
       throw error;

@@ -6,8 +6,7 @@ import { msg } from "../../core/frisbee/messages.js";
 import { pacingForBandwidth, type BurstPacing } from "../../core/frisbee/rate.js";
 import { WorkQueue } from "../../core/frisbee/workqueue.js";
 import { startTimes } from "../../sim/frisbee/start.js";
-import type { FrisbeePlanOptions } from "./plan.js";
-import { parseStartPattern } from "./schema.js";
+import type { FrisbeePlanOptions } from "../../sim/frisbee/plan-options.js";
 import { summarizeFrisbee, type FrisbeeStats } from "../../sim/frisbee/stats.js";
 
 /**
@@ -380,9 +379,7 @@ class ChunkModel {
   }
 
   run(onProgress?: (fraction: number) => void): ChunkModelResult {
-    const pattern = parseStartPattern(this.o.start);
-    if (pattern === null) throw new Error(`bad start pattern ${this.o.start}`);
-    const times = startTimes(pattern, this.n, 0, this.rng.fork("starts"));
+    const times = startTimes(this.o.start, this.n, 0, this.rng.fork("starts"));
     for (let i = 0; i < this.n; i++) {
       this.startUs[i] = times[i] as number;
       this.engine.at(times[i] as number, this.hStart, i);

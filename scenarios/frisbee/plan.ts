@@ -1,41 +1,18 @@
-import { INVARIANT_NAMES } from "../invariants.js";
-import { runScenario } from "../runner.js";
-import { parseScenario } from "../schema.js";
-import { chunkModelValidity, runChunkModel } from "./chunk-model.js";
+import { pacingForBandwidth } from "../../core/frisbee/rate.js";
+import { PLAN_NETWORK, planServerLinkMbps } from "../../sim/frisbee/plan-network.js";
+import type { FrisbeePlanOptions, LossAt, PlanModel } from "../../sim/frisbee/plan-options.js";
 import type { FrisbeeStats } from "../../sim/frisbee/stats.js";
+import { runScenario } from "../runner.js";
+import { SCENARIO_DURATION_US_MAX, type LinkRule, type Scenario } from "../schema.js";
+import { chunkModelValidity, runChunkModel } from "./chunk-model.js";
 
-export type LossAt = "server" | "receivers";
-export type PlanModel = "packet" | "chunk" | "auto";
+export type { FrisbeePlanOptions, LossAt, PlanModel };
 
 /**
  * `auto` runs the packet model while a row is cheap enough (clients times image MiB up to this,
  * about a minute of wall time), and the chunk model beyond it where the chunk model is valid.
  */
 export const AUTO_PACKET_CLIENT_MIB_MAX = 20_000;
-
-export interface FrisbeePlanOptions {
-  clients: number[];
-  losses: number[];
-  lossAt: LossAt;
-  imageMiB: number;
-  dataMiB: number;
-  clientMbps: number;
-  /** Bandwidth target of the server, or burst/gap pacing. */
-  pacing: { serverMbps: number } | { burst: number; gapUs: number };
-  diskMiBs: number;
-  /** Decompression speed in MiB/s of output. */
-  inflateMiBs: number;
-  start: string;
-  heartbeatSec: number;
-  seed: number;
-  model: PlanModel;
-  /**
-   * Chunk model only: requests pass the server link's queue, which drops most of a herd of
-   * thousands of clients' idle requests, as the packet model's link does. Closer to the packet
-   * model beyond a few hundred clients, and slower (see the README).
-   */
-  serverQueue?: boolean;
-}
 
 export interface FrisbeePlanRow extends FrisbeeStats {
   clients: number;
@@ -54,38 +31,80 @@ export interface FrisbeePlanRow extends FrisbeeStats {
   perRun?: { seed: number; runtimeSecMean: number; duplicateDataPct: number; traceHash: string }[];
 }
 
-/** The scenario one row of a plan runs: one server, `clients` clients, the plan's links, disks and loss. */
-export function planScenario(o: FrisbeePlanOptions, clients: number, loss: number): object {
-  const serverLinkMbps = Math.max(1000, "serverMbps" in o.pacing ? o.pacing.serverMbps * 2 : 1000);
-  const lossLinks =
-    loss === 0 ? [] : o.lossAt === "receivers" ? [{ hosts: "node*", direction: "down", loss }] : [{ hosts: "server", direction: "both", loss }];
-  // Generous: a hundred times the slowest stage's time for the whole image, plus a minute.
-  const slowestMiBs = Math.min(o.clientMbps / 8, "serverMbps" in o.pacing ? o.pacing.serverMbps / 8 : 1e9, o.diskMiBs, o.inflateMiBs);
-  const durationSec = Math.ceil((100 * o.dataMiB) / slowestMiBs + 60);
+const MIB = 2 ** 20;
+/** The plan's server and where it serves. */
+const PLAN_SERVER = { group: 1, port: 7700, idleExitUs: 10_000_000 } as const;
+
+/**
+ * The scenario one row of a plan runs: one server, `clients` clients, the plan's links, disks and
+ * loss, built as the typed scenario the packet model takes (no text in between).
+ */
+export function planScenario(o: FrisbeePlanOptions, clients: number, loss: number): Scenario {
+  const nodes = Array.from({ length: clients }, (_, i) => i + 1);
+  const lossSpec = { model: "bernoulli" as const, rate: loss };
+  const lossLinks: LinkRule[] =
+    loss === 0
+      ? []
+      : o.lossAt === "receivers"
+        ? [{ hosts: nodes, direction: "down", spec: {}, loss: lossSpec }]
+        : [{ hosts: [0], direction: "both", spec: {}, loss: lossSpec }];
+  const writeBytesPerSec = o.diskMiBs * MIB;
   return {
+    file: `plan(clients=${clients}, loss=${loss})`,
     name: `plan-frisbee-${clients}-${loss}`,
-    duration: `${durationSec}s`,
-    hosts: [{ name: "server" }, { name: "node", count: clients }],
+    description: "",
+    seed: null,
+    durationUs: planDurationUs(o),
+    hosts: [{ name: "server", clockDriftPpm: 0, clockOffsetUs: 0 }, ...nodes.map((h) => ({ name: `node${h - 1}`, clockDriftPpm: 0, clockOffsetUs: 0 }))],
     network: {
-      headerBytes: 28,
-      defaults: { bandwidth: `${serverLinkMbps}Mbit`, latency: "50us", queue: "1MiB" },
-      links: [{ hosts: "node*", bandwidth: `${o.clientMbps}Mbit`, queue: "512KiB" }, ...lossLinks],
+      headerBytes: PLAN_NETWORK.headerBytes,
+      defaults: { bandwidthBps: planServerLinkMbps(o) * 1e6, latencyUs: PLAN_NETWORK.latencyUs, queueBytesMax: PLAN_NETWORK.serverQueueBytes },
+      links: [{ hosts: nodes, direction: "both", spec: { bandwidthBps: o.clientMbps * 1e6, queueBytesMax: PLAN_NETWORK.clientQueueBytes }, loss: undefined }, ...lossLinks],
     },
-    disks: [{ hosts: "node*", size: `${Math.ceil(o.dataMiB) + 1}MiB`, write: `${o.diskMiBs}MiB/s` }],
+    disks: [
+      { hosts: nodes, sizeBytes: (Math.ceil(o.dataMiB) + 1) * MIB, writeBytesPerSec, readBytesPerSec: writeBytesPerSec, latencyUs: 0, writeErrorRate: 0, badRanges: [], keepData: false },
+    ],
     // The CPU model charges inflating by compressed bytes; convert the output rate to an input rate.
-    cpus: [{ hosts: "node*", cores: 1, costs: { inflate: `${(o.inflateMiBs * o.imageMiB) / o.dataMiB}MiB/s` } }],
+    cpus: [{ hosts: nodes, cores: 1, unitsPerSec: { inflate: ((o.inflateMiBs * o.imageMiB) / o.dataMiB) * MIB } }],
+    workloads: [],
+    faults: [],
+    invariants: null,
     frisbee: {
       servers: [
         {
-          host: "server",
-          image: { compressed: `${o.imageMiB}MiB`, uncompressed: `${o.dataMiB}MiB` },
-          ...("serverMbps" in o.pacing ? { bandwidth: `${o.pacing.serverMbps}Mbit` } : { burst: o.pacing.burst, gap: `${o.pacing.gapUs}us` }),
-          idleExit: "10s",
+          host: 0,
+          group: PLAN_SERVER.group,
+          port: PLAN_SERVER.port,
+          compressedBytes: Math.round(o.imageMiB * MIB),
+          uncompressedBytes: Math.round(o.dataMiB * MIB),
+          pacing: "serverMbps" in o.pacing ? pacingForBandwidth(o.pacing.serverMbps * 1e6) : { burstPackets: o.pacing.burst, burstGapUs: o.pacing.gapUs },
+          dynamic: false,
+          idleExitUs: PLAN_SERVER.idleExitUs,
+          progressRequest: null,
         },
       ],
-      clients: [{ hosts: "node*", start: o.start, heartbeat: `${o.heartbeatSec}s` }],
+      clients: [{ hosts: nodes, server: 0, startUs: 0, start: o.start, heartbeatSec: o.heartbeatSec, join2: false, leaveAtUs: null }],
     },
+    sync: null,
   };
+}
+
+/** Generous: a hundred times the slowest stage's time for the whole image, plus a minute. */
+function planDurationUs(o: FrisbeePlanOptions): number {
+  const slowestMiBs = Math.min(o.clientMbps / 8, "serverMbps" in o.pacing ? o.pacing.serverMbps / 8 : 1e9, o.diskMiBs, o.inflateMiBs);
+  return Math.ceil((100 * o.dataMiB) / slowestMiBs + 60) * 1e6;
+}
+
+/**
+ * Refuses, with the reason, a row no model can run: one that would not fit a scenario's limits.
+ * Flags are checked one by one; this checks what they give together.
+ */
+export function checkPlanRow(o: FrisbeePlanOptions, clients: number, loss: number): void {
+  modelFor(o, clients, loss);
+  const durationUs = planDurationUs(o);
+  if (durationUs > SCENARIO_DURATION_US_MAX) {
+    throw new PlanError(`a row this slow would need ${Math.round(durationUs / 86_400e6)} simulated days, more than the limit of ${SCENARIO_DURATION_US_MAX / 86_400e6}; raise the slowest of --client-mbps, --server-mbps, --disk-mibs and --inflate-mibs`);
+  }
 }
 
 /** What a row's run left for the store. */
@@ -192,10 +211,9 @@ export function chunkModelCaveat(o: FrisbeePlanOptions, clients: number, loss: n
     : `beyond ${CHUNK_MODEL_CLIENTS_CHECKED} clients with loss per receiver the chunk model runs fast (by 8-13% at 1,000 clients, 27% at 3,000); --server-queue narrows that`;
 }
 
-/** Runs one row in the packet model; the scenario text is validated like any file, so a bad combination fails clearly. */
+/** Runs one row in the packet model. */
 function packetRow(o: FrisbeePlanOptions, clients: number, loss: number, onProgress?: (f: number) => void): { row: FrisbeePlanRow; run: PlanRun } {
-  const scenario = parseScenario(JSON.stringify(planScenario(o, clients, loss)), `plan(clients=${clients}, loss=${loss})`, INVARIANT_NAMES);
-  const { result } = runScenario(scenario, { seed: o.seed, ...(onProgress === undefined ? {} : { onProgress }) });
+  const { result } = runScenario(planScenario(o, clients, loss), { seed: o.seed, ...(onProgress === undefined ? {} : { onProgress }) });
   const stats = result.frisbee as FrisbeeStats;
   return {
     run: result,

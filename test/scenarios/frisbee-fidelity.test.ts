@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { parseStartPattern, type StartPattern } from "../../scenarios/start.js";
 import { CHUNK_MODEL_RECEIVER_LOSS_MAX, CHUNK_MODEL_SERVER_LOSS_MAX, chunkModelValidity, runChunkModel } from "../../scenarios/frisbee/chunk-model.js";
 import { AUTO_PACKET_CLIENT_MIB_MAX, modelFor, planRow, planRowRuns, type FrisbeePlanOptions, type LossAt } from "../../scenarios/frisbee/plan.js";
 
@@ -30,7 +31,7 @@ function options(over: Partial<FrisbeePlanOptions> = {}): FrisbeePlanOptions {
     pacing: { serverMbps: 72 },
     diskMiBs: 60,
     inflateMiBs: 120,
-    start: "simultaneous",
+    start: { kind: "simultaneous" },
     heartbeatSec: 10,
     seed: 1,
     model: "packet",
@@ -81,7 +82,7 @@ describe("the chunk-level Frisbee model", () => {
   describe("agrees with the packet-level model within 5% on mean runtime", () => {
     for (const cell of grid()) {
       it(`${cell.clients} clients, loss ${cell.loss} at the ${cell.lossAt}, start ${cell.start}`, { timeout: 300_000 }, async () => {
-        const o = options({ start: cell.start, lossAt: cell.lossAt });
+        const o = options({ start: parseStartPattern(cell.start) as StartPattern, lossAt: cell.lossAt });
         const packet = await meanRuntime({ ...o, model: "packet" }, cell.clients, cell.loss);
         const chunk = await meanRuntime({ ...o, model: "chunk" }, cell.clients, cell.loss);
         expect(Math.abs(chunk - packet) / packet, `packet ${packet.toFixed(3)} s, chunk ${chunk.toFixed(3)} s`).toBeLessThanOrEqual(AGREEMENT_MAX);
