@@ -28,7 +28,7 @@ import { parseWhole, UsageError } from "./errors.js";
 
 const DEFAULT_DB = "./testbed.db";
 
-/** Registers `syncd`, `sync`, `syncserver`, `experiment` and `bench sync`. */
+/** Registers `syncd`, `sync`, `syncserver` and `bench sync` (`experiment` is bin/experiment-command.ts). */
 export function registerSyncCommands(program: Command, groups: { bench: Command }): void {
   registerSyncd(program);
   registerSyncClient(program);
@@ -253,35 +253,6 @@ function isThisHost(host: string): boolean {
 }
 
 function registerTestbedSide(program: Command): void {
-  const experiment = program.command("experiment").description("experiments in the store and the sync server each names");
-  experiment
-    .command("create")
-    .description("record an experiment and its nodes")
-    .argument("<name>", "experiment name")
-    .requiredOption("--nodes <list>", "node[=host],... (host defaults to the node's name)")
-    .option("--sync-server <node>", "the node serving its barriers (default: the first node by name)")
-    .option("--db <path>", "store file", DEFAULT_DB)
-    .addHelpText("after", "\nExample:\n  testbed experiment create exp1 --nodes node0=10.0.0.1,node1=10.0.0.2 --sync-server node1")
-    .action((name: string, o: { nodes: string; syncServer?: string; db: string }) => {
-      const nodes = o.nodes.split(",").map((item) => {
-        const [node, host] = item.split("=");
-        if (node === undefined || node === "" || host === "") throw new UsageError(`--nodes: "${item}" is not node[=host]`);
-        return { node, host: host ?? node };
-      });
-      withExperiments(o.db, (store) => store.createExperiment(name, nodes, o.syncServer ?? null));
-    });
-  experiment
-    .command("set-sync-server")
-    .description("name the node that serves an experiment's barriers (tb-set-sync-server)")
-    .argument("<name>", "experiment name")
-    .argument("[node]", "the node; omit with --default to go back to the default")
-    .option("--default", "use the default (the first node by name)")
-    .option("--db <path>", "store file", DEFAULT_DB)
-    .addHelpText("after", "\nExample:\n  testbed experiment set-sync-server exp1 node3")
-    .action((name: string, node: string | undefined, o: { default?: boolean; db: string }) => {
-      if ((node === undefined) === (o.default !== true)) throw new UsageError("give a node or --default");
-      withExperiments(o.db, (store) => store.setSyncServer(name, node ?? null));
-    });
   program
     .command("syncserver")
     .description("print the SYNCSERVER line a node of an experiment is told, and write its syncserver file")

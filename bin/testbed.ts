@@ -5,6 +5,7 @@ import { StoreError, openStore } from "../real/store/index.js";
 import { ScenarioError } from "../scenarios/reader.js";
 import { runEngineBench } from "../sim/bench/engine-bench.js";
 import { parseWhole, UsageError } from "./errors.js";
+import { registerExperimentCommands } from "./experiment-command.js";
 import { registerFrisbeeRealCommands } from "./frisbee-real-command.js";
 import { registerImageCommands } from "./image-command.js";
 import { registerMonitorCommands } from "./monitor-command.js";
@@ -128,6 +129,7 @@ function buildProgram(): Command {
   registerImageCommands(program, { bench });
   registerMonitorCommands(program, { plan });
   registerSyncCommands(program, { bench });
+  registerExperimentCommands(program);
   return program;
 }
 

@@ -1,6 +1,13 @@
 import Database from "better-sqlite3";
+import { transition, type ExperimentAction, type ExperimentState } from "../../core/experiment/states.js";
+import type { ExperimentSpec } from "../../core/experiment/spec.js";
 import { StoreError, guard } from "./errors.js";
 import { openStoreConnection } from "./connection.js";
+import { decodeExperiment, decodeNode, EXPERIMENT_COLUMNS, ExperimentError, NODE_COLUMNS, type ExperimentRow, type ExperimentSummary } from "./experiment-rows.js";
+import { ExperimentLive } from "./experiment-live.js";
+
+export type { ExperimentRow, ExperimentSummary, LiveNode } from "./experiment-rows.js";
+export type { ExperimentEvent, NodeProgress, SwapProgress, PartitionRow } from "./experiment-live.js";
 
 /** A node of an experiment and the host name other nodes reach it by. */
 export interface ExperimentNode {
@@ -8,32 +15,37 @@ export interface ExperimentNode {
   readonly host: string;
 }
 
-export interface ExperimentRow {
-  readonly name: string;
-  /** The node the user chose with set-sync-server, or null for the default. */
-  readonly syncServer: string | null;
-  readonly nodes: readonly ExperimentNode[];
-  readonly createdAt: string;
-}
-
-/** A request about experiments that cannot be met (unknown experiment or node): the user's mistake. */
-export class ExperimentError extends Error {
-  override readonly name = "ExperimentError";
-}
+export { ExperimentError } from "./experiment-rows.js";
 
 /** Most nodes one experiment holds. */
 export const EXPERIMENT_NODES_MAX = 100_000;
+/** Most experiments one list returns. */
+export const EXPERIMENTS_LIST_MAX = 10_000;
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 
-export interface ExperimentStore {
+export interface ExperimentStore extends ExperimentLive {
   readonly path: string;
   /** Creates an experiment with its nodes; fails if the name is taken. */
   createExperiment(name: string, nodes: readonly ExperimentNode[], syncServer?: string | null): void;
+  /** Creates an experiment from its file: nodes, partitions and the file itself, in state new. */
+  createFromSpec(spec: ExperimentSpec): void;
   /** Names the experiment's sync server node; null goes back to the default. */
   setSyncServer(name: string, node: string | null): void;
   experiment(name: string): ExperimentRow | undefined;
+  /** Newest first. */
+  listExperiments(limit?: number): ExperimentSummary[];
   /** The node serving the experiment's barriers: the chosen one, else the first node by name. */
   syncServerOf(name: string): ExperimentNode;
+  /**
+   * Moves the experiment through the transition table, checked and written in one immediate
+   * transaction, so two processes asking at once cannot both start a swap. Returns the new state.
+   */
+  transition(name: string, action: ExperimentAction, reason?: string, world?: "sim" | "real"): ExperimentState;
+  /** Deletes an experiment the table lets go (new, swapped or failed), with its nodes and partitions. */
+  deleteExperiment(name: string): void;
+  setSaveDiskState(name: string, save: boolean): void;
+  /** The addresses nodes have in this world (the node-configuration server knows nodes by them). */
+  setNodeHosts(name: string, hosts: ReadonlyMap<string, string>): void;
   close(): void;
 }
 
@@ -41,38 +53,52 @@ export function openExperimentStore(path: string): ExperimentStore {
   return new SqliteExperimentStore(openStoreConnection(path), path);
 }
 
-class SqliteExperimentStore implements ExperimentStore {
+class SqliteExperimentStore extends ExperimentLive implements ExperimentStore {
   private readonly statements;
 
-  constructor(
-    private readonly db: Database.Database,
-    readonly path: string,
-  ) {
+  constructor(db: Database.Database, path: string) {
+    super(db, path);
     this.statements = guard(path, "prepare experiment statements", () => ({
-      insert: db.prepare("INSERT INTO experiments (name, sync_server, created_at) VALUES (?, ?, ?)"),
+      insert: db.prepare("INSERT INTO experiments (name, sync_server, created_at, updated_at, spec, save_disk_state) VALUES (?, ?, ?, ?, ?, ?)"),
       insertNode: db.prepare("INSERT INTO experiment_nodes (experiment, node, host) VALUES (?, ?, ?)"),
-      get: db.prepare<[string]>("SELECT name, sync_server, created_at FROM experiments WHERE name = ?"),
-      nodes: db.prepare<[string, number]>("SELECT node, host FROM experiment_nodes WHERE experiment = ? ORDER BY node LIMIT ?"),
+      insertPartition: db.prepare("INSERT INTO partitions (experiment, node, partition, image) VALUES (?, ?, ?, ?)"),
+      get: db.prepare<[string]>(`SELECT ${EXPERIMENT_COLUMNS} FROM experiments WHERE name = ?`),
+      list: db.prepare<[number]>(
+        `SELECT e.name, e.state, e.state_reason, e.world, e.updated_at, e.created_at, e.seconds_left,
+           (SELECT COUNT(*) FROM experiment_nodes n WHERE n.experiment = e.name) AS nodes,
+           (SELECT COUNT(*) FROM experiment_nodes n WHERE n.experiment = e.name AND n.ready = 1) AS ready
+         FROM experiments e ORDER BY e.created_at DESC, e.name LIMIT ?`,
+      ),
+      nodes: db.prepare<[string, number]>(`SELECT ${NODE_COLUMNS} FROM experiment_nodes WHERE experiment = ? ORDER BY rowid LIMIT ?`),
       setServer: db.prepare("UPDATE experiments SET sync_server = ? WHERE name = ?"),
+      setState: db.prepare("UPDATE experiments SET state = ?, state_reason = ?, world = COALESCE(?, world), updated_at = ? WHERE name = ?"),
+      delete: db.prepare("DELETE FROM experiments WHERE name = ?"),
+      setSave: db.prepare("UPDATE experiments SET save_disk_state = ?, updated_at = ? WHERE name = ?"),
+      setHost: db.prepare("UPDATE experiment_nodes SET host = ? WHERE experiment = ? AND node = ?"),
     }));
   }
 
   createExperiment(name: string, nodes: readonly ExperimentNode[], syncServer: string | null = null): void {
-    if (!NAME_PATTERN.test(name)) throw new ExperimentError(`"${name}" is not an experiment name (letters, digits, _ . -; at most 63)`);
-    if (nodes.length === 0) throw new ExperimentError(`experiment ${name} needs at least one node`);
-    if (nodes.length > EXPERIMENT_NODES_MAX) throw new ExperimentError(`experiment ${name} has ${nodes.length} nodes, at most ${EXPERIMENT_NODES_MAX}`);
-    const seen = new Set<string>();
-    for (const n of nodes) {
-      if (!NAME_PATTERN.test(n.node)) throw new ExperimentError(`"${n.node}" is not a node name`);
-      if (seen.has(n.node)) throw new ExperimentError(`node ${n.node} is listed twice`);
-      seen.add(n.node);
-    }
-    if (syncServer !== null && !seen.has(syncServer)) throw new ExperimentError(`sync server ${syncServer} is not a node of ${name}`);
-    if (this.experiment(name) !== undefined) throw new ExperimentError(`experiment ${name} already exists`);
+    this.checkNew(name, nodes.map((n) => n.node), syncServer);
     guard(this.path, `create experiment ${name}`, () =>
       this.db.transaction(() => {
-        this.statements.insert.run(name, syncServer, new Date().toISOString());
+        const now = new Date().toISOString();
+        this.statements.insert.run(name, syncServer, now, now, null, 0);
         for (const n of nodes) this.statements.insertNode.run(name, n.node, n.host);
+      }).immediate(),
+    );
+  }
+
+  createFromSpec(spec: ExperimentSpec): void {
+    this.checkNew(spec.name, spec.nodes.map((n) => n.name), spec.syncServer);
+    guard(this.path, `create experiment ${spec.name}`, () =>
+      this.db.transaction(() => {
+        const now = new Date().toISOString();
+        this.statements.insert.run(spec.name, spec.syncServer, now, now, JSON.stringify(spec), spec.saveDiskState ? 1 : 0);
+        for (const n of spec.nodes) {
+          this.statements.insertNode.run(spec.name, n.name, n.name);
+          for (const p of n.partitions) this.statements.insertPartition.run(spec.name, n.name, p.partition, p.image);
+        }
       }).immediate(),
     );
   }
@@ -84,26 +110,91 @@ class SqliteExperimentStore implements ExperimentStore {
   }
 
   experiment(name: string): ExperimentRow | undefined {
-    const row = guard(this.path, `read experiment ${name}`, () => this.statements.get.get(name)) as
-      | { name: string; sync_server: string | null; created_at: string }
-      | undefined;
+    const row = guard(this.path, `read experiment ${name}`, () => this.statements.get.get(name));
     if (row === undefined) return undefined;
-    const nodes = guard(this.path, `read the nodes of ${name}`, () => this.statements.nodes.all(name, EXPERIMENT_NODES_MAX)) as ExperimentNode[];
-    return { name: row.name, syncServer: row.sync_server, nodes: nodes.map((n) => ({ node: n.node, host: n.host })), createdAt: row.created_at };
+    const nodes = guard(this.path, `read the nodes of ${name}`, () => this.statements.nodes.all(name, EXPERIMENT_NODES_MAX));
+    return decodeExperiment(this.path, row, nodes.map((n) => decodeNode(this.path, n)));
+  }
+
+  listExperiments(limit = EXPERIMENTS_LIST_MAX): ExperimentSummary[] {
+    const rows = guard(this.path, "list experiments", () => this.statements.list.all(Math.min(limit, EXPERIMENTS_LIST_MAX))) as {
+      name: string;
+      state: ExperimentState;
+      state_reason: string;
+      world: "sim" | "real" | null;
+      updated_at: string;
+      created_at: string;
+      seconds_left: number | null;
+      nodes: number;
+      ready: number;
+    }[];
+    return rows.map((r) => ({ name: r.name, state: r.state, reason: r.state_reason, world: r.world, nodes: r.nodes, ready: r.ready, secondsLeft: r.seconds_left, createdAt: r.created_at, updatedAt: r.updated_at }));
   }
 
   syncServerOf(name: string): ExperimentNode {
     const exp = this.require(name);
-    const chosen = exp.syncServer === null ? exp.nodes[0] : exp.nodes.find((n) => n.node === exp.syncServer);
+    if (exp.spec !== null && exp.spec.syncServer === null) throw new ExperimentError(`experiment ${name} has no sync server`);
+    const byName = [...exp.nodes].sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
+    const chosen = exp.syncServer === null ? byName[0] : exp.nodes.find((n) => n.node === exp.syncServer);
     if (chosen === undefined) throw new StoreError(this.path, `corrupted data in table experiments: sync server of ${name} is not one of its nodes`);
-    return chosen;
+    return { node: chosen.node, host: chosen.host };
+  }
+
+  transition(name: string, action: ExperimentAction, reason = "", world?: "sim" | "real"): ExperimentState {
+    const move = this.db.transaction((): ExperimentState => {
+      const exp = this.require(name);
+      const t = transition(exp.state, action);
+      if (!t.ok) throw new ExperimentError(`experiment ${name}: ${t.why}`);
+      if (t.to === "deleted") throw new Error("transition: delete goes through deleteExperiment");
+      this.statements.setState.run(t.to, reason, world ?? null, new Date().toISOString(), name);
+      return t.to;
+    });
+    return guard(this.path, `change the state of ${name}`, () => move.immediate());
+  }
+
+  deleteExperiment(name: string): void {
+    const remove = this.db.transaction(() => {
+      const exp = this.require(name);
+      const t = transition(exp.state, "delete");
+      if (!t.ok) throw new ExperimentError(`experiment ${name}: ${t.why}`);
+      this.statements.delete.run(name);
+    });
+    guard(this.path, `delete experiment ${name}`, () => remove.immediate());
+  }
+
+  setSaveDiskState(name: string, save: boolean): void {
+    this.require(name);
+    guard(this.path, `set save-disk-state of ${name}`, () => this.statements.setSave.run(save ? 1 : 0, new Date().toISOString(), name));
+  }
+
+  setNodeHosts(name: string, hosts: ReadonlyMap<string, string>): void {
+    this.require(name);
+    guard(this.path, `set the node addresses of ${name}`, () =>
+      this.db.transaction(() => {
+        for (const [node, host] of hosts) this.statements.setHost.run(host, name, node);
+      }).immediate(),
+    );
   }
 
   close(): void {
-    this.db.close();
+    if (this.db.open) this.db.close();
   }
 
-  private require(name: string): ExperimentRow {
+  private checkNew(name: string, nodes: readonly string[], syncServer: string | null): void {
+    if (!NAME_PATTERN.test(name)) throw new ExperimentError(`"${name}" is not an experiment name (letters, digits, _ . -; at most 63)`);
+    if (nodes.length === 0) throw new ExperimentError(`experiment ${name} needs at least one node`);
+    if (nodes.length > EXPERIMENT_NODES_MAX) throw new ExperimentError(`experiment ${name} has ${nodes.length} nodes, at most ${EXPERIMENT_NODES_MAX}`);
+    const seen = new Set<string>();
+    for (const n of nodes) {
+      if (!NAME_PATTERN.test(n)) throw new ExperimentError(`"${n}" is not a node name`);
+      if (seen.has(n)) throw new ExperimentError(`node ${n} is listed twice`);
+      seen.add(n);
+    }
+    if (syncServer !== null && !seen.has(syncServer)) throw new ExperimentError(`sync server ${syncServer} is not a node of ${name}`);
+    if (this.experiment(name) !== undefined) throw new ExperimentError(`experiment ${name} already exists`);
+  }
+
+  protected require(name: string): ExperimentRow {
     const exp = this.experiment(name);
     if (exp === undefined) throw new ExperimentError(`no experiment named ${name}`);
     return exp;

@@ -14,4 +14,18 @@ export {
   type StoreOptions,
 } from "./store.js";
 export { MONITOR_NODES_MAX, openMonitorStore, type CorruptedMonitorRow, type MonitorNodeInput, type MonitorNodeRow, type MonitorStore } from "./monitor.js";
-export { EXPERIMENT_NODES_MAX, ExperimentError, openExperimentStore, type ExperimentNode, type ExperimentRow, type ExperimentStore } from "./experiments.js";
+export {
+  EXPERIMENT_NODES_MAX,
+  ExperimentError,
+  openExperimentStore,
+  type ExperimentEvent,
+  type ExperimentNode,
+  type ExperimentRow,
+  type ExperimentStore,
+  type ExperimentSummary,
+  type LiveNode,
+  type NodeProgress,
+  type PartitionRow,
+  type SwapProgress,
+} from "./experiments.js";
+export { SiteVariableError, type SiteVariableValue } from "./sitevars.js";

@@ -92,6 +92,54 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 4,
+    description: "experiment files, states and live node progress; partitions; site variables; events by experiment",
+    sql: `
+      ALTER TABLE experiments ADD COLUMN state TEXT NOT NULL DEFAULT 'new'
+        CHECK (state IN ('new', 'swapping-in', 'active', 'swapping-out', 'swapped', 'failed'));
+      ALTER TABLE experiments ADD COLUMN state_reason TEXT NOT NULL DEFAULT '';
+      ALTER TABLE experiments ADD COLUMN spec TEXT;
+      ALTER TABLE experiments ADD COLUMN world TEXT CHECK (world IS NULL OR world IN ('sim', 'real'));
+      ALTER TABLE experiments ADD COLUMN save_disk_state INTEGER NOT NULL DEFAULT 0 CHECK (save_disk_state IN (0, 1));
+      ALTER TABLE experiments ADD COLUMN clock_us INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE experiments ADD COLUMN seconds_left REAL;
+      ALTER TABLE experiments ADD COLUMN progress TEXT NOT NULL DEFAULT '{}';
+      ALTER TABLE experiments ADD COLUMN updated_at TEXT NOT NULL DEFAULT '';
+
+      ALTER TABLE experiment_nodes ADD COLUMN phase TEXT NOT NULL DEFAULT '';
+      ALTER TABLE experiment_nodes ADD COLUMN pnode TEXT NOT NULL DEFAULT '';
+      ALTER TABLE experiment_nodes ADD COLUMN attempt INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE experiment_nodes ADD COLUMN bytes_written INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE experiment_nodes ADD COLUMN image_bytes INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE experiment_nodes ADD COLUMN seconds_left REAL;
+      ALTER TABLE experiment_nodes ADD COLUMN last_report_us INTEGER;
+      ALTER TABLE experiment_nodes ADD COLUMN ready INTEGER NOT NULL DEFAULT 0 CHECK (ready IN (0, 1));
+      ALTER TABLE experiment_nodes ADD COLUMN reason TEXT NOT NULL DEFAULT '';
+
+      CREATE TABLE partitions (
+        experiment TEXT NOT NULL,
+        node TEXT NOT NULL,
+        partition INTEGER NOT NULL,
+        image TEXT NOT NULL,
+        delta TEXT,
+        delta_bytes INTEGER,
+        saved_at TEXT,
+        PRIMARY KEY (experiment, node, partition),
+        FOREIGN KEY (experiment, node) REFERENCES experiment_nodes (experiment, node) ON DELETE CASCADE
+      ) STRICT;
+
+      CREATE TABLE site_variables (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      ) STRICT;
+
+      ALTER TABLE events ADD COLUMN experiment TEXT;
+      CREATE INDEX events_experiment ON events (experiment, id);
+      CREATE INDEX experiment_nodes_host ON experiment_nodes (host);
+    `,
+  },
 ];
 
 function latestVersion(migrations: readonly Migration[]): number {

@@ -1,0 +1,156 @@
+import type { Command } from "commander";
+import { ExperimentError, openExperimentStore, SiteVariableError, type ExperimentStore } from "../real/store/index.js";
+import { readExperimentFile } from "../scenarios/experiment/file.js";
+import { experimentTemplate } from "../scenarios/experiment/template.js";
+import { parseWhole, UsageError } from "./errors.js";
+import { formatExperiment, formatList } from "./experiment-format.js";
+
+const DEFAULT_DB = "./testbed.db";
+
+/** Registers `experiment` (alias `exp`) and `sitevar`; `more` adds the swap commands to the group. */
+export function registerExperimentCommands(program: Command, more: (exp: Command) => void = () => {}): void {
+  const exp = program.command("experiment").alias("exp").description("experiments: files, swap-in and swap-out in the simulator or on real nodes, their state and progress");
+  registerFileCommands(exp);
+  registerSyncServerCommand(exp);
+  more(exp);
+  registerSiteVariables(program);
+}
+
+function registerFileCommands(exp: Command): void {
+  exp
+    .command("template")
+    .description("print a valid experiment file to start from")
+    .requiredOption("--nodes <n>", "how many nodes")
+    .option("--sim", "for the simulator: image sizes, 1% loss, a few flaky nodes (else an image file and local nodes)")
+    .option("--name <name>", "the experiment's name")
+    .addHelpText("after", "\nExample:\n  testbed exp template --nodes 1000 --sim > sim-1000.json")
+    .action((o: { nodes: string; sim?: boolean; name?: string }) => {
+      const nodes = parseWhole("--nodes", o.nodes, 1, 100_000);
+      console.log(JSON.stringify(experimentTemplate({ nodes, sim: o.sim === true, ...(o.name === undefined ? {} : { name: o.name }) }), null, 2));
+    });
+  exp
+    .command("create")
+    .description("record an experiment from its file (or, with --nodes, a bare one by name)")
+    .argument("<file|name>", "experiment file (JSON); with --nodes, the experiment's name")
+    .option("--nodes <list>", "node[=host],... for a bare experiment with no file (host defaults to the node's name)")
+    .option("--sync-server <node>", "with --nodes: the node serving its barriers (default: the first node by name)")
+    .option("--db <path>", "store file", DEFAULT_DB)
+    .option("--json", "print what was created as JSON")
+    .addHelpText("after", "\nExamples:\n  testbed exp create sim-1000.json\n  testbed experiment create exp1 --nodes node0=10.0.0.1,node1=10.0.0.2 --sync-server node1")
+    .action((arg: string, o: { nodes?: string; syncServer?: string; db: string; json?: boolean }) => {
+      if (o.nodes === undefined && o.syncServer !== undefined) throw new UsageError("--sync-server goes with --nodes; an experiment file names its sync server itself");
+      const created = o.nodes === undefined ? createFromFile(arg, o.db) : createBare(arg, o.nodes, o.syncServer ?? null, o.db);
+      if (o.json) console.log(JSON.stringify(created));
+      else console.log(`created experiment ${created.name}: ${created.nodes} node${created.nodes === 1 ? "" : "s"}, ${created.images} image${created.images === 1 ? "" : "s"}, sync server ${created.syncServer ?? "none"}, state new (in ${o.db})`);
+    });
+  exp
+    .command("show")
+    .description("an experiment's state, nodes, barrier, progress and time left")
+    .argument("<name>", "experiment name")
+    .option("--sim", "accepted for symmetry with swapin/swapout (the store holds both worlds)")
+    .option("--nodes <n>", "node rows to print (failed and unfinished first)", "20")
+    .option("--db <path>", "store file", DEFAULT_DB)
+    .option("--json", "print one JSON object")
+    .addHelpText("after", "\nExample:\n  testbed exp show sim-1000 --json")
+    .action((name: string, o: { nodes: string; db: string; json?: boolean }) => {
+      const rows = parseWhole("--nodes", o.nodes, 0, 100_000);
+      withStore(o.db, (store) => {
+        const row = store.experiment(name);
+        if (row === undefined) throw new UsageError(`no experiment named ${name} in ${o.db}`);
+        if (o.json) console.log(JSON.stringify({ ...row, partitions: store.partitions(name) }));
+        else console.log(formatExperiment(row, rows));
+      });
+    });
+  exp
+    .command("list")
+    .description("experiments in the store, newest first")
+    .option("--db <path>", "store file", DEFAULT_DB)
+    .option("--json", "print JSON")
+    .action((o: { db: string; json?: boolean }) => {
+      withStore(o.db, (store) => {
+        const list = store.listExperiments();
+        if (o.json) console.log(JSON.stringify({ experiments: list }));
+        else console.log(list.length === 0 ? `no experiments in ${o.db}` : formatList(list));
+      });
+    });
+  exp
+    .command("delete")
+    .description("remove an experiment that is not swapped in (new, swapped or failed)")
+    .argument("<name>", "experiment name")
+    .option("--db <path>", "store file", DEFAULT_DB)
+    .option("--json", "print JSON")
+    .action((name: string, o: { db: string; json?: boolean }) => {
+      withStore(o.db, (store) => store.deleteExperiment(name));
+      console.log(o.json ? JSON.stringify({ deleted: name }) : `deleted experiment ${name}`);
+    });
+}
+
+function createFromFile(file: string, db: string): { name: string; nodes: number; images: number; syncServer: string | null; state: string } {
+  const spec = readExperimentFile(file);
+  withStore(db, (store) => store.createFromSpec(spec));
+  return { name: spec.name, nodes: spec.nodes.length, images: spec.images.length, syncServer: spec.syncServer, state: "new" };
+}
+
+function createBare(name: string, list: string, syncServer: string | null, db: string): { name: string; nodes: number; images: number; syncServer: string | null; state: string } {
+  const nodes = list.split(",").map((item) => {
+    const [node, host] = item.split("=");
+    if (node === undefined || node === "" || host === "") throw new UsageError(`--nodes: "${item}" is not node[=host]`);
+    return { node, host: host ?? node };
+  });
+  let server: string | null = null;
+  withStore(db, (store) => {
+    store.createExperiment(name, nodes, syncServer);
+    server = store.syncServerOf(name).node;
+  });
+  return { name, nodes: nodes.length, images: 0, syncServer: server, state: "new" };
+}
+
+function registerSyncServerCommand(exp: Command): void {
+  exp
+    .command("set-sync-server")
+    .description("name the node that serves an experiment's barriers (tb-set-sync-server)")
+    .argument("<name>", "experiment name")
+    .argument("[node]", "the node; omit with --default to go back to the default")
+    .option("--default", "use the default (the first node by name)")
+    .option("--db <path>", "store file", DEFAULT_DB)
+    .addHelpText("after", "\nExample:\n  testbed experiment set-sync-server exp1 node3")
+    .action((name: string, node: string | undefined, o: { default?: boolean; db: string }) => {
+      if ((node === undefined) === (o.default !== true)) throw new UsageError("give a node or --default");
+      withStore(o.db, (store) => store.setSyncServer(name, node ?? null));
+    });
+}
+
+function registerSiteVariables(program: Command): void {
+  program
+    .command("sitevar")
+    .description("site variables: testbed-wide settings such as images/frisbee/heartbeat (list, show, set, --unset)")
+    .argument("[name]", "variable name; none lists them all")
+    .argument("[value]", "new value")
+    .option("--unset", "go back to the default")
+    .option("--db <path>", "store file", DEFAULT_DB)
+    .option("--json", "print JSON")
+    .addHelpText("after", "\nExamples:\n  testbed sitevar\n  testbed sitevar images/frisbee/heartbeat 5")
+    .action((name: string | undefined, value: string | undefined, o: { unset?: boolean; db: string; json?: boolean }) => {
+      if (o.unset === true && (name === undefined || value !== undefined)) throw new UsageError("--unset takes a variable name and no value");
+      withStore(o.db, (store) => {
+        if (name !== undefined && value !== undefined) store.sitevars.set(name, value);
+        if (name !== undefined && o.unset === true) store.sitevars.unset(name);
+        const shown = name === undefined ? store.sitevars.list() : [store.sitevars.get(name)];
+        if (o.json) console.log(JSON.stringify(name === undefined ? { variables: shown } : shown[0]));
+        else for (const v of shown) console.log(`${v.name} = ${v.value}${v.isDefault ? " (default)" : ""}  # ${v.description}`);
+      });
+    });
+}
+
+/** Opens the experiment store for one command; the store's refusals of a user's request exit 2. */
+export function withStore<T>(db: string, fn: (store: ExperimentStore) => T): T {
+  const store = openExperimentStore(db);
+  try {
+    return fn(store);
+  } catch (error) {
+    if (error instanceof ExperimentError || error instanceof SiteVariableError) throw new UsageError(error.message);
+    throw error;
+  } finally {
+    store.close();
+  }
+}
