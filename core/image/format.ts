@@ -13,13 +13,27 @@ export const REGION_BYTES = 8;
 export const RELOC_BYTES = 16;
 export const HEADER_V1_BYTES = 24;
 export const HEADER_V2_BYTES = 36;
+/**
+ * Version 4 (`struct blockhdr_V4`): the V2 fields, then `uint16 enc_cipher`, `uint16 csum_type`,
+ * a 32-byte IV, a 256-byte (signed) checksum and the 16-byte image id.
+ */
+export const HEADER_V4_BYTES = 344;
+export const V4_FIELDS = { encCipher: 36, csumType: 38, iv: 40, checksum: 72, imageId: 328 } as const;
+export const IV_BYTES = 32;
+export const CHECKSUM_FIELD_BYTES = 256;
+export const IMAGE_ID_BYTES = 16;
 /** A 32-bit sector number: images address at most 2 TiB. */
 export const SECTOR_LIMIT = 0x1_0000_0000;
 
 export const MAGIC_BASE = 0x69696969;
-/** Version 3 is what the original 2011 tools write (fixtures: `6b696969`), so it is what we write. */
-export const IMAGE_VERSION_WRITTEN = 3;
-export const IMAGE_VERSIONS_READ: readonly number[] = [1, 2, 3];
+/**
+ * Version 3 is what the original 2011 tools write by default (fixtures: `6b696969`): `--compat`
+ * writes it, byte for byte. Version 4 (checksummed chunks and an image id) is the original's current
+ * one and our default.
+ */
+export const IMAGE_VERSION_COMPAT = 3;
+export const IMAGE_VERSION_WRITTEN = 4;
+export const IMAGE_VERSIONS_READ: readonly number[] = [1, 2, 3, 4];
 
 export interface Region {
   startSector: number;
@@ -31,6 +45,18 @@ export interface Reloc {
   sector: number;
   sectorOffset: number;
   bytes: number;
+}
+
+/** The version-4 fields of a chunk header. */
+export interface ChunkHeaderV4 {
+  /** 0: not encrypted (the only kind read). */
+  encCipher: number;
+  /** Low byte: 0 none, 1 SHA-1; 0x8000 set when the checksum is RSA-signed. */
+  csumType: number;
+  iv: Uint8Array;
+  /** The whole 256-byte field: a SHA-1 in its first 20 bytes, or an RSA signature. */
+  checksum: Uint8Array;
+  imageId: Uint8Array;
 }
 
 export interface ChunkHeader {
@@ -46,6 +72,8 @@ export interface ChunkHeader {
   lastSector: number;
   regions: Region[];
   relocs: Reloc[];
+  /** Present in version 4 chunks only. */
+  v4?: ChunkHeaderV4;
 }
 
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; error: string };
@@ -65,7 +93,7 @@ export function imageChunkCount(imageSizeBytes: number): number {
 }
 
 export function headerBytes(version: number): number {
-  return version === 1 ? HEADER_V1_BYTES : HEADER_V2_BYTES;
+  return version === 1 ? HEADER_V1_BYTES : version >= 4 ? HEADER_V4_BYTES : HEADER_V2_BYTES;
 }
 
 /** Bytes of the header area a header with this many regions and relocations uses. */
@@ -73,8 +101,13 @@ export function headerAreaUsed(version: number, regionCount: number, relocCount:
   return headerBytes(version) + regionCount * REGION_BYTES + relocCount * RELOC_BYTES;
 }
 
-/** Most regions one chunk can list (no relocations): (4096 - 36) / 8 = 507. */
+/** Most regions one version 2 or 3 chunk can list (no relocations): (4096 - 36) / 8 = 507. */
 export const CHUNK_REGIONS_MAX = Math.floor((HEADER_AREA_BYTES - HEADER_V2_BYTES) / REGION_BYTES);
+
+/** Most regions one chunk of this version can list without relocations (507, or 469 in version 4). */
+export function chunkRegionsMax(version: number): number {
+  return Math.floor((HEADER_AREA_BYTES - headerBytes(version)) / REGION_BYTES);
+}
 
 /** Sum of the region sizes, in bytes: what the chunk's zlib stream must inflate to. */
 export function regionDataBytes(regions: readonly Region[]): number {

@@ -1,9 +1,12 @@
 import {
+  CHECKSUM_FIELD_BYTES,
   CHUNK_BYTES,
   CHUNK_DATA_BYTES_MAX,
   HEADER_AREA_BYTES,
-  IMAGE_VERSION_WRITTEN,
+  IMAGE_ID_BYTES,
+  IV_BYTES,
   MAGIC_BASE,
+  V4_FIELDS,
   RELOC_BYTES,
   REGION_BYTES,
   SECTOR_LIMIT,
@@ -12,6 +15,7 @@ import {
   headerBytes,
   regionDataBytes,
   type ChunkHeader,
+  type ChunkHeaderV4,
   type ParseResult,
   type Reloc,
   type Region,
@@ -26,6 +30,13 @@ export const DEFLATE_RATIO_MAX = 1032;
 export const CHUNK_INFLATED_BYTES_MAX = 1024 * 1024 * 1024;
 
 const INT32_MAX = 0x7fff_ffff;
+/** The checksum kinds of `csum_type`'s low byte, and its signed flag (imagehdr.h). */
+export const CSUM_NONE = 0;
+export const CSUM_SHA1 = 1;
+export const CSUM_TYPE_MASK = 0xff;
+export const CSUM_SIGNED = 0x8000;
+/** The newest version read; 5 (64-bit sectors) came after the fixtures' source. */
+const VERSION_READ_MAX = 4;
 
 /** Header field byte offsets (all uint32, little-endian). */
 const F = { magic: 0, size: 4, blockIndex: 8, blockTotal: 12, regionSize: 16, regionCount: 20, firstSect: 24, lastSect: 28, relocCount: 32 } as const;
@@ -60,7 +71,7 @@ export function parseChunkHeader(bytes: Uint8Array, expectedIndex?: number): Par
   const magic = u32(bytes, F.magic);
   const version = magicVersion(magic);
   if (version === null) return fail(F.magic, `bad magic 0x${magic.toString(16).padStart(8, "0")}: not an image chunk`);
-  if (version > 3) return fail(F.magic, `image version ${version} (checksummed or 64-bit chunks) is not supported; versions 1 to 3 are`);
+  if (version > VERSION_READ_MAX) return fail(F.magic, `image version ${version} (64-bit chunks) is not supported; versions 1 to ${VERSION_READ_MAX} are`);
   const blockIndex = u32(bytes, F.blockIndex);
   if (expectedIndex === undefined && blockIndex <= INT32_MAX) n = blockIndex;
   if (expectedIndex !== undefined && blockIndex !== expectedIndex) return fail(F.blockIndex, `header says chunk ${blockIndex}`);
@@ -88,9 +99,31 @@ export function parseChunkHeader(bytes: Uint8Array, expectedIndex?: number): Par
   if (inflatedBytes > CHUNK_INFLATED_BYTES_MAX) return fail(headerBytes(version), `regions add up to ${inflatedBytes} bytes, over the ${CHUNK_INFLATED_BYTES_MAX}-byte limit of one chunk`);
   if (inflatedBytes > size * DEFLATE_RATIO_MAX + 1024) return fail(F.size, `regions add up to ${inflatedBytes} bytes, more than ${size} compressed bytes can hold`);
   const relocs = parseRelocs(bytes, headerBytes(version) + regionCount * REGION_BYTES, relocCount);
+  const value: ChunkHeader = { version, compressedBytes: size, chunkIndex: blockIndex, blockTotal: u32(bytes, F.blockTotal), regionAreaBytes, firstSector, lastSector, regions, relocs };
+  if (version < 4) return { ok: true, value };
+  const v4 = parseV4Fields(bytes);
+  if (typeof v4 === "string") return fail(v4 === "cipher" ? V4_FIELDS.encCipher : V4_FIELDS.csumType, v4 === "cipher" ? `encrypted chunk (cipher ${u16(bytes, V4_FIELDS.encCipher)}): encrypted images are not supported` : `checksum type 0x${u16(bytes, V4_FIELDS.csumType).toString(16)} is not one of none (0), SHA-1 (1), signed SHA-1 (0x8001)`);
+  value.v4 = v4;
+  return { ok: true, value };
+}
+
+function u16(b: Uint8Array, at: number): number {
+  return (b[at] as number) | ((b[at + 1] as number) << 8);
+}
+
+/** The version-4 fields, copied out of the chunk; a reason word when they cannot be used. */
+function parseV4Fields(bytes: Uint8Array): ChunkHeaderV4 | "cipher" | "csum" {
+  const encCipher = u16(bytes, V4_FIELDS.encCipher);
+  if (encCipher !== 0) return "cipher";
+  const csumType = u16(bytes, V4_FIELDS.csumType);
+  const kind = csumType & CSUM_TYPE_MASK;
+  if ((csumType & ~(CSUM_TYPE_MASK | CSUM_SIGNED)) !== 0 || (kind !== CSUM_NONE && kind !== CSUM_SHA1) || csumType === CSUM_SIGNED) return "csum";
   return {
-    ok: true,
-    value: { version, compressedBytes: size, chunkIndex: blockIndex, blockTotal: u32(bytes, F.blockTotal), regionAreaBytes, firstSector, lastSector, regions, relocs },
+    encCipher,
+    csumType,
+    iv: bytes.slice(V4_FIELDS.iv, V4_FIELDS.iv + IV_BYTES),
+    checksum: bytes.slice(V4_FIELDS.checksum, V4_FIELDS.checksum + CHECKSUM_FIELD_BYTES),
+    imageId: bytes.slice(V4_FIELDS.imageId, V4_FIELDS.imageId + IMAGE_ID_BYTES),
   };
 }
 
@@ -126,16 +159,25 @@ export interface ChunkHeaderInput {
   lastSector: number;
   regions: readonly Region[];
   relocs?: readonly Reloc[];
+  /** 3 or 4; a version-4 header without `v4` fields is written as version 3. */
+  version?: number;
+  /** Version 4: the image id, checksum kind and IV; the checksum itself is sealed in afterwards. */
+  v4?: Pick<ChunkHeaderV4, "csumType" | "imageId"> & { iv?: Uint8Array };
 }
 
-/** The 4096-byte header area, in the original's version 3 layout. A header that cannot fit is a bug. */
+/**
+ * The 4096-byte header area in the original's version 3 layout, or version 4 when `v4` is given
+ * (with a zero checksum field: `sealChunk` fills it in once the data is there). A header that
+ * cannot fit is a bug.
+ */
 export function encodeChunkHeader(h: ChunkHeaderInput): Uint8Array {
   const relocs = h.relocs ?? [];
-  const used = headerAreaUsed(IMAGE_VERSION_WRITTEN, h.regions.length, relocs.length);
+  const version = h.v4 !== undefined ? 4 : Math.min(3, h.version ?? 3);
+  const used = headerAreaUsed(version, h.regions.length, relocs.length);
   if (used > HEADER_AREA_BYTES) throw new Error(`chunk ${h.chunkIndex}: ${h.regions.length} regions do not fit the header area`);
   if (h.compressedBytes > CHUNK_DATA_BYTES_MAX || CHUNK_BYTES !== HEADER_AREA_BYTES + CHUNK_DATA_BYTES_MAX) throw new Error(`chunk ${h.chunkIndex}: ${h.compressedBytes} compressed bytes overflow the chunk`);
   const b = new Uint8Array(HEADER_AREA_BYTES);
-  put32(b, F.magic, MAGIC_BASE + IMAGE_VERSION_WRITTEN - 1);
+  put32(b, F.magic, MAGIC_BASE + version - 1);
   put32(b, F.size, h.compressedBytes);
   put32(b, F.blockIndex, h.chunkIndex);
   put32(b, F.blockTotal, 0);
@@ -144,7 +186,8 @@ export function encodeChunkHeader(h: ChunkHeaderInput): Uint8Array {
   put32(b, F.firstSect, h.firstSector);
   put32(b, F.lastSect, h.lastSector);
   put32(b, F.relocCount, relocs.length);
-  let at = headerBytes(IMAGE_VERSION_WRITTEN);
+  if (h.v4 !== undefined) putV4Fields(b, h.v4);
+  let at = headerBytes(version);
   for (const r of h.regions) {
     put32(b, at, r.startSector);
     put32(b, at + 4, r.sectorCount);
@@ -158,4 +201,12 @@ export function encodeChunkHeader(h: ChunkHeaderInput): Uint8Array {
     at += RELOC_BYTES;
   }
   return b;
+}
+
+function putV4Fields(b: Uint8Array, v4: NonNullable<ChunkHeaderInput["v4"]>): void {
+  if (v4.imageId.length !== IMAGE_ID_BYTES) throw new Error(`image id of ${v4.imageId.length} bytes, expected ${IMAGE_ID_BYTES}`);
+  b[V4_FIELDS.csumType] = v4.csumType & 0xff;
+  b[V4_FIELDS.csumType + 1] = (v4.csumType >>> 8) & 0xff;
+  if (v4.iv !== undefined) b.set(v4.iv.subarray(0, IV_BYTES), V4_FIELDS.iv);
+  b.set(v4.imageId, V4_FIELDS.imageId);
 }

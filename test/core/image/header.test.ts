@@ -56,7 +56,7 @@ describe("chunk header validation", () => {
 
   it.each([
     ["a bad magic", 0, 0x12345678, /chunk 0 at image byte 0: bad magic 0x12345678/],
-    ["version 4", 0, 0x6969696c, /chunk 0 at image byte 0: image version 4/],
+    ["version 5 (64-bit sectors)", 0, 0x6969696d, /chunk 0 at image byte 0: image version 5/],
     ["a wrong chunk number", 8, 7, /chunk 0 at image byte 8: header says chunk 7/],
     ["a zero compressed size", 4, 0, /chunk 0 at image byte 4: compressed size 0/],
     ["a compressed size past the chunk", 4, 1044481, /chunk 0 at image byte 4: compressed size 1044481/],
