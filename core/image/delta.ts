@@ -78,11 +78,9 @@ export class DeltaPlanner {
     const considered = union(inUse, piecesInRaw(pieces, this.rawAreas));
     const include: Region[] = [];
     for (let k = 0; k < mine.length; k++) this.piece(mine[k]!, pieces[k]!, considered, startSector, data, include);
-    const fresh = subtract(considered, pieces);
-    for (const r of fresh) pushRange(include, r.startSector, r.sectorCount);
+    const merged = union(include, subtract(considered, pieces));
     this.stats.newSectors += totalSectors(subtract(inUse, pieces));
     this.stats.inUseSectors += totalSectors(inUse);
-    const merged = union(include, []);
     this.stats.includedSectors += totalSectors(merged);
     return merged;
   }

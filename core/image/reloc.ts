@@ -48,7 +48,7 @@ export function applyRelocs(data: Uint8Array, offsetBytes: number, relocs: reado
     if (at < offsetBytes || at + r.bytes > offsetBytes + data.length) return { ok: false, error: `relocation ${i} (type ${r.type}, image bytes ${at} to ${at + r.bytes}) is cut by a region boundary` };
     const off = at - offsetBytes;
     const done = applyOne(data, off, r, t);
-    if (typeof done === "string") return { ok: false, error: `relocation ${i} (type ${r.type} at image byte ${at}): ${done}` };
+    if (typeof done === "object") return { ok: false, error: `relocation ${i} (type ${r.type} at image byte ${at}): ${done.error}` };
     if (done === "ignored") ignored++;
     else applied++;
     if (r.type === RELOC_SHORTSECTOR) length -= SECTOR_BYTES - r.bytes;
@@ -56,26 +56,28 @@ export function applyRelocs(data: Uint8Array, offsetBytes: number, relocs: reado
   return { ok: true, length, applied, ignored };
 }
 
-function applyOne(data: Uint8Array, off: number, r: Reloc, t: RelocTarget): "applied" | "ignored" | string {
+type Outcome = "applied" | "ignored" | { error: string };
+
+function applyOne(data: Uint8Array, off: number, r: Reloc, t: RelocTarget): Outcome {
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   switch (r.type) {
     case RELOC_NONE:
       return "applied";
     case RELOC_FBSDDISKLABEL:
     case RELOC_OBSDDISKLABEL:
-      if (r.bytes < LABEL_BYTES_MIN) return `a disklabel needs ${LABEL_BYTES_MIN} bytes, the relocation covers ${r.bytes}`;
+      if (r.bytes < LABEL_BYTES_MIN) return { error: `a disklabel needs ${LABEL_BYTES_MIN} bytes, the relocation covers ${r.bytes}` };
       return t.outputMinSector === 0 ? "applied" : relocLabel(view, off, r, t);
     case RELOC_LILOSADDR:
     case RELOC_LILOMAPSECT: {
       const count = r.type === RELOC_LILOSADDR ? 1 : MAX_MAP_SECT + 1;
-      if (r.bytes !== (r.type === RELOC_LILOSADDR ? SADDR_BYTES : SECTOR_BYTES)) return `a LILO ${r.type === RELOC_LILOSADDR ? "sector address" : "map sector"} of ${r.bytes} bytes`;
+      if (r.bytes !== (r.type === RELOC_LILOSADDR ? SADDR_BYTES : SECTOR_BYTES)) return { error: `a LILO ${r.type === RELOC_LILOSADDR ? "sector address" : "map sector"} of ${r.bytes} bytes` };
       for (let k = 0; k < count; k++) if (!relocLiloAddress(data, off + k * SADDR_BYTES, t.outputMinSector)) break;
       return "applied";
     }
     case RELOC_LILOCKSUM: {
-      if (r.bytes !== 2 || off < IDTAB_BYTES) return "a LILO checksum must be 2 bytes after its descriptor table";
+      if (r.bytes !== 2 || off < IDTAB_BYTES) return { error: "a LILO checksum must be 2 bytes after its descriptor table" };
       const table = off - IDTAB_BYTES;
-      if (table + IDESC_BYTES > data.length) return "the LILO descriptor table runs past the region";
+      if (table + IDESC_BYTES > data.length) return { error: "the LILO descriptor table runs past the region" };
       view.setUint16(table, 0, true);
       let sum = LILO_CKSUM;
       for (let p = table; p < table + IDESC_BYTES; p += 2) sum ^= view.getUint16(p, true);
@@ -83,7 +85,7 @@ function applyOne(data: Uint8Array, off: number, r: Reloc, t: RelocTarget): "app
       return "applied";
     }
     case RELOC_SHORTSECTOR:
-      if (r.sectorOffset !== 0 || r.bytes >= SECTOR_BYTES || off + SECTOR_BYTES !== data.length) return "a short sector must be the last sector of its region, shorter than 512 bytes";
+      if (r.sectorOffset !== 0 || r.bytes >= SECTOR_BYTES || off + SECTOR_BYTES !== data.length) return { error: "a short sector must be the last sector of its region, shorter than 512 bytes" };
       return "applied";
     default:
       return "ignored";
@@ -91,10 +93,10 @@ function applyOne(data: Uint8Array, off: number, r: Reloc, t: RelocTarget): "app
 }
 
 /** BSD disklabel partitions are made absolute and fitted to the slice; the checksum is redone. */
-function relocLabel(view: DataView, off: number, r: Reloc, t: RelocTarget): "applied" | string {
-  if (view.getUint32(off, true) !== DISKMAGIC || view.getUint32(off + 132, true) !== DISKMAGIC) return "no disklabel at the relocation";
+function relocLabel(view: DataView, off: number, r: Reloc, t: RelocTarget): Outcome {
+  if (view.getUint32(off, true) !== DISKMAGIC || view.getUint32(off + 132, true) !== DISKMAGIC) return { error: "no disklabel at the relocation" };
   const npart = view.getUint16(off + 138, true);
-  if (LABEL_BYTES_MIN + npart * 16 > r.bytes) return `${npart} partitions do not fit the ${r.bytes}-byte disklabel`;
+  if (LABEL_BYTES_MIN + npart * 16 > r.bytes) return { error: `${npart} partitions do not fit the ${r.bytes}-byte disklabel` };
   const maxSector = t.outputMinSector + t.outputSectors;
   for (let i = 0; i < npart; i++) {
     const p = off + LABEL_BYTES_MIN + i * 16;

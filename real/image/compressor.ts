@@ -1,4 +1,4 @@
-import { CHUNK_DATA_BYTES_MAX, HEADER_AREA_BYTES, IMAGE_VERSION_WRITTEN, SECTOR_BYTES, headerAreaUsed, type Region } from "../../core/image/index.js";
+import { CHUNK_DATA_BYTES_MAX, HEADER_AREA_BYTES, IMAGE_VERSION_COMPAT, SECTOR_BYTES, headerAreaUsed, type Region } from "../../core/image/index.js";
 import type { DeflateEngine, Deflater } from "./deflater.js";
 
 /** imagezip's input read size: every read is deflated and sync-flushed on its own. */
@@ -57,7 +57,7 @@ export class ChunkCompressor {
       if (fill.starved) return pos;
       let full = fill.full;
       const rangeDone = pos === data.length;
-      if (!full && rangeDone && !open && headerAreaUsed(IMAGE_VERSION_WRITTEN, this.regions.length + 1, 0) > HEADER_AREA_BYTES) {
+      if (!full && rangeDone && !open && headerAreaUsed(IMAGE_VERSION_COMPAT, this.regions.length + 1, 0) > HEADER_AREA_BYTES) {
         await this.finishStream();
         full = true;
       }
