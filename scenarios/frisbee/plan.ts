@@ -4,7 +4,7 @@ import type { FrisbeePlanOptions, LossAt, PlanModel } from "../../sim/frisbee/pl
 import type { FrisbeeStats } from "../../sim/frisbee/stats.js";
 import { runScenario } from "../runner.js";
 import { SCENARIO_DURATION_US_MAX, type LinkRule, type Scenario } from "../schema.js";
-import { chunkModelValidity, runChunkModel } from "./chunk-model.js";
+import { chunkModelValidity, runChunkModel } from "../../sim/frisbee/chunk-model/index.js";
 
 export type { FrisbeePlanOptions, LossAt, PlanModel };
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parseStartPattern, type StartPattern } from "../../scenarios/start.js";
-import { CHUNK_MODEL_RECEIVER_LOSS_MAX, CHUNK_MODEL_SERVER_LOSS_MAX, chunkModelValidity, runChunkModel } from "../../scenarios/frisbee/chunk-model.js";
+import { CHUNK_MODEL_RECEIVER_LOSS_MAX, CHUNK_MODEL_SERVER_LOSS_MAX, chunkModelValidity, runChunkModel } from "../../sim/frisbee/chunk-model/index.js";
 import { AUTO_PACKET_CLIENT_MIB_MAX, modelFor, planRow, planRowRuns, type FrisbeePlanOptions, type LossAt } from "../../scenarios/frisbee/plan.js";
 
 /**
