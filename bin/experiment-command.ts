@@ -1,11 +1,9 @@
 import type { Command } from "commander";
-import { ExperimentError, openExperimentStore, SiteVariableError, type ExperimentStore } from "../real/store/index.js";
+import { DEFAULT_STORE_PATH, ExperimentError, openExperimentStore, SiteVariableError, type ExperimentStore } from "../real/store/index.js";
 import { readExperimentFile } from "../scenarios/experiment/file.js";
 import { experimentTemplate } from "../scenarios/experiment/template.js";
 import { parseWhole, UsageError } from "./errors.js";
 import { formatExperiment, formatList } from "./experiment-format.js";
-
-const DEFAULT_DB = "./testbed.db";
 
 /** Registers `experiment` (alias `exp`) and `sitevar`; `more` adds the swap commands to the group. */
 export function registerExperimentCommands(program: Command, more: (exp: Command) => void = () => {}): void {
@@ -34,7 +32,7 @@ function registerFileCommands(exp: Command): void {
     .argument("<file|name>", "experiment file (JSON); with --nodes, the experiment's name")
     .option("--nodes <list>", "node[=host],... for a bare experiment with no file (host defaults to the node's name)")
     .option("--sync-server <node>", "with --nodes: the node serving its barriers (default: the first node by name)")
-    .option("--db <path>", "store file", DEFAULT_DB)
+    .option("--db <path>", "store file", DEFAULT_STORE_PATH)
     .option("--json", "print what was created as JSON")
     .addHelpText("after", "\nExamples:\n  testbed exp create sim-1000.json\n  testbed experiment create exp1 --nodes node0=10.0.0.1,node1=10.0.0.2 --sync-server node1")
     .action((arg: string, o: { nodes?: string; syncServer?: string; db: string; json?: boolean }) => {
@@ -49,7 +47,7 @@ function registerFileCommands(exp: Command): void {
     .argument("<name>", "experiment name")
     .option("--sim", "accepted for symmetry with swapin/swapout (the store holds both worlds)")
     .option("--nodes <n>", "node rows to print (failed and unfinished first)", "20")
-    .option("--db <path>", "store file", DEFAULT_DB)
+    .option("--db <path>", "store file", DEFAULT_STORE_PATH)
     .option("--json", "print one JSON object")
     .addHelpText("after", "\nExample:\n  testbed exp show sim-1000 --json")
     .action((name: string, o: { nodes: string; db: string; json?: boolean }) => {
@@ -64,7 +62,7 @@ function registerFileCommands(exp: Command): void {
   exp
     .command("list")
     .description("experiments in the store, newest first")
-    .option("--db <path>", "store file", DEFAULT_DB)
+    .option("--db <path>", "store file", DEFAULT_STORE_PATH)
     .option("--json", "print JSON")
     .action((o: { db: string; json?: boolean }) => {
       withStore(o.db, (store) => {
@@ -77,7 +75,7 @@ function registerFileCommands(exp: Command): void {
     .command("delete")
     .description("remove an experiment that is not swapped in (new, swapped or failed)")
     .argument("<name>", "experiment name")
-    .option("--db <path>", "store file", DEFAULT_DB)
+    .option("--db <path>", "store file", DEFAULT_STORE_PATH)
     .option("--json", "print JSON")
     .action((name: string, o: { db: string; json?: boolean }) => {
       withStore(o.db, (store) => store.deleteExperiment(name));
@@ -112,7 +110,7 @@ function registerSyncServerCommand(exp: Command): void {
     .argument("<name>", "experiment name")
     .argument("[node]", "the node; omit with --default to go back to the default")
     .option("--default", "use the default (the first node by name)")
-    .option("--db <path>", "store file", DEFAULT_DB)
+    .option("--db <path>", "store file", DEFAULT_STORE_PATH)
     .addHelpText("after", "\nExample:\n  testbed experiment set-sync-server exp1 node3")
     .action((name: string, node: string | undefined, o: { default?: boolean; db: string }) => {
       if ((node === undefined) === (o.default !== true)) throw new UsageError("give a node or --default");
@@ -127,7 +125,7 @@ function registerSiteVariables(program: Command): void {
     .argument("[name]", "variable name; none lists them all")
     .argument("[value]", "new value")
     .option("--unset", "go back to the default")
-    .option("--db <path>", "store file", DEFAULT_DB)
+    .option("--db <path>", "store file", DEFAULT_STORE_PATH)
     .option("--json", "print JSON")
     .addHelpText("after", "\nExamples:\n  testbed sitevar\n  testbed sitevar images/frisbee/heartbeat 5")
     .action((name: string | undefined, value: string | undefined, o: { unset?: boolean; db: string; json?: boolean }) => {

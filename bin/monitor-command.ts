@@ -3,13 +3,12 @@ import { checkMonitorConfig, deployedConfig, type MonitorConfig } from "../core/
 import { RealMonitor } from "../real/monitor/daemon.js";
 import { NodeListError, readNodeList } from "../real/monitor/nodes-file.js";
 import { parseTestSpec } from "../real/monitor/probe.js";
-import { StoreError, openStore } from "../real/store/index.js";
+import { DEFAULT_STORE_PATH, openStore, StoreError } from "../real/store/index.js";
 import { runMonitorSim, type MonitorSimResult } from "../sim/monitor/driver.js";
 import { checkMix, defaultMix } from "../sim/monitor/models.js";
 import { parseWhole, UsageError } from "./errors.js";
 import { progressBar } from "./progress.js";
 
-const DEFAULT_DB = "./testbed.db";
 const SEC = 1_000_000;
 /** The plan's limits: a million nodes, a year, the engine's 2^26 pending events. */
 const PLAN_NODES_MAX = 1_000_000;
@@ -174,7 +173,7 @@ export function registerMonitorCommands(program: Command, groups: { plan: Comman
     .option("--flaky-pct <p>", "percent of nodes that fail a test with probability 0.3", "2")
     .option("--test-secs <s>", "duration of a passing test: N (N/2..3N/2) or MIN:MAX seconds", "20:60")
     .option("--seed <n>", "seed", "1")
-    .option("--db <path>", "store file", DEFAULT_DB)
+    .option("--db <path>", "store file", DEFAULT_STORE_PATH)
     .option("--no-store", "do not record the run in the store")
     .option("--json", "print one JSON object")
     .addHelpText("after", "\nExample:\n  testbed plan monitor --nodes 100000 --days 7 --window 40 --flaky-pct 2 --seed 1 --json")
@@ -193,7 +192,7 @@ export function registerMonitorCommands(program: Command, groups: { plan: Comman
     .option("--once", "stop once every node has been tested")
     .option("--for <s>", "stop after this many seconds")
     .option("--seed <n>", "seed for the backoff jitter", "1")
-    .option("--db <path>", "store file", DEFAULT_DB)
+    .option("--db <path>", "store file", DEFAULT_STORE_PATH)
     .addHelpText("after", "\nExample:\n  testbed monitor --nodes nodes.txt --test 'ssh -o ConnectTimeout=10 {node} true' --window 40 --timeout 600")
     .action((o: MonitorFlags) => {
       monitorCommand(o);

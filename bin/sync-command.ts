@@ -12,7 +12,7 @@ import {
   type CrashPolicy,
   type ExtraPolicy,
 } from "../core/sync/index.js";
-import { ExperimentError, openExperimentStore, openStore, type Store } from "../real/store/index.js";
+import { DEFAULT_STORE_PATH, ExperimentError, openExperimentStore, openStore, type Store } from "../real/store/index.js";
 import { fdsNeeded, openFilesLimit, runSyncBench } from "../real/sync/bench.js";
 import { syncCall } from "../real/sync/client.js";
 import { startSyncServer, SyncListenError } from "../real/sync/server.js";
@@ -25,8 +25,6 @@ import {
   type ServerAddress,
 } from "../real/sync/syncserver-file.js";
 import { parseWhole, UsageError } from "./errors.js";
-
-const DEFAULT_DB = "./testbed.db";
 
 /** Registers `syncd`, `sync`, `syncserver` and `bench sync` (`experiment` is bin/experiment-command.ts). */
 export function registerSyncCommands(program: Command, groups: { bench: Command }): void {
@@ -260,7 +258,7 @@ function registerTestbedSide(program: Command): void {
     .argument("<node>", "the node asking")
     .option("--file <path>", "write the node's syncserver file here (host[:port])")
     .option("-p, --port <port>", "a port other than 16534 to put in the file")
-    .option("--db <path>", "store file", DEFAULT_DB)
+    .option("--db <path>", "store file", DEFAULT_STORE_PATH)
     .addHelpText("after", "\nExample:\n  testbed syncserver exp1 node0 --file /var/emulab/boot/syncserver")
     .action((exp: string, node: string, o: { file?: string; port?: string; db: string }) => {
       const port = o.port === undefined ? null : parseWhole("--port", o.port, 1, 65_535);

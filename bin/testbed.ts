@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
-import { StoreError, openStore } from "../real/store/index.js";
+import { DEFAULT_STORE_PATH, openStore, StoreError } from "../real/store/index.js";
 import { ScenarioError } from "../scenarios/reader.js";
 import { runEngineBench } from "../sim/bench/engine-bench.js";
 import { parseWhole, UsageError } from "./errors.js";
@@ -12,8 +12,6 @@ import { registerMonitorCommands } from "./monitor-command.js";
 import { planFrisbeeCommand, type PlanFlags } from "./plan-command.js";
 import { simCommand } from "./sim-command.js";
 import { registerSyncCommands } from "./sync-command.js";
-
-const DEFAULT_DB = "./testbed.db";
 
 function packageVersion(): string {
   const text = readFileSync(new URL("../../package.json", import.meta.url), "utf8");
@@ -35,7 +33,7 @@ function buildProgram(): Command {
     .option("--seed <n>", "seed (default: the scenario's, else a random one, printed first)")
     .option("--json", "print one JSON object")
     .option("--check-determinism", "run twice and fail if the trace fingerprints differ")
-    .option("--db <path>", "store file", DEFAULT_DB)
+    .option("--db <path>", "store file", DEFAULT_STORE_PATH)
     .option("--no-store", "do not record the run in the store")
     .addHelpText("after", "\nExample:\n  testbed sim scenarios/examples/partition-heal.json --seed 42 --json --check-determinism")
     .action((file: string, o: { seed?: string; json?: boolean; checkDeterminism?: boolean; db: string; store: boolean }) => {
@@ -95,7 +93,7 @@ function buildProgram(): Command {
     .option("--runs <n>", "runs per row, on seeds seed, seed+1, ...; the row combines them", "1")
     .option("--server-queue", "chunk model: requests pass the server link's queue, which drops most of a herd of idle requests (closer to the packet model beyond a few hundred clients, slower)")
     .option("--svg <path>", "where to write the chart", "frisbee-plan.svg")
-    .option("--db <path>", "store file", DEFAULT_DB)
+    .option("--db <path>", "store file", DEFAULT_STORE_PATH)
     .option("--no-store", "do not record the rows in the store")
     .option("--json", "print JSON")
     .addHelpText("after", "\nExample:\n  testbed plan frisbee --clients 1,10,100 --image-mib 64 --data-mib 192 --loss 0,0.01 --loss-at server --json")
@@ -106,7 +104,7 @@ function buildProgram(): Command {
   program
     .command("runs")
     .description("list runs recorded in the store, newest first")
-    .option("--db <path>", "store file", DEFAULT_DB)
+    .option("--db <path>", "store file", DEFAULT_STORE_PATH)
     .option("--limit <n>", "how many", "20")
     .option("--json", "print JSON")
     .addHelpText("after", "\nExample:\n  testbed runs --limit 5")

@@ -1,10 +1,13 @@
 import type { LinkSpec } from "../sim/link.js";
 import { burstParams, type LossSpec } from "../sim/loss.js";
+import type { CpuRule, Direction, DiskRule, Fault, HostDecl, LinkRule, TrafficWorkload, WorldSpec } from "../sim/spec.js";
 import { describe, Reader, ScenarioError, type Json } from "./reader.js";
 import { readFrisbee, type FrisbeeDecl } from "./frisbee/schema.js";
 import { readSync, type SyncDecl } from "./sync/schema.js";
 import { selectHosts } from "./selectors.js";
 import { parseByteRate, parseBytes, parseDurationUs, parseRateBps } from "./units.js";
+
+export type { CpuRule, Direction, DiskRule, Fault, HostDecl, LinkRule, TrafficWorkload, WorldSpec };
 
 /** Named limits on what a scenario may ask for; beyond them the file is refused, not run slowly. */
 export const SCENARIO_HOSTS_MAX = 200_000;
@@ -13,72 +16,13 @@ export const SCENARIO_DURATION_US_MAX = 366 * 86_400 * 1_000_000;
 const RATE_BPS_MAX = 1e13;
 const BYTES_MAX = 2 ** 50;
 
-export interface HostDecl {
-  name: string;
-  clockDriftPpm: number;
-  clockOffsetUs: number;
-}
-
-export type Direction = "up" | "down" | "both";
-
-export interface LinkRule {
-  hosts: number[];
-  direction: Direction;
-  spec: Partial<LinkSpec>;
-  loss: LossSpec | null | undefined;
-}
-
-export interface DiskRule {
-  hosts: number[];
-  sizeBytes: number;
-  writeBytesPerSec: number;
-  readBytesPerSec: number;
-  latencyUs: number;
-  writeErrorRate: number;
-  badRanges: { offset: number; length: number }[];
-  keepData: boolean;
-}
-
-export interface CpuRule {
-  hosts: number[];
-  cores: number;
-  unitsPerSec: Record<string, number>;
-}
-
-export interface TrafficWorkload {
-  type: "traffic";
-  index: number;
-  from: number[];
-  /** Unicast targets, or empty when `group` is set. */
-  to: number[];
-  group: number | null;
-  members: number[];
-  port: number;
-  rateBps: number;
-  packetBytes: number;
-  pattern: "constant" | "poisson";
-  startUs: number;
-  stopUs: number;
-}
-
-export type Fault =
-  | { type: "partition"; atUs: number; healUs: number | null; a: number[]; b: number[]; oneWay: boolean }
-  | { type: "crash"; atUs: number; hosts: number[]; restartUs: number | null }
-  | { type: "pause"; atUs: number; hosts: number[]; forUs: number }
-  | { type: "loss"; atUs: number; hosts: number[]; direction: Direction; loss: LossSpec | null };
-
-export interface Scenario {
+/** A scenario: the world it builds (sim/spec.ts), with its name, seed, checks and mechanisms. */
+export interface Scenario extends WorldSpec {
   file: string;
   name: string;
   description: string;
   seed: number | null;
   durationUs: number;
-  hosts: HostDecl[];
-  network: { headerBytes: number; defaults: LinkSpec; links: LinkRule[] };
-  disks: DiskRule[];
-  cpus: CpuRule[];
-  workloads: TrafficWorkload[];
-  faults: Fault[];
   invariants: string[] | null;
   /** Frisbee servers and clients, if the scenario images disks. */
   frisbee: FrisbeeDecl | null;

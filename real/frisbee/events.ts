@@ -1,4 +1,5 @@
 import type { EventSink } from "../../core/engine/index.js";
+import { epochNowUs } from "../runtime/clock.js";
 import type { Store } from "../store/index.js";
 
 type Fields = Readonly<Record<string, string | number | boolean>>;
@@ -43,7 +44,7 @@ export function daemonEvents(options: DaemonEventsOptions): DaemonEvents {
       options.log?.(logLine(kind, fields));
       if (options.store === null) return;
       try {
-        options.store.insertEvents(null, [{ timeUs: Date.now() * 1000, host: options.host, kind, data: { ...fields } }]);
+        options.store.insertEvents(null, [{ timeUs: epochNowUs(), host: options.host, kind, data: { ...fields } }]);
       } catch {
         storeFailures++;
       }

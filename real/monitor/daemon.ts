@@ -14,6 +14,7 @@ import {
   type Outcome,
   type PoolConfig,
 } from "../../core/monitor/index.js";
+import { epochNowUs } from "../runtime/clock.js";
 import { openMonitorStore, type MonitorNodeInput, type MonitorStore } from "../store/monitor.js";
 import type { StoredEventInput } from "../store/rows.js";
 import { startTest, type RunningTest, type TestSpec } from "./probe.js";
@@ -82,7 +83,7 @@ export class RealMonitor implements MonitorPort {
   private readonly load: () => number;
 
   constructor(private readonly o: RealMonitorOptions) {
-    this.clockUs = o.clockUs ?? (() => Date.now() * 1_000);
+    this.clockUs = o.clockUs ?? epochNowUs;
     this.load = o.load ?? (() => loadavg()[0] ?? 0);
     this.store = openMonitorStore(o.dbPath);
     this.monitor = new Monitor({ ...o.config, entriesMax: Math.max(1, o.nodes.length) }, this, createRng(o.seed).fork("monitor"));

@@ -1,4 +1,4 @@
-export { wallClock, type Clock } from "./clock.js";
+export { epochNowUs, wallClock, type Clock } from "./clock.js";
 export { WallTimers } from "./timers.js";
 export { GROUP, MulticastNet, NetError, PEERS_MAX, SOCKET_BUFFER_BYTES, type MulticastOptions, type NetStats } from "./udp.js";
 export { FileDisk, TargetError, fsyncFd, openTarget, type DiskDone, type OpenedTarget } from "./disk.js";

@@ -103,3 +103,43 @@ describe("the banned-API check itself", () => {
     expect(pattern.test("const updated = 1;")).toBe(false);
   });
 });
+
+describe("the layout", () => {
+  const rel = (file: string): string => relative(ROOT, file);
+
+  it("keeps the machinery that installs machines into a World in sim/, not scenarios/", () => {
+    // scenarios/sync/build.ts moves into sim/ with the sync conformance suite, in its own change.
+    const allowed = new Set(["scenarios/sync/build.ts"]);
+    const hits: string[] = [];
+    for (const file of sources("scenarios")) {
+      if (allowed.has(rel(file))) continue;
+      for (const { line, text } of codeLines(file)) if (/\.install\(|new World\(/.test(text)) hits.push(`${rel(file)}:${line}`);
+    }
+    expect(hits).toEqual([]);
+  });
+
+  it("keeps the chunk model in sim/frisbee/chunk-model, split by side", () => {
+    const here = sources("sim/frisbee/chunk-model").map(rel).sort();
+    expect(here).toEqual(expect.arrayContaining(["sim/frisbee/chunk-model/clients.ts", "sim/frisbee/chunk-model/containers.ts", "sim/frisbee/chunk-model/server.ts"]));
+    expect(sources("scenarios").map(rel).filter((f) => /chunk-model/.test(f))).toEqual([]);
+  });
+
+  it("reads the wall and epoch clocks in real/ only through real/runtime", () => {
+    const hits: string[] = [];
+    for (const file of sources("real")) {
+      if (rel(file).startsWith("real/runtime/") || rel(file).startsWith("real/sync/")) continue;
+      for (const { line, text } of codeLines(file)) if (/\bDate\.now\(|process\.hrtime/.test(text)) hits.push(`${rel(file)}:${line}`);
+    }
+    expect(hits).toEqual([]);
+  });
+
+  it("names the default store path once", () => {
+    const hits: string[] = [];
+    for (const folder of ["bin", "real", "scenarios", "sim"]) {
+      for (const file of sources(folder)) {
+        for (const { line, text } of codeLines(file)) if (/=\s*"\.\/testbed\.db"/.test(text)) hits.push(`${rel(file)}:${line}`);
+      }
+    }
+    expect(hits).toEqual(["real/store/store.ts:22"]);
+  });
+});
