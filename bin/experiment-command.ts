@@ -114,7 +114,11 @@ function registerSyncServerCommand(exp: Command): void {
     .addHelpText("after", "\nExample:\n  testbed experiment set-sync-server exp1 node3")
     .action((name: string, node: string | undefined, o: { default?: boolean; db: string }) => {
       if ((node === undefined) === (o.default !== true)) throw new UsageError("give a node or --default");
-      withStore(o.db, (store) => store.setSyncServer(name, node ?? null));
+      withStore(o.db, (store) => {
+        store.setSyncServer(name, node ?? null);
+        const server = store.syncServerOf(name);
+        console.log(`experiment ${name}: sync server is now ${server.node} (${server.host}${node === undefined ? ", the first node by name" : ""})`);
+      });
     });
 }
 

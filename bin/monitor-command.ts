@@ -6,6 +6,7 @@ import { parseTestSpec } from "../real/monitor/probe.js";
 import { DEFAULT_STORE_PATH, openStore, StoreError } from "../real/store/index.js";
 import { runMonitorSim, type MonitorSimResult } from "../sim/monitor/driver.js";
 import { checkMix, defaultMix } from "../sim/monitor/models.js";
+import { formatSeconds } from "../scenarios/units.js";
 import { parseWhole, UsageError } from "./errors.js";
 import { progressBar } from "./progress.js";
 
@@ -103,11 +104,27 @@ export function planMonitorCommand(f: PlanMonitorFlags): number {
   }
   if (f.json) console.log(JSON.stringify({ ...out, runId }));
   else printPlan(out);
+  const warning = windowWarning(out);
+  if (warning !== null) console.error(`testbed: warning: ${warning}`);
   return ok ? 0 : 1;
 }
 
+/** A queue wait longer than this means the window, not the backoff, decides when nodes are tested. */
+const QUEUE_WAIT_WARN_SEC = 86_400;
+
+/** Says so when the window is too small for the nodes: tests wait more than a day for a slot. */
+export function windowWarning(r: Pick<MonitorSimResult, "nodes" | "window" | "queueWaitSec">): string | null {
+  if (r.queueWaitSec.count === 0 || r.queueWaitSec.mean <= QUEUE_WAIT_WARN_SEC) return null;
+  return (
+    `window ${r.window} is too small for ${r.nodes} nodes: a due test waits ${formatSeconds(r.queueWaitSec.mean)} on average for a free slot, ` +
+    "more than a day, so that wait and not the backoff decides how fast failures are found; try a larger --window"
+  );
+}
+
 function printPlan(r: MonitorSimResult & { days: number; ok: boolean; peakRssMiB: number }): void {
-  const s = (x: { count: number; mean: number; p50: number; p95: number; max: number }): string => `n ${x.count}, mean ${x.mean} s, p50 ${x.p50} s, p95 ${x.p95} s, max ${x.max} s`;
+  // Readable units here (hours, days); --json keeps seconds.
+  const s = (x: { count: number; mean: number; p50: number; p95: number; max: number }): string =>
+    `n ${x.count}, mean ${formatSeconds(x.mean)}, p50 ${formatSeconds(x.p50)}, p95 ${formatSeconds(x.p95)}, max ${formatSeconds(x.max)}`;
   console.log(`seed: ${r.seed}`);
   console.log(`${r.nodes} nodes, ${r.days} days, window ${r.window}: ${r.testsRun} tests (${r.testsPerNodeDay} per node-day), ${r.timeouts} timeouts, peak window use ${r.maxInFlight}`);
   console.log(`time to detect a failure:   ${s(r.detectSec)}; ${r.undetected} down at the end, still in the good pool`);

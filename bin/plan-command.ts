@@ -118,7 +118,7 @@ export function planFrisbeeCommand(f: PlanFlags): number {
   }
   writeFileSync(f.svg, chart(rows));
   if (f.json) console.log(JSON.stringify({ results: rows }));
-  else printTable(rows, f.svg);
+  else printTable(rows, f.svg, o.lossAt);
   return rows.every((r) => r.ok) ? 0 : 1;
 }
 
@@ -133,7 +133,7 @@ function chart(rows: readonly FrisbeePlanRow[]): string {
   );
 }
 
-function printTable(rows: readonly FrisbeePlanRow[], svg: string): void {
+function printTable(rows: readonly FrisbeePlanRow[], svg: string, lossAt: LossAt): void {
   const several = rows.some((r) => r.runs > 1);
   // With several runs, the spread of the runs' mean runtimes.
   const spread = (r: FrisbeePlanRow): string => {
@@ -148,7 +148,25 @@ function printTable(rows: readonly FrisbeePlanRow[], svg: string): void {
   const fmt = (cells: readonly string[]): string => cells.map((c, i) => c.padStart(widths[i] as number)).join("  ");
   console.log(fmt(head));
   for (const l of lines) console.log(fmt(l));
+  for (const line of legend(several, lossAt)) console.log(line);
   for (const r of rows.filter((x) => !x.ok)) console.log(`FAILED at ${r.clients} clients, loss ${r.loss}: ${r.failedInvariants.join("; ")}`);
   for (const caveat of new Set(rows.flatMap((r) => (r.caveat === undefined ? [] : [r.caveat])))) console.log(`note: ${caveat}`);
   console.log(`chart: ${svg}`);
+}
+
+/** What each column means, in plain words, under the table. */
+function legend(several: boolean, lossAt: LossAt): string[] {
+  const rows: [string, string][] = [
+    ["loss", lossAt === "server" ? "the share of packets lost at the server, the same for every client (--loss-at server)" : "the share of packets each client loses on its own (--loss-at receivers)"],
+    ["mean/min/max s", "seconds from a client's start until its whole image is on its disk, over every client of the row"],
+    ...(several ? ([["run means s", "the lowest and highest of the runs' mean runtimes (--runs)"]] as [string, string][]) : []),
+    ["dup %", "data the server sent beyond one copy of the image, as a share of the image (resent for lost or late blocks)"],
+    ["server Mb/s", "the server's data rate while it was sending"],
+    ["ctrl/s", "control messages (joins, requests, leaves) the server received per second while sending"],
+    ["hb recv, hb lost", "progress reports (heartbeats) the server received, and those it knows were lost (gaps in a client's numbering)"],
+    ["model", "packet: every packet simulated; chunk: the faster chunk-level model for thousands of clients"],
+    ["wall s", "this machine's time to compute the row (not a prediction)"],
+  ];
+  const width = Math.max(...rows.map(([k]) => k.length));
+  return ["", ...rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`)];
 }

@@ -93,3 +93,23 @@ export function formatBytes(bytes: number): string {
   }
   return `${Number(value.toFixed(2))}${units[unit]}`;
 }
+
+const MINUTE_SEC = 60;
+const HOUR_SEC = 3600;
+const DAY_SEC = 86_400;
+/** Up to twice a unit, the smaller unit reads better ("90 s", "100 min", "26.3 h"). */
+const NEXT_UNIT_AT = 2;
+
+/** Seconds for a reader: "42.5 s", "12.3 min", "26.3 h", "4.6 d" (one decimal; seconds stay seconds under 2 min). */
+export function formatSeconds(seconds: number): string {
+  const abs = Math.abs(seconds);
+  const [value, unit] =
+    abs < NEXT_UNIT_AT * MINUTE_SEC
+      ? [seconds, "s"]
+      : abs < NEXT_UNIT_AT * HOUR_SEC
+        ? [seconds / MINUTE_SEC, "min"]
+        : abs < NEXT_UNIT_AT * DAY_SEC
+          ? [seconds / HOUR_SEC, "h"]
+          : [seconds / DAY_SEC, "d"];
+  return `${Number(value.toFixed(1))} ${unit}`;
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseByteRate, parseBytes, parseDurationUs, parseRateBps } from "../../scenarios/units.js";
+import { formatSeconds, parseByteRate, parseBytes, parseDurationUs, parseRateBps } from "../../scenarios/units.js";
 
 const GARBAGE = ["fast", "10 parsecs", "", "   ", "-5ms", "1e400s", "1e308h", "ms", "1..5s", "1.5.2s", "NaN", "Infinity", "0x10ms"];
 
@@ -79,5 +79,25 @@ describe("parseDurationUs", () => {
     const padding = " ".repeat(200_000);
     expect(parseDurationUs(`1${padding}!`)).toBeNull();
     expect(parseDurationUs(`${padding}1ms${padding}`)).toBe(1000);
+  });
+});
+
+describe("formatSeconds", () => {
+  it.each([
+    [0, "0 s"],
+    [0.25, "0.3 s"],
+    [42.54, "42.5 s"],
+    [119.9, "119.9 s"],
+    [120, "2 min"],
+    [754, "12.6 min"],
+    [7199, "120 min"],
+    [7200, "2 h"],
+    [23_701.2, "6.6 h"],
+    [94_744.1, "26.3 h"],
+    [172_799, "48 h"],
+    [172_800, "2 d"],
+    [400_000, "4.6 d"],
+  ])("%s seconds read %s", (sec, text) => {
+    expect(formatSeconds(sec)).toBe(text);
   });
 });
