@@ -97,18 +97,20 @@ export function formatBytes(bytes: number): string {
 const MINUTE_SEC = 60;
 const HOUR_SEC = 3600;
 const DAY_SEC = 86_400;
-/** Up to twice a unit, the smaller unit reads better ("90 s", "100 min", "26.3 h"). */
-const NEXT_UNIT_AT = 2;
+/** Where the next unit takes over: "90 s", "75 min" and "26.3 h" read better than "1.5 min", "1.3 h" and "1.1 d". */
+const MINUTES_FROM_SEC = 2 * MINUTE_SEC;
+const HOURS_FROM_SEC = 1.5 * HOUR_SEC;
+const DAYS_FROM_SEC = 2 * DAY_SEC;
 
-/** Seconds for a reader: "42.5 s", "12.3 min", "26.3 h", "4.6 d" (one decimal; seconds stay seconds under 2 min). */
+/** Seconds for a reader: "42.5 s", "12.3 min", "26.3 h", "4.6 d" (one decimal). */
 export function formatSeconds(seconds: number): string {
   const abs = Math.abs(seconds);
   const [value, unit] =
-    abs < NEXT_UNIT_AT * MINUTE_SEC
+    abs < MINUTES_FROM_SEC
       ? [seconds, "s"]
-      : abs < NEXT_UNIT_AT * HOUR_SEC
+      : abs < HOURS_FROM_SEC
         ? [seconds / MINUTE_SEC, "min"]
-        : abs < NEXT_UNIT_AT * DAY_SEC
+        : abs < DAYS_FROM_SEC
           ? [seconds / HOUR_SEC, "h"]
           : [seconds / DAY_SEC, "d"];
   return `${Number(value.toFixed(1))} ${unit}`;

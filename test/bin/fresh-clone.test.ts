@@ -1,4 +1,4 @@
-import { spawnSync, type SpawnSyncReturns } from "node:child_process";
+import { execFile } from "node:child_process";
 import { cpSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -25,8 +25,19 @@ cpSync(ROOT, clone, {
 });
 symlinkSync(join(ROOT, "node_modules"), join(clone, "node_modules"), "dir");
 
-/** npm and npx as a user's shell runs them: no npm_* variables inherited from `npm test`, offline. */
-function run(command: string, ...args: string[]): SpawnSyncReturns<string> {
+interface Ran {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+  error?: Error;
+}
+
+/**
+ * Runs a command without blocking this worker (a build under load can take a minute, and a blocked
+ * worker misses vitest's own messages), as a user's shell would: no npm_* variables inherited from
+ * `npm test`, offline.
+ */
+function run(command: string, ...args: string[]): Promise<Ran> {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.toLowerCase().startsWith("npm_")) env[k] = v;
   Object.assign(env, {
@@ -37,30 +48,39 @@ function run(command: string, ...args: string[]): SpawnSyncReturns<string> {
     npm_config_fund: "false",
     npm_config_audit: "false",
   });
-  return spawnSync(command, args, { cwd: clone, env, encoding: "utf8", timeout: 120_000 });
+  return exec(command, args, { cwd: clone, env });
 }
 
-function expectVersion(r: SpawnSyncReturns<string>): void {
+function exec(command: string, args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Ran> {
+  return new Promise((resolve) => {
+    execFile(command, args, { ...options, encoding: "utf8", timeout: 300_000 }, (error, stdout, stderr) => {
+      const status = error === null ? 0 : typeof error.code === "number" ? error.code : null;
+      resolve({ status, stdout, stderr, ...(error !== null && typeof error.code !== "number" ? { error } : {}) });
+    });
+  });
+}
+
+function expectVersion(r: Ran): void {
   expect(r.error, String(r.error)).toBeUndefined();
   expect(r.stdout.trim(), `exit ${r.status}: ${r.stderr}`).toBe(VERSION);
   expect(r.status).toBe(0);
 }
 
 describe("a fresh clone", () => {
-  it("builds a testbed command that can be executed directly", () => {
-    const build = run("npm", "run", "build");
+  it("builds a testbed command that can be executed directly", async () => {
+    const build = await run("npm", "run", "build");
     expect(build.status, build.stderr).toBe(0);
     const bin = join(clone, "dist/bin/testbed.js");
     expect(statSync(bin).mode & 0o111).toBe(0o111);
-    expectVersion(spawnSync(bin, ["--version"], { encoding: "utf8" }));
+    expectVersion(await exec(bin, ["--version"]));
   });
 
-  it("runs `npx testbed --version` as the README says, also after dist is built again", () => {
-    expectVersion(run("npx", "testbed", "--version"));
+  it("runs `npx testbed --version` as the README says, also after dist is built again", async () => {
+    expectVersion(await run("npx", "testbed", "--version"));
     // npx keeps a link to the project in its cache and marks the file executable only when it makes
     // that link; a rebuilt dist (or a clone at the same place) is run through the existing link.
     rmSync(join(clone, "dist"), { recursive: true, force: true });
-    expect(run("npm", "run", "build").status).toBe(0);
-    expectVersion(run("npx", "testbed", "--version"));
+    expect((await run("npm", "run", "build")).status).toBe(0);
+    expectVersion(await run("npx", "testbed", "--version"));
   });
 });

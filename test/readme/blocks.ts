@@ -1,0 +1,267 @@
+import { availableParallelism, loadavg } from "node:os";
+import { formatSeconds } from "../../scenarios/units.js";
+
+/**
+ * The README's figures that the code can reproduce, each block made from the commands it shows.
+ * `npm run readme` writes them between `<!-- generated:ID -->` and `<!-- /generated:ID -->`;
+ * test/readme.test.ts runs the quick ones and fails when the README no longer says what the
+ * commands print. Wall-clock figures are marked with † and never compared: they are the machine's.
+ */
+export interface ReadmeBlock {
+  id: string;
+  /** Too slow for every test run (a minute or more): checked by `npm run readme` only. */
+  slowOnly?: true;
+  /** The block's text from fresh runs. Quick: only what is cheap enough for every test run. */
+  render(run: Runner, quick: boolean): Promise<string>;
+}
+
+/**
+ * Runs `testbed ARGS` in a scratch folder holding a copy of scenarios/ and returns its stdout;
+ * `write` puts a file in that folder (a variant of a shipped scenario).
+ */
+export interface Runner {
+  (args: readonly string[]): Promise<string>;
+  write(path: string, text: string): void;
+  read(path: string): string;
+}
+
+export const WALL_MARK = "†";
+/** The note under a block with wall-clock figures: when and under what load they were taken. */
+function wallNote(): string {
+  const load = loadavg()[0] ?? 0;
+  const day = new Date().toISOString().slice(0, 10);
+  return (
+    `${WALL_MARK} wall-clock figures of the machine that generated this block (\`npm run readme\`, ${day}, ` +
+    `${availableParallelism()} cores, load average ${load.toFixed(1)}): they vary and are not checked. ` +
+    "Every other figure is the same on any machine, and `test/readme/readme.test.ts` checks it."
+  );
+}
+
+const n = (v: number): string => v.toLocaleString("en-US");
+const json = async <T>(run: Runner, args: readonly string[]): Promise<T> => JSON.parse(await run(args)) as T;
+
+function table(head: readonly string[], rows: readonly (readonly (string | number)[])[]): string {
+  const line = (cells: readonly (string | number)[]): string => `| ${cells.join(" | ")} |`;
+  return [line(head), line(head.map(() => "---")), ...rows.map(line)].join("\n");
+}
+
+/**
+ * Blanks what varies between runs: table columns whose header carries the mark, the note on
+ * them (a line starting with the mark), and the `wall:` figures of `testbed sim`'s text output.
+ */
+export function maskWallClock(text: string): string {
+  let wallColumns: number[] = [];
+  return text
+    .split("\n")
+    .map((line) => {
+      if (line.startsWith(WALL_MARK)) return `${WALL_MARK} …`;
+      if (!line.startsWith("|")) {
+        wallColumns = [];
+        return line.replace(/wall: \S+ +\(\d+ events\/s\)/g, "wall: … (… events/s)");
+      }
+      const cells = line.split("|");
+      if (wallColumns.length === 0 && cells.some((c) => c.includes(WALL_MARK))) {
+        wallColumns = cells.flatMap((c, i) => (c.includes(WALL_MARK) ? [i] : []));
+        return line;
+      }
+      if (/^\|( *-+ *\|)+$/.test(line)) return line;
+      return cells.map((c, i) => (wallColumns.includes(i) ? " … " : c)).join("|");
+    })
+    .join("\n");
+}
+
+interface SimJson {
+  traceHash: string;
+  events: number;
+  simSeconds: number;
+  wallSeconds: number;
+  eventsPerSec: number;
+  stats: { hosts: number; delivered: number };
+}
+
+const EXAMPLES = ["lossy-multicast", "many-hosts", "partition-heal"];
+
+const simSample: ReadmeBlock = {
+  id: "sim-sample",
+  async render(run) {
+    const command = ["sim", "scenarios/examples/partition-heal.json", "--seed", "3"];
+    return ["```sh", `$ npx testbed ${command.join(" ")}`, (await run(command)).trimEnd(), "```"].join("\n");
+  },
+};
+
+const exampleScenarios: ReadmeBlock = {
+  id: "example-scenarios",
+  async render(run) {
+    const rows: (string | number)[][] = [];
+    for (const name of EXAMPLES) {
+      const r = await json<SimJson>(run, ["sim", `scenarios/examples/${name}.json`, "--no-store", "--json"]);
+      rows.push([name, n(r.stats.hosts), `${r.simSeconds} s`, n(r.events), n(r.stats.delivered), `\`${r.traceHash}\``, `${r.wallSeconds.toFixed(2)} s`, `${(r.eventsPerSec / 1e6).toFixed(2)} M`]);
+    }
+    return [
+      "`npx testbed sim scenarios/examples/<name>.json --no-store --json`, one run each (each scenario's own seed):",
+      "",
+      table(["scenario", "hosts", "simulated", "events", "copies delivered", "trace", `wall ${WALL_MARK}`, `events/s ${WALL_MARK}`], rows),
+      "",
+      wallNote(),
+    ].join("\n");
+  },
+};
+
+interface PlanRowJson {
+  clients: number;
+  runtimeSecMean: number;
+  duplicateDataPct: number;
+  serverCtrlMsgsPerSec: number;
+}
+
+/** The planner's worked example: what one image costs for 1 to 40 clients in three situations. */
+const planFrisbee: ReadmeBlock = {
+  id: "plan-frisbee",
+  async render(run) {
+    const base = ["plan", "frisbee", "--image-mib", "64", "--data-mib", "192"];
+    const cases: [string, string[], string][] = [
+      ["no loss, disk 20 MiB/s", ["--clients", "1,10,40", "--disk-mibs", "20"], "--disk-mibs 20"],
+      ["1% loss at the server", ["--clients", "1,2,5,10,40", "--loss", "0.01", "--loss-at", "server"], "--loss 0.01 --loss-at server"],
+      ["1% loss per receiver", ["--clients", "1,10,40", "--loss", "0.01"], "--loss 0.01"],
+    ];
+    const rows: (string | number)[][] = [];
+    for (const [label, flags] of cases) {
+      const { results } = await json<{ results: PlanRowJson[] }>(run, [...base, ...flags, "--no-store", "--json"]);
+      for (const r of results) rows.push([label, r.clients, r.runtimeSecMean.toFixed(3), r.duplicateDataPct, r.serverCtrlMsgsPerSec]);
+    }
+    return [
+      "```sh",
+      ...cases.map(([, flags, shown]) => `npx testbed plan frisbee --clients ${flags[1]} --image-mib 64 --data-mib 192 ${shown}`),
+      "```",
+      "",
+      table(["situation", "clients", "mean runtime s", "dup %", "ctrl/s"], rows),
+    ].join("\n");
+  },
+};
+
+interface MonitorJson {
+  testsRun: number;
+  testsPerNodeDay: number;
+  events: number;
+  traceHash: string;
+  wallSeconds: number;
+  peakRssMiB: number;
+  detectSec: { mean: number; p95: number };
+  returnSec: { mean: number; p95: number };
+  queueWaitSec: { mean: number };
+  testsOnFlappersPct: number;
+}
+
+const monitorArgs = (window: number, extra: readonly string[] = []): string[] =>
+  ["plan", "monitor", "--nodes", "100000", "--days", "7", "--window", String(window), "--flaky-pct", "2", "--seed", "1", ...extra, "--no-store", "--json"];
+
+/** The monitor plan's answer for 100,000 nodes over a week; window 40 runs in a second, the others in a minute. */
+const planMonitor: ReadmeBlock = {
+  id: "plan-monitor",
+  async render(run, quick) {
+    const rows: (string | number)[][] = [];
+    for (const window of quick ? [40] : [40, 400, 4000]) {
+      const r = await json<MonitorJson>(run, monitorArgs(window));
+      rows.push([
+        n(window),
+        n(r.testsRun),
+        r.testsPerNodeDay,
+        `${formatSeconds(r.detectSec.mean)} / ${formatSeconds(r.detectSec.p95)}`,
+        `${formatSeconds(r.returnSec.mean)} / ${formatSeconds(r.returnSec.p95)}`,
+        formatSeconds(r.queueWaitSec.mean),
+        `${r.testsOnFlappersPct}%`,
+      ]);
+    }
+    return table(["window", "tests", "per node-day", "detect mean / p95", "return mean / p95", "queue wait mean", "flapper tests"], rows);
+  },
+};
+
+/** The monitor plan's speed: the deployed case, and stress runs where the window turns over fast. */
+const monitorBench: ReadmeBlock = {
+  id: "monitor-bench",
+  async render(run, quick) {
+    const cases: [string, string[]][] = [
+      ["window 40, tests 20–60 s", monitorArgs(40)],
+      ["window 400", monitorArgs(400)],
+      ["window 4,000", monitorArgs(4000)],
+      ["window 40, `--test-secs 1` (a TCP probe)", monitorArgs(40, ["--test-secs", "1"])],
+    ];
+    const rows: (string | number)[][] = [];
+    for (const [label, args] of quick ? cases.slice(0, 1) : cases) {
+      const r = await json<MonitorJson>(run, args);
+      rows.push([label, n(r.testsRun), n(r.events), `\`${r.traceHash}\``, `${r.wallSeconds.toFixed(2)} s`, `${r.peakRssMiB} MiB`]);
+    }
+    return [table(["run", "tests", "engine events", "trace", `wall ${WALL_MARK}`, `peak RSS ${WALL_MARK}`], rows), "", wallNote()].join("\n");
+  },
+};
+
+/** The simulated boot phase of scenarios/sync: 1,000 nodes, and the same with 10,000. */
+const syncSim: ReadmeBlock = {
+  id: "sync-sim",
+  async render(run, quick) {
+    const cases: [string, string][] = [
+      ["1,000 (`boot-phase.json`)", "scenarios/sync/examples/boot-phase.json"],
+      ["10,000 (the same, `count` 10000)", "scenarios/sync/examples/boot-phase-10000.json"],
+    ];
+    if (!quick) {
+      const scenario = JSON.parse(run.read("scenarios/sync/examples/boot-phase.json")) as { hosts: { name: string; count?: number }[] };
+      const nodes = scenario.hosts.find((h) => h.name === "node");
+      if (nodes === undefined) throw new Error("boot-phase.json has no host group named node");
+      nodes.count = 10_000;
+      run.write("scenarios/sync/examples/boot-phase-10000.json", JSON.stringify(scenario));
+    }
+    const rows: (string | number)[][] = [];
+    for (const [label, file] of quick ? cases.slice(0, 1) : cases) {
+      const r = await json<SimJson>(run, ["sim", file, "--no-store", "--json"]);
+      rows.push([label, `${r.simSeconds} s`, n(r.events), `\`${r.traceHash}\``, `${r.wallSeconds.toFixed(2)} s`]);
+    }
+    return [table(["nodes", "simulated", "events", "trace", `wall ${WALL_MARK}`], rows), "", wallNote()].join("\n");
+  },
+};
+
+interface FrisbeePerfJson {
+  results: { runtimeSecMean: number; runtimeSecMax: number; duplicateDataPct: number; serverCtrlMsgsPerSec: number; traceHash: string; wallSeconds: number }[];
+}
+
+/** The packet model's speed on 80 clients and a 655 MiB image (a run of about 15 s). */
+const frisbeePacketBench: ReadmeBlock = {
+  id: "frisbee-packet-bench",
+  slowOnly: true,
+  async render(run) {
+    const args = ["plan", "frisbee", "--clients", "80", "--image-mib", "655", "--data-mib", "1965", "--loss", "0.01", "--loss-at", "receivers", "--model", "packet", "--no-store", "--json"];
+    const r = (await json<FrisbeePerfJson>(run, args)).results[0];
+    if (r === undefined) throw new Error("plan frisbee printed no row");
+    return [
+      table(
+        ["clients", "mean runtime", "last client done", "resent", "ctrl/s", "trace", `wall ${WALL_MARK}`, `speed ${WALL_MARK}`],
+        [["80", `${r.runtimeSecMean.toFixed(1)} s`, `${r.runtimeSecMax.toFixed(1)} s`, `${(r.duplicateDataPct / 100).toFixed(2)} × the image`, r.serverCtrlMsgsPerSec, `\`${r.traceHash}\``, `${r.wallSeconds.toFixed(1)} s`, `${(r.runtimeSecMax / r.wallSeconds).toFixed(1)} × real time`]],
+      ),
+      "",
+      wallNote(),
+    ].join("\n");
+  },
+};
+
+/** The testbed side of sync: an experiment, its sync server, and the line a node is told. */
+const experimentSample: ReadmeBlock = {
+  id: "experiment-sample",
+  async render(run) {
+    // A store of its own, so that the sample's first experiment is always new.
+    run.write("experiment-sample/.keep", "");
+    const commands = [
+      ["experiment", "create", "exp1", "--nodes", "node0=10.0.0.1,node1=10.0.0.2"],
+      ["experiment", "set-sync-server", "exp1", "node1"],
+      ["syncserver", "exp1", "node0"],
+    ];
+    const lines = ["```sh"];
+    for (const c of commands) {
+      lines.push(`$ npx testbed ${c.join(" ")}`);
+      const out = await run([...c, "--db", "experiment-sample/testbed.db"]);
+      lines.push(out.trimEnd().replace(/experiment-sample\/testbed\.db/g, "./testbed.db"));
+    }
+    lines.push("```");
+    return lines.join("\n");
+  },
+};
+
+export const README_BLOCKS: readonly ReadmeBlock[] = [simSample, exampleScenarios, planFrisbee, experimentSample, planMonitor, monitorBench, syncSim, frisbeePacketBench];
