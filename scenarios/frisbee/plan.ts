@@ -201,7 +201,7 @@ export const CHUNK_MODEL_CLIENTS_CHECKED = 300;
 
 /**
  * The chunk model agrees with the packet model up to 100 clients (the fidelity test) and within
- * 2.3% at 300; with loss per receiver it runs fast beyond that (README, "Beyond 100 clients"), so
+ * 2.3% at 300; with loss per receiver it is optimistic beyond that (README, "Beyond 100 clients"), so
  * such a row says so.
  */
 export function chunkModelCaveat(o: FrisbeePlanOptions, clients: number, loss: number): string | null {
