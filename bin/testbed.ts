@@ -11,6 +11,7 @@ import { registerImageCommands } from "./image-command.js";
 import { registerMonitorCommands } from "./monitor-command.js";
 import { planFrisbeeCommand, type PlanFlags } from "./plan-command.js";
 import { simCommand } from "./sim-command.js";
+import { registerServiceCommands } from "./service-command.js";
 import { registerSyncCommands } from "./sync-command.js";
 
 function packageVersion(): string {
@@ -126,6 +127,7 @@ function buildProgram(): Command {
   registerFrisbeeRealCommands(program, { bench });
   registerImageCommands(program, { bench });
   registerMonitorCommands(program, { plan });
+  registerServiceCommands(program, { plan, bench });
   registerSyncCommands(program, { bench });
   registerExperimentCommands(program);
   return program;

@@ -168,12 +168,16 @@ export class Rollout {
     return this.unavailableCount + this.downCount;
   }
 
-  /** The node is known to be down (or back up) for reasons of its own. */
-  setDown(node: number, isDown: boolean): void {
+  /**
+   * The node is known to be down (or back up) for reasons of its own. Returns true when a node came
+   * back, which may free room for a waiting operation: the caller then polls.
+   */
+  setDown(node: number, isDown: boolean): boolean {
     const v = isDown ? 1 : 0;
-    if (this.down[node] === v) return;
+    if (this.down[node] === v) return false;
     this.down[node] = v;
     if (this.unavailable[node] === 0) this.downCount += isDown ? 1 : -1;
+    return !isDown;
   }
 
   start(now: Micros): void {
@@ -210,7 +214,7 @@ export class Rollout {
 
   nextWakeUs(): Micros {
     if (this.finished || this.state === "new") return Infinity;
-    let wake = this.state === "staging" || this.state === "switching" ? this.lastProgressUs + this.config.progressDeadlineUs : Infinity;
+    let wake = this.state === "aborting" ? Infinity : this.lastProgressUs + this.config.progressDeadlineUs;
     for (let n = 0; n < this.config.targets; n++) {
       const d = this.deadlineUs[n] as number;
       if (d < wake) wake = d;
@@ -231,6 +235,7 @@ export class Rollout {
     if (this.state === "staging") this.pumpStaging(now);
     if (this.state === "switching") this.pumpSwitching(now);
     if (this.state === "aborting" && this.inFlight === 0) this.beginRollback(now);
+    if (this.state === "rolling-back" && this.inFlight === 0 && now - this.lastProgressUs >= this.config.progressDeadlineUs) this.giveUpRollback();
     if (this.state === "rolling-back") this.pumpRollback(now);
   }
 
@@ -332,6 +337,15 @@ export class Rollout {
     else this.setState(now, "rollback-incomplete", `${this.reason}; ${failed} targets could not be rolled back`);
   }
 
+  /**
+   * Nodes still waiting to be rolled back when the rollback has made no progress for a deadline (the
+   * unavailability budget is held by nodes it could not restore, or known-down ones): left for the
+   * controller to reconcile, and the rollout ends incomplete rather than never.
+   */
+  private giveUpRollback(): void {
+    for (let i = 0; i < this.config.targets; i++) if (this.phase[i] === N_RB_WAIT) this.phase[i] = N_RB_FAILED;
+  }
+
   private failuresIn(first: number, end: number): number {
     let failed = 0;
     for (let i = first; i < end; i++) if (this.phase[i] === N_FAILED || this.phase[i] === N_STAGE_FAILED) failed++;
@@ -392,6 +406,7 @@ export class Rollout {
     if (ok) {
       this.phase[i] = N_RB_DONE;
       this.markHealthy(i);
+      this.lastProgressUs = now;
     } else if (this.attempts[i]! < this.config.rollbackAttemptsMax) {
       this.phase[i] = N_RB_WAIT;
       this.dueUs[i] = now + backoffWithJitterUs(this.config.retryBackoff, this.attempts[i]!, this.rng);
@@ -407,6 +422,7 @@ export class Rollout {
 
   private beginRollback(now: Micros): void {
     this.setState(now, "rolling-back", this.reason);
+    this.lastProgressUs = now;
     for (let i = 0; i < this.config.targets; i++) {
       if (this.changed[i] === 0) continue;
       this.phase[i] = N_RB_WAIT;

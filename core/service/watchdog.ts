@@ -163,6 +163,13 @@ export class Watchdog {
     return wake;
   }
 
+  /** The earliest restart due, without the report (a simulator that models reports on its own wakes only for these). */
+  nextRestartUs(): Micros {
+    let wake = Infinity;
+    for (let p = 0; p < this.config.processes; p++) if (this.state[p] === PROC_WAITING && (this.dueUs[p] as number) < wake) wake = this.dueUs[p] as number;
+    return wake;
+  }
+
   summary(): WatchdogReport {
     let running = 0;
     let waiting = 0;
