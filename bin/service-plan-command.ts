@@ -1,7 +1,7 @@
 import { writeFileSync, renameSync } from "node:fs";
 import { dirname, basename, join } from "node:path";
 import type { Command } from "commander";
-import { openStore } from "../real/store/index.js";
+import { DEFAULT_STORE_PATH, openStore } from "../real/store/index.js";
 import { runServiceSim } from "../sim/service/driver.js";
 import { SERVICE_SIM_NODES_MAX, SIM_US, checkServiceSim, defaultServiceSim } from "../sim/service/options.js";
 import type { ServiceSimResult } from "../sim/service/result.js";
@@ -9,7 +9,6 @@ import { parseWhole, UsageError } from "./errors.js";
 import { progressBar } from "./progress.js";
 import { lineChart } from "./svg.js";
 
-const DEFAULT_DB = "./testbed.db";
 const PLAN_DAYS_MAX = 365;
 
 interface PlanServiceFlags {
@@ -130,7 +129,7 @@ export function registerServicePlan(plan: Command): void {
     .option("--parallel <n>", "nodes updated at once", "10")
     .option("--batch-pct <p>", "batch size after the first (a canary of 1), percent of the targets", "10")
     .option("--svg <path>", "where to write the chart", "service-plan.svg")
-    .option("--db <path>", "store file", DEFAULT_DB)
+    .option("--db <path>", "store file", DEFAULT_STORE_PATH)
     .option("--no-store", "do not record the run in the store")
     .option("--json", "print one JSON object")
     .addHelpText("after", "\nExample:\n  testbed plan service --nodes 1000 --days 7 --seed 1 --json")
