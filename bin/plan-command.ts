@@ -1,4 +1,5 @@
 import { writeFileSync } from "node:fs";
+import { US_PER_SEC } from "../core/engine/index.js";
 import { openStore } from "../real/store/index.js";
 import { checkPlanRow, planRowRuns, PlanError, type PlanModel, type FrisbeePlanOptions, type FrisbeePlanRow, type LossAt } from "../scenarios/frisbee/plan.js";
 import { readStartPattern } from "../scenarios/start.js";
@@ -69,7 +70,7 @@ export function planOptions(f: PlanFlags): FrisbeePlanOptions {
     diskMiBs: positive("--disk-mibs", f.diskMibs, 1e6, 0.001),
     inflateMiBs: positive("--inflate-mibs", f.inflateMibs, 1e6, 0.001),
     start,
-    heartbeatSec: parseWhole("--heartbeat", f.heartbeat, 1, 86_400),
+    heartbeatUs: parseWhole("--heartbeat", f.heartbeat, 1, 86_400) * US_PER_SEC,
     seed: parseWhole("--seed", f.seed, 0),
     model: f.model as PlanModel,
     serverQueue: f.serverQueue === true,

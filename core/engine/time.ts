@@ -3,6 +3,7 @@ export type Micros = number;
 
 export const US_PER_MS = 1_000;
 export const US_PER_SEC = 1_000_000;
+export const US_PER_DAY = 86_400 * US_PER_SEC;
 
 export function secondsToMicros(seconds: number): Micros {
   return Math.round(seconds * US_PER_SEC);

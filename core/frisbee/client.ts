@@ -1,10 +1,9 @@
-import type { Address, Env, Micros, Payload, Process } from "../engine/index.js";
+import { US_PER_MS, US_PER_SEC, type Address, type Env, type Micros, type Payload, type Process } from "../engine/index.js";
 import { BlockBitmap } from "./bitmap.js";
 import { DECOMPRESSED, FILLING, NONE, RECEIVED, WRITTEN } from "./chunk-state.js";
-import { encode } from "./codec.js";
 import { BITMAP_BYTES, BLOCK_BYTES, CHUNK_BLOCKS, CHUNK_BYTES, CLIENT_DEFAULTS } from "./constants.js";
 import { nextSeq } from "./heartbeat.js";
-import { emptyStats, msg, PROGRESS_LEVEL, type ClientStats, type FrisbeeMessage, type ProgressLevel } from "./messages.js";
+import { emptyStats, microsFromWire, msg, PROGRESS_LEVEL, secondsOnWire, type ClientStats, type FrisbeeMessage, type ProgressLevel } from "./messages.js";
 import { toMessage, type InputErrors } from "./payload.js";
 
 /** Where each chunk's data lands and what inflating it costs; the simulation knows it up front. */
@@ -33,19 +32,16 @@ export interface ChunkDataPort {
   inflate(chunk: number, bytes: Uint8Array): void;
 }
 
-export interface FrisbeeClientOptions {
+interface ClientOptionsBase {
   group: Address;
   port: number;
   clientId: number;
   /** Use JOIN2 (learns the byte count) instead of the original JOIN. */
   join2: boolean;
-  layout: ChunkLayout;
-  /** Report progress every this many seconds on our own timer; 0: only when the server asks. */
-  heartbeatIntervalSec: number;
+  /** Report progress at this interval on our own timer; 0: only when the server asks. */
+  heartbeatIntervalUs: Micros;
   heartbeatLevel?: ProgressLevel;
   randomize?: boolean;
-  encodeMessages: boolean;
-  srcIp: number;
   /** Leave (unfinished) at this local time; null: stay to the end. */
   leaveAtUs?: Micros | null;
   requestAheadChunks?: number;
@@ -54,10 +50,16 @@ export interface FrisbeeClientOptions {
   suppressUs?: Micros;
   receiveTimeoutUs?: Micros;
   idleTimeouts?: number;
-  chunkData?: ChunkDataPort;
   /** Ask for the last chunk first: its header bounds the image, so a target can be checked before writing. */
   lastChunkFirst?: boolean;
 }
+
+/**
+ * A client either counts blocks, its chunks' costs and places known from a layout (a simulation),
+ * or keeps real data and hands each chunk to a chunk-data port (the real world, or a simulation
+ * whose disks keep data), which says where its bytes go.
+ */
+export type FrisbeeClientOptions = ClientOptionsBase & ({ layout: ChunkLayout; chunkData?: undefined } | { chunkData: ChunkDataPort; layout?: undefined });
 
 export interface FrisbeeClientCounters extends InputErrors {
   blocksReceived: number;
@@ -122,12 +124,13 @@ export class FrisbeeClient implements Process {
   private idleTicksLeft = 0;
   /** Idle requests since the last block arrived; each adds a tick to the next idle wait. */
   private backOff = 0;
-  private heartbeatIntervalSec: number;
+  private heartbeatIntervalUs: Micros;
   private heartbeatLevel: ProgressLevel;
   private seq = 0;
   private readonly stats: ClientStats = emptyStats();
-  private readonly o: Required<Omit<FrisbeeClientOptions, "leaveAtUs" | "heartbeatLevel" | "chunkData">> & { leaveAtUs: Micros | null };
+  private readonly o: Required<Omit<ClientOptionsBase, "leaveAtUs" | "heartbeatLevel">> & { leaveAtUs: Micros | null };
   private readonly chunkData: ChunkDataPort | null;
+  private readonly layout: ChunkLayout | null;
   /** Block bytes of each chunk buffer, made on first use (only with a chunk-data port). */
   private readonly bufferBytes: (Uint8Array | undefined)[] = [];
   private readonly inflatedWrites = new Map<number, readonly ChunkWrite[]>();
@@ -152,10 +155,12 @@ export class FrisbeeClient implements Process {
       leaveAtUs: options.leaveAtUs ?? null,
     };
     this.chunkData = options.chunkData ?? null;
+    this.layout = options.layout ?? null;
+    if ((this.chunkData === null) === (this.layout === null)) throw new Error("a client takes a layout (counting) or a chunk-data port (real data), one of the two");
     if (!(this.o.chunkBuffers >= 1) || !(this.o.inProgressChunksMax >= 1) || !(this.o.requestAheadChunks >= 1)) {
       throw new Error("chunk buffers, in-progress and request-ahead limits must be at least 1");
     }
-    this.heartbeatIntervalSec = options.heartbeatIntervalSec;
+    this.heartbeatIntervalUs = options.heartbeatIntervalUs;
     this.heartbeatLevel = options.heartbeatLevel ?? PROGRESS_LEVEL.summary;
     this.counters = {
       unknown: 0, malformed: 0, blocksReceived: 0, dupBlocks: 0, noBufferBlocks: 0, chunksReceived: 0,
@@ -215,7 +220,7 @@ export class FrisbeeClient implements Process {
         if (m.type === "request") this.idleTicksLeft = this.o.idleTimeouts;
         return;
       case "progressRequest":
-        this.progressAsked(m.intervalSec, m.level);
+        this.progressAsked(microsFromWire(m.intervalSec), m.level);
         return;
       default:
         return;
@@ -231,7 +236,7 @@ export class FrisbeeClient implements Process {
       this.checkIdle();
     } else if (id === TIMER_HEARTBEAT) {
       this.report();
-      if (this.heartbeatIntervalSec > 0) this.env.timers.set(TIMER_HEARTBEAT, this.env.now() + this.heartbeatIntervalSec * 1e6);
+      if (this.heartbeatIntervalUs > 0) this.env.timers.set(TIMER_HEARTBEAT, this.env.now() + this.heartbeatIntervalUs);
     } else if (id === TIMER_LEAVE) {
       this.finish("left");
     }
@@ -294,8 +299,8 @@ export class FrisbeeClient implements Process {
     this.idleTicksLeft = this.o.idleTimeouts;
     this.requestChunks(false);
     this.armIdle();
-    if (this.heartbeatIntervalSec > 0) {
-      const firstDelayUs = this.env.rng.int(Math.min(CLIENT_DEFAULTS.heartbeatFirstDelayUsMax, this.heartbeatIntervalSec * 1e6) + 1);
+    if (this.heartbeatIntervalUs > 0) {
+      const firstDelayUs = this.env.rng.int(Math.min(CLIENT_DEFAULTS.heartbeatFirstDelayUsMax, this.heartbeatIntervalUs) + 1);
       this.env.timers.set(TIMER_HEARTBEAT, now + firstDelayUs);
     }
   }
@@ -417,7 +422,7 @@ export class FrisbeeClient implements Process {
     if (this.chunkData !== null) {
       const bytes = this.bytesOf(this.bufferOf[chunk] as number).subarray(0, this.blocksIn(chunk) * BLOCK_BYTES);
       this.chunkData.inflate(chunk, bytes);
-    } else if (this.env.cpu !== undefined) this.env.cpu.run(chunk, "inflate", this.o.layout.compressedBytes(chunk));
+    } else if (this.env.cpu !== undefined) this.env.cpu.run(chunk, "inflate", this.counted().compressedBytes(chunk));
     else this.decompressed(chunk);
   }
 
@@ -445,10 +450,17 @@ export class FrisbeeClient implements Process {
       this.writeRegions(chunk, writes);
       return;
     }
-    this.writingBytes = this.o.layout.rawBytes(chunk);
+    const layout = this.counted();
+    this.writingBytes = layout.rawBytes(chunk);
     this.writesLeft = 1;
-    if (this.env.disk !== undefined) this.env.disk.write(chunk, this.o.layout.rawOffset(chunk), this.o.layout.rawBytes(chunk));
+    if (this.env.disk !== undefined) this.env.disk.write(chunk, layout.rawOffset(chunk), layout.rawBytes(chunk));
     else this.diskDone(chunk, null);
+  }
+
+  /** The layout of a counting client (one with real data has its chunks' writes instead). */
+  private counted(): ChunkLayout {
+    if (this.layout === null) throw new Error("a client with real data wrote a chunk it did not inflate");
+    return this.layout;
   }
 
   private writeRegions(chunk: number, writes: readonly ChunkWrite[]): void {
@@ -520,20 +532,20 @@ export class FrisbeeClient implements Process {
     return Math.max(1, Math.floor(CLIENT_DEFAULTS.idleWaitUsMax / this.o.receiveTimeoutUs));
   }
 
-  private progressAsked(intervalSec: number, level: ProgressLevel): void {
+  private progressAsked(intervalUs: Micros, level: ProgressLevel): void {
     this.heartbeatLevel = level;
     if (level === PROGRESS_LEVEL.none) {
-      this.heartbeatIntervalSec = 0;
+      this.heartbeatIntervalUs = 0;
       this.env.timers.cancel(TIMER_HEARTBEAT);
       return;
     }
     if (this.state !== "receiving") return;
-    if (intervalSec === 0) {
+    if (intervalUs === 0) {
       this.report();
       return;
     }
-    this.heartbeatIntervalSec = intervalSec;
-    this.env.timers.set(TIMER_HEARTBEAT, this.env.now() + this.env.rng.int(Math.min(CLIENT_DEFAULTS.heartbeatFirstDelayUsMax, intervalSec * 1e6) + 1));
+    this.heartbeatIntervalUs = intervalUs;
+    this.env.timers.set(TIMER_HEARTBEAT, this.env.now() + this.env.rng.int(Math.min(CLIENT_DEFAULTS.heartbeatFirstDelayUsMax, intervalUs) + 1));
   }
 
   private report(): void {
@@ -546,8 +558,8 @@ export class FrisbeeClient implements Process {
       bytesWritten: this.counters.bytesWritten,
     };
     const full = this.heartbeatLevel === PROGRESS_LEVEL.full;
-    const whenSec = Math.floor(this.env.now() / 1e6);
-    this.send(this.server, this.serverPort, msg.progress(this.o.clientId, this.o.srcIp, whenSec, this.heartbeatLevel, this.seq, summary, full ? this.leaveStats() : null));
+    // `who`, our address, is the network's to fill in: we do not know it.
+    this.send(this.server, this.serverPort, msg.progress(this.o.clientId, 0, secondsOnWire(this.env.now()), this.heartbeatLevel, this.seq, summary, full ? this.leaveStats() : null));
   }
 
   private finish(state: "done" | "failed" | "left"): void {
@@ -555,9 +567,8 @@ export class FrisbeeClient implements Process {
     this.state = state;
     this.counters.doneAtUs = now;
     for (const id of [TIMER_JOIN, TIMER_IDLE, TIMER_HEARTBEAT, TIMER_LEAVE]) this.env.timers.cancel(id);
-    if (state === "done" && this.heartbeatIntervalSec > 0) this.report();
-    const elapsedSec = Math.floor((now - Math.max(0, this.counters.joinedAtUs)) / 1e6);
-    this.send(this.o.group, this.o.port, msg.leave2(this.o.clientId, elapsedSec, this.leaveStats()));
+    if (state === "done" && this.heartbeatIntervalUs > 0) this.report();
+    this.send(this.o.group, this.o.port, msg.leave2(this.o.clientId, secondsOnWire(now - Math.max(0, this.counters.joinedAtUs)), this.leaveStats()));
     this.env.events.emit(`frisbee.${state}`, {
       client: this.o.clientId,
       runtimeUs: now - Math.max(0, this.counters.joinedAtUs),
@@ -569,8 +580,8 @@ export class FrisbeeClient implements Process {
   private leaveStats(): ClientStats {
     const s = this.stats;
     const runUs = this.env.now() - Math.max(0, this.counters.joinedAtUs);
-    s.runsec = Math.floor(runUs / 1e6);
-    s.runmsec = Math.floor((runUs % 1e6) / 1e3);
+    s.runsec = secondsOnWire(runUs);
+    s.runmsec = Math.floor((runUs % US_PER_SEC) / US_PER_MS);
     s.rbyteswritten = this.counters.bytesWritten;
     s.ebyteswritten = this.counters.bytesWritten;
     s.chunkbufs = this.o.chunkBuffers;
@@ -586,8 +597,9 @@ export class FrisbeeClient implements Process {
     return { ...s };
   }
 
+  /** Messages go out as objects; a real network encodes them, with the addresses it knows. */
   private send(to: Address, port: number, m: FrisbeeMessage): void {
-    this.env.net.send(to, port, this.o.encodeMessages ? encode(m, this.o.srcIp) : m);
+    this.env.net.send(to, port, m);
   }
 }
 

@@ -1,5 +1,7 @@
+import type { WireMessage } from "../engine/index.js";
 import { BITMAP_BYTES, BLOCK_BYTES, CHUNK_BLOCKS, MESSAGE_HEADER_BYTES } from "./constants.js";
 import {
+  isFrisbeeMessage,
   PKT_TYPE_REPLY,
   PKT_TYPE_REQUEST,
   PROGRESS_LEVEL,
@@ -175,6 +177,15 @@ export function encode(message: FrisbeeMessage, srcIp: number): Uint8Array {
   view.setUint32(12, srcIp, false); // network order, unlike everything else
   putBody(bytes, view, message);
   return bytes;
+}
+
+/**
+ * A machine's message as a real network sends it from `ownIpv4`: the header's srcip and, in a
+ * progress report, the client's own address (`who`), which only the network knows.
+ */
+export function encodeFromHost(message: WireMessage, ownIpv4: number): Uint8Array {
+  if (!isFrisbeeMessage(message)) throw new Error(`frisbee encode: ${message.type} is not a Frisbee message`);
+  return encode(message.type === "progress" ? { ...message, who: ownIpv4 } : message, ownIpv4);
 }
 
 function putBody(bytes: Uint8Array, view: DataView, m: FrisbeeMessage): void {

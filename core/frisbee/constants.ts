@@ -1,3 +1,5 @@
+import { US_PER_SEC } from "../engine/time.js";
+
 /** Facts and defaults of the original Frisbee (../shared/reference/frisbee.md). */
 
 export const BLOCK_BYTES = 1024;
@@ -29,7 +31,7 @@ export const SERVER_DEFAULTS = {
 
 export const CLIENT_DEFAULTS = {
   joinRetryUs: 125_000,
-  joinRetryUsMax: 1_000_000,
+  joinRetryUsMax: US_PER_SEC,
   /** New whole-chunk requests per request round (after a chunk completes, or on idle). */
   requestAheadChunks: 2,
   /** No new whole-chunk requests while this many chunks are partly filled. */
@@ -37,12 +39,12 @@ export const CLIENT_DEFAULTS = {
   /** Chunk buffers; blocks of chunks with no free buffer are dropped. */
   chunkBuffers: 64,
   /** No (re)request for a chunk requested or seen within this time. */
-  suppressUs: 1_000_000,
+  suppressUs: US_PER_SEC,
   receiveTimeoutUs: 30_000,
   /** Idle after this many receive timeouts with no useful block. */
   idleTimeouts: 3,
   /** The idle wait grows by one receive timeout per consecutive idle request, up to about a second. */
-  idleWaitUsMax: 1_000_000,
+  idleWaitUsMax: US_PER_SEC,
   /** Decompressed chunks waiting for the disk; the pipeline stalls receiving into new buffers past it. */
   writeQueueChunksMax: 8,
   /** First heartbeat after a random delay up to this. */

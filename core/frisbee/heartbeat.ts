@@ -1,4 +1,4 @@
-import type { Micros } from "../engine/index.js";
+import { US_PER_SEC, type Micros } from "../engine/index.js";
 import type { ProgressSummary } from "./messages.js";
 
 export const SEQ_MODULUS = 0x1_0000;
@@ -86,6 +86,6 @@ export class ProgressTracker {
     const written = c.last.bytesWritten - c.firstBytes;
     if (elapsedUs <= 0 || written <= 0) return null;
     const rate = written / elapsedUs;
-    return Math.max(0, (this.uncompressedBytes - c.last.bytesWritten) / rate / 1e6);
+    return Math.max(0, (this.uncompressedBytes - c.last.bytesWritten) / rate / US_PER_SEC);
   }
 }

@@ -1,3 +1,4 @@
+import { US_PER_SEC, type Micros } from "../engine/time.js";
 import { BITMAP_BYTES, BLOCK_BYTES, MESSAGE_HEADER_BYTES } from "./constants.js";
 
 /**
@@ -5,6 +6,18 @@ import { BITMAP_BYTES, BLOCK_BYTES, MESSAGE_HEADER_BYTES } from "./constants.js"
  * payload in the original format, so a simulation can send it without encoding it; `codec.ts`
  * encodes and decodes the original bytes. A BLOCK in a simulation carries no data (`data: null`).
  */
+
+/**
+ * The wire carries times in whole seconds (an interval, a client's clock, time since joining);
+ * machines work in microseconds and convert only when they make or read a message.
+ */
+export function secondsOnWire(us: Micros): number {
+  return Math.floor(us / US_PER_SEC);
+}
+
+export function microsFromWire(seconds: number): Micros {
+  return seconds * US_PER_SEC;
+}
 
 /** Header `type`: requests go to the server (or to the group), replies come back. */
 export const PKT_TYPE_REQUEST = 1;
@@ -87,7 +100,7 @@ export type FrisbeeMessage =
       readonly type: "progress";
       readonly wireBytes: number;
       clientId: number;
-      /** The client's IPv4 address as a number (0 in a simulation). */
+      /** The client's IPv4 address as a number: 0 from the machine, filled in by the real network as it encodes. */
       who: number;
       /** The client's clock, in seconds. */
       whenSec: number;

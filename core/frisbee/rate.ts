@@ -1,3 +1,4 @@
+import { US_PER_SEC } from "../engine/time.js";
 import { BLOCK_BYTES, ETHERNET_FRAMING_BYTES, IP_UDP_HEADER_BYTES, MESSAGE_HEADER_BYTES, SERVER_DEFAULTS } from "./constants.js";
 
 /** Bits one block packet occupies on an Ethernet wire: payload, IP/UDP headers and framing. */
@@ -20,13 +21,13 @@ export interface BurstPacing {
 export function pacingForBandwidth(bandwidthBps: number): BurstPacing {
   if (!(bandwidthBps > 0 && Number.isFinite(bandwidthBps))) throw new Error(`bandwidth must be positive and finite, got ${bandwidthBps}`);
   const gapUs = SERVER_DEFAULTS.burstGapUs;
-  const packets = Math.floor((bandwidthBps * gapUs) / 1e6 / BLOCK_WIRE_BITS);
+  const packets = Math.floor((bandwidthBps * gapUs) / US_PER_SEC / BLOCK_WIRE_BITS);
   if (packets >= 1) return { burstPackets: packets, burstGapUs: gapUs };
-  const exactGapUs = (BLOCK_WIRE_BITS / bandwidthBps) * 1e6;
+  const exactGapUs = (BLOCK_WIRE_BITS / bandwidthBps) * US_PER_SEC;
   return { burstPackets: 1, burstGapUs: Math.ceil(exactGapUs / GAP_GRANULARITY_US) * GAP_GRANULARITY_US };
 }
 
 /** Blocks per second that pacing allows. */
 export function pacedBlocksPerSec(pacing: BurstPacing): number {
-  return (pacing.burstPackets * 1e6) / pacing.burstGapUs;
+  return (pacing.burstPackets * US_PER_SEC) / pacing.burstGapUs;
 }

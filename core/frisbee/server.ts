@@ -1,9 +1,8 @@
-import type { Address, Env, Micros, Payload, Process } from "../engine/index.js";
+import { US_PER_SEC, type Address, type Env, type Micros, type Payload, type Process } from "../engine/index.js";
 import { BlockBitmap } from "./bitmap.js";
-import { encode } from "./codec.js";
 import { BLOCK_BYTES, CHUNK_BLOCKS, SERVER_DEFAULTS } from "./constants.js";
 import { ProgressTracker } from "./heartbeat.js";
-import { msg, type FrisbeeMessage, type ProgressLevel } from "./messages.js";
+import { msg, secondsOnWire, type FrisbeeMessage, type ProgressLevel } from "./messages.js";
 import { toMessage, type InputErrors } from "./payload.js";
 import type { BurstPacing } from "./rate.js";
 import { WorkQueue } from "./workqueue.js";
@@ -27,11 +26,7 @@ export interface FrisbeeServerOptions {
   /** Exit after this long with no requests or reports; 0 never. */
   idleExitUs: Micros;
   /** Ask clients for progress reports at this interval (0 = once) and level; null: do not ask. */
-  progressRequest: { intervalSec: number; level: ProgressLevel } | null;
-  /** Send encoded bytes (real world) or message objects (simulation). */
-  encodeMessages: boolean;
-  /** Our IPv4 address for the header's srcip when encoding. */
-  srcIp: number;
+  progressRequest: { intervalUs: Micros; level: ProgressLevel } | null;
   readBlocks?: number;
   workQueueMax?: number;
 }
@@ -149,7 +144,7 @@ export class FrisbeeServer implements Process {
         return;
       case "leave":
       case "leave2":
-        this.left(m.clientId, m.elapsedSec, from);
+        this.left(m, from);
         return;
       case "request":
         this.stats.requests++;
@@ -200,11 +195,11 @@ export class FrisbeeServer implements Process {
     if (this.options.progressRequest !== null) this.askProgress();
   }
 
-  private left(clientId: number, elapsedSec: number, from: Address): void {
+  private left(m: Extract<FrisbeeMessage, { type: "leave" | "leave2" }>, from: Address): void {
     this.stats.leaves++;
-    this.members.delete(clientId);
-    this.progress.forget(clientId);
-    this.env.events.emit("frisbee.leave", { client: clientId, from, elapsedSec });
+    this.members.delete(m.clientId);
+    this.progress.forget(m.clientId);
+    this.env.events.emit("frisbee.leave", { client: m.clientId, from, elapsedSec: m.elapsedSec });
   }
 
   private reported(m: Extract<FrisbeeMessage, { type: "progress" }>, from: Address): void {
@@ -227,7 +222,7 @@ export class FrisbeeServer implements Process {
 
   private askProgress(): void {
     const r = this.options.progressRequest;
-    if (r !== null) this.send(this.options.group, this.options.port, msg.progressRequest(r.intervalSec, r.level));
+    if (r !== null) this.send(this.options.group, this.options.port, msg.progressRequest(secondsOnWire(r.intervalUs), r.level));
   }
 
   private want(chunk: number, blocks: BlockBitmap, whole: boolean): void {
@@ -322,11 +317,12 @@ export class FrisbeeServer implements Process {
     this.exited = true;
     this.stats.exitedAtUs = this.env.now();
     for (const id of [TIMER_SEND, TIMER_ADAPT, TIMER_IDLE]) this.env.timers.cancel(id);
-    this.env.events.emit("frisbee.idle-exit", { idleSec: this.options.idleExitUs / 1e6 });
+    this.env.events.emit("frisbee.idle-exit", { idleSec: this.options.idleExitUs / US_PER_SEC });
   }
 
+  /** Messages go out as objects; a real network encodes them, with the addresses it knows. */
   private send(to: Address, port: number, m: FrisbeeMessage): void {
-    this.env.net.send(to, port, this.options.encodeMessages ? encode(m, this.options.srcIp) : m);
+    this.env.net.send(to, port, m);
   }
 }
 

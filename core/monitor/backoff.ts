@@ -1,4 +1,4 @@
-import type { Micros } from "../engine/time.js";
+import { US_PER_DAY, type Micros } from "../engine/time.js";
 import type { Rng } from "../engine/rng.js";
 
 /**
@@ -22,7 +22,7 @@ export interface Backoff {
 }
 
 /** The longest delay any backoff may ask for: 30 days, so that a due time never overflows. */
-export const BACKOFF_CAP_US_MAX: Micros = 30 * 86_400 * 1_000_000;
+export const BACKOFF_CAP_US_MAX: Micros = 30 * US_PER_DAY;
 /** Exponents beyond this are capped anyway; bounding them keeps `factor ** n` finite. */
 const EXPONENT_MAX = 1_000;
 

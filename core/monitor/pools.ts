@@ -1,6 +1,6 @@
 import { backoff, checkBackoff, type Backoff } from "./backoff.js";
 import { NAGIOS_FLAP, checkFlapConfig, type FlapConfig } from "./flap.js";
-import type { Micros } from "../engine/time.js";
+import { US_PER_SEC, type Micros } from "../engine/time.js";
 
 /**
  * Every kind of pool (good, bad, a per-experiment setup pool, an all-nodes pool) is this one type;
@@ -43,7 +43,7 @@ export const WINDOW_MAX = 100_000;
 export const ENTRIES_MAX = 1 << 22;
 export const POOL_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/;
 
-const SEC = 1_000_000;
+const SEC = US_PER_SEC;
 const JITTER_US = 120 * SEC;
 
 /** The deployed good pool: pass retests after min(1 h, 2 x passes x 600 s) + 0..120 s; a failure moves to bad. */

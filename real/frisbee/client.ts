@@ -1,10 +1,10 @@
 import { closeSync, fstatSync, ftruncateSync } from "node:fs";
 import { randomInt } from "node:crypto";
-import { createRng, type Disk } from "../../core/engine/index.js";
+import { createRng, US_PER_SEC, type Disk } from "../../core/engine/index.js";
 import { FrisbeeClient, type FrisbeeClientCounters } from "../../core/frisbee/client.js";
-import { decode } from "../../core/frisbee/codec.js";
+import { decode, encodeFromHost } from "../../core/frisbee/codec.js";
 import { HEADER_AREA_BYTES, SECTOR_BYTES, parseChunkHeader } from "../../core/image/index.js";
-import { FileDisk, GROUP, MulticastNet, bindProcess, fsyncFd, ipv4ToAddress, openTarget, wallClock, type DiskDone, type NetStats } from "../runtime/index.js";
+import { FileDisk, GROUP, MulticastNet, bindProcess, fsyncFd, openTarget, wallClock, type DiskDone, type NetStats } from "../runtime/index.js";
 import { daemonEvents } from "./events.js";
 import { Inflater } from "./inflate.js";
 
@@ -72,6 +72,7 @@ export async function runFrisbeeClient(o: FrisbeeRunOptions): Promise<ClientOutc
       iface: o.iface,
       ownPort: false,
       fastGroupSend: false,
+      encode: encodeFromHost,
       ...(o.dropRate === undefined ? {} : { dropRate: o.dropRate, rng: createRng(seed).fork("drop") }),
     });
   } catch (error) {
@@ -117,10 +118,7 @@ export async function runFrisbeeClient(o: FrisbeeRunOptions): Promise<ClientOutc
         port: o.port,
         clientId,
         join2: false,
-        layout: { compressedBytes: () => 0, rawOffset: () => 0, rawBytes: () => 0 },
-        heartbeatIntervalSec: o.heartbeatSec,
-        encodeMessages: true,
-        srcIp: ipv4ToAddress(o.iface ?? "0.0.0.0") ?? 0,
+        heartbeatIntervalUs: o.heartbeatSec * US_PER_SEC,
         chunkData: { inflate: (chunk, bytes) => inflater.inflate(chunk, bytes) },
         lastChunkFirst: true,
       }),

@@ -1,8 +1,9 @@
-import { createRng, type Micros } from "../../core/engine/index.js";
+import { createRng, US_PER_SEC, type Micros } from "../../core/engine/index.js";
+import { encodeFromHost } from "../../core/frisbee/codec.js";
 import { PROGRESS_LEVEL } from "../../core/frisbee/messages.js";
 import type { BurstPacing } from "../../core/frisbee/rate.js";
 import { FrisbeeServer } from "../../core/frisbee/server.js";
-import { GROUP, MulticastNet, bindProcess, ipv4ToAddress, wallClock, type NetStats } from "../runtime/index.js";
+import { GROUP, MulticastNet, bindProcess, wallClock, type NetStats } from "../runtime/index.js";
 import type { Store } from "../store/index.js";
 import { daemonEvents, type DaemonEvents } from "./events.js";
 import { ImageReader, openImage } from "./image-file.js";
@@ -47,6 +48,7 @@ export async function startFrisbeed(o: FrisbeedOptions): Promise<Frisbeed> {
       iface: o.iface,
       ownPort: true,
       fastGroupSend: true,
+      encode: encodeFromHost,
       ...(o.dropRate === undefined ? {} : { dropRate: o.dropRate, rng: createRng(o.seed ?? 1).fork("drop:server") }),
     });
   } catch (error) {
@@ -73,10 +75,8 @@ export async function startFrisbeed(o: FrisbeedOptions): Promise<Frisbeed> {
         image: opened.image,
         pacing: o.pacing,
         dynamic: o.dynamic,
-        idleExitUs: Math.round(o.idleExitSec * 1e6) as Micros,
-        progressRequest: o.heartbeatSec > 0 ? { intervalSec: o.heartbeatSec, level: PROGRESS_LEVEL.summary } : null,
-        encodeMessages: true,
-        srcIp: ipv4ToAddress(o.iface ?? "0.0.0.0") ?? 0,
+        idleExitUs: Math.round(o.idleExitSec * US_PER_SEC) as Micros,
+        progressRequest: o.heartbeatSec > 0 ? { intervalUs: o.heartbeatSec * US_PER_SEC, level: PROGRESS_LEVEL.summary } : null,
       }),
   );
   let stopped = false;

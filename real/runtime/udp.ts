@@ -1,6 +1,7 @@
 import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
 import { isIPv4 } from "node:net";
-import { groupAddress, type Address, type Net, type Payload, type Rng } from "../../core/engine/index.js";
+import { groupAddress, type Address, type Net, type Payload, type Rng, type WireMessage } from "../../core/engine/index.js";
+import { ipv4ToAddress } from "./ipv4.js";
 
 /** The one group a real process talks to, as machines address it. */
 export const GROUP = groupAddress(0);
@@ -28,6 +29,11 @@ export interface MulticastOptions {
   /** Drop this fraction of arriving datagrams, drawn from `rng` (the kernel here has no netem). */
   dropRate?: number;
   rng?: Rng;
+  /**
+   * Turns a machine's message into its datagram, given our IPv4 address as a number (machines send
+   * messages; the network knows the wire format's addresses). Without it only bytes can be sent.
+   */
+  encode?: (message: WireMessage, ownIpv4: number) => Uint8Array;
 }
 
 export interface NetStats {
@@ -59,6 +65,8 @@ export type Receiver = (from: Address, fromPort: number, bytes: Uint8Array) => v
 export class MulticastNet implements Net {
   readonly self: Address = 0;
   readonly stats: NetStats = { received: 0, dropped: 0, sent: 0, sendErrors: 0, unknownPeers: 0 };
+  /** Our IPv4 address as a number: the interface's, or 0 (INADDR_ANY) when the kernel chooses. */
+  readonly ownIpv4: number;
   private readonly peerIds = new Map<string, number>();
   private readonly peerIps: string[] = ["0.0.0.0"];
   private receiver: Receiver = () => {};
@@ -73,6 +81,7 @@ export class MulticastNet implements Net {
     /** The port we send to the group from: our own copies come from it. */
     private readonly senderPort: number,
   ) {
+    this.ownIpv4 = ipv4ToAddress(options.iface ?? "0.0.0.0") ?? 0;
     for (const socket of [groupSocket, unicastSocket, groupSender]) {
       socket.on("message", (bytes, rinfo) => this.arrived(bytes, rinfo));
       socket.on("error", () => this.stats.sendErrors++);
@@ -122,14 +131,20 @@ export class MulticastNet implements Net {
     this.receiver = receiver;
   }
 
+
   send(to: Address, port: number, payload: Payload): void {
-    if (!(payload instanceof Uint8Array)) throw new Error(`a real network sends bytes, not a ${payload.type} object`);
+    const bytes = payload instanceof Uint8Array ? payload : this.encoded(payload);
     const ip = to === GROUP ? this.options.group : this.peerIps[to];
     if (ip === undefined || to === this.self) throw new Error(`no address for peer ${to}`);
     this.stats.sent++;
     // No callback: the datagram goes out at once when it can (errors arrive as "error" events, counted).
-    if (to === GROUP && port === this.options.port && this.options.fastGroupSend) this.groupSender.send(payload);
-    else this.unicastSocket.send(payload, port, ip);
+    if (to === GROUP && port === this.options.port && this.options.fastGroupSend) this.groupSender.send(bytes);
+    else this.unicastSocket.send(bytes, port, ip);
+  }
+
+  private encoded(message: WireMessage): Uint8Array {
+    if (this.options.encode === undefined) throw new Error(`a real network sends bytes, not a ${message.type} object, without an encoder`);
+    return this.options.encode(message, this.ownIpv4);
   }
 
   join(group: Address): void {

@@ -83,7 +83,7 @@ export function planScenario(o: FrisbeePlanOptions, clients: number, loss: numbe
           progressRequest: null,
         },
       ],
-      clients: [{ hosts: nodes, server: 0, startUs: 0, start: o.start, heartbeatSec: o.heartbeatSec, join2: false, leaveAtUs: null }],
+      clients: [{ hosts: nodes, server: 0, startUs: 0, start: o.start, heartbeatUs: o.heartbeatUs, join2: false, leaveAtUs: null }],
     },
     sync: null,
   };

@@ -1,3 +1,4 @@
+import { US_PER_DAY, US_PER_SEC } from "../../core/engine/index.js";
 import { PROGRESS_LEVEL, type ProgressLevel } from "../../core/frisbee/messages.js";
 import { pacingForBandwidth, type BurstPacing } from "../../core/frisbee/rate.js";
 import { SERVER_DEFAULTS } from "../../core/frisbee/constants.js";
@@ -58,26 +59,26 @@ function readPacing(r: Reader): BurstPacing {
   };
 }
 
-function readProgressRequest(r: Reader): { intervalSec: number; level: ProgressLevel } {
+function readProgressRequest(r: Reader): { intervalUs: number; level: ProgressLevel } {
   r.fields(["interval", "level"]);
-  const intervalUs = r.at("interval").quantity(parseDurationUs, "10s", "a duration", 0, 86_400_000_000);
-  if (intervalUs % 1_000_000 !== 0) r.at("interval").fail("the interval travels in whole seconds");
+  const intervalUs = r.at("interval").quantity(parseDurationUs, "10s", "a duration", 0, US_PER_DAY);
+  if (intervalUs % US_PER_SEC !== 0) r.at("interval").fail("the interval travels in whole seconds");
   const level = r.at("level").present ? r.at("level").oneOf(["none", "summary", "full"] as const) : "summary";
-  return { intervalSec: intervalUs / 1_000_000, level: PROGRESS_LEVEL[level] };
+  return { intervalUs, level: PROGRESS_LEVEL[level] };
 }
 
 function readClients(r: Reader, names: readonly string[]): FrisbeeClientsDecl {
   r.fields(["hosts", "server", "at", "start", "heartbeat", "join2", "leaveAt"]);
   const pattern = readStartPattern(r.at("start").present ? r.at("start").string() : "simultaneous");
   const start = typeof pattern === "string" ? r.at("start").fail(pattern) : pattern;
-  const heartbeatUs = r.at("heartbeat").present ? r.at("heartbeat").quantity(parseDurationUs, "10s", "a duration", 0, 86_400_000_000) : 0;
-  if (heartbeatUs % 1_000_000 !== 0) r.at("heartbeat").fail("the heartbeat interval is whole seconds");
+  const heartbeatUs = r.at("heartbeat").present ? r.at("heartbeat").quantity(parseDurationUs, "10s", "a duration", 0, US_PER_DAY) : 0;
+  if (heartbeatUs % US_PER_SEC !== 0) r.at("heartbeat").fail("the heartbeat interval is whole seconds");
   return {
     hosts: selectHosts(r.at("hosts"), names),
     server: r.at("server").present ? r.at("server").number(0, 1_000, true) : 0,
     startUs: r.at("at").present ? r.at("at").quantity(parseDurationUs, "1s", "a duration", 0, 2 ** 52) : 0,
     start,
-    heartbeatSec: heartbeatUs / 1_000_000,
+    heartbeatUs,
     join2: r.at("join2").present ? r.at("join2").boolean() : false,
     leaveAtUs: r.at("leaveAt").present ? r.at("leaveAt").quantity(parseDurationUs, "30s", "a duration", 1, 2 ** 52) : null,
   };

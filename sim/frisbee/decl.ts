@@ -21,7 +21,7 @@ export interface FrisbeeServerDecl {
   pacing: BurstPacing;
   dynamic: boolean;
   idleExitUs: number;
-  progressRequest: { intervalSec: number; level: ProgressLevel } | null;
+  progressRequest: { intervalUs: number; level: ProgressLevel } | null;
 }
 
 export interface FrisbeeClientsDecl {
@@ -29,7 +29,7 @@ export interface FrisbeeClientsDecl {
   server: number;
   startUs: number;
   start: StartPattern;
-  heartbeatSec: number;
+  heartbeatUs: number;
   join2: boolean;
   leaveAtUs: number | null;
 }

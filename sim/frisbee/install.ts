@@ -62,8 +62,6 @@ export function installFrisbee(world: World, decl: FrisbeeDecl): FrisbeeBuilt {
         dynamic: s.dynamic,
         idleExitUs: s.idleExitUs,
         progressRequest: s.progressRequest,
-        encodeMessages: false,
-        srcIp: 0,
       });
       built.servers.push(life);
       return life.server;
@@ -91,9 +89,7 @@ function installClient(world: World, built: FrisbeeBuilt, h: number, c: FrisbeeC
       clientId: h + 1,
       join2: c.join2,
       layout,
-      heartbeatIntervalSec: c.heartbeatSec,
-      encodeMessages: false,
-      srcIp: 0,
+      heartbeatIntervalUs: c.heartbeatUs,
       leaveAtUs: c.leaveAtUs,
     });
     built.clients.push({ host: h, decl: c, startUs: Math.max(atUs, world.now()), client });

@@ -21,7 +21,8 @@ export interface FrisbeePlanOptions {
   /** Decompression speed in MiB/s of output. */
   inflateMiBs: number;
   start: StartPattern;
-  heartbeatSec: number;
+  /** Each client reports progress at this interval. */
+  heartbeatUs: number;
   seed: number;
   model: PlanModel;
   /**

@@ -143,3 +143,23 @@ describe("the layout", () => {
     expect(hits).toEqual(["real/store/store.ts:22"]);
   });
 });
+
+describe("the machines and their world", () => {
+  it("keeps the wire's encoding and addresses out of the Frisbee machines (the network encodes)", () => {
+    const hits: string[] = [];
+    for (const file of ["core/frisbee/server.ts", "core/frisbee/client.ts"]) {
+      for (const { line, text } of codeLines(join(ROOT, file))) if (/encodeMessages|srcIp|\bencode\(/.test(text)) hits.push(`${file}:${line}`);
+    }
+    expect(hits).toEqual([]);
+  });
+
+  it("gives the Frisbee and monitor machines their times in microseconds: no option, field or parameter in seconds", () => {
+    const hits: string[] = [];
+    for (const file of [...sources("core/frisbee"), ...sources("core/monitor")]) {
+      // The wire's fields are the original's whole seconds; only the message model and codec hold them.
+      if (/core\/frisbee\/(messages|codec)\.ts$/.test(file)) continue;
+      for (const { line, text } of codeLines(file)) if (/\b[a-z]\w*Sec\??:\s*number/.test(text)) hits.push(`${relative(ROOT, file)}:${line}: ${text.trim()}`);
+    }
+    expect(hits).toEqual([]);
+  });
+});

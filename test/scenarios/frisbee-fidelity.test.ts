@@ -32,7 +32,7 @@ function options(over: Partial<FrisbeePlanOptions> = {}): FrisbeePlanOptions {
     diskMiBs: 60,
     inflateMiBs: 120,
     start: { kind: "simultaneous" },
-    heartbeatSec: 10,
+    heartbeatUs: 10_000_000,
     seed: 1,
     model: "packet",
     ...over,

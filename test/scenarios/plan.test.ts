@@ -37,7 +37,7 @@ function referenceDoc(o: FrisbeePlanOptions, startText: string, clients: number,
           idleExit: "10s",
         },
       ],
-      clients: [{ hosts: "node*", start: startText, heartbeat: `${o.heartbeatSec}s` }],
+      clients: [{ hosts: "node*", start: startText, heartbeat: `${o.heartbeatUs / 1e6}s` }],
     },
   };
 }
@@ -58,7 +58,7 @@ const planArb = fc.record({
   diskMiBs: real(0.5, 1e6),
   inflateMiBs: real(0.5, 1e6),
   start: fc.constantFrom("simultaneous", "clustered:4:10s", "clustered:3:1.5s", "uniform:30s", "uniform:250ms"),
-  heartbeatSec: fc.integer({ min: 1, max: 86_400 }),
+  heartbeatUs: fc.integer({ min: 1, max: 86_400 }).map((s) => s * 1e6),
 });
 
 describe("a plan row's scenario", () => {
@@ -85,7 +85,7 @@ describe("a plan row's scenario", () => {
   it("refuses a row too slow for a scenario's simulated-time limit, saying which flags to raise", () => {
     const o: FrisbeePlanOptions = {
       clients: [1], losses: [0], lossAt: "receivers", imageMiB: 1_000_000, dataMiB: 16_000_000, clientMbps: 0.01,
-      pacing: { serverMbps: 0.01 }, diskMiBs: 0.001, inflateMiBs: 0.001, start: { kind: "simultaneous" }, heartbeatSec: 10, seed: 1, model: "packet",
+      pacing: { serverMbps: 0.01 }, diskMiBs: 0.001, inflateMiBs: 0.001, start: { kind: "simultaneous" }, heartbeatUs: 10_000_000, seed: 1, model: "packet",
     };
     expect(() => checkPlanRow(o, 1, 0)).toThrow(PlanError);
     expect(() => checkPlanRow(o, 1, 0)).toThrow(/simulated days, more than the limit of 366; raise the slowest of --client-mbps/);

@@ -128,7 +128,7 @@ export class ChunkClients {
     this.writeUs = s.writeUs;
     this.controlDelayUs = s.controlDelayUs;
     this.clientUsPerByte = s.clientUsPerByte;
-    this.heartbeatUs = s.o.heartbeatSec * 1e6;
+    this.heartbeatUs = s.o.heartbeatUs;
     this.counts = s.counts;
     const clients = s.n;
     const n = clients;

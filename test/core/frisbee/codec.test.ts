@@ -5,6 +5,7 @@ import {
   CLIENT_STATS_LAYOUT,
   decode,
   encode,
+  encodeFromHost,
   ipv4ToNumber,
   numberToIpv4,
   validBlock,
@@ -506,5 +507,16 @@ describe("codec helpers", () => {
       expect(() => ipv4ToNumber(bad), bad).toThrow(RangeError);
     }
     expect(() => numberToIpv4(2 ** 32)).toThrow(RangeError);
+  });
+
+  it("encodes a machine's message as its host's network does: srcip and a report's own address from the host", () => {
+    const report = msg.progress(7, 0, 100, 1, 3, { chunksReceived: 4, chunksDecompressed: 2, bytesWritten: 9 }, null);
+    const d = decode(encodeFromHost(report, 0x0a000105));
+    expect(d.ok && d.srcIp).toBe(0x0a000105);
+    expect(d.ok && d.message.type === "progress" && d.message.who).toBe(0x0a000105);
+    const join = decode(encodeFromHost(msg.join(9), 0x0a000001));
+    expect(join.ok && join.srcIp).toBe(0x0a000001);
+    expect(join.ok && join.message).toEqual(msg.join(9));
+    expect(() => encodeFromHost({ type: "traffic", wireBytes: 10 }, 1)).toThrow(/traffic is not a Frisbee message/);
   });
 });

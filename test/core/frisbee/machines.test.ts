@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Env, Process } from "../../../core/engine/index.js";
-import type { FrisbeeClient } from "../../../core/frisbee/client.js";
+import { FrisbeeClient } from "../../../core/frisbee/client.js";
 import { CHUNK_BLOCKS } from "../../../core/frisbee/constants.js";
 import { PKT_TYPE_REQUEST, PROGRESS_LEVEL } from "../../../core/frisbee/messages.js";
 import { pacedBlocksPerSec } from "../../../core/frisbee/rate.js";
@@ -158,6 +158,19 @@ describe("Frisbee server and clients in a simulated world", () => {
     });
   });
 
+  describe("what a client is given", () => {
+    it("takes a layout (counting) or a chunk-data port (real data), and refuses neither or both", () => {
+      const layout = { compressedBytes: () => 1024, rawOffset: () => 0, rawBytes: () => 1024 };
+      const chunkData = { inflate: () => {} };
+      const base = { group: GROUP, port: PORT, clientId: 1, join2: false, heartbeatIntervalUs: 0 };
+      const env = {} as Env;
+      expect(() => new FrisbeeClient(env, { ...base, layout })).not.toThrow();
+      expect(() => new FrisbeeClient(env, { ...base, chunkData })).not.toThrow();
+      expect(() => new FrisbeeClient(env, { ...base } as never)).toThrow(/a layout .* or a chunk-data port/);
+      expect(() => new FrisbeeClient(env, { ...base, layout, chunkData } as never)).toThrow(/one of the two/);
+    });
+  });
+
   describe("joining and leaving", () => {
     it("lets a client that joins at 1 s finish, re-sending the blocks it missed", () => {
       const t = imaging({ clients: 2, chunks: 20, lateClients: 1 });
@@ -213,7 +226,7 @@ describe("Frisbee server and clients in a simulated world", () => {
     const slowDisk = { chunks: 10, rawChunkBytes: 3 * MIB, diskWriteBytesPerSec: 5 * MIB };
 
     it("delivers each client's reports, in sequence, to the server's tracker and as progress events", () => {
-      const t = imaging({ clients: 3, ...slowDisk, client: { heartbeatIntervalSec: 1 } });
+      const t = imaging({ clients: 3, ...slowDisk, client: { heartbeatIntervalUs: 1_000_000 } });
       const seenMidway: (number | undefined)[] = [];
       t.world.call(3_000_000, () => {
         for (let i = 0; i < 3; i++) seenMidway.push(t.server().progress.client(1000 + i)?.reports);
@@ -257,7 +270,7 @@ describe("Frisbee server and clients in a simulated world", () => {
     });
 
     it("counts lost reports when the server's downlink loses 30% of packets", () => {
-      const t = imaging({ clients: 3, ...slowDisk, serverDownlinkLoss: 0.3, client: { heartbeatIntervalSec: 1 } });
+      const t = imaging({ clients: 3, ...slowDisk, serverDownlinkLoss: 0.3, client: { heartbeatIntervalUs: 1_000_000 } });
       t.world.run(RUN_LIMIT_US);
       for (const client of clientsOf(t)) expect(client.state).toBe("done");
       const sent = clientsOf(t).reduce((sum, c) => sum + c.counters.reportsSent, 0);
@@ -269,7 +282,7 @@ describe("Frisbee server and clients in a simulated world", () => {
     });
 
     it("makes a client report once when the server asks with interval 0", () => {
-      const t = imaging({ clients: 1, ...slowDisk, progressRequest: { intervalSec: 0, level: PROGRESS_LEVEL.summary } });
+      const t = imaging({ clients: 1, ...slowDisk, progressRequest: { intervalUs: 0, level: PROGRESS_LEVEL.summary } });
       t.world.run(RUN_LIMIT_US);
       expect(t.client(0).state).toBe("done");
       expect(t.client(0).counters.reportsSent).toBe(1);

@@ -1,6 +1,6 @@
 import { groupAddress, type Env, type Micros, type Payload } from "../../../core/engine/index.js";
 import { FrisbeeClient, type ChunkLayout, type FrisbeeClientOptions } from "../../../core/frisbee/client.js";
-import { decode } from "../../../core/frisbee/codec.js";
+import { decode, encodeFromHost } from "../../../core/frisbee/codec.js";
 import { CHUNK_BLOCKS } from "../../../core/frisbee/constants.js";
 import type { ProgressLevel } from "../../../core/frisbee/messages.js";
 import { pacingForBandwidth, type BurstPacing } from "../../../core/frisbee/rate.js";
@@ -31,8 +31,9 @@ export interface ImagingSetup {
   clientDownlinkLoss?: number;
   serverUplinkLoss?: number;
   serverDownlinkLoss?: number;
+  /** Hosts send the original's bytes, encoded by their network as the real one does. */
   encodeMessages?: boolean;
-  progressRequest?: { intervalSec: number; level: ProgressLevel } | null;
+  progressRequest?: { intervalUs: number; level: ProgressLevel } | null;
   /** Clients not installed at the start; the test installs them with `installClient`. */
   lateClients?: number;
   client?: Partial<FrisbeeClientOptions>;
@@ -100,11 +101,9 @@ export function imaging(setup: ImagingSetup): Imaging {
     dynamic: false,
     idleExitUs: 0,
     progressRequest: setup.progressRequest ?? null,
-    encodeMessages,
-    srcIp: 0x0a000001,
   };
   world.install(serverHost, PORT, (env) => {
-    const server = new FrisbeeServer(recordingBlocks(env, sentBlocks), serverOptions);
+    const server = new FrisbeeServer(encoding(recordingBlocks(env, sentBlocks), encodeMessages, 0x0a000001), serverOptions);
     servers.push(server);
     return server;
   });
@@ -131,18 +130,16 @@ export function imaging(setup: ImagingSetup): Imaging {
   const installClient = (index: number): void => {
     const host = clientHosts[index] as Host;
     world.install(host, PORT, (env) => {
-      const client = new FrisbeeClient(env, {
+      const client = new FrisbeeClient(encoding(env, encodeMessages, 0x0a000100 + index), {
         group: GROUP,
         port: PORT,
         clientId: 1000 + index,
         join2: false,
         layout,
-        heartbeatIntervalSec: 0,
-        encodeMessages,
-        srcIp: 0x0a000100 + index,
+        heartbeatIntervalUs: 0,
         ...setup.client,
         ...setup.clientOverrides?.(index),
-      });
+      } as FrisbeeClientOptions);
       clients[index] = client;
       return client;
     });
@@ -179,7 +176,22 @@ function lossy(world: World, link: Parameters<World["network"]["setLoss"]>[0] | 
   world.network.setLoss(link, { model: "bernoulli", rate });
 }
 
-/** The env with its `send` wrapped to note every block handed to the network, decoded or not. */
+/** With `encode`, the env's network encodes what a machine sends, from `ownIpv4`, as the real one does. */
+function encoding(env: Env, encode: boolean, ownIpv4: number): Env {
+  if (!encode) return env;
+  const net = env.net;
+  return {
+    ...env,
+    net: {
+      self: net.self,
+      join: (group) => net.join(group),
+      leave: (group) => net.leave(group),
+      send: (to, port, payload: Payload) => net.send(to, port, payload instanceof Uint8Array ? payload : encodeFromHost(payload, ownIpv4)),
+    },
+  };
+}
+
+/** The env with its `send` wrapped to note every block that reaches the world's network, and whether as bytes. */
 function recordingBlocks(env: Env, sent: SentBlock[]): Env {
   const net = env.net;
   return {

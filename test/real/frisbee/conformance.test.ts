@@ -76,7 +76,7 @@ function runSim(s: Scenario, seed: number): Outcome {
   serverHost.disk?.scheduleWrite(0, 0, IMAGE_BYTES);
   const blockCount = IMAGE_BYTES.byteLength / 1024;
   world.install(serverHost, port, (env) => new FrisbeeServer(env, {
-    group, port, pacing: PACING, dynamic: false, idleExitUs: 0, progressRequest: null, encodeMessages: false, srcIp: 0x0a000001,
+    group, port, pacing: PACING, dynamic: false, idleExitUs: 0, progressRequest: null,
     image: { blockCount, byteCount: IMAGE_BYTES.byteLength, uncompressedBytes: RAW.byteLength },
   }));
   const hosts: Host[] = [];
@@ -88,8 +88,7 @@ function runSim(s: Scenario, seed: number): Outcome {
     const install = (): void => world.install(host, port, (env) => {
       let client: FrisbeeClient | null = null;
       client = new FrisbeeClient(env, {
-        group, port, clientId: CLIENT_ID_BASE + i, join2: false, heartbeatIntervalSec: s.heartbeatSec, encodeMessages: false, srcIp: 0x0a000100 + i,
-        layout: { compressedBytes: () => 0, rawOffset: () => 0, rawBytes: () => 0 },
+        group, port, clientId: CLIENT_ID_BASE + i, join2: false, heartbeatIntervalUs: s.heartbeatSec * 1_000_000,
         lastChunkFirst: true,
         chunkData: {
           inflate: (chunk, bytes) => {
