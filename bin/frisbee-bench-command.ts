@@ -1,6 +1,9 @@
 import type { Command } from "commander";
 import { runFrisbeeBench, type FrisbeeBenchResult, type Timing } from "../real/frisbee/bench.js";
-import { parseWhole } from "./errors.js";
+import { parseRateBps } from "../scenarios/units.js";
+import { parseWhole, UsageError } from "./errors.js";
+import { runAsync } from "./failure.js";
+import { exitCleanlyOnInterrupt } from "./interrupt.js";
 
 const MIB = 2 ** 20;
 
@@ -13,10 +16,12 @@ export function registerFrisbeeBench(bench: Command): void {
     .option("--seed <n>", "seed of the disk-like file", "1")
     .option("--bandwidth <rate>", "frisbeed's bandwidth target", "2Gbit")
     .option("--port <n>", "UDP port (udpcast uses the two after it)", "7940")
-    .option("--dir <path>", "where to put the files (default: a temporary directory, removed after)")
+    .option("--dir <path>", "folder to make the scratch folder in (default: the system's temporary folder); removed after")
     .option("--json", "print one JSON object")
     .addHelpText("after", "\nExample:\n  testbed bench frisbee --size-mib 256 --bandwidth 2Gbit")
     .action((flags: { sizeMib: string; seed: string; bandwidth: string; port: string; dir?: string; json?: boolean }) => {
+      const bps = parseRateBps(flags.bandwidth);
+      if (bps === null || !(bps > 0)) throw new UsageError(`--bandwidth: expected a rate such as 72Mbit or 2Gbit, got "${flags.bandwidth}"`);
       const options = {
         sizeBytes: parseWhole("--size-mib", flags.sizeMib, 1, 1 << 16) * MIB,
         seed: parseWhole("--seed", flags.seed, 0, 0xffff_ffff),
@@ -25,7 +30,12 @@ export function registerFrisbeeBench(bench: Command): void {
         log: (line: string) => process.stderr.write(`bench: ${line}\n`),
         ...(flags.dir === undefined ? {} : { dir: flags.dir }),
       };
-      void runFrisbeeBench(options).then((r) => (flags.json ? console.log(JSON.stringify(r)) : print(r)));
+      void runAsync(async () => {
+        exitCleanlyOnInterrupt();
+        const r = await runFrisbeeBench(options);
+        if (flags.json) console.log(JSON.stringify(r));
+        else print(r);
+      });
     });
 }
 

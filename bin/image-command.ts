@@ -2,7 +2,6 @@ import type { Command } from "commander";
 import { GRANULARITIES_BYTES, formatImageStats, imageStats } from "../core/image/index.js";
 import { runImageBench, type ImageBenchResult } from "../real/image/bench.js";
 import {
-  ImageCorruptError,
   ImageIoError,
   JOBS_MAX,
   createImage,
@@ -13,6 +12,8 @@ import {
   type CreateOptions,
 } from "../real/image/index.js";
 import { parseWhole, UsageError } from "./errors.js";
+import { runAsync } from "./failure.js";
+import { exitCleanlyOnInterrupt } from "./interrupt.js";
 import { progressBar } from "./progress.js";
 
 const MIB = 2 ** 20;
@@ -56,7 +57,7 @@ export function registerImageCommands(program: Command, groups: { bench: Command
     .option("--json", "print one JSON object")
     .addHelpText("after", "\nExample:\n  testbed image info disk.ndz -d -d")
     .action((path: string, flags: { detail: number; json?: boolean }) => {
-      void guarded(async () => {
+      void runAsync(async () => {
         const { imageBytes, headers } = await readImageHeaders(path);
         const stats = imageStats(imageBytes, headers);
         if (flags.json) console.log(JSON.stringify(flags.detail > 0 ? stats : { ...stats, chunkList: undefined }));
@@ -70,13 +71,15 @@ export function registerImageCommands(program: Command, groups: { bench: Command
     .argument("<image>", "image file")
     .argument("<target>", "file or block device to write")
     .option("--zero-fill", "write zeros over free space (else it is left as it is)")
+    .option("--fixed-size", "write into an existing file in place, as a disk of its present size (else a file is replaced whole on success)")
     .option("--json", "print the outcome as one JSON object")
-    .addHelpText("after", "\nExample:\n  testbed image unzip disk.ndz /dev/sdb --zero-fill")
-    .action((path: string, target: string, flags: { zeroFill?: boolean; json?: boolean }) => {
-      void guarded(async () => {
+    .addHelpText("after", "\nA file target appears whole or not at all. A block device (or a file with --fixed-size) is written in place;\nif that stops part way (a corrupt chunk, Ctrl-C), the command says the target is incomplete and exits 3.\n\nExample:\n  testbed image unzip disk.ndz /dev/sdb --zero-fill")
+    .action((path: string, target: string, flags: { zeroFill?: boolean; fixedSize?: boolean; json?: boolean }) => {
+      void runAsync(async () => {
+        exitCleanlyOnInterrupt();
         const bar = progressBar("unzip");
         const started = performance.now();
-        const r = await unzipImage(path, target, { zeroFill: flags.zeroFill === true, onProgress: (done, all) => bar.update(done / all, `chunk ${done}/${all}`) });
+        const r = await unzipImage(path, target, { zeroFill: flags.zeroFill === true, fixedSize: flags.fixedSize === true, onProgress: (done, all) => bar.update(done / all, `chunk ${done}/${all}`) });
         bar.done();
         const seconds = (performance.now() - started) / 1000;
         if (flags.json) console.log(JSON.stringify({ ...r, seconds }));
@@ -89,7 +92,7 @@ export function registerImageCommands(program: Command, groups: { bench: Command
     .description("image create and unzip throughput on a disk-like file, against plain zlib inflate and write")
     .option("--size-mib <n>", "size of the disk-like file", "256")
     .option("--seed <n>", "seed of the disk-like file", "1")
-    .option("--dir <path>", "where to put the files (default: a temporary directory, removed after)")
+    .option("--dir <path>", "folder to make the scratch folder in (default: the system's temporary folder); removed after")
     .option("-z, --level <n>", "zlib compression level", "4")
     .option("-j, --jobs <n>", "segments compressed at once", "2")
     .option("--json", "print one JSON object")
@@ -102,7 +105,8 @@ export function registerImageCommands(program: Command, groups: { bench: Command
         jobs: parseWhole("--jobs", flags.jobs, 1, JOBS_MAX),
         ...(flags.dir === undefined ? {} : { dir: flags.dir }),
       };
-      void guarded(async () => {
+      void runAsync(async () => {
+        exitCleanlyOnInterrupt();
         const r = await runImageBench(options);
         if (flags.json) console.log(JSON.stringify(r));
         else printBench(r);
@@ -125,7 +129,8 @@ function createFlags(f: CreateFlags): ParsedCreate {
 }
 
 async function runCreate(source: string, target: string, o: ParsedCreate, flags: CreateFlags): Promise<void> {
-  await guarded(async () => {
+  await runAsync(async () => {
+    exitCleanlyOnInterrupt();
     const engine = flags.compat ? await loadCompatEngine() : nodeEngine;
     if (engine === null) throw new ImageIoError("--compat needs the pako package (npm install pako)");
     const bar = progressBar("create");
@@ -140,26 +145,6 @@ async function runCreate(source: string, target: string, o: ParsedCreate, flags:
       console.log(`${target}: ${r.chunks} chunks, ${r.regions} regions; ${r.allocatedBytes} of ${r.inputBytes} bytes allocated, ${ratio}x compressed; ${seconds.toFixed(2)} s (${mibPerSec.toFixed(1)} MiB/s)`);
     }
   });
-}
-
-/** Runs a command body: image and I/O failures are one line and exit 1; bugs crash. */
-async function guarded(body: () => Promise<void>): Promise<void> {
-  try {
-    await body();
-  } catch (error) {
-    if (error instanceof ImageCorruptError || error instanceof ImageIoError) {
-      console.error(`testbed: ${error.message}`);
-      process.exitCode = 1;
-      return;
-    }
-    const code = (error as NodeJS.ErrnoException).code;
-    if (typeof code === "string" && /^E[A-Z]+$/.test(code)) {
-      console.error(`testbed: ${(error as Error).message}`);
-      process.exitCode = 1;
-      return;
-    }
-    throw error;
-  }
 }
 
 function printBench(r: ImageBenchResult): void {

@@ -73,20 +73,22 @@ export function planMonitorCommand(f: PlanMonitorFlags): number {
   const problem = checkMix(mix);
   if (problem !== null) throw new UsageError(`node mix: ${problem}`);
   const durationUs = Math.round(days * 86_400 * SEC);
-  const bar = progressBar("plan monitor");
-  let result: MonitorSimResult;
-  try {
-    result = runMonitorSim({ nodes, durationUs, seed, config: config({ window, entriesMax: nodes }), mix }, (fr) => bar.update(fr, `${nodes} nodes`));
-  } finally {
-    bar.done();
-  }
-  const ok = result.windowExceeded === 0 && result.gapsOverCap === 0 && result.unprovenReturns === 0;
-  const out = { ...result, days, flakyPct: mix.flakyPct, ok, peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024) };
+  // The store is opened and checked before the run, so a bad --db never throws a finished run away.
+  const store = f.store ? openStore(f.db) : null;
+  let out: MonitorSimResult & { days: number; flakyPct: number; ok: boolean; peakRssMiB: number };
   let runId: number | null = null;
-  if (f.store) {
-    const store = openStore(f.db);
+  try {
+    const bar = progressBar("plan monitor");
+    let result: MonitorSimResult;
     try {
-      runId = store.insertRun({
+      result = runMonitorSim({ nodes, durationUs, seed, config: config({ window, entriesMax: nodes }), mix }, (fr) => bar.update(fr, `${nodes} nodes`));
+    } finally {
+      bar.done();
+    }
+    const ok = result.windowExceeded === 0 && result.gapsOverCap === 0 && result.unprovenReturns === 0;
+    out = { ...result, days, flakyPct: mix.flakyPct, ok, peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024) };
+    runId =
+      store?.insertRun({
         kind: "plan-monitor",
         scenario: `plan monitor nodes=${nodes} days=${days} window=${window} flaky-pct=${mix.flakyPct}`,
         seed: String(seed),
@@ -97,16 +99,15 @@ export function planMonitorCommand(f: PlanMonitorFlags): number {
         ok,
         results: out,
         createdAt: new Date().toISOString(),
-      });
-    } finally {
-      store.close();
-    }
+      }) ?? null;
+  } finally {
+    store?.close();
   }
   if (f.json) console.log(JSON.stringify({ ...out, runId }));
   else printPlan(out);
   const warning = windowWarning(out);
   if (warning !== null) console.error(`testbed: warning: ${warning}`);
-  return ok ? 0 : 1;
+  return out.ok ? 0 : 1;
 }
 
 /** A queue wait longer than this means the window, not the backoff, decides when nodes are tested. */

@@ -1,6 +1,6 @@
-import { writeFileSync } from "node:fs";
 import { US_PER_SEC } from "../core/engine/index.js";
-import { openStore } from "../real/store/index.js";
+import { checkOutput, writeOutputFileSync } from "../real/output/index.js";
+import { openStore, type NewRun } from "../real/store/index.js";
 import { checkPlanRow, planRowRuns, PlanError, type PlanModel, type FrisbeePlanOptions, type FrisbeePlanRow, type LossAt } from "../scenarios/frisbee/plan.js";
 import { readStartPattern } from "../scenarios/start.js";
 import { parseWhole, UsageError } from "./errors.js";
@@ -90,16 +90,19 @@ export function planFrisbeeCommand(f: PlanFlags): number {
       throw error;
     }
   }
+  // Everything the user gave is checked before the first row runs: the chart's path and the store.
+  checkOutput(f.svg, { what: "chart" });
+  const store = f.store ? openStore(f.db) : null;
   const bar = progressBar("plan");
   const rows: FrisbeePlanRow[] = [];
-  const store = f.store ? openStore(f.db) : null;
+  const stored: NewRun[] = [];
   try {
     grid.forEach(({ clients, loss }, i) => {
       const { row, runs: done } = planRowRuns(o, clients, loss, runs, (frac) => bar.update((i + frac) / grid.length, `${clients} clients, loss ${loss}`));
       rows.push(row);
       // One stored run per seed, so each can be replayed; each holds the row it contributed to.
       for (const { seed, run } of done) {
-        store?.insertRun({
+        stored.push({
           kind: "plan-frisbee",
           scenario: `plan frisbee clients=${clients} loss=${loss}`,
           seed: String(seed),
@@ -113,11 +116,14 @@ export function planFrisbeeCommand(f: PlanFlags): number {
         });
       }
     });
+    bar.done();
+    // The plan's rows land together or not at all: an interrupted plan stores none.
+    store?.insertRuns(stored);
   } finally {
     bar.done();
     store?.close();
   }
-  writeFileSync(f.svg, chart(rows));
+  writeOutputFileSync(f.svg, chart(rows), { what: "chart" });
   if (f.json) console.log(JSON.stringify({ results: rows }));
   else printTable(rows, f.svg, o.lossAt);
   return rows.every((r) => r.ok) ? 0 : 1;

@@ -1,5 +1,5 @@
 import { randomInt } from "node:crypto";
-import { openStore } from "../real/store/index.js";
+import { openStore, type Store } from "../real/store/index.js";
 import { loadScenario, runScenario, type SimResult, type SimRun } from "../scenarios/runner.js";
 import { progressBar } from "./progress.js";
 
@@ -14,6 +14,16 @@ export interface SimCommandOptions {
 /** `testbed sim`: returns the exit code. */
 export function simCommand(file: string, options: SimCommandOptions): number {
   const scenario = loadScenario(file);
+  // The store is opened and checked before the run, so a bad --db never throws a finished run away.
+  const store = options.store ? openStore(options.db) : null;
+  try {
+    return simWithStore(file, scenario, store, options);
+  } finally {
+    store?.close();
+  }
+}
+
+function simWithStore(file: string, scenario: ReturnType<typeof loadScenario>, store: Store | null, options: SimCommandOptions): number {
   const seed = options.seed ?? scenario.seed ?? randomInt(0, 2 ** 31);
   if (!options.json) console.log(`seed: ${seed}`);
   const runOnce = (label: string): SimRun => {
@@ -28,7 +38,7 @@ export function simCommand(file: string, options: SimCommandOptions): number {
   const second: SimResult | null = options.checkDeterminism ? runOnce("run 2/2").result : null;
   const result = run.result;
   const deterministic = second === null || (second.traceHash === result.traceHash && second.events === result.events);
-  const runId = options.store ? storeRun(options.db, run) : null;
+  const runId = store === null ? null : storeRun(store, run);
   if (options.json) {
     const determinism = second === null ? undefined : { ok: deterministic, traceHashes: [result.traceHash, second.traceHash] };
     console.log(JSON.stringify({ ...result, ...(determinism ? { determinism } : {}), runId }));
@@ -49,28 +59,23 @@ export function simCommand(file: string, options: SimCommandOptions): number {
   return 0;
 }
 
-function storeRun(db: string, run: SimRun): number {
-  const store = openStore(db);
-  try {
-    const r = run.result;
-    return store.insertRunWithEvents(
-      {
-        kind: "sim",
-        scenario: r.scenario,
-        seed: String(r.seed),
-        fingerprint: r.traceHash,
-        events: r.events,
-        simSeconds: r.simSeconds,
-        wallSeconds: r.wallSeconds,
-        ok: r.ok,
-        results: { invariants: r.invariants, stats: r.stats, eventCounts: r.eventCounts },
-        createdAt: new Date().toISOString(),
-      },
-      run.events.map((e) => ({ timeUs: e.timeUs, host: e.host, kind: e.kind, data: { ...e.fields } })),
-    );
-  } finally {
-    store.close();
-  }
+function storeRun(store: Store, run: SimRun): number {
+  const r = run.result;
+  return store.insertRunWithEvents(
+    {
+      kind: "sim",
+      scenario: r.scenario,
+      seed: String(r.seed),
+      fingerprint: r.traceHash,
+      events: r.events,
+      simSeconds: r.simSeconds,
+      wallSeconds: r.wallSeconds,
+      ok: r.ok,
+      results: { invariants: r.invariants, stats: r.stats, eventCounts: r.eventCounts },
+      createdAt: new Date().toISOString(),
+    },
+    run.events.map((e) => ({ timeUs: e.timeUs, host: e.host, kind: e.kind, data: { ...e.fields } })),
+  );
 }
 
 function printSummary(r: SimResult, runId: number | null, db: string): void {

@@ -17,6 +17,7 @@ import { fdsNeeded, openFilesLimit, runSyncBench } from "../real/sync/bench.js";
 import { syncCall } from "../real/sync/client.js";
 import { startSyncServer, SyncListenError } from "../real/sync/server.js";
 import {
+  checkSyncServerFile,
   DEFAULT_SYNCSERVER_FILE,
   parseServerAddress,
   readSyncServerFile,
@@ -262,7 +263,9 @@ function registerTestbedSide(program: Command): void {
     .addHelpText("after", "\nExample:\n  testbed syncserver exp1 node0 --file /var/emulab/boot/syncserver")
     .action((exp: string, node: string, o: { file?: string; port?: string; db: string }) => {
       const port = o.port === undefined ? null : parseWhole("--port", o.port, 1, 65_535);
-      withExperiments(o.db, (store) => {
+      if (o.file !== undefined) checkSyncServerFile(o.file);
+      // Only reads the store: a --db that names no store is refused, never created.
+      withExperiments(o.db, { mustExist: true }, (store) => {
         const row = store.experiment(exp);
         if (row === undefined) throw new UsageError(`no experiment named ${exp}`);
         if (!row.nodes.some((n) => n.node === node)) throw new UsageError(`${node} is not a node of experiment ${exp}`);
@@ -273,8 +276,8 @@ function registerTestbedSide(program: Command): void {
     });
 }
 
-function withExperiments(db: string, fn: (store: ReturnType<typeof openExperimentStore>) => void): void {
-  const store = openExperimentStore(db);
+function withExperiments(db: string, options: { mustExist?: boolean }, fn: (store: ReturnType<typeof openExperimentStore>) => void): void {
+  const store = openExperimentStore(db, options);
   try {
     fn(store);
   } catch (error) {

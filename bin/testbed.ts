@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 import { readFileSync } from "node:fs";
-import { Command, CommanderError } from "commander";
-import { DEFAULT_STORE_PATH, openStore, StoreError } from "../real/store/index.js";
-import { ScenarioError } from "../scenarios/reader.js";
+import { Command } from "commander";
+import { DEFAULT_STORE_PATH, openStore } from "../real/store/index.js";
 import { runEngineBench } from "../sim/bench/engine-bench.js";
-import { parseWhole, UsageError } from "./errors.js";
+import { parseWhole } from "./errors.js";
 import { registerExperimentCommands } from "./experiment-command.js";
+import { report } from "./failure.js";
+import { cleanUpOnExit } from "./interrupt.js";
 import { registerFrisbeeRealCommands } from "./frisbee-real-command.js";
 import { registerImageCommands } from "./image-command.js";
 import { registerMonitorCommands } from "./monitor-command.js";
@@ -110,9 +111,11 @@ function buildProgram(): Command {
     .option("--json", "print JSON")
     .addHelpText("after", "\nExample:\n  testbed runs --limit 5")
     .action((o: { db: string; limit: string; json?: boolean }) => {
-      const store = openStore(o.db);
+      const limit = parseWhole("--limit", o.limit, 1, 10_000);
+      // Only reads: a --db that names no store is refused, never created.
+      const store = openStore(o.db, { mustExist: true });
       try {
-        const runs = store.listRuns({ limit: parseWhole("--limit", o.limit, 1, 10_000) });
+        const runs = store.listRuns({ limit });
         if (o.json) console.log(JSON.stringify({ runs }));
         else {
           for (const r of runs) {
@@ -134,28 +137,12 @@ function buildProgram(): Command {
 }
 
 function main(argv: string[]): void {
+  cleanUpOnExit();
   try {
     buildProgram().parse(argv);
   } catch (error) {
-    process.exitCode = exitCodeFor(error);
+    process.exitCode = report(error);
   }
-}
-
-/** User mistakes are one line and exit 2; failures of the outside world one line and exit 1; bugs crash. */
-function exitCodeFor(error: unknown): number {
-  if (error instanceof CommanderError) {
-    if (error.code === "commander.helpDisplayed" || error.code === "commander.version" || error.exitCode === 0) return 0;
-    return 2;
-  }
-  if (error instanceof UsageError || error instanceof ScenarioError) {
-    console.error(`testbed: ${error.message}`);
-    return 2;
-  }
-  if (error instanceof StoreError) {
-    console.error(`testbed: ${error.message}`);
-    return 1;
-  }
-  throw error;
 }
 
 main(process.argv);

@@ -1,16 +1,24 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { closeSync, openSync, readSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
 import { createImage, nodeEngine, unzipImage, writeDiskLikeFile } from "../image/index.js";
+import { makeScratchDir, removeScratchDir } from "../output/index.js";
 
 const MIB = 2 ** 20;
 const LO = "127.0.0.1";
 /** How long one transfer may take before the bench gives up on it. */
 const TRANSFER_TIMEOUT_MS = 300_000;
+
+/** A run of the bench that failed (a receiver or udpcast exited badly): one line, exit 1. */
+export class FrisbeeBenchError extends Error {
+  override readonly name = "FrisbeeBenchError";
+}
+
+/** Processes the bench started and has not seen exit: killed if the bench itself exits first. */
+const children = new Set<ChildProcess>();
+let killOnExit = false;
 
 export interface FrisbeeBenchOptions {
   sizeBytes: number;
@@ -53,7 +61,8 @@ export interface FrisbeeBenchResult {
  * receivers on loopback multicast, for udpcast with 1, and for a local image unzip (the limit).
  */
 export async function runFrisbeeBench(o: FrisbeeBenchOptions): Promise<FrisbeeBenchResult> {
-  const dir = o.dir ?? (await mkdtemp(join(tmpdir(), "testbed-frisbee-bench-")));
+  // A folder of our own, even inside --dir: nothing already there is overwritten or removed.
+  const dir = makeScratchDir("testbed-frisbee-bench-", o.dir);
   const disk = join(dir, "disk-like.raw");
   const image = join(dir, "disk-like.ndz");
   try {
@@ -87,7 +96,7 @@ export async function runFrisbeeBench(o: FrisbeeBenchOptions): Promise<FrisbeeBe
       fractionOfLimit: limit.seconds / ours1.seconds,
     };
   } finally {
-    if (o.dir === undefined) await rm(dir, { recursive: true, force: true });
+    removeScratchDir(dir);
   }
 }
 
@@ -103,7 +112,7 @@ async function ours(o: FrisbeeBenchOptions, dir: string, image: string, receiver
     const clients = targets.map((t) => run(process.execPath, [testbedJs(), "frisbee", ...net, t]));
     const codes = await Promise.all(clients.map((c) => c.exited));
     const took = seconds(start);
-    if (codes.some((c) => c !== 0)) throw new Error(`a frisbee receiver failed: ${clients.map((c) => c.stderr()).join(" | ")}`);
+    if (codes.some((c) => c !== 0)) throw new FrisbeeBenchError(`bench frisbee: a frisbee receiver failed: ${clients.map((c) => c.stderr()).join(" | ")}`);
     return timing(took, check(targets));
   } finally {
     server.child.kill("SIGTERM");
@@ -120,7 +129,7 @@ async function udp(o: FrisbeeBenchOptions, dir: string, disk: string, timing: (s
   const sender = run("udp-sender", [...base, "--file", disk, "--min-receivers", "1"]);
   const [rc, sc] = await Promise.all([receiver.exited, sender.exited]);
   const took = seconds(start);
-  if (rc !== 0 || sc !== 0) throw new Error(`udpcast failed: receiver ${rc}, sender ${sc}: ${receiver.stderr()} ${sender.stderr()}`);
+  if (rc !== 0 || sc !== 0) throw new FrisbeeBenchError(`bench frisbee: udpcast failed: receiver ${rc}, sender ${sc}: ${receiver.stderr()} ${sender.stderr()}`);
   return timing(took, check([target]));
 }
 
@@ -138,6 +147,14 @@ interface Run {
 
 function run(command: string, args: string[]): Run {
   const child = spawn(command, args, { stdio: ["ignore", "ignore", "pipe"] });
+  children.add(child);
+  if (!killOnExit) {
+    killOnExit = true;
+    // An interrupted bench exits at once; its servers (idle exit off) must not outlive it.
+    process.on("exit", () => {
+      for (const c of children) c.kill("SIGKILL");
+    });
+  }
   let err = "";
   const watchers: [string, () => void][] = [];
   child.stderr?.on("data", (b: Buffer) => {
@@ -146,8 +163,12 @@ function run(command: string, args: string[]): Run {
   });
   const timer = setTimeout(() => child.kill("SIGKILL"), TRANSFER_TIMEOUT_MS);
   const exited = new Promise<number | null>((resolve) => {
-    child.on("error", () => resolve(-1));
+    child.on("error", () => {
+      children.delete(child);
+      resolve(-1);
+    });
     child.on("exit", (code) => {
+      children.delete(child);
       clearTimeout(timer);
       resolve(code);
     });
@@ -156,7 +177,7 @@ function run(command: string, args: string[]): Run {
     new Promise((resolve, reject) => {
       if (err.includes(text)) return resolve();
       watchers.push([text, resolve]);
-      void exited.then((code) => reject(new Error(`${command} exited ${code} before saying "${text}": ${err.trim()}`)));
+      void exited.then((code) => reject(new FrisbeeBenchError(`bench frisbee: ${command} exited ${code} before saying "${text}": ${err.trim().split("\n").pop() ?? ""}`)));
     });
   return { child, exited, stderr: () => err.trim(), waitFor };
 }

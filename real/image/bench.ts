@@ -1,10 +1,10 @@
 import { closeSync, openSync, readSync, writeSync, fsyncSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { inflateSync } from "node:zlib";
 import { CHUNK_BYTES, HEADER_AREA_BYTES, SECTOR_BYTES, parseChunkHeader } from "../../core/image/index.js";
+import { makeScratchDir, removeScratchDir } from "../output/index.js";
 import { createImage, type CreateResult } from "./create.js";
 import { nodeEngine } from "./deflater.js";
 import { writeDiskLikeFile } from "./disklike.js";
@@ -17,6 +17,7 @@ export interface ImageBenchOptions {
   seed: number;
   level: number;
   jobs: number;
+  /** Folder to make the scratch folder in (the system's temporary folder by default). */
   dir?: string;
 }
 
@@ -49,7 +50,8 @@ async function timed<T>(body: () => Promise<T>): Promise<{ value: T; seconds: nu
  * with one job) and unzip of a seeded disk-like file, against a plain inflate-and-write loop.
  */
 export async function runImageBench(o: ImageBenchOptions): Promise<ImageBenchResult> {
-  const dir = o.dir ?? (await mkdtemp(join(tmpdir(), "testbed-image-bench-")));
+  // A folder of our own, even inside --dir: nothing already there is overwritten or removed.
+  const dir = makeScratchDir("testbed-image-bench-", o.dir);
   const disk = join(dir, "disk-like.raw");
   const image = join(dir, "disk-like.ndz");
   const restored = join(dir, "restored.raw");
@@ -85,8 +87,7 @@ export async function runImageBench(o: ImageBenchOptions): Promise<ImageBenchRes
       granularity,
     };
   } finally {
-    if (o.dir === undefined) await rm(dir, { recursive: true, force: true });
-    else await Promise.all([image, restored].map((p) => rm(p, { force: true })));
+    removeScratchDir(dir);
   }
 }
 

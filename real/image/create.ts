@@ -1,4 +1,5 @@
-import { open, rm, type FileHandle } from "node:fs/promises";
+import { open, type FileHandle } from "node:fs/promises";
+import { openOutput } from "../output/index.js";
 import {
   CHUNK_BYTES,
   HEADER_AREA_BYTES,
@@ -49,15 +50,20 @@ export const SEGMENT_BYTES_DEFAULT = 64 * 1024 * 1024;
 export const WINDOW_BYTES_DEFAULT = 4 * 1024 * 1024;
 export const JOBS_MAX = 16;
 
+/**
+ * Compresses `inputPath` into an image at `imagePath`. The image is written under a temporary name
+ * beside it and renamed into place only once whole and synced: a failure or an interrupt leaves the
+ * old file or nothing. An output that is the input is refused before anything is opened.
+ */
 export async function createImage(inputPath: string, imagePath: string, o: CreateOptions): Promise<CreateResult> {
   const inputBytes = sourceSizeBytes(inputPath);
-  if (inputBytes % SECTOR_BYTES !== 0) throw new ImageIoError(`${inputPath}: size ${inputBytes} is not a whole number of 512-byte sectors`);
-  if (inputBytes / SECTOR_BYTES > SECTOR_LIMIT) throw new ImageIoError(`${inputPath}: ${inputBytes} bytes is over the format's 2 TiB (2^32 sectors)`);
-  const input = await open(inputPath, "r");
-  let output: FileHandle | null = null;
+  if (inputBytes % SECTOR_BYTES !== 0) throw new ImageIoError(`${inputPath}: size ${inputBytes} is not a whole number of 512-byte sectors`, true);
+  if (inputBytes / SECTOR_BYTES > SECTOR_LIMIT) throw new ImageIoError(`${inputPath}: ${inputBytes} bytes is over the format's 2 TiB (2^32 sectors)`, true);
+  const output = await openOutput(imagePath, { inputs: [inputPath], what: "image" });
+  let input: FileHandle | null = null;
   try {
-    output = await open(imagePath, "w");
-    const writer = new ChunkWriter(output);
+    input = await open(inputPath, "r");
+    const writer = new ChunkWriter(output.fh);
     const progress = new Progress(inputBytes, o.onProgress);
     if (o.layout === "sequential") {
       const compressor = new ChunkCompressor(o.engine, o.level, 0, (c) => writer.write(c));
@@ -65,16 +71,11 @@ export async function createImage(inputPath: string, imagePath: string, o: Creat
     } else {
       await compressSegments(input, inputBytes, writer, o, progress);
     }
-    await output.sync();
+    await output.commit();
     return { inputBytes, imageBytes: writer.chunks * CHUNK_BYTES, chunks: writer.chunks, regions: writer.regions, allocatedBytes: writer.allocatedBytes, compressedBytes: writer.compressedBytes };
-  } catch (error) {
-    await output?.close();
-    output = null;
-    await rm(imagePath, { force: true });
-    throw error;
   } finally {
-    await input.close();
-    await output?.close();
+    await output.discard();
+    await input?.close();
   }
 }
 

@@ -1,11 +1,19 @@
 import { readFileSync } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
 import { basename } from "node:path";
+import { reasonOf } from "../output/index.js";
 import { realpathSync, statSync } from "node:fs";
 
-/** A failure of the outside world (a file missing, a device too small): one line for the user, exit 1. */
+/**
+ * A failure of the outside world, one line for the user. `badInput` when it is what the user gave
+ * (a source missing or not whole sectors, a device too small: exit 2), else a failure while
+ * working (a read error: exit 1).
+ */
 export class ImageIoError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    readonly badInput = false,
+  ) {
     super(message);
     this.name = "ImageIoError";
   }
@@ -17,7 +25,7 @@ export function sourceSizeBytes(path: string): number {
   try {
     st = statSync(path);
   } catch (error) {
-    throw new ImageIoError(`${path}: ${(error as NodeJS.ErrnoException).code === "ENOENT" ? "no such file or device" : (error as Error).message}`);
+    throw new ImageIoError(`${path}: ${(error as NodeJS.ErrnoException).code === "ENOENT" ? "no such file or device" : reasonOf(error)}`, true);
   }
   if (st.isFile()) return st.size;
   if (st.isBlockDevice()) {
@@ -25,10 +33,10 @@ export function sourceSizeBytes(path: string): number {
     try {
       return Number(readFileSync(`/sys/class/block/${name}/size`, "utf8").trim()) * 512;
     } catch {
-      throw new ImageIoError(`${path}: cannot find the size of block device ${name} in /sys/class/block`);
+      throw new ImageIoError(`${path}: cannot find the size of block device ${name} in /sys/class/block`, true);
     }
   }
-  throw new ImageIoError(`${path}: not a regular file or block device`);
+  throw new ImageIoError(`${path}: ${st.isDirectory() ? "is a directory, not" : "not"} a regular file or block device`, true);
 }
 
 /** Reads exactly `length` bytes at `position` into `buf` (short reads are retried; EOF is an error). */

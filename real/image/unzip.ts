@@ -12,8 +12,9 @@ import {
   regionDataBytes,
   type ChunkHeader,
 } from "../../core/image/index.js";
+import { checkOutput, openInPlace, reasonOf, TargetIncompleteError, writeOutput } from "../output/index.js";
 import { inflateChunkData } from "./chunk.js";
-import { ImageIoError, readFully, sourceSizeBytes, writeFully } from "./source.js";
+import { ImageIoError, readFully, writeFully } from "./source.js";
 
 /** Bad bytes in an image: the message names the chunk and the image byte offset. */
 export class ImageCorruptError extends Error {
@@ -31,14 +32,19 @@ export interface ImageHeaders {
 /** Reads and validates every chunk header (4 KiB per chunk); a short last chunk is an error. */
 export async function readImageHeaders(imagePath: string): Promise<ImageHeaders> {
   let imageBytes: number;
+  let fh: FileHandle;
   try {
-    imageBytes = (await stat(imagePath)).size;
-  } catch {
-    throw new ImageIoError(`${imagePath}: no such image file`);
+    const st = await stat(imagePath);
+    if (st.isDirectory()) throw new ImageCorruptError(`${imagePath}: is a directory, not an image`);
+    imageBytes = st.size;
+    fh = await open(imagePath, "r");
+  } catch (error) {
+    if (error instanceof ImageCorruptError) throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new ImageIoError(`${imagePath}: ${code === "ENOENT" ? "no such image file" : `cannot read the image (${reasonOf(error)})`}`, true);
   }
-  if (imageBytes === 0) throw new ImageCorruptError(`${imagePath}: empty file, not an image`);
-  const fh = await open(imagePath, "r");
   try {
+    if (imageBytes === 0) throw new ImageCorruptError(`${imagePath}: empty file, not an image`);
     const chunks = imageChunkCount(imageBytes);
     const headers: ChunkHeader[] = [];
     const area = new Uint8Array(HEADER_AREA_BYTES);
@@ -60,6 +66,8 @@ export async function readImageHeaders(imagePath: string): Promise<ImageHeaders>
 export interface UnzipOptions {
   /** Write zeros over the free space each chunk describes. */
   zeroFill: boolean;
+  /** Write into an existing regular file in place, as a disk of its present size (as a block device is). */
+  fixedSize?: boolean;
   /** Chunks being inflated at once (on the zlib thread pool). */
   inFlight?: number;
   onProgress?: (chunksDone: number, chunks: number) => void;
@@ -79,13 +87,42 @@ const ZERO_PIECE_BYTES = 1024 * 1024;
 /**
  * Restores an image onto a file or block device. Every header and the file's length are checked
  * before anything is written; then chunks are inflated (several at once) and written strictly in
- * order, each only once its whole stream verified, so a corrupt chunk stops the run with every
- * chunk before it written and nothing from it or after.
+ * order, each only once its whole stream verified. A file target is written under a temporary name
+ * and renamed into place when whole, so a failure leaves the old file or nothing. A block device
+ * (or a file with `fixedSize`) is written in place: a corrupt chunk stops the run with every chunk
+ * before it written and nothing from it or after, and the error says the target is incomplete.
  */
 export async function unzipImage(imagePath: string, targetPath: string, o: UnzipOptions): Promise<UnzipResult> {
+  const checked = checkOutput(targetPath, { inputs: [imagePath], what: "target" });
   const { headers } = await readImageHeaders(imagePath);
   const diskBytes = Math.max(0, ...headers.map((h) => h.lastSector * SECTOR_BYTES));
-  const target = await openTarget(targetPath, diskBytes);
+  const inPlace = checked.kind === "block-device" || (checked.kind === "file" && o.fixedSize === true);
+  if (!inPlace) {
+    return writeOutput(targetPath, { inputs: [imagePath], what: "target" }, async (out) => {
+      const result = await writeChunks(imagePath, headers, out.fh, o, diskBytes);
+      if ((await out.fh.stat()).size < diskBytes) await out.fh.truncate(diskBytes);
+      return result;
+    });
+  }
+  const target = await openInPlace(targetPath, { inputs: [imagePath], what: "target", fixedSize: o.fixedSize === true });
+  if (target.sizeBytes < diskBytes) {
+    await target.abandon();
+    throw new ImageIoError(`${targetPath}: ${target.isBlockDevice ? "device" : "file"} holds ${target.sizeBytes} bytes, the image needs ${diskBytes}; nothing written`, true);
+  }
+  let result: UnzipResult;
+  try {
+    target.markWritten();
+    result = await writeChunks(imagePath, headers, target.fh, o, diskBytes);
+  } catch (error) {
+    if (await target.abandon()) throw new TargetIncompleteError(targetPath, error);
+    throw error;
+  }
+  await target.finish();
+  return result;
+}
+
+/** Inflates chunks (several at once) and writes them strictly in order, each only once its stream verified. */
+async function writeChunks(imagePath: string, headers: readonly ChunkHeader[], fh: FileHandle, o: UnzipOptions, diskBytes: number): Promise<UnzipResult> {
   const image = await open(imagePath, "r");
   const result: UnzipResult = { chunks: headers.length, dataBytes: 0, zeroBytes: 0, diskBytes };
   try {
@@ -102,31 +139,14 @@ export async function unzipImage(imagePath: string, targetPath: string, o: Unzip
       const data = await decoded[i]!;
       delete decoded[i];
       start(i + inFlight);
-      await writeChunk(target.fh, headers[i]!, data, o.zeroFill, result);
+      await writeChunk(fh, headers[i]!, data, o.zeroFill, result);
       o.onProgress?.(i + 1, headers.length);
     }
-    if (target.isFile && target.sizeBytes < diskBytes) await target.fh.truncate(diskBytes);
-    await target.fh.sync();
     return result;
   } finally {
-    await Promise.allSettled([image.close(), target.fh.close()]);
+    // Chunks still inflating are dropped; wait for none of them, but never leave the image open.
+    await image.close();
   }
-}
-
-async function openTarget(path: string, diskBytes: number): Promise<{ fh: FileHandle; isFile: boolean; sizeBytes: number }> {
-  let exists = true;
-  try {
-    await stat(path);
-  } catch {
-    exists = false;
-  }
-  if (!exists) return { fh: await open(path, "w"), isFile: true, sizeBytes: 0 };
-  const st = await stat(path);
-  const sizeBytes = sourceSizeBytes(path);
-  if (st.isBlockDevice() && sizeBytes < diskBytes) {
-    throw new ImageIoError(`${path}: device holds ${sizeBytes} bytes, the image needs ${diskBytes}; nothing written`);
-  }
-  return { fh: await open(path, "r+"), isFile: st.isFile(), sizeBytes };
 }
 
 async function decodeAt(image: FileHandle, imagePath: string, h: ChunkHeader, i: number): Promise<Uint8Array> {

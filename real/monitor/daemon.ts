@@ -16,6 +16,7 @@ import {
 } from "../../core/monitor/index.js";
 import { epochNowUs } from "../runtime/clock.js";
 import { openMonitorStore, type MonitorNodeInput, type MonitorStore } from "../store/monitor.js";
+import type { WriterClaim } from "../store/writers.js";
 import type { StoredEventInput } from "../store/rows.js";
 import { startTest, type RunningTest, type TestSpec } from "./probe.js";
 
@@ -68,6 +69,7 @@ const TIMER_MS_MAX = 60_000;
 export class RealMonitor implements MonitorPort {
   private readonly monitor: Monitor;
   private readonly store: MonitorStore;
+  private readonly claim: WriterClaim;
   private readonly running = new Map<number, RunningTest>();
   private readonly tests: number[] = [];
   private readonly dirty = new Set<number>();
@@ -86,13 +88,21 @@ export class RealMonitor implements MonitorPort {
     this.clockUs = o.clockUs ?? epochNowUs;
     this.load = o.load ?? (() => loadavg()[0] ?? 0);
     this.store = openMonitorStore(o.dbPath);
+    try {
+      // Two monitors on one store would overwrite each other's node rows: the second is refused.
+      this.claim = this.store.claimWriter(`testbed monitor, ${o.nodes.length} nodes`);
+    } catch (error) {
+      this.store.close();
+      throw error;
+    }
+    if (this.claim.tookOverFrom !== null) o.warn(`${o.dbPath}: the monitor before this one (${this.claim.tookOverFrom}) stopped without letting go of the store; taking over`);
     this.monitor = new Monitor({ ...o.config, entriesMax: Math.max(1, o.nodes.length) }, this, createRng(o.seed).fork("monitor"));
     this.untested = new Set(o.nodes.map((_, i) => i));
     this.summary = { nodes: o.nodes.length, resumed: 0, added: 0, corrupted: 0, storedNotListed: 0, testsRun: 0, timeouts: 0, moves: 0, maxInFlight: 0, pools: {} };
     try {
       this.resume();
     } catch (error) {
-      this.store.close();
+      this.closeStore();
       throw error;
     }
   }
@@ -118,11 +128,11 @@ export class RealMonitor implements MonitorPort {
     try {
       this.flush();
     } catch (error) {
-      this.store.close();
+      this.closeStore();
       this.failed?.(error);
       return;
     }
-    this.store.close();
+    this.closeStore();
     const s = this.summary;
     s.testsRun = this.monitor.testsFinished;
     s.timeouts = this.monitor.timeouts;
@@ -192,9 +202,19 @@ export class RealMonitor implements MonitorPort {
       this.stopped = true;
       clearTimeout(this.stopTimer);
       for (const t of this.running.values()) t.stop();
-      this.store.close();
+      this.closeStore();
       this.failed?.(error);
     }
+  }
+
+  /** Lets go of the store (the writer's place first, so the next monitor may start) and closes it. */
+  private closeStore(): void {
+    try {
+      this.claim.release();
+    } catch {
+      // a store that fails now is reported by what failed before; a stale claim is taken over later
+    }
+    this.store.close();
   }
 
   private arm(now: number): void {

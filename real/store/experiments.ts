@@ -49,8 +49,9 @@ export interface ExperimentStore extends ExperimentLive {
   close(): void;
 }
 
-export function openExperimentStore(path: string): ExperimentStore {
-  return new SqliteExperimentStore(openStoreConnection(path), path);
+/** `mustExist`: refuse a missing file rather than create a store (for commands that only read). */
+export function openExperimentStore(path: string, options: { mustExist?: boolean } = {}): ExperimentStore {
+  return new SqliteExperimentStore(openStoreConnection(path, options), path);
 }
 
 class SqliteExperimentStore extends ExperimentLive implements ExperimentStore {

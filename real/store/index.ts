@@ -29,3 +29,4 @@ export {
   type SwapProgress,
 } from "./experiments.js";
 export { SiteVariableError, type SiteVariableValue } from "./sitevars.js";
+export { claimWriter, processStart, type WriterClaim } from "./writers.js";

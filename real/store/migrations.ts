@@ -140,6 +140,20 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX experiment_nodes_host ON experiment_nodes (host);
     `,
   },
+  {
+    version: 5,
+    description: "store_writers: the one process allowed to write a role's state (a monitor's node rows)",
+    sql: `
+      CREATE TABLE store_writers (
+        role TEXT PRIMARY KEY,
+        pid INTEGER NOT NULL,
+        host TEXT NOT NULL,
+        process_start TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        command TEXT NOT NULL
+      ) STRICT;
+    `,
+  },
 ];
 
 function latestVersion(migrations: readonly Migration[]): number {

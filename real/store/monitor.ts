@@ -2,6 +2,7 @@ import Database from "better-sqlite3";
 import { StoreError, guard, reasonOf } from "./errors.js";
 import { eventParams, type StoredEventInput } from "./rows.js";
 import { openStoreConnection } from "./connection.js";
+import { claimWriter, type WriterClaim } from "./writers.js";
 
 /** One node's monitor state as the store keeps it: enough to resume after a restart. */
 export interface MonitorNodeInput {
@@ -48,6 +49,8 @@ export interface MonitorStore {
   quarantine(row: CorruptedMonitorRow, timeUs: number): void;
   /** Events of the given kind prefix written outside any run, oldest first. */
   events(kind: string, limit?: number): StoredEventInput[];
+  /** Takes the monitor's place as the store's one writer of node rows, or refuses naming who has it. */
+  claimWriter(command: string): WriterClaim;
   close(): void;
 }
 
@@ -129,6 +132,10 @@ class SqliteMonitorStore implements MonitorStore {
         throw new StoreError(this.path, `corrupted data in table events, kind ${r.kind}, field data: not valid JSON (${reasonOf(error)})`);
       }
     });
+  }
+
+  claimWriter(command: string): WriterClaim {
+    return claimWriter(this.db, this.path, "monitor", command);
   }
 
   close(): void {

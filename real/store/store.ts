@@ -1,5 +1,7 @@
-import { closeSync, openSync, readSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { closeSync, existsSync, linkSync, openSync, readSync, renameSync, unlinkSync } from "node:fs";
 import { Buffer } from "node:buffer";
+import { basename, dirname, join } from "node:path";
 import Database from "better-sqlite3";
 import { NOT_SQLITE, StoreError, guard, reasonOf } from "./errors.js";
 import { SCHEMA_VERSION, applyMigrations, assertKnownVersion, readSchemaVersion } from "./migrations.js";
@@ -32,6 +34,8 @@ export const EVENTS_INSERT_MAX = 1_000_000;
 export interface StoreOptions {
   /** Open without writing anything: no migration, no journal-mode change. */
   readonly readonly?: boolean;
+  /** Refuse a missing file instead of creating a store: for commands that only read. */
+  readonly mustExist?: boolean;
 }
 
 export interface ListRunsOptions {
@@ -47,6 +51,8 @@ export interface RunEventsOptions {
 export interface Store {
   readonly path: string;
   insertRun(run: NewRun): number;
+  /** Inserts runs in one transaction, all or none; returns their ids. */
+  insertRuns(runs: readonly NewRun[]): number[];
   /** Inserts all events in one transaction; returns how many were inserted. */
   insertEvents(runId: number | null, events: readonly StoredEventInput[]): number;
   /** Inserts a run and its events in one transaction; returns the run id. */
@@ -66,15 +72,17 @@ const SQLITE_MAGIC = Buffer.from("SQLite format 3\0", "latin1");
 
 /**
  * Opens (creating if needed) the store at `path`, or `:memory:`. Nothing is written to a file that
- * is not a SQLite database or whose schema is newer than this program: both are refused first.
+ * is not a SQLite database or whose schema is newer than this program: both are refused first. A
+ * new store is made whole under a temporary name and linked into place, so no other process ever
+ * sees a half-made one, and an empty file is never taken for a new store.
  */
 export function openStore(path: string, options: StoreOptions = {}): Store {
   const readonly = options.readonly ?? false;
   const memory = path === ":memory:";
-  if (!memory) checkFile(path, readonly);
+  if (!memory && !checkFile(path, readonly || options.mustExist === true)) createStoreFile(path);
   let db: Database.Database;
   try {
-    db = new Database(path, { readonly, fileMustExist: readonly });
+    db = new Database(path, { readonly, fileMustExist: !memory });
   } catch (error) {
     throw new StoreError(path, `cannot open (${reasonOf(error)})`, { cause: error });
   }
@@ -87,14 +95,63 @@ export function openStore(path: string, options: StoreOptions = {}): Store {
   }
 }
 
-/** Refuses a file that exists but does not start like a SQLite database, before SQLite sees it. */
-function checkFile(path: string, readonly: boolean): void {
+/**
+ * Refuses a file that exists but is not a SQLite database (an empty one included), before SQLite
+ * sees it. Returns false if there is no file (refused if it must exist).
+ */
+function checkFile(path: string, mustExist: boolean): boolean {
   const header = readHeader(path, SQLITE_MAGIC.length);
   if (header === undefined) {
-    if (readonly) throw new StoreError(path, "cannot open read-only (no such file)");
-    return;
+    if (mustExist) throw new StoreError(path, "no such store file (nothing is created by a command that only reads)");
+    return false;
   }
-  if (header.length > 0 && !header.equals(SQLITE_MAGIC)) throw new StoreError(path, NOT_SQLITE);
+  if (header.length === 0) throw new StoreError(path, "not a testbed database (empty file)");
+  if (!header.equals(SQLITE_MAGIC)) throw new StoreError(path, NOT_SQLITE);
+  return true;
+}
+
+/**
+ * Makes a new, migrated store at `path`: built under a temporary name in the same folder, then
+ * hard-linked to `path`, which fails if another process made one first (its store is then used).
+ */
+function createStoreFile(path: string): void {
+  const temp = join(dirname(path), `.${basename(path)}.testbed-${process.pid}-${randomBytes(4).toString("hex")}.tmp`);
+  let db: Database.Database;
+  try {
+    db = new Database(temp);
+  } catch (error) {
+    throw new StoreError(path, `cannot create (${reasonOf(error)})`, { cause: error });
+  }
+  try {
+    prepareDatabase(db, path, false, false);
+    db.close();
+    placeNewFile(temp, path);
+  } finally {
+    if (db.open) db.close();
+    for (const leftover of [temp, `${temp}-wal`, `${temp}-shm`]) {
+      try {
+        unlinkSync(leftover);
+      } catch {
+        // not there
+      }
+    }
+  }
+}
+
+/** Puts `temp` at `path` unless something is there already (then that stays). */
+function placeNewFile(temp: string, path: string): void {
+  try {
+    linkSync(temp, path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "EEXIST") return;
+    // A file system without hard links: a rename, which only a race within this instant could make replace a store.
+    if ((code === "EPERM" || code === "ENOTSUP" || code === "EOPNOTSUPP") && !existsSync(path)) {
+      renameSync(temp, path);
+      return;
+    }
+    throw new StoreError(path, `cannot create (${reasonOf(error)})`, { cause: error });
+  }
 }
 
 /** The first `bytes` bytes of the file (fewer if it is shorter), or undefined if there is none. */
@@ -182,6 +239,12 @@ class SqliteStore implements Store {
   insertRun(run: NewRun): number {
     const params = runParams(run);
     return guard(this.path, "insert run", () => Number(this.statements.insertRun.run(...params).lastInsertRowid));
+  }
+
+  insertRuns(runs: readonly NewRun[]): number[] {
+    const params = runs.map(runParams);
+    const insertAll = this.db.transaction((): number[] => params.map((p) => Number(this.statements.insertRun.run(...p).lastInsertRowid)));
+    return guard(this.path, "insert runs", () => insertAll());
   }
 
   insertEvents(runId: number | null, events: readonly StoredEventInput[]): number {

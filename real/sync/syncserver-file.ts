@@ -1,5 +1,6 @@
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname } from "node:path";
+import { OutputError, checkOutput, reasonOf, writeOutputFileSync } from "../output/index.js";
 
 /** Where a node keeps its sync server's name, as the original does. */
 export const DEFAULT_SYNCSERVER_FILE = "/var/emulab/boot/syncserver";
@@ -37,10 +38,21 @@ export function readSyncServerFile(path: string): ServerAddress {
   return address;
 }
 
+/**
+ * Refuses a path the file cannot be written at (a directory, a write-protected file), before
+ * anything else is done. A missing folder is fine: it is made, as a node's boot folder would be.
+ */
+export function checkSyncServerFile(path: string): void {
+  if (existsSync(dirname(path))) checkOutput(path, { what: "syncserver file" });
+}
+
 /** Writes the file whole (temporary file, then rename), so a reader never sees half of it. */
 export function writeSyncServerFile(path: string, address: ServerAddress): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, `${address.host}${address.port === null ? "" : `:${address.port}`}\n`);
-  renameSync(tmp, path);
+  checkSyncServerFile(path);
+  try {
+    mkdirSync(dirname(path), { recursive: true });
+  } catch (error) {
+    throw new OutputError(`${path}: cannot make its folder ${dirname(path)} (${reasonOf(error)}); nothing was written`, true);
+  }
+  writeOutputFileSync(path, `${address.host}${address.port === null ? "" : `:${address.port}`}\n`, { what: "syncserver file" });
 }

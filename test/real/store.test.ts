@@ -202,13 +202,13 @@ describe("opening a store", () => {
 
   it("refuses a path in a missing directory with one line naming the path", () => {
     const path = join(dir, "no-such-dir", "testbed.db");
-    expect(storeErrorOf(() => openStore(path))).toMatch(new RegExp(`^${escape(path)}: cannot open \\(`));
+    expect(storeErrorOf(() => openStore(path))).toMatch(new RegExp(`^${escape(path)}: cannot create \\(`));
   });
 
   it("refuses to open a missing file read-only, and creates nothing", () => {
     const path = dbPath("missing.db");
     expect(storeErrorOf(() => openStore(path, { readonly: true }))).toBe(
-      `${path}: cannot open read-only (no such file)`,
+      `${path}: no such store file (nothing is created by a command that only reads)`,
     );
     expect(existsSync(path)).toBe(false);
   });

@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -57,11 +57,11 @@ describe("testbed image info", () => {
     });
   });
 
-  it("names a corrupt header in one line and exits 1", () => {
+  it("names a corrupt header in one line and exits 2 (a bad image is bad input)", () => {
     const bad = Buffer.from(readFileSync(join(FIXTURES, "disk-4mib.ndz")));
     bad.writeUInt32LE(9, 1024 * 1024 + 8);
     writeFileSync(join(dir, "bad.ndz"), bad);
-    expectOneLineError(testbed("image", "info", "bad.ndz"), 1, /^testbed: bad\.ndz: chunk 1 at image byte 1048584: header says chunk 9$/);
+    expectOneLineError(testbed("image", "info", "bad.ndz"), 2, /^testbed: bad\.ndz: chunk 1 at image byte 1048584: header says chunk 9$/);
   });
 });
 
@@ -81,12 +81,14 @@ describe("testbed image create and unzip", () => {
     expectOneLineError(testbed("image", "create", "disk.raw", "x.ndz", "--granularity", "1024"), 2, /^testbed: --granularity: expected 512 or 4096/);
   });
 
-  it("reports a missing source and a corrupt image in one line with exit 1", () => {
-    expectOneLineError(testbed("image", "create", "missing.raw", "x.ndz"), 1, /^testbed: missing\.raw: no such file or device$/);
+  it("reports a missing source and a corrupt image in one line with exit 2, leaving no output", () => {
+    expectOneLineError(testbed("image", "create", "missing.raw", "x.ndz"), 2, /^testbed: missing\.raw: no such file or device$/);
     const bad = Buffer.from(readFileSync(join(FIXTURES, "disk-4mib.ndz")));
     bad[4096 + 300_000]! ^= 0xff;
     writeFileSync(join(dir, "corrupt.ndz"), bad);
-    expectOneLineError(testbed("image", "unzip", "corrupt.ndz", "out.raw"), 1, /^testbed: corrupt\.ndz: chunk 0 at image byte \d+: zlib: /);
+    expectOneLineError(testbed("image", "unzip", "corrupt.ndz", "out.raw"), 2, /^testbed: corrupt\.ndz: chunk 0 at image byte \d+: zlib: /);
+    expect(existsSync(join(dir, "x.ndz"))).toBe(false);
+    expect(existsSync(join(dir, "out.raw"))).toBe(false);
   });
 
   it("shows an example in each command's help", () => {

@@ -1,10 +1,11 @@
 import { createHash } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { afterAll, describe, expect, it } from "vitest";
 import { CHUNK_BYTES, SECTOR_BYTES } from "../../../core/image/index.js";
+import { TargetIncompleteError } from "../../../real/output/index.js";
 import {
   ImageCorruptError,
   createImage,
@@ -137,15 +138,15 @@ describe("image create and unzip", () => {
     expect(new Set(hashes).size).toBe(1);
   });
 
-  it("zero-fills free space over an existing target only when asked", async () => {
+  it("zero-fills free space over a fixed-size target only when asked", async () => {
     const image = path("zf.ndz");
     await createImage(rawPath, image, base);
     const target = path("zf.out");
     writeFileSync(target, Buffer.alloc(rawDisk.length, 0xee));
-    await unzipImage(image, target, { zeroFill: false });
+    await unzipImage(image, target, { zeroFill: false, fixedSize: true });
     const kept = readFileSync(target);
     expect(kept.subarray(256 * 1024, 512 * 1024).every((b) => b === 0xee)).toBe(true);
-    const r = await unzipImage(image, target, { zeroFill: true });
+    const r = await unzipImage(image, target, { zeroFill: true, fixedSize: true });
     expect(readFileSync(target).equals(rawDisk)).toBe(true);
     expect(r.zeroBytes).toBe(5 * 256 * 1024);
   });
@@ -187,7 +188,7 @@ describe("image unzip on damaged images", () => {
     return { image, disk };
   }
 
-  it("stops at a corrupt chunk, naming it, with every chunk before it written and nothing from it on", async () => {
+  it("stops at a corrupt chunk in place, naming it and the target as incomplete, with every chunk before it written and nothing from it on", async () => {
     const { image, disk } = await randomImage();
     const { headers } = await readImageHeaders(image);
     expect(headers.length).toBeGreaterThanOrEqual(4);
@@ -195,13 +196,30 @@ describe("image unzip on damaged images", () => {
     bytes[2 * CHUNK_BYTES + 4096 + 5000]! ^= 0x40;
     writeFileSync(image, bytes);
     const target = path("damaged.out");
-    const error = await unzipImage(image, target, { zeroFill: false }).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(ImageCorruptError);
-    expect((error as Error).message).toMatch(/: chunk 2 at image byte \d+: zlib: /);
+    writeFileSync(target, Buffer.alloc(disk.length));
+    const error = await unzipImage(image, target, { zeroFill: false, fixedSize: true }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TargetIncompleteError);
+    expect((error as Error).cause).toBeInstanceOf(ImageCorruptError);
+    expect((error as Error).message).toMatch(/: chunk 2 at image byte \d+: zlib: .*; .*damaged\.out is incomplete/);
     const written = readFileSync(target);
     const verifiedEnd = headers[1]!.lastSector * SECTOR_BYTES;
     expect(written.subarray(0, verifiedEnd).equals(disk.subarray(0, verifiedEnd))).toBe(true);
     expect(written.subarray(verifiedEnd).every((b) => b === 0)).toBe(true);
+  });
+
+  it("leaves a file target as it was when a chunk is corrupt: the old file, or no file at all", async () => {
+    const { image } = await randomImage();
+    const bytes = readFileSync(image);
+    bytes[2 * CHUNK_BYTES + 4096 + 5000]! ^= 0x40;
+    writeFileSync(image, bytes);
+    const fresh = path("fresh.out");
+    await expect(unzipImage(image, fresh, { zeroFill: false })).rejects.toBeInstanceOf(ImageCorruptError);
+    expect(existsSync(fresh)).toBe(false);
+    const old = path("old.out");
+    writeFileSync(old, "the user's old file\n");
+    await expect(unzipImage(image, old, { zeroFill: false })).rejects.toBeInstanceOf(ImageCorruptError);
+    expect(readFileSync(old, "utf8")).toBe("the user's old file\n");
+    expect(readdirSync(dir).filter((n) => n.endsWith(".tmp"))).toEqual([]);
   });
 
   it("refuses a truncated image before writing anything, naming the short chunk", async () => {

@@ -121,8 +121,11 @@ describe("testbed sync usage errors exit 64 with one line, like the original", (
 
 describe("the testbed side and the benchmark", () => {
   it("refuses unknown experiments and nodes with exit 2", () => {
-    oneLine(testbed("syncserver", "nope", "n0", "--db", "t2.db"), 2, /no experiment named nope/);
+    // Only reading: a missing store is refused, not created.
+    oneLine(testbed("syncserver", "nope", "n0", "--db", "t2.db"), 1, /t2\.db: no such store file/);
+    expect(existsSync(join(dir, "t2.db"))).toBe(false);
     expect(testbed("experiment", "create", "e2", "--nodes", "a,b", "--db", "t2.db").code).toBe(0);
+    oneLine(testbed("syncserver", "nope", "n0", "--db", "t2.db"), 2, /no experiment named nope/);
     oneLine(testbed("experiment", "set-sync-server", "e2", "c", "--db", "t2.db"), 2, /c is not a node of experiment e2/);
     oneLine(testbed("syncserver", "e2", "c", "--db", "t2.db"), 2, /c is not a node/);
     expect(existsSync(join(dir, "t2.db"))).toBe(true);

@@ -1,0 +1,54 @@
+import { CommanderError } from "commander";
+import { FrisbeeBenchError } from "../real/frisbee/bench.js";
+import { ImageCorruptError, ImageIoError } from "../real/image/index.js";
+import { OutputError, TargetIncompleteError } from "../real/output/index.js";
+import { StoreError } from "../real/store/index.js";
+import { ScenarioError } from "../scenarios/reader.js";
+import { UsageError } from "./errors.js";
+import { EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INCOMPLETE } from "./interrupt.js";
+
+/**
+ * The exit code for an error that reaches the user as one line, or null for a bug (which crashes
+ * with its stack). Bad input (what the user gave: flags, files, images, addresses) is 2; a failure
+ * of the world while working is 1; a target written in place and left partly written is 3.
+ */
+export function exitCodeOf(error: unknown): number | null {
+  if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : EXIT_BAD_INPUT;
+  if (error instanceof TargetIncompleteError) return EXIT_INCOMPLETE;
+  if (error instanceof UsageError || error instanceof ScenarioError || error instanceof ImageCorruptError) return EXIT_BAD_INPUT;
+  if (error instanceof OutputError || error instanceof ImageIoError) return error.badInput ? EXIT_BAD_INPUT : EXIT_FAILED;
+  if (error instanceof StoreError || error instanceof FrisbeeBenchError) return EXIT_FAILED;
+  if (isSystemError(error)) return EXIT_FAILED;
+  return null;
+}
+
+/** A Node system call's failure (ENOSPC, EIO, ...): the world, not a bug. */
+function isSystemError(error: unknown): error is NodeJS.ErrnoException {
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  return error instanceof Error && typeof code === "string" && /^E[A-Z0-9]+$/.test(code) && "syscall" in error;
+}
+
+/**
+ * Reports an error as one line on stderr and returns its exit code; rethrows a bug. Commander
+ * prints its own errors, so they are not printed again.
+ */
+export function report(error: unknown): number {
+  const code = exitCodeOf(error);
+  if (code === null) throw error;
+  if (!(error instanceof CommanderError)) console.error(`testbed: ${oneLine((error as Error).message)}`);
+  return code;
+}
+
+function oneLine(text: string): string {
+  return text.replace(/\s*[\r\n]+\s*/g, "; ").trim();
+}
+
+/** Runs an async command body, setting the exit code from its result or its error (see report). */
+export async function runAsync(body: () => Promise<number | void>): Promise<void> {
+  try {
+    const code = await body();
+    if (typeof code === "number") process.exitCode = code;
+  } catch (error) {
+    process.exitCode = report(error);
+  }
+}

@@ -1,0 +1,53 @@
+import { cleanUpNow, type Leftovers } from "../real/output/index.js";
+
+/** The exit codes every command shares (README, "Commands"). */
+export const EXIT_FAILED = 1;
+export const EXIT_BAD_INPUT = 2;
+/** A target written in place (a block device, a fixed-size file) was left partly written. */
+export const EXIT_INCOMPLETE = 3;
+
+const SIGNAL_EXIT: Readonly<Record<string, number>> = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 };
+const SIGNALS = Object.keys(SIGNAL_EXIT) as NodeJS.Signals[];
+
+/**
+ * What an interrupted command says it left, besides its files: "3 of 8 rows computed, none stored".
+ * Null for nothing to add.
+ */
+export type InterruptNote = () => string | null;
+
+/**
+ * Makes SIGINT, SIGTERM and SIGHUP stop a batch command cleanly: temporary files and scratch
+ * folders are removed, one line says what was left, and the process exits with 128 + the signal's
+ * number, or EXIT_INCOMPLETE when a target written in place was left partly written.
+ * Returns a function that takes the handlers off again.
+ */
+export function exitCleanlyOnInterrupt(note: InterruptNote = () => null): () => void {
+  const handler = (signal: NodeJS.Signals): void => {
+    const left = cleanUpNow();
+    if (process.stderr.isTTY) process.stderr.write("\r\x1b[K");
+    process.stderr.write(`testbed: interrupted by ${signal}; ${describeLeftovers(left, note())}\n`);
+    process.exit(left.incomplete.length > 0 ? EXIT_INCOMPLETE : (SIGNAL_EXIT[signal] ?? EXIT_FAILED));
+  };
+  for (const s of SIGNALS) process.on(s, handler);
+  return () => {
+    for (const s of SIGNALS) process.off(s, handler);
+  };
+}
+
+/** One clause per kind of leftover, in the order a user cares: damage first. */
+export function describeLeftovers(left: Leftovers, extra: string | null): string {
+  const parts: string[] = [];
+  for (const path of left.incomplete) parts.push(`${path} is incomplete (written in place)`);
+  if (extra !== null) parts.push(extra);
+  if (left.removed.length > 0) parts.push(`nothing written to ${left.removed.join(", ")}`);
+  if (left.scratch.length > 0) parts.push("scratch files removed");
+  if (parts.length === 0) parts.push("nothing was left");
+  return parts.join("; ");
+}
+
+/** A safety net for any exit (a bug's crash included): no temporary file of ours outlives the process. */
+export function cleanUpOnExit(): void {
+  process.on("exit", () => {
+    cleanUpNow();
+  });
+}
