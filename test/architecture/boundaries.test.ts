@@ -137,10 +137,11 @@ describe("the layout", () => {
     const hits: string[] = [];
     for (const folder of ["bin", "real", "scenarios", "sim"]) {
       for (const file of sources(folder)) {
-        for (const { line, text } of codeLines(file)) if (/=\s*"\.\/testbed\.db"/.test(text)) hits.push(`${rel(file)}:${line}`);
+        for (const { text } of codeLines(file)) if (/=\s*"\.\/testbed\.db"/.test(text)) hits.push(rel(file));
       }
     }
-    expect(hits).toEqual(["real/store/store.ts:22"]);
+    // The file, not the line: a line number would break on every import added above it.
+    expect(hits).toEqual(["real/store/store.ts"]);
   });
 });
 
