@@ -19,11 +19,19 @@ export type InterruptNote = () => string | null;
  * Makes SIGINT, SIGTERM and SIGHUP stop a batch command cleanly: temporary files and scratch
  * folders are removed, one line says what was left, and the process exits with 128 + the signal's
  * number, or EXIT_INCOMPLETE when a target written in place was left partly written.
- * Returns a function that takes the handlers off again.
+ * `open` are things to close first (a store). Returns a function that takes the handlers off again.
  */
-export function exitCleanlyOnInterrupt(note: InterruptNote = () => null): () => void {
+export function exitCleanlyOnInterrupt(note: InterruptNote = () => null, ...open: ({ close(): void } | null)[]): () => void {
   const handler = (signal: NodeJS.Signals): void => {
     const left = cleanUpNow();
+    // A store closed cleanly folds its write-ahead log back in, leaving no -wal and -shm files beside it.
+    for (const o of open) {
+      try {
+        o?.close();
+      } catch {
+        // exiting anyway
+      }
+    }
     if (process.stderr.isTTY) process.stderr.write("\r\x1b[K");
     process.stderr.write(`testbed: interrupted by ${signal}; ${describeLeftovers(left, note())}\n`);
     process.exit(left.incomplete.length > 0 ? EXIT_INCOMPLETE : (SIGNAL_EXIT[signal] ?? EXIT_FAILED));

@@ -4,10 +4,13 @@ import { RealMonitor } from "../real/monitor/daemon.js";
 import { NodeListError, readNodeList } from "../real/monitor/nodes-file.js";
 import { parseTestSpec } from "../real/monitor/probe.js";
 import { DEFAULT_STORE_PATH, openStore, StoreError } from "../real/store/index.js";
-import { runMonitorSim, type MonitorSimResult } from "../sim/monitor/driver.js";
+import type { MonitorSimResult } from "../sim/monitor/driver.js";
 import { checkMix, defaultMix } from "../sim/monitor/models.js";
 import { formatSeconds } from "../scenarios/units.js";
 import { parseWhole, UsageError } from "./errors.js";
+import { runAsync } from "./failure.js";
+import { exitCleanlyOnInterrupt } from "./interrupt.js";
+import { runJob } from "./run-job.js";
 import { progressBar } from "./progress.js";
 
 const SEC = 1_000_000;
@@ -62,7 +65,8 @@ function config(overrides: Partial<MonitorConfig>): MonitorConfig {
   return c;
 }
 
-export function planMonitorCommand(f: PlanMonitorFlags): number {
+/** `testbed plan monitor`: resolves with the exit code; the run is on a worker thread, so Ctrl-C stops it at once. */
+export async function planMonitorCommand(f: PlanMonitorFlags): Promise<number> {
   const nodes = parseWhole("--nodes", f.nodes, 1, PLAN_NODES_MAX);
   const days = Number(f.days);
   if (f.days.trim() === "" || !Number.isFinite(days) || days <= 0 || days > PLAN_DAYS_MAX) throw new UsageError(`--days: expected a number of days above 0 up to ${PLAN_DAYS_MAX}, got "${f.days}"`);
@@ -75,13 +79,14 @@ export function planMonitorCommand(f: PlanMonitorFlags): number {
   const durationUs = Math.round(days * 86_400 * SEC);
   // The store is opened and checked before the run, so a bad --db never throws a finished run away.
   const store = f.store ? openStore(f.db) : null;
+  exitCleanlyOnInterrupt(() => (store === null ? null : "no run stored"), store);
   let out: MonitorSimResult & { days: number; flakyPct: number; ok: boolean; peakRssMiB: number };
   let runId: number | null = null;
   try {
     const bar = progressBar("plan monitor");
     let result: MonitorSimResult;
     try {
-      result = runMonitorSim({ nodes, durationUs, seed, config: config({ window, entriesMax: nodes }), mix }, (fr) => bar.update(fr, `${nodes} nodes`));
+      result = await runJob("planMonitor", { nodes, durationUs, seed, config: config({ window, entriesMax: nodes }), mix }, { progress: (fr, note) => bar.update(fr, note) });
     } finally {
       bar.done();
     }
@@ -196,7 +201,7 @@ export function registerMonitorCommands(program: Command, groups: { plan: Comman
     .option("--json", "print one JSON object")
     .addHelpText("after", "\nExample:\n  testbed plan monitor --nodes 100000 --days 7 --window 40 --flaky-pct 2 --seed 1 --json")
     .action((o: PlanMonitorFlags) => {
-      process.exitCode = planMonitorCommand(o);
+      void runAsync(() => planMonitorCommand(o));
     });
 
   program

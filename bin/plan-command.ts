@@ -1,10 +1,12 @@
 import { US_PER_SEC } from "../core/engine/index.js";
 import { checkOutput, writeOutputFileSync } from "../real/output/index.js";
 import { openStore, type NewRun } from "../real/store/index.js";
-import { checkPlanRow, planRowRuns, PlanError, type PlanModel, type FrisbeePlanOptions, type FrisbeePlanRow, type LossAt } from "../scenarios/frisbee/plan.js";
+import { checkPlanRow, PlanError, type PlanModel, type FrisbeePlanOptions, type FrisbeePlanRow, type LossAt, type PlanRun } from "../scenarios/frisbee/plan.js";
 import { readStartPattern } from "../scenarios/start.js";
 import { parseWhole, UsageError } from "./errors.js";
+import { exitCleanlyOnInterrupt } from "./interrupt.js";
 import { progressBar } from "./progress.js";
+import { runJob } from "./run-job.js";
 import { lineChart } from "./svg.js";
 
 export interface PlanFlags {
@@ -77,7 +79,12 @@ export function planOptions(f: PlanFlags): FrisbeePlanOptions {
   };
 }
 
-export function planFrisbeeCommand(f: PlanFlags): number {
+/**
+ * `testbed plan frisbee`: resolves with the exit code. Every flag, the chart's path and the store
+ * are checked before the first row; the rows run on a worker thread, so Ctrl-C stops at once; the
+ * rows are stored together at the end, so an interrupted plan stores none.
+ */
+export async function planFrisbeeCommand(f: PlanFlags): Promise<number> {
   const o = planOptions(f);
   const runs = parseWhole("--runs", f.runs, 1, 1000);
   const grid = o.losses.flatMap((loss) => o.clients.map((clients) => ({ clients, loss })));
@@ -93,31 +100,22 @@ export function planFrisbeeCommand(f: PlanFlags): number {
   // Everything the user gave is checked before the first row runs: the chart's path and the store.
   checkOutput(f.svg, { what: "chart" });
   const store = f.store ? openStore(f.db) : null;
-  const bar = progressBar("plan");
   const rows: FrisbeePlanRow[] = [];
+  exitCleanlyOnInterrupt(() => `${rows.length} of ${grid.length} rows computed; ${store === null ? "not storing" : "none stored"}, no chart written`, store);
+  const bar = progressBar("plan");
   const stored: NewRun[] = [];
   try {
-    grid.forEach(({ clients, loss }, i) => {
-      const { row, runs: done } = planRowRuns(o, clients, loss, runs, (frac) => bar.update((i + frac) / grid.length, `${clients} clients, loss ${loss}`));
-      rows.push(row);
-      // One stored run per seed, so each can be replayed; each holds the row it contributed to.
-      for (const { seed, run } of done) {
-        stored.push({
-          kind: "plan-frisbee",
-          scenario: `plan frisbee clients=${clients} loss=${loss}`,
-          seed: String(seed),
-          fingerprint: run.traceHash,
-          events: run.events,
-          simSeconds: run.simSeconds,
-          wallSeconds: run.wallSeconds,
-          ok: run.ok,
-          results: { row, options: { ...o, seed }, runs },
-          createdAt: new Date().toISOString(),
-        });
-      }
+    await runJob("planFrisbee", { o, grid, runs }, {
+      progress: (fraction, note) => bar.update(fraction, note),
+      item: ({ index, row, runs: done }) => {
+        const { clients, loss } = grid[index] as { clients: number; loss: number };
+        rows.push(row);
+        // One stored run per seed, so each can be replayed; each holds the row it contributed to.
+        for (const { seed, run } of done) stored.push(storedRun(o, clients, loss, seed, run, row, runs));
+      },
     });
     bar.done();
-    // The plan's rows land together or not at all: an interrupted plan stores none.
+    // The plan's rows land together or not at all.
     store?.insertRuns(stored);
   } finally {
     bar.done();
@@ -127,6 +125,21 @@ export function planFrisbeeCommand(f: PlanFlags): number {
   if (f.json) console.log(JSON.stringify({ results: rows }));
   else printTable(rows, f.svg, o.lossAt);
   return rows.every((r) => r.ok) ? 0 : 1;
+}
+
+function storedRun(o: FrisbeePlanOptions, clients: number, loss: number, seed: number, run: PlanRun, row: FrisbeePlanRow, runs: number): NewRun {
+  return {
+    kind: "plan-frisbee",
+    scenario: `plan frisbee clients=${clients} loss=${loss}`,
+    seed: String(seed),
+    fingerprint: run.traceHash,
+    events: run.events,
+    simSeconds: run.simSeconds,
+    wallSeconds: run.wallSeconds,
+    ok: run.ok,
+    results: { row, options: { ...o, seed }, runs },
+    createdAt: new Date().toISOString(),
+  };
 }
 
 function chart(rows: readonly FrisbeePlanRow[]): string {

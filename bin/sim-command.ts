@@ -1,7 +1,9 @@
 import { randomInt } from "node:crypto";
 import { openStore, type Store } from "../real/store/index.js";
-import { loadScenario, runScenario, type SimResult, type SimRun } from "../scenarios/runner.js";
+import { loadScenario, type SimResult, type SimRun } from "../scenarios/runner.js";
+import { exitCleanlyOnInterrupt } from "./interrupt.js";
 import { progressBar } from "./progress.js";
+import { runJob } from "./run-job.js";
 
 export interface SimCommandOptions {
   seed?: number;
@@ -11,31 +13,35 @@ export interface SimCommandOptions {
   store: boolean;
 }
 
-/** `testbed sim`: returns the exit code. */
-export function simCommand(file: string, options: SimCommandOptions): number {
+/**
+ * `testbed sim`: resolves with the exit code. The scenario and the store are checked first; the
+ * run goes to a worker thread, so Ctrl-C stops it at once, storing nothing.
+ */
+export async function simCommand(file: string, options: SimCommandOptions): Promise<number> {
   const scenario = loadScenario(file);
   // The store is opened and checked before the run, so a bad --db never throws a finished run away.
   const store = options.store ? openStore(options.db) : null;
+  exitCleanlyOnInterrupt(() => (store === null ? null : "no run stored"), store);
   try {
-    return simWithStore(file, scenario, store, options);
+    return await simWithStore(file, scenario, store, options);
   } finally {
     store?.close();
   }
 }
 
-function simWithStore(file: string, scenario: ReturnType<typeof loadScenario>, store: Store | null, options: SimCommandOptions): number {
+async function simWithStore(file: string, scenario: ReturnType<typeof loadScenario>, store: Store | null, options: SimCommandOptions): Promise<number> {
   const seed = options.seed ?? scenario.seed ?? randomInt(0, 2 ** 31);
   if (!options.json) console.log(`seed: ${seed}`);
-  const runOnce = (label: string): SimRun => {
+  const runOnce = async (label: string): Promise<SimRun> => {
     const bar = progressBar(label);
     try {
-      return runScenario(scenario, { seed, onProgress: (f) => bar.update(f) });
+      return await runJob("sim", { file, seed, label }, { progress: (f) => bar.update(f) });
     } finally {
       bar.done();
     }
   };
-  const run = runOnce(options.checkDeterminism ? "run 1/2" : "sim");
-  const second: SimResult | null = options.checkDeterminism ? runOnce("run 2/2").result : null;
+  const run = await runOnce(options.checkDeterminism ? "run 1/2" : "sim");
+  const second: SimResult | null = options.checkDeterminism ? (await runOnce("run 2/2")).result : null;
   const result = run.result;
   const deterministic = second === null || (second.traceHash === result.traceHash && second.events === result.events);
   const runId = store === null ? null : storeRun(store, run);

@@ -2,15 +2,16 @@
 import { readFileSync } from "node:fs";
 import { Command } from "commander";
 import { DEFAULT_STORE_PATH, openStore } from "../real/store/index.js";
-import { runEngineBench } from "../sim/bench/engine-bench.js";
+import type { EngineBenchOptions } from "../sim/bench/engine-bench.js";
 import { parseWhole } from "./errors.js";
 import { registerExperimentCommands } from "./experiment-command.js";
-import { report } from "./failure.js";
-import { cleanUpOnExit } from "./interrupt.js";
+import { report, runAsync } from "./failure.js";
+import { cleanUpOnExit, exitCleanlyOnInterrupt } from "./interrupt.js";
 import { registerFrisbeeRealCommands } from "./frisbee-real-command.js";
 import { registerImageCommands } from "./image-command.js";
 import { registerMonitorCommands } from "./monitor-command.js";
 import { planFrisbeeCommand, type PlanFlags } from "./plan-command.js";
+import { runJob } from "./run-job.js";
 import { simCommand } from "./sim-command.js";
 import { registerServiceCommands } from "./service-command.js";
 import { registerSyncCommands } from "./sync-command.js";
@@ -39,13 +40,14 @@ function buildProgram(): Command {
     .option("--no-store", "do not record the run in the store")
     .addHelpText("after", "\nExample:\n  testbed sim scenarios/examples/partition-heal.json --seed 42 --json --check-determinism")
     .action((file: string, o: { seed?: string; json?: boolean; checkDeterminism?: boolean; db: string; store: boolean }) => {
-      process.exitCode = simCommand(file, {
+      const options = {
         ...(o.seed === undefined ? {} : { seed: parseWhole("--seed", o.seed, 0) }),
         json: o.json === true,
         checkDeterminism: o.checkDeterminism === true,
         db: o.db,
         store: o.store,
-      });
+      };
+      void runAsync(() => simCommand(file, options));
     });
 
   const bench = program.command("bench").description("benchmarks that print figures");
@@ -59,18 +61,13 @@ function buildProgram(): Command {
     .option("--json", "print one JSON object")
     .addHelpText("after", "\nExample:\n  testbed bench engine --pending 100000 --events 3000000 --json")
     .action((o: { pending: string; events: string; rounds: string; seed: string; json?: boolean }) => {
-      const result = runEngineBench({
+      const input = {
         pendingEvents: parseWhole("--pending", o.pending, 1, 10_000_000),
         events: parseWhole("--events", o.events, 1, 1e10),
         rounds: parseWhole("--rounds", o.rounds, 1, 100),
         seed: parseWhole("--seed", o.seed, 0),
-      });
-      if (o.json) console.log(JSON.stringify(result));
-      else {
-        console.log(`engine:    ${result.eventsPerSec.toLocaleString("en-US")} events/s`);
-        console.log(`bare heap: ${result.bareHeapEventsPerSec.toLocaleString("en-US")} events/s`);
-        console.log(`ratio:     ${result.ratio} (engine / bare heap; ${result.pendingEvents} pending, ${result.events} events, best of ${result.rounds})`);
-      }
+      };
+      void runAsync(() => benchEngine(input, o.json === true));
     });
 
   const plan = program.command("plan").description("capacity plans: sweep a mechanism over sizes and print what the model predicts");
@@ -100,7 +97,7 @@ function buildProgram(): Command {
     .option("--json", "print JSON")
     .addHelpText("after", "\nExample:\n  testbed plan frisbee --clients 1,10,100 --image-mib 64 --data-mib 192 --loss 0,0.01 --loss-at server --json")
     .action((o: PlanFlags) => {
-      process.exitCode = planFrisbeeCommand(o);
+      void runAsync(() => planFrisbeeCommand(o));
     });
 
   program
@@ -134,6 +131,18 @@ function buildProgram(): Command {
   registerSyncCommands(program, { bench });
   registerExperimentCommands(program);
   return program;
+}
+
+/** `testbed bench engine`, on a worker thread so that Ctrl-C stops it at once. */
+async function benchEngine(input: EngineBenchOptions, json: boolean): Promise<void> {
+  exitCleanlyOnInterrupt();
+  const result = await runJob("benchEngine", input);
+  if (json) console.log(JSON.stringify(result));
+  else {
+    console.log(`engine:    ${result.eventsPerSec.toLocaleString("en-US")} events/s`);
+    console.log(`bare heap: ${result.bareHeapEventsPerSec.toLocaleString("en-US")} events/s`);
+    console.log(`ratio:     ${result.ratio} (engine / bare heap; ${result.pendingEvents} pending, ${result.events} events, best of ${result.rounds})`);
+  }
 }
 
 function main(argv: string[]): void {

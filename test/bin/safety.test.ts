@@ -76,6 +76,49 @@ describe("an interrupted image create", () => {
   });
 });
 
+/** Waits until `ready()` holds or the process has ended. */
+async function until(ready: () => boolean, run: { child: { exitCode: number | null } }): Promise<void> {
+  while (!ready() && run.child.exitCode === null) await new Promise((r) => setTimeout(r, 20));
+}
+
+describe("interrupted long commands stop at once, say what was left, and leave nothing half done", () => {
+  it("plan frisbee: no row stored, no chart, exit 130", async () => {
+    const d = folder();
+    const run = startTestbed(d, "plan", "frisbee", "--clients", "1,300", "--loss", "0.01", "--image-mib", "300", "--data-mib", "900", "--model", "packet", "--db", "p.db", "--svg", "p.svg");
+    await until(() => existsSync(join(d, "p.db")), run);
+    await new Promise((r) => setTimeout(r, 300));
+    run.child.kill("SIGINT");
+    const r = await run.exited;
+    expectOneLineError(r, 130, /^testbed: interrupted by SIGINT; [01] of 2 rows computed; none stored, no chart written$/);
+    expect(readdirSync(d)).toEqual(["p.db"]);
+    expect(testbedIn(d, "runs", "--db", "p.db").stdout).toMatch(/^no runs in p\.db/);
+  });
+
+  it("sim: SIGTERM stores no run and exits 143", async () => {
+    const d = folder();
+    const scenario = join(d, "long.json");
+    writeFileSync(scenario, JSON.stringify({ seed: 1, duration: "100000s", hosts: [{ name: "a" }, { name: "b" }], workloads: [{ type: "traffic", from: "a", to: "b", rate: "10Mbit", packet: "1000" }] }));
+    const run = startTestbed(d, "sim", scenario, "--db", "s.db");
+    await run.waitFor(/^seed: 1$/m);
+    run.child.kill("SIGTERM");
+    const r = await run.exited;
+    expectOneLineError(r, 143, /^testbed: interrupted by SIGTERM; no run stored$/);
+    expect(testbedIn(d, "runs", "--db", "s.db").stdout).toMatch(/^no runs in s\.db/);
+  });
+
+  it("bench image: its scratch folder is removed, the folder given is left as it was", async () => {
+    const d = folder();
+    writeFileSync(join(d, "keep.txt"), "the user's");
+    const run = startTestbed(d, "bench", "image", "--size-mib", "256", "--dir", d);
+    await until(() => readdirSync(d).some((n) => n.startsWith("testbed-image-bench-")), run);
+    await new Promise((r) => setTimeout(r, 300));
+    run.child.kill("SIGINT");
+    const r = await run.exited;
+    expectOneLineError(r, 130, /^testbed: interrupted by SIGINT; .*scratch files removed$/);
+    expect(readdirSync(d)).toEqual(["keep.txt"]);
+  });
+});
+
 describe("the store", () => {
   it("runs --db typo.db: refused, and no store is created", () => {
     const d = folder();

@@ -1,0 +1,44 @@
+import { planRowRuns, type FrisbeePlanOptions, type FrisbeePlanRow, type PlanRun } from "../scenarios/frisbee/plan.js";
+import { loadScenario, runScenario, type SimRun } from "../scenarios/runner.js";
+import { runEngineBench, type EngineBenchOptions, type EngineBenchResult } from "../sim/bench/engine-bench.js";
+import { runMonitorSim, type MonitorSimOptions, type MonitorSimResult } from "../sim/monitor/driver.js";
+
+/** A row of a Frisbee plan as the worker hands it back: the row and each seed's run. */
+export interface PlanRowDone {
+  index: number;
+  row: FrisbeePlanRow;
+  runs: { seed: number; run: PlanRun }[];
+}
+
+/**
+ * The long, synchronous computations a command runs off its main thread (so that SIGINT and
+ * SIGTERM are handled at once: a handler cannot run while the main thread computes). Each takes
+ * plain data in, reports progress, and returns or emits plain data.
+ */
+export interface Jobs {
+  sim: { input: { file: string; seed: number; label: string }; output: SimRun };
+  planFrisbee: { input: { o: FrisbeePlanOptions; grid: { clients: number; loss: number }[]; runs: number }; output: null; item: PlanRowDone };
+  planMonitor: { input: MonitorSimOptions; output: MonitorSimResult };
+  benchEngine: { input: EngineBenchOptions; output: EngineBenchResult };
+}
+
+export type JobName = keyof Jobs;
+
+/** What a job may do besides returning: report progress, and hand back pieces as they are done. */
+export interface JobContext {
+  progress(fraction: number, note?: string): void;
+  emit(item: unknown): void;
+}
+
+export const JOBS: { [K in JobName]: (input: Jobs[K]["input"], ctx: JobContext) => Jobs[K]["output"] } = {
+  sim: ({ file, seed, label }, ctx) => runScenario(loadScenario(file), { seed, onProgress: (f) => ctx.progress(f, label) }),
+  planFrisbee: ({ o, grid, runs }, ctx) => {
+    grid.forEach(({ clients, loss }, index) => {
+      const done = planRowRuns(o, clients, loss, runs, (f) => ctx.progress((index + f) / grid.length, `${clients} clients, loss ${loss}`));
+      ctx.emit({ index, ...done } satisfies PlanRowDone);
+    });
+    return null;
+  },
+  planMonitor: (input, ctx) => runMonitorSim(input, (f) => ctx.progress(f, `${input.nodes} nodes`)),
+  benchEngine: (input) => runEngineBench(input),
+};
