@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
+import { loadScenario } from "../../scenarios/runner.js";
 import { README_BLOCKS, maskWallClock, type Runner } from "./blocks.js";
 
 /**
@@ -91,6 +92,18 @@ describe("the README's figures", () => {
       }
     });
   }
+});
+
+describe("the README's scenario example", () => {
+  it("is a scenario the reader accepts, comments aside", () => {
+    const example = /```jsonc\n([\s\S]*?)```/.exec(readFileSync(README, "utf8"))?.[1];
+    expect(example, "a jsonc block in the README").toBeDefined();
+    const file = join(scratch, "readme-example.json");
+    writeFileSync(file, (example ?? "").replace(/\/\/[^\n]*/g, ""));
+    const scenario = loadScenario(file);
+    expect(scenario.name).toBe("example");
+    expect(scenario.hosts.length).toBe(201);
+  });
 });
 
 describe("the wall-clock mask", () => {
