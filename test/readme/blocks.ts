@@ -264,4 +264,26 @@ const experimentSample: ReadmeBlock = {
   },
 };
 
-export const README_BLOCKS: readonly ReadmeBlock[] = [simSample, exampleScenarios, planFrisbee, experimentSample, planMonitor, monitorBench, syncSim, frisbeePacketBench];
+interface ImageBenchJson {
+  sizeMiB: number;
+  granularity: { bytes: number; imageBytes: number; regions: number; allocatedBytes: number; createMiBs: number }[];
+}
+
+/** The image bench's disk-like file (256 MiB, seed 1) and its image at both granularities: a minute or two. */
+const imageBenchDisk: ReadmeBlock = {
+  id: "image-bench-disk",
+  slowOnly: true,
+  async render(run) {
+    const r = await json<ImageBenchJson>(run, ["bench", "image", "--size-mib", "256", "--json"]);
+    const rows = r.granularity.map((g) => [
+      g.bytes === 512 ? "512 B" : `${g.bytes / 1024} KiB`,
+      n(g.regions),
+      `${n(g.allocatedBytes)} B (${(g.allocatedBytes / 2 ** 20).toFixed(1)} MiB)`,
+      `${n(g.imageBytes / 2 ** 20)} chunks`,
+      `${g.createMiBs.toFixed(1)} MiB/s`,
+    ]);
+    return [table(["granularity", "regions", "allocated", "image", `create ${WALL_MARK}`], rows), "", wallNote()].join("\n");
+  },
+};
+
+export const README_BLOCKS: readonly ReadmeBlock[] = [imageBenchDisk, simSample, exampleScenarios, planFrisbee, experimentSample, planMonitor, monitorBench, syncSim, frisbeePacketBench];
