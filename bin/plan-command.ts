@@ -122,7 +122,8 @@ export async function planFrisbeeCommand(f: PlanFlags): Promise<number> {
     store?.close();
   }
   writeOutputFileSync(f.svg, chart(rows), { what: "chart" });
-  if (f.json) console.log(JSON.stringify({ results: rows }));
+  // The peak memory of the whole plan, for the benchmarks (a figure of the machine, like wallSeconds).
+  if (f.json) console.log(JSON.stringify({ results: rows, peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024) }));
   else printTable(rows, f.svg, o.lossAt);
   return rows.every((r) => r.ok) ? 0 : 1;
 }

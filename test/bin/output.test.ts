@@ -54,6 +54,13 @@ describe("testbed plan frisbee output", () => {
     }
   });
 
+  it("reports its peak memory in --json, for the benchmarks", () => {
+    const r = testbed("plan", "frisbee", "--clients", "2", "--image-mib", "2", "--data-mib", "6", "--no-store", "--json", "--svg", join(dir, "c.svg"));
+    const out = JSON.parse(r.stdout) as { results: unknown[]; peakRssMiB: number };
+    expect(out.results.length).toBe(1);
+    expect(out.peakRssMiB).toBeGreaterThan(10);
+  });
+
   it("says in plain words what a chunk row's caveat means", () => {
     const r = testbed("plan", "frisbee", "--clients", "1000", "--loss", "0.01", "--image-mib", "2", "--data-mib", "6", "--model", "chunk", "--no-store", "--svg", join(dir, "b.svg"));
     expect(r.code).toBe(0);

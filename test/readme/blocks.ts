@@ -11,6 +11,8 @@ export interface ReadmeBlock {
   id: string;
   /** Too slow for every test run (a minute or more): checked by `npm run readme` only. */
   slowOnly?: true;
+  /** Tens of minutes of CPU: run only with README_HEAVY=1 (check or update). */
+  heavy?: true;
   /** The block's text from fresh runs. Quick: only what is cheap enough for every test run. */
   render(run: Runner, quick: boolean): Promise<string>;
 }
@@ -286,4 +288,79 @@ const imageBenchDisk: ReadmeBlock = {
   },
 };
 
-export const README_BLOCKS: readonly ReadmeBlock[] = [imageBenchDisk, simSample, exampleScenarios, planFrisbee, experimentSample, planMonitor, monitorBench, syncSim, frisbeePacketBench];
+interface PlanJson {
+  results: { clients: number; runtimeSecMean: number; runtimeSecMin: number; runtimeSecMax: number; duplicateDataPct: number; serverCtrlMsgsPerSec: number; wallSeconds: number }[];
+  peakRssMiB: number;
+}
+
+async function planRow(run: Runner, args: readonly string[]): Promise<PlanJson["results"][number] & { peakRssMiB: number }> {
+  const out = await json<PlanJson>(run, ["plan", "frisbee", ...args, "--no-store", "--json"]);
+  const row = out.results[0];
+  if (row === undefined) throw new Error(`plan frisbee ${args.join(" ")} printed no row`);
+  return { ...row, peakRssMiB: out.peakRssMiB };
+}
+
+const pct = (ours: number, base: number): string => `${((ours / base - 1) * 100).toFixed(1)}%`;
+
+/** How the chunk model compares with the packet model beyond the fidelity test's 100 clients. */
+const beyond100: ReadmeBlock = {
+  id: "beyond-100-clients",
+  slowOnly: true,
+  heavy: true,
+  async render(run) {
+    const cases: [string, number, string[]][] = [
+      ["none", 1000, ["--loss", "0"]],
+      ["1% at the server", 1000, ["--loss", "0.01", "--loss-at", "server"]],
+      ["1% per receiver", 300, ["--loss", "0.01"]],
+      ["1% per receiver", 1000, ["--loss", "0.01"]],
+      ["1% per receiver, seed 2", 1000, ["--loss", "0.01", "--seed", "2"]],
+      ["1% per receiver", 3000, ["--loss", "0.01"]],
+    ];
+    const rows: (string | number)[][] = [];
+    for (const [loss, clients, flags] of cases) {
+      const common = ["--clients", String(clients), "--image-mib", "32", "--data-mib", "96", ...flags];
+      const packet = await planRow(run, [...common, "--model", "packet"]);
+      const chunk = await planRow(run, [...common, "--model", "chunk"]);
+      const queued = loss === "none" ? null : await planRow(run, [...common, "--model", "chunk", "--server-queue"]);
+      const cell = (r: { runtimeSecMean: number }): string => `${r.runtimeSecMean.toFixed(3)} (${pct(r.runtimeSecMean, packet.runtimeSecMean)})`;
+      rows.push([n(clients), loss, packet.runtimeSecMean.toFixed(3), cell(chunk), queued === null ? "" : cell(queued), `${packet.wallSeconds.toFixed(0)} s`]);
+    }
+    return [table(["clients", "loss", "packet", "chunk", "chunk `--server-queue`", `packet wall ${WALL_MARK}`], rows), "", wallNote()].join("\n");
+  },
+};
+
+/** The chunk model at 10,000 clients: several seeds, two image sizes, with and without the server's queue. */
+const chunkScale: ReadmeBlock = {
+  id: "chunk-scale",
+  slowOnly: true,
+  heavy: true,
+  async render(run) {
+    const cases: [number, number, boolean][] = [
+      [256, 1, false],
+      [1024, 1, false],
+      [1024, 2, false],
+      [1024, 3, false],
+      [1024, 4, false],
+      [1024, 5, false],
+      [1024, 1, true],
+      [256, 1, true],
+    ];
+    const rows: (string | number)[][] = [];
+    for (const [imageMiB, seed, queue] of cases) {
+      const r = await planRow(run, ["--clients", "10000", "--image-mib", String(imageMiB), "--data-mib", String(imageMiB * 3), "--loss", "0.01", "--seed", String(seed), ...(queue ? ["--server-queue"] : [])]);
+      rows.push([
+        `10,000 × ${imageMiB === 1024 ? "1 GiB" : `${imageMiB} MiB`}${queue ? ", `--server-queue`" : ""}`,
+        seed,
+        `${n(Math.round(r.runtimeSecMean))} s`,
+        `${n(Math.round(r.runtimeSecMin))}–${n(Math.round(r.runtimeSecMax))} s`,
+        `${(r.duplicateDataPct / 100).toFixed(1)} ×`,
+        n(Math.round(r.serverCtrlMsgsPerSec)),
+        `${r.wallSeconds.toFixed(1)} s`,
+        `${r.peakRssMiB} MiB`,
+      ]);
+    }
+    return [table(["clients × image, 1% loss per receiver", "seed", "mean runtime", "runtimes", "resent", "ctrl/s", `wall ${WALL_MARK}`, `peak RSS ${WALL_MARK}`], rows), "", wallNote()].join("\n");
+  },
+};
+
+export const README_BLOCKS: readonly ReadmeBlock[] = [beyond100, chunkScale, imageBenchDisk, simSample, exampleScenarios, planFrisbee, experimentSample, planMonitor, monitorBench, syncSim, frisbeePacketBench];

@@ -9,14 +9,17 @@ import { README_BLOCKS, maskWallClock, type Runner } from "./blocks.js";
 
 /**
  * The README's generated blocks say what the commands print today. Quick rows run with every
- * `npm test`; `README_FULL=1` runs the slow rows too; `npm run readme` (README_UPDATE=1) rewrites
- * the blocks from fresh runs instead of comparing; README_ONLY=id,... limits either to some blocks.
+ * `npm test`; `README_FULL=1` runs the slow rows too, and README_HEAVY=1 the blocks that take tens
+ * of minutes; `npm run readme` (README_UPDATE=1) rewrites the blocks from fresh runs instead of
+ * comparing; README_ONLY=id,... limits any of these to some blocks.
  */
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const README = join(ROOT, "README.md");
 const CLI = join(ROOT, "dist/bin/testbed.js");
 const UPDATE = process.env.README_UPDATE === "1";
 const FULL = UPDATE || process.env.README_FULL === "1";
+/** The blocks that take tens of minutes (10,000-client plans, 3,000-client packet runs). */
+const HEAVY = process.env.README_HEAVY === "1";
 /** README_ONLY=id,id runs only those blocks (to regenerate one after a change). */
 const ONLY = process.env.README_ONLY?.split(",").map((id) => id.trim()) ?? null;
 /** A slow block (the 100,000-node monitor plans) takes minutes on a loaded machine. */
@@ -71,8 +74,9 @@ describe("the README's figures", () => {
   });
 
   for (const block of README_BLOCKS) {
-    const skip = (block.slowOnly === true && !FULL) || (ONLY !== null && !ONLY.includes(block.id));
-    const why = ONLY !== null && !ONLY.includes(block.id) ? " (not in README_ONLY)" : block.slowOnly === true && !FULL ? " (slow: README_FULL=1)" : "";
+    const notOnly = ONLY !== null && !ONLY.includes(block.id);
+    const skip = notOnly || (block.slowOnly === true && !FULL) || (block.heavy === true && !HEAVY);
+    const why = notOnly ? " (not in README_ONLY)" : block.heavy === true && !HEAVY ? " (heavy: README_HEAVY=1)" : block.slowOnly === true && !FULL ? " (slow: README_FULL=1)" : "";
     it.skipIf(skip)(`${block.id}: what the commands print${why}`, { timeout: FULL ? SLOW_TIMEOUT_MS : 180_000 }, async () => {
       const text = await block.render(run, !FULL);
       if (UPDATE) {
