@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { PROGRESS_LEVEL, type ProgressLevel } from "../core/frisbee/messages.js";
 import { pacingForBandwidth, type BurstPacing } from "../core/frisbee/rate.js";
 import { runFrisbeeClient, type FrisbeeRunOptions } from "../real/frisbee/client.js";
 import { ImageFileError } from "../real/frisbee/image-file.js";
@@ -27,6 +28,8 @@ interface ServerFlags extends CommonFlags {
   burst?: string;
   gapUs?: string;
   dynamic?: boolean;
+  reportLevel: string;
+  reportOnce?: boolean;
   idleExit: string;
   db?: string;
 }
@@ -52,6 +55,8 @@ export function registerFrisbeeRealCommands(program: Command, groups: { bench: C
     .option("--gap-us <n>", "microseconds from the start of one burst to the next (with --burst)")
     .option("--dynamic", "adapt the burst size to loss every 500 ms")
     .option("-H, --heartbeat <s>", "ask clients for a progress report every this many seconds")
+    .option("--report-level <level>", "what progress reports carry: none, summary or full (client statistics)", "summary")
+    .option("--report-once", "ask each client for one report, at a random time within the -H interval after it joins (without -H: when it joins)")
     .option("--idle-exit <s>", "exit after this many seconds with no requests or reports (0: never)", "1800")
     .option("--db <path>", "record progress reports and other events in this store")
     .option("--drop <rate>", "testing: drop this fraction of arriving datagrams (seeded)")
@@ -102,10 +107,17 @@ function serverOptions(flags: ServerFlags): FrisbeedOptions {
     imagePath: flags.image,
     pacing: pacing(flags),
     dynamic: flags.dynamic === true,
+    progressLevel: reportLevel(flags.reportLevel),
+    progressOnce: flags.reportOnce === true,
     idleExitSec: parseWhole("--idle-exit", flags.idleExit, 0, 10_000_000),
     store: null,
     log: (line) => process.stderr.write(`frisbeed: ${line}\n`),
   };
+}
+
+function reportLevel(text: string): ProgressLevel {
+  if (text !== "none" && text !== "summary" && text !== "full") throw new UsageError(`--report-level: expected none, summary or full, got "${text}"`);
+  return PROGRESS_LEVEL[text];
 }
 
 function pacing(flags: ServerFlags): BurstPacing {

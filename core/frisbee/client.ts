@@ -4,7 +4,7 @@ import { DECOMPRESSED, FILLING, NONE, RECEIVED, WRITTEN } from "./chunk-state.js
 import { BITMAP_BYTES, BLOCK_BYTES, CHUNK_BLOCKS, CHUNK_BYTES, CLIENT_DEFAULTS } from "./constants.js";
 import { nextSeq } from "./heartbeat.js";
 import { emptyStats, microsFromWire, msg, PROGRESS_LEVEL, secondsOnWire, type ClientStats, type FrisbeeMessage, type ProgressLevel } from "./messages.js";
-import { toMessage, type InputErrors } from "./payload.js";
+import { MessageInput, type InputErrors } from "./payload.js";
 
 /** Where each chunk's data lands and what inflating it costs; the simulation knows it up front. */
 export interface ChunkLayout {
@@ -137,6 +137,7 @@ export class FrisbeeClient implements Process {
   /** Writes of the chunk being written that have not completed, and its bytes. */
   private writesLeft = 0;
   private writingBytes = 0;
+  private readonly input: MessageInput;
 
   constructor(
     private readonly env: Env,
@@ -167,6 +168,7 @@ export class FrisbeeClient implements Process {
       chunksDecompressed: 0, chunksWritten: 0, bytesWritten: 0, requests: 0, prequests: 0, idles: 0,
       joinAttempts: 0, reportsSent: 0, rewrites: 0, joinedAtUs: -1, doneAtUs: -1,
     };
+    this.input = new MessageInput(this.counters, env.events);
   }
 
   get chunkCount(): number {
@@ -196,7 +198,7 @@ export class FrisbeeClient implements Process {
       this.gotBlock(block.chunk, block.block, block.data, this.lastPacketUs);
       return;
     }
-    const m = toMessage(payload, this.counters, this.env.events, from);
+    const m = this.input.toMessage(payload, from, this.lastPacketUs);
     if (m === null) return;
     switch (m.type) {
       case "block":

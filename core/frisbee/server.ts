@@ -1,9 +1,9 @@
-import { US_PER_SEC, type Address, type Env, type Micros, type Payload, type Process } from "../engine/index.js";
+import { EventQueue, US_PER_SEC, type Address, type Env, type Micros, type Payload, type Process } from "../engine/index.js";
 import { BlockBitmap } from "./bitmap.js";
 import { BLOCK_BYTES, CHUNK_BLOCKS, SERVER_DEFAULTS } from "./constants.js";
 import { ProgressTracker } from "./heartbeat.js";
 import { msg, secondsOnWire, type FrisbeeMessage, type ProgressLevel } from "./messages.js";
-import { toMessage, type InputErrors } from "./payload.js";
+import { MessageInput, type InputErrors } from "./payload.js";
 import type { BurstPacing } from "./rate.js";
 import { WorkQueue } from "./workqueue.js";
 
@@ -25,10 +25,24 @@ export interface FrisbeeServerOptions {
   dynamic: boolean;
   /** Exit after this long with no requests or reports; 0 never. */
   idleExitUs: Micros;
-  /** Ask clients for progress reports at this interval (0 = once) and level; null: do not ask. */
-  progressRequest: { intervalUs: Micros; level: ProgressLevel } | null;
+  /** Ask clients for progress reports (see ProgressRequest); null: do not ask. */
+  progressRequest: ProgressRequest | null;
   readBlocks?: number;
   workQueueMax?: number;
+}
+
+/**
+ * How the server asks for progress reports. Each client is asked when it joins (by unicast, so a
+ * join does not make every other client report again), and once per server life. Periodic: the
+ * request carries `intervalUs` and the client reports on its own timer at that interval (the
+ * server also asks the whole group once when it starts, for clients of an earlier life); 0 asks
+ * for one report at once. `once`: a single report from each client, asked at a random time within
+ * `intervalUs` after it joined, so clients joining together do not all report together.
+ */
+export interface ProgressRequest {
+  intervalUs: Micros;
+  level: ProgressLevel;
+  once: boolean;
 }
 
 export interface FrisbeeServerStats extends InputErrors {
@@ -52,6 +66,7 @@ export interface FrisbeeServerStats extends InputErrors {
 const TIMER_SEND = 1;
 const TIMER_ADAPT = 2;
 const TIMER_IDLE = 3;
+const TIMER_ASK = 4;
 
 /** The blocks of one disk read, being sent. */
 interface Run {
@@ -87,6 +102,10 @@ export class FrisbeeServer implements Process {
   private lastActivityUs = 0;
   private exited = false;
   private readonly members = new Set<number>();
+  /** Once-requests due, by time: kind the client's port, arg its address, ref its id; and their clients. */
+  private readonly asks = new EventQueue();
+  private readonly askPending = new Set<number>();
+  private readonly input: MessageInput;
 
   constructor(
     private readonly env: Env,
@@ -107,6 +126,7 @@ export class FrisbeeServer implements Process {
       merged: 0, dropped: 0, progressReports: 0, progressLost: 0, controlReceived: 0,
       burstPackets: this.burstPackets, exitedAtUs: -1,
     };
+    this.input = new MessageInput(this.stats, env.events);
   }
 
   get done(): boolean {
@@ -123,12 +143,13 @@ export class FrisbeeServer implements Process {
     this.lastActivityUs = this.env.now();
     if (this.options.dynamic) this.env.timers.set(TIMER_ADAPT, this.env.now() + SERVER_DEFAULTS.adaptIntervalUs);
     this.armIdle();
-    if (this.options.progressRequest !== null) this.askProgress();
+    const r = this.options.progressRequest;
+    if (r !== null && !r.once) this.send(this.options.group, this.options.port, msg.progressRequest(secondsOnWire(r.intervalUs), r.level));
   }
 
   receive(from: Address, fromPort: number, payload: Payload): void {
     if (this.exited) return;
-    const m = toMessage(payload, this.stats, this.env.events, from);
+    const m = this.input.toMessage(payload, from, this.env.now());
     if (m === null || m.type === "block") return;
     this.stats.controlReceived++;
     this.lastActivityUs = this.env.now();
@@ -136,11 +157,11 @@ export class FrisbeeServer implements Process {
       // The reply goes first: a client still joining ignores the progress request `joined` sends.
       case "join":
         this.send(from, fromPort, msg.joinReply(this.options.image.blockCount));
-        this.joined(m.clientId);
+        this.joined(m.clientId, from, fromPort);
         return;
       case "join2":
         this.send(from, fromPort, msg.join2Reply(m.clientId, this.options.image.blockCount, this.options.image.byteCount));
-        this.joined(m.clientId);
+        this.joined(m.clientId, from, fromPort);
         return;
       case "leave":
       case "leave2":
@@ -173,6 +194,8 @@ export class FrisbeeServer implements Process {
       this.adapt();
     } else if (id === TIMER_IDLE) {
       this.checkIdle();
+    } else if (id === TIMER_ASK) {
+      this.askDue();
     }
   }
 
@@ -188,11 +211,44 @@ export class FrisbeeServer implements Process {
     this.pump();
   }
 
-  private joined(clientId: number): void {
+  private joined(clientId: number, from: Address, fromPort: number): void {
     this.stats.joins++;
     if (this.members.size < SERVER_DEFAULTS.clientsMax) this.members.add(clientId);
     this.env.events.emit("frisbee.join", { client: clientId });
-    if (this.options.progressRequest !== null) this.askProgress();
+    const r = this.options.progressRequest;
+    if (r === null) return;
+    if (!r.once) {
+      // Only the joiner: the others keep their timers (asking the group would restart them all).
+      this.send(from, fromPort, msg.progressRequest(secondsOnWire(r.intervalUs), r.level));
+      return;
+    }
+    // A join retried while its ask waits (the reply was lost) is not asked twice; a client that
+    // joins again later (restarted) is a new life and is asked again.
+    if (this.askPending.has(clientId) || this.askPending.size >= SERVER_DEFAULTS.clientsMax) return;
+    this.askPending.add(clientId);
+    this.asks.push(this.env.now() + this.env.rng.int(r.intervalUs + 1), fromPort, from, clientId);
+    this.armAsk();
+  }
+
+  /** Sends each once-request that is due, then waits for the next. */
+  private askDue(): void {
+    const r = this.options.progressRequest;
+    if (r === null) return;
+    const now = this.env.now();
+    while (this.asks.peekTime() <= now) {
+      const slot = this.asks.pop();
+      const clientId = this.asks.ref[slot] as number;
+      this.askPending.delete(clientId);
+      // A client that has left since it joined is not asked.
+      if (this.members.has(clientId)) this.send(this.asks.arg[slot] as number, this.asks.kind[slot] as number, msg.progressRequest(0, r.level));
+      this.asks.release(slot);
+    }
+    this.armAsk();
+  }
+
+  private armAsk(): void {
+    const next = this.asks.peekTime();
+    if (next !== Infinity) this.env.timers.set(TIMER_ASK, next);
   }
 
   private left(m: Extract<FrisbeeMessage, { type: "leave" | "leave2" }>, from: Address): void {
@@ -217,12 +273,8 @@ export class FrisbeeServer implements Process {
       CHUNKS_DECOMP: s?.chunksDecompressed ?? 0,
       BYTES_WRITTEN: s?.bytesWritten ?? 0,
       secondsLeft: outcome.secondsLeft ?? -1,
+      level: m.level,
     });
-  }
-
-  private askProgress(): void {
-    const r = this.options.progressRequest;
-    if (r !== null) this.send(this.options.group, this.options.port, msg.progressRequest(secondsOnWire(r.intervalUs), r.level));
   }
 
   private want(chunk: number, blocks: BlockBitmap, whole: boolean): void {
@@ -316,7 +368,7 @@ export class FrisbeeServer implements Process {
     }
     this.exited = true;
     this.stats.exitedAtUs = this.env.now();
-    for (const id of [TIMER_SEND, TIMER_ADAPT, TIMER_IDLE]) this.env.timers.cancel(id);
+    for (const id of [TIMER_SEND, TIMER_ADAPT, TIMER_IDLE, TIMER_ASK]) this.env.timers.cancel(id);
     this.env.events.emit("frisbee.idle-exit", { idleSec: this.options.idleExitUs / US_PER_SEC });
   }
 

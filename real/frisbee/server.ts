@@ -1,8 +1,8 @@
 import { createRng, US_PER_SEC, type Micros } from "../../core/engine/index.js";
 import { encodeFromHost } from "../../core/frisbee/codec.js";
-import { PROGRESS_LEVEL } from "../../core/frisbee/messages.js";
+import { PROGRESS_LEVEL, type ProgressLevel } from "../../core/frisbee/messages.js";
 import type { BurstPacing } from "../../core/frisbee/rate.js";
-import { FrisbeeServer } from "../../core/frisbee/server.js";
+import { FrisbeeServer, type ProgressRequest } from "../../core/frisbee/server.js";
 import { GROUP, MulticastNet, bindProcess, wallClock, type NetStats } from "../runtime/index.js";
 import type { Store } from "../store/index.js";
 import { daemonEvents, type DaemonEvents } from "./events.js";
@@ -16,8 +16,12 @@ export interface FrisbeedOptions {
   iface: string | null;
   pacing: BurstPacing;
   dynamic: boolean;
-  /** Ask clients for a progress report every this many seconds; 0: do not ask. */
+  /** Ask clients for a progress report every this many seconds; 0: do not ask (unless progressOnce). */
   heartbeatSec: number;
+  /** What the reports carry (summary by default). */
+  progressLevel?: ProgressLevel;
+  /** Ask each client for one report, at a random time within heartbeatSec after it joins. */
+  progressOnce?: boolean;
   /** Exit after this long with no requests or reports; 0: never. */
   idleExitSec: number;
   store: Store | null;
@@ -76,7 +80,7 @@ export async function startFrisbeed(o: FrisbeedOptions): Promise<Frisbeed> {
         pacing: o.pacing,
         dynamic: o.dynamic,
         idleExitUs: Math.round(o.idleExitSec * US_PER_SEC) as Micros,
-        progressRequest: o.heartbeatSec > 0 ? { intervalUs: o.heartbeatSec * US_PER_SEC, level: PROGRESS_LEVEL.summary } : null,
+        progressRequest: progressRequest(o),
       }),
   );
   let stopped = false;
@@ -92,3 +96,9 @@ export async function startFrisbeed(o: FrisbeedOptions): Promise<Frisbeed> {
   return { server: bound.process, events, netStats: net.stats, done, stop };
 }
 
+/** The server's progress requests: periodic with -H, or once per client with progressOnce. */
+function progressRequest(o: FrisbeedOptions): ProgressRequest | null {
+  const once = o.progressOnce === true;
+  if (o.heartbeatSec <= 0 && !once) return null;
+  return { intervalUs: Math.max(0, o.heartbeatSec) * US_PER_SEC, level: o.progressLevel ?? PROGRESS_LEVEL.summary, once };
+}

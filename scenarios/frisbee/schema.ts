@@ -1,5 +1,6 @@
 import { US_PER_DAY, US_PER_SEC } from "../../core/engine/index.js";
-import { PROGRESS_LEVEL, type ProgressLevel } from "../../core/frisbee/messages.js";
+import { PROGRESS_LEVEL } from "../../core/frisbee/messages.js";
+import type { ProgressRequest } from "../../core/frisbee/server.js";
 import { pacingForBandwidth, type BurstPacing } from "../../core/frisbee/rate.js";
 import { SERVER_DEFAULTS } from "../../core/frisbee/constants.js";
 import type { FrisbeeClientsDecl, FrisbeeDecl, FrisbeeServerDecl } from "../../sim/frisbee/decl.js";
@@ -59,12 +60,14 @@ function readPacing(r: Reader): BurstPacing {
   };
 }
 
-function readProgressRequest(r: Reader): { intervalUs: number; level: ProgressLevel } {
-  r.fields(["interval", "level"]);
+function readProgressRequest(r: Reader): ProgressRequest {
+  r.fields(["interval", "level", "once"]);
+  const once = r.at("once").present ? r.at("once").boolean() : false;
   const intervalUs = r.at("interval").quantity(parseDurationUs, "10s", "a duration", 0, US_PER_DAY);
-  if (intervalUs % US_PER_SEC !== 0) r.at("interval").fail("the interval travels in whole seconds");
+  // With `once` the interval is only the time the asks spread over; otherwise the request carries it.
+  if (!once && intervalUs % US_PER_SEC !== 0) r.at("interval").fail("the interval travels in whole seconds");
   const level = r.at("level").present ? r.at("level").oneOf(["none", "summary", "full"] as const) : "summary";
-  return { intervalUs, level: PROGRESS_LEVEL[level] };
+  return { intervalUs, level: PROGRESS_LEVEL[level], once };
 }
 
 function readClients(r: Reader, names: readonly string[]): FrisbeeClientsDecl {

@@ -1,5 +1,5 @@
-import type { ProgressLevel } from "../../core/frisbee/messages.js";
 import type { BurstPacing } from "../../core/frisbee/rate.js";
+import type { ProgressRequest } from "../../core/frisbee/server.js";
 
 /**
  * The Frisbee part of a typed scenario: what the installer puts into a World. A scenario file is
@@ -21,7 +21,7 @@ export interface FrisbeeServerDecl {
   pacing: BurstPacing;
   dynamic: boolean;
   idleExitUs: number;
-  progressRequest: { intervalUs: number; level: ProgressLevel } | null;
+  progressRequest: ProgressRequest | null;
 }
 
 export interface FrisbeeClientsDecl {

@@ -27,7 +27,7 @@ const GOLDEN: Record<string, Golden> = {
   "examples/partition-heal.json seed 3": { traceHash: "a5ca91168f36dc14", events: 418972 },
   "examples/many-hosts.json seed 7, first 1s": { traceHash: "70b5028aff15b0fb", events: 303906 },
   "sync/examples/boot-phase.json seed 7": { traceHash: "99ef85be5258a370", events: 57086 },
-  "frisbee features seed 11": { traceHash: "68f6a4320522580c", events: 28233 },
+  "frisbee features seed 11": { traceHash: "3f7754f6f14ecb90", events: 28224 },
   "plan frisbee packet, 6 clients, loss 0.02 at server, clustered:3:1s, burst 8 gap 2000us": { traceHash: "49ec136ec1458af6", events: 34650 },
   "plan frisbee packet, 4 clients, loss 0.01 at receivers, uniform:2s": { traceHash: "f2f3f0666693bd31", events: 40749 },
   "plan frisbee chunk, 400 clients, loss 0.01 at receivers, clustered:4:3s": { traceHash: "dd20a0953324495c", events: 13938 },

@@ -135,3 +135,62 @@ describe("Frisbee scenarios with several servers and a server crash", () => {
     expect(result.frisbee!.runtimeSecMean).toBeGreaterThan(calm.frisbee!.runtimeSecMean);
   });
 });
+
+describe("the server's progress requests", () => {
+  /** frisbee-small (20 clients, 16 joining together) with the server asking for reports and the clients' own timers off. */
+  const asking = (progressRequest: object): { reports: number[]; perClient: Map<number, number> } => {
+    const doc = JSON.parse(text) as { frisbee: { servers: Record<string, unknown>[]; clients: Record<string, unknown>[] } };
+    (doc.frisbee.servers[0] as Record<string, unknown>).progressRequest = progressRequest;
+    for (const c of doc.frisbee.clients) delete c.heartbeat;
+    const scenario = parse(JSON.stringify(doc));
+    const built = buildWorld(scenario, 5);
+    built.world.engine.run({ untilUs: scenario.durationUs });
+    const progress = built.world.events.filter((e) => e.kind === "frisbee.progress");
+    const perClient = new Map<number, number>();
+    for (const e of progress) perClient.set(e.fields["client"] as number, (perClient.get(e.fields["client"] as number) ?? 0) + 1);
+    return { reports: progress.map((e) => e.timeUs), perClient };
+  };
+  /** The most reports in any 10 ms bucket. */
+  const busiestBucket = (timesUs: readonly number[]): number => {
+    const buckets = new Map<number, number>();
+    for (const t of timesUs) buckets.set(Math.floor(t / 10_000), (buckets.get(Math.floor(t / 10_000)) ?? 0) + 1);
+    return Math.max(0, ...buckets.values());
+  };
+
+  /** node3 (client 5) crashes at 2 s and restarts: its second life is a new client, asked again. */
+  const RESTARTED = 5;
+  const oncePerLife = (perClient: Map<number, number>): void => {
+    expect(perClient.size).toBe(20);
+    for (const [client, n] of perClient) expect(n, `client ${client}`).toBe(client === RESTARTED ? 2 : 1);
+  };
+
+  it("asks for one report per client life with interval 0, not one from every client at every join", () => {
+    const { reports, perClient } = asking({ interval: "0s" });
+    expect(reports).toHaveLength(21);
+    oncePerLife(perClient);
+  });
+
+  it("spreads once-requests over the interval, so clients joining together do not report together", () => {
+    const { reports, perClient } = asking({ interval: "10s", once: true });
+    oncePerLife(perClient);
+    // 16 clients join in the same millisecond; spread over 10 s, no 10 ms bucket holds more than a few.
+    expect(busiestBucket(reports)).toBeLessThanOrEqual(3);
+    const first = Math.min(...reports);
+    expect(Math.max(...reports) - first).toBeGreaterThan(2_000_000);
+  });
+
+  it("asks each joiner for periodic reports, which every client then sends on its own timer", () => {
+    const { perClient } = asking({ interval: "2s" });
+    // About a report every 2 s over each client's run of 10 s and more, late joiners included.
+    expect(perClient.size).toBe(20);
+    for (const n of perClient.values()) expect(n).toBeGreaterThanOrEqual(3);
+  });
+
+  it("reads once and its interval in any unit, and a level", () => {
+    const doc = JSON.parse(text) as { frisbee: { servers: Record<string, unknown>[] } };
+    (doc.frisbee.servers[0] as Record<string, unknown>).progressRequest = { interval: "1500ms", once: true, level: "full" };
+    expect(parse(JSON.stringify(doc)).frisbee?.servers[0]?.progressRequest).toEqual({ intervalUs: 1_500_000, level: 2, once: true });
+    (doc.frisbee.servers[0] as Record<string, unknown>).progressRequest = { interval: "1500ms" };
+    expect(() => parse(JSON.stringify(doc))).toThrow(/progressRequest\.interval: the interval travels in whole seconds/);
+  });
+});

@@ -3,6 +3,7 @@ import type { Env, Process } from "../../../core/engine/index.js";
 import { FrisbeeClient } from "../../../core/frisbee/client.js";
 import { CHUNK_BLOCKS } from "../../../core/frisbee/constants.js";
 import { PKT_TYPE_REQUEST, PROGRESS_LEVEL } from "../../../core/frisbee/messages.js";
+import { UNKNOWN_LOG_INTERVAL_US } from "../../../core/frisbee/payload.js";
 import { pacedBlocksPerSec } from "../../../core/frisbee/rate.js";
 import type { Host } from "../../../sim/host.js";
 import { GROUP, imaging, MIB, PORT, runtimeUs, type Imaging, type SentBlock } from "./support.js";
@@ -282,7 +283,7 @@ describe("Frisbee server and clients in a simulated world", () => {
     });
 
     it("makes a client report once when the server asks with interval 0", () => {
-      const t = imaging({ clients: 1, ...slowDisk, progressRequest: { intervalUs: 0, level: PROGRESS_LEVEL.summary } });
+      const t = imaging({ clients: 1, ...slowDisk, progressRequest: { intervalUs: 0, level: PROGRESS_LEVEL.summary, once: false } });
       t.world.run(RUN_LIMIT_US);
       expect(t.client(0).state).toBe("done");
       expect(t.client(0).counters.reportsSent).toBe(1);
@@ -304,6 +305,29 @@ describe("Frisbee server and clients in a simulated world", () => {
       }
       expect(t.server().stats.unknown).toBe(2);
       expect(t.server().stats.malformed).toBe(0);
+    });
+
+    it("are logged, as the original does, but at most once per interval by each machine", () => {
+      const t = imaging({ clients: 2, chunks: 10 });
+      const stranger = t.world.addHost("stranger", { bandwidthBps: 100e6, latencyUs: 50, queueBytesMax: 512 * 1024 });
+      t.world.install(stranger, PORT, (env) => new Stranger(env, 50));
+      t.world.run(RUN_LIMIT_US);
+      const logged = t.world.events.filter((e) => e.kind === "frisbee.unknown-message");
+      // 3 machines hear 100 unknown messages each within 0.5 s: one line each, not 300.
+      expect(t.server().stats.unknown).toBe(100);
+      expect(logged).toHaveLength(3);
+      expect(logged.map((e) => e.fields["what"])).toEqual(expect.arrayContaining([expect.stringMatching(/type|subtype/)]));
+      expect(logged.every((e) => e.fields["notLoggedBefore"] === 0)).toBe(true);
+    });
+
+    it("say on the next line how many went unlogged since the last", () => {
+      const t = imaging({ clients: 1, chunks: 40 });
+      const stranger = t.world.addHost("stranger", { bandwidthBps: 100e6, latencyUs: 50, queueBytesMax: 512 * 1024 });
+      t.world.install(stranger, PORT, (env) => new Stranger(env, 3, UNKNOWN_LOG_INTERVAL_US + 1));
+      t.world.run(RUN_LIMIT_US);
+      const server = t.world.events.filter((e) => e.kind === "frisbee.unknown-message" && e.host === "server");
+      // Each round brings two unknown messages: the first of a round is logged, saying the other of the round before went unlogged.
+      expect(server.map((e) => e.fields["notLoggedBefore"])).toEqual([0, 1, 1]);
     });
   });
 
@@ -330,14 +354,24 @@ describe("Frisbee server and clients in a simulated world", () => {
 });
 
 /** A host that, half a second in, multicasts a datagram of an unknown subtype and a foreign object. */
+/** Sends an unknown message type as bytes and an unknown object, `rounds` times, `everyUs` apart, from 0.5 s. */
 class Stranger implements Process {
-  constructor(private readonly env: Env) {}
+  private left: number;
+
+  constructor(
+    private readonly env: Env,
+    rounds = 1,
+    private readonly everyUs = 1_000,
+  ) {
+    this.left = rounds;
+  }
 
   start(): void {
     this.env.timers.set(1, 500_000);
   }
 
   timer(): void {
+    if (--this.left > 0) this.env.timers.set(1, this.env.now() + this.everyUs);
     const bytes = new Uint8Array(16 + 40);
     for (let i = 0; i < bytes.length; i++) bytes[i] = this.env.rng.int(256);
     const view = new DataView(bytes.buffer);

@@ -2,9 +2,8 @@ import { groupAddress, type Env, type Micros, type Payload } from "../../../core
 import { FrisbeeClient, type ChunkLayout, type FrisbeeClientOptions } from "../../../core/frisbee/client.js";
 import { decode, encodeFromHost } from "../../../core/frisbee/codec.js";
 import { CHUNK_BLOCKS } from "../../../core/frisbee/constants.js";
-import type { ProgressLevel } from "../../../core/frisbee/messages.js";
 import { pacingForBandwidth, type BurstPacing } from "../../../core/frisbee/rate.js";
-import { FrisbeeServer, type FrisbeeServerOptions } from "../../../core/frisbee/server.js";
+import { FrisbeeServer, type FrisbeeServerOptions, type ProgressRequest } from "../../../core/frisbee/server.js";
 import type { Host } from "../../../sim/host.js";
 import type { LinkSpec } from "../../../sim/link.js";
 import { World } from "../../../sim/world.js";
@@ -33,7 +32,7 @@ export interface ImagingSetup {
   serverDownlinkLoss?: number;
   /** Hosts send the original's bytes, encoded by their network as the real one does. */
   encodeMessages?: boolean;
-  progressRequest?: { intervalUs: number; level: ProgressLevel } | null;
+  progressRequest?: ProgressRequest | null;
   /** Clients not installed at the start; the test installs them with `installClient`. */
   lateClients?: number;
   client?: Partial<FrisbeeClientOptions>;

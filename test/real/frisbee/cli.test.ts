@@ -57,6 +57,19 @@ describe("testbed frisbeed and frisbee on loopback multicast", () => {
     }
   });
 
+  it("asks each client once for a full report when told --report-once --report-level full", async () => {
+    const { port, group } = endpoint();
+    const s = server(port, group, ["--bandwidth", "8Mbit", "-H", "2", "--report-once", "--report-level", "full"]);
+    await serving(s);
+    const clients = [join(temp.dir, "once-a.img"), join(temp.dir, "once-b.img")].map((t) => client(port, group, t));
+    expect(await Promise.all(clients.map((c) => c.exited))).toEqual([0, 0]);
+    await stopped(s);
+    const reports = s.stderr().split("\n").filter((l) => l.includes("frisbee.progress"));
+    expect(reports, s.stderr()).toHaveLength(2);
+    for (const line of reports) expect(line).toMatch(/ level=2(\s|$)/);
+    expect(new Set(reports.map((l) => /client=(\d+)/.exec(l)?.[1])).size).toBe(2);
+  });
+
   it("refuses a target too small for the image before writing anything", async () => {
     const { port, group } = endpoint();
     const s = server(port, group, ["--bandwidth", "100Mbit"]);
@@ -93,6 +106,7 @@ describe("testbed frisbeed and frisbee on loopback multicast", () => {
     const cases: [string[], number, RegExp][] = [
       [["frisbeed", "--image", IMAGE, "-m", group, "-p", p, "--bandwidth", "fast"], 2, /^testbed: --bandwidth: expected a rate/],
       [["frisbeed", "--image", IMAGE, "-m", group, "-p", p, "--bandwidth", "1Gbit", "--burst", "4"], 2, /alternatives/],
+      [["frisbeed", "--image", IMAGE, "-m", group, "-p", p, "--report-level", "some"], 2, /^testbed: --report-level: expected none, summary or full, got "some"$/],
       [["frisbeed", "--image", join(temp.dir, "missing.ndz"), "-m", group, "-p", p], 1, /^testbed: cannot open image .*missing\.ndz: ENOENT$/],
       [["frisbee", "-m", "10.1.2.3", "-p", p, join(temp.dir, "t.img")], 1, /^testbed: group 10\.1\.2\.3 is not a multicast address/],
       [["frisbee", "-m", group, "-p", "70000", join(temp.dir, "t.img")], 2, /^testbed: --port: expected a whole number/],
