@@ -1,17 +1,21 @@
 import type { Command } from "commander";
+import { US_PER_SEC } from "../core/engine/index.js";
 import { PROGRESS_LEVEL, type ProgressLevel } from "../core/frisbee/messages.js";
 import { pacingForBandwidth, type BurstPacing } from "../core/frisbee/rate.js";
-import { runFrisbeeClient, type FrisbeeRunOptions } from "../real/frisbee/client.js";
+import { runFrisbeeClient, type ClientProgress, type FrisbeeRunOptions } from "../real/frisbee/client.js";
 import { ImageFileError } from "../real/frisbee/image-file.js";
 import { startFrisbeed, type FrisbeedOptions } from "../real/frisbee/server.js";
 import { NetError, TargetError } from "../real/runtime/index.js";
-import { openStore, StoreError } from "../real/store/index.js";
+import { openStore } from "../real/store/index.js";
 import { parseRateBps } from "../scenarios/units.js";
 import { parseWhole, UsageError } from "./errors.js";
+import { report } from "./failure.js";
 import { registerFrisbeeBench } from "./frisbee-bench-command.js";
-import { progressBar } from "./progress.js";
+import { progressBar, type Progress } from "./progress.js";
 
 const MIB = 2 ** 20;
+/** `frisbee --timeout` ran out: no frisbeed was heard for that long (README, exit codes). */
+export const EXIT_NO_SERVER = 4;
 
 interface CommonFlags {
   mcastaddr: string;
@@ -35,6 +39,7 @@ interface ServerFlags extends CommonFlags {
 }
 
 interface ClientFlags extends CommonFlags {
+  timeout?: string;
   zeroFill?: boolean;
   fixedSize?: boolean;
   json?: boolean;
@@ -76,12 +81,13 @@ export function registerFrisbeeRealCommands(program: Command, groups: { bench: C
     .requiredOption("-p, --port <n>", "UDP port of the server")
     .option("-i, --interface <addr>", "IPv4 address of the interface to use (e.g. 127.0.0.1)")
     .option("-H, --heartbeat <s>", "report progress to the server every this many seconds")
+    .option("--timeout <s>", `give up when no frisbeed has been heard for this many seconds, before joining or during the load (exit ${EXIT_NO_SERVER}); default: wait for ever`)
     .option("--zero-fill", "write free space as zeros (else it is skipped)")
     .option("--fixed-size", "treat an existing file as a disk of its present size (as a block device), refusing an image that does not fit")
     .option("--json", "print the outcome as one JSON object")
     .option("--drop <rate>", "testing: drop this fraction of arriving datagrams (seeded)")
     .option("--seed <n>", "testing: seed for --drop and the request order")
-    .addHelpText("after", "\nExample:\n  testbed frisbee -m 239.192.1.1 -p 7700 -i 127.0.0.1 -H 5 /dev/sdb")
+    .addHelpText("after", `\nExit codes: 0 loaded, 1 failed, 2 bad input, 3 a target written in place left incomplete, ${EXIT_NO_SERVER} no frisbeed heard for --timeout.\n\nExample:\n  testbed frisbee -m 239.192.1.1 -p 7700 -i 127.0.0.1 -H 5 --timeout 60 /dev/sdb`)
     .action((target: string, flags: ClientFlags) => {
       const options = clientOptions(target, flags);
       void load(options, flags.json === true);
@@ -156,45 +162,62 @@ async function serve(options: FrisbeedOptions): Promise<void> {
 }
 
 function clientOptions(target: string, flags: ClientFlags): FrisbeeRunOptions {
-  return { ...common(flags), targetPath: target, zeroFill: flags.zeroFill === true, fixedSize: flags.fixedSize === true };
+  return {
+    ...common(flags),
+    targetPath: target,
+    zeroFill: flags.zeroFill === true,
+    fixedSize: flags.fixedSize === true,
+    ...(flags.timeout === undefined ? {} : { timeoutSec: parseWhole("--timeout", flags.timeout, 1, 10_000_000) }),
+  };
+}
+
+/** A client that has waited this long for a server says so, once, on stderr. */
+const WAITING_NOTICE_US = 1_000_000;
+
+/** What the client is doing, for the progress line: waiting for a server, or loading. */
+export function progressLine(options: FrisbeeRunOptions, bar: Progress): (p: ClientProgress) => void {
+  let noticed = false;
+  return (p) => {
+    if (!p.joined) {
+      const waitedSec = Math.floor(p.elapsedUs / US_PER_SEC);
+      if (!noticed && p.elapsedUs >= WAITING_NOTICE_US) {
+        noticed = true;
+        const giveUp = options.timeoutSec === undefined ? "--timeout S gives up" : `giving up after ${options.timeoutSec} s`;
+        process.stderr.write(`frisbee: waiting for a frisbeed on group ${options.group} port ${options.port} (asking every second; ${giveUp})\n`);
+      }
+      bar.update(0, `waiting for a frisbeed on ${options.group} port ${options.port}, ${waitedSec} s`);
+      return;
+    }
+    if (p.chunks === 0) return;
+    const mibPerSec = p.elapsedUs > 0 ? p.bytesWritten / MIB / (p.elapsedUs / US_PER_SEC) : 0;
+    bar.update(p.chunksWritten / p.chunks, `chunks ${p.chunksWritten}/${p.chunks} ${mibPerSec.toFixed(1)} MiB/s`);
+  };
 }
 
 async function load(options: FrisbeeRunOptions, json: boolean): Promise<void> {
   const bar = progressBar("frisbee");
   try {
-    const outcome = await runFrisbeeClient({
-      ...options,
-      onProgress: (p) => {
-        if (p.chunks === 0) return;
-        const mibPerSec = p.elapsedUs > 0 ? p.bytesWritten / MIB / (p.elapsedUs / 1e6) : 0;
-        bar.update(p.chunksWritten / p.chunks, `chunks ${p.chunksWritten}/${p.chunks} ${mibPerSec.toFixed(1)} MiB/s`);
-      },
-    });
+    const outcome = await runFrisbeeClient({ ...options, onProgress: progressLine(options, bar) });
     bar.done();
     const seconds = outcome.elapsedUs / 1e6;
     if (json) {
-      console.log(JSON.stringify({ ok: outcome.ok, error: outcome.error, clientId: outcome.clientId, chunks: outcome.chunks, bytesWritten: outcome.bytesWritten, seconds, counters: outcome.counters, net: outcome.netStats }));
+      console.log(JSON.stringify({ ok: outcome.ok, error: outcome.error, timedOut: outcome.timedOut, clientId: outcome.clientId, chunks: outcome.chunks, bytesWritten: outcome.bytesWritten, seconds, counters: outcome.counters, net: outcome.netStats }));
     } else if (outcome.ok) {
       console.log(`frisbee: wrote ${outcome.chunks} chunks, ${(outcome.bytesWritten / MIB).toFixed(1)} MiB to ${options.targetPath} in ${seconds.toFixed(2)} s (${(outcome.bytesWritten / MIB / Math.max(seconds, 1e-6)).toFixed(1)} MiB/s)`);
     }
     if (!outcome.ok) console.error(`testbed: frisbee: ${outcome.error ?? "failed"}`);
-    process.exitCode = outcome.ok ? 0 : 1;
+    process.exitCode = outcome.ok ? 0 : outcome.timedOut ? EXIT_NO_SERVER : 1;
   } catch (error) {
     bar.done();
     process.exitCode = failure(error);
   }
 }
 
-/** Failures of the outside world are one line and exit 1; anything else is a bug and crashes. */
+/** Failures of the outside world are one line and exit 1, bad input 2 (see report); anything else is a bug and crashes. */
 function failure(error: unknown): number {
-  if (error instanceof NetError || error instanceof TargetError || error instanceof ImageFileError || error instanceof StoreError) {
+  if (error instanceof NetError || error instanceof TargetError || error instanceof ImageFileError) {
     console.error(`testbed: ${error.message}`);
     return 1;
   }
-  const code = (error as { code?: string }).code;
-  if (typeof code === "string" && error instanceof Error && "syscall" in error) {
-    console.error(`testbed: ${error.message}`);
-    return 1;
-  }
-  throw error;
+  return report(error);
 }

@@ -248,6 +248,16 @@ export class FrisbeeClient implements Process {
     if (op === this.decompressing) this.decompressed(op);
   }
 
+  /**
+   * The adapter gives up on the server (it heard none for its timeout): the client fails with
+   * `reason` and leaves as after any failure. Nothing happens once it has ended.
+   */
+  giveUp(reason: string): void {
+    if (this.state !== "joining" && this.state !== "receiving") return;
+    this.failure = reason;
+    this.finish("failed");
+  }
+
   /** The adapter's answer to `ChunkDataPort.inflate`: the chunk's writes, or why it is bad (nothing of it is written). */
   inflated(chunk: number, result: InflateResult): void {
     if (this.state !== "receiving" || chunk !== this.decompressing) return;

@@ -180,6 +180,22 @@ export function encode(message: FrisbeeMessage, srcIp: number): Uint8Array {
 }
 
 /**
+ * Whether a datagram is one only a server sends (a join reply, a block, a progress request), from
+ * its header alone: a client waiting for a server must not take other clients' joins for one.
+ */
+export function sentByServer(bytes: Uint8Array): boolean {
+  if (bytes.byteLength < H) return false;
+  const type = int32LE(bytes, 0);
+  const subtype = int32LE(bytes, 4);
+  if (type === PKT_TYPE_REPLY) return subtype === SUBTYPE.join || subtype === SUBTYPE.join2;
+  return type === PKT_TYPE_REQUEST && (subtype === SUBTYPE.block || subtype === SUBTYPE.progress);
+}
+
+function int32LE(bytes: Uint8Array, at: number): number {
+  return (bytes[at] as number) | ((bytes[at + 1] as number) << 8) | ((bytes[at + 2] as number) << 16) | ((bytes[at + 3] as number) << 24);
+}
+
+/**
  * A machine's message as a real network sends it from `ownIpv4`: the header's srcip and, in a
  * progress report, the client's own address (`who`), which only the network knows.
  */

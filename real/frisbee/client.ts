@@ -1,12 +1,12 @@
-import { closeSync, fstatSync, ftruncateSync } from "node:fs";
 import { randomInt } from "node:crypto";
 import { createRng, US_PER_SEC, type Disk } from "../../core/engine/index.js";
 import { FrisbeeClient, type FrisbeeClientCounters } from "../../core/frisbee/client.js";
-import { decode, encodeFromHost } from "../../core/frisbee/codec.js";
+import { decode, encodeFromHost, sentByServer } from "../../core/frisbee/codec.js";
 import { HEADER_AREA_BYTES, SECTOR_BYTES, parseChunkHeader } from "../../core/image/index.js";
-import { FileDisk, GROUP, MulticastNet, bindProcess, fsyncFd, openTarget, wallClock, type DiskDone, type NetStats } from "../runtime/index.js";
+import { FileDisk, GROUP, MulticastNet, bindProcess, wallClock, type Clock, type DiskDone, type NetStats } from "../runtime/index.js";
 import { daemonEvents } from "./events.js";
 import { Inflater } from "./inflate.js";
+import { openClientTarget, type ClientTarget } from "./target.js";
 
 export interface FrisbeeRunOptions {
   group: string;
@@ -19,6 +19,8 @@ export interface FrisbeeRunOptions {
   fixedSize: boolean;
   /** Report progress every this many seconds on our own timer; 0: only when the server asks. */
   heartbeatSec: number;
+  /** Give up when no server has been heard for this many seconds, before joining or after; 0: wait for ever. */
+  timeoutSec?: number;
   clientId?: number;
   seed?: number;
   dropRate?: number;
@@ -29,16 +31,22 @@ export interface FrisbeeRunOptions {
 }
 
 export interface ClientProgress {
+  /** A server has answered our join. */
+  joined: boolean;
   chunks: number;
   chunksWritten: number;
   bytesWritten: number;
   elapsedUs: number;
+  /** Since a server was last heard (since the start, before one is). */
+  serverSilentUs: number;
 }
 
 export interface ClientOutcome {
   ok: boolean;
   /** One line, when not ok. */
   error: string | null;
+  /** No server was heard for the timeout. */
+  timedOut: boolean;
   clientId: number;
   chunks: number;
   bytesWritten: number;
@@ -49,7 +57,7 @@ export interface ClientOutcome {
   netStats: NetStats;
 }
 
-/** How often the progress callback is given the client's counters. */
+/** How often the progress callback is given the client's counters, and the timeout checked. */
 const PROGRESS_INTERVAL_MS = 200;
 
 /**
@@ -59,9 +67,7 @@ const PROGRESS_INTERVAL_MS = 200;
  * no write reaches the target before that end is known to fit.
  */
 export async function runFrisbeeClient(o: FrisbeeRunOptions): Promise<ClientOutcome> {
-  const target = openTarget(o.targetPath, o.fixedSize);
-  const growable = target.capacityBytes === Infinity;
-  if (growable) ftruncateSync(target.fd, 0);
+  const target = await openClientTarget(o.targetPath, o.fixedSize);
   const seed = o.seed ?? randomInt(1, 2 ** 31);
   const clientId = o.clientId ?? randomInt(1, 2 ** 31);
   let net: MulticastNet;
@@ -76,9 +82,53 @@ export async function runFrisbeeClient(o: FrisbeeRunOptions): Promise<ClientOutc
       ...(o.dropRate === undefined ? {} : { dropRate: o.dropRate, rng: createRng(seed).fork("drop") }),
     });
   } catch (error) {
-    closeSync(target.fd);
+    await target.abandon();
     throw error;
   }
+  const run = startClient(o, target, net, seed, clientId);
+  const timedOut = await watch(o, run);
+  const c = run.client;
+  let error = run.refusal() ?? c.failure;
+  if (c.state === "done" && error === null) {
+    try {
+      await target.finish(run.imageEndBytes());
+    } catch (e) {
+      error = `cannot finish writing ${o.targetPath}: ${e instanceof Error ? e.message : String(e)}`;
+    }
+  } else {
+    error ??= `the client ${c.state} before every chunk was written`;
+    await target.abandon();
+  }
+  // Let LEAVE go out before the socket closes.
+  await new Promise((resolve) => setImmediate(resolve));
+  net.close();
+  return {
+    ok: c.state === "done" && error === null,
+    error,
+    timedOut,
+    clientId,
+    chunks: c.chunkCount,
+    bytesWritten: c.counters.bytesWritten,
+    imageEndBytes: run.imageEndBytes(),
+    elapsedUs: c.counters.doneAtUs - Math.max(0, c.counters.joinedAtUs),
+    counters: c.counters,
+    netStats: net.stats,
+  };
+}
+
+/** A client running: its machine, its end, when a server was last heard, and what its size gate decided. */
+interface ClientRun {
+  client: FrisbeeClient;
+  clock: Clock;
+  ended: Promise<void>;
+  lastServerUs(): number;
+  imageEndBytes(): number;
+  refusal(): string | null;
+  /** Stops the timers and the decompression worker. */
+  close(): Promise<void>;
+}
+
+function startClient(o: FrisbeeRunOptions, target: ClientTarget, net: MulticastNet, seed: number, clientId: number): ClientRun {
   const clock = wallClock();
   let settle: () => void = () => {};
   const ended = new Promise<void>((resolve) => (settle = resolve));
@@ -93,6 +143,7 @@ export async function runFrisbeeClient(o: FrisbeeRunOptions): Promise<ClientOutc
   });
   let gate: SizeGate | null = null;
   let imageEndBytes = 0;
+  let lastServerUs = 0;
   let client: FrisbeeClient | null = null;
   const refusal = (needBytes: number): string => `${o.targetPath} holds ${target.capacityBytes} bytes but the image needs ${needBytes}; nothing was written`;
   const inflater = new Inflater(o.zeroFill, (inflated) => {
@@ -129,6 +180,7 @@ export async function runFrisbeeClient(o: FrisbeeRunOptions): Promise<ClientOutc
   // without waiting for the decompression pipeline (which may be full of chunks held at the gate).
   const header = new LastChunkHeader();
   net.onReceive((from, fromPort, bytes) => {
+    if (sentByServer(bytes)) lastServerUs = clock.now();
     if (!(gate?.decided ?? true) && c.chunkCount > 0) {
       const known = header.offer(bytes, c.chunkCount - 1);
       if (known !== null && "endBytes" in known) gate?.knowEnd(known.endBytes, refusal);
@@ -136,43 +188,52 @@ export async function runFrisbeeClient(o: FrisbeeRunOptions): Promise<ClientOutc
     }
     c.receive(from, fromPort, bytes);
   });
-  const progress = (): void => o.onProgress?.({ chunks: c.chunkCount, chunksWritten: c.counters.chunksWritten, bytesWritten: c.counters.bytesWritten, elapsedUs: clock.now() });
-  const ticker = setInterval(progress, PROGRESS_INTERVAL_MS);
+  return {
+    client: c,
+    clock,
+    ended,
+    lastServerUs: () => lastServerUs,
+    imageEndBytes: () => imageEndBytes,
+    refusal: () => (gate as SizeGate | null)?.refusal ?? null,
+    close: async () => {
+      bound.timers.close();
+      await inflater.close();
+    },
+  };
+}
+
+/**
+ * Reports progress until the client ends, and gives up for it when no server has been heard for
+ * the timeout. Returns whether it gave up.
+ */
+async function watch(o: FrisbeeRunOptions, run: ClientRun): Promise<boolean> {
+  const c = run.client;
+  const timeoutUs = (o.timeoutSec ?? 0) * US_PER_SEC;
+  let timedOut = false;
+  const tick = (): void => {
+    const now = run.clock.now();
+    const joined = c.state !== "joining";
+    const silentUs = now - run.lastServerUs();
+    o.onProgress?.({ joined, chunks: c.chunkCount, chunksWritten: c.counters.chunksWritten, bytesWritten: c.counters.bytesWritten, elapsedUs: now, serverSilentUs: silentUs });
+    if (timeoutUs > 0 && silentUs >= timeoutUs && (c.state === "joining" || c.state === "receiving")) {
+      timedOut = true;
+      const where = `group ${o.group} port ${o.port}`;
+      c.giveUp(
+        joined
+          ? `the frisbeed on ${where} went silent for ${o.timeoutSec} s (--timeout), with ${c.counters.chunksWritten} of ${c.chunkCount} chunks written`
+          : `no frisbeed answered on ${where} within ${o.timeoutSec} s (--timeout)`,
+      );
+    }
+  };
+  const ticker = setInterval(tick, PROGRESS_INTERVAL_MS);
   try {
-    await ended;
-    progress();
+    await run.ended;
+    tick();
   } finally {
     clearInterval(ticker);
-    bound.timers.close();
-    await inflater.close();
+    await run.close();
   }
-  const gateRefusal: string | null = (gate as SizeGate | null)?.refusal ?? null;
-  let error = gateRefusal ?? c.failure;
-  if (c.state === "done") {
-    try {
-      if (growable && fstatSync(target.fd).size < imageEndBytes) ftruncateSync(target.fd, imageEndBytes);
-      await fsyncFd(target.fd);
-    } catch (e) {
-      error = `cannot finish writing ${o.targetPath}: ${e instanceof Error ? e.message : String(e)}`;
-    }
-  } else if (error === null) {
-    error = `the client ${c.state} before every chunk was written`;
-  }
-  // Let LEAVE go out before the socket closes.
-  await new Promise((resolve) => setImmediate(resolve));
-  net.close();
-  closeSync(target.fd);
-  return {
-    ok: c.state === "done" && error === null,
-    error,
-    clientId,
-    chunks: c.chunkCount,
-    bytesWritten: c.counters.bytesWritten,
-    imageEndBytes,
-    elapsedUs: c.counters.doneAtUs - Math.max(0, c.counters.joinedAtUs),
-    counters: c.counters,
-    netStats: net.stats,
-  };
+  return timedOut;
 }
 
 /**

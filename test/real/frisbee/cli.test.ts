@@ -1,5 +1,5 @@
 import { createSocket } from "node:dgram";
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
@@ -70,6 +70,36 @@ describe("testbed frisbeed and frisbee on loopback multicast", () => {
     expect(new Set(reports.map((l) => /client=(\d+)/.exec(l)?.[1])).size).toBe(2);
   });
 
+  it("says it is waiting, for which group and port, and gives up after --timeout with exit 4, leaving no target", async () => {
+    const { port, group } = endpoint();
+    const target = join(temp.dir, "nobody-there.img");
+    const c = client(port, group, target, ["--timeout", "2"]);
+    expect(await c.exited).toBe(4);
+    const lines = c.stderr().trimEnd().split("\n");
+    expect(lines[0]).toBe(`frisbee: waiting for a frisbeed on group ${group} port ${port} (asking every second; giving up after 2 s)`);
+    expect(oneLine(c.stderr())).toBe(`testbed: frisbee: no frisbeed answered on group ${group} port ${port} within 2 s (--timeout)`);
+    expect(existsSync(target)).toBe(false);
+    // An existing file is left as it was.
+    writeFileSync(target, "keep me");
+    const again = client(port, group, target, ["--timeout", "1"]);
+    expect(await again.exited).toBe(4);
+    expect(readFileSync(target, "utf8")).toBe("keep me");
+  });
+
+  it("gives up with exit 4 when the server goes silent mid-load for --timeout", async () => {
+    const { port, group } = endpoint();
+    const s = server(port, group, ["--bandwidth", "4Mbit"]);
+    await serving(s);
+    const target = join(temp.dir, "silent.img");
+    const c = client(port, group, target, ["--timeout", "2"]);
+    await until(() => s.stderr().includes("frisbee.join"), "the client to join", s);
+    s.child.kill("SIGKILL");
+    await s.exited;
+    expect(await c.exited).toBe(4);
+    expect(oneLine(c.stderr())).toMatch(new RegExp(`^testbed: frisbee: the frisbeed on group ${group.replace(/\./g, "\\.")} port ${port} went silent for 2 s \\(--timeout\\), with \\d of 2 chunks written$`));
+    expect(existsSync(target)).toBe(false);
+  });
+
   it("refuses a target too small for the image before writing anything", async () => {
     const { port, group } = endpoint();
     const s = server(port, group, ["--bandwidth", "100Mbit"]);
@@ -110,7 +140,8 @@ describe("testbed frisbeed and frisbee on loopback multicast", () => {
       [["frisbeed", "--image", join(temp.dir, "missing.ndz"), "-m", group, "-p", p], 1, /^testbed: cannot open image .*missing\.ndz: ENOENT$/],
       [["frisbee", "-m", "10.1.2.3", "-p", p, join(temp.dir, "t.img")], 1, /^testbed: group 10\.1\.2\.3 is not a multicast address/],
       [["frisbee", "-m", group, "-p", "70000", join(temp.dir, "t.img")], 2, /^testbed: --port: expected a whole number/],
-      [["frisbee", "-m", group, "-p", p, "-i", LO, temp.dir], 1, /^testbed: cannot open target .*: EISDIR$/],
+      [["frisbee", "-m", group, "-p", p, "-i", LO, temp.dir], 2, /^testbed: .*: the target is a directory; give a file name$/],
+      [["frisbee", "-m", group, "-p", p, "--timeout", "0", join(temp.dir, "t.img")], 2, /^testbed: --timeout: expected a whole number from 1/],
     ];
     for (const [args, code, pattern] of cases) {
       const r = testbed(args, temp.dir);
@@ -138,14 +169,21 @@ describe("testbed frisbeed and frisbee on loopback multicast", () => {
     writeFileSync(bad, image);
     const s = server(port, group, ["--bandwidth", "100Mbit"], bad);
     await serving(s);
+    // A file written in place (a disk), so what reached it can be read after the failure.
     const target = join(temp.dir, "from-corrupt.img");
-    const c = client(port, group, target);
+    writeFileSync(target, new Uint8Array(8 << 20));
+    const c = client(port, group, target, ["--fixed-size"]);
     expect(await c.exited).toBe(1);
     expect(oneLine(c.stderr())).toMatch(/^testbed: frisbee: chunk 1 is bad: chunk 1 at image byte \d+: /);
     // Chunk 1 covers sectors 5101 to 8191: none of its bytes reached the target.
     const written = readFileSync(target);
     const chunk1 = written.subarray(5101 * 512, Math.min(written.byteLength, 8192 * 512));
     expect(chunk1.every((b) => b === 0)).toBe(true);
+    // A file that grows is put in place only whole: a failed load leaves none.
+    const fresh = join(temp.dir, "fresh-from-corrupt.img");
+    const d = client(port, group, fresh);
+    expect(await d.exited).toBe(1);
+    expect(existsSync(fresh)).toBe(false);
     await stopped(s);
   });
 
