@@ -23,7 +23,10 @@ export interface Backoff {
 
 /** The longest delay any backoff may ask for: 30 days, so that a due time never overflows. */
 export const BACKOFF_CAP_US_MAX: Micros = 30 * US_PER_DAY;
-/** Exponents beyond this are capped anyway; bounding them keeps `factor ** n` finite. */
+/**
+ * Exponents beyond this are capped anyway. `factor ** n` may still overflow to Infinity (a factor
+ * above about 2.03): the cap absorbs it, and a zero step never multiplies it (0 * Infinity is NaN).
+ */
 const EXPONENT_MAX = 1_000;
 
 export const BACKOFF_SHAPES: readonly BackoffShape[] = ["constant", "additive", "quadratic", "exponential"];
@@ -66,7 +69,7 @@ export function backoffDelayUs(b: Backoff, count: number): Micros {
       growth = count === 0 ? 0 : b.factor ** Math.min(count - 1, EXPONENT_MAX);
       break;
   }
-  const raw = b.baseUs + b.stepUs * growth;
+  const raw = b.stepUs === 0 ? b.baseUs : b.baseUs + b.stepUs * growth;
   return raw >= b.capUs ? b.capUs : Math.round(raw);
 }
 

@@ -28,6 +28,12 @@ describe("backoff shapes", () => {
     expect(backoffDelayUs(b, 4_000_000_000)).toBe(7 * SEC);
   });
 
+  it("stays a whole number when the growth overflows and the step is zero (0 * Infinity)", () => {
+    const b = backoff("exponential", { baseUs: 0, stepUs: 0, factor: 2.0335493465839125, capUs: 0 });
+    expect(backoffDelayUs(b, 1001)).toBe(0);
+    expect(backoffDelayUs({ ...b, baseUs: 5, capUs: 10 }, 1001)).toBe(5);
+  });
+
   it("adds a jitter of 0..jitterUs after the cap, never more", () => {
     const arb = fc.record({
       shape: fc.constantFrom(...BACKOFF_SHAPES),
