@@ -33,3 +33,24 @@ export function progressBar(label: string, stream: NodeJS.WriteStream = process.
     },
   };
 }
+
+/** One line of status redrawn in place on a terminal (a wait with no fraction to show); nothing elsewhere. */
+export interface StatusLine {
+  show(text: string): void;
+  clear(): void;
+}
+
+export function statusLine(stream: NodeJS.WriteStream = process.stderr): StatusLine {
+  if (!stream.isTTY) return { show: () => {}, clear: () => {} };
+  let drawn = false;
+  return {
+    show(text) {
+      drawn = true;
+      stream.write(`\r${text}\x1b[K`);
+    },
+    clear() {
+      if (drawn) stream.write("\r\x1b[K");
+      drawn = false;
+    },
+  };
+}

@@ -14,7 +14,7 @@ import {
 } from "../core/sync/index.js";
 import { DEFAULT_STORE_PATH, ExperimentError, openExperimentStore, openStore, type Store } from "../real/store/index.js";
 import { fdsNeeded, openFilesLimit, runSyncBench } from "../real/sync/bench.js";
-import { syncCall } from "../real/sync/client.js";
+import { syncCall, type SyncNotice } from "../real/sync/client.js";
 import { startSyncServer, SyncListenError } from "../real/sync/server.js";
 import {
   checkSyncServerFile,
@@ -26,6 +26,7 @@ import {
   type ServerAddress,
 } from "../real/sync/syncserver-file.js";
 import { parseWhole, UsageError } from "./errors.js";
+import { statusLine } from "./progress.js";
 
 /** Registers `syncd`, `sync`, `syncserver` and `bench sync` (`experiment` is bin/experiment-command.ts). */
 export function registerSyncCommands(program: Command, groups: { bench: Command }): void {
@@ -62,6 +63,11 @@ export function registerSyncCommands(program: Command, groups: { bench: Command 
             console.log(`${r.waiters} ${r.transport.toUpperCase()} waiters: released in ${r.releaseMs} ms after the last arrival`);
             console.log(`arrivals: ${r.arrivalsPerSec.toLocaleString("en-US")}/s (${r.arrivalMs} ms for all)${r.transport === "udp" ? `, ${r.retransmissions} retransmissions` : ""}`);
           }
+          if (r.failed > 0) {
+            const how = Object.entries(r.outcomes).filter(([k]) => k !== "0").map(([k, n]) => `${n} ${k}`).join(", ");
+            console.error(`testbed: bench sync: ${r.failed} of ${r.waiters} waiters were not released (${how})`);
+            process.exitCode = 1;
+          }
         },
         (error: unknown) => {
           console.error(`testbed: bench sync: ${(error as Error).message}`);
@@ -94,6 +100,7 @@ function registerSyncd(program: Command): void {
 
 async function serveSync(o: { port: number; host: string; tcp: boolean; udp: boolean; leaseUs: number; store: Store | null; json: boolean }): Promise<void> {
   const started = Date.now();
+  // Events go to the store until it closes; the stop below closes it only after the server is quiet.
   const emit = (kind: string, fields: Readonly<Record<string, string | number | boolean>>): void => {
     if (o.json) console.log(JSON.stringify({ time: new Date().toISOString(), kind, ...fields }));
     else console.log(`${new Date().toISOString()} ${kind} ${Object.entries(fields).map(([k, v]) => `${k}=${v}`).join(" ")}`);
@@ -101,19 +108,32 @@ async function serveSync(o: { port: number; host: string; tcp: boolean; udp: boo
   };
   try {
     const server = await startSyncServer({ port: o.port, host: o.host, tcp: o.tcp, udp: o.udp, events: { emit }, daemon: { leaseUs: o.leaseUs } });
-    emit("syncd.start", { host: o.host, tcp: server.tcpPort ?? "off", udp: server.udpPort ?? "off" });
+    emit("syncd.start", { host: o.host, tcp: server.tcpPort ?? "off", udp: server.udpPort ?? "off", connectionsMax: server.tcpStats.connectionsMax, perPeer: server.tcpStats.connectionsPerPeerMax, epoch: server.daemon.epoch });
     const reset = (): void => {
       emit("syncd.reset", { barriers: server.daemon.server.barrierCount });
       server.reset();
     };
-    const stop = (): void => {
+    const stop = (signal: NodeJS.Signals): void => {
       process.off("SIGHUP", reset);
-      emit("syncd.stop", { barriers: server.daemon.server.barrierCount });
-      void server.close().then(() => o.store?.close());
+      process.off("SIGINT", stop);
+      process.off("SIGTERM", stop);
+      emit("syncd.stopping", { signal, barriers: server.daemon.server.barrierCount });
+      // In order: stop taking requests, answer every waiter (240) and record it, then close the store.
+      void server.close().then(() => {
+        const s = server.daemon.server.stats;
+        const d = server.daemon.stats;
+        const t = server.tcpStats;
+        emit("syncd.stop", {
+          signal, requests: s.requests, releases: s.releases, invalid: s.invalid, limited: s.limited, evicted: s.evicted,
+          refused: d.refused + t.refused + t.refusedPeer, heldBack: JSON.stringify(server.daemon.server.sampled.held()),
+        });
+        o.store?.close();
+        process.exitCode = 0;
+      });
     };
     process.on("SIGHUP", reset);
-    process.once("SIGINT", stop);
-    process.once("SIGTERM", stop);
+    process.on("SIGINT", stop);
+    process.on("SIGTERM", stop);
   } catch (error) {
     if (!(error instanceof SyncListenError)) throw error;
     console.error(`testbed: syncd: ${error.message}`);
@@ -168,9 +188,9 @@ function registerSyncClient(program: Command): void {
       "after",
       `\nExit codes: 0 released, 1-239 the highest error passed, 240 server reset, 241 timeout, 242 late,\n243 broken (intolerant barrier lost a member), 244 overflow, 245 server limit, 246 invalid request,\n76 protocol failure, 68 name lookup failure, 64 usage error.\n\nExample:\n  testbed sync -s ops -n phase1 -i 99 --timeout 300 --policy tolerant`,
     )
-    .action((o: SyncFlags) => {
+    .action((o: SyncFlags, command: Command) => {
       try {
-        runSyncClient(o);
+        runSyncClient(o, command.getOptionValueSource("port") === "cli");
       } catch (error) {
         if (!(error instanceof SyncUsageError)) throw error;
         console.error(`testbed: sync: ${error.message}`);
@@ -192,7 +212,7 @@ function whole(flag: string, text: string, min: number, max: number): number {
   }
 }
 
-function runSyncClient(o: SyncFlags): void {
+function runSyncClient(o: SyncFlags, portGiven: boolean): void {
   const name = Buffer.from(o.name, "utf8").toString("latin1");
   const count = o.init === undefined ? null : whole("-i", o.init, 0, SERVER_LIMITS.countMax);
   const error = o.error === undefined ? 0 : whole("-e", o.error, 0, USER_ERROR_LIMIT - 1);
@@ -209,8 +229,13 @@ function runSyncClient(o: SyncFlags): void {
     process.exitCode = isThisHost(server.host) ? 0 : 1;
     return;
   }
-  const port = server.port ?? whole("-p", o.port ?? String(SYNC_PORT), 1, 65_535);
+  const flagPort = whole("-p", o.port ?? String(SYNC_PORT), 1, 65_535);
+  if (server.port !== null && portGiven && server.port !== flagPort) {
+    throw new SyncUsageError(`-s ${o.server ?? ""} names port ${server.port} and -p names ${flagPort}: give the port once`);
+  }
+  const port = server.port ?? flagPort;
   const log = o.debug === true ? (line: string) => console.error(`testbed: sync: ${line}`) : undefined;
+  const notify = waitNotices(timeoutSec);
   void syncCall({
     host: server.host,
     port,
@@ -218,12 +243,41 @@ function runSyncClient(o: SyncFlags): void {
     request: { type: count === null ? "wait" : "init", name, noWait: o.a === true, count: count ?? 0, error },
     ext: wantsExt ? { deadlineMs: count !== null ? timeoutSec * 1000 : 0, generation, crash: o.policy ?? "original", extra: o.extra ?? "new" } : null,
     timeoutMs: timeoutSec * 1000,
+    notify,
     ...(log === undefined ? {} : { log }),
   }).then((r) => {
+    notify({ kind: "done" });
+    if (r.why !== null) console.error(`testbed: sync: ${r.why}`);
     if (o.json) console.log(JSON.stringify({ exit: r.exit, how: r.how, generation: r.generation, meaning: meaning(r.exit) }));
     log?.(`${r.how}: exit ${r.exit} (${meaning(r.exit)})`);
     process.exitCode = r.exit;
   });
+}
+
+/**
+ * What a waiting client tells its user: once, in a line, that the server is not there and how it
+ * keeps trying; then, on a terminal, a status line with the tries and the time so far.
+ */
+function waitNotices(timeoutSec: number): (n: SyncNotice | { kind: "done" }) => void {
+  const status = statusLine();
+  let told = false;
+  return (n) => {
+    if (n.kind === "done") return status.clear();
+    const where = `${n.address}:${n.port}`;
+    if (n.kind === "reached") {
+      status.clear();
+      if (told) console.error(`testbed: sync: the sync server at ${where} has the request; waiting at the barrier`);
+      return;
+    }
+    if (!told) {
+      told = true;
+      const until = timeoutSec > 0 ? `, giving up after ${timeoutSec} s` : " until it answers (--timeout S gives up)";
+      console.error(n.transport === "tcp"
+        ? `testbed: sync: no sync server at ${where} (connection refused); trying again every ${n.retryMs / 1000} s${until}`
+        : `testbed: sync: no answer yet from a sync server at ${where} (UDP); sending again with backoff, at least every ${n.retryMs / 1000} s${until}`);
+    }
+    status.show(`sync: waiting for the server at ${where} (${n.transport.toUpperCase()}): ${n.tries} tries, ${Math.round(n.waitedMs / 1000)} s`);
+  };
 }
 
 function meaning(exit: number): string {

@@ -1,6 +1,6 @@
 import type { Address, Env, Micros, Payload, Process } from "../engine/index.js";
 import { decodeReply, encodeRequest, type CrashPolicy, type ExtraPolicy, type SyncRequest } from "./codec.js";
-import { CODE_TIMEOUT } from "./constants.js";
+import { CODE_RESET, CODE_TIMEOUT, REPLY_PENDING } from "./constants.js";
 
 export interface SyncClientOptions {
   server: Address;
@@ -44,8 +44,11 @@ export interface SyncOutcome {
   generation: number;
   /** Local time the outcome was known. */
   atUs: Micros;
-  /** "server" for a reply, "local" when our own timeout gave up first. */
-  source: "server" | "local";
+  /**
+   * "server" for a reply, "local" when our own timeout gave up first, "restart" when a reply came
+   * from a server with another epoch: it restarted and forgot our request (the code is 240, reset).
+   */
+  source: "server" | "local" | "restart";
 }
 
 const RETRANSMIT_TIMER = 1;
@@ -65,6 +68,10 @@ export class SyncClient implements Process {
   firstSendUs: Micros | null = null;
   /** Our request's id, drawn at start (0 before). */
   requestId = 0;
+  /** The server's epoch from its first extended reply; null before one came. */
+  epoch: number | null = null;
+  /** Pending replies: the server has our request and it still waits. */
+  pendingReplies = 0;
   private backoffUs: Micros;
 
   constructor(private readonly env: Env, readonly options: SyncClientOptions) {
@@ -101,10 +108,26 @@ export class SyncClient implements Process {
     const reply = decoded.value;
     if (reply.ext !== null && reply.ext.requestId !== this.requestId) return;
     if (this.outcome !== null) {
-      if (this.outcome.source === "server" && reply.code !== this.outcome.code) this.conflicts++;
+      if (this.outcome.source === "server" && reply.code !== REPLY_PENDING && reply.code !== this.outcome.code) this.conflicts++;
+      return;
+    }
+    if (reply.ext !== null) {
+      if (this.epoch !== null && reply.ext.epoch !== this.epoch) return this.restarted(reply.ext.epoch);
+      this.epoch = reply.ext.epoch;
+    }
+    if (reply.code === REPLY_PENDING) {
+      this.pendingReplies++;
       return;
     }
     this.finish(reply.code, reply.ext?.generation ?? 0, "server");
+  }
+
+  /** The server answering now is not the one that took our request: it restarted and forgot it. */
+  private restarted(epoch: number): void {
+    this.env.events.emit("sync.server-restarted", { name: this.options.name, epochWas: this.epoch ?? 0, epoch });
+    // Our retransmission made us a member of the new server's barrier: withdraw it.
+    for (let i = 0; i < CANCEL_COPIES; i++) this.send(true);
+    this.finish(CODE_RESET, 0, "restart");
   }
 
   request(cancel: boolean): SyncRequest {
@@ -116,7 +139,7 @@ export class SyncClient implements Process {
       count: o.type === "init" ? o.count : 0,
       error: o.error,
       ext: o.extended
-        ? { requestId: this.requestId, deadlineMs: o.deadlineMs, generation: o.generation, crash: o.crash, extra: o.extra, cancel }
+        ? { requestId: this.requestId, deadlineMs: o.deadlineMs, generation: o.generation, crash: o.crash, extra: o.extra, cancel, epochKnown: this.epoch !== null }
         : null,
     };
   }
@@ -131,7 +154,7 @@ export class SyncClient implements Process {
     return Math.max(1, Math.round(this.backoffUs * this.env.rng.uniform(0.8, 1.2)));
   }
 
-  private finish(code: number, generation: number, source: "server" | "local"): void {
+  private finish(code: number, generation: number, source: SyncOutcome["source"]): void {
     this.outcome = { code, generation, atUs: this.env.now(), source };
     this.env.timers.cancel(RETRANSMIT_TIMER);
     this.env.timers.cancel(GIVE_UP_TIMER);

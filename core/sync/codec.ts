@@ -7,6 +7,7 @@ import {
   FLAG_INIT_NOWAIT,
   NAME_FIELD_BYTES,
   REPLY_BYTES,
+  REPLY_PENDING,
   REQUEST_BYTES,
   REQUEST_INIT,
   REQUEST_WAIT,
@@ -30,6 +31,8 @@ export interface RequestExt {
   extra: ExtraPolicy;
   /** Withdraw an earlier request with the same id (a UDP waiter giving up). */
   cancel: boolean;
+  /** The sender has the server's epoch already: a retransmission needs no pending reply. */
+  epochKnown: boolean;
 }
 
 export interface SyncRequest {
@@ -45,10 +48,18 @@ export interface SyncRequest {
   ext: RequestExt | null;
 }
 
+export interface ReplyExt {
+  requestId: number;
+  generation: number;
+  /** Drawn by the server when it starts (non-zero): a change means it restarted and forgot its barriers. */
+  epoch: number;
+}
+
 export interface SyncReply {
+  /** The outcome, or REPLY_PENDING (extended replies only) while the request still waits. */
   code: number;
   /** Present in replies to extended requests. */
-  ext: { requestId: number; generation: number } | null;
+  ext: ReplyExt | null;
 }
 
 export type Decoded<T> = { ok: true; value: T } | { ok: false; error: string };
@@ -56,6 +67,9 @@ export type Decoded<T> = { ok: true; value: T } | { ok: false; error: string };
 const CRASH_CODES: readonly CrashPolicy[] = ["original", "tolerant", "intolerant"];
 const EXTRA_CODES: readonly ExtraPolicy[] = ["new", "late"];
 const OPT_CANCEL = 0x10;
+const OPT_EPOCH_KNOWN = 0x20;
+/** Option bits this version knows: crash (2), extra (2), cancel, epoch known. Others are refused, not ignored. */
+const OPT_KNOWN = 0x3f;
 
 function fail<T>(error: string): Decoded<T> {
   return { ok: false, error };
@@ -101,7 +115,7 @@ export function encodeRequest(req: SyncRequest): Uint8Array {
   if (req.ext !== null) {
     const e = req.ext;
     dv.setUint32(EXT_OFFSET, EXT_MAGIC, true);
-    out[EXT_OFFSET + 4] = CRASH_CODES.indexOf(e.crash) | (EXTRA_CODES.indexOf(e.extra) << 2) | (e.cancel ? OPT_CANCEL : 0);
+    out[EXT_OFFSET + 4] = CRASH_CODES.indexOf(e.crash) | (EXTRA_CODES.indexOf(e.extra) << 2) | (e.cancel ? OPT_CANCEL : 0) | (e.epochKnown ? OPT_EPOCH_KNOWN : 0);
     dv.setUint32(EXT_OFFSET + 8, e.requestId >>> 0, true);
     dv.setUint32(EXT_OFFSET + 12, e.deadlineMs >>> 0, true);
     dv.setUint32(EXT_OFFSET + 16, e.generation >>> 0, true);
@@ -147,7 +161,7 @@ function decodeExt(bytes: Uint8Array, dv: DataView): Decoded<RequestExt> | null 
   const options = bytes[EXT_OFFSET + 4] as number;
   const crash = CRASH_CODES[options & 0x3];
   const extra = EXTRA_CODES[(options >> 2) & 0x3];
-  if (crash === undefined || extra === undefined || (options & ~0x1f) !== 0) return fail(`bad extension options 0x${options.toString(16)}`);
+  if (crash === undefined || extra === undefined || (options & ~OPT_KNOWN) !== 0) return fail(`bad extension options 0x${options.toString(16)}`);
   const requestId = dv.getUint32(EXT_OFFSET + 8, true);
   if (requestId === 0) return fail("extension request id 0");
   return {
@@ -159,6 +173,7 @@ function decodeExt(bytes: Uint8Array, dv: DataView): Decoded<RequestExt> | null 
       crash,
       extra,
       cancel: (options & OPT_CANCEL) !== 0,
+      epochKnown: (options & OPT_EPOCH_KNOWN) !== 0,
     },
   };
 }
@@ -171,17 +186,22 @@ export function encodeReply(reply: SyncReply): Uint8Array {
     dv.setUint32(4, EXT_MAGIC, true);
     dv.setUint32(8, reply.ext.requestId >>> 0, true);
     dv.setUint32(12, reply.ext.generation >>> 0, true);
+    dv.setUint32(16, reply.ext.epoch >>> 0, true);
   }
   return out;
 }
 
-/** Decodes the original 4-byte reply or our 16-byte extended one. */
+/** Decodes the original 4-byte reply or our extended one. */
 export function decodeReply(bytes: Uint8Array): Decoded<SyncReply> {
   if (bytes.length === REPLY_BYTES) return { ok: true, value: { code: view(bytes).getInt32(0, true), ext: null } };
   if (bytes.length !== EXT_REPLY_BYTES) return fail(`a reply is ${REPLY_BYTES} or ${EXT_REPLY_BYTES} bytes, got ${bytes.length}`);
   const dv = view(bytes);
-  if (dv.getUint32(4, true) !== EXT_MAGIC) return fail("a 16-byte reply without the extension magic");
-  return { ok: true, value: { code: dv.getInt32(0, true), ext: { requestId: dv.getUint32(8, true), generation: dv.getUint32(12, true) } } };
+  if (dv.getUint32(4, true) !== EXT_MAGIC) return fail(`a ${EXT_REPLY_BYTES}-byte reply without the extension magic`);
+  const code = dv.getInt32(0, true);
+  if (code !== REPLY_PENDING && code < 0) return fail(`reply code ${code}`);
+  const epoch = dv.getUint32(16, true);
+  if (epoch === 0) return fail("extended reply with epoch 0");
+  return { ok: true, value: { code, ext: { requestId: dv.getUint32(8, true), generation: dv.getUint32(12, true), epoch } } };
 }
 
 /** The reply to a request that could not be decoded. */

@@ -53,13 +53,21 @@ export const CODE_NAMES: Readonly<Record<number, string>> = {
 export const EXT_OFFSET = 44;
 export const EXT_NAME_BYTES_MAX = EXT_OFFSET - 1;
 export const EXT_MAGIC = 0x3158_4254; // "TBX1" little-endian
-/** An extended reply: the 4-byte code, then magic, request id and generation. */
-export const EXT_REPLY_BYTES = 16;
+/** An extended reply: the 4-byte code, then magic, request id, generation and the server's epoch. */
+export const EXT_REPLY_BYTES = 20;
+/**
+ * The code of an extended reply that is not an outcome: the server has the request and it still
+ * waits. Sent to extended UDP requests so the client learns the server's epoch (and that it is
+ * there) long before the release; never an exit code.
+ */
+export const REPLY_PENDING = -1;
 
 /** Named limits of the server. */
 export const SERVER_LIMITS = {
   /** Live barriers at once. */
   barriersMax: 100_000,
+  /** Live barriers one peer (one sender address) made. */
+  barriersPerPeerMax: 1_024,
   /** Members (waiters and initializers) of one barrier. */
   waitersPerBarrierMax: 200_000,
   /** Largest count one INIT may add. */

@@ -1,5 +1,6 @@
 import type { EventSink, Micros, Timers } from "../engine/index.js";
 import type { CrashPolicy, ExtraPolicy, SyncRequest } from "./codec.js";
+import { SampledEvents } from "./sampled.js";
 import {
   CODE_BROKEN,
   CODE_INVALID,
@@ -27,6 +28,8 @@ interface Member {
   count: number;
   /** Its host crashed or its connection closed; it still counts under a tolerant policy. */
   crashed: boolean;
+  /** It can never be heard from again (an original UDP request, sent once, long ago): maybe gone. */
+  idle: boolean;
 }
 
 interface Barrier {
@@ -43,6 +46,8 @@ interface Barrier {
   deadlineUs: Micros | null;
   errorMax: number;
   members: Member[];
+  /** Who made it (a front's name for the sender's address), for the per-peer limit. */
+  origin: string;
 }
 
 interface Released {
@@ -67,7 +72,12 @@ export interface SyncServerStats {
   undone: number;
   crashed: number;
   resets: number;
+  /** Barriers dropped to make room because none of their members could still be there. */
+  evicted: number;
 }
+
+/** Oldest barriers looked at for one eviction; the ones kept go to the back, so a scan rotates. */
+export const EVICT_SCAN_MAX = 64;
 
 /**
  * Named barriers with the original's semantics (../shared/reference/sync.md) and our extensions:
@@ -76,7 +86,7 @@ export interface SyncServerStats {
  */
 export class SyncServer {
   readonly stats: SyncServerStats = {
-    requests: 0, releases: 0, released: 0, timeouts: 0, broken: 0, late: 0, overflow: 0, limited: 0, invalid: 0, undone: 0, crashed: 0, resets: 0,
+    requests: 0, releases: 0, released: 0, timeouts: 0, broken: 0, late: 0, overflow: 0, limited: 0, invalid: 0, undone: 0, crashed: 0, resets: 0, evicted: 0,
   };
   readonly limits: ServerLimits;
   private readonly live = new Map<string, Barrier>();
@@ -84,11 +94,16 @@ export class SyncServer {
   private readonly peers = new Map<number, Member>();
   /** Most recently released generation of each name, oldest first. */
   private readonly released = new Map<string, Released>();
+  /** Live barriers each origin made. */
+  private readonly madeBy = new Map<string, number>();
+  /** Events a peer can cause at will (garbage, refusals) go out sampled. */
+  readonly sampled: SampledEvents;
   private nextBarrierId = 1;
   private nextPeer = 1;
 
   constructor(private readonly ports: SyncServerPorts, limits: Partial<ServerLimits> = {}) {
     this.limits = { ...SERVER_LIMITS, ...limits };
+    this.sampled = new SampledEvents(ports.events, ports.now);
   }
 
   /** A fresh peer id for a front to hand to `request`. */
@@ -109,11 +124,22 @@ export class SyncServer {
   /** A request the front could not decode: the peer is told at once. */
   invalid(peer: number, why: string): void {
     this.stats.invalid++;
-    this.ports.events.emit("sync.invalid", { peer, why });
+    this.sampled.emit("sync.invalid", { peer, why });
     this.ports.reply(peer, CODE_INVALID, 0);
   }
 
-  request(peer: number, req: SyncRequest): void {
+  /** A request a front refused for a limit of its own (requests in flight per peer): told at once. */
+  refuse(peer: number, why: string): void {
+    this.answer(peer, CODE_LIMIT, 0, "limited", why);
+  }
+
+  /** The generation of the barrier the peer waits in, or 0. */
+  generationOf(peer: number): number {
+    return this.peers.get(peer)?.barrier.generation ?? 0;
+  }
+
+  /** `origin` names the sender's address: one origin makes at most `barriersPerPeerMax` live barriers. */
+  request(peer: number, req: SyncRequest, origin = ""): void {
     this.stats.requests++;
     const now = this.ports.now();
     const wanted = req.ext?.generation ?? 0;
@@ -123,13 +149,15 @@ export class SyncServer {
     const late = wanted !== 0
       ? wanted <= over
       : barrier === undefined && req.type === "wait" && past !== null && past.extra === "late";
-    if (late) return this.answer(peer, CODE_LATE, over, "late");
-    if (req.type === "init" && req.count > this.limits.countMax) return this.answer(peer, CODE_LIMIT, over + 1, "limited");
+    if (late) return this.answer(peer, CODE_LATE, over, "late", req.name);
+    if (req.type === "init" && req.count > this.limits.countMax) return this.answer(peer, CODE_LIMIT, over + 1, "limited", "count");
     if (barrier === undefined) {
-      if (this.live.size >= this.limits.barriersMax) return this.answer(peer, CODE_LIMIT, 0, "limited");
-      barrier = this.create(req.name, (past?.generation ?? 0) + 1);
+      if ((this.madeBy.get(origin) ?? 0) >= this.limits.barriersPerPeerMax) return this.answer(peer, CODE_LIMIT, 0, "limited", "barriers of one peer");
+      if (this.live.size >= this.limits.barriersMax && !this.evictGone()) return this.answer(peer, CODE_LIMIT, 0, "limited", "barriers");
+      barrier = this.create(req.name, (past?.generation ?? 0) + 1, origin);
     }
-    if (barrier.members.length >= this.limits.waitersPerBarrierMax) return this.answer(peer, CODE_LIMIT, barrier.generation, "limited");
+    const joins = !(req.type === "init" && req.noWait);
+    if (joins && barrier.members.length >= this.limits.waitersPerBarrierMax) return this.answer(peer, CODE_LIMIT, barrier.generation, "limited", "waiters");
     if (req.type === "init") this.init(peer, req, barrier, now);
     else this.wait(peer, req, barrier);
   }
@@ -138,13 +166,14 @@ export class SyncServer {
     barrier.counter -= 1;
     barrier.errorMax = Math.max(barrier.errorMax, req.error);
     this.join(peer, barrier, false, 0);
+    this.ports.events.emit("sync.wait", { name: barrier.name, generation: barrier.generation, counter: barrier.counter });
     this.settle(barrier);
   }
 
   private init(peer: number, req: SyncRequest, barrier: Barrier, now: Micros): void {
     if (barrier.inits > 0 && (barrier.extended || req.ext !== null)) {
       this.stats.invalid++;
-      this.ports.events.emit("sync.invalid", { peer, why: `second INIT of ${barrier.name}` });
+      this.sampled.emit("sync.invalid", { peer, why: `second INIT of ${barrier.name}` });
       return this.ports.reply(peer, CODE_INVALID, barrier.generation);
     }
     barrier.counter += req.count;
@@ -198,6 +227,15 @@ export class SyncServer {
     if (m !== undefined) m.crashed = false;
   }
 
+  /**
+   * A member that cannot be heard from again (an original UDP request long unanswered): it still
+   * counts, but its barrier may be dropped to make room when the table is full.
+   */
+  idle(peer: number): void {
+    const m = this.peers.get(peer);
+    if (m !== undefined) m.idle = true;
+  }
+
   /** A member gives up of its own accord (a UDP client's own timeout): its contribution is undone. */
   withdraw(peer: number): void {
     const m = this.peers.get(peer);
@@ -217,10 +255,11 @@ export class SyncServer {
     this.release(barrier, CODE_TIMEOUT);
   }
 
-  private create(name: string, generation: number): Barrier {
+  private create(name: string, generation: number, origin: string): Barrier {
     const barrier: Barrier = {
-      id: this.nextBarrierId++, name, generation, counter: 0, inits: 0, crash: null, extra: "new", extended: false, deadlineUs: null, errorMax: 0, members: [],
+      id: this.nextBarrierId++, name, generation, counter: 0, inits: 0, crash: null, extra: "new", extended: false, deadlineUs: null, errorMax: 0, members: [], origin,
     };
+    this.madeBy.set(origin, (this.madeBy.get(origin) ?? 0) + 1);
     this.live.set(name, barrier);
     this.released.delete(name);
     this.byTimer.set(barrier.id, barrier);
@@ -228,7 +267,7 @@ export class SyncServer {
   }
 
   private join(peer: number, barrier: Barrier, init: boolean, count: number): void {
-    const m: Member = { peer, barrier, init, count, crashed: false };
+    const m: Member = { peer, barrier, init, count, crashed: false, idle: false };
     barrier.members.push(m);
     this.peers.set(peer, m);
   }
@@ -301,7 +340,37 @@ export class SyncServer {
     barrier.members.length = 0;
   }
 
+  /**
+   * The table is full: drops the oldest barrier that nobody can still be waiting at (every member
+   * crashed, lapsed or idle; or none left, as after an INIT_NOWAIT), answering its members with the
+   * limit code. The table never stays full because of peers that have gone.
+   */
+  private evictGone(): boolean {
+    const oldest: Barrier[] = [];
+    for (const b of this.live.values()) {
+      oldest.push(b);
+      if (oldest.length >= EVICT_SCAN_MAX) break;
+    }
+    for (const b of oldest) {
+      if (b.members.every((m) => m.crashed || m.idle)) {
+        this.stats.evicted++;
+        this.sampled.emit("sync.evict", { name: b.name, generation: b.generation, members: b.members.length });
+        this.release(b, CODE_LIMIT);
+        return true;
+      }
+      // Still wanted: to the back, so the next scan looks at others.
+      this.live.delete(b.name);
+      this.live.set(b.name, b);
+    }
+    return false;
+  }
+
   private drop(barrier: Barrier): void {
+    if (this.live.get(barrier.name) === barrier) {
+      const made = (this.madeBy.get(barrier.origin) ?? 1) - 1;
+      if (made > 0) this.madeBy.set(barrier.origin, made);
+      else this.madeBy.delete(barrier.origin);
+    }
     this.live.delete(barrier.name);
     this.byTimer.delete(barrier.id);
     if (barrier.deadlineUs !== null) this.ports.timers.cancel(barrier.id);
@@ -326,9 +395,9 @@ export class SyncServer {
     return r;
   }
 
-  private answer(peer: number, code: number, generation: number, stat: "late" | "limited"): void {
+  private answer(peer: number, code: number, generation: number, stat: "late" | "limited", why: string): void {
     this.stats[stat]++;
-    this.ports.events.emit(`sync.${stat}`, { peer, code });
+    this.sampled.emit(`sync.${stat}`, { peer, code, why });
     this.ports.reply(peer, code, generation);
   }
 }

@@ -5,3 +5,4 @@ export { FileDisk, TargetError, fsyncFd, openTarget, type DiskDone, type OpenedT
 export { bindProcess, freshSeed, realEnv, type Bound, type RealParts } from "./env.js";
 export { addressToIpv4, ipv4ToAddress } from "./ipv4.js";
 export { UdpNet } from "./unicast.js";
+export { openFilesLimit } from "./fd-limit.js";

@@ -1,9 +1,10 @@
-import { readFileSync } from "node:fs";
 import { connect } from "node:net";
 import { performance } from "node:perf_hooks";
-import { CLIENT_DEFAULTS, encodeRequest, SyncClient } from "../../core/sync/index.js";
-import { freshSeed, ipv4ToAddress, realEnv, UdpNet } from "../runtime/index.js";
-import { startSyncServer } from "./server.js";
+import { CLIENT_DEFAULTS, CODE_OK, decodeReply, encodeRequest, SyncClient } from "../../core/sync/index.js";
+import { freshSeed, ipv4ToAddress, openFilesLimit, realEnv, UdpNet } from "../runtime/index.js";
+import { startSyncServer, type SyncServerConfig } from "./server.js";
+
+export { openFilesLimit } from "../runtime/index.js";
 
 export interface SyncBenchOptions {
   waiters: number;
@@ -12,30 +13,27 @@ export interface SyncBenchOptions {
   concurrency: number;
   /** UDP sockets the waiters share (request ids tell them apart). */
   udpSockets: number;
+  /** Changes to the server's configuration (tests make it refuse some waiters, to see them counted). */
+  server?: Partial<SyncServerConfig>;
 }
 
 export interface SyncBenchResult {
   waiters: number;
   transport: "tcp" | "udp";
-  /** From the last arrival (the INIT that reaches zero) to every waiter holding its reply. */
+  /** From the release (the INIT that reaches zero) to every waiter holding its reply. */
   releaseMs: number;
   /** Waiters the server took in, per second, while they arrived. */
   arrivalsPerSec: number;
   arrivalMs: number;
+  /** Waiters whose reply was exactly "released" (code 0). */
   released: number;
+  /** Waiters that got another code, a reply that does not decode, or none: each is a failure of the run. */
+  failed: number;
+  /** How many waiters ended with each outcome: a reply code, or "no-reply" / "bad-reply". */
+  outcomes: Record<string, number>;
   /** UDP: datagrams the clients sent beyond one each (retransmissions). */
   retransmissions: number;
   openFilesLimit: number | null;
-}
-
-/** The process's soft limit on open files, from /proc (Linux); null where unknown. */
-export function openFilesLimit(): number | null {
-  try {
-    const m = /Max open files\s+(\d+|unlimited)/.exec(readFileSync("/proc/self/limits", "utf8"));
-    return m === null ? null : m[1] === "unlimited" ? Infinity : Number(m[1]);
-  } catch {
-    return null;
-  }
 }
 
 /** File descriptors one TCP waiter costs on loopback (its socket and the server's), plus headroom. */
@@ -45,6 +43,32 @@ export function fdsNeeded(waiters: number): number {
 
 const NAME = "bench";
 
+/** Outcomes of the waiters as they come in; `all` resolves when every waiter has one. */
+class Tally {
+  released = 0;
+  failed = 0;
+  lastReplyAt = 0;
+  readonly outcomes: Record<string, number> = {};
+  readonly all: Promise<void>;
+  private resolve: () => void = () => {};
+
+  constructor(private readonly waiters: number) {
+    this.all = new Promise((r) => (this.resolve = r));
+  }
+
+  get count(): number {
+    return this.released + this.failed;
+  }
+
+  note(outcome: number | "no-reply" | "bad-reply"): void {
+    this.outcomes[String(outcome)] = (this.outcomes[String(outcome)] ?? 0) + 1;
+    if (outcome === CODE_OK) this.released++;
+    else this.failed++;
+    this.lastReplyAt = performance.now();
+    if (this.count === this.waiters) this.resolve();
+  }
+}
+
 export async function runSyncBench(o: SyncBenchOptions): Promise<SyncBenchResult> {
   let releasedAt = 0;
   const server = await startSyncServer({
@@ -53,18 +77,25 @@ export async function runSyncBench(o: SyncBenchOptions): Promise<SyncBenchResult
     tcp: o.transport === "tcp",
     udp: o.transport === "udp",
     events: { emit: (kind) => void (kind === "sync.release" && (releasedAt = performance.now())) },
+    // Every waiter comes from 127.0.0.1: the per-peer limits must let them all in.
+    connectionsPerPeerMax: o.waiters + 1,
+    ...o.server,
+    daemon: { requestsPerPeerMax: o.waiters + 1, ...o.server?.daemon },
   });
   try {
     const run = o.transport === "tcp" ? benchTcp : benchUdp;
     const port = (o.transport === "tcp" ? server.tcpPort : server.udpPort) as number;
-    const r = await run(o, port, () => server.daemon.server.inspect(NAME)?.counter ?? 0);
+    const tally = new Tally(o.waiters);
+    const r = await run(o, port, () => -(server.daemon.server.inspect(NAME)?.counter ?? 0), tally);
     return {
       waiters: o.waiters,
       transport: o.transport,
-      releaseMs: round(r.lastReplyAt - releasedAt),
+      releaseMs: releasedAt === 0 ? 0 : round(tally.lastReplyAt - releasedAt),
       arrivalsPerSec: Math.round(o.waiters / Math.max((r.arrivedAt - r.startedAt) / 1000, 1e-6)),
       arrivalMs: round(r.arrivedAt - r.startedAt),
-      released: r.released,
+      released: tally.released,
+      failed: tally.failed,
+      outcomes: tally.outcomes,
       retransmissions: r.retransmissions,
       openFilesLimit: openFilesLimit(),
     };
@@ -76,44 +107,46 @@ export async function runSyncBench(o: SyncBenchOptions): Promise<SyncBenchResult
 interface Timing {
   startedAt: number;
   arrivedAt: number;
-  lastReplyAt: number;
-  released: number;
   retransmissions: number;
 }
 
-/** Resolves when the barrier's counter shows every waiter arrived. */
-function arrivals(counter: () => number, waiters: number): Promise<number> {
+/** Resolves when every waiter is either counted at the barrier or already has its (failed) outcome. */
+function arrivals(waiting: () => number, tally: Tally, waiters: number): Promise<number> {
   return new Promise((resolve) => {
     const poll = (): void => {
-      if (counter() <= -waiters) resolve(performance.now());
+      if (waiting() + tally.count >= waiters) resolve(performance.now());
       else setImmediate(poll);
     };
     poll();
   });
 }
 
-async function benchTcp(o: SyncBenchOptions, port: number, counter: () => number): Promise<Timing> {
+async function benchTcp(o: SyncBenchOptions, port: number, waiting: () => number, tally: Tally): Promise<Timing> {
   const wait = encodeRequest({ type: "wait", name: NAME, noWait: false, count: 0, error: 0, ext: null });
-  let released = 0;
-  let lastReplyAt = 0;
-  let resolveAll: () => void = () => {};
-  const allReleased = new Promise<void>((r) => (resolveAll = r));
   const startedAt = performance.now();
   let next = 0;
   const open = (): Promise<void> =>
-    new Promise((resolve, reject) => {
+    new Promise((resolve) => {
+      const chunks: Buffer[] = [];
+      let done = false;
       const socket = connect({ host: "127.0.0.1", port, noDelay: true });
+      const end = (): void => {
+        if (done) return;
+        done = true;
+        const bytes = Buffer.concat(chunks);
+        if (bytes.length === 0) return tally.note("no-reply");
+        const reply = decodeReply(new Uint8Array(bytes));
+        tally.note(reply.ok && reply.value.ext === null ? reply.value.code : "bad-reply");
+      };
       socket.on("connect", () => {
         socket.write(wait);
         resolve();
       });
-      socket.on("error", reject);
-      socket.on("data", () => {});
-      socket.on("end", () => {
-        released++;
-        lastReplyAt = performance.now();
-        if (released === o.waiters) resolveAll();
-      });
+      socket.on("error", () => resolve());
+      socket.on("data", (chunk: Buffer) => chunks.push(chunk));
+      // The reply is whole at "end"; "close" without an "end" (a reset) is a waiter with no reply.
+      socket.on("end", end);
+      socket.on("close", end);
     });
   const lanes = Array.from({ length: Math.min(o.concurrency, o.waiters) }, async () => {
     while (next < o.waiters) {
@@ -122,16 +155,16 @@ async function benchTcp(o: SyncBenchOptions, port: number, counter: () => number
     }
   });
   await Promise.all(lanes);
-  const arrivedAt = await arrivals(counter, o.waiters);
+  const arrivedAt = await arrivals(waiting, tally, o.waiters);
   const init = connect({ host: "127.0.0.1", port, noDelay: true });
-  init.on("connect", () => init.write(encodeRequest({ type: "init", name: NAME, noWait: true, count: o.waiters, error: 0, ext: null })));
+  init.on("connect", () => init.write(encodeRequest({ type: "init", name: NAME, noWait: true, count: waiting(), error: 0, ext: null })));
   init.on("data", () => {});
   init.on("error", () => {});
-  await allReleased;
-  return { startedAt, arrivedAt, lastReplyAt, released, retransmissions: 0 };
+  await tally.all;
+  return { startedAt, arrivedAt, retransmissions: 0 };
 }
 
-async function benchUdp(o: SyncBenchOptions, port: number, counter: () => number): Promise<Timing> {
+async function benchUdp(o: SyncBenchOptions, port: number, waiting: () => number, tally: Tally): Promise<Timing> {
   const server = ipv4ToAddress("127.0.0.1") as number;
   const nets = await Promise.all(
     Array.from({ length: Math.min(o.udpSockets, o.waiters) }, async () => {
@@ -142,10 +175,6 @@ async function benchUdp(o: SyncBenchOptions, port: number, counter: () => number
   );
   /** Per socket, by request id: ids are random, so they are told apart only within one socket. */
   const clients = new Map<UdpNet, Map<number, SyncClient>>(nets.map((n) => [n, new Map()]));
-  let released = 0;
-  let lastReplyAt = 0;
-  let resolveAll: () => void = () => {};
-  const allReleased = new Promise<void>((r) => (resolveAll = r));
   const timers: { close(): void }[] = [];
   const make = (net: UdpNet, type: "init" | "wait", count: number, noWait: boolean): SyncClient => {
     let client: SyncClient | null = null;
@@ -153,11 +182,9 @@ async function benchUdp(o: SyncBenchOptions, port: number, counter: () => number
     timers.push(t);
     client = new SyncClient(env, {
       ...CLIENT_DEFAULTS, server, port, type, name: NAME, count, noWait,
-      onDone: () => {
+      onDone: (outcome) => {
         if (type === "init") return;
-        released++;
-        lastReplyAt = performance.now();
-        if (released === o.waiters) resolveAll();
+        tally.note(outcome.source === "server" ? outcome.code : "no-reply");
       },
     });
     return client;
@@ -177,15 +204,15 @@ async function benchUdp(o: SyncBenchOptions, port: number, counter: () => number
     clients.get(net)?.set(c.requestId, c);
     waiters.push(c);
   }
-  const arrivedAt = await arrivals(counter, o.waiters);
-  const init = make(nets[0] as UdpNet, "init", o.waiters, true);
+  const arrivedAt = await arrivals(waiting, tally, o.waiters);
+  const init = make(nets[0] as UdpNet, "init", waiting(), true);
   init.start();
   clients.get(nets[0] as UdpNet)?.set(init.requestId, init);
-  await allReleased;
+  await tally.all;
   for (const t of timers) t.close();
   for (const net of nets) net.close();
   const retransmissions = waiters.reduce((n, c) => n + c.sends - 1, 0);
-  return { startedAt, arrivedAt, lastReplyAt, released, retransmissions };
+  return { startedAt, arrivedAt, retransmissions };
 }
 
 function round(ms: number): number {

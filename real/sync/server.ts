@@ -1,9 +1,12 @@
-import { createServer, type Server, type Socket } from "node:net";
 import type { EventSink } from "../../core/engine/index.js";
-import { REQUEST_BYTES, SyncDaemon, type SyncDaemonOptions } from "../../core/sync/index.js";
+import { SyncDaemon, type SyncDaemonOptions } from "../../core/sync/index.js";
 import { freshSeed, ipv4ToAddress, realEnv, UdpNet } from "../runtime/index.js";
+import { bindSamePort } from "./bind.js";
+import { TcpFront, type TcpOptions, type TcpStats } from "./tcp.js";
 
-export interface SyncServerConfig {
+export { CONNECTIONS_PER_PEER_MAX, connectionsForFdLimit, connectionsPerPeerFor, FD_RESERVE, REQUEST_READ_TIMEOUT_MS, TCP_CONNECTIONS_MAX, type TcpStats } from "./tcp.js";
+
+export interface SyncServerConfig extends Omit<TcpOptions, "host"> {
   port: number;
   /** Address to listen on; "0.0.0.0" for all. */
   host: string;
@@ -11,24 +14,10 @@ export interface SyncServerConfig {
   udp: boolean;
   events: EventSink;
   daemon?: Partial<SyncDaemonOptions>;
-  /** Most TCP connections open at once; beyond it a new one is closed at once. */
-  connectionsMax?: number;
-  /** A connection that has not sent a whole request after this long is closed. */
-  requestReadTimeoutMs?: number;
-  /** Pending connections the kernel queues (listen backlog). */
-  backlog?: number;
 }
 
-export const TCP_CONNECTIONS_MAX = 100_000;
-export const REQUEST_READ_TIMEOUT_MS = 30_000;
-
-export interface TcpStats {
-  connections: number;
-  refused: number;
-  incomplete: number;
-  extraBytes: number;
-  open: number;
-}
+/** How long answered TCP waiters may take to read their reply when the server stops. */
+export const CLOSE_GRACE_MS = 2_000;
 
 export interface RunningSyncServer {
   readonly daemon: SyncDaemon;
@@ -37,6 +26,11 @@ export interface RunningSyncServer {
   readonly tcpStats: TcpStats;
   /** SIGHUP: clears every barrier and releases everyone with 240. */
   reset(): void;
+  /**
+   * Stops in order: no new connections or datagrams, every waiter answered (240) and its events
+   * emitted, replies flushed, sockets and timers closed. After it resolves nothing is emitted, so
+   * the caller may close the store its events go to.
+   */
   close(): Promise<void>;
 }
 
@@ -57,95 +51,43 @@ export async function startSyncServer(config: SyncServerConfig): Promise<Running
   daemon = new SyncDaemon(env, config.daemon ?? {});
   const d = daemon;
   net.receive = (from, fromPort, bytes) => d.receive(from, fromPort, bytes);
-  const tcpStats: TcpStats = { connections: 0, refused: 0, incomplete: 0, extraBytes: 0, open: 0 };
-  let udpPort: number | null = null;
-  let tcp: Server | null = null;
+  const tcp = config.tcp ? new TcpFront(d, { ...config }) : null;
+  let port: number;
   try {
-    if (config.udp) udpPort = await net.bind(config.port, config.host);
-    // With port 0 the kernel picks UDP's; TCP takes the same number, as clients expect one port.
-    if (config.tcp) tcp = await listenTcp({ ...config, port: udpPort ?? config.port }, d, tcpStats);
+    port = await bindBoth(config, net, tcp);
   } catch (error) {
     timers.close();
-    if (udpPort !== null) net.close();
-    tcp?.close();
+    net.close();
+    await tcp?.unlisten();
     const e = error as NodeJS.ErrnoException;
     throw new SyncListenError(`cannot listen on ${config.host}:${config.port} (${e.code ?? e.message})`);
   }
-  const address = tcp?.address();
+  let closing: Promise<void> | null = null;
+  const shutdown = async (): Promise<void> => {
+    const tcpClosed = tcp?.close(CLOSE_GRACE_MS);
+    d.stop();
+    await tcpClosed;
+    if (config.udp) await net.flush();
+    net.close();
+    timers.close();
+  };
   return {
     daemon: d,
-    tcpPort: address !== undefined && address !== null && typeof address === "object" ? address.port : null,
-    udpPort,
-    tcpStats,
+    tcpPort: tcp === null ? null : port,
+    udpPort: config.udp ? port : null,
+    tcpStats: tcp?.stats ?? { connections: 0, refused: 0, refusedPeer: 0, incomplete: 0, extraBytes: 0, open: 0, connectionsMax: 0, connectionsPerPeerMax: 0, acceptErrors: 0 },
     reset: () => d.server.reset(),
-    close: async () => {
-      timers.close();
-      if (udpPort !== null) net.close();
-      if (tcp !== null) {
-        const t = tcp;
-        await new Promise<void>((resolve) => {
-          t.close(() => resolve());
-          for (const s of sockets.get(t) ?? []) s.destroy();
-        });
-      }
-    },
+    close: () => (closing ??= shutdown()),
   };
 }
 
-const sockets = new WeakMap<Server, Set<Socket>>();
-
-function listenTcp(config: SyncServerConfig, daemon: SyncDaemon, stats: TcpStats): Promise<Server> {
-  const open = new Set<Socket>();
-  const server = createServer({ noDelay: true }, (socket) => serveConnection(socket, config, daemon, stats, open));
-  sockets.set(server, open);
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen({ port: config.port, host: config.host, backlog: config.backlog ?? 4096 }, () => {
-      server.off("error", reject);
-      resolve(server);
-    });
-  });
-}
-
-function serveConnection(socket: Socket, config: SyncServerConfig, daemon: SyncDaemon, stats: TcpStats, open: Set<Socket>): void {
-  stats.connections++;
-  if (open.size >= (config.connectionsMax ?? TCP_CONNECTIONS_MAX)) {
-    stats.refused++;
-    socket.destroy();
-    return;
-  }
-  open.add(socket);
-  stats.open = open.size;
-  const request = new Uint8Array(REQUEST_BYTES);
-  let got = 0;
-  let peer: number | null = null;
-  let answered = false;
-  const readTimer = setTimeout(() => {
-    stats.incomplete++;
-    socket.destroy();
-  }, config.requestReadTimeoutMs ?? REQUEST_READ_TIMEOUT_MS);
-  socket.on("data", (chunk: Buffer) => {
-    if (peer !== null || answered) {
-      // Bytes after a whole request mean nothing to the protocol; they are counted and dropped.
-      stats.extraBytes += chunk.length;
-      return;
-    }
-    const take = Math.min(chunk.length, REQUEST_BYTES - got);
-    request.set(chunk.subarray(0, take), got);
-    got += take;
-    stats.extraBytes += chunk.length - take;
-    if (got < REQUEST_BYTES) return;
-    clearTimeout(readTimer);
-    peer = daemon.streamRequest(request, (reply) => {
-      answered = true;
-      socket.end(reply);
-    });
-  });
-  socket.on("error", () => {});
-  socket.on("close", () => {
-    clearTimeout(readTimer);
-    open.delete(socket);
-    stats.open = open.size;
-    if (peer !== null && !answered) daemon.streamClosed(peer);
+/** TCP first (the kernel picks from the busier space), then UDP on the same number, as clients expect one port. */
+function bindBoth(config: SyncServerConfig, net: UdpNet, tcp: TcpFront | null): Promise<number> {
+  if (tcp === null) return net.bind(config.port, config.host);
+  if (!config.udp) return tcp.listen(config.port);
+  return bindSamePort(config.port, {
+    first: (port) => tcp.listen(port),
+    second: async (port) => void (await net.bind(port, config.host)),
+    releaseFirst: () => tcp.unlisten(),
   });
 }

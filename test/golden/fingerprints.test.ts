@@ -26,7 +26,7 @@ const GOLDEN: Record<string, Golden> = {
   "examples/lossy-multicast.json seed 1": { traceHash: "a5b29c731ad62330", events: 288354 },
   "examples/partition-heal.json seed 3": { traceHash: "a5ca91168f36dc14", events: 418972 },
   "examples/many-hosts.json seed 7, first 1s": { traceHash: "70b5028aff15b0fb", events: 303906 },
-  "sync/examples/boot-phase.json seed 7": { traceHash: "99ef85be5258a370", events: 57086 },
+  "sync/examples/boot-phase.json seed 7": { traceHash: "0804689a189c9d72", events: 59283 },
   "frisbee features seed 11": { traceHash: "3f7754f6f14ecb90", events: 28224 },
   "plan frisbee packet, 6 clients, loss 0.02 at server, clustered:3:1s, burst 8 gap 2000us": { traceHash: "49ec136ec1458af6", events: 34650 },
   "plan frisbee packet, 4 clients, loss 0.01 at receivers, uniform:2s": { traceHash: "f2f3f0666693bd31", events: 40749 },

@@ -6,7 +6,11 @@ import {
   decodeRequest,
   encodeReply,
   encodeRequest,
+  EXT_MAGIC,
   EXT_NAME_BYTES_MAX,
+  EXT_OFFSET,
+  EXT_REPLY_BYTES,
+  REPLY_PENDING,
   REQUEST_BYTES,
   type SyncRequest,
 } from "../../../core/sync/index.js";
@@ -131,6 +135,7 @@ const requestArb: fc.Arbitrary<SyncRequest> = fc.boolean().chain((extended) =>
           crash: fc.constantFrom("original" as const, "tolerant" as const, "intolerant" as const),
           extra: fc.constantFrom("new" as const, "late" as const),
           cancel: fc.boolean(),
+          epochKnown: fc.boolean(),
         })
       : fc.constant(null),
   }),
@@ -162,12 +167,50 @@ describe("sync codec round trips", () => {
     );
   });
 
-  it("round-trips extended replies", () => {
+  it("round-trips extended replies, the pending one included", () => {
+    const u32 = fc.integer({ min: 1, max: 2 ** 32 - 1 });
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 255 }), fc.integer({ min: 1, max: 2 ** 32 - 1 }), fc.integer({ min: 0, max: 2 ** 32 - 1 }), (code, requestId, generation) => {
-        const d = decodeReply(encodeReply({ code, ext: { requestId, generation } }));
-        expect(d.ok && d.value).toEqual({ code, ext: { requestId, generation } });
+      fc.property(fc.integer({ min: -1, max: 255 }), u32, fc.integer({ min: 0, max: 2 ** 32 - 1 }), u32, (code, requestId, generation, epoch) => {
+        const d = decodeReply(encodeReply({ code, ext: { requestId, generation, epoch } }));
+        expect(d.ok && d.value).toEqual({ code, ext: { requestId, generation, epoch } });
       }),
     );
+  });
+});
+
+describe("sync codec refuses what this version does not know", () => {
+  const extended = (): Uint8Array =>
+    encodeRequest({ type: "wait", name: "b", noWait: false, count: 0, error: 0, ext: { requestId: 9, deadlineMs: 0, generation: 0, crash: "tolerant", extra: "late", cancel: false, epochKnown: false } });
+  const withOptions = (options: number): Uint8Array => {
+    const b = extended();
+    b[EXT_OFFSET + 4] = options;
+    return b;
+  };
+
+  it("accepts every known combination of option bits", () => {
+    for (const crash of [0, 1, 2]) for (const extra of [0, 1]) for (const cancel of [0, 0x10]) for (const epochKnown of [0, 0x20]) {
+      expect(decodeRequest(withOptions(crash | (extra << 2) | cancel | epochKnown)).ok).toBe(true);
+    }
+  });
+
+  it("refuses an unknown option bit, crash code 3 and extra codes 2 and 3", () => {
+    for (const options of [0x40, 0x80, 0x61, 0x3, 0x8, 0xc]) {
+      const d = decodeRequest(withOptions(options));
+      expect(d.ok, `options 0x${options.toString(16)}`).toBe(false);
+      if (!d.ok) expect(d.error).toBe(`bad extension options 0x${options.toString(16)}`);
+    }
+  });
+
+  it("refuses an extended reply without its magic, of the old 16 bytes, with epoch 0 or a negative code", () => {
+    const good = encodeReply({ code: 0, ext: { requestId: 1, generation: 1, epoch: 7 } });
+    expect(good.length).toBe(EXT_REPLY_BYTES);
+    expect(decodeReply(good).ok).toBe(true);
+    const noMagic = good.slice();
+    new DataView(noMagic.buffer).setUint32(4, EXT_MAGIC ^ 1, true);
+    expect(decodeReply(noMagic)).toEqual({ ok: false, error: `a ${EXT_REPLY_BYTES}-byte reply without the extension magic` });
+    expect(decodeReply(good.subarray(0, 16))).toEqual({ ok: false, error: `a reply is 4 or ${EXT_REPLY_BYTES} bytes, got 16` });
+    expect(decodeReply(encodeReply({ code: 0, ext: { requestId: 1, generation: 1, epoch: 0 } })).ok).toBe(false);
+    expect(decodeReply(encodeReply({ code: -2, ext: { requestId: 1, generation: 1, epoch: 3 } })).ok).toBe(false);
+    expect(decodeReply(encodeReply({ code: REPLY_PENDING, ext: { requestId: 1, generation: 1, epoch: 3 } })).ok).toBe(true);
   });
 });

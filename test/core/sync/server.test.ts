@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { CODE_BROKEN, CODE_INVALID, CODE_LATE, CODE_LIMIT, CODE_OVERFLOW, CODE_RESET, CODE_TIMEOUT } from "../../../core/sync/index.js";
+import { SAMPLE_EVERY_US, type SyncRequest } from "../../../core/sync/index.js";
 import { ext, Harness } from "./support.js";
 
 describe("sync server: the original's semantics", () => {
@@ -53,6 +54,17 @@ describe("sync server: the original's semantics", () => {
     h2.wait();
     h2.server.crash(i);
     expect(h2.server.inspect("b")?.counter).toBe(-1);
+  });
+
+  it("with more early waiters than the count, holds everyone until the counter is exactly zero", () => {
+    const h = new Harness();
+    const w = [h.wait(), h.wait(), h.wait()];
+    const i = h.init(2);
+    expect(h.server.inspect("b")?.counter).toBe(-1);
+    expect(h.replies).toEqual([]);
+    expect(h.server.crash(w[2] as number)).toBe("undone");
+    expect([w[0], w[1], i].map((p) => h.codeOf(p as number))).toEqual([0, 0, 0]);
+    expect(h.server.barrierCount).toBe(0);
   });
 
   it("adds the counts of two original INITs, as the original does", () => {
@@ -215,5 +227,77 @@ describe("sync server: a deadline is never extended", () => {
     const again = h.init(2, { ext: ext({ deadlineMs: 100 }) });
     h.advance(100_000);
     expect(h.replyTo(again)).toMatchObject({ code: CODE_TIMEOUT, atUs: 100_000 });
+  });
+});
+
+describe("sync server: what one peer may hold, and room made by peers that have gone", () => {
+  const from = (h: Harness, origin: string, name: string, type: "init" | "wait" = "wait", more: Partial<SyncRequest> = {}): number => {
+    const peer = h.server.newPeer();
+    h.server.request(peer, { name, noWait: false, count: type === "init" ? 1 : 0, error: 0, ext: null, type, ...more }, origin);
+    return peer;
+  };
+
+  it("refuses a peer's barrier beyond its share and serves the others", () => {
+    const h = new Harness({ barriersPerPeerMax: 3 });
+    for (const n of ["a", "b", "c"]) from(h, "flood", n);
+    expect(h.codeOf(from(h, "flood", "d"))).toBe(CODE_LIMIT);
+    // Joining a barrier that exists makes none: still allowed.
+    expect(h.codeOf(from(h, "flood", "a"))).toBeUndefined();
+    const w = from(h, "good", "d");
+    const i = from(h, "good", "d", "init");
+    expect([h.codeOf(w), h.codeOf(i)]).toEqual([0, 0]);
+    expect(h.server.stats.limited).toBe(1);
+  });
+
+  it("gives a peer its share back when its barriers are released", () => {
+    const h = new Harness({ barriersPerPeerMax: 1 });
+    const w = from(h, "p", "a");
+    from(h, "q", "a", "init");
+    expect(h.codeOf(w)).toBe(0);
+    expect(h.codeOf(from(h, "p", "b"))).toBeUndefined();
+  });
+
+  it("makes room in a full table by dropping a barrier whose members have all gone, answering them with 245", () => {
+    const h = new Harness({ barriersMax: 3 });
+    const gone = [from(h, "1", "a"), from(h, "2", "b")];
+    const here = from(h, "3", "c");
+    expect(h.codeOf(from(h, "4", "d"))).toBe(CODE_LIMIT);
+    h.server.idle(gone[0] as number);
+    expect(h.server.crash(gone[1] as number)).toBe("kept");
+    const d = from(h, "4", "d");
+    expect(h.codeOf(d)).toBeUndefined();
+    expect(h.codeOf(gone[0] as number)).toBe(CODE_LIMIT);
+    expect(h.server.stats.evicted).toBe(1);
+    const e = from(h, "5", "e");
+    expect(h.codeOf(e)).toBeUndefined();
+    expect(h.codeOf(gone[1] as number)).toBe(CODE_LIMIT);
+    // Nobody else has gone: the table is full for good reason.
+    expect(h.codeOf(from(h, "6", "f"))).toBe(CODE_LIMIT);
+    expect(h.codeOf(here)).toBeUndefined();
+  });
+
+  it("makes room by dropping a barrier only an INIT_NOWAIT made, and finds it behind many wanted ones", () => {
+    const h = new Harness({ barriersMax: 200 });
+    const names = Array.from({ length: 199 }, (_, i) => `w${i}`);
+    for (const n of names) from(h, n, n);
+    from(h, "init", "lonely", "init", { noWait: true });
+    let served = 0;
+    for (let i = 0; i < 10 && served === 0; i++) if (h.codeOf(from(h, "x", `new${i}`)) === undefined) served++;
+    expect(served).toBe(1);
+    expect(h.server.inspect("lonely")).toBeNull();
+    expect(names.every((n) => h.server.inspect(n) !== null)).toBe(true);
+  });
+
+  it("samples refusals: one event per interval, with how many were held back", () => {
+    const h = new Harness({ barriersPerPeerMax: 1 });
+    from(h, "flood", "a");
+    for (let i = 0; i < 1000; i++) from(h, "flood", `n${i}`);
+    const limited = (): { kind: string; fields: Record<string, unknown> }[] => h.events.filter((e) => e.kind === "sync.limited");
+    expect(limited()).toHaveLength(1);
+    h.advance(SAMPLE_EVERY_US);
+    from(h, "flood", "late");
+    expect(limited()).toHaveLength(2);
+    expect(limited()[1]?.fields["heldBack"]).toBe(999);
+    expect(h.server.stats.limited).toBe(1001);
   });
 });

@@ -59,5 +59,5 @@ export class Harness {
 }
 
 export function ext(more: Partial<RequestExt> = {}): RequestExt {
-  return { requestId: 1, deadlineMs: 0, generation: 0, crash: "original", extra: "new", cancel: false, ...more };
+  return { requestId: 1, deadlineMs: 0, generation: 0, crash: "original", extra: "new", cancel: false, epochKnown: false, ...more };
 }

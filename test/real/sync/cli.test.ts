@@ -1,12 +1,11 @@
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CLI, startSyncd, type SyncdProcess } from "./syncd-process.js";
 
-const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
-const CLI = join(ROOT, "dist/bin/testbed.js");
 const dir = mkdtempSync(join(tmpdir(), "testbed-sync-cli-"));
 
 function testbed(...args: string[]) {
@@ -31,25 +30,18 @@ function oneLine(r: { code: number | null; stderr: string }, code: number, patte
   expect(r.stderr).not.toMatch(/\n\s+at /);
 }
 
-let syncd: ChildProcess;
+let syncd: SyncdProcess | null = null;
 let port = 0;
-let log = "";
 
 beforeAll(async () => {
-  syncd = spawn(process.execPath, [CLI, "syncd", "-p", "0", "--host", "127.0.0.1"], { cwd: dir });
-  syncd.stdout!.on("data", (d: Buffer) => (log += d.toString()));
-  const start = Date.now();
-  while (!/syncd\.start .*tcp=(\d+)/.test(log)) {
-    if (Date.now() - start > 20_000) throw new Error(`syncd did not start: ${log}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  port = Number(/tcp=(\d+)/.exec(log)![1]);
+  // Fails at once, with everything syncd wrote, if it exits instead of starting.
+  syncd = await startSyncd([], { cwd: dir });
+  port = syncd.tcpPort;
 });
 
 afterAll(async () => {
-  const exited = new Promise((r) => syncd.on("exit", r));
-  syncd.kill("SIGTERM");
-  await exited;
+  // Resolves at once if syncd has already exited.
+  await syncd?.stop("SIGTERM");
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -82,9 +74,8 @@ describe("testbed syncd and testbed sync", () => {
 
   it("exit 240 for waiters when the server gets SIGHUP", async () => {
     const waiting = testbedAsync("sync", "-s", `127.0.0.1:${port}`, "-n", "p4", "--timeout", "30");
-    // The waiter's arrival is not logged; give its process time to start and connect.
-    await new Promise((r) => setTimeout(r, 1500));
-    syncd.kill("SIGHUP");
+    await syncd!.waitFor(/sync\.wait name=p4 /);
+    syncd!.child.kill("SIGHUP");
     expect((await waiting).code).toBe(240);
   });
 
@@ -97,6 +88,61 @@ describe("testbed syncd and testbed sync", () => {
     expect(testbed("syncserver", "e1", "n0", "--db", "t.db").stdout.trim()).toBe("SYNCSERVER SERVER=127.0.0.1 ISSERVER=1");
     const r = await testbedAsync("sync", "--syncserver-file", file, "-n", "p5", "-i", "0");
     expect(r.code).toBe(0);
+  });
+});
+
+/** A port nobody listens on (just released by the kernel). */
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+/** Runs `testbed ...args` until its stderr matches, then stops it; what it wrote by then. */
+function stderrUntil(pattern: RegExp, ...args: string[]): Promise<string> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: dir });
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString();
+      if (pattern.test(stderr)) child.kill("SIGTERM");
+    });
+    child.on("close", () => resolve(stderr));
+  });
+}
+
+describe("testbed sync with no server there says so", () => {
+  it("over TCP: once, where and how often it retries, without waiting for a timeout", async () => {
+    const port = await freePort();
+    const stderr = await stderrUntil(/\n/, "sync", "-s", `127.0.0.1:${port}`, "-n", "x");
+    expect(stderr).toBe(`testbed: sync: no sync server at 127.0.0.1:${port} (connection refused); trying again every 5 s until it answers (--timeout S gives up)\n`);
+  });
+
+  it("over TCP with --timeout: exits 241 with the reason", async () => {
+    const port = await freePort();
+    const r = await testbedAsync("sync", "-s", `127.0.0.1:${port}`, "-n", "x", "--timeout", "1");
+    expect(r.code).toBe(241);
+    expect(r.stderr.split("\n")).toEqual([
+      `testbed: sync: no sync server at 127.0.0.1:${port} (connection refused); trying again every 5 s, giving up after 1 s`,
+      `testbed: sync: gave up after 1 s: no sync server at 127.0.0.1:${port} (connection refused once)`,
+      "",
+    ]);
+  });
+
+  it("over UDP: once, that nothing answers and how often it sends again; the reason at --timeout", async () => {
+    const port = await freePort();
+    const r = await testbedAsync("sync", "-u", "-s", `127.0.0.1:${port}`, "-n", "x", "--timeout", "2");
+    expect(r.code).toBe(241);
+    const lines = r.stderr.trimEnd().split("\n");
+    expect(lines[0]).toBe(`testbed: sync: no answer yet from a sync server at 127.0.0.1:${port} (UDP); sending again with backoff, at least every 4 s, giving up after 2 s`);
+    expect(lines[1]).toMatch(new RegExp(`^testbed: sync: gave up after 2 s: no answer from a sync server at 127\\.0\\.0\\.1:${port} \\(\\d+ datagrams sent\\)$`));
+    expect(lines).toHaveLength(2);
+  });
+
+  it("takes host:port in -s, and refuses it in one line when -p names another port", () => {
+    oneLine(testbed("sync", "-s", "127.0.0.1:5", "-p", "6", "-n", "x"), 64, /^testbed: sync: -s 127\.0\.0\.1:5 names port 5 and -p names 6: give the port once$/);
   });
 });
 
@@ -135,8 +181,8 @@ describe("the testbed side and the benchmark", () => {
     for (const transport of ["tcp", "udp"]) {
       const r = testbed("bench", "sync", "--waiters", "50", "--transport", transport, "--json");
       expect(r.code).toBe(0);
-      const j = JSON.parse(r.stdout) as { releaseMs: number; arrivalsPerSec: number; released: number };
-      expect(j.released).toBe(50);
+      const j = JSON.parse(r.stdout) as { releaseMs: number; arrivalsPerSec: number; released: number; failed: number; outcomes: Record<string, number> };
+      expect(j).toMatchObject({ released: 50, failed: 0, outcomes: { "0": 50 } });
       expect(j.releaseMs).toBeGreaterThanOrEqual(0);
       expect(j.arrivalsPerSec).toBeGreaterThan(0);
     }

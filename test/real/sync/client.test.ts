@@ -6,6 +6,7 @@ import { syncCall, type SyncCall } from "../../../real/sync/client.js";
 import { ipv4ToAddress, realEnv, UdpNet } from "../../../real/runtime/index.js";
 import type { RunningSyncServer } from "../../../real/sync/server.js";
 import { captures, startServer, until } from "./support.js";
+import { startSyncd } from "./syncd-process.js";
 
 let server: RunningSyncServer | null = null;
 afterEach(async () => {
@@ -41,7 +42,7 @@ describe("testbed's sync client against our server", () => {
       expect(results.map((r) => r.exit)).toEqual([CODE_TIMEOUT, CODE_TIMEOUT]);
       expect(Date.now() - started).toBeGreaterThanOrEqual(290);
       const late = await call(port, { transport, ext: { ...ext, deadlineMs: 0 }, request: wait });
-      expect(late).toEqual({ exit: CODE_LATE, generation: 1, how: "reply" });
+      expect(late).toEqual({ exit: CODE_LATE, generation: 1, how: "reply", why: null });
     });
   }
 
@@ -61,6 +62,33 @@ describe("testbed's sync client against our server", () => {
     await until(() => s.daemon.server.inspect("b") !== null);
     s.reset();
     expect((await pending).exit).toBe(CODE_RESET);
+  });
+});
+
+describe("a UDP client whose server restarts", () => {
+  it("fails with 240 and says why instead of waiting for ever (no deadline)", async () => {
+    // A server that dies without answering (SIGKILL), then a new one on the same port that never heard of the barrier.
+    const first = await startSyncd(["--no-tcp"]);
+    const port = first.udpPort as number;
+    let reached: () => void = () => {};
+    const answered = new Promise<void>((r) => (reached = r));
+    const pending = syncCall({
+      host: "127.0.0.1", port, transport: "udp", timeoutMs: 0, request: wait,
+      ext: { deadlineMs: 0, generation: 0, crash: "original", extra: "new" },
+      notify: (n) => void (n.kind === "reached" && reached()),
+    });
+    await answered;
+    expect(await first.stop("SIGKILL")).toBe("SIGKILL");
+    const second = await startSyncd(["--no-tcp", "-p", String(port)]);
+    try {
+      const r = await pending;
+      expect(r).toMatchObject({ exit: CODE_RESET, how: "restart" });
+      expect(r.why).toMatch(/restarted and forgot the barrier/);
+      // It learnt of the restart from the new server's answer to its retransmission.
+      await second.waitFor(/sync\.wait name=b /);
+    } finally {
+      await second.stop();
+    }
   });
 });
 

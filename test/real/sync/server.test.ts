@@ -89,7 +89,7 @@ describe("syncd refuses bad input with a clear error to that client only", () =>
   });
 
   it("refuses connections beyond its limit and keeps serving the others", async () => {
-    server = await startServer({ connectionsMax: 2 });
+    server = await startServer({ connectionsMax: 2, connectionsPerPeerMax: 2 });
     const s = server;
     const held = [rawTcp(s.tcpPort!, req({ type: "wait" })), rawTcp(s.tcpPort!, req({ type: "wait" }))];
     await until(() => s.daemon.server.inspect("b")?.counter === -2);
