@@ -1,7 +1,7 @@
 import { buildWorld as buildSimWorld, scheduleFaults, type BuiltWorld as SimBuiltWorld } from "../sim/build.js";
 import { installFrisbee, type FrisbeeBuilt } from "../sim/frisbee/install.js";
 import type { Scenario } from "./schema.js";
-import { installSync, type SyncBuilt } from "./sync/build.js";
+import { installSync, type SyncBuilt } from "../sim/sync/install.js";
 
 export { SOURCE_PORT_BASE, type FlowInfo } from "../sim/build.js";
 

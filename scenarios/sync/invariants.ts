@@ -1,7 +1,7 @@
 import { CODE_BROKEN, CODE_LATE, CODE_OVERFLOW, CODE_TIMEOUT, USER_ERROR_LIMIT } from "../../core/sync/index.js";
 import type { Scenario } from "../schema.js";
-import type { SyncBuilt, SyncClientLife, SyncServerRecord } from "./build.js";
-import type { SyncBarrierDecl } from "./schema.js";
+import type { SyncBarrierDecl } from "../../sim/sync/decl.js";
+import type { SyncBuilt, SyncClientLife, SyncServerRecord } from "../../sim/sync/install.js";
 
 /** How late past the deadline a client on an undisturbed host may learn of the release. */
 export const DEADLINE_NOTICE_SLACK_US = 100_000;

@@ -1,45 +1,15 @@
-import { checkName, type CrashPolicy, type ExtraPolicy } from "../../core/sync/codec.js";
+import { checkName } from "../../core/sync/codec.js";
 import { CLIENT_DEFAULTS, DAEMON_DEFAULTS, SERVER_LIMITS, SYNC_PORT, USER_ERROR_LIMIT } from "../../core/sync/index.js";
-import { parseStartPattern, type StartPattern } from "../frisbee/schema.js";
+import type { SyncBarrierDecl, SyncDecl } from "../../sim/sync/decl.js";
+import { parseStartPattern } from "../frisbee/schema.js";
 import type { Reader } from "../reader.js";
 import { selectHosts } from "../selectors.js";
 import { parseDurationUs } from "../units.js";
 
-export interface SyncBarrierDecl {
-  index: number;
-  name: string;
-  initializer: number;
-  waiters: number[];
-  /** What the INIT adds; by default the number of waiters. */
-  count: number;
-  initAtUs: number;
-  arriveAtUs: number;
-  arrive: StartPattern;
-  /** Explicit arrival time of each waiter, in order, instead of a pattern. */
-  arrivalsUs: number[] | null;
-  deadlineMs: number;
-  crash: CrashPolicy;
-  extra: ExtraPolicy;
-  noWait: boolean;
-  /** Our UDP client with request ids and retransmission, or the original's single datagram. */
-  extended: boolean;
-  /** Error code each participant passes, by host id; absent is 0. */
-  errors: Map<number, number>;
-  retransmitUs: number;
-  retransmitMaxUs: number;
-}
-
-export interface SyncDecl {
-  server: number;
-  port: number;
-  leaseUs: number;
-  barriers: SyncBarrierDecl[];
-}
+export type { SyncBarrierDecl, SyncDecl };
 
 /** Most barriers one scenario declares. */
 export const SYNC_BARRIERS_MAX = 1_000;
-/** Client processes listen on this port plus the barrier's index. */
-export const SYNC_CLIENT_PORT_BASE = 30_000;
 const DURATION_MAX = 2 ** 52;
 
 export function readSync(reader: Reader, names: readonly string[]): SyncDecl {

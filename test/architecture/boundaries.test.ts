@@ -96,6 +96,21 @@ describe("dependencies point one way: bin -> scenarios -> sim | real -> core", (
   }
 });
 
+describe("sync: each part in its world's folder", () => {
+  it("installs into a World only from sim/sync, and builds its wall-clock Env only through real/runtime", () => {
+    const bad: string[] = [];
+    for (const file of sources("scenarios/sync")) {
+      for (const { line, text } of codeLines(file)) if (/\.install\(|new World\b/.test(text)) bad.push(`${relative(ROOT, file)}:${line}: an installer outside sim/`);
+    }
+    for (const file of sources("real/sync")) {
+      for (const { line, text } of codeLines(file)) {
+        if (/hrtime|new WallTimers|wallClock\(|createRng\(/.test(text)) bad.push(`${relative(ROOT, file)}:${line}: a clock, timers or Rng of its own`);
+      }
+    }
+    expect(bad).toEqual([]);
+  });
+});
+
 describe("the banned-API check itself", () => {
   it("flags a line that reads the clock", () => {
     const [, pattern] = BANNED.find(([name]) => name === "Date") as [string, RegExp];

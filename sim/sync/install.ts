@@ -1,8 +1,8 @@
 import type { Env, EventSink } from "../../core/engine/index.js";
 import { SyncClient, SyncDaemon } from "../../core/sync/index.js";
-import type { World } from "../../sim/world.js";
-import { startTimes } from "../frisbee/build.js";
-import { SYNC_CLIENT_PORT_BASE, type SyncBarrierDecl, type SyncDecl } from "./schema.js";
+import { startTimes } from "../frisbee/start.js";
+import type { World } from "../world.js";
+import { SYNC_CLIENT_PORT_BASE, type SyncBarrierDecl, type SyncDecl } from "./decl.js";
 
 export interface SyncClientLife {
   barrier: SyncBarrierDecl;
@@ -33,6 +33,10 @@ export interface SyncBuilt {
 /** Most server records kept; a run beyond it is judged on a prefix. */
 export const SYNC_RECORDS_MAX = 1_000_000;
 
+/**
+ * Installs a sync daemon on its host and, at their times, a client per participant of each barrier;
+ * records the server's inits and releases and each client's first send in global time.
+ */
 export function installSync(world: World, decl: SyncDecl): SyncBuilt {
   const built: SyncBuilt = { decl, daemons: [], records: [], clients: [] };
   world.install(world.hosts[decl.server]!, decl.port, (env) => {
