@@ -46,6 +46,8 @@ interface Barrier {
   deadlineUs: Micros | null;
   errorMax: number;
   members: Member[];
+  /** Members crashed or idle: when all are, nobody can still be waiting here. */
+  gone: number;
   /** Who made it (a front's name for the sender's address), for the per-peer limit. */
   origin: string;
 }
@@ -76,8 +78,7 @@ export interface SyncServerStats {
   evicted: number;
 }
 
-/** Oldest barriers looked at for one eviction; the ones kept go to the back, so a scan rotates. */
-export const EVICT_SCAN_MAX = 64;
+
 
 /**
  * Named barriers with the original's semantics (../shared/reference/sync.md) and our extensions:
@@ -96,6 +97,12 @@ export class SyncServer {
   private readonly released = new Map<string, Released>();
   /** Live barriers each origin made. */
   private readonly madeBy = new Map<string, number>();
+  /**
+   * Barriers that may have nobody left waiting, oldest mark first: added whenever a member is
+   * marked gone or leaves; checked (and dropped from here) only when room is needed. Each check is
+   * paid for by the mark that added it, so a refused flood at a full table costs O(1) a request.
+   */
+  private readonly suspects = new Set<Barrier>();
   /** Events a peer can cause at will (garbage, refusals) go out sampled. */
   readonly sampled: SampledEvents;
   private nextBarrierId = 1;
@@ -186,7 +193,11 @@ export class SyncServer {
     }
     const deadlineMs = req.ext?.deadlineMs ?? 0;
     if (deadlineMs > 0) this.setDeadline(barrier, now + Math.min(deadlineMs, this.limits.deadlineMsMax) * 1000);
-    if (req.noWait) this.ports.reply(peer, 0, barrier.generation);
+    if (req.noWait) {
+      this.ports.reply(peer, 0, barrier.generation);
+      // Its initializer has left; if nobody else is here, nobody waits at it yet.
+      this.suspect(barrier);
+    }
     else this.join(peer, barrier, true, req.count);
     this.ports.events.emit("sync.init", { name: barrier.name, generation: barrier.generation, count: req.count, counter: barrier.counter });
     if (this.applyPendingCrashes(barrier)) return;
@@ -204,13 +215,13 @@ export class SyncServer {
     switch (b.crash) {
       case null:
       case "tolerant":
-        m.crashed = true;
+        this.mark(m, "crashed", true);
         return "kept";
       case "original":
         this.undo(m);
         return "undone";
       case "intolerant":
-        m.crashed = true;
+        this.mark(m, "crashed", true);
         this.release(b, CODE_BROKEN);
         return "gone";
     }
@@ -224,7 +235,7 @@ export class SyncServer {
   /** A member thought crashed was heard from again (a UDP lease that lapsed under loss). */
   revive(peer: number): void {
     const m = this.peers.get(peer);
-    if (m !== undefined) m.crashed = false;
+    if (m !== undefined) this.mark(m, "crashed", false);
   }
 
   /**
@@ -233,7 +244,31 @@ export class SyncServer {
    */
   idle(peer: number): void {
     const m = this.peers.get(peer);
-    if (m !== undefined) m.idle = true;
+    if (m !== undefined) this.mark(m, "idle", true);
+  }
+
+  private mark(m: Member, what: "crashed" | "idle", on: boolean): void {
+    const wasGone = m.crashed || m.idle;
+    m[what] = on;
+    const isGone = m.crashed || m.idle;
+    if (wasGone === isGone) return;
+    m.barrier.gone += isGone ? 1 : -1;
+    if (isGone) this.suspect(m.barrier);
+  }
+
+  /** Notes a barrier all of whose members may have gone (or that has none), for `evictGone`. */
+  private suspect(b: Barrier): void {
+    if (b.gone === b.members.length && this.live.get(b.name) === b) this.suspects.add(b);
+  }
+
+  /** Takes a member out of its barrier's list and the peer table. */
+  private remove(m: Member): void {
+    const b = m.barrier;
+    const i = b.members.indexOf(m);
+    if (i >= 0) b.members.splice(i, 1);
+    if (m.crashed || m.idle) b.gone--;
+    this.peers.delete(m.peer);
+    this.suspect(b);
   }
 
   /** A member gives up of its own accord (a UDP client's own timeout): its contribution is undone. */
@@ -257,7 +292,7 @@ export class SyncServer {
 
   private create(name: string, generation: number, origin: string): Barrier {
     const barrier: Barrier = {
-      id: this.nextBarrierId++, name, generation, counter: 0, inits: 0, crash: null, extra: "new", extended: false, deadlineUs: null, errorMax: 0, members: [], origin,
+      id: this.nextBarrierId++, name, generation, counter: 0, inits: 0, crash: null, extra: "new", extended: false, deadlineUs: null, errorMax: 0, members: [], gone: 0, origin,
     };
     this.madeBy.set(origin, (this.madeBy.get(origin) ?? 0) + 1);
     this.live.set(name, barrier);
@@ -295,8 +330,7 @@ export class SyncServer {
     for (let i = barrier.members.length - 1; i >= 0 && barrier.counter < 0; i--) {
       const m = barrier.members[i] as Member;
       if (m.init) continue;
-      barrier.members.splice(i, 1);
-      this.peers.delete(m.peer);
+      this.remove(m);
       barrier.counter += 1;
       this.stats.overflow++;
       this.ports.reply(m.peer, CODE_OVERFLOW, barrier.generation);
@@ -305,9 +339,7 @@ export class SyncServer {
 
   private undo(m: Member, settle = true): void {
     const b = m.barrier;
-    const i = b.members.indexOf(m);
-    if (i >= 0) b.members.splice(i, 1);
-    this.peers.delete(m.peer);
+    this.remove(m);
     this.stats.undone++;
     if (m.init) {
       b.counter -= m.count;
@@ -341,26 +373,18 @@ export class SyncServer {
   }
 
   /**
-   * The table is full: drops the oldest barrier that nobody can still be waiting at (every member
-   * crashed, lapsed or idle; or none left, as after an INIT_NOWAIT), answering its members with the
+   * The table is full: drops the barrier longest suspected of having nobody left (every member
+   * crashed, lapsed or idle; or none, as after an INIT_NOWAIT), answering its members with the
    * limit code. The table never stays full because of peers that have gone.
    */
   private evictGone(): boolean {
-    const oldest: Barrier[] = [];
-    for (const b of this.live.values()) {
-      oldest.push(b);
-      if (oldest.length >= EVICT_SCAN_MAX) break;
-    }
-    for (const b of oldest) {
-      if (b.members.every((m) => m.crashed || m.idle)) {
-        this.stats.evicted++;
-        this.sampled.emit("sync.evict", { name: b.name, generation: b.generation, members: b.members.length });
-        this.release(b, CODE_LIMIT);
-        return true;
-      }
-      // Still wanted: to the back, so the next scan looks at others.
-      this.live.delete(b.name);
-      this.live.set(b.name, b);
+    for (const b of this.suspects) {
+      this.suspects.delete(b);
+      if (this.live.get(b.name) !== b || b.gone !== b.members.length) continue;
+      this.stats.evicted++;
+      this.sampled.emit("sync.evict", { name: b.name, generation: b.generation, members: b.members.length });
+      this.release(b, CODE_LIMIT);
+      return true;
     }
     return false;
   }
@@ -372,6 +396,7 @@ export class SyncServer {
       else this.madeBy.delete(barrier.origin);
     }
     this.live.delete(barrier.name);
+    this.suspects.delete(barrier);
     this.byTimer.delete(barrier.id);
     if (barrier.deadlineUs !== null) this.ports.timers.cancel(barrier.id);
   }
