@@ -222,9 +222,9 @@ describe("the sync daemon frees what gone peers held", () => {
     expect(h.daemon.inFlightOf("10") + h.daemon.inFlightOf("11")).toBe(0);
   });
 
-  it("never stays full after 120,000 distinct names from senders that then go away", () => {
+  it("never stays full after 20,000 distinct names from senders that then go away", () => {
     const h = harness(1_000_000, { limits: { barriersMax: 1_000 } });
-    for (let i = 0; i < 120_000; i++) h.send(1_000 + (i % 500), { type: "wait", name: `flood${i}`, ...(i % 2 === 0 ? { ext: ext({ requestId: i + 1 }) } : {}) });
+    for (let i = 0; i < 20_000; i++) h.send(1_000 + (i % 500), { type: "wait", name: `flood${i}`, ...(i % 2 === 0 ? { ext: ext({ requestId: i + 1 }) } : {}) });
     expect(h.daemon.server.barrierCount).toBe(1_000);
     h.advance(3_000_000);
     h.send(1, { type: "wait", name: "legit" });
