@@ -2,6 +2,7 @@ import { groupAddress, type Env } from "../../core/engine/index.js";
 import { FrisbeeClient, type ChunkLayout } from "../../core/frisbee/client.js";
 import { CHUNK_BLOCKS, CHUNK_BYTES } from "../../core/frisbee/constants.js";
 import { FrisbeeServer } from "../../core/frisbee/server.js";
+import { withSend } from "../send-hook.js";
 import type { World } from "../world.js";
 import type { FrisbeeClientsDecl, FrisbeeDecl, FrisbeeServerDecl } from "./decl.js";
 import { startTimes } from "./start.js";
@@ -99,18 +100,10 @@ function installClient(world: World, built: FrisbeeBuilt, h: number, c: FrisbeeC
 
 /** Wraps a server's ports so every block it sends is timestamped (global time) for the rate check. */
 function recordBlocks(env: Env, sends: number[], now: () => number): Env {
-  return {
-    ...env,
-    net: {
-      self: env.net.self,
-      join: (g) => env.net.join(g),
-      leave: (g) => env.net.leave(g),
-      send: (to, port, payload) => {
-        if (!(payload instanceof Uint8Array) && payload.type === "block" && sends.length < BLOCK_SENDS_KEPT_MAX) sends.push(now());
-        env.net.send(to, port, payload);
-      },
-    },
-  };
+  return withSend(env, (net, to, port, payload) => {
+    if (!(payload instanceof Uint8Array) && payload.type === "block" && sends.length < BLOCK_SENDS_KEPT_MAX) sends.push(now());
+    net.send(to, port, payload);
+  });
 }
 
 /** Chunks of a server's image (as evenLayout cuts it). */

@@ -6,6 +6,7 @@ import { pacingForBandwidth, type BurstPacing } from "../../../core/frisbee/rate
 import { FrisbeeServer, type FrisbeeServerOptions, type ProgressRequest } from "../../../core/frisbee/server.js";
 import type { Host } from "../../../sim/host.js";
 import type { LinkSpec } from "../../../sim/link.js";
+import { withSend } from "../../../sim/send-hook.js";
 import { World } from "../../../sim/world.js";
 
 export const PORT = 7700;
@@ -178,34 +179,16 @@ function lossy(world: World, link: Parameters<World["network"]["setLoss"]>[0] | 
 /** With `encode`, the env's network encodes what a machine sends, from `ownIpv4`, as the real one does. */
 function encoding(env: Env, encode: boolean, ownIpv4: number): Env {
   if (!encode) return env;
-  const net = env.net;
-  return {
-    ...env,
-    net: {
-      self: net.self,
-      join: (group) => net.join(group),
-      leave: (group) => net.leave(group),
-      send: (to, port, payload: Payload) => net.send(to, port, payload instanceof Uint8Array ? payload : encodeFromHost(payload, ownIpv4)),
-    },
-  };
+  return withSend(env, (net, to, port, payload) => net.send(to, port, payload instanceof Uint8Array ? payload : encodeFromHost(payload, ownIpv4)));
 }
 
 /** The env with its `send` wrapped to note every block that reaches the world's network, and whether as bytes. */
 function recordingBlocks(env: Env, sent: SentBlock[]): Env {
-  const net = env.net;
-  return {
-    ...env,
-    net: {
-      self: net.self,
-      join: (group) => net.join(group),
-      leave: (group) => net.leave(group),
-      send: (to, port, payload: Payload) => {
-        const block = blockOf(payload);
-        if (block !== null) sent.push({ atUs: env.now(), chunk: block.chunk, block: block.block, encoded: payload instanceof Uint8Array });
-        net.send(to, port, payload);
-      },
-    },
-  };
+  return withSend(env, (net, to, port, payload) => {
+    const block = blockOf(payload);
+    if (block !== null) sent.push({ atUs: env.now(), chunk: block.chunk, block: block.block, encoded: payload instanceof Uint8Array });
+    net.send(to, port, payload);
+  });
 }
 
 function blockOf(payload: Payload): { chunk: number; block: number } | null {
