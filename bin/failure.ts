@@ -1,5 +1,7 @@
 import { CommanderError } from "commander";
 import { FrisbeeBenchError } from "../real/frisbee/bench.js";
+import { ImageFileError } from "../real/frisbee/image-file.js";
+import { NetError, TargetError } from "../real/runtime/index.js";
 import { ImageCorruptError, ImageIoError } from "../real/image/index.js";
 import { OutputError, TargetIncompleteError } from "../real/output/index.js";
 import { StoreError } from "../real/store/index.js";
@@ -16,8 +18,9 @@ export function exitCodeOf(error: unknown): number | null {
   if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : EXIT_BAD_INPUT;
   if (error instanceof TargetIncompleteError) return EXIT_INCOMPLETE;
   if (error instanceof UsageError || error instanceof ScenarioError || error instanceof ImageCorruptError) return EXIT_BAD_INPUT;
-  if (error instanceof OutputError || error instanceof ImageIoError) return error.badInput ? EXIT_BAD_INPUT : EXIT_FAILED;
-  if (error instanceof StoreError || error instanceof FrisbeeBenchError) return EXIT_FAILED;
+  if (error instanceof OutputError || error instanceof ImageIoError || error instanceof NetError) return error.badInput ? EXIT_BAD_INPUT : EXIT_FAILED;
+  if (error instanceof ImageFileError) return EXIT_BAD_INPUT;
+  if (error instanceof StoreError || error instanceof FrisbeeBenchError || error instanceof TargetError) return EXIT_FAILED;
   if (isSystemError(error)) return EXIT_FAILED;
   return null;
 }

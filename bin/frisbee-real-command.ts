@@ -1,15 +1,15 @@
+import { isIPv4 } from "node:net";
 import type { Command } from "commander";
 import { US_PER_SEC } from "../core/engine/index.js";
 import { PROGRESS_LEVEL, type ProgressLevel } from "../core/frisbee/messages.js";
 import { pacingForBandwidth, type BurstPacing } from "../core/frisbee/rate.js";
 import { runFrisbeeClient, type ClientProgress, type FrisbeeRunOptions } from "../real/frisbee/client.js";
-import { ImageFileError } from "../real/frisbee/image-file.js";
 import { startFrisbeed, type FrisbeedOptions } from "../real/frisbee/server.js";
-import { NetError, TargetError } from "../real/runtime/index.js";
 import { openStore } from "../real/store/index.js";
 import { parseRateBps } from "../scenarios/units.js";
 import { parseWhole, UsageError } from "./errors.js";
 import { report } from "./failure.js";
+import { EXIT_FAILED, EXIT_INCOMPLETE, exitCleanlyOnInterrupt } from "./interrupt.js";
 import { registerFrisbeeBench } from "./frisbee-bench-command.js";
 import { progressBar, type Progress } from "./progress.js";
 
@@ -28,6 +28,7 @@ interface CommonFlags {
 
 interface ServerFlags extends CommonFlags {
   image: string;
+  check: boolean;
   bandwidth?: string;
   burst?: string;
   gapUs?: string;
@@ -66,6 +67,7 @@ export function registerFrisbeeRealCommands(program: Command, groups: { bench: C
     .option("--db <path>", "record progress reports and other events in this store")
     .option("--drop <rate>", "testing: drop this fraction of arriving datagrams (seeded)")
     .option("--seed <n>", "testing: seed for --drop")
+    .option("--no-check", "testing: serve the image without checking every chunk header first")
     .addHelpText("after", "\nExample:\n  testbed frisbeed --image disk.ndz -m 239.192.1.1 -p 7700 -i 127.0.0.1 --bandwidth 500Mbit -H 5 --db testbed.db")
     .action((flags: ServerFlags) => {
       const options = serverOptions(flags);
@@ -94,7 +96,15 @@ export function registerFrisbeeRealCommands(program: Command, groups: { bench: C
     });
 }
 
+/** An IPv4 multicast group: 224.0.0.0 to 239.255.255.255. */
+function isMulticastGroup(text: string): boolean {
+  const first = Number(text.split(".")[0]);
+  return isIPv4(text) && first >= 224 && first <= 239;
+}
+
 function common(flags: CommonFlags): Pick<FrisbeedOptions, "group" | "port" | "iface" | "heartbeatSec"> & { dropRate?: number; seed?: number } {
+  if (!isMulticastGroup(flags.mcastaddr)) throw new UsageError(`-m: expected an IPv4 multicast group (224.0.0.0 to 239.255.255.255), got "${flags.mcastaddr}"`);
+  if (flags.interface !== undefined && !isIPv4(flags.interface)) throw new UsageError(`-i: expected the IPv4 address of an interface, got "${flags.interface}"`);
   const drop = flags.drop === undefined ? undefined : Number(flags.drop);
   if (drop !== undefined && !(drop >= 0 && drop < 1)) throw new UsageError(`--drop: expected a fraction from 0 to below 1, got "${flags.drop}"`);
   return {
@@ -111,6 +121,7 @@ function serverOptions(flags: ServerFlags): FrisbeedOptions {
   return {
     ...common(flags),
     imagePath: flags.image,
+    checkImage: flags.check,
     pacing: pacing(flags),
     dynamic: flags.dynamic === true,
     progressLevel: reportLevel(flags.reportLevel),
@@ -144,7 +155,10 @@ function pacing(flags: ServerFlags): BurstPacing {
 
 async function serve(options: FrisbeedOptions): Promise<void> {
   try {
+    // Ctrl-C before the server is up (while the image is checked) stops at once; once up, it stops the server.
+    const uninstall = exitCleanlyOnInterrupt(() => "the server never started", options.store);
     const d = await startFrisbeed(options);
+    uninstall();
     const stop = (): void => d.stop();
     process.once("SIGINT", stop);
     process.once("SIGTERM", stop);
@@ -155,7 +169,7 @@ async function serve(options: FrisbeedOptions): Promise<void> {
     console.log(`frisbeed: sent ${s.blocksSent} blocks (${s.blocksResent} again), ${s.joins} joins, ${s.leaves} leaves, ${s.progressReports} progress reports (${s.progressLost} lost)`);
     process.exitCode = 0;
   } catch (error) {
-    process.exitCode = failure(error);
+    process.exitCode = report(error);
   } finally {
     options.store?.close();
   }
@@ -195,29 +209,22 @@ export function progressLine(options: FrisbeeRunOptions, bar: Progress): (p: Cli
 }
 
 async function load(options: FrisbeeRunOptions, json: boolean): Promise<void> {
+  // A file target is a temporary file until whole: an interrupt removes it; a device is reported incomplete.
+  exitCleanlyOnInterrupt();
   const bar = progressBar("frisbee");
   try {
     const outcome = await runFrisbeeClient({ ...options, onProgress: progressLine(options, bar) });
     bar.done();
     const seconds = outcome.elapsedUs / 1e6;
     if (json) {
-      console.log(JSON.stringify({ ok: outcome.ok, error: outcome.error, timedOut: outcome.timedOut, clientId: outcome.clientId, chunks: outcome.chunks, bytesWritten: outcome.bytesWritten, seconds, counters: outcome.counters, net: outcome.netStats }));
+      console.log(JSON.stringify({ ok: outcome.ok, error: outcome.error, timedOut: outcome.timedOut, incomplete: outcome.incomplete, clientId: outcome.clientId, chunks: outcome.chunks, bytesWritten: outcome.bytesWritten, seconds, counters: outcome.counters, net: outcome.netStats }));
     } else if (outcome.ok) {
       console.log(`frisbee: wrote ${outcome.chunks} chunks, ${(outcome.bytesWritten / MIB).toFixed(1)} MiB to ${options.targetPath} in ${seconds.toFixed(2)} s (${(outcome.bytesWritten / MIB / Math.max(seconds, 1e-6)).toFixed(1)} MiB/s)`);
     }
     if (!outcome.ok) console.error(`testbed: frisbee: ${outcome.error ?? "failed"}`);
-    process.exitCode = outcome.ok ? 0 : outcome.timedOut ? EXIT_NO_SERVER : 1;
+    process.exitCode = outcome.ok ? 0 : outcome.incomplete ? EXIT_INCOMPLETE : outcome.timedOut ? EXIT_NO_SERVER : EXIT_FAILED;
   } catch (error) {
     bar.done();
-    process.exitCode = failure(error);
+    process.exitCode = report(error);
   }
-}
-
-/** Failures of the outside world are one line and exit 1, bad input 2 (see report); anything else is a bug and crashes. */
-function failure(error: unknown): number {
-  if (error instanceof NetError || error instanceof TargetError || error instanceof ImageFileError) {
-    console.error(`testbed: ${error.message}`);
-    return 1;
-  }
-  return report(error);
 }

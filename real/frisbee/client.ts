@@ -47,6 +47,8 @@ export interface ClientOutcome {
   error: string | null;
   /** No server was heard for the timeout. */
   timedOut: boolean;
+  /** Not ok, and a target written in place (a device, --fixed-size) was written to: it is incomplete. */
+  incomplete: boolean;
   clientId: number;
   chunks: number;
   bytesWritten: number;
@@ -97,8 +99,9 @@ export async function runFrisbeeClient(o: FrisbeeRunOptions): Promise<ClientOutc
     }
   } else {
     error ??= `the client ${c.state} before every chunk was written`;
-    await target.abandon();
   }
+  const incomplete = error !== null && (await target.abandon());
+  if (incomplete) error = `${error}; ${o.targetPath} is incomplete (written in place up to the failure)`;
   // Let LEAVE go out before the socket closes.
   await new Promise((resolve) => setImmediate(resolve));
   net.close();
@@ -106,6 +109,7 @@ export async function runFrisbeeClient(o: FrisbeeRunOptions): Promise<ClientOutc
     ok: c.state === "done" && error === null,
     error,
     timedOut,
+    incomplete,
     clientId,
     chunks: c.chunkCount,
     bytesWritten: c.counters.bytesWritten,
@@ -159,7 +163,7 @@ function startClient(o: FrisbeeRunOptions, target: ClientTarget, net: MulticastN
       net,
       events,
       disk: (doneFn) => {
-        gate = new SizeGate(new FileDisk(target.fd, target.capacityBytes, doneFn), target.capacityBytes, doneFn);
+        gate = new SizeGate(new FileDisk(target.fd, target.capacityBytes, doneFn), target.capacityBytes, doneFn, () => target.markWritten());
         return gate;
       },
     },
@@ -249,6 +253,8 @@ class SizeGate implements Disk {
     private readonly disk: FileDisk,
     readonly sizeBytes: number,
     private readonly done: DiskDone,
+    /** Called before a write reaches the target. */
+    private readonly writing: () => void,
   ) {
     if (sizeBytes === Infinity) this.endBytes = 0;
   }
@@ -277,8 +283,10 @@ class SizeGate implements Disk {
     const length = typeof data === "number" ? data : data.byteLength;
     const refused = this.refusal ?? (offset + length > this.sizeBytes ? `the target ends at byte ${this.sizeBytes}, before ${offset + length}` : null);
     if (refused !== null) setImmediate(() => this.done(op, refused));
-    else if (this.endBytes !== null) this.disk.write(op, offset, data);
-    else this.held.push([op, offset, data]);
+    else if (this.endBytes !== null) {
+      this.writing();
+      this.disk.write(op, offset, data);
+    } else this.held.push([op, offset, data]);
   }
 
   read(op: number, offset: number, length: number): void {

@@ -6,6 +6,7 @@ import { FrisbeeServer, type ProgressRequest } from "../../core/frisbee/server.j
 import { GROUP, MulticastNet, bindProcess, wallClock, type NetStats } from "../runtime/index.js";
 import type { Store } from "../store/index.js";
 import { daemonEvents, type DaemonEvents } from "./events.js";
+import { readImageHeaders } from "../image/index.js";
 import { ImageReader, openImage } from "./image-file.js";
 import { closeSync } from "node:fs";
 
@@ -30,6 +31,8 @@ export interface FrisbeedOptions {
   dropRate?: number;
   seed?: number;
   also?: (kind: string, fields: Readonly<Record<string, string | number | boolean>>) => void;
+  /** false: serve without checking the image first (tests of what clients do with a bad server). */
+  checkImage?: boolean;
 }
 
 export interface Frisbeed {
@@ -43,6 +46,9 @@ export interface Frisbeed {
 
 /** frisbeed in the real world: the core server on a multicast socket, reading the image file. */
 export async function startFrisbeed(o: FrisbeedOptions): Promise<Frisbeed> {
+  // Every chunk header, its regions and sizes, and the file's length are checked before serving:
+  // a raw disk or a truncated image is refused here, not found out by every client.
+  if (o.checkImage !== false) await readImageHeaders(o.imagePath);
   const opened = openImage(o.imagePath);
   let net: MulticastNet;
   try {

@@ -1,45 +1,36 @@
-import { closeSync, fstatSync } from "node:fs";
-import { checkOutput, openOutput } from "../output/index.js";
-import { fsyncFd, openTarget } from "../runtime/index.js";
+import { fstatSync } from "node:fs";
+import { openDiskTarget } from "../output/index.js";
 
 /**
  * Where a client writes. A block device, or a file given `--fixed-size`, is written in place (it
- * cannot appear whole). Any other file is written under a temporary name beside it and put in
- * place only when the image is complete: a load that fails, times out or is interrupted leaves
- * the old file as it was, or no file at all, never an empty or partial one.
+ * cannot appear whole): once a write may have reached it, a failed or interrupted load reports it
+ * incomplete. Any other file is written under a temporary name beside it and put in place only
+ * when the image is complete: a load that fails, times out or is interrupted leaves the old file
+ * as it was, or no file at all, never an empty or partial one.
  */
 export interface ClientTarget {
   readonly fd: number;
   /** What the target can hold: a device's or fixed file's size, or Infinity for a file that grows. */
   readonly capacityBytes: number;
+  /** Call before the first write reaches the target. */
+  markWritten(): void;
   /** The image is complete: size a growing file to the image's end, sync, put it in place. */
   finish(imageEndBytes: number): Promise<void>;
-  /** The load failed: close, leaving no new file behind. */
-  abandon(): Promise<void>;
+  /** The load failed: close, leaving no new file behind. True if a target written in place was touched: it is incomplete. */
+  abandon(): Promise<boolean>;
 }
 
 export async function openClientTarget(path: string, fixedSize: boolean): Promise<ClientTarget> {
-  if (fixedSize || checkOutput(path, { what: "target" }).kind === "block-device") {
-    const t = openTarget(path, fixedSize);
-    return {
-      fd: t.fd,
-      capacityBytes: t.capacityBytes,
-      finish: async () => {
-        await fsyncFd(t.fd);
-        closeSync(t.fd);
-      },
-      abandon: async () => closeSync(t.fd),
-    };
-  }
-  const out = await openOutput(path, { what: "target" });
+  const t = await openDiskTarget(path, { fixedSize, what: "target" });
   return {
-    fd: out.fh.fd,
-    capacityBytes: Infinity,
+    fd: t.fd,
+    capacityBytes: t.capacityBytes,
+    markWritten: () => t.markWritten(),
     finish: async (imageEndBytes) => {
-      // Free space at the end is a hole, not a short file.
-      if (fstatSync(out.fh.fd).size < imageEndBytes) await out.fh.truncate(imageEndBytes);
-      await out.commit();
+      // Free space at the end of a growing file is a hole, not a short file.
+      if (!t.inPlace && fstatSync(t.fd).size < imageEndBytes) await t.fh.truncate(imageEndBytes);
+      await t.finish();
     },
-    abandon: () => out.discard(),
+    abandon: () => t.abandon(),
   };
 }

@@ -12,7 +12,7 @@ import {
   regionDataBytes,
   type ChunkHeader,
 } from "../../core/image/index.js";
-import { checkOutput, openInPlace, reasonOf, TargetIncompleteError, writeOutput } from "../output/index.js";
+import { checkOutput, openDiskTarget, reasonOf, TargetIncompleteError } from "../output/index.js";
 import { inflateChunkData } from "./chunk.js";
 import { ImageIoError, readFully, writeFully } from "./source.js";
 
@@ -93,31 +93,24 @@ const ZERO_PIECE_BYTES = 1024 * 1024;
  * before it written and nothing from it or after, and the error says the target is incomplete.
  */
 export async function unzipImage(imagePath: string, targetPath: string, o: UnzipOptions): Promise<UnzipResult> {
-  const checked = checkOutput(targetPath, { inputs: [imagePath], what: "target" });
+  checkOutput(targetPath, { inputs: [imagePath], what: "target" });
   const { headers } = await readImageHeaders(imagePath);
   const diskBytes = Math.max(0, ...headers.map((h) => h.lastSector * SECTOR_BYTES));
-  const inPlace = checked.kind === "block-device" || (checked.kind === "file" && o.fixedSize === true);
-  if (!inPlace) {
-    return writeOutput(targetPath, { inputs: [imagePath], what: "target" }, async (out) => {
-      const result = await writeChunks(imagePath, headers, out.fh, o, diskBytes);
-      if ((await out.fh.stat()).size < diskBytes) await out.fh.truncate(diskBytes);
-      return result;
-    });
-  }
-  const target = await openInPlace(targetPath, { inputs: [imagePath], what: "target", fixedSize: o.fixedSize === true });
-  if (target.sizeBytes < diskBytes) {
+  const target = await openDiskTarget(targetPath, { inputs: [imagePath], what: "target", fixedSize: o.fixedSize === true });
+  if (target.capacityBytes < diskBytes) {
     await target.abandon();
-    throw new ImageIoError(`${targetPath}: ${target.isBlockDevice ? "device" : "file"} holds ${target.sizeBytes} bytes, the image needs ${diskBytes}; nothing written`, true);
+    throw new ImageIoError(`${targetPath}: ${target.isBlockDevice ? "device" : "file"} holds ${target.capacityBytes} bytes, the image needs ${diskBytes}; nothing written`, true);
   }
   let result: UnzipResult;
   try {
     target.markWritten();
     result = await writeChunks(imagePath, headers, target.fh, o, diskBytes);
+    if (!target.inPlace && (await target.fh.stat()).size < diskBytes) await target.fh.truncate(diskBytes);
+    await target.finish();
   } catch (error) {
     if (await target.abandon()) throw new TargetIncompleteError(targetPath, error);
     throw error;
   }
-  await target.finish();
   return result;
 }
 

@@ -18,7 +18,7 @@ export interface InPlaceTarget {
   /** Call before the first write: from then on, a failure or an interrupt reports the target incomplete. */
   markWritten(): void;
   readonly written: boolean;
-  /** Syncs and closes: the target is complete. */
+  /** Syncs and closes: the target is complete. On failure it stays open, for abandon(). */
   finish(): Promise<void>;
   /** Closes after a failure; true if the target was written to and is now incomplete. */
   abandon(): Promise<boolean>;
@@ -87,8 +87,8 @@ class Target implements InPlaceTarget {
     try {
       await this.fh.sync();
     } catch (error) {
-      await this.abandon();
-      throw new TargetIncompleteError(this.path, new OutputError(`${this.path}: cannot sync the target (${reasonOf(error)})`, false));
+      // Still open and tracked: the caller's abandon() closes it and reports it incomplete.
+      throw new OutputError(`${this.path}: cannot sync the target (${reasonOf(error)})`, false);
     }
     this.closed = true;
     await this.fh.close();

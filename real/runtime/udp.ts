@@ -45,8 +45,12 @@ export interface NetStats {
 }
 
 /** A failure of the outside world while opening sockets (port in use, bad address): one line for the user. */
+/** A network setup that failed, one line. `badInput`: the address given was wrong (not IPv4, not multicast, not on this host). */
 export class NetError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    readonly badInput = false,
+  ) {
     super(message);
     this.name = "NetError";
   }
@@ -90,10 +94,10 @@ export class MulticastNet implements Net {
 
   static async open(options: MulticastOptions): Promise<MulticastNet> {
     for (const [what, ip] of [["group", options.group], ["interface", options.iface]] as const) {
-      if (ip !== null && !isIPv4(ip)) throw new NetError(`${what} ${ip} is not an IPv4 address`);
+      if (ip !== null && !isIPv4(ip)) throw new NetError(`${what} ${ip} is not an IPv4 address`, true);
     }
     const first = Number(options.group.split(".")[0]);
-    if (!(first >= 224 && first <= 239)) throw new NetError(`group ${options.group} is not a multicast address (224.0.0.0 to 239.255.255.255)`);
+    if (!(first >= 224 && first <= 239)) throw new NetError(`group ${options.group} is not a multicast address (224.0.0.0 to 239.255.255.255)`, true);
     const groupSocket = createSocket({ type: "udp4", reuseAddr: true });
     const unicastSocket = createSocket({ type: "udp4" });
     const groupSender = createSocket({ type: "udp4" });
@@ -122,7 +126,7 @@ export class MulticastNet implements Net {
       }
     } catch (error) {
       for (const s of sockets) s.close();
-      throw new NetError(describe(error, options));
+      throw new NetError(describe(error, options), (error as { code?: string }).code === "EADDRNOTAVAIL");
     }
     return new MulticastNet(options, groupSocket, unicastSocket, groupSender, unicastSocket.address().port, groupSender.address().port);
   }
