@@ -4,12 +4,16 @@ import { readExperimentFile } from "../scenarios/experiment/file.js";
 import { experimentTemplate } from "../scenarios/experiment/template.js";
 import { parseWhole, UsageError } from "./errors.js";
 import { formatExperiment, formatList } from "./experiment-format.js";
+import { registerDemoCommand } from "./demo-command.js";
+import { registerSwapCommands } from "./swap-command.js";
 
 /** Registers `experiment` (alias `exp`) and `sitevar`; `more` adds the swap commands to the group. */
 export function registerExperimentCommands(program: Command, more: (exp: Command) => void = () => {}): void {
   const exp = program.command("experiment").alias("exp").description("experiments: files, swap-in and swap-out in the simulator or on real nodes, their state and progress");
   registerFileCommands(exp);
   registerSyncServerCommand(exp);
+  registerSwapCommands(exp);
+  registerDemoCommand(exp);
   more(exp);
   registerSiteVariables(program);
 }
@@ -149,6 +153,19 @@ export function withStore<T>(db: string, fn: (store: ExperimentStore) => T): T {
   const store = openExperimentStore(db);
   try {
     return fn(store);
+  } catch (error) {
+    if (error instanceof ExperimentError || error instanceof SiteVariableError) throw new UsageError(error.message);
+    throw error;
+  } finally {
+    store.close();
+  }
+}
+
+/** `withStore` for a command that awaits (a swap): the store stays open until the promise settles. */
+export async function withStoreAsync<T>(db: string, fn: (store: ExperimentStore) => Promise<T>): Promise<T> {
+  const store = openExperimentStore(db);
+  try {
+    return await fn(store);
   } catch (error) {
     if (error instanceof ExperimentError || error instanceof SiteVariableError) throw new UsageError(error.message);
     throw error;

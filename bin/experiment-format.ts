@@ -1,4 +1,5 @@
 import type { ExperimentRow, ExperimentSummary, LiveNode } from "../real/store/index.js";
+import type { SwapResult } from "../scenarios/experiment/swap.js";
 
 const MIB = 2 ** 20;
 /** Phases in the order a reader wants them: trouble first. */
@@ -42,4 +43,25 @@ function nodeTable(row: ExperimentRow, max: number): string[] {
   }
   if (row.nodes.length > max) lines.push(`... ${row.nodes.length - max} more (--nodes N, or --json)`);
   return lines;
+}
+
+/** The summary table of a swap: outcome, per-phase times, retries, and where it is recorded. */
+export function formatSwapResult(r: SwapResult, db: string): string {
+  const s = r.summary;
+  const world = r.world === "sim" ? `simulated, seed ${r.seed}` : "real nodes";
+  const lines = [`${r.action} of ${r.experiment} (${world}): ${r.state} — ${r.reason}`];
+  const row = (phase: string, f: { nodes: number; meanSec: number; maxSec: number } | null, doneAt: number | null): string =>
+    `${phase.padEnd(10)} ${f === null ? "".padStart(6) : String(f.nodes).padStart(6)} ${f === null ? "".padStart(8) : f.meanSec.toFixed(2).padStart(8)} ${f === null ? "".padStart(8) : f.maxSec.toFixed(2).padStart(8)} ${doneAt === null ? "-".padStart(10) : doneAt.toFixed(2).padStart(10)}`;
+  if (r.action === "swapin") {
+    lines.push(`${"phase".padEnd(10)} ${"nodes".padStart(6)} ${"mean s".padStart(8)} ${"max s".padStart(8)} ${"all by s".padStart(10)}`);
+    lines.push(row("load", s.phases.load, s.milestones.allLoadedSec));
+    lines.push(row("boot", s.phases.boot, s.milestones.allBootedSec));
+    lines.push(row("setup", s.phases.setup, s.milestones.barrierSec));
+    lines.push(row("barrier", null, s.milestones.barrierSec));
+  }
+  const extra = r.extra as { counters?: { heartbeats: number; heartbeatsLost: number; crashes: number } };
+  const hb = extra.counters === undefined ? "" : `; heartbeats ${extra.counters.heartbeats} (${extra.counters.heartbeatsLost} lost); crashes ${extra.counters.crashes}`;
+  lines.push(`nodes ${s.nodes}: ready ${s.ready}, failed ${s.failed}, replaced ${s.replaced}; retries: load ${s.retries.load}, boot ${s.retries.boot}, setup ${s.retries.setup}, save ${s.retries.save}${hb}`);
+  lines.push(`${r.world === "sim" ? `simulated ${r.simSeconds} s, ` : ""}wall ${r.wallSeconds} s; trace ${r.fingerprint}; ${r.eventsStored} events stored as run ${r.runId} in ${db}`);
+  return lines.join("\n");
 }

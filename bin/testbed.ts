@@ -145,13 +145,14 @@ async function benchEngine(input: EngineBenchOptions, json: boolean): Promise<vo
   }
 }
 
-function main(argv: string[]): void {
+/** parseAsync, so a command whose action awaits (a swap) reports its errors as the others do. */
+async function main(argv: string[]): Promise<void> {
   cleanUpOnExit();
   try {
-    buildProgram().parse(argv);
+    await buildProgram().parseAsync(argv);
   } catch (error) {
     process.exitCode = report(error);
   }
 }
 
-main(process.argv);
+void main(process.argv);

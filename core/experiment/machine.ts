@@ -24,6 +24,16 @@ export interface Milestones {
   readonly endSec: number | null;
 }
 
+export interface SetupFigures {
+  readonly pool: string;
+  readonly window: number;
+  readonly inFlight: number;
+  readonly waiting: number;
+  readonly retried: number;
+  readonly failing: readonly { readonly node: string; readonly failures: number }[];
+  readonly flapping: readonly string[];
+}
+
 export interface SwapSummary {
   readonly kind: SwapKind;
   readonly nodes: number;
@@ -299,6 +309,20 @@ export class SwapMachine {
     return names;
   }
 
+  /** The setup pool now: its window, tests in flight and waiting, and the nodes failing or flapping in it (at most `max` each). */
+  setupFigures(max = 50): SetupFigures {
+    const failing: { node: string; failures: number }[] = [];
+    const flapping: string[] = [];
+    for (let node = 0; node < this.nodes.count; node++) {
+      const entry = this.nodes.entry[node] as number;
+      if (this.nodes.phase[node] !== SETUP || entry < 0) continue;
+      const failures = this.setup.failuresOf(entry);
+      if (failures > 0 && failing.length < max) failing.push({ node: this.name(node), failures });
+      if (this.setup.isFlapping(entry) && flapping.length < max) flapping.push(this.name(node));
+    }
+    return { pool: this.setup.name, window: this.plan.limits.setupWindow, inFlight: this.setup.inFlight, waiting: this.setup.waiting, retried: this.setup.retried, failing, flapping };
+  }
+
   get barrier(): { readonly name: string; readonly ready: number; readonly total: number } {
     return { name: BOOT_BARRIER, ready: this.readyCount, total: this.barrierTotal };
   }
@@ -508,6 +532,8 @@ export class SwapMachine {
 
   private nodeReady(now: Micros, node: number): void {
     this.nodes.entry[node] = -1;
+    // What went wrong on the way (a retried load, a flaky setup) is in the events; a ready node shows none.
+    this.nodes.reasons.delete(node);
     this.nodes.readyUs[node] = now;
     this.enter(now, node, READY);
     this.readyCount++;

@@ -38,6 +38,7 @@ export class SetupPool {
   private readonly results: SetupResult[] = [];
   private readonly givenUp: number[] = [];
   private readonly attemptsMax: number;
+  readonly name: string;
   /** Failed setups that were tried again. */
   retried = 0;
 
@@ -50,6 +51,7 @@ export class SetupPool {
     const pool = setupPool(`setup:${plan.experiment}`.slice(0, 64).replace(/[^A-Za-z0-9._:-]/g, "_"), {
       failBackoff: backoff("exponential", { stepUs: l.setupRetryUs, factor: 2, capUs: Math.max(l.setupRetryUs, SETUP_RETRY_CAP_US), jitterUs: Math.floor(l.setupRetryUs / 2) }),
     });
+    this.name = pool.name;
     this.monitor = new Monitor(
       { pools: [pool], entryPool: pool.name, window: l.setupWindow, testTimeoutUs: Math.max(1, l.setupTimeoutUs), entryJitterUs: 0, flap: NAGIOS_FLAP, entriesMax: entries },
       this.monitorPort(),

@@ -90,6 +90,16 @@ export class ExperimentLive {
     );
   }
 
+  /** Events alone, in one transaction (a burst between flushes). */
+  saveEvents(name: string, events: readonly StoredEventInput[]): void {
+    const rows = events.map((e) => [...eventParams(null, e), name] as const);
+    guard(this.path, `record the events of ${name}`, () =>
+      this.db.transaction(() => {
+        for (const row of rows) this.live.event.run(...row);
+      }).immediate(),
+    );
+  }
+
   /** The experiment and node a node-configuration request comes from, by the address it comes from. */
   nodeByHost(host: string): { experiment: string; node: string } | "unknown" | "ambiguous" {
     const rows = guard(this.path, "look a node up by address", () => this.live.byHost.all(host)) as { experiment: string; node: string }[];

@@ -30,7 +30,7 @@ export function experimentTemplate(o: { nodes: number; sim: boolean; name?: stri
     sim: {
       loss: 0.01,
       clientLink: "100Mbit",
-      serverRate: "500Mbit",
+      serverRate: "72Mbit",
       disk: "60MiB/s",
       boot: "20s..40s",
       setup: "2s..5s",

@@ -1,0 +1,98 @@
+import type { Command } from "commander";
+import { RELEASED, type SwapMachine } from "../core/experiment/index.js";
+import { runSwap, type RealSwapRunner, type SwapAction, type SwapResult } from "../scenarios/experiment/swap.js";
+import { parseWhole, UsageError } from "./errors.js";
+import { withStoreAsync } from "./experiment-command.js";
+import { formatSwapResult } from "./experiment-format.js";
+import { progressBar } from "./progress.js";
+
+const DEFAULT_DB = "./testbed.db";
+
+interface SwapFlags {
+  sim?: boolean;
+  seed?: string;
+  speed?: string;
+  heartbeat?: string;
+  db: string;
+  json?: boolean;
+}
+
+/** `exp swapin` and `exp swapout`, in the simulator (--sim) or on real nodes (`real` wires them). */
+export function registerSwapCommands(exp: Command, real: (flags: Record<string, unknown>) => RealSwapRunner | undefined = () => undefined): void {
+  for (const action of ["swapin", "swapout"] as const) {
+    const cmd = exp
+      .command(action)
+      .description(action === "swapin" ? "swap an experiment in: load its nodes over Frisbee, boot them, set them up and pass the boot barrier" : "swap an experiment out: save disk state where asked, then release its nodes")
+      .argument("<name>", "experiment name")
+      .option("--sim", "in the simulator (any number of nodes, the file's loss, crash and disk models)")
+      .option("--seed <n>", "simulator seed (default: a random one, printed)")
+      .option("--speed <x>", "simulator: simulated seconds per wall second, to watch it live (default: as fast as possible)")
+      .option("--heartbeat <s>", "progress report interval for this swap, overriding the site variable images/frisbee/heartbeat")
+      .option("--db <path>", "store file", DEFAULT_DB)
+      .option("--json", "print the outcome as one JSON object");
+    cmd.addHelpText("after", `\nExample:\n  testbed exp ${action} sim-1000 --sim --seed 1`);
+    cmd.action(async (name: string, f: SwapFlags & Record<string, unknown>) => {
+      process.exitCode = await swapCommand(name, action, f, real(f));
+    });
+  }
+}
+
+async function swapCommand(name: string, action: SwapAction, f: SwapFlags, real: RealSwapRunner | undefined): Promise<number> {
+  const world = f.sim === true ? "sim" : "real";
+  if (world === "real" && (f.speed !== undefined || f.seed !== undefined)) throw new UsageError("--seed and --speed are the simulator's: add --sim");
+  if (world === "real" && real === undefined) throw new UsageError("real swaps need a node setup; see `testbed exp swapin --help`");
+  const seed = f.seed === undefined ? undefined : parseWhole("--seed", f.seed, 0);
+  const speed = f.speed === undefined ? undefined : positive("--speed", f.speed);
+  const heartbeatSec = f.heartbeat === undefined ? undefined : parseWhole("--heartbeat", f.heartbeat, 0, 3_600);
+  const bar = progressBar(`${action} ${name}`);
+  let interrupted: string | null = null;
+  const onSignal = (signal: string) => () => {
+    interrupted = `interrupted by ${signal}`;
+  };
+  const onInt = onSignal("SIGINT");
+  const onTerm = onSignal("SIGTERM");
+  process.once("SIGINT", onInt);
+  process.once("SIGTERM", onTerm);
+  let result: SwapResult;
+  try {
+    result = await withStoreAsync(f.db, (store) =>
+      runSwap({
+          store,
+          name,
+          action,
+          world,
+          ...(seed === undefined ? {} : { seed }),
+          ...(speed === undefined ? {} : { speed }),
+          ...(heartbeatSec === undefined ? {} : { heartbeatSec }),
+          ...(real === undefined ? {} : { real }),
+          onTick: (m, clockUs) => bar.update(fraction(m), note(m, clockUs)),
+          cancelled: () => interrupted,
+        }),
+    );
+  } finally {
+    bar.done();
+    process.off("SIGINT", onInt);
+    process.off("SIGTERM", onTerm);
+  }
+  if (f.json) console.log(JSON.stringify(result));
+  else console.log(formatSwapResult(result, f.db));
+  return result.ok ? 0 : 1;
+}
+
+function positive(flag: string, text: string): number {
+  const v = Number(text);
+  if (text.trim() === "" || !Number.isFinite(v) || v <= 0 || v > 1e6) throw new UsageError(`${flag}: expected a number above 0, got "${text}"`);
+  return v;
+}
+
+function fraction(m: SwapMachine): number {
+  const b = m.barrier;
+  if (m.kind === "swapin") return b.total === 0 ? 1 : b.ready / b.total;
+  const released = m.nodes.phase.reduce((n, p) => n + (p === RELEASED ? 1 : 0), 0);
+  return released / m.nodes.count;
+}
+
+function note(m: SwapMachine, clockUs: number): string {
+  const left = m.secondsLeft();
+  return `ready ${m.barrier.ready}/${m.barrier.total}${left === null ? "" : ` ~${left.toFixed(0)} s left`} (clock ${(clockUs / 1e6).toFixed(1)} s)`;
+}

@@ -1,0 +1,73 @@
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, describe, expect, it } from "vitest";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const CLI = join(ROOT, "dist/bin/testbed.js");
+const dir = mkdtempSync(join(tmpdir(), "testbed-exp-cli-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function testbed(...args: string[]) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: dir, encoding: "utf8", timeout: 120_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function oneLine(r: { code: number | null; stderr: string }, code: number, text: string): void {
+  expect(r.code).toBe(code);
+  expect(r.stderr).toBe(`testbed: ${text}\n`);
+}
+
+describe("testbed exp", () => {
+  it("prints a template that creates, swaps in and out in the simulator, and shows and lists it", () => {
+    const t = testbed("exp", "template", "--nodes", "6", "--sim", "--name", "small");
+    expect(t.code).toBe(0);
+    writeFileSync(join(dir, "small.json"), t.stdout);
+    expect(testbed("exp", "create", "small.json").stdout).toBe("created experiment small: 6 nodes, 1 image, sync server node0, state new (in ./testbed.db)\n");
+    const swapin = testbed("exp", "swapin", "small", "--sim", "--seed", "2", "--json");
+    expect(swapin.code).toBe(0);
+    expect(JSON.parse(swapin.stdout)).toMatchObject({ experiment: "small", ok: true, state: "active", world: "sim", seed: 2 });
+    const show = JSON.parse(testbed("exp", "show", "small", "--json").stdout);
+    expect(show).toMatchObject({ name: "small", state: "active", world: "sim" });
+    expect(show.nodes).toHaveLength(6);
+    expect(testbed("exp", "list").stdout).toMatch(/^small\s+active\s+sim\s+6\s+6 /m);
+    const swapout = testbed("exp", "swapout", "small", "--sim");
+    expect(swapout.code).toBe(0);
+    expect(swapout.stdout).toMatch(/^swapout of small \(simulated, seed \d+\): swapped — swapped out: 6 nodes released$/m);
+    expect(testbed("exp", "delete", "small").stdout).toBe("deleted experiment small\n");
+  });
+
+  it("refuses bad files, bad requests and unknown site variables in one line, exit 2", () => {
+    writeFileSync(join(dir, "bad.json"), JSON.stringify({ name: "b", nodes: [{ name: "n", image: "x" }], images: { y: { size: "1MiB", data: "2MiB" } } }));
+    oneLine(testbed("exp", "create", "bad.json"), 2, 'bad.json: nodes[0].image: no image named "x" in images (y)');
+    oneLine(testbed("exp", "create", "missing.json"), 2, "missing.json: no such file");
+    writeFileSync(join(dir, "b.json"), testbed("exp", "template", "--nodes", "2", "--sim", "--name", "b").stdout);
+    expect(testbed("exp", "create", "b.json").code).toBe(0);
+    oneLine(testbed("exp", "swapout", "b", "--sim"), 2, "experiment b: cannot swap out: it has never been swapped in");
+    oneLine(testbed("exp", "swapin", "zz", "--sim"), 2, "no experiment named zz");
+    oneLine(testbed("exp", "swapin", "b", "--sim", "--speed", "fast"), 2, '--speed: expected a number above 0, got "fast"');
+    oneLine(testbed("sitevar", "images/frisbee/heartbeat", "soon"), 2, 'site variable images/frisbee/heartbeat: expected whole seconds from 0 to 3600, got "soon"');
+    oneLine(testbed("sitevar", "nope", "1"), 2, 'no site variable named "nope" (known: images/frisbee/heartbeat)');
+    expect(testbed("exp", "show", "b", "--json").code).toBe(0);
+  });
+
+  it("sets the heartbeat site variable that swaps use", () => {
+    expect(testbed("sitevar", "images/frisbee/heartbeat", "3").code).toBe(0);
+    expect(JSON.parse(testbed("sitevar", "images/frisbee/heartbeat", "--json").stdout)).toMatchObject({ value: "3", isDefault: false });
+    writeFileSync(join(dir, "h.json"), testbed("exp", "template", "--nodes", "3", "--sim", "--name", "h").stdout);
+    testbed("exp", "create", "h.json");
+    const r = JSON.parse(testbed("exp", "swapin", "h", "--sim", "--seed", "1", "--json").stdout);
+    expect(r.extra.counters.heartbeats).toBeGreaterThan(0);
+    expect(testbed("sitevar", "images/frisbee/heartbeat", "--unset").stdout).toMatch(/= 0 \(default\)/);
+  });
+
+  it("keeps the bare form of experiment create for sync servers", () => {
+    const r = testbed("experiment", "create", "bare", "--nodes", "a=10.0.0.1,b=10.0.0.2", "--sync-server", "b");
+    expect(r.stdout).toBe("created experiment bare: 2 nodes, 0 images, sync server b, state new (in ./testbed.db)\n");
+    expect(testbed("syncserver", "bare", "a").stdout).toBe("SYNCSERVER SERVER=10.0.0.2 ISSERVER=0\n");
+    oneLine(testbed("exp", "swapin", "bare", "--sim"), 2, "experiment bare was created without an experiment file; create one with `testbed exp create FILE` to swap it");
+    expect(readFileSync(join(dir, "testbed.db")).subarray(0, 15).toString()).toBe("SQLite format 3");
+  });
+});
