@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import type { SwapMachine } from "../core/experiment/index.js";
+import { DEFAULT_STORE_PATH } from "../real/store/index.js";
 import { parseExperiment } from "../scenarios/experiment/schema.js";
 import { runSwap, type SwapResult } from "../scenarios/experiment/swap.js";
 import { experimentTemplate } from "../scenarios/experiment/template.js";
@@ -8,7 +9,6 @@ import { withStore, withStoreAsync } from "./experiment-command.js";
 import { formatSwapResult } from "./experiment-format.js";
 import { progressBar } from "./progress.js";
 
-const DEFAULT_DB = "./testbed.db";
 /** The flagship's heartbeat: nodes report every 2 s, so progress and time left move on the way. */
 const DEMO_HEARTBEAT_SEC = 2;
 
@@ -24,7 +24,7 @@ export function registerDemoCommand(exp: Command): void {
     .description("the flagship: swap in a simulated 1,000-node experiment and show what happened (npm start)")
     .option("--nodes <n>", "nodes", "1000")
     .option("--seed <n>", "seed", "1")
-    .option("--db <path>", "store file", DEFAULT_DB)
+    .option("--db <path>", "store file", DEFAULT_STORE_PATH)
     .addHelpText("after", "\nExample:\n  testbed exp demo --nodes 1000 --seed 1")
     .action(async (o: { nodes: string; seed: string; db: string }) => {
       const nodes = parseWhole("--nodes", o.nodes, 1, 100_000);

@@ -1,12 +1,12 @@
 import type { Command } from "commander";
 import { RELEASED, type SwapMachine } from "../core/experiment/index.js";
+import { DEFAULT_STORE_PATH } from "../real/store/index.js";
 import { runSwap, type RealSwapRunner, type SwapAction, type SwapResult } from "../scenarios/experiment/swap.js";
 import { parseWhole, UsageError } from "./errors.js";
 import { withStoreAsync } from "./experiment-command.js";
 import { formatSwapResult } from "./experiment-format.js";
 import { progressBar } from "./progress.js";
 
-const DEFAULT_DB = "./testbed.db";
 
 interface SwapFlags {
   sim?: boolean;
@@ -28,7 +28,7 @@ export function registerSwapCommands(exp: Command, real: (flags: Record<string, 
       .option("--seed <n>", "simulator seed (default: a random one, printed)")
       .option("--speed <x>", "simulator: simulated seconds per wall second, to watch it live (default: as fast as possible)")
       .option("--heartbeat <s>", "progress report interval for this swap, overriding the site variable images/frisbee/heartbeat")
-      .option("--db <path>", "store file", DEFAULT_DB)
+      .option("--db <path>", "store file", DEFAULT_STORE_PATH)
       .option("--json", "print the outcome as one JSON object");
     cmd.addHelpText("after", `\nExample:\n  testbed exp ${action} sim-1000 --sim --seed 1`);
     cmd.action(async (name: string, f: SwapFlags & Record<string, unknown>) => {
