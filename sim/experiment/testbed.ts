@@ -162,8 +162,6 @@ export class SimTestbed {
           dynamic: false,
           idleExitUs: 0,
           progressRequest: null,
-          encodeMessages: false,
-          srcIp: 0,
         }),
       events,
     );
@@ -235,10 +233,8 @@ export class SimTestbed {
           clientId: pnode + 1,
           join2: false,
           layout,
-          heartbeatIntervalSec: this.o.heartbeatSec,
+          heartbeatIntervalUs: this.o.heartbeatSec * 1_000_000,
           heartbeatLevel: PROGRESS_LEVEL.summary,
-          encodeMessages: false,
-          srcIp: 0,
         }),
       events,
     );
