@@ -30,3 +30,4 @@ export {
 } from "./experiments.js";
 export { SiteVariableError, type SiteVariableValue } from "./sitevars.js";
 export { claimWriter, processStart, type WriterClaim } from "./writers.js";
+export { SERVICE_ROWS_MAX, openServiceStore, type ServiceBatchRow, type ServiceChecksumRow, type ServiceNodeRow, type ServiceRolloutRow, type ServiceStore } from "./service.js";

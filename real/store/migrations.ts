@@ -154,6 +154,59 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 6,
+    description: "service management: nodes and their versions, rollouts and their batches, checksum results",
+    sql: `
+  CREATE TABLE service_nodes (
+    service TEXT NOT NULL,
+    node TEXT NOT NULL,
+    address TEXT NOT NULL,
+    node_set TEXT NOT NULL,
+    version TEXT,
+    previous TEXT,
+    healthy INTEGER NOT NULL CHECK (healthy IN (0, 1)),
+    restarts INTEGER NOT NULL,
+    error TEXT,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (service, node)
+  ) STRICT;
+
+  CREATE TABLE service_rollouts (
+    id INTEGER PRIMARY KEY,
+    service TEXT NOT NULL,
+    version TEXT NOT NULL,
+    state TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    targets INTEGER NOT NULL,
+    started_at TEXT NOT NULL,
+    seconds REAL NOT NULL
+  ) STRICT;
+  CREATE INDEX service_rollouts_service ON service_rollouts (service, id);
+
+  CREATE TABLE service_batches (
+    rollout_id INTEGER NOT NULL REFERENCES service_rollouts (id) ON DELETE CASCADE,
+    batch INTEGER NOT NULL,
+    first INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    failed INTEGER NOT NULL,
+    PRIMARY KEY (rollout_id, batch)
+  ) STRICT;
+
+  CREATE TABLE service_checksums (
+    id INTEGER PRIMARY KEY,
+    service TEXT NOT NULL,
+    round_at TEXT NOT NULL,
+    node_set TEXT NOT NULL,
+    file TEXT NOT NULL,
+    decided TEXT,
+    supporters INTEGER NOT NULL,
+    expected INTEGER NOT NULL,
+    minority TEXT NOT NULL
+  ) STRICT;
+  CREATE INDEX service_checksums_service ON service_checksums (service, id);
+`,
+  },
 ];
 
 function latestVersion(migrations: readonly Migration[]): number {

@@ -1,0 +1,118 @@
+import { spawn } from "node:child_process";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import * as tar from "tar";
+import { Controller, type ControllerService } from "./controller.js";
+import { readKey } from "./key.js";
+import { parseNodeFile } from "./nodes-file.js";
+
+export interface ServiceBenchOptions {
+  readonly agents: number;
+  readonly batches: readonly number[];
+}
+
+export interface ServiceBenchResult {
+  agents: number;
+  deploySec: number;
+  /** One rollout per batch size (batch = parallelism), each to a new version of the static files. */
+  rollouts: { batch: number; seconds: number; perNodeMs: number; state: string }[];
+  /** A restart-less state update pushed to every node at once: from the push to each node holding it. */
+  notice: { p50Ms: number; p95Ms: number; maxMs: number };
+  healthyMs: number;
+}
+
+const HEALTHY_US = 1_000_000;
+
+/**
+ * Starts the agents in one child process (a real `testbed agent --pool`), then times, from this
+ * process: a deploy, a rollout per batch size, and a restart-less update. Each node runs one
+ * supervised process; a node counts as updated when it has the files in place, has restarted, and
+ * its process has run for the health wait (1 s).
+ */
+export async function runServiceBench(o: ServiceBenchOptions): Promise<ServiceBenchResult> {
+  const dir = mkdtempSync(join(tmpdir(), "testbed-bench-service-"));
+  const keyPath = join(dir, "key");
+  writeFileSync(keyPath, "bench-key-0123456789abcdef\n");
+  const child = spawn(process.execPath, [fileURLToPath(new URL("../../bin/testbed.js", import.meta.url)), "agent", "--listen", "127.0.0.1:0", "--pool", String(o.agents), "--key", keyPath, "--dir", join(dir, "agents")], { stdio: ["ignore", "pipe", "ignore"] });
+  try {
+    const nodes = parseNodeFile("agents", await readLines(child, o.agents));
+    const make = async (label: string, files: Record<string, string>, restart: boolean): Promise<{ name: string; path: string; restart: boolean }> => {
+      const src = join(dir, `src-${label}`);
+      mkdirSync(src, { recursive: true });
+      for (const [name, text] of Object.entries(files)) {
+        mkdirSync(join(src, name, ".."), { recursive: true });
+        writeFileSync(join(src, name), text);
+      }
+      chmodSync(src, 0o755);
+      const path = join(dir, `${label}.tar`);
+      await tar.c({ file: path, cwd: src, portable: true }, Object.keys(files));
+      return { name: `${label}.tar`, path, restart };
+    };
+    const state = await make("state-1", { "state/generation": "1\n" }, false);
+    const service = async (label: string, stateTar = state, batch = o.agents): Promise<ControllerService> => ({
+      name: "bench",
+      experiment: "bench",
+      ports: { first: 30_000, last: 30_009 },
+      processes: [{ name: "server", command: ["sh", "run.sh"], ports: 1, checkTcp: false, checkCommand: null }],
+      nodeSets: [{ name: "all", nodes: nodes.map((_, i) => i), tarballs: [await make(`app-${label}`, { "run.sh": `# ${label}\nexec sleep 100000\n` }, true), stateTar] }],
+      checksumFiles: ["run.sh"],
+      rollout: { batches: [batch], maxParallel: batch, maxFailPct: 0, maxFailTotal: 0, maxUnavailablePct: 100, progressDeadlineUs: 600_000_000, opTimeoutUs: 120_000_000, healthyUs: HEALTHY_US },
+    });
+    const key = readKey(keyPath);
+    const all = nodes.map((_, i) => i);
+    let started = performance.now();
+    const first = new Controller(nodes, key, await service("v0"));
+    const deployed = await first.deploy("v0");
+    const deploySec = (performance.now() - started) / 1000;
+    first.close();
+    if (!deployed.every((d) => d.ok)) throw new Error(`bench service: deploy failed: ${deployed.find((d) => !d.ok)?.error}`);
+    const rollouts: ServiceBenchResult["rollouts"] = [];
+    for (const batch of o.batches) {
+      const label = `v-batch${batch}`;
+      const c = new Controller(nodes, key, await service(label, state, Math.min(batch, o.agents)));
+      started = performance.now();
+      const r = await c.rollout(label, all);
+      const seconds = (performance.now() - started) / 1000;
+      c.close();
+      rollouts.push({ batch, seconds: round(seconds, 2), perNodeMs: round((seconds * 1000) / o.agents, 1), state: r.state });
+    }
+    // A restart-less update: only the changing-state tarball differs.
+    const last = `v-batch${o.batches[o.batches.length - 1]}`;
+    const update = new Controller(nodes, key, await service(last, await make("state-2", { "state/generation": "2\n" }, false)));
+    await Promise.all(all.map((i) => update.stage(i, "state-2")));
+    started = performance.now();
+    const seenMs = await Promise.all(all.map(async (i) => {
+      await update.apply(i, "state-2", true);
+      return performance.now() - started;
+    }));
+    update.close();
+    seenMs.sort((a, b) => a - b);
+    const q = (p: number): number => round(seenMs[Math.min(seenMs.length - 1, Math.ceil(p * seenMs.length) - 1)] as number, 1);
+    return { agents: o.agents, deploySec: round(deploySec, 2), rollouts, notice: { p50Ms: q(0.5), p95Ms: q(0.95), maxMs: q(1) }, healthyMs: HEALTHY_US / 1000 };
+  } finally {
+    child.kill("SIGTERM");
+    await new Promise((r) => child.once("exit", r));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function round(x: number, digits: number): number {
+  return Math.round(x * 10 ** digits) / 10 ** digits;
+}
+
+function readLines(child: ReturnType<typeof spawn>, count: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = "";
+    const onData = (d: Buffer): void => {
+      text += d.toString("utf8");
+      if (text.split("\n").filter((l) => l.trim() !== "").length >= count) {
+        child.stdout?.off("data", onData);
+        resolve(text);
+      }
+    };
+    child.stdout?.on("data", onData);
+    child.once("exit", (code) => reject(new Error(`bench service: the agents exited (${code}) before listening`)));
+  });
+}

@@ -1,0 +1,50 @@
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { NodeAgent } from "./node.js";
+import { AgentServer } from "./server.js";
+
+export interface AgentDaemonOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly key: Uint8Array;
+  readonly dir: string;
+  readonly node: string;
+  readonly log: (line: string) => void;
+}
+
+export interface RunningAgent {
+  readonly port: number;
+  readonly agent: NodeAgent;
+  readonly server: AgentServer;
+  /** Stops listening, drops connections, stops the supervised processes. */
+  stop(): Promise<void>;
+}
+
+/** An agent on one port with its own directory: the service it ran before is started again. */
+export async function startAgent(o: AgentDaemonOptions): Promise<RunningAgent> {
+  mkdirSync(o.dir, { recursive: true });
+  const agent = new NodeAgent(o.dir, o.node, o.log);
+  const server = new AgentServer({ host: o.host, port: o.port, key: o.key, handle: (m) => agent.handle(m), log: o.log });
+  const port = await server.listen();
+  agent.resume();
+  let stopped: Promise<void> | null = null;
+  return {
+    port,
+    agent,
+    server,
+    stop: () => (stopped ??= (async () => {
+      await server.close();
+      await agent.shutdown();
+    })()),
+  };
+}
+
+/** Several agents in one process (the benchmark's, and tests'), each in DIR/NAME. */
+export async function startAgentPool(o: Omit<AgentDaemonOptions, "node" | "dir" | "port"> & { dir: string; count: number; firstPort: number }): Promise<RunningAgent[]> {
+  const out: RunningAgent[] = [];
+  for (let i = 0; i < o.count; i++) {
+    const node = `node${i}`;
+    out.push(await startAgent({ ...o, node, dir: join(o.dir, node), port: o.firstPort === 0 ? 0 : o.firstPort + i }));
+  }
+  return out;
+}
