@@ -315,7 +315,8 @@ export function registerServiceCommands(program: Command, groups: { plan: Comman
       else {
         console.log(`${r.agents} agents on loopback; deploy ${r.deploySec} s`);
         for (const row of r.rollouts) console.log(`batch ${String(row.batch).padStart(4)}: rollout ${row.seconds} s (${row.perNodeMs} ms per node)`);
-        console.log(`restart-less update seen by all ${r.agents} nodes: p50 ${r.notice.p50Ms} ms, p95 ${r.notice.p95Ms} ms, max ${r.notice.maxMs} ms`);
+        console.log(`restart-less update pushed to all ${r.agents} at once, in place on each: p50 ${r.notice.p50Ms} ms, p95 ${r.notice.p95Ms} ms, max ${r.notice.maxMs} ms`);
+        console.log(`the same to one node at a time: p50 ${r.noticeAlone.p50Ms} ms, max ${r.noticeAlone.maxMs} ms (${r.noticeAlone.runs} runs)`);
       }
     }));
 }

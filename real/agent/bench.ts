@@ -20,10 +20,13 @@ export interface ServiceBenchResult {
   rollouts: { batch: number; seconds: number; perNodeMs: number; state: string }[];
   /** A restart-less state update pushed to every node at once: from the push to each node holding it. */
   notice: { p50Ms: number; p95Ms: number; maxMs: number };
+  /** The same update to one node at a time (the others idle): what one node's own work costs. */
+  noticeAlone: { runs: number; p50Ms: number; maxMs: number };
   healthyMs: number;
 }
 
 const HEALTHY_US = 1_000_000;
+const ALONE_RUNS = 9;
 
 /**
  * Starts the agents in one child process (a real `testbed agent --pool`), then times, from this
@@ -89,8 +92,26 @@ export async function runServiceBench(o: ServiceBenchOptions): Promise<ServiceBe
     }));
     update.close();
     seenMs.sort((a, b) => a - b);
-    const q = (p: number): number => round(seenMs[Math.min(seenMs.length - 1, Math.ceil(p * seenMs.length) - 1)] as number, 1);
-    return { agents: o.agents, deploySec: round(deploySec, 2), rollouts, notice: { p50Ms: q(0.5), p95Ms: q(0.95), maxMs: q(1) }, healthyMs: HEALTHY_US / 1000 };
+    const q = (xs: number[], p: number): number => round(xs[Math.min(xs.length - 1, Math.ceil(p * xs.length) - 1)] as number, 1);
+    const alone: number[] = [];
+    for (let k = 0; k < ALONE_RUNS; k++) {
+      const c = new Controller(nodes, key, await service(last, await make(`state-alone-${k}`, { "state/generation": `alone ${k}\n` }, false)));
+      const target = k % nodes.length;
+      await c.stage(target, `alone-${k}`);
+      started = performance.now();
+      await c.apply(target, `alone-${k}`, true);
+      alone.push(performance.now() - started);
+      c.close();
+    }
+    alone.sort((a, b) => a - b);
+    return {
+      agents: o.agents,
+      deploySec: round(deploySec, 2),
+      rollouts,
+      notice: { p50Ms: q(seenMs, 0.5), p95Ms: q(seenMs, 0.95), maxMs: q(seenMs, 1) },
+      noticeAlone: { runs: ALONE_RUNS, p50Ms: q(alone, 0.5), maxMs: q(alone, 1) },
+      healthyMs: HEALTHY_US / 1000,
+    };
   } finally {
     child.kill("SIGTERM");
     await new Promise((r) => child.once("exit", r));
