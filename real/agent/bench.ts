@@ -38,7 +38,7 @@ export async function runServiceBench(o: ServiceBenchOptions): Promise<ServiceBe
   const dir = mkdtempSync(join(tmpdir(), "testbed-bench-service-"));
   const keyPath = join(dir, "key");
   writeFileSync(keyPath, "bench-key-0123456789abcdef\n");
-  const child = spawn(process.execPath, [fileURLToPath(new URL("../../bin/testbed.js", import.meta.url)), "agent", "--listen", "127.0.0.1:0", "--pool", String(o.agents), "--key", keyPath, "--dir", join(dir, "agents")], { stdio: ["ignore", "pipe", "ignore"] });
+  const child = spawn(process.execPath, [cliPath(), "agent", "--listen", "127.0.0.1:0", "--pool", String(o.agents), "--key", keyPath, "--dir", join(dir, "agents")], { stdio: ["ignore", "pipe", "ignore"] });
   try {
     const nodes = parseNodeFile("agents", await readLines(child, o.agents));
     const make = async (label: string, files: Record<string, string>, restart: boolean): Promise<{ name: string; path: string; restart: boolean }> => {
@@ -113,10 +113,19 @@ export async function runServiceBench(o: ServiceBenchOptions): Promise<ServiceBe
       healthyMs: HEALTHY_US / 1000,
     };
   } finally {
-    child.kill("SIGTERM");
-    await new Promise((r) => child.once("exit", r));
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((r) => child.once("exit", r));
+      child.kill("SIGTERM");
+      await exited;
+    }
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** The built command: this file's sibling in dist/, or, when run from the sources (tests), dist/'s. */
+function cliPath(): string {
+  const fromSources = fileURLToPath(import.meta.url).endsWith(".ts");
+  return fileURLToPath(new URL(fromSources ? "../../dist/bin/testbed.js" : "../../bin/testbed.js", import.meta.url));
 }
 
 function round(x: number, digits: number): number {
