@@ -1,4 +1,4 @@
-import { mkdirSync, renameSync, writeFileSync, existsSync, readFileSync } from "node:fs";
+import { mkdirSync, existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
 import { KeyError, readKey } from "../real/agent/key.js";
@@ -6,11 +6,12 @@ import { NodeFileError, readNodeFile, type AgentAddress } from "../real/agent/no
 import { Controller, mapLimited, type NodeStatus } from "../real/agent/controller.js";
 import { startAgent, startAgentPool, type RunningAgent } from "../real/agent/daemon.js";
 import { LOG_FILE_BYTES_MAX, LOG_FILES_KEPT } from "../real/agent/logs.js";
-import { DEFAULT_STORE_PATH, StoreError, openServiceStore } from "../real/store/index.js";
-import { ScenarioError } from "../scenarios/reader.js";
+import { DEFAULT_STORE_PATH, openServiceStore } from "../real/store/index.js";
+import { writeOutputFileSync } from "../real/output/index.js";
 import { readServiceDefinition, type ServiceDefinition } from "../scenarios/service/definition.js";
 import { runServiceBench } from "../real/agent/bench.js";
 import { parseWhole, UsageError } from "./errors.js";
+import { runAsync } from "./failure.js";
 import { registerServicePlan } from "./service-plan-command.js";
 
 const VERSION_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -233,8 +234,7 @@ async function logsCommand(f: ServiceFlags): Promise<number> {
           }
           let whole = Buffer.concat(parts);
           if (whole.byteLength > capBytes) whole = whole.subarray(whole.byteLength - capBytes);
-          writeFileSync(`${target}.tmp`, whole);
-          renameSync(`${target}.tmp`, target);
+          writeOutputFileSync(target, whole, { what: "log copy" });
           bytes += whole.byteLength;
         }
         return { node: n.name, ok: true, files: files.length, bytes, error: null };
@@ -250,25 +250,9 @@ async function logsCommand(f: ServiceFlags): Promise<number> {
   }
 }
 
-/**
- * Async actions end after commander's parse returns, so their errors are reported here in the
- * command's way: a user's mistake one line and exit 2, the store's failure one line and exit 1.
- */
+/** Async actions end after commander's parse returns: their errors are reported the command's way. */
 function run<F>(fn: (f: F) => Promise<number | void>): (f: F) => Promise<void> {
-  return async (f) => {
-    try {
-      const code = await fn(f);
-      if (typeof code === "number") process.exitCode = code;
-    } catch (error) {
-      if (error instanceof UsageError || error instanceof ScenarioError) {
-        console.error(`testbed: ${error.message}`);
-        process.exitCode = 2;
-      } else if (error instanceof StoreError) {
-        console.error(`testbed: ${error.message}`);
-        process.exitCode = 1;
-      } else throw error;
-    }
-  };
+  return (f) => runAsync(() => fn(f));
 }
 
 export function registerServiceCommands(program: Command, groups: { plan: Command; bench: Command }): void {

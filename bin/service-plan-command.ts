@@ -1,6 +1,5 @@
-import { writeFileSync, renameSync } from "node:fs";
-import { dirname, basename, join } from "node:path";
 import type { Command } from "commander";
+import { checkOutput, writeOutputFileSync } from "../real/output/index.js";
 import { DEFAULT_STORE_PATH, openStore } from "../real/store/index.js";
 import { runServiceSim } from "../sim/service/driver.js";
 import { SERVICE_SIM_NODES_MAX, SIM_US, checkServiceSim, defaultServiceSim } from "../sim/service/options.js";
@@ -31,13 +30,6 @@ function percent(flag: string, text: string, min: number): number {
   return v;
 }
 
-/** An output appears whole or not at all: written beside the target, then renamed. */
-function writeWhole(path: string, text: string): void {
-  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
-  writeFileSync(temp, text);
-  renameSync(temp, path);
-}
-
 export function planServiceCommand(f: PlanServiceFlags): number {
   const nodes = parseWhole("--nodes", f.nodes, 2, SERVICE_SIM_NODES_MAX);
   const days = Number(f.days);
@@ -51,6 +43,7 @@ export function planServiceCommand(f: PlanServiceFlags): number {
   });
   const problem = checkServiceSim(o);
   if (problem !== null) throw new UsageError(`plan service: ${problem}`);
+  checkOutput(f.svg, { what: "chart" });
   const bar = progressBar("plan service");
   let r: ServiceSimResult;
   try {
@@ -58,7 +51,7 @@ export function planServiceCommand(f: PlanServiceFlags): number {
   } finally {
     bar.done();
   }
-  writeWhole(f.svg, chart(r));
+  writeOutputFileSync(f.svg, chart(r), { what: "chart" });
   let runId: number | null = null;
   if (f.store) {
     const store = openStore(f.db);
