@@ -1,13 +1,10 @@
 import type { Command } from "commander";
-import { checkMonitorConfig, deployedConfig, type MonitorConfig } from "../core/monitor/index.js";
-import { RealMonitor } from "../real/monitor/daemon.js";
-import { NodeListError, readNodeList } from "../real/monitor/nodes-file.js";
-import { parseTestSpec } from "../real/monitor/probe.js";
-import { DEFAULT_STORE_PATH, openStore, StoreError } from "../real/store/index.js";
+import { DEFAULT_STORE_PATH, openStore } from "../real/store/index.js";
 import type { MonitorSimResult } from "../sim/monitor/driver.js";
 import { checkMix, defaultMix } from "../sim/monitor/models.js";
 import { formatSeconds } from "../scenarios/units.js";
 import { parseWhole, UsageError } from "./errors.js";
+import { monitorConfig, registerRealMonitorCommand } from "./monitor-real-command.js";
 import { runAsync } from "./failure.js";
 import { exitCleanlyOnInterrupt } from "./interrupt.js";
 import { runJob } from "./run-job.js";
@@ -30,17 +27,6 @@ interface PlanMonitorFlags {
   store: boolean;
 }
 
-interface MonitorFlags {
-  nodes: string;
-  test: string;
-  window: string;
-  timeout: string;
-  loadMax: string;
-  once?: boolean;
-  for?: string;
-  seed: string;
-  db: string;
-}
 
 function percent(flag: string, text: string): number {
   const v = Number(text);
@@ -57,13 +43,6 @@ function secondsRange(flag: string, text: string): [number, number] {
   return [Math.max(1, Math.round(a * SEC)), Math.max(1, Math.round(b * SEC))];
 }
 
-/** The deployed configuration with the flags applied, checked as the machine checks it. */
-function config(overrides: Partial<MonitorConfig>): MonitorConfig {
-  const c = deployedConfig(overrides);
-  const problem = checkMonitorConfig(c);
-  if (problem !== null) throw new UsageError(`monitor configuration: ${problem}`);
-  return c;
-}
 
 /** `testbed plan monitor`: resolves with the exit code; the run is on a worker thread, so Ctrl-C stops it at once. */
 export async function planMonitorCommand(f: PlanMonitorFlags): Promise<number> {
@@ -86,7 +65,7 @@ export async function planMonitorCommand(f: PlanMonitorFlags): Promise<number> {
     const bar = progressBar("plan monitor");
     let result: MonitorSimResult;
     try {
-      result = await runJob("planMonitor", { nodes, durationUs, seed, config: config({ window, entriesMax: nodes }), mix }, { progress: (fr, note) => bar.update(fr, note) });
+      result = await runJob("planMonitor", { nodes, durationUs, seed, config: monitorConfig({ window, entriesMax: nodes }), mix }, { progress: (fr, note) => bar.update(fr, note) });
     } finally {
       bar.done();
     }
@@ -141,50 +120,6 @@ function printPlan(r: MonitorSimResult & { days: number; ok: boolean; peakRssMiB
   console.log(`trace: ${r.traceHash}  events: ${r.events}  wall: ${r.wallSeconds} s  peak RSS: ${r.peakRssMiB} MiB`);
 }
 
-export function monitorCommand(f: MonitorFlags): void {
-  const spec = parseTestSpec(f.test);
-  if (typeof spec === "string") throw new UsageError(spec);
-  const window = parseWhole("--window", f.window, 1, 100_000);
-  const timeoutSec = parseWhole("--timeout", f.timeout, 1, 86_400);
-  const loadMax = Number(f.loadMax);
-  if (!Number.isFinite(loadMax) || loadMax <= 0) throw new UsageError(`--load-max: expected a positive number, got "${f.loadMax}"`);
-  const runForMs = f.for === undefined ? undefined : parseWhole("--for", f.for, 1, 10 * 365 * 86_400) * 1_000;
-  let nodes: string[];
-  try {
-    nodes = readNodeList(f.nodes);
-  } catch (error) {
-    if (error instanceof NodeListError) throw new UsageError(error.message);
-    throw error;
-  }
-  const daemon = new RealMonitor({
-    nodes,
-    test: spec,
-    config: config({ window, testTimeoutUs: timeoutSec * SEC, entryJitterUs: 0 }),
-    dbPath: f.db,
-    loadMax,
-    once: f.once === true,
-    ...(runForMs === undefined ? {} : { runForMs }),
-    seed: parseWhole("--seed", f.seed, 0),
-    log: (line) => console.log(line),
-    warn: (line) => console.error(`testbed: warning: ${line}`),
-  });
-  const stop = (): void => daemon.stop();
-  process.once("SIGINT", stop);
-  process.once("SIGTERM", stop);
-  daemon.run().then(
-    (s) => {
-      process.off("SIGINT", stop);
-      process.off("SIGTERM", stop);
-      const pools = Object.entries(s.pools).map(([k, v]) => `${k} ${v}`).join(", ");
-      console.log(`monitor stopped: ${s.nodes} nodes (${s.resumed} resumed, ${s.added} new, ${s.corrupted} corrupted rows), ${s.testsRun} tests, ${s.timeouts} timeouts, ${s.moves} moves; pools: ${pools}; state in ${f.db}`);
-    },
-    (error: unknown) => {
-      if (!(error instanceof StoreError)) throw error;
-      console.error(`testbed: ${error.message}`);
-      process.exitCode = 1;
-    },
-  );
-}
 
 export function registerMonitorCommands(program: Command, groups: { plan: Command }): void {
   groups.plan
@@ -204,20 +139,5 @@ export function registerMonitorCommands(program: Command, groups: { plan: Comman
       void runAsync(() => planMonitorCommand(o));
     });
 
-  program
-    .command("monitor")
-    .description("test real nodes with a command or a TCP connect, in good and bad pools; state survives restarts in the store")
-    .requiredOption("--nodes <file>", "node list: one name per line, # comments")
-    .requiredOption("--test <command>", "shell command with {node} (exit 0 passes), or tcp:PORT")
-    .option("--window <n>", "tests in flight at once", "40")
-    .option("--timeout <s>", "seconds before a test is killed and counts as failed", "600")
-    .option("--load-max <n>", "no new test starts while the load average is above this", "8")
-    .option("--once", "stop once every node has been tested")
-    .option("--for <s>", "stop after this many seconds")
-    .option("--seed <n>", "seed for the backoff jitter", "1")
-    .option("--db <path>", "store file", DEFAULT_STORE_PATH)
-    .addHelpText("after", "\nExample:\n  testbed monitor --nodes nodes.txt --test 'ssh -o ConnectTimeout=10 {node} true' --window 40 --timeout 600")
-    .action((o: MonitorFlags) => {
-      monitorCommand(o);
-    });
+  registerRealMonitorCommand(program);
 }

@@ -18,7 +18,8 @@ import { epochNowUs } from "../runtime/clock.js";
 import { openMonitorStore, type MonitorNodeInput, type MonitorStore } from "../store/monitor.js";
 import type { WriterClaim } from "../store/writers.js";
 import type { StoredEventInput } from "../store/rows.js";
-import { startTest, type RunningTest, type TestSpec } from "./probe.js";
+import { gateLine, nextDueLine, startLine, type MonitorLine } from "./lines.js";
+import { startTest, type RunningTest, type TestDone, type TestSpec } from "./probe.js";
 
 export interface RealMonitorOptions {
   readonly nodes: readonly string[];
@@ -32,7 +33,8 @@ export interface RealMonitorOptions {
   /** Stop after this long, in milliseconds (unbounded if undefined). */
   readonly runForMs?: number;
   readonly seed: number;
-  readonly log: (line: string) => void;
+  /** Each happening as a line (text and fields): start, tests, moves, the load gate, --once's end. */
+  readonly log: (line: MonitorLine) => void;
   readonly warn: (line: string) => void;
   /** Wall clock in microseconds since the Unix epoch; a parameter so tests can check what is stored. */
   readonly clockUs?: () => number;
@@ -40,7 +42,7 @@ export interface RealMonitorOptions {
   /** How often a closed load gate is rechecked (LOAD_RECHECK_MS by default). */
   readonly loadRecheckMs?: number;
   /** Runs one test; the probe by default, a fake in tests. */
-  readonly runTest?: (spec: TestSpec, node: string, done: (passed: boolean) => void) => RunningTest;
+  readonly runTest?: (spec: TestSpec, node: string, done: TestDone) => RunningTest;
 }
 
 export interface RealMonitorSummary {
@@ -72,6 +74,8 @@ export class RealMonitor implements MonitorPort {
   private readonly claim: WriterClaim;
   private readonly running = new Map<number, RunningTest>();
   private readonly tests: number[] = [];
+  /** Why each entry's last test failed, for its line and its move event. */
+  private readonly reasons: (string | undefined)[] = [];
   private readonly dirty = new Set<number>();
   private events: StoredEventInput[] = [];
   private readonly untested: Set<number>;
@@ -113,6 +117,7 @@ export class RealMonitor implements MonitorPort {
       this.finished = resolve;
       this.failed = reject;
       if (this.o.runForMs !== undefined) this.stopTimer = setTimeout(() => this.stop(), this.o.runForMs);
+      this.sayStart();
       this.step();
     });
   }
@@ -189,14 +194,35 @@ export class RealMonitor implements MonitorPort {
     this.flush();
   }
 
+  private sayStart(): void {
+    const now = this.clockUs();
+    const pools: Record<string, number> = {};
+    this.o.config.pools.forEach((p, i) => (pools[p.name] = this.monitor.waitingIn(i)));
+    const test = this.o.test.kind === "tcp" ? `tcp:${this.o.test.port}` : `'${this.o.test.template}'`;
+    const s = this.summary;
+    const first = this.earliestDue(() => true);
+    this.o.log(startLine(now, { nodes: s.nodes, resumed: s.resumed, added: s.added, pools, test, window: this.o.config.window, timeoutSec: this.o.config.testTimeoutUs / 1e6, loadMax: this.o.loadMax, firstDueUs: first.dueUs }));
+  }
+
+  /** The waiting entry due first among the nodes `which` accepts: its due time and node, or Infinity. */
+  private earliestDue(which: (node: number) => boolean): { dueUs: number; node: number } {
+    let best = { dueUs: Infinity, node: -1 };
+    for (let e = 0; e < this.o.nodes.length; e++) {
+      if (!this.monitor.has(e) || this.monitor.isTesting(e)) continue;
+      const s = this.monitor.entryState(e);
+      if (which(s.node) && s.dueUs < best.dueUs) best = { dueUs: s.dueUs, node: s.node };
+    }
+    return best;
+  }
+
   private step(): void {
     if (this.stopped) return;
     try {
       const now = this.clockUs();
-      this.monitor.setPaused(this.load() > this.o.loadMax);
+      this.gate(now);
       this.monitor.poll(now);
       this.flush();
-      if (this.o.once && this.untested.size === 0) return this.stop();
+      if (this.o.once && this.onceDone(now)) return this.stop();
       this.arm(now);
     } catch (error) {
       this.stopped = true;
@@ -205,6 +231,28 @@ export class RealMonitor implements MonitorPort {
       this.closeStore();
       this.failed?.(error);
     }
+  }
+
+  /** Opens or closes the load gate, saying so when it changes. */
+  private gate(now: number): void {
+    const load = this.load();
+    const paused = load > this.o.loadMax;
+    if (paused !== this.monitor.isPaused) this.o.log(gateLine(now, paused, load, this.o.loadMax, this.monitor.inFlight));
+    this.monitor.setPaused(paused);
+  }
+
+  /**
+   * `--once` is done when every listed node has been tested, or when nothing is in flight and the
+   * nodes left are not due yet (a resumed store): it then says when the next is due rather than
+   * wait for it in silence. While the load gate is shut it waits, having said so.
+   */
+  private onceDone(now: number): boolean {
+    if (this.untested.size === 0) return true;
+    if (this.monitor.inFlight > 0 || this.monitor.isPaused) return false;
+    const next = this.earliestDue((n) => this.untested.has(n));
+    if (next.dueUs <= now) return false;
+    this.o.log(nextDueLine(now, this.untested.size, next.dueUs, this.o.nodes[next.node] as string));
+    return true;
   }
 
   /** Lets go of the store (the writer's place first, so the next monitor may start) and closes it. */
@@ -253,9 +301,10 @@ export class RealMonitor implements MonitorPort {
 
   startTest(_now: number, e: number, node: number, _pool: number, attempt: number): void {
     const name = this.o.nodes[node] as string;
-    this.running.set(e, (this.o.runTest ?? startTest)(this.o.test, name, (passed) => {
+    this.running.set(e, (this.o.runTest ?? startTest)(this.o.test, name, (passed, reason) => {
       this.running.delete(e);
       if (this.stopped) return;
+      this.reasons[e] = passed ? undefined : (reason ?? "failed");
       this.monitor.testDone(this.clockUs(), e, attempt, passed);
       this.step();
     }));
@@ -266,25 +315,36 @@ export class RealMonitor implements MonitorPort {
     this.running.delete(e);
   }
 
-  tested(_now: number, e: number, node: number, pool: number, outcome: Outcome, durationUs: number): void {
+  tested(now: number, e: number, node: number, pool: number, outcome: Outcome, durationUs: number): void {
     this.tests[e] = (this.tests[e] ?? 0) + 1;
     this.untested.delete(node);
     this.dirty.add(e);
-    this.o.log(`${this.o.nodes[node]}: ${OUTCOME_NAMES[outcome]} in ${(durationUs / 1e6).toFixed(2)} s (pool ${this.monitor.poolName(pool)})`);
+    const name = this.o.nodes[node] as string;
+    const result = OUTCOME_NAMES[outcome];
+    if (result === "timeout") this.reasons[e] = `no result within --timeout ${this.o.config.testTimeoutUs / 1e6} s; killed`;
+    if (result === "pass") this.reasons[e] = undefined;
+    const reason = this.reasons[e];
+    const seconds = Math.round(durationUs / 1e4) / 100;
+    const text = `${name}: ${result} in ${seconds.toFixed(2)} s (pool ${this.monitor.poolName(pool)})${reason === undefined ? "" : `: ${reason}`}`;
+    this.o.log({ kind: "tested", timeUs: now, node: name, text, fields: { result, seconds, pool: this.monitor.poolName(pool), reason: reason ?? null } });
   }
 
   moved(now: number, e: number, node: number, from: number, to: number, reason: MoveReason): void {
     const name = this.o.nodes[node] as string;
     this.summary.moves++;
     if (to !== NO_POOL) this.dirty.add(e);
-    this.events.push({ timeUs: now, host: name, kind: "monitor.move", data: { from: this.monitor.poolName(from), to: this.monitor.poolName(to), reason: MOVE_REASON_NAMES[reason] } });
-    if (from !== NO_POOL) this.o.log(`${name}: ${this.monitor.poolName(from)} -> ${this.monitor.poolName(to)}`);
+    const [fromName, toName, why] = [this.monitor.poolName(from), this.monitor.poolName(to), MOVE_REASON_NAMES[reason]];
+    // A move after a failed test keeps the test's own reason (exit status and stderr, ECONNREFUSED) in the store.
+    const detail = this.reasons[e];
+    this.events.push({ timeUs: now, host: name, kind: "monitor.move", data: { from: fromName, to: toName, reason: why, ...(detail === undefined ? {} : { detail }) } });
+    if (from !== NO_POOL) this.o.log({ kind: "move", timeUs: now, node: name, text: `${name}: ${fromName} -> ${toName}`, fields: { from: fromName, to: toName, reason: why } });
   }
 
   flapChanged(now: number, e: number, node: number, change: FlapChange, percent: number): void {
     const name = this.o.nodes[node] as string;
     this.dirty.add(e);
     this.events.push({ timeUs: now, host: name, kind: "monitor.flap", data: { change: FLAP_CHANGE_NAMES[change], percent: Math.round(percent * 100) / 100 } });
-    this.o.log(`${name}: flapping ${FLAP_CHANGE_NAMES[change]} (${percent.toFixed(1)}% state change)`);
+    const pct = Math.round(percent * 10) / 10;
+    this.o.log({ kind: "flap", timeUs: now, node: name, text: `${name}: flapping ${FLAP_CHANGE_NAMES[change]} (${pct.toFixed(1)}% state change)`, fields: { change: FLAP_CHANGE_NAMES[change], percent: pct } });
   }
 }

@@ -7,8 +7,11 @@ export class NodeListError extends Error {
 
 /** Most nodes one list may name. */
 export const NODE_LIST_MAX = 1_000_000;
-/** Host names, IPv4 and IPv6 addresses: nothing a shell would read as syntax, so `{node}` is safe to substitute. */
-export const NODE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,252}$/;
+/**
+ * Host names, IPv4 and IPv6 addresses (`::1` included): nothing a shell would read as syntax, and
+ * no leading `-` a command would take for an option, so `{node}` is safe to substitute.
+ */
+export const NODE_NAME_PATTERN = /^[A-Za-z0-9:][A-Za-z0-9._:-]{0,252}$/;
 
 /**
  * Reads a node list: one node per line; blank lines and `#` comments are ignored. An unreadable

@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { createRng } from "../../../core/engine/rng.js";
 import { deployedConfig } from "../../../core/monitor/index.js";
 import { RealMonitor, type RealMonitorOptions } from "../../../real/monitor/daemon.js";
+import type { MonitorLine } from "../../../real/monitor/lines.js";
 import { openMonitorStore } from "../../../real/store/index.js";
 
 const dir = mkdtempSync(join(tmpdir(), "testbed-mond-"));
@@ -76,9 +77,12 @@ describe("real monitor with test commands", () => {
           probe.close(() => resolve(p));
         });
       });
-      const shut = options(["127.0.0.1"], "", { test: { kind: "tcp", port: await closed } });
+      const closedPort = await closed;
+      const said: MonitorLine[] = [];
+      const shut = options(["127.0.0.1"], "", { test: { kind: "tcp", port: closedPort }, log: (l) => said.push(l) });
       const s = await new RealMonitor(shut).run();
       expect(s.testsRun).toBe(1);
+      expect(said.find((l) => l.kind === "tested")?.fields["reason"]).toBe(`connection refused on port ${closedPort} (ECONNREFUSED)`);
       const store = openMonitorStore(shut.dbPath);
       expect(store.loadNodes(["good", "bad"]).nodes[0]?.pool).toBe("bad");
       store.close();
@@ -100,12 +104,16 @@ describe("real monitor with test commands", () => {
         return { stop: () => clearImmediate(t) };
       },
     });
-    const running = new RealMonitor(o).run();
+    const said: MonitorLine[] = [];
+    const running = new RealMonitor({ ...o, log: (l) => said.push(l) }).run();
     await new Promise((r) => setTimeout(r, 150));
     expect(started).toEqual([]);
     load = 0.5;
     expect((await running).testsRun).toBe(2);
     expect(started).toEqual([0.5, 0.5]);
+    // The gate's closing and opening are said, once each, with the load and the limit.
+    const gate = said.filter((l) => l.kind === "paused" || l.kind === "resumed").map((l) => l.text);
+    expect(gate).toEqual(["load 20 is above --load-max 8: no new test starts (0 in flight finish)", "load 0.5 is back under --load-max 8: testing resumes"]);
   });
 
   it("kills a test that hangs at its timeout, with whatever it started, and counts it failed", async () => {

@@ -11,7 +11,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe("node list", () => {
   it("reads one node per line, skipping blanks and comments", () => {
-    expect(parseNodeList("n.txt", "# planetlab\npl1.example.org\n\n  10.0.0.2  # rack 2\nfe80::1\n")).toEqual(["pl1.example.org", "10.0.0.2", "fe80::1"]);
+    expect(parseNodeList("n.txt", "# planetlab\npl1.example.org\n\n  10.0.0.2  # rack 2\nfe80::1\n::1\n")).toEqual(["pl1.example.org", "10.0.0.2", "fe80::1", "::1"]);
   });
 
   it("refuses a duplicate node, naming both lines", () => {
@@ -21,6 +21,8 @@ describe("node list", () => {
   it("refuses a name a shell would read as syntax", () => {
     expect(() => parseNodeList("n.txt", "ok\nx;rm -rf /\n")).toThrow(/^n\.txt:2: expected one node name per line/);
     expect(() => parseNodeList("n.txt", "$(reboot)\n")).toThrow(/^n\.txt:1: bad node name "\$\(reboot\)"/);
+    // A leading dash would be read as an option by the command the name is put into.
+    expect(() => parseNodeList("n.txt", "-oProxyCommand=reboot\n")).toThrow(/^n\.txt:1: bad node name/);
   });
 
   it("refuses an unreadable file, a directory and an empty list in one line", () => {
@@ -56,5 +58,9 @@ describe("test spec", () => {
     expect(parseTestSpec("ping -c1 {node}")).toEqual({ kind: "command", template: "ping -c1 {node}" });
     expect(parseTestSpec("tcp:22")).toEqual({ kind: "tcp", port: 22 });
     expect(parseTestSpec("tcp:70000")).toMatch(/port from 1 to 65535/);
+    // Close to tcp:PORT but not it: refused, never run as a shell command.
+    for (const close of ["TCP:22", "tcp:abc", "tcp: 22", " tcp:22", "tcp:22 ", "tcp:0", "tcp:022", "tcp :22"]) {
+      expect(parseTestSpec(close), close).toMatch(/^--test/);
+    }
   });
 });
