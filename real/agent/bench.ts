@@ -41,7 +41,11 @@ export async function runServiceBench(o: ServiceBenchOptions): Promise<ServiceBe
   const child = spawn(process.execPath, [cliPath(), "agent", "--listen", "127.0.0.1:0", "--pool", String(o.agents), "--key", keyPath, "--dir", join(dir, "agents")], { stdio: ["ignore", "pipe", "ignore"] });
   try {
     const nodes = parseNodeFile("agents", await readLines(child, o.agents));
+    const made = new Map<string, { name: string; path: string; restart: boolean }>();
     const make = async (label: string, files: Record<string, string>, restart: boolean): Promise<{ name: string; path: string; restart: boolean }> => {
+      // A tarball made again would differ (its times), and its node would restart: make each once.
+      const known = made.get(label);
+      if (known !== undefined) return known;
       const src = join(dir, `src-${label}`);
       mkdirSync(src, { recursive: true });
       for (const [name, text] of Object.entries(files)) {
@@ -51,7 +55,8 @@ export async function runServiceBench(o: ServiceBenchOptions): Promise<ServiceBe
       chmodSync(src, 0o755);
       const path = join(dir, `${label}.tar`);
       await tar.c({ file: path, cwd: src, portable: true }, Object.keys(files));
-      return { name: `${label}.tar`, path, restart };
+      made.set(label, { name: `${label}.tar`, path, restart });
+      return made.get(label) as { name: string; path: string; restart: boolean };
     };
     const state = await make("state-1", { "state/generation": "1\n" }, false);
     const service = async (label: string, stateTar = state, batch = o.agents): Promise<ControllerService> => ({
