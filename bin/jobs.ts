@@ -1,5 +1,7 @@
 import { planRowRuns, type FrisbeePlanOptions, type FrisbeePlanRow, type PlanRun } from "../scenarios/frisbee/plan.js";
 import { loadScenario, runScenario, type SimRun } from "../scenarios/runner.js";
+import { replayLine } from "../scenarios/sweep/run-seed.js";
+import { readSweepSpec, scenarioFor } from "../scenarios/sweep/spec.js";
 import { runEngineBench, type EngineBenchOptions, type EngineBenchResult } from "../sim/bench/engine-bench.js";
 import { runMonitorSim, type MonitorSimOptions, type MonitorSimResult } from "../sim/monitor/driver.js";
 
@@ -16,7 +18,7 @@ export interface PlanRowDone {
  * plain data in, reports progress, and returns or emits plain data.
  */
 export interface Jobs {
-  sim: { input: { file: string; seed: number; label: string }; output: SimRun };
+  sim: { input: { file: string; seed: number; label: string; varies: string[] }; output: SimRun };
   planFrisbee: { input: { o: FrisbeePlanOptions; grid: { clients: number; loss: number }[]; runs: number }; output: null; item: PlanRowDone };
   planMonitor: { input: MonitorSimOptions; output: MonitorSimResult };
   benchEngine: { input: EngineBenchOptions; output: EngineBenchResult };
@@ -31,7 +33,12 @@ export interface JobContext {
 }
 
 export const JOBS: { [K in JobName]: (input: Jobs[K]["input"], ctx: JobContext) => Jobs[K]["output"] } = {
-  sim: ({ file, seed, label }, ctx) => runScenario(loadScenario(file), { seed, onProgress: (f) => ctx.progress(f, label) }),
+  sim: ({ file, seed, label, varies }, ctx) => {
+    if (varies.length === 0) return runScenario(loadScenario(file), { seed, onProgress: (f) => ctx.progress(f, label) });
+    // A seed's draws (testbed sweep --vary), and a replay line that draws them again.
+    const run = runScenario(scenarioFor(readSweepSpec(file, varies, seed), seed).scenario, { seed, onProgress: (f) => ctx.progress(f, label) });
+    return { ...run, result: { ...run.result, replay: replayLine({ file, text: "", varies }, seed) } };
+  },
   planFrisbee: ({ o, grid, runs }, ctx) => {
     grid.forEach(({ clients, loss }, index) => {
       const done = planRowRuns(o, clients, loss, runs, (f) => ctx.progress((index + f) / grid.length, `${clients} clients, loss ${loss}`));

@@ -1,6 +1,8 @@
 import { randomInt } from "node:crypto";
 import { openStore, type Store } from "../real/store/index.js";
 import { loadScenario, type SimResult, type SimRun } from "../scenarios/runner.js";
+import { readSweepSpec, scenarioFor } from "../scenarios/sweep/spec.js";
+import { showDrawn } from "../scenarios/sweep/vary.js";
 import { exitCleanlyOnInterrupt } from "./interrupt.js";
 import { progressBar } from "./progress.js";
 import { runJob } from "./run-job.js";
@@ -11,6 +13,8 @@ export interface SimCommandOptions {
   checkDeterminism: boolean;
   db: string;
   store: boolean;
+  /** Fields drawn from ranges by the seed, as a sweep draws them (`testbed sweep --vary`). */
+  vary?: readonly string[];
 }
 
 /**
@@ -32,10 +36,16 @@ export async function simCommand(file: string, options: SimCommandOptions): Prom
 async function simWithStore(file: string, scenario: ReturnType<typeof loadScenario>, store: Store | null, options: SimCommandOptions): Promise<number> {
   const seed = options.seed ?? scenario.seed ?? randomInt(0, 2 ** 31);
   if (!options.json) console.log(`seed: ${seed}`);
+  const varies = [...(options.vary ?? [])];
+  // Checked here, so a bad vary is one line before any thread starts; the job draws the same again.
+  if (varies.length > 0) {
+    const drawn = scenarioFor(readSweepSpec(file, varies, seed), seed).drawn;
+    if (!options.json) console.log(`drew: ${drawn.map(showDrawn).join(" ")}`);
+  }
   const runOnce = async (label: string): Promise<SimRun> => {
     const bar = progressBar(label);
     try {
-      return await runJob("sim", { file, seed, label }, { progress: (f) => bar.update(f) });
+      return await runJob("sim", { file, seed, label, varies }, { progress: (f) => bar.update(f) });
     } finally {
       bar.done();
     }

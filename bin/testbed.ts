@@ -14,6 +14,7 @@ import { planFrisbeeCommand, type PlanFlags } from "./plan-command.js";
 import { runJob } from "./run-job.js";
 import { simCommand } from "./sim-command.js";
 import { registerServiceCommands } from "./service-command.js";
+import { registerSweepCommands } from "./sweep-command.js";
 import { registerSyncCommands } from "./sync-command.js";
 
 function packageVersion(): string {
@@ -38,14 +39,16 @@ function buildProgram(): Command {
     .option("--check-determinism", "run twice and fail if the trace fingerprints differ")
     .option("--db <path>", "store file", DEFAULT_STORE_PATH)
     .option("--no-store", "do not record the run in the store")
+    .option("--vary <path=range>", "draw a field from a range by the seed, as testbed sweep does (repeatable)", (v: string, all: string[]) => [...all, v], [])
     .addHelpText("after", "\nExample:\n  testbed sim scenarios/examples/partition-heal.json --seed 42 --json --check-determinism")
-    .action((file: string, o: { seed?: string; json?: boolean; checkDeterminism?: boolean; db: string; store: boolean }) => {
+    .action((file: string, o: { seed?: string; json?: boolean; checkDeterminism?: boolean; db: string; store: boolean; vary: string[] }) => {
       const options = {
         ...(o.seed === undefined ? {} : { seed: parseWhole("--seed", o.seed, 0) }),
         json: o.json === true,
         checkDeterminism: o.checkDeterminism === true,
         db: o.db,
         store: o.store,
+        vary: o.vary,
       };
       void runAsync(() => simCommand(file, options));
     });
@@ -130,6 +133,7 @@ function buildProgram(): Command {
   registerServiceCommands(program, { plan, bench });
   registerSyncCommands(program, { bench });
   registerExperimentCommands(program);
+  registerSweepCommands(program);
   return program;
 }
 

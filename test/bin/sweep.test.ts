@@ -1,0 +1,147 @@
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openStore } from "../../real/store/index.js";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const CLI = join(ROOT, "dist/bin/testbed.js");
+const RACE = join(ROOT, "scenarios/sweep/examples/idle-exit-race.json");
+const VARIES = ["--vary", "frisbee.clients[1].at=0ms..1500ms", "--vary", "faults[0]=on|off"];
+const dir = mkdtempSync(join(tmpdir(), "testbed-sweep-cli-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function testbed(...args: string[]) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: dir, encoding: "utf8", timeout: 300_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Runs a replay line as a shell would read it, with `testbed` meaning this build. */
+function replay(line: string, ...extra: string[]) {
+  const r = spawnSync("sh", ["-c", `${line.replace(/^testbed /, `"${process.execPath}" "${CLI}" `)} ${extra.join(" ")}`], { cwd: dir, encoding: "utf8", timeout: 60_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function expectOneLineError(r: { code: number | null; stderr: string }, code: number, pattern: RegExp) {
+  expect(r.code).toBe(code);
+  expect(r.stderr.trimEnd().split("\n")).toHaveLength(1);
+  expect(r.stderr.trimEnd()).toMatch(pattern);
+}
+
+interface SweepJson {
+  results: { seed: number; verdict: string; fingerprint: string }[];
+  summary: { fingerprint: string; failing: { seed: number; replay: string; failed: string[]; fingerprint: string }[] };
+  shrunk: { seed: number; path: string; replay: string; steps: string[] }[];
+  runId: number | null;
+}
+
+describe("testbed sweep", () => {
+  let whole: SweepJson;
+  let wholeProgress: string;
+  beforeAll(() => {
+    const r = testbed("sweep", RACE, "--seeds", "1..90", ...VARIES, "--json", "--db", "whole.db", "--concurrency", "2");
+    expect(r.code).toBe(1); // The scenario's seeded bug fails some seeds.
+    whole = JSON.parse(r.stdout) as SweepJson;
+    wholeProgress = r.stderr;
+  });
+
+  it("lists every seed with its fingerprint and verdict, and ends its progress with the totals", () => {
+    expect(whole.results.map((r) => r.seed)).toEqual(Array.from({ length: 90 }, (_, i) => i + 1));
+    expect(whole.results.every((r) => /^[0-9a-f]{16}$/.test(r.fingerprint) && ["pass", "fail"].includes(r.verdict))).toBe(true);
+    const last = JSON.parse(wholeProgress.trimEnd().split("\n").at(-1)!) as { progress: Record<string, unknown> };
+    expect(last.progress).toMatchObject({ done: 90, total: 90, failed: whole.summary.failing.length });
+    expect(typeof last.progress.seedsPerSec).toBe("number");
+  });
+
+  it("hands back failing seeds whose replay line reproduces the exact run", () => {
+    expect(whole.summary.failing.length).toBeGreaterThan(0);
+    for (const f of whole.summary.failing.slice(0, 3)) {
+      const r = replay(f.replay, "--json", "--no-store");
+      expect(r.code).toBe(1);
+      const run = JSON.parse(r.stdout) as { traceHash: string; invariants: { name: string; ok: boolean }[] };
+      expect(run.traceHash).toBe(f.fingerprint);
+      expect(run.invariants.filter((i) => !i.ok).map((i) => i.name)).toEqual(["frisbee-clients-finish"]);
+    }
+  });
+
+  it("writes shrunk scenarios that still fail when replayed", () => {
+    expect(whole.shrunk.length).toBeGreaterThan(0);
+    for (const s of whole.shrunk) {
+      expect(existsSync(join(dir, s.path))).toBe(true);
+      const r = replay(s.replay, "--no-store");
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain("invariant frisbee-clients-finish FAILED");
+    }
+    expect(readdirSync(join(dir, "sweep-failures")).filter((f) => f.endsWith(".tmp"))).toEqual([]);
+  });
+
+  it("stores one row for the sweep and one event per failing seed", () => {
+    const store = openStore(join(dir, "whole.db"), { readonly: true });
+    try {
+      const [row] = store.listRuns();
+      expect(row).toMatchObject({ id: whole.runId, kind: "sweep", scenario: RACE, seed: "1..90", fingerprint: whole.summary.fingerprint, ok: false });
+      const events = store.runEvents(row!.id);
+      expect(events.map((e) => (e.data as { seed: number }).seed)).toEqual(whole.summary.failing.map((f) => f.seed));
+      expect(events.every((e) => e.kind === "sweep.failing-seed")).toBe(true);
+    } finally {
+      store.close();
+    }
+  });
+
+  it("runs shards that sweep merge joins into the same report and store rows as one run", () => {
+    for (const k of [1, 2, 3]) {
+      const r = testbed("sweep", RACE, "--seeds", "1..90", ...VARIES, "--shard", `${k}/3`, "--out", `shard${k}.json`, "--concurrency", "1");
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stdout).toContain(`shard ${k}/3`);
+    }
+    expect(existsSync(join(dir, "whole.db.shards"))).toBe(false);
+    const merged = testbed("sweep", "merge", "shard3.json", "shard1.json", "shard2.json", "--json", "--db", "merged.db");
+    expect(merged.code).toBe(1);
+    const m = JSON.parse(merged.stdout) as SweepJson;
+    const strip = (j: SweepJson) => j.results.map((r) => `${r.seed} ${r.verdict} ${r.fingerprint}`);
+    expect(strip(m)).toEqual(strip(whole));
+    expect(m.summary.fingerprint).toBe(whole.summary.fingerprint);
+    const rows = (db: string) => {
+      const store = openStore(join(dir, db), { readonly: true });
+      try {
+        const [row] = store.listRuns();
+        const { id, createdAt, wallSeconds, results, ...rest } = row!;
+        const { ranOn, ...same } = results as Record<string, unknown>;
+        return { rest, same, events: store.runEvents(id).map((e) => e.data), ranOn, createdAt, wallSeconds };
+      } finally {
+        store.close();
+      }
+    };
+    const a = rows("whole.db");
+    const b = rows("merged.db");
+    expect(b.rest).toEqual(a.rest);
+    expect(b.same).toEqual(a.same);
+    expect(b.events).toEqual(a.events);
+    expectOneLineError(testbed("sweep", "merge", "shard1.json", "shard2.json"), 2, /^testbed: sweep merge: shard 3 of 3 missing$/);
+    expectOneLineError(testbed("sweep", "merge", "shard1.json", "shard1.json", "shard2.json"), 2, /shard1\.json: shard 1\/3 is also in shard1\.json/);
+  });
+});
+
+describe("testbed sweep and worker refuse bad input in one line", () => {
+  it("reports an unreachable Redis at once, without hanging", () => {
+    const started = Date.now();
+    expectOneLineError(testbed("sweep", RACE, "--seeds", "1..5", "--queue", "redis://127.0.0.1:1"), 1, /^testbed: redis:\/\/127\.0\.0\.1:1: cannot connect \(.*ECONNREFUSED.*\)$/);
+    expectOneLineError(testbed("worker", "--queue", "redis://127.0.0.1:1"), 1, /^testbed: redis:\/\/127\.0\.0\.1:1: cannot connect/);
+    expectOneLineError(testbed("worker", "--queue", "redis://user:secret@127.0.0.1:1"), 1, /^testbed: redis:\/\/user:\*\*\*@127\.0\.0\.1:1: cannot connect/);
+    expect(Date.now() - started).toBeLessThan(60_000);
+  });
+
+  it("names the flag or field that is wrong", () => {
+    expectOneLineError(testbed("sweep", RACE, "--seeds", "9..1"), 2, /^testbed: --seeds: the range runs backwards \(9 > 1\)$/);
+    expectOneLineError(testbed("sweep", RACE, "--seeds", "1..5", "--queue", "http://x"), 2, /^testbed: --queue: expected a redis:\/\/ or rediss:\/\/ URL, got "http:\/\/x"$/);
+    expectOneLineError(testbed("sweep", RACE, "--seeds", "1..5", "--shard", "1/2"), 2, /^testbed: --shard: a shard's results are only useful merged; give --out FILE$/);
+    expectOneLineError(testbed("sweep", RACE, "--seeds", "1..5", "--vary", "faults[7]=on|off"), 2, /^testbed: --vary faults\[7\]: faults has 1 items, no \[7\]$/);
+    expectOneLineError(testbed("sweep", RACE, "--seeds", "1..5", "--vary", "frisbee.clients[1].at=1s..5ms"), 2, /is not a range/);
+    expectOneLineError(testbed("sweep", "missing.json", "--seeds", "1..5"), 2, /^testbed: missing\.json: no such file$/);
+    expectOneLineError(testbed("sweep", "merge", "missing.json"), 2, /^testbed: missing\.json: no such file$/);
+    expectOneLineError(testbed("worker", "--queue", "redis://127.0.0.1:6379", "--concurrency", "0"), 2, /^testbed: --concurrency: expected a whole number from 1/);
+    expectOneLineError(testbed("sim", RACE, "--seed", "1", "--vary", "nothing=1..2", "--no-store"), 2, /^testbed: --vary nothing=1\.\.2: .*duration|invalid|unknown field/);
+  });
+});
