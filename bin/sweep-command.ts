@@ -13,6 +13,7 @@ import { runSweep, shrinkFailures, SHRINK_SEEDS_MAX, type ShrunkFile } from "../
 import { settle } from "./async-action.js";
 import { parseWhole, UsageError } from "./errors.js";
 import { progressBar } from "./progress.js";
+import { registerSweepBench } from "./sweep-bench-command.js";
 import { registerWorkerCommand } from "./worker-command.js";
 
 const DEFAULT_DB = "./testbed.db";
@@ -54,9 +55,10 @@ const EXAMPLES = [
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
-/** `testbed sweep`, `testbed sweep merge` and `testbed worker`. */
-export function registerSweepCommands(program: Command): void {
+/** `testbed sweep`, `testbed sweep merge`, `testbed worker` and `testbed bench sweep`. */
+export function registerSweepCommands(program: Command, parents: { bench: Command }): void {
   registerWorkerCommand(program);
+  registerSweepBench(parents.bench);
   // `sweep FILE` is the default subcommand beside `sweep merge`: options on `sweep` itself would be
   // taken from merge's command line too.
   const sweep = program

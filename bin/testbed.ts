@@ -133,7 +133,7 @@ function buildProgram(): Command {
   registerServiceCommands(program, { plan, bench });
   registerSyncCommands(program, { bench });
   registerExperimentCommands(program);
-  registerSweepCommands(program);
+  registerSweepCommands(program, { bench });
   return program;
 }
 

@@ -32,6 +32,15 @@ async function workerCommand(f: WorkerFlags): Promise<number> {
   const concurrency = f.concurrency === undefined ? defaultThreads() : parseWhole("--concurrency", f.concurrency, 1, WORKER_CONCURRENCY_MAX);
   const lockMs = parseWhole("--lock-ms", f.lockMs, 1_000, 3_600_000);
   const log = (line: string): void => console.log(`${new Date().toISOString()} ${line}`);
+  // Listening before connecting: a signal that comes while the worker starts still stops it cleanly.
+  const stopped = new Promise<void>((resolve) => {
+    const stop = (signal: string): void => {
+      log(`${signal}: finishing running jobs, then stopping`);
+      resolve();
+    };
+    process.once("SIGINT", () => stop("SIGINT"));
+    process.once("SIGTERM", () => stop("SIGTERM"));
+  });
   const pool = createJobPool(concurrency);
   let worker;
   try {
@@ -41,14 +50,7 @@ async function workerCommand(f: WorkerFlags): Promise<number> {
     throw error;
   }
   const running = worker;
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string): void => {
-      log(`${signal}: finishing running jobs, then stopping`);
-      resolve();
-    };
-    process.once("SIGINT", () => stop("SIGINT"));
-    process.once("SIGTERM", () => stop("SIGTERM"));
-  });
+  await stopped;
   await running.stop();
   await pool.close();
   log(`stopped: ${running.counts.done} jobs done, ${running.counts.refused} refused, ${running.counts.nondeterministic} nondeterministic`);

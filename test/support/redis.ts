@@ -1,6 +1,5 @@
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { createServer } from "node:net";
 import { Redis } from "ioredis";
+import { redisServerInstalled, startLocalRedis } from "../../real/queue/redis-server.js";
 
 /**
  * A Redis for one test file. CI starts one and passes its URL in TESTBED_REDIS_URL; each test file
@@ -17,9 +16,8 @@ export const REDIS_ENV = "TESTBED_REDIS_URL";
 
 /** Why Redis tests cannot run here, or null when they can. */
 export function redisSkipReason(): string | null {
-  if (process.env[REDIS_ENV] !== undefined) return null;
-  const found = spawnSync("redis-server", ["--version"], { encoding: "utf8" });
-  return found.status === 0 ? null : `no Redis: ${REDIS_ENV} is unset and redis-server is not installed (apt-get install redis-server)`;
+  if (process.env[REDIS_ENV] !== undefined || redisServerInstalled()) return null;
+  return `no Redis: ${REDIS_ENV} is unset and redis-server is not installed (apt-get install redis-server)`;
 }
 
 /** Database numbers 1-15 by test file; 0 is left to people. */
@@ -31,19 +29,8 @@ export async function startTestRedis(db: number): Promise<TestRedis> {
     await flush(url);
     return { url, stop: async () => flush(url) };
   }
-  for (let attempt = 0; ; attempt++) {
-    const port = await freePort();
-    const child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--maxmemory-policy", "noeviction"], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    if (await ready(child)) {
-      const url = `redis://127.0.0.1:${port}/${db}`;
-      return { url, stop: () => stopChild(child) };
-    }
-    await stopChild(child);
-    // Another process took the port between our probe and the server's bind: try another.
-    if (attempt >= 4) throw new Error("could not start redis-server on a free port");
-  }
+  const local = await startLocalRedis();
+  return { url: `${local.url}/${db}`, stop: () => local.stop() };
 }
 
 async function flush(url: string): Promise<void> {
@@ -51,35 +38,4 @@ async function flush(url: string): Promise<void> {
   await redis.connect();
   await redis.flushdb();
   redis.disconnect();
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function ready(child: ChildProcess): Promise<boolean> {
-  return new Promise((resolve) => {
-    let out = "";
-    child.stdout?.on("data", (b: Buffer) => {
-      out += b.toString();
-      if (out.includes("Ready to accept connections")) resolve(true);
-    });
-    child.once("exit", () => resolve(false));
-  });
-}
-
-function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    child.once("exit", () => resolve());
-    child.kill("SIGTERM");
-  });
 }

@@ -1,0 +1,128 @@
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, describe, expect, it } from "vitest";
+import { parseAllDocuments } from "yaml";
+import { STOP_GRACE_MS } from "../../real/queue/worker.js";
+import { killChildren, testbed, until } from "../real/frisbee/support.js";
+import { redisSkipReason, startTestRedis } from "../support/redis.js";
+
+/**
+ * docs/cluster holds what a cluster needs to run workers and shards: a container file, a
+ * Kubernetes manifest and a Slurm script. These tests hold them to the command they drive.
+ */
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const CLI = join(ROOT, "dist/bin/testbed.js");
+const CLUSTER = join(ROOT, "docs/cluster");
+const dir = mkdtempSync(join(tmpdir(), "testbed-cluster-"));
+afterAll(() => {
+  killChildren();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** The long flags `testbed <words> --help` lists. */
+function flagsOf(...words: string[]): Set<string> {
+  const help = spawnSync(process.execPath, [CLI, ...words, "--help"], { encoding: "utf8" }).stdout;
+  return new Set([...help.matchAll(/(--[a-z][a-z-]*)/g)].map((m) => m[1] as string));
+}
+
+/** Every flag of a testbed command line is one the command has. */
+function expectKnownFlags(args: readonly string[], ...words: string[]): void {
+  const known = flagsOf(...words);
+  expect(known.size).toBeGreaterThan(2);
+  for (const flag of args.filter((a) => a.startsWith("--"))) expect(known, `${words.join(" ")} ${flag}`).toContain(flag);
+}
+
+interface K8sDoc {
+  kind: string;
+  metadata: { name: string };
+  spec: Record<string, any>;
+}
+
+const manifest = parseAllDocuments(readFileSync(join(CLUSTER, "kubernetes.yaml"), "utf8")).map((d) => d.toJS() as K8sDoc);
+const byName = (name: string): K8sDoc => manifest.find((d) => d.metadata.name === name)!;
+const workerContainer = byName("testbed-worker").spec.template.spec.containers[0] as { args: string[]; image: string; resources: { requests: { cpu: string } } };
+
+describe("the Kubernetes manifest", () => {
+  it("holds a Redis with noeviction, its Service, and a Deployment of workers", () => {
+    expect(manifest.map((d) => `${d.kind}/${d.metadata.name}`)).toEqual(["Deployment/testbed-redis", "Service/testbed-redis", "Deployment/testbed-worker"]);
+    const redis = byName("testbed-redis").spec.template.spec.containers[0] as { args: string[] };
+    expect(redis.args.join(" ")).toContain("--maxmemory-policy noeviction");
+    expect((manifest[1] as K8sDoc).spec.ports[0].port).toBe(6379);
+  });
+
+  it("runs testbed worker with flags the command has, against the Service, one job per requested core", () => {
+    const args = workerContainer.args;
+    expect(args[0]).toBe("worker");
+    expectKnownFlags(args, "worker");
+    expect(args[args.indexOf("--queue") + 1]).toBe("redis://testbed-redis:6379");
+    expect(args[args.indexOf("--concurrency") + 1]).toBe(workerContainer.resources.requests.cpu);
+    expect(byName("testbed-worker").spec.template.spec.terminationGracePeriodSeconds).toBeGreaterThan(STOP_GRACE_MS / 1000);
+  });
+
+  it.skipIf(redisSkipReason() !== null)(`starts a worker that connects and stops cleanly with the manifest's arguments${redisSkipReason() === null ? "" : ` (skipped: ${redisSkipReason()})`}`, async () => {
+    const redis = await startTestRedis(3);
+    try {
+      const args = workerContainer.args.map((a) => (a.startsWith("redis://") ? redis.url : a));
+      const worker = testbed(args, dir, 60_000);
+      await until(() => worker.stdout().includes(" on redis://"), "the worker to connect", worker);
+      worker.child.kill("SIGTERM");
+      expect(await worker.exited).toBe(0);
+    } finally {
+      await redis.stop();
+    }
+  });
+});
+
+describe("the container file", () => {
+  const text = readFileSync(join(CLUSTER, "Dockerfile"), "utf8");
+  const instruction = (name: string): string => new RegExp(`^${name} (.*)$`, "m").exec(text)?.[1] ?? "";
+
+  it("builds on the Node the package needs and starts the compiled testbed", () => {
+    const engines = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { engines: { node: string } }).engines.node;
+    expect(instruction("FROM")).toMatch(new RegExp(`^node:${engines.replace(">=", "")}\\b`));
+    expect(JSON.parse(instruction("ENTRYPOINT"))).toEqual(["node", "dist/bin/testbed.js"]);
+    expect(instruction("RUN")).toContain("npm ci");
+  });
+
+  it("runs by default a worker with flags the command has, on the manifest's Redis", () => {
+    const cmd = JSON.parse(instruction("CMD")) as string[];
+    expect(cmd[0]).toBe("worker");
+    expectKnownFlags(cmd, "worker");
+    expect(cmd[cmd.indexOf("--queue") + 1]).toBe(workerContainer.args[workerContainer.args.indexOf("--queue") + 1]);
+    expect(workerContainer.image.split(":")[0]).toBe(/-t (\S+) \./.exec(text)?.[1]);
+  });
+});
+
+describe("the Slurm script", () => {
+  const script = join(CLUSTER, "sweep.slurm");
+  const env = (extra: Record<string, string>) => ({
+    ...process.env,
+    TESTBED: `"${process.execPath}" "${CLI}"`.replace(/"/g, ""),
+    RESULTS: join(dir, "slurm"),
+    SCENARIO: join(ROOT, "scenarios/sweep/examples/idle-exit-race.json"),
+    SEEDS: "1..45",
+    SWEEP_FLAGS: "--vary frisbee.clients[1].at=0ms..1500ms --vary faults[0]=on|off",
+    ...extra,
+  });
+
+  it("runs each array task's shard and merges them into the whole sweep", () => {
+    for (const task of ["1", "2", "3"]) {
+      const r = spawnSync("bash", [script], { cwd: dir, encoding: "utf8", env: env({ SLURM_ARRAY_TASK_ID: task, SLURM_ARRAY_TASK_COUNT: "3", SLURM_CPUS_PER_TASK: "1" }) });
+      expect(r.stdout, r.stderr).toContain(`shard ${task}/3`);
+    }
+    const merged = spawnSync("bash", [script, "merge", "--json", "--no-store", "--no-shrink"], { cwd: dir, encoding: "utf8", env: env({}) });
+    const whole = spawnSync(process.execPath, [CLI, "sweep", env({}).SCENARIO, "--seeds", "1..45", ...env({}).SWEEP_FLAGS.split(" "), "--json", "--no-store", "--no-shrink"], { cwd: dir, encoding: "utf8" });
+    const fingerprint = (out: string) => (JSON.parse(out) as { summary: { fingerprint: string; seeds: number } }).summary;
+    expect(fingerprint(merged.stdout)).toEqual(fingerprint(whole.stdout));
+    expect(fingerprint(merged.stdout).seeds).toBe(45);
+  });
+
+  it("says what is missing when not run as an array task", () => {
+    const r = spawnSync("bash", [script], { cwd: dir, encoding: "utf8", env: env({}) });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/SLURM_ARRAY_TASK_ID: submit with sbatch --array=1-N/);
+  });
+});
