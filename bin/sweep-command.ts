@@ -2,6 +2,7 @@ import { performance } from "node:perf_hooks";
 import type { Command } from "commander";
 import { parseQueueUrl } from "../real/queue/connection.js";
 import { defaultThreads, POOL_THREADS_MAX } from "../real/queue/threads.js";
+import { DEFAULT_STORE_PATH } from "../real/store/index.js";
 import { buildVersion } from "../real/queue/version.js";
 import { readReport, writeWhole } from "../scenarios/sweep/files.js";
 import { mergeReports } from "../scenarios/sweep/merge.js";
@@ -16,7 +17,6 @@ import { progressBar } from "./progress.js";
 import { registerSweepBench } from "./sweep-bench-command.js";
 import { registerWorkerCommand } from "./worker-command.js";
 
-const DEFAULT_DB = "./testbed.db";
 const DEFAULT_FAILURES_DIR = "sweep-failures";
 /** Failing seeds the text report shows; --json and the store have them all. */
 const FAILING_SHOWN_MAX = 10;
@@ -78,7 +78,7 @@ export function registerSweepCommands(program: Command, parents: { bench: Comman
     .option("--failures <dir>", "where shrunk failing scenarios are written", DEFAULT_FAILURES_DIR)
     .option("--no-shrink", "do not shrink failing seeds")
     .option("--json", "print one JSON object listing every seed with its fingerprint and verdict; progress goes to stderr as JSON lines")
-    .option("--db <path>", "store file", DEFAULT_DB)
+    .option("--db <path>", "store file", DEFAULT_STORE_PATH)
     .option("--no-store", "do not record the sweep in the store")
     .addHelpText("after", `\n${EXAMPLES}`)
     .action((file: string, f: SweepFlags) => settle(() => sweepCommand(file, f)));
@@ -90,7 +90,7 @@ export function registerSweepCommands(program: Command, parents: { bench: Comman
     .option("--failures <dir>", "where shrunk failing scenarios are written", DEFAULT_FAILURES_DIR)
     .option("--no-shrink", "do not shrink failing seeds")
     .option("--json", "print one JSON object")
-    .option("--db <path>", "store file", DEFAULT_DB)
+    .option("--db <path>", "store file", DEFAULT_STORE_PATH)
     .option("--no-store", "do not record the sweep in the store")
     .addHelpText("after", "\nExample:\n  testbed sweep merge shard1.json shard2.json shard3.json --json")
     .action((files: string[], f: MergeFlags) => settle(() => mergeCommand(files, f)));

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { Queue, type JobsOptions } from "bullmq";
 import type { Redis } from "ioredis";
+import { wallClock } from "../runtime/clock.js";
 import { connectRedis, evictionWarning, QueueError, reasonOf, type QueueUrl } from "./connection.js";
 import { jobId, JOB_FORMAT, KEY_PREFIX, keys, type JobEnvelope } from "./job.js";
 import type { BuildVersion } from "./version.js";
@@ -42,7 +43,8 @@ export const REDIS_LOST_GIVE_UP_MS = 60_000;
 export class Submitter {
   readonly run: string;
   private readonly counted = new Set<string>();
-  private lastContactMs = Date.now();
+  private readonly clock = wallClock();
+  private lastContactUs = 0;
 
   private constructor(
     private readonly redis: Redis,
@@ -157,10 +159,10 @@ export class Submitter {
     for (;;) {
       try {
         const value = await step();
-        this.lastContactMs = Date.now();
+        this.lastContactUs = this.clock.now();
         return value;
       } catch (error) {
-        if (Date.now() - this.lastContactMs > REDIS_LOST_GIVE_UP_MS) {
+        if (this.clock.now() - this.lastContactUs > REDIS_LOST_GIVE_UP_MS * 1000) {
           throw new QueueError(`${this.target.shown}: lost the connection (${reasonOf(error)}) while trying to ${what}; queued jobs stay in Redis`);
         }
         await new Promise((resolve) => setTimeout(resolve, 500));
