@@ -4,8 +4,10 @@ import { ImageFileError } from "../real/frisbee/image-file.js";
 import { NetError, TargetError } from "../real/runtime/index.js";
 import { ImageCorruptError, ImageIoError } from "../real/image/index.js";
 import { OutputError, TargetIncompleteError } from "../real/output/index.js";
+import { QueueError } from "../real/queue/connection.js";
 import { StoreError } from "../real/store/index.js";
 import { ScenarioError } from "../scenarios/reader.js";
+import { SeedsError } from "../scenarios/sweep/seeds.js";
 import { UsageError } from "./errors.js";
 import { EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INCOMPLETE } from "./interrupt.js";
 
@@ -17,7 +19,8 @@ import { EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INCOMPLETE } from "./interrupt.js";
 export function exitCodeOf(error: unknown): number | null {
   if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : EXIT_BAD_INPUT;
   if (error instanceof TargetIncompleteError) return EXIT_INCOMPLETE;
-  if (error instanceof UsageError || error instanceof ScenarioError || error instanceof ImageCorruptError) return EXIT_BAD_INPUT;
+  if (error instanceof UsageError || error instanceof ScenarioError || error instanceof ImageCorruptError || error instanceof SeedsError) return EXIT_BAD_INPUT;
+  if (error instanceof QueueError) return error.usage ? EXIT_BAD_INPUT : EXIT_FAILED;
   if (error instanceof OutputError || error instanceof ImageIoError || error instanceof NetError) return error.badInput ? EXIT_BAD_INPUT : EXIT_FAILED;
   if (error instanceof ImageFileError) return EXIT_BAD_INPUT;
   if (error instanceof StoreError || error instanceof FrisbeeBenchError || error instanceof TargetError) return EXIT_FAILED;

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { parseQueueUrl } from "../real/queue/connection.js";
 import { defaultThreads } from "../real/queue/threads.js";
 import { runSweepBench, type RateFigure, type SweepBenchResult } from "../scenarios/sweep/bench.js";
-import { settle } from "./async-action.js";
+import { runAsync } from "./failure.js";
 import { parseWhole } from "./errors.js";
 
 interface BenchFlags {
@@ -21,7 +21,7 @@ export function registerSweepBench(bench: Command): void {
     .option("--queue <url>", "Redis to use (default: start a private redis-server on a free port)")
     .option("--json", "print one JSON object")
     .addHelpText("after", "\nExample:\n  testbed bench sweep --seeds 1000 --echo-jobs 2000")
-    .action((f: BenchFlags) => settle(() => benchCommand(f)));
+    .action((f: BenchFlags) => void runAsync(() => benchCommand(f)));
 }
 
 async function benchCommand(f: BenchFlags): Promise<number> {

@@ -2,16 +2,17 @@ import { performance } from "node:perf_hooks";
 import type { Command } from "commander";
 import { parseQueueUrl } from "../real/queue/connection.js";
 import { defaultThreads, POOL_THREADS_MAX } from "../real/queue/threads.js";
-import { DEFAULT_STORE_PATH } from "../real/store/index.js";
+import { DEFAULT_STORE_PATH, openStore, type Store } from "../real/store/index.js";
 import { buildVersion } from "../real/queue/version.js";
-import { readReport, writeWhole } from "../scenarios/sweep/files.js";
+import { checkOutput, writeOutputFileSync } from "../real/output/index.js";
+import { readReport } from "../scenarios/sweep/files.js";
 import { mergeReports } from "../scenarios/sweep/merge.js";
 import { summarize, type SweepReport, type SweepSummary } from "../scenarios/sweep/report.js";
 import { isFailure, type SeedResult } from "../scenarios/sweep/run-seed.js";
 import { parseSeedRange, parseShard, showRange, WHOLE } from "../scenarios/sweep/seeds.js";
 import { storeSweep } from "../scenarios/sweep/store.js";
 import { runSweep, shrinkFailures, SHRINK_SEEDS_MAX, type ShrunkFile } from "../scenarios/sweep/sweep.js";
-import { settle } from "./async-action.js";
+import { runAsync } from "./failure.js";
 import { parseWhole, UsageError } from "./errors.js";
 import { progressBar } from "./progress.js";
 import { registerSweepBench } from "./sweep-bench-command.js";
@@ -81,7 +82,7 @@ export function registerSweepCommands(program: Command, parents: { bench: Comman
     .option("--db <path>", "store file", DEFAULT_STORE_PATH)
     .option("--no-store", "do not record the sweep in the store")
     .addHelpText("after", `\n${EXAMPLES}`)
-    .action((file: string, f: SweepFlags) => settle(() => sweepCommand(file, f)));
+    .action((file: string, f: SweepFlags) => void runAsync(() => sweepCommand(file, f)));
   sweep
     .command("merge")
     .description("join the reports of a sweep's shards into the report and store rows of the whole sweep")
@@ -93,7 +94,7 @@ export function registerSweepCommands(program: Command, parents: { bench: Comman
     .option("--db <path>", "store file", DEFAULT_STORE_PATH)
     .option("--no-store", "do not record the sweep in the store")
     .addHelpText("after", "\nExample:\n  testbed sweep merge shard1.json shard2.json shard3.json --json")
-    .action((files: string[], f: MergeFlags) => settle(() => mergeCommand(files, f)));
+    .action((files: string[], f: MergeFlags) => void runAsync(() => mergeCommand(files, f)));
 }
 
 async function sweepCommand(file: string, f: SweepFlags): Promise<number> {
@@ -102,42 +103,86 @@ async function sweepCommand(file: string, f: SweepFlags): Promise<number> {
   if (f.shard !== undefined && f.out === undefined) throw new UsageError("--shard: a shard's results are only useful merged; give --out FILE");
   const queue = f.queue === undefined ? null : parseQueueUrl(f.queue);
   if (queue !== null && f.concurrency !== undefined) throw new UsageError("--concurrency: with --queue the workers choose theirs (testbed worker --concurrency N)");
+  // A bad --out is refused now, not after the sweep has run.
+  if (f.out !== undefined) checkOutput(f.out, { inputs: [file], what: "report" });
   const threads = f.concurrency === undefined ? defaultThreads() : parseWhole("--concurrency", f.concurrency, 1, POOL_THREADS_MAX);
   const total = Math.floor((seeds.last - seeds.first - (shard.index - 1)) / shard.count) + 1;
-  const progress = sweepProgress(total, f.json === true);
-  const abort = new AbortController();
-  const onSignal = (): void => abort.abort();
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
-  let outcome;
-  try {
-    outcome = await runSweep({
-      file, seeds, shard, varies: f.vary, queue, threads, version: buildVersion(), signal: abort.signal,
-      listener: { onResult: progress.result, onNotice: (line) => progress.notice(line) },
-    });
-  } finally {
-    progress.done();
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
-  }
-  const { report, cancelled } = outcome;
-  if (f.out !== undefined) writeWhole(f.out, `${JSON.stringify(report)}\n`);
   // A shard is one slice: its failures are shrunk and stored once, by sweep merge.
-  const whole = f.shard === undefined && cancelled === 0;
-  return finish(report, { ...f, shrink: f.shrink && whole, store: f.store && whole }, cancelled);
+  const whole = f.shard === undefined;
+  // The store is checked before the sweep runs, so a bad --db never throws a finished sweep away.
+  const store = f.store && whole ? openStore(f.db) : null;
+  try {
+    const progress = sweepProgress(total, f.json === true);
+    const interrupted = onInterrupt();
+    let outcome;
+    try {
+      outcome = await runSweep({
+        file, seeds, shard, varies: f.vary, queue, threads, version: buildVersion(), signal: interrupted.signal,
+        listener: { onResult: progress.result, onNotice: (line) => progress.notice(line) },
+      });
+    } finally {
+      progress.done();
+      interrupted.off();
+    }
+    const { report, cancelled } = outcome;
+    if (interrupted.by !== null) {
+      const jobs = queue === null ? "" : "; its waiting jobs were removed from Redis";
+      console.error(`testbed: interrupted by ${interrupted.by}; ${report.results.length} of ${total} seeds run, none stored${jobs}`);
+      return SIGNAL_EXIT[interrupted.by];
+    }
+    if (f.out !== undefined) writeOutputFileSync(f.out, `${JSON.stringify(report)}\n`, { inputs: [file], what: "report" });
+    return finish(report, { ...f, shrink: f.shrink && whole }, store, cancelled);
+  } finally {
+    store?.close();
+  }
+}
+
+const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
+type Signal = keyof typeof SIGNAL_EXIT;
+
+/**
+ * A sweep stops cleanly on a signal rather than exiting at once: seeds in flight finish, jobs still
+ * waiting in Redis are removed, and nothing is stored.
+ */
+function onInterrupt(): { signal: AbortSignal; readonly by: Signal | null; off(): void } {
+  const abort = new AbortController();
+  const state = { by: null as Signal | null };
+  const handlers = (Object.keys(SIGNAL_EXIT) as Signal[]).map((sig) => {
+    const handler = (): void => {
+      state.by ??= sig;
+      abort.abort();
+    };
+    process.on(sig, handler);
+    return [sig, handler] as const;
+  });
+  return {
+    signal: abort.signal,
+    get by() {
+      return state.by;
+    },
+    off: () => {
+      for (const [sig, handler] of handlers) process.off(sig, handler);
+    },
+  };
 }
 
 async function mergeCommand(files: string[], f: MergeFlags): Promise<number> {
+  if (f.out !== undefined) checkOutput(f.out, { inputs: files, what: "report" });
   const report = mergeReports(files.map((file) => ({ file, report: readReport(file) })));
-  if (f.out !== undefined) writeWhole(f.out, `${JSON.stringify(report)}\n`);
-  return finish(report, f, 0);
+  const store = f.store ? openStore(f.db) : null;
+  try {
+    if (f.out !== undefined) writeOutputFileSync(f.out, `${JSON.stringify(report)}\n`, { inputs: files, what: "report" });
+    return finish(report, f, store, 0);
+  } finally {
+    store?.close();
+  }
 }
 
 /** Shrinks, stores and prints a finished report; the exit code: 0 only if every seed passed. */
-function finish(report: SweepReport, f: MergeFlags, cancelled: number): number {
+function finish(report: SweepReport, f: MergeFlags, store: Store | null, cancelled: number): number {
   const summary = summarize(report);
   const shrunk = f.shrink ? shrinkFailures(report, f.failures) : [];
-  const runId = f.store ? storeSweep(f.db, report, summary, new Date().toISOString()) : null;
+  const runId = store === null ? null : storeSweep(store, report, summary, new Date().toISOString());
   if (f.json) console.log(JSON.stringify({ ...report, summary, shrunk, cancelled, runId }));
   else printReport(report, summary, shrunk, cancelled, runId === null ? null : `stored as run ${runId} in ${f.db}`);
   return summary.ok && cancelled === 0 ? 0 : 1;

@@ -5,7 +5,7 @@ import { buildVersion } from "../real/queue/version.js";
 import { startWorker, WORKER_CONCURRENCY_MAX } from "../real/queue/worker.js";
 import { createJobPool, jobHandler } from "../scenarios/sweep/jobs.js";
 import { parseWhole } from "./errors.js";
-import { settle } from "./async-action.js";
+import { runAsync } from "./failure.js";
 
 /** Default lock: a SIGKILLed worker's jobs go back to the queue within about this long. */
 const DEFAULT_LOCK_MS = 10_000;
@@ -24,7 +24,7 @@ export function registerWorkerCommand(program: Command): void {
     .option("--concurrency <n>", "jobs at a time, one thread each (default: every core)")
     .option("--lock-ms <ms>", "how long a job's lock lasts unrenewed: after a worker dies its jobs return to the queue within this", String(DEFAULT_LOCK_MS))
     .addHelpText("after", "\nExample:\n  testbed worker --queue redis://10.0.0.5:6379 --concurrency 8\n\nRuns until SIGTERM or SIGINT; then finishes its running jobs (up to 30 s) and exits.")
-    .action((f: WorkerFlags) => settle(() => workerCommand(f)));
+    .action((f: WorkerFlags) => void runAsync(() => workerCommand(f)));
 }
 
 async function workerCommand(f: WorkerFlags): Promise<number> {

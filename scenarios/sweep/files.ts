@@ -1,34 +1,13 @@
-import { randomBytes } from "node:crypto";
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
+import { readFileSync } from "node:fs";
 import { Reader, ScenarioError, type Json } from "../reader.js";
 import { REPORT_FORMAT, type SweepReport } from "./report.js";
 import type { SeedResult, Verdict } from "./run-seed.js";
 import { SWEEP_SEEDS_MAX, SHARDS_MAX } from "./seeds.js";
 
 /**
- * Sweep outputs and their reading back. An output appears whole or not at all: it is written to a
- * temporary name beside the target and renamed over it. A report read back is checked field by
- * field; a complaint names the file and the field, in one line.
+ * Reading a sweep report back (written by `testbed sweep --out` through real/output, whole or not at
+ * all). It is checked field by field; a complaint names the file and the field, in one line.
  */
-export function writeWhole(path: string, text: string): void {
-  mkdirSync(dirname(path) === "" ? "." : dirname(path), { recursive: true });
-  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString("hex")}.tmp`);
-  try {
-    const fd = openSync(tmp, "wx");
-    try {
-      writeSync(fd, text);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, path);
-  } catch (error) {
-    rmSync(tmp, { force: true });
-    throw error;
-  }
-}
-
 /** Largest report file read back (a million seeds take about 150 MB). */
 export const REPORT_CHARS_MAX = 512 * 1024 * 1024;
 const VERDICTS: readonly Verdict[] = ["pass", "fail", "crash", "invalid"];

@@ -1,8 +1,9 @@
+import { mkdirSync } from "node:fs";
 import { basename, join } from "node:path";
+import { writeOutputFileSync } from "../../real/output/index.js";
 import type { QueueUrl } from "../../real/queue/connection.js";
 import type { BuildVersion } from "../../real/queue/version.js";
 import { sweepLocal, sweepQueued, type SweepListener } from "./drivers.js";
-import { writeWhole } from "./files.js";
 import { REPORT_FORMAT, sortedResults, type SweepReport } from "./report.js";
 import { shellWord, type SeedResult } from "./run-seed.js";
 import { shardSeeds, type SeedRange, type Shard } from "./seeds.js";
@@ -58,7 +59,7 @@ export interface ShrunkFile {
   readonly replay: string;
 }
 
-/** Shrinks the fastest-failing seeds and writes each smallest scenario to `dir` (whole or not at all). */
+/** Shrinks the fastest-failing seeds and writes each smallest scenario to `dir` (whole or not at all, never over the scenario). */
 export function shrinkFailures(report: SweepReport, dir: string, seedsMax = SHRINK_SEEDS_MAX, runsMax = SHRINK_RUNS_MAX): ShrunkFile[] {
   const prepared = prepareSpec(report.spec);
   const chosen = report.results
@@ -70,7 +71,8 @@ export function shrinkFailures(report: SweepReport, dir: string, seedsMax = SHRI
     const shrunk = shrinkSeed(prepared, failure, runsMax);
     if (shrunk === null) return [];
     const path = join(dir, `${stem}.seed${failure.seed}.json`);
-    writeWhole(path, `${JSON.stringify(shrunk.json, null, 2)}\n`);
+    mkdirSync(dir, { recursive: true });
+    writeOutputFileSync(path, `${JSON.stringify(shrunk.json, null, 2)}\n`, { what: "shrunk scenario", inputs: [report.spec.file] });
     return [{ seed: failure.seed, path, steps: shrunk.steps, runs: shrunk.runs, failed: shrunk.failed, replay: `testbed sim ${shellWord(path)} --seed ${failure.seed}` }];
   });
 }

@@ -6,7 +6,7 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildVersion } from "../../../real/queue/version.js";
 import { ScenarioError } from "../../../scenarios/reader.js";
-import { readReport, writeWhole } from "../../../scenarios/sweep/files.js";
+import { readReport } from "../../../scenarios/sweep/files.js";
 import { mergeReports } from "../../../scenarios/sweep/merge.js";
 import { summarize, type SweepReport } from "../../../scenarios/sweep/report.js";
 import { runSeed } from "../../../scenarios/sweep/run-seed.js";
@@ -55,7 +55,7 @@ describe("a local sweep", () => {
     const parts = await Promise.all([1, 2, 3].map(async (index) => (await sweep({ index, count: 3 })).report));
     const files = parts.map((report, i) => {
       const file = join(dir, `shard${i + 1}.json`);
-      writeWhole(file, JSON.stringify(report));
+      writeFileSync(file, JSON.stringify(report));
       return { file, report: readReport(file) };
     });
     const merged = mergeReports([files[2]!, files[0]!, files[1]!]);
@@ -79,7 +79,7 @@ describe("a local sweep", () => {
 
   it("reads back a report only when every field checks out", () => {
     const file = join(dir, "report.json");
-    writeWhole(file, JSON.stringify(whole));
+    writeFileSync(file, JSON.stringify(whole));
     expect(readReport(file)).toEqual(whole);
     const text = readFileSync(file, "utf8");
     fc.assert(
