@@ -7,6 +7,7 @@ export { CSUM_MAX_BYTES, checkChunk, chunkSha1, parseSigningKey, rsaRecover, sea
 export * from "./signature.js";
 export { clip, covers, firstEndingAfter, intersect, normalize, pushRange, subtract, totalSectors, union } from "./ranges.js";
 export { DeltaPlanner, deltaShare, type DeltaStats } from "./delta.js";
+export { DELTA_MARKER, deltaMarkerOf, encodeDeltaMarker, type DeltaKind, type DeltaMarker } from "./delta-format.js";
 export { EXT_GROUPS_MAX, extAllocation, hasExtMagic, type DiskReader, type ExtAllocation, type ExtKind } from "./extfs.js";
 export { GPT_ENTRIES_MAX, MBR_LOGICAL_MAX, diskLayout, readPartitionTable, type DiskLayout, type FsArea, type Partition } from "./layout.js";
 export * from "./reloc.js";

@@ -39,6 +39,8 @@ export class ChunkCompressor {
     private readonly level: number,
     firstSector: number,
     private readonly emit: (chunk: ClosedChunk) => Promise<void>,
+    /** The header version: version 4's larger header leaves room for fewer regions. */
+    private readonly version: number = IMAGE_VERSION_COMPAT,
   ) {
     this.firstSector = firstSector;
   }
@@ -57,7 +59,7 @@ export class ChunkCompressor {
       if (fill.starved) return pos;
       let full = fill.full;
       const rangeDone = pos === data.length;
-      if (!full && rangeDone && !open && headerAreaUsed(IMAGE_VERSION_COMPAT, this.regions.length + 1, 0) > HEADER_AREA_BYTES) {
+      if (!full && rangeDone && !open && headerAreaUsed(this.version, this.regions.length + 1, 0) > HEADER_AREA_BYTES) {
         await this.finishStream();
         full = true;
       }

@@ -1,0 +1,106 @@
+import { open, readFile, stat } from "node:fs/promises";
+import {
+  HASH_TYPE_SHA1,
+  SIG_BLOCK_SECTORS_DEFAULT,
+  SIG_VERSION_2011,
+  SignatureBuilder,
+  decodeSignature,
+  encodeSignature,
+  type ChunkCheck,
+  type PieceAlignment,
+  type RsaPublicKey,
+  type Signature,
+} from "../../core/image/index.js";
+import { forEachChunk } from "./chunks.js";
+import { nodeHash } from "./hash.js";
+import { chunkIdentity } from "./identity.js";
+import { ImageIoError } from "./source.js";
+import { ImageCorruptError, readImageHeaders } from "./unzip.js";
+
+export interface SignatureOptions {
+  hashType?: number;
+  alignment?: PieceAlignment;
+  key?: RsaPublicKey;
+  inFlight?: number;
+  onProgress?: (chunksDone: number, chunks: number) => void;
+}
+
+export interface SignatureResult {
+  signature: Signature;
+  /** How the chunks' checksums were checked: counts per kind. */
+  checks: Record<ChunkCheck, number>;
+  dataBytes: number;
+}
+
+/** The most a signature file may hold: 2^32 sectors in 64 KiB pieces, 32 bytes each (1 GiB). */
+export const SIGNATURE_BYTES_MAX = 1024 * 1024 * 1024;
+
+/**
+ * Hashes an image's data into a signature, from the image alone: every chunk is checked (its
+ * checksum, its zlib stream) and its regions cut into pieces; the image's identity (its id and
+ * the SHA-256 of the file, computed in the same pass) goes into the trailer.
+ */
+export async function makeSignature(imagePath: string, o: SignatureOptions = {}): Promise<SignatureResult> {
+  const { imageBytes, headers } = await readImageHeaders(imagePath);
+  const own = chunkIdentity(imagePath, headers);
+  const alignment = o.alignment ?? "absolute";
+  const hashType = o.hashType ?? HASH_TYPE_SHA1;
+  const builder = new SignatureBuilder(nodeHash, hashType, alignment, SIG_BLOCK_SECTORS_DEFAULT);
+  const fileHash = nodeHash.create("sha256");
+  const checks: Record<ChunkCheck, number> = { none: 0, sha1: 0, "signed-not-verified": 0, signature: 0 };
+  let dataBytes = 0;
+  const fh = await open(imagePath, "r");
+  try {
+    await forEachChunk(fh, imagePath, headers, { hash: nodeHash, ...(o.key === undefined ? {} : { key: o.key }), ...(o.inFlight === undefined ? {} : { inFlight: o.inFlight }) }, (c) => {
+      fileHash.update(c.bytes);
+      checks[c.check]++;
+      let at = 0;
+      for (const r of c.header.regions) {
+        const bytes = r.sectorCount * 512;
+        builder.region(c.index, r.startSector, c.data.subarray(at, at + bytes));
+        at += bytes;
+      }
+      dataBytes += at;
+      o.onProgress?.(c.index + 1, headers.length);
+    });
+  } finally {
+    await fh.close();
+  }
+  const digest = fileHash.digest();
+  const identity = { imageId: own.v4Id ?? digest.slice(0, 16), imageDigest: digest, imageBytes, alignment };
+  return { signature: { version: SIG_VERSION_2011, hashType, blockSectors: SIG_BLOCK_SECTORS_DEFAULT, entries: builder.entries, identity }, checks, dataBytes };
+}
+
+export function signatureBytes(sig: Signature): Uint8Array {
+  return encodeSignature(sig, nodeHash);
+}
+
+/** Reads and checks a signature file; a bad one is one line naming the file and the byte. */
+export async function readSignature(path: string): Promise<Signature> {
+  let bytes: Uint8Array;
+  try {
+    const st = await stat(path);
+    if (!st.isFile()) throw new ImageIoError(`${path}: not a signature file (not a regular file)`); // SAFETY-BADINPUT
+    if (st.size > SIGNATURE_BYTES_MAX) throw new ImageCorruptError(`${path}: ${st.size} bytes, more than a signature can hold (${SIGNATURE_BYTES_MAX})`);
+    bytes = new Uint8Array(await readFile(path));
+  } catch (error) {
+    if (error instanceof ImageIoError || error instanceof ImageCorruptError) throw error;
+    throw new ImageIoError(`${path}: cannot read the signature (${(error as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (error as Error).message})`); // SAFETY-BADINPUT
+  }
+  const d = decodeSignature(bytes, nodeHash);
+  if (!d.ok) throw new ImageCorruptError(`${path}: ${d.error}`);
+  return d.value;
+}
+
+/** Whether a file starts like a signature (".ndzsig"), to tell `--base SIG` from `--base IMAGE`. */
+export async function looksLikeSignature(path: string): Promise<boolean> {
+  const fh = await open(path, "r").catch(() => null);
+  if (fh === null) return false;
+  try {
+    const head = Buffer.alloc(8);
+    const { bytesRead } = await fh.read(head, 0, 8, 0);
+    return bytesRead === 8 && head.toString("latin1") === ".ndzsig\0";
+  } finally {
+    await fh.close();
+  }
+}
