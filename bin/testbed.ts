@@ -15,6 +15,7 @@ import { runJob } from "./run-job.js";
 import { simCommand } from "./sim-command.js";
 import { registerServiceCommands } from "./service-command.js";
 import { registerSweepCommands } from "./sweep-command.js";
+import { registerSwapPlanCommand } from "./swap-plan-command.js";
 import { registerSyncCommands } from "./sync-command.js";
 
 function packageVersion(): string {
@@ -131,6 +132,7 @@ function buildProgram(): Command {
   registerImageCommands(program, { bench });
   registerMonitorCommands(program, { plan });
   registerServiceCommands(program, { plan, bench });
+  registerSwapPlanCommand(plan);
   registerSyncCommands(program, { bench });
   registerExperimentCommands(program);
   registerSweepCommands(program, { bench });

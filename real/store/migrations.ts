@@ -207,6 +207,43 @@ export const MIGRATIONS: readonly Migration[] = [
   CREATE INDEX service_checksums_service ON service_checksums (service, id);
 `,
   },
+  {
+    version: 7,
+    description: "disk images, their signatures and deltas, and which image and delta each node's partition holds",
+    sql: `
+      CREATE TABLE disk_images (
+        digest TEXT PRIMARY KEY,
+        image_id TEXT NOT NULL,
+        path TEXT NOT NULL,
+        bytes INTEGER NOT NULL,
+        signature TEXT,
+        created_at TEXT NOT NULL
+      ) STRICT;
+
+      CREATE TABLE disk_deltas (
+        path TEXT PRIMARY KEY,
+        digest TEXT NOT NULL,
+        base TEXT NOT NULL REFERENCES disk_images (digest),
+        kind TEXT NOT NULL CHECK (kind IN ('delta', 'full')),
+        delta_id TEXT NOT NULL,
+        bytes INTEGER NOT NULL,
+        data_bytes INTEGER NOT NULL,
+        created_at TEXT NOT NULL
+      ) STRICT;
+
+      CREATE TABLE node_disks (
+        node TEXT NOT NULL,
+        partition INTEGER NOT NULL,
+        image TEXT NOT NULL REFERENCES disk_images (digest),
+        delta TEXT REFERENCES disk_deltas (path),
+        loaded_at TEXT NOT NULL,
+        saved_at TEXT,
+        PRIMARY KEY (node, partition)
+      ) STRICT;
+      CREATE INDEX node_disks_image ON node_disks (image);
+      CREATE INDEX node_disks_delta ON node_disks (delta);
+    `,
+  },
 ];
 
 function latestVersion(migrations: readonly Migration[]): number {

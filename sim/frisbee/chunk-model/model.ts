@@ -37,6 +37,8 @@ export interface ChunkModelResult {
   events: number;
   simSeconds: number;
   traceHash: string;
+  /** When each client had the whole image written (microseconds; -1 for one that never finished). */
+  clientDoneUs: Float64Array;
 }
 
 /** Events between progress reports. */
@@ -78,7 +80,7 @@ function run(s: ChunkSetup, h: ChunkHandlers, clients: ChunkClients, server: Chu
   let lastDoneUs = 0;
   for (let i = 0; i < n; i++) lastDoneUs = Math.max(lastDoneUs, clients.doneUs[i] as number);
   const k = s.counts;
-  return { stats: stats(s, clients, server), requests: k.requests, prequests: k.prequests, blocksSent: k.blocksSent, controlQueueDrops: k.controlQueueDrops, events: engine.executed, simSeconds: lastDoneUs / 1e6, traceHash: engine.trace.hex() };
+  return { stats: stats(s, clients, server), requests: k.requests, prequests: k.prequests, blocksSent: k.blocksSent, controlQueueDrops: k.controlQueueDrops, events: engine.executed, simSeconds: lastDoneUs / 1e6, traceHash: engine.trace.hex(), clientDoneUs: clients.doneUs.slice() };
 }
 
 function stats(s: ChunkSetup, clients: ChunkClients, server: ChunkServer): FrisbeeStats {

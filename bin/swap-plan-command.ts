@@ -1,0 +1,143 @@
+import type { Command } from "commander";
+import { writeOutputFileSync } from "../real/output/index.js";
+import { SwapPlanError, planSwapRow, type SwapPlanOptions, type SwapPlanRow } from "../sim/swap/plan.js";
+import { parseWhole, UsageError } from "./errors.js";
+import { progressBar } from "./progress.js";
+import { lineChart } from "./svg.js";
+
+interface SwapPlanFlags {
+  nodes: string;
+  deltaPct: string;
+  diskGib: string;
+  inUsePct: string;
+  jitterPct: string;
+  compressRatio: string;
+  diskReadMibs: string;
+  diskWriteMibs: string;
+  hashMibs: string;
+  compressMibs: string;
+  inflateMibs: string;
+  cores: string;
+  nodeMbps: string;
+  serverMbps: string;
+  frisbeeMbps: string;
+  loss: string;
+  startSpreadSec: string;
+  seed: string;
+  svg: string;
+  json?: boolean;
+}
+
+/** Limits of one plan: rows, nodes per row. */
+const PLAN_SWAP_ROWS_MAX = 100;
+const PLAN_SWAP_NODES_MAX = 100_000;
+
+function positive(flag: string, text: string, max: number, min = 0, inclusive = false): number {
+  const v = Number(text);
+  if (text.trim() === "" || !Number.isFinite(v) || (inclusive ? v < min : v <= min) || v > max) throw new UsageError(`${flag}: expected a number ${inclusive ? "from" : "above"} ${min} up to ${max}, got "${text}"`);
+  return v;
+}
+
+function list<T>(flag: string, text: string, item: (p: string) => T): T[] {
+  const parts = text.split(",").map((p) => p.trim());
+  if (parts.some((p) => p === "")) throw new UsageError(`${flag}: expected a comma-separated list, got "${text}"`);
+  return parts.map(item);
+}
+
+export function swapPlanOptions(f: SwapPlanFlags): SwapPlanOptions {
+  return {
+    nodes: list("--nodes", f.nodes, (p) => parseWhole("--nodes", p, 1, PLAN_SWAP_NODES_MAX)),
+    deltaPcts: list("--delta-pct", f.deltaPct, (p) => positive("--delta-pct", p, 100, 0, true)),
+    diskGiB: positive("--disk-gib", f.diskGib, 1 << 16),
+    inUsePct: positive("--in-use-pct", f.inUsePct, 100),
+    jitterPct: positive("--jitter-pct", f.jitterPct, 100, 0, true),
+    compressRatio: positive("--compress-ratio", f.compressRatio, 1000, 1, true),
+    diskReadMiBs: positive("--disk-read-mibs", f.diskReadMibs, 1e6),
+    diskWriteMiBs: positive("--disk-write-mibs", f.diskWriteMibs, 1e6),
+    hashMiBs: positive("--hash-mibs", f.hashMibs, 1e6),
+    compressMiBs: positive("--compress-mibs", f.compressMibs, 1e6),
+    inflateMiBs: positive("--inflate-mibs", f.inflateMibs, 1e6),
+    cores: parseWhole("--cores", f.cores, 1, 1024),
+    nodeMbps: positive("--node-mbps", f.nodeMbps, 1e6),
+    serverMbps: positive("--server-mbps", f.serverMbps, 1e6),
+    frisbeeMbps: positive("--frisbee-mbps", f.frisbeeMbps, 1e6),
+    loss: positive("--loss", f.loss, 0.05, 0, true),
+    startSpreadSec: positive("--start-spread-sec", f.startSpreadSec, 3600, 0, true),
+    seed: parseWhole("--seed", f.seed, 0),
+  };
+}
+
+export function registerSwapPlanCommand(plan: Command): void {
+  plan
+    .command("swap")
+    .description("swap-out (every node's delta to one file server) and swap-in (the base by Frisbee, then each delta) of an experiment's disks: time and bottleneck")
+    .requiredOption("--nodes <list>", "node counts")
+    .requiredOption("--delta-pct <list>", "each node's delta, percent of its data in use")
+    .option("--disk-gib <n>", "disk size per node, GiB", "16")
+    .option("--in-use-pct <n>", "share of the disk in use, percent", "25")
+    .option("--jitter-pct <n>", "each node's delta varies by up to this share around --delta-pct", "50")
+    .option("--compress-ratio <n>", "data bytes per compressed byte (images and deltas)", "2.5")
+    .option("--disk-read-mibs <n>", "node disk read speed, MiB/s", "150")
+    .option("--disk-write-mibs <n>", "node disk write speed, MiB/s", "120")
+    .option("--hash-mibs <n>", "SHA-1 speed per core, MiB/s", "600")
+    .option("--compress-mibs <n>", "deflate speed per core (level 4), MiB/s of data", "60")
+    .option("--inflate-mibs <n>", "inflate speed per core, MiB/s of data", "200")
+    .option("--cores <n>", "cores per node", "2")
+    .option("--node-mbps <n>", "node link speed, Mbit/s", "1000")
+    .option("--server-mbps <n>", "the file server's link, Mbit/s (every delta crosses it)", "1000")
+    .option("--frisbee-mbps <n>", "Frisbee's bandwidth target for the base image, Mbit/s", "500")
+    .option("--loss <p>", "Frisbee loss rate per receiver", "0")
+    .option("--start-spread-sec <s>", "commands reach the nodes spread over this many seconds", "5")
+    .option("--seed <n>", "seed", "1")
+    .option("--svg <path>", "where to write the chart", "swap-plan.svg")
+    .option("--json", "print JSON")
+    .addHelpText("after", "\nExample:\n  testbed plan swap --nodes 10,100,1000 --delta-pct 1,5 --server-mbps 10000 --json")
+    .action((f: SwapPlanFlags) => {
+      process.exitCode = planSwapCommand(f);
+    });
+}
+
+function planSwapCommand(f: SwapPlanFlags): number {
+  const o = swapPlanOptions(f);
+  const grid = o.deltaPcts.flatMap((deltaPct) => o.nodes.map((nodes) => ({ nodes, deltaPct })));
+  if (grid.length > PLAN_SWAP_ROWS_MAX) throw new UsageError(`--nodes and --delta-pct make ${grid.length} rows, at most ${PLAN_SWAP_ROWS_MAX}`);
+  const bar = progressBar("plan swap");
+  const rows: SwapPlanRow[] = [];
+  try {
+    grid.forEach(({ nodes, deltaPct }, i) => rows.push(planSwapRow(o, nodes, deltaPct, (x) => bar.update((i + x) / grid.length, `${nodes} nodes, ${deltaPct}%`))));
+  } catch (error) {
+    if (error instanceof SwapPlanError) throw new UsageError(error.message);
+    throw error;
+  } finally {
+    bar.done();
+  }
+  writeOutputFileSync(f.svg, chart(rows), { what: "chart" });
+  if (f.json) console.log(JSON.stringify({ options: o, results: rows }));
+  else printTable(rows, f.svg);
+  return 0;
+}
+
+function chart(rows: readonly SwapPlanRow[]): string {
+  const pcts = [...new Set(rows.map((r) => r.deltaPct))];
+  const series = pcts.flatMap((p) => [
+    { label: `swap-out, ${p}%`, points: rows.filter((r) => r.deltaPct === p).map((r) => ({ x: r.nodes, y: r.swapOutSec })) },
+    { label: `swap-in, ${p}%`, points: rows.filter((r) => r.deltaPct === p).map((r) => ({ x: r.nodes, y: r.swapInSec })) },
+  ]);
+  return lineChart("Disk state: swap-out and swap-in time against nodes", "nodes", "time (s)", series, true);
+}
+
+const fixed = (v: number): string => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
+
+function printTable(rows: readonly SwapPlanRow[], svg: string): void {
+  const head = ["nodes", "delta %", "deltas MiB", "swap-out s", "bottleneck", "disk s", "cpu s", "link s", "frisbee s", "swap-in s", "bottleneck", "disk s", "cpu s", "link s"];
+  const lines = rows.map((r) => [
+    String(r.nodes), String(r.deltaPct), r.deltaMiB.toFixed(0), fixed(r.swapOutSec), r.swapOutBottleneck, fixed(r.swapOutBoundsSec.disk), fixed(r.swapOutBoundsSec.cpu), fixed(r.swapOutBoundsSec["server link"]),
+    fixed(r.frisbeeSec), fixed(r.swapInSec), r.swapInBottleneck, fixed(r.swapInBoundsSec.disk), fixed(r.swapInBoundsSec.cpu), fixed(r.swapInBoundsSec["server link"]),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] as string).length)));
+  const fmt = (cells: readonly string[]): string => cells.map((c, i) => c.padStart(widths[i] as number)).join("  ");
+  console.log(fmt(head));
+  for (const l of lines) console.log(fmt(l));
+  console.log("disk/cpu/link s: the time each resource alone needs (the slowest node's disk and CPU; all deltas, and the base, over the server's link); the largest is the bottleneck");
+  console.log(`chart: ${svg}`);
+}
