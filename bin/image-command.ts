@@ -124,6 +124,7 @@ function createFlags(f: CreateFlags): ParsedCreate {
     granularityBytes,
     skipFree: f.raw !== true,
     layout: f.compat ? "sequential" : "segmented",
+    version: f.compat ? 3 : 4,
     jobs: f.compat ? 1 : parseWhole("--jobs", f.jobs, 1, JOBS_MAX),
   };
 }

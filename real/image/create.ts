@@ -1,17 +1,13 @@
+import { randomBytes } from "node:crypto";
 import { open, type FileHandle } from "node:fs/promises";
+import { CHUNK_BYTES, IMAGE_ID_BYTES, SECTOR_BYTES, SECTOR_LIMIT, toHex, type Region } from "../../core/image/index.js";
 import { openOutput } from "../output/index.js";
-import {
-  CHUNK_BYTES,
-  HEADER_AREA_BYTES,
-  SECTOR_BYTES,
-  SECTOR_LIMIT,
-  allocatedRanges,
-  encodeChunkHeader,
-  type Region,
-} from "../../core/image/index.js";
+import { diskAllocation, fdReader, type Allocation } from "./allocation.js";
 import { ChunkCompressor, READ_BYTES_MAX, type ClosedChunk } from "./compressor.js";
 import type { DeflateEngine } from "./deflater.js";
-import { ImageIoError, readFully, sourceSizeBytes, writeFully } from "./source.js";
+import { nodeHash } from "./hash.js";
+import { ImageIoError, readFully, sourceSizeBytes } from "./source.js";
+import { ChunkWriter } from "./writer.js";
 
 /**
  * How chunks are cut. `sequential` is imagezip's layout (one pass, chunk after chunk), the only
@@ -26,6 +22,12 @@ export interface CreateOptions {
   granularityBytes: number;
   /** false: compress everything, zeros included (imagezip -f). */
   skipFree: boolean;
+  /** Read ext2/3/4 block bitmaps (bare, MBR or GPT) so free blocks are skipped; elsewhere all-zero blocks are. Default true. */
+  fsAware?: boolean;
+  /** 3 (the original's default, what --compat writes) or 4 (checksummed chunks, an image id). Default 4. */
+  version?: 3 | 4;
+  /** Version 4: the image id (16 bytes); a random one by default. */
+  imageId?: Uint8Array;
   engine: DeflateEngine;
   layout: ImageLayout;
   /** Segments compressed at once (segmented layout). */
@@ -36,6 +38,11 @@ export interface CreateOptions {
 }
 
 export interface CreateResult {
+  version: number;
+  /** Hex; version 4 only. */
+  imageId: string | null;
+  /** How the disk was read: file systems found, or why it was read raw. */
+  notes: string[];
   inputBytes: number;
   imageBytes: number;
   chunks: number;
@@ -59,24 +66,38 @@ export async function createImage(inputPath: string, imagePath: string, o: Creat
   const inputBytes = sourceSizeBytes(inputPath);
   if (inputBytes % SECTOR_BYTES !== 0) throw new ImageIoError(`${inputPath}: size ${inputBytes} is not a whole number of 512-byte sectors`, true);
   if (inputBytes / SECTOR_BYTES > SECTOR_LIMIT) throw new ImageIoError(`${inputPath}: ${inputBytes} bytes is over the format's 2 TiB (2^32 sectors)`, true);
+  const version = o.version ?? 4;
+  const imageId = o.imageId ?? new Uint8Array(randomBytes(IMAGE_ID_BYTES));
   const output = await openOutput(imagePath, { inputs: [inputPath], what: "image" });
   let input: FileHandle | null = null;
   try {
     input = await open(inputPath, "r");
-    const writer = new ChunkWriter(output.fh);
+    const allocation = o.skipFree ? diskAllocation(fdReader(input.fd, inputBytes, inputPath), o.granularityBytes, o.fsAware ?? true) : null;
+    const writer = new ChunkWriter(output.fh, version === 4 ? { version, imageId, hash: nodeHash } : { version: 3 });
     const progress = new Progress(inputBytes, o.onProgress);
+    const spans = { allocation, version };
     if (o.layout === "sequential") {
-      const compressor = new ChunkCompressor(o.engine, o.level, 0, (c) => writer.write(c));
-      await compressSpan(input, 0, inputBytes, compressor, o, progress);
+      const compressor = new ChunkCompressor(o.engine, o.level, 0, (c) => writer.write(c), version);
+      await compressSpan(input, 0, inputBytes, compressor, o, progress, spans);
     } else {
-      await compressSegments(input, inputBytes, writer, o, progress);
+      await compressSegments(input, inputBytes, writer, o, progress, spans);
     }
+    await writer.finish();
     await output.commit();
-    return { inputBytes, imageBytes: writer.chunks * CHUNK_BYTES, chunks: writer.chunks, regions: writer.regions, allocatedBytes: writer.allocatedBytes, compressedBytes: writer.compressedBytes };
+    return {
+      version, imageId: version === 4 ? toHex(imageId) : null, notes: allocation?.layout.notes ?? ["raw: everything, zeros included"],
+      inputBytes, imageBytes: writer.chunks * CHUNK_BYTES, chunks: writer.chunks, regions: writer.regions, allocatedBytes: writer.allocatedBytes, compressedBytes: writer.compressedBytes,
+    };
   } finally {
     await output.discard();
     await input?.close();
   }
+}
+
+/** How spans find their ranges (null: everything) and which header version they write. */
+interface SpanSetup {
+  allocation: Allocation | null;
+  version: number;
 }
 
 class Progress {
@@ -94,37 +115,12 @@ class Progress {
   }
 }
 
-/** Numbers chunks in file order and writes each as one 1 MiB block: header, stream, zero padding. */
-class ChunkWriter {
-  chunks = 0;
-  regions = 0;
-  allocatedBytes = 0;
-  compressedBytes = 0;
-  constructor(private readonly fh: FileHandle) {}
-
-  async write(c: ClosedChunk): Promise<void> {
-    const block = Buffer.alloc(CHUNK_BYTES);
-    block.set(encodeChunkHeader({ compressedBytes: c.compressedBytes, chunkIndex: this.chunks, firstSector: c.firstSector, lastSector: c.lastSector, regions: c.regions }));
-    let at = HEADER_AREA_BYTES;
-    for (const part of c.parts) {
-      block.set(part, at);
-      at += part.length;
-    }
-    if (at !== HEADER_AREA_BYTES + c.compressedBytes) throw new Error(`chunk ${this.chunks}: parts add up to ${at - HEADER_AREA_BYTES}, header says ${c.compressedBytes}`);
-    await writeFully(this.fh, block, this.chunks * CHUNK_BYTES);
-    this.chunks++;
-    this.regions += c.regions.length;
-    for (const r of c.regions) this.allocatedBytes += r.sectorCount * SECTOR_BYTES;
-    this.compressedBytes += c.compressedBytes;
-  }
-}
-
 /**
  * Reads [startByte, endByte) in windows, finds its allocated ranges and feeds them to the
  * compressor. A window ends on a granularity boundary, so each block is judged whole; a range that
  * runs into the window's end is passed as open, and reading resumes where the compressor stopped.
  */
-async function compressSpan(fh: FileHandle, startByte: number, endByte: number, compressor: ChunkCompressor, o: CreateOptions, progress: Progress): Promise<void> {
+async function compressSpan(fh: FileHandle, startByte: number, endByte: number, compressor: ChunkCompressor, o: CreateOptions, progress: Progress, spans: SpanSetup): Promise<void> {
   const g = o.granularityBytes;
   // A window always holds more than one full read, so a range it leaves open always advances.
   const windowBytes = Math.max(2 * READ_BYTES_MAX + g, o.windowBytes ?? WINDOW_BYTES_DEFAULT);
@@ -136,7 +132,7 @@ async function compressSpan(fh: FileHandle, startByte: number, endByte: number, 
     if (winEnd <= pos) winEnd = Math.min(endByte, pos + g);
     const data = buf.subarray(0, winEnd - pos);
     await readFully(fh, data, data.length, pos, "input");
-    const ranges: Region[] = o.skipFree ? allocatedRanges(data, pos, g, inRange) : [{ startSector: pos / SECTOR_BYTES, sectorCount: data.length / SECTOR_BYTES }];
+    const ranges: Region[] = spans.allocation !== null ? spans.allocation.inUse(data, pos, inRange) : [{ startSector: pos / SECTOR_BYTES, sectorCount: data.length / SECTOR_BYTES }];
     let next = winEnd;
     inRange = false;
     for (const r of ranges) {
@@ -161,7 +157,7 @@ async function compressSpan(fh: FileHandle, startByte: number, endByte: number, 
  * pool, so they run on separate cores). The oldest segment writes its chunks as they close; later
  * ones hold theirs until it is done, which bounds memory to `jobs` segments' output.
  */
-async function compressSegments(fh: FileHandle, inputBytes: number, writer: ChunkWriter, o: CreateOptions, progress: Progress): Promise<void> {
+async function compressSegments(fh: FileHandle, inputBytes: number, writer: ChunkWriter, o: CreateOptions, progress: Progress, spans: SpanSetup): Promise<void> {
   const segmentBytes = Math.max(o.granularityBytes, Math.floor((o.segmentBytes ?? SEGMENT_BYTES_DEFAULT) / o.granularityBytes) * o.granularityBytes);
   const segments = Math.ceil(inputBytes / segmentBytes);
   const held = new Map<number, ClosedChunk[]>();
@@ -197,8 +193,8 @@ async function compressSegments(fh: FileHandle, inputBytes: number, writer: Chun
       const compressor = new ChunkCompressor(o.engine, o.level, start / SECTOR_BYTES, async (c) => {
         held.get(k)!.push(c);
         if (k === head) await drain();
-      });
-      await compressSpan(fh, start, end, compressor, o, progress);
+      }, spans.version);
+      await compressSpan(fh, start, end, compressor, o, progress, spans);
       finished.add(k);
       await drain();
     }

@@ -140,6 +140,9 @@ async function writeImage(disk: FileHandle, diskBytes: number, allocation: Alloc
       const sofar = planner.finish();
       if (kind === "delta" && sofar.includedSectors > threshold * (sofar.inUseSectors + (sectors - at))) return null;
     }
+    // An empty delta is still one chunk (it must name its base), and the original imageunzip
+    // needs a region in every chunk: the disk's first sector as it is now, which is always right.
+    if (planner.finish().includedSectors === 0 && sectors > 0) await compressor.range(0, await reader.read(0, 1), false);
     await compressor.finish(sectors);
     await writer.finish();
     const stats = planner.finish();

@@ -34,10 +34,18 @@ const WRITE_BYTES = 4 * 1024 * 1024;
 
 type ExtentKind = "random" | "zero" | "text";
 
+/** Tenths of the extents that are random and zero; the rest is text. */
+export interface DiskMix {
+  randomTenths: number;
+  zeroTenths: number;
+}
+
 /** 30% random (compressed files), 40% zeros (free space), 30% text (logs, sources). */
-function pickKind(rng: XorShift32): ExtentKind {
+export const DISK_MIX_DEFAULT: DiskMix = { randomTenths: 3, zeroTenths: 4 };
+
+function pickKind(rng: XorShift32, mix: DiskMix): ExtentKind {
   const r = rng.below(10);
-  return r < 3 ? "random" : r < 7 ? "zero" : "text";
+  return r < mix.randomTenths ? "random" : r < mix.randomTenths + mix.zeroTenths ? "zero" : "text";
 }
 
 function fillRandom(buf: Uint8Array, rng: XorShift32): void {
@@ -71,11 +79,26 @@ function fillText(buf: Uint8Array, rng: XorShift32): void {
   buf.fill(0, end);
 }
 
+/** Fills `buf` the way a disk-like file is filled (its extents, its mix): new data for rewrites. */
+export function fillDiskLike(buf: Uint8Array, seed: number, mix: DiskMix = DISK_MIX_DEFAULT): void {
+  const rng = new XorShift32(seed);
+  let at = 0;
+  while (at < buf.length) {
+    const span = Math.min(buf.length - at, EXTENT_BYTES_MIN + rng.below((EXTENT_BYTES_MAX - EXTENT_BYTES_MIN) / FS_BLOCK_BYTES + 1) * FS_BLOCK_BYTES);
+    const extent = buf.subarray(at, at + span);
+    const kind = pickKind(rng, mix);
+    if (kind === "random") fillRandom(extent, rng);
+    else if (kind === "text") fillText(extent, rng);
+    else extent.fill(0);
+    at += span;
+  }
+}
+
 /**
  * Writes a disk-like file of `sizeBytes`, the same bytes for the same seed: extents of 64 KiB to
  * 4 MiB, aligned to 4 KiB blocks, each random, zero or text. The benchmark workload of issue 4.
  */
-export async function writeDiskLikeFile(path: string, sizeBytes: number, seed: number): Promise<void> {
+export async function writeDiskLikeFile(path: string, sizeBytes: number, seed: number, mix: DiskMix = DISK_MIX_DEFAULT): Promise<void> {
   const rng = new XorShift32(seed);
   const fh = await open(path, "w");
   try {
@@ -86,7 +109,7 @@ export async function writeDiskLikeFile(path: string, sizeBytes: number, seed: n
       const span = EXTENT_BYTES_MIN + rng.below((EXTENT_BYTES_MAX - EXTENT_BYTES_MIN) / FS_BLOCK_BYTES + 1) * FS_BLOCK_BYTES;
       const bytes = Math.min(span, sizeBytes - written - filled);
       const extent = buf.subarray(filled, filled + bytes);
-      const kind = pickKind(rng);
+      const kind = pickKind(rng, mix);
       if (kind === "random") fillRandom(extent, rng);
       else if (kind === "text") fillText(extent, rng);
       else extent.fill(0);
