@@ -8,12 +8,14 @@ import {
   loadCompatEngine,
   nodeEngine,
   readImageHeaders,
-  unzipImage,
+  reloadImage,
+  UNZIP_IN_FLIGHT_DEFAULT,
   type CreateOptions,
 } from "../real/image/index.js";
 import { parseWhole, UsageError } from "./errors.js";
 import { runAsync } from "./failure.js";
 import { exitCleanlyOnInterrupt } from "./interrupt.js";
+import { readKeyFlag } from "./disk-state-command.js";
 import { progressBar } from "./progress.js";
 
 const MIB = 2 ** 20;
@@ -67,23 +69,35 @@ export function registerImageCommands(program: Command, groups: { bench: Command
 
   image
     .command("unzip")
-    .description("restore an image onto a file or block device; a corrupt chunk stops it, named, with nothing of it written")
-    .argument("<image>", "image file")
-    .argument("<target>", "file or block device to write")
-    .option("--zero-fill", "write zeros over free space (else it is left as it is)")
+    .description("restore an image onto a file or block device, then a delta over it (checked to be made against that image); a corrupt chunk stops it, named")
+    .argument("<images...>", "BASE [DELTA] TARGET: the image, optionally a delta made against it, and the file or block device to write")
+    .option("--zero-fill", "write zeros over the base's free space (else it is left as it is)")
     .option("--fixed-size", "write into an existing file in place, as a disk of its present size (else a file is replaced whole on success)")
+    .option("--key <file>", "the image's signing key (.skey): verify signed chunks (else: signed, not verified)")
+    .option("--offset-sectors <n>", "write the image this many sectors into the target (a slice); relocations follow it", "0")
     .option("--json", "print the outcome as one JSON object")
-    .addHelpText("after", "\nA file target appears whole or not at all. A block device (or a file with --fixed-size) is written in place;\nif that stops part way (a corrupt chunk, Ctrl-C), the command says the target is incomplete and exits 3.\n\nExample:\n  testbed image unzip disk.ndz /dev/sdb --zero-fill")
-    .action((path: string, target: string, flags: { zeroFill?: boolean; fixedSize?: boolean; json?: boolean }) => {
+    .addHelpText("after", "\nEverything that can be checked is checked before the first byte is written: a delta on the wrong base, a damaged delta, a\ndamaged checksummed chunk. A file target appears whole or not at all. A block device (or a file with --fixed-size) is\nwritten in place; if that stops part way (a corrupt version-3 chunk, Ctrl-C), the command says the target is incomplete\nand exits 3.\n\nExample:\n  testbed image unzip disk.ndz /dev/sdb --zero-fill\n  testbed image unzip disk.ndz node7.delta.ndz /dev/sdb")
+    .action((images: string[], flags: { zeroFill?: boolean; fixedSize?: boolean; key?: string; offsetSectors: string; json?: boolean }) => {
+      if (images.length < 2 || images.length > 3) throw new UsageError(`unzip: expected BASE [DELTA] TARGET, got ${images.length} argument${images.length === 1 ? "" : "s"}`);
+      const [base, delta, target] = images.length === 3 ? (images as [string, string, string]) : [images[0]!, null, images[1]!];
+      const offsetSectors = parseWhole("--offset-sectors", flags.offsetSectors, 0, 0xffff_ffff);
       void runAsync(async () => {
         exitCleanlyOnInterrupt();
+        const key = readKeyFlag(flags.key);
         const bar = progressBar("unzip");
         const started = performance.now();
-        const r = await unzipImage(path, target, { zeroFill: flags.zeroFill === true, fixedSize: flags.fixedSize === true, onProgress: (done, all) => bar.update(done / all, `chunk ${done}/${all}`) });
+        const r = await reloadImage(base, delta, target, {
+          zeroFill: flags.zeroFill === true, fixedSize: flags.fixedSize === true, offsetSectors, ...(key === undefined ? {} : { key }),
+          inFlight: UNZIP_IN_FLIGHT_DEFAULT, onProgress: (done, all) => bar.update(done / all, `chunk ${done}/${all}`),
+        });
         bar.done();
         const seconds = (performance.now() - started) / 1000;
         if (flags.json) console.log(JSON.stringify({ ...r, seconds }));
-        else console.log(`${target}: ${r.chunks} chunks, ${r.dataBytes} bytes of data${flags.zeroFill ? ` and ${r.zeroBytes} of zeros` : ""} written (disk ${r.diskBytes} bytes) in ${seconds.toFixed(2)} s`);
+        else {
+          const layers = r.layers === "full" ? `${delta} (a full image saved in a delta's place; the base is not needed)` : r.layers === "base+delta" ? `${base} + ${delta}` : base;
+          const signed = r.checks["signed-not-verified"] > 0 ? "; signed, not verified (no --key)" : r.checks.signature > 0 ? "; signatures verified" : r.checks.sha1 > 0 ? "; checksums verified" : "";
+          console.log(`${target}: ${layers}: ${r.chunks} chunks, ${r.dataBytes} bytes of data${r.zeroBytes > 0 ? ` and ${r.zeroBytes} of zeros` : ""} written (disk ${r.diskBytes} bytes)${signed}${r.relocations > 0 ? `; ${r.relocations} relocations` : ""} in ${seconds.toFixed(2)} s`);
+        }
       });
     });
 

@@ -8,6 +8,7 @@ import { registerExperimentCommands } from "./experiment-command.js";
 import { report, runAsync } from "./failure.js";
 import { cleanUpOnExit, exitCleanlyOnInterrupt } from "./interrupt.js";
 import { registerFrisbeeRealCommands } from "./frisbee-real-command.js";
+import { registerDiskStateCommands } from "./disk-state-command.js";
 import { registerImageCommands } from "./image-command.js";
 import { registerMonitorCommands } from "./monitor-command.js";
 import { planFrisbeeCommand, type PlanFlags } from "./plan-command.js";
@@ -130,6 +131,7 @@ function buildProgram(): Command {
     });
   registerFrisbeeRealCommands(program, { bench });
   registerImageCommands(program, { bench });
+  registerDiskStateCommands(program, { bench });
   registerMonitorCommands(program, { plan });
   registerServiceCommands(program, { plan, bench });
   registerSwapPlanCommand(plan);

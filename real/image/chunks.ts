@@ -14,7 +14,7 @@ import {
 } from "../../core/image/index.js";
 import { inflateChunkData } from "./chunk.js";
 import { readFully } from "./source.js";
-import { ImageCorruptError } from "./unzip.js";
+import { ImageCorruptError } from "./headers.js";
 
 const inflateAsync = promisify(inflate) as unknown as (buf: Uint8Array, o: object) => Promise<{ buffer: Buffer; engine: { bytesWritten: number } }>;
 

@@ -21,7 +21,7 @@ import { nodeHash } from "./hash.js";
 import { imageIdentity } from "./identity.js";
 import { looksLikeSignature, makeSignature, readSignature } from "./signature.js";
 import { ImageIoError, readFully, sourceSizeBytes } from "./source.js";
-import { ImageCorruptError } from "./unzip.js";
+import { ImageCorruptError } from "./headers.js";
 import { ChunkWriter } from "./writer.js";
 
 /** A delta that would hold more than this share of a full image is written as a full image. */
@@ -87,8 +87,8 @@ export async function loadDeltaBase(basePath: string, key?: RsaPublicKey): Promi
  */
 export async function makeDelta(base: DeltaBase, basePath: string, diskPath: string, outPath: string, o: DeltaOptions): Promise<DeltaResult> {
   const diskBytes = sourceSizeBytes(diskPath);
-  if (diskBytes % SECTOR_BYTES !== 0) throw new ImageIoError(`${diskPath}: size ${diskBytes} is not a whole number of 512-byte sectors`); // SAFETY-BADINPUT
-  if (diskBytes / SECTOR_BYTES > SECTOR_LIMIT) throw new ImageIoError(`${diskPath}: ${diskBytes} bytes is over the format's 2 TiB (2^32 sectors)`); // SAFETY-BADINPUT
+  if (diskBytes % SECTOR_BYTES !== 0) throw new ImageIoError(`${diskPath}: size ${diskBytes} is not a whole number of 512-byte sectors`, true);
+  if (diskBytes / SECTOR_BYTES > SECTOR_LIMIT) throw new ImageIoError(`${diskPath}: ${diskBytes} bytes is over the format's 2 TiB (2^32 sectors)`, true);
   const last = base.signature.entries[base.signature.entries.length - 1];
   if (last !== undefined && (last.startSector + last.sectorCount) * SECTOR_BYTES > diskBytes) {
     throw new ImageCorruptError(`${basePath}: its image reaches sector ${last.startSector + last.sectorCount}, past the end of ${diskPath} (${diskBytes / SECTOR_BYTES} sectors): not this disk's base`);

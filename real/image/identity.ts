@@ -11,7 +11,7 @@ import {
 } from "../../core/image/index.js";
 import { nodeHash } from "./hash.js";
 import { readFully } from "./source.js";
-import { ImageCorruptError, readImageHeaders } from "./unzip.js";
+import { ImageCorruptError, readImageHeaders } from "./headers.js";
 
 /** An image's identity: what a signature and a delta name it by. */
 export interface ImageIdentity {

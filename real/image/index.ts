@@ -5,3 +5,7 @@ export { loadCompatEngine, nodeEngine, type DeflateEngine, type DeflateEngineNam
 export { ImageIoError, sourceSizeBytes } from "./source.js";
 export { ImageCorruptError, UNZIP_IN_FLIGHT_DEFAULT, readImageHeaders, unzipImage, type ImageHeaders, type UnzipOptions, type UnzipResult } from "./unzip.js";
 export { writeDiskLikeFile } from "./disklike.js";
+export { WrongBaseError, reloadImage, type ReloadOptions, type ReloadResult } from "./reload.js";
+export { DELTA_THRESHOLD_PERCENT_DEFAULT, loadDeltaBase, makeDelta, type DeltaBase, type DeltaOptions, type DeltaResult } from "./delta.js";
+export { makeSignature, readSignature, signatureBytes, type SignatureOptions, type SignatureResult } from "./signature.js";
+export { collectGarbage, recordNodeLoad, swapInNode, swapOutNode, type GcResult, type SwapInOptions, type SwapInResult, type SwapOutOptions, type SwapOutResult } from "./swap.js";

@@ -12,12 +12,12 @@ import {
   type DeltaMarker,
   type RsaPublicKey,
 } from "../../core/image/index.js";
-import { checkOutput, openInPlace, TargetIncompleteError, writeOutput } from "../output/index.js";
+import { checkOutput, openDiskTarget, TargetIncompleteError } from "../output/index.js";
 import { forEachChunk, type ReadChunk } from "./chunks.js";
 import { nodeHash } from "./hash.js";
 import { chunkIdentity, fileDigest } from "./identity.js";
 import { ImageIoError, writeFully } from "./source.js";
-import { ImageCorruptError, readImageHeaders } from "./unzip.js";
+import { ImageCorruptError, readImageHeaders } from "./headers.js";
 
 /** A delta that does not belong on the base it was given: bad input, refused before any write. */
 export class WrongBaseError extends ImageCorruptError {
@@ -65,33 +65,26 @@ interface Layer {
  */
 export async function reloadImage(basePath: string, deltaPath: string | null, targetPath: string, o: ReloadOptions): Promise<ReloadResult> {
   const inputs = deltaPath === null ? [basePath] : [basePath, deltaPath];
-  const checked = checkOutput(targetPath, { inputs, what: "target" });
+  checkOutput(targetPath, { inputs, what: "target" });
   const layers = await planLayers(basePath, deltaPath, o);
   const diskBytes = Math.max(0, ...layers.flatMap((l) => l.headers.map((h) => h.lastSector * SECTOR_BYTES))) + (o.offsetSectors ?? 0) * SECTOR_BYTES;
   await precheck(layers, o);
   const kind = deltaPath === null ? "base" : layers.length === 1 ? "full" : "base+delta";
-  const inPlace = checked.kind === "block-device" || (checked.kind === "file" && o.fixedSize === true);
-  if (!inPlace) {
-    return writeOutput(targetPath, { inputs, what: "target" }, async (out) => {
-      const result = await writeLayers(layers, out.fh, diskBytes, diskBytes, kind, o);
-      if ((await out.fh.stat()).size < diskBytes) await out.fh.truncate(diskBytes);
-      return result;
-    });
-  }
-  const target = await openInPlace(targetPath, { inputs, what: "target", fixedSize: o.fixedSize === true });
-  if (target.sizeBytes < diskBytes) {
+  const target = await openDiskTarget(targetPath, { inputs, what: "target", fixedSize: o.fixedSize === true });
+  if (target.capacityBytes < diskBytes) {
     await target.abandon();
-    throw new ImageIoError(`${targetPath}: ${target.isBlockDevice ? "device" : "file"} holds ${target.sizeBytes} bytes, the image needs ${diskBytes}; nothing written`); // SAFETY-BADINPUT
+    throw new ImageIoError(`${targetPath}: ${target.isBlockDevice ? "device" : "file"} holds ${target.capacityBytes} bytes, the image needs ${diskBytes}; nothing written`, true);
   }
   let result: ReloadResult;
   try {
     target.markWritten();
-    result = await writeLayers(layers, target.fh, diskBytes, target.sizeBytes, kind, o);
+    result = await writeLayers(layers, target.fh, diskBytes, Number.isFinite(target.capacityBytes) ? target.capacityBytes : diskBytes, kind, o);
+    if (!target.inPlace && (await target.fh.stat()).size < diskBytes) await target.fh.truncate(diskBytes);
+    await target.finish();
   } catch (error) {
     if (await target.abandon()) throw new TargetIncompleteError(targetPath, error);
     throw error;
   }
-  await target.finish();
   return result;
 }
 

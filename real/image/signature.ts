@@ -15,7 +15,7 @@ import { forEachChunk } from "./chunks.js";
 import { nodeHash } from "./hash.js";
 import { chunkIdentity } from "./identity.js";
 import { ImageIoError } from "./source.js";
-import { ImageCorruptError, readImageHeaders } from "./unzip.js";
+import { ImageCorruptError, readImageHeaders } from "./headers.js";
 
 export interface SignatureOptions {
   hashType?: number;
@@ -80,12 +80,12 @@ export async function readSignature(path: string): Promise<Signature> {
   let bytes: Uint8Array;
   try {
     const st = await stat(path);
-    if (!st.isFile()) throw new ImageIoError(`${path}: not a signature file (not a regular file)`); // SAFETY-BADINPUT
+    if (!st.isFile()) throw new ImageIoError(`${path}: not a signature file (not a regular file)`, true);
     if (st.size > SIGNATURE_BYTES_MAX) throw new ImageCorruptError(`${path}: ${st.size} bytes, more than a signature can hold (${SIGNATURE_BYTES_MAX})`);
     bytes = new Uint8Array(await readFile(path));
   } catch (error) {
     if (error instanceof ImageIoError || error instanceof ImageCorruptError) throw error;
-    throw new ImageIoError(`${path}: cannot read the signature (${(error as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (error as Error).message})`); // SAFETY-BADINPUT
+    throw new ImageIoError(`${path}: cannot read the signature (${(error as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (error as Error).message})`, true);
   }
   const d = decodeSignature(bytes, nodeHash);
   if (!d.ok) throw new ImageCorruptError(`${path}: ${d.error}`);

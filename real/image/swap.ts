@@ -92,7 +92,7 @@ export async function swapInNode(o: SwapInOptions): Promise<SwapInResult> {
     if (o.image !== undefined) image = await registerImage(store, o.image, o.dir, o.key);
     else {
       const held = store.nodeDisk(o.node, o.partition);
-      if (held === undefined) throw new SwapError(`${o.node} partition ${o.partition}: the store holds no image for it; give --image`); // SAFETY-BADINPUT
+      if (held === undefined) throw new SwapError(`${o.node} partition ${o.partition}: the store holds no image for it; give --image`, true);
       image = store.image(held.image)!;
       delta = held.delta;
     }
@@ -112,7 +112,7 @@ export async function swapOutNode(o: SwapOutOptions): Promise<SwapOutResult> {
   const store = openDiskImageStore(o.db);
   try {
     const held = store.nodeDisk(o.node, o.partition);
-    if (held === undefined) throw new SwapError(`${o.node} partition ${o.partition}: the store holds no image for it (swapin-node records one)`); // SAFETY-BADINPUT
+    if (held === undefined) throw new SwapError(`${o.node} partition ${o.partition}: the store holds no image for it (swapin-node records one)`, true);
     const image = store.image(held.image)!;
     const sigPath = await ensureSignature(store, image, o.dir, o.key);
     const signature = await readSignature(sigPath);
@@ -159,7 +159,7 @@ export async function recordNodeLoad(o: NodeRef & { image: string; dir: string; 
 /** Records an image by content (the same bytes under another name are the same image). */
 export async function registerImage(store: DiskImageStore, imagePath: string, dir: string, key?: RsaPublicKey): Promise<DiskImageRow> {
   const id = await imageIdentity(imagePath);
-  if (id.delta !== null) throw new SwapError(`${imagePath}: is a delta, not an image to load a node from`); // SAFETY-BADINPUT
+  if (id.delta !== null) throw new SwapError(`${imagePath}: is a delta, not an image to load a node from`, true);
   const digest = toHex(id.digest);
   store.addImage({ digest, imageId: toHex(id.imageId), path: resolve(imagePath), bytes: id.imageBytes });
   const row = store.image(digest)!;

@@ -74,8 +74,8 @@ export function frisbeeOptions(o: SwapPlanOptions, nodes: number): FrisbeePlanOp
   const dataMiB = (o.diskGiB * 1024 * o.inUsePct) / 100;
   return {
     clients: [nodes], losses: [o.loss], lossAt: "receivers", imageMiB: dataMiB / o.compressRatio, dataMiB, clientMbps: o.nodeMbps,
-    pacing: { serverMbps: o.frisbeeMbps }, diskMiBs: o.diskWriteMiBs, inflateMiBs: o.inflateMiBs, start: { kind: "simultaneous" }, heartbeatSec: 10, seed: o.seed, model: "chunk",
-  } as FrisbeePlanOptions;
+    pacing: { serverMbps: o.frisbeeMbps }, diskMiBs: o.diskWriteMiBs, inflateMiBs: o.inflateMiBs, start: { kind: "simultaneous" }, heartbeatUs: 10_000_000, seed: o.seed, model: "chunk",
+  };
 }
 
 const seconds = (b: Record<Bottleneck, number>): Record<Bottleneck, number> => ({ disk: b.disk / 1e6, cpu: b.cpu / 1e6, "server link": b["server link"] / 1e6 });

@@ -119,6 +119,23 @@ describe("interrupted long commands stop at once, say what was left, and leave n
   });
 });
 
+describe("an interrupted image delta", () => {
+  it("leaves nothing under the delta's name, says so in one line, and exits 130", async () => {
+    const d = folder();
+    await writeDiskLikeFile(join(d, "disk.raw"), 48 * MIB, 5);
+    expect(testbedIn(d, "image", "create", "disk.raw", "s.ndz").code).toBe(0);
+    await writeDiskLikeFile(join(d, "disk.raw"), 48 * MIB, 6); // another disk: the delta is large and slow (level 9)
+    const before = snapshot(d);
+    const run = startTestbed(d, "image", "delta", "--base", "s.ndz", "disk.raw", "x.ndz", "-z", "9", "--threshold-pct", "100");
+    while (!readdirSync(d).some((n) => n.endsWith(".tmp")) && run.child.exitCode === null) await new Promise((r) => setTimeout(r, 20));
+    run.child.kill("SIGINT");
+    const r = await run.exited;
+    if (r.code === 0) return; // finished before the signal landed: nothing to judge
+    expectOneLineError(r, 130, /^testbed: interrupted by SIGINT; nothing written to x\.ndz$/);
+    expect(snapshot(d)).toEqual(before);
+  });
+});
+
 describe("the store", () => {
   it("runs --db typo.db: refused, and no store is created", () => {
     const d = folder();

@@ -363,4 +363,39 @@ const chunkScale: ReadmeBlock = {
   },
 };
 
-export const README_BLOCKS: readonly ReadmeBlock[] = [beyond100, chunkScale, imageBenchDisk, simSample, exampleScenarios, planFrisbee, experimentSample, planMonitor, monitorBench, syncSim, frisbeePacketBench];
+interface SwapRowJson {
+  nodes: number;
+  deltaPct: number;
+  deltaMiB: number;
+  swapOutSec: number;
+  swapOutBottleneck: string;
+  frisbeeSec: number;
+  swapInSec: number;
+  swapInBottleneck: string;
+}
+
+/** Disk state of a whole experiment: 5% deltas on 16 GiB disks, a 1 and a 10 Gbit/s file server. */
+const planSwap: ReadmeBlock = {
+  id: "plan-swap",
+  async render(run, quick) {
+    const nodes = quick ? "10,100" : "10,100,1000";
+    const cases: [string, string][] = [
+      ["1 Gbit/s", "1000"],
+      ["10 Gbit/s", "10000"],
+    ];
+    const rows: (string | number)[][] = [];
+    for (const [label, mbps] of cases) {
+      const { results } = await json<{ results: SwapRowJson[] }>(run, ["plan", "swap", "--nodes", nodes, "--delta-pct", "5", "--server-mbps", mbps, "--svg", "swap-plan.svg", "--json"]);
+      for (const r of results) rows.push([label, n(r.nodes), n(Math.round(r.deltaMiB)), r.swapOutSec.toFixed(1), r.swapOutBottleneck, r.frisbeeSec.toFixed(1), r.swapInSec.toFixed(1), r.swapInBottleneck]);
+    }
+    return [
+      "```sh",
+      "npx testbed plan swap --nodes 10,100,1000 --delta-pct 5 --server-mbps 1000    # and 10000",
+      "```",
+      "",
+      table(["file server", "nodes", "deltas MiB", "swap-out s", "bottleneck", "base by Frisbee s", "swap-in s", "bottleneck"], rows),
+    ].join("\n");
+  },
+};
+
+export const README_BLOCKS: readonly ReadmeBlock[] = [beyond100, chunkScale, imageBenchDisk, simSample, exampleScenarios, planFrisbee, experimentSample, planMonitor, monitorBench, syncSim, frisbeePacketBench, planSwap];

@@ -172,8 +172,8 @@ describe("image create and unzip", () => {
 });
 
 describe("image unzip on damaged images", () => {
-  /** An image of 4 MiB of random data: four chunks or more. */
-  async function randomImage(): Promise<{ image: string; disk: Buffer }> {
+  /** An image of 4 MiB of random data: four chunks or more (version 3: no checksums to find damage before writing). */
+  async function randomImage(version: 3 | 4 = 3): Promise<{ image: string; disk: Buffer }> {
     const disk = Buffer.alloc(4 * 1024 * 1024);
     let x = 99;
     for (let i = 0; i < disk.length; i += 4) {
@@ -185,9 +185,22 @@ describe("image unzip on damaged images", () => {
     const input = path("rand.raw");
     writeFileSync(input, disk);
     const image = path("rand.ndz");
-    await createImage(input, image, { ...base, layout: "sequential", jobs: 1 });
+    await createImage(input, image, { ...base, layout: "sequential", jobs: 1, version });
     return { image, disk };
   }
+
+  it("refuses a version-4 image with a damaged chunk before writing a byte in place, naming the chunk's checksum", async () => {
+    const { image, disk } = await randomImage(4);
+    const bytes = readFileSync(image);
+    bytes[2 * CHUNK_BYTES + 4096 + 5000]! ^= 0x40;
+    writeFileSync(image, bytes);
+    const target = path("damaged4.out");
+    writeFileSync(target, Buffer.alloc(disk.length, 0x33));
+    const error = await unzipImage(image, target, { zeroFill: false, fixedSize: true }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ImageCorruptError);
+    expect((error as Error).message).toMatch(/: chunk 2 at image byte 2097224: SHA-1 checksum mismatch/);
+    expect(readFileSync(target).equals(Buffer.alloc(disk.length, 0x33))).toBe(true);
+  });
 
   it("stops at a corrupt chunk in place, naming it and the target as incomplete, with every chunk before it written and nothing from it on", async () => {
     const { image, disk } = await randomImage();

@@ -1,0 +1,50 @@
+import { open, stat, type FileHandle } from "node:fs/promises";
+import { CHUNK_BYTES, HEADER_AREA_BYTES, chunkError, imageChunkCount, parseChunkHeader, type ChunkHeader } from "../../core/image/index.js";
+import { reasonOf } from "../output/index.js";
+import { ImageIoError, readFully } from "./source.js";
+/** Bad bytes in an image: the message names the chunk and the image byte offset. */
+export class ImageCorruptError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ImageCorruptError";
+  }
+}
+
+export interface ImageHeaders {
+  imageBytes: number;
+  headers: ChunkHeader[];
+}
+
+/** Reads and validates every chunk header (4 KiB per chunk); a short last chunk is an error. */
+export async function readImageHeaders(imagePath: string): Promise<ImageHeaders> {
+  let imageBytes: number;
+  let fh: FileHandle;
+  try {
+    const st = await stat(imagePath);
+    if (st.isDirectory()) throw new ImageCorruptError(`${imagePath}: is a directory, not an image`);
+    imageBytes = st.size;
+    fh = await open(imagePath, "r");
+  } catch (error) {
+    if (error instanceof ImageCorruptError) throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new ImageIoError(`${imagePath}: ${code === "ENOENT" ? "no such image file" : `cannot read the image (${reasonOf(error)})`}`, true);
+  }
+  try {
+    if (imageBytes === 0) throw new ImageCorruptError(`${imagePath}: empty file, not an image`);
+    const chunks = imageChunkCount(imageBytes);
+    const headers: ChunkHeader[] = [];
+    const area = new Uint8Array(HEADER_AREA_BYTES);
+    for (let i = 0; i < chunks; i++) {
+      const available = Math.min(HEADER_AREA_BYTES, imageBytes - i * CHUNK_BYTES);
+      await readFully(fh, area, available, i * CHUNK_BYTES, imagePath);
+      const h = parseChunkHeader(area.subarray(0, available), i);
+      if (!h.ok) throw new ImageCorruptError(`${imagePath}: ${h.error}`);
+      headers.push(h.value);
+    }
+    const tail = imageBytes % CHUNK_BYTES;
+    if (tail !== 0) throw new ImageCorruptError(`${imagePath}: ${chunkError(chunks - 1, tail, `truncated: ${tail} of ${CHUNK_BYTES} bytes`)}`);
+    return { imageBytes, headers };
+  } finally {
+    await fh.close();
+  }
+}
