@@ -4,6 +4,7 @@ import { replayLine } from "../scenarios/sweep/run-seed.js";
 import { readSweepSpec, scenarioFor } from "../scenarios/sweep/spec.js";
 import { runEngineBench, type EngineBenchOptions, type EngineBenchResult } from "../sim/bench/engine-bench.js";
 import { runMonitorSim, type MonitorSimOptions, type MonitorSimResult } from "../sim/monitor/driver.js";
+import { planSwapRow, type SwapPlanOptions, type SwapPlanRow } from "../sim/swap/plan.js";
 
 /** A row of a Frisbee plan as the worker hands it back: the row and each seed's run. */
 export interface PlanRowDone {
@@ -22,6 +23,7 @@ export interface Jobs {
   planFrisbee: { input: { o: FrisbeePlanOptions; grid: { clients: number; loss: number }[]; runs: number }; output: null; item: PlanRowDone };
   planMonitor: { input: MonitorSimOptions; output: MonitorSimResult };
   benchEngine: { input: EngineBenchOptions; output: EngineBenchResult };
+  planSwap: { input: { o: SwapPlanOptions; grid: { nodes: number; deltaPct: number }[] }; output: null; item: SwapPlanRow };
 }
 
 export type JobName = keyof Jobs;
@@ -48,4 +50,8 @@ export const JOBS: { [K in JobName]: (input: Jobs[K]["input"], ctx: JobContext) 
   },
   planMonitor: (input, ctx) => runMonitorSim(input, (f) => ctx.progress(f, `${input.nodes} nodes`)),
   benchEngine: (input) => runEngineBench(input),
+  planSwap: ({ o, grid }, ctx) => {
+    grid.forEach(({ nodes, deltaPct }, i) => ctx.emit(planSwapRow(o, nodes, deltaPct, (f) => ctx.progress((i + f) / grid.length, `${nodes} nodes, ${deltaPct}%`))));
+    return null;
+  },
 };

@@ -47,7 +47,7 @@ export function runJob<K extends JobName>(job: K, input: Jobs[K]["input"], on: J
 
 function rebuild(m: { name: string; message: string; stack?: string }): Error {
   if (m.name === "ScenarioError") return new ScenarioError(m.message);
-  if (m.name === "UsageError" || m.name === "PlanError") return new UsageError(m.message);
+  if (m.name === "UsageError" || m.name === "PlanError" || m.name === "SwapPlanError") return new UsageError(m.message);
   const bug = new Error(m.message);
   bug.name = m.name;
   if (m.stack !== undefined) bug.stack = m.stack;

@@ -1,8 +1,11 @@
 import type { Command } from "commander";
 import { writeOutputFileSync } from "../real/output/index.js";
-import { SwapPlanError, planSwapRow, type SwapPlanOptions, type SwapPlanRow } from "../sim/swap/plan.js";
+import type { SwapPlanOptions, SwapPlanRow } from "../sim/swap/plan.js";
 import { parseWhole, UsageError } from "./errors.js";
+import { runAsync } from "./failure.js";
+import { exitCleanlyOnInterrupt } from "./interrupt.js";
 import { progressBar } from "./progress.js";
+import { runJob } from "./run-job.js";
 import { lineChart } from "./svg.js";
 
 interface SwapPlanFlags {
@@ -93,21 +96,20 @@ export function registerSwapPlanCommand(plan: Command): void {
     .option("--json", "print JSON")
     .addHelpText("after", "\nExample:\n  testbed plan swap --nodes 10,100,1000 --delta-pct 1,5 --server-mbps 10000 --json")
     .action((f: SwapPlanFlags) => {
-      process.exitCode = planSwapCommand(f);
+      const o = swapPlanOptions(f);
+      void runAsync(() => planSwapCommand(o, f));
     });
 }
 
-function planSwapCommand(f: SwapPlanFlags): number {
-  const o = swapPlanOptions(f);
+/** Rows run on a worker thread, so Ctrl-C stops at once (no row is kept: the plan stores nothing). */
+async function planSwapCommand(o: SwapPlanOptions, f: SwapPlanFlags): Promise<number> {
   const grid = o.deltaPcts.flatMap((deltaPct) => o.nodes.map((nodes) => ({ nodes, deltaPct })));
   if (grid.length > PLAN_SWAP_ROWS_MAX) throw new UsageError(`--nodes and --delta-pct make ${grid.length} rows, at most ${PLAN_SWAP_ROWS_MAX}`);
-  const bar = progressBar("plan swap");
   const rows: SwapPlanRow[] = [];
+  exitCleanlyOnInterrupt(() => `${rows.length} of ${grid.length} rows computed; no chart written`);
+  const bar = progressBar("plan swap");
   try {
-    grid.forEach(({ nodes, deltaPct }, i) => rows.push(planSwapRow(o, nodes, deltaPct, (x) => bar.update((i + x) / grid.length, `${nodes} nodes, ${deltaPct}%`))));
-  } catch (error) {
-    if (error instanceof SwapPlanError) throw new UsageError(error.message);
-    throw error;
+    await runJob("planSwap", { o, grid }, { progress: (x, note) => bar.update(x, note ?? ""), item: (row) => rows.push(row) });
   } finally {
     bar.done();
   }
