@@ -1,5 +1,6 @@
-import { planRowRuns, type FrisbeePlanOptions, type FrisbeePlanRow, type PlanRun } from "../scenarios/frisbee/plan.js";
+import { planRowRuns, type FrisbeePlanOptions } from "../scenarios/frisbee/plan.js";
 import { loadScenario, runScenario, type SimRun } from "../scenarios/runner.js";
+import type { PlanRowDone } from "../scenarios/sweep/plan-queue.js";
 import { replayLine } from "../scenarios/sweep/run-seed.js";
 import { readSweepSpec, scenarioFor } from "../scenarios/sweep/spec.js";
 import { runEngineBench, type EngineBenchOptions, type EngineBenchResult } from "../sim/bench/engine-bench.js";
@@ -7,11 +8,7 @@ import { runMonitorSim, type MonitorSimOptions, type MonitorSimResult } from "..
 import { planSwapRow, type SwapPlanOptions, type SwapPlanRow } from "../sim/swap/plan.js";
 
 /** A row of a Frisbee plan as the worker hands it back: the row and each seed's run. */
-export interface PlanRowDone {
-  index: number;
-  row: FrisbeePlanRow;
-  runs: { seed: number; run: PlanRun }[];
-}
+export type { PlanRowDone };
 
 /**
  * The long, synchronous computations a command runs off its main thread (so that SIGINT and

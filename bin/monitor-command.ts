@@ -1,19 +1,17 @@
 import type { Command } from "commander";
 import { DEFAULT_STORE_PATH, openStore } from "../real/store/index.js";
 import type { MonitorSimResult } from "../sim/monitor/driver.js";
-import { checkMix, defaultMix } from "../sim/monitor/models.js";
+import { monitorPlanOptions, PLAN_DAYS_MAX, PLAN_NODES_MAX } from "../sim/monitor/plan.js";
 import { formatSeconds } from "../scenarios/units.js";
 import { parseWhole, UsageError } from "./errors.js";
-import { monitorConfig, registerRealMonitorCommand } from "./monitor-real-command.js";
+import { registerRealMonitorCommand } from "./monitor-real-command.js";
 import { runAsync } from "./failure.js";
 import { exitCleanlyOnInterrupt } from "./interrupt.js";
 import { runJob } from "./run-job.js";
+import { planMonitorQueued } from "./plan-queue-command.js";
 import { progressBar } from "./progress.js";
 
 const SEC = 1_000_000;
-/** The plan's limits: a million nodes, a year, the engine's 2^26 pending events. */
-const PLAN_NODES_MAX = 1_000_000;
-const PLAN_DAYS_MAX = 365;
 
 interface PlanMonitorFlags {
   nodes: string;
@@ -25,6 +23,8 @@ interface PlanMonitorFlags {
   json?: boolean;
   db: string;
   store: boolean;
+  /** Run the plan as a job on this Redis, for a testbed worker. */
+  queue?: string;
 }
 
 
@@ -52,29 +52,35 @@ export async function planMonitorCommand(f: PlanMonitorFlags): Promise<number> {
   const window = parseWhole("--window", f.window, 1, 100_000);
   const seed = parseWhole("--seed", f.seed, 0);
   const [passUsMin, passUsMax] = secondsRange("--test-secs", f.testSecs);
-  const mix = { ...defaultMix(nodes, days, percent("--flaky-pct", f.flakyPct)), passUsMin, passUsMax, failUsMin: Math.max(1, Math.round(passUsMin / 4)), failUsMax: Math.max(1, Math.round(passUsMax / 2)) };
-  const problem = checkMix(mix);
-  if (problem !== null) throw new UsageError(`node mix: ${problem}`);
-  const durationUs = Math.round(days * 86_400 * SEC);
+  // One function builds the simulation from these numbers, here and in a queue worker alike.
+  const params = { nodes, days, window, flakyPct: percent("--flaky-pct", f.flakyPct), passUsMin, passUsMax, seed };
+  const options = monitorPlanOptions(params);
+  if (typeof options === "string") throw new UsageError(options);
   // The store is opened and checked before the run, so a bad --db never throws a finished run away.
   const store = f.store ? openStore(f.db) : null;
-  exitCleanlyOnInterrupt(() => (store === null ? null : "no run stored"), store);
+  if (f.queue === undefined) exitCleanlyOnInterrupt(() => (store === null ? null : "no run stored"), store);
   let out: MonitorSimResult & { days: number; flakyPct: number; ok: boolean; peakRssMiB: number };
   let runId: number | null = null;
   try {
     const bar = progressBar("plan monitor");
-    let result: MonitorSimResult;
+    let done: { result: MonitorSimResult; peakRssMiB: number } | number;
     try {
-      result = await runJob("planMonitor", { nodes, durationUs, seed, config: monitorConfig({ window, entriesMax: nodes }), mix }, { progress: (fr, note) => bar.update(fr, note) });
+      done =
+        f.queue === undefined
+          ? { result: await runJob("planMonitor", options, { progress: (fr, note) => bar.update(fr, note) }), peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024) }
+          : await planMonitorQueued(params, f.queue, store !== null);
     } finally {
       bar.done();
     }
+    if (typeof done === "number") return done;
+    const { result } = done;
     const ok = result.windowExceeded === 0 && result.gapsOverCap === 0 && result.unprovenReturns === 0;
-    out = { ...result, days, flakyPct: mix.flakyPct, ok, peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024) };
+    // Peak RSS is that of the process that ran the simulation (this one, or the worker's).
+    out = { ...result, days, flakyPct: options.mix.flakyPct, ok, peakRssMiB: done.peakRssMiB };
     runId =
       store?.insertRun({
         kind: "plan-monitor",
-        scenario: `plan monitor nodes=${nodes} days=${days} window=${window} flaky-pct=${mix.flakyPct}`,
+        scenario: `plan monitor nodes=${nodes} days=${days} window=${window} flaky-pct=${options.mix.flakyPct}`,
         seed: String(seed),
         fingerprint: result.traceHash,
         events: result.events,
@@ -134,6 +140,7 @@ export function registerMonitorCommands(program: Command, groups: { plan: Comman
     .option("--db <path>", "store file", DEFAULT_STORE_PATH)
     .option("--no-store", "do not record the run in the store")
     .option("--json", "print one JSON object")
+    .option("--queue <url>", "run the plan as a job on Redis (redis://host:port) for a testbed worker; same result and stored row")
     .addHelpText("after", "\nExample:\n  testbed plan monitor --nodes 100000 --days 7 --window 40 --flaky-pct 2 --seed 1 --json")
     .action((o: PlanMonitorFlags) => {
       void runAsync(() => planMonitorCommand(o));

@@ -1,11 +1,13 @@
 import { US_PER_SEC } from "../core/engine/index.js";
 import { checkOutput, writeOutputFileSync } from "../real/output/index.js";
-import { openStore, type NewRun } from "../real/store/index.js";
+import { openStore, type NewRun, type Store } from "../real/store/index.js";
 import { checkPlanRow, PlanError, type PlanModel, type FrisbeePlanOptions, type FrisbeePlanRow, type LossAt, type PlanRun } from "../scenarios/frisbee/plan.js";
 import { readStartPattern } from "../scenarios/start.js";
 import { parseWhole, UsageError } from "./errors.js";
 import { exitCleanlyOnInterrupt } from "./interrupt.js";
 import { progressBar } from "./progress.js";
+import type { PlanRowDone } from "../scenarios/sweep/plan-queue.js";
+import { planFrisbeeQueued, planFrisbeeShard } from "./plan-queue-command.js";
 import { runJob } from "./run-job.js";
 import { lineChart } from "./svg.js";
 
@@ -31,6 +33,13 @@ export interface PlanFlags {
   svg: string;
   db: string;
   store: boolean;
+  /** Cells as jobs on this Redis, for testbed workers. */
+  queue?: string;
+  /** Only the K-th of N slices of the cells, written to `out` for sweep merge. */
+  shard?: string;
+  out?: string;
+  /** Threads for a shard's cells (default: every core). */
+  concurrency?: string;
 }
 
 /** A number from `min` (the least a scenario can hold, so no row is refused later) up to `max`. */
@@ -97,30 +106,48 @@ export async function planFrisbeeCommand(f: PlanFlags): Promise<number> {
       throw error;
     }
   }
+  if (f.shard !== undefined) return planFrisbeeShard(o, grid, runs, f);
   // Everything the user gave is checked before the first row runs: the chart's path and the store.
   checkOutput(f.svg, { what: "chart" });
   const store = f.store ? openStore(f.db) : null;
-  const rows: FrisbeePlanRow[] = [];
-  exitCleanlyOnInterrupt(() => `${rows.length} of ${grid.length} rows computed; ${store === null ? "not storing" : "none stored"}, no chart written`, store);
-  const bar = progressBar("plan");
-  const stored: NewRun[] = [];
   try {
-    await runJob("planFrisbee", { o, grid, runs }, {
-      progress: (fraction, note) => bar.update(fraction, note),
-      item: ({ index, row, runs: done }) => {
-        const { clients, loss } = grid[index] as { clients: number; loss: number };
-        rows.push(row);
-        // One stored run per seed, so each can be replayed; each holds the row it contributed to.
-        for (const { seed, run } of done) stored.push(storedRun(o, clients, loss, seed, run, row, runs));
-      },
-    });
-    bar.done();
-    // The plan's rows land together or not at all.
-    store?.insertRuns(stored);
+    if (f.queue !== undefined) {
+      const done = await planFrisbeeQueued(o, grid, runs, f.queue, store !== null);
+      return typeof done === "number" ? done : finishPlanFrisbee(o, grid, runs, done, f, store);
+    }
+    const done: PlanRowDone[] = [];
+    exitCleanlyOnInterrupt(() => `${done.length} of ${grid.length} rows computed; ${store === null ? "not storing" : "none stored"}, no chart written`, store);
+    const bar = progressBar("plan");
+    try {
+      await runJob("planFrisbee", { o, grid, runs }, { progress: (fraction, note) => bar.update(fraction, note), item: (row) => done.push(row) });
+    } finally {
+      bar.done();
+    }
+    return finishPlanFrisbee(o, grid, runs, done, f, store);
   } finally {
-    bar.done();
     store?.close();
   }
+}
+
+/**
+ * Stores, charts and prints a plan's rows, however they were computed (here, by queue workers, or
+ * merged from shards): the rows land together or not at all, one stored run per seed.
+ */
+export function finishPlanFrisbee(
+  o: FrisbeePlanOptions,
+  grid: readonly { clients: number; loss: number }[],
+  runs: number,
+  done: readonly PlanRowDone[],
+  f: { svg: string; json?: boolean },
+  store: Store | null,
+): number {
+  const rows = done.map((d) => d.row);
+  // One stored run per seed, so each can be replayed; each holds the row it contributed to.
+  const stored = done.flatMap(({ index, row, runs: seeds }) => {
+    const { clients, loss } = grid[index] as { clients: number; loss: number };
+    return seeds.map(({ seed, run }) => storedRun(o, clients, loss, seed, run, row, runs));
+  });
+  store?.insertRuns(stored);
   writeOutputFileSync(f.svg, chart(rows), { what: "chart" });
   // The peak memory of the whole plan, for the benchmarks (a figure of the machine, like wallSeconds).
   if (f.json) console.log(JSON.stringify({ results: rows, peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024) }));

@@ -5,7 +5,8 @@ import { defaultThreads, POOL_THREADS_MAX } from "../real/queue/threads.js";
 import { DEFAULT_STORE_PATH, openStore, type Store } from "../real/store/index.js";
 import { buildVersion } from "../real/queue/version.js";
 import { checkOutput, writeOutputFileSync } from "../real/output/index.js";
-import { readReport } from "../scenarios/sweep/files.js";
+import { readMergeInput } from "../scenarios/sweep/files.js";
+import { mergePlanShards, planGrid, type PlanShardFile } from "../scenarios/sweep/plan-shards.js";
 import { mergeReports } from "../scenarios/sweep/merge.js";
 import { summarize, type SweepReport, type SweepSummary } from "../scenarios/sweep/report.js";
 import { isFailure, type SeedResult } from "../scenarios/sweep/run-seed.js";
@@ -14,6 +15,8 @@ import { storeSweep } from "../scenarios/sweep/store.js";
 import { runSweep, shrinkFailures, SHRINK_SEEDS_MAX, type ShrunkFile } from "../scenarios/sweep/sweep.js";
 import { runAsync } from "./failure.js";
 import { parseWhole, UsageError } from "./errors.js";
+import { interruptAsAbort, SIGNAL_EXIT } from "./interrupt-abort.js";
+import { finishPlanFrisbee } from "./plan-command.js";
 import { progressBar } from "./progress.js";
 import { registerSweepBench } from "./sweep-bench-command.js";
 import { registerWorkerCommand } from "./worker-command.js";
@@ -40,6 +43,7 @@ interface SweepFlags {
 
 interface MergeFlags {
   out?: string;
+  svg: string;
   failures: string;
   shrink: boolean;
   json?: boolean;
@@ -85,9 +89,10 @@ export function registerSweepCommands(program: Command, parents: { bench: Comman
     .action((file: string, f: SweepFlags) => void runAsync(() => sweepCommand(file, f)));
   sweep
     .command("merge")
-    .description("join the reports of a sweep's shards into the report and store rows of the whole sweep")
-    .argument("<files...>", "reports written by testbed sweep --shard K/N --out FILE")
-    .option("--out <file>", "write the merged report")
+    .description("join the shards of a sweep (or of a Frisbee plan) into the report, store rows and table of one run")
+    .argument("<files...>", "files written by testbed sweep --shard K/N --out FILE or testbed plan frisbee --shard K/N --out FILE")
+    .option("--out <file>", "write the merged report (sweeps)")
+    .option("--svg <path>", "where to write the chart (plans)", "frisbee-plan.svg")
     .option("--failures <dir>", "where shrunk failing scenarios are written", DEFAULT_FAILURES_DIR)
     .option("--no-shrink", "do not shrink failing seeds")
     .option("--json", "print one JSON object")
@@ -113,7 +118,7 @@ async function sweepCommand(file: string, f: SweepFlags): Promise<number> {
   const store = f.store && whole ? openStore(f.db) : null;
   try {
     const progress = sweepProgress(total, f.json === true);
-    const interrupted = onInterrupt();
+    const interrupted = interruptAsAbort();
     let outcome;
     try {
       outcome = await runSweep({
@@ -137,38 +142,14 @@ async function sweepCommand(file: string, f: SweepFlags): Promise<number> {
   }
 }
 
-const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
-type Signal = keyof typeof SIGNAL_EXIT;
-
-/**
- * A sweep stops cleanly on a signal rather than exiting at once: seeds in flight finish, jobs still
- * waiting in Redis are removed, and nothing is stored.
- */
-function onInterrupt(): { signal: AbortSignal; readonly by: Signal | null; off(): void } {
-  const abort = new AbortController();
-  const state = { by: null as Signal | null };
-  const handlers = (Object.keys(SIGNAL_EXIT) as Signal[]).map((sig) => {
-    const handler = (): void => {
-      state.by ??= sig;
-      abort.abort();
-    };
-    process.on(sig, handler);
-    return [sig, handler] as const;
-  });
-  return {
-    signal: abort.signal,
-    get by() {
-      return state.by;
-    },
-    off: () => {
-      for (const [sig, handler] of handlers) process.off(sig, handler);
-    },
-  };
-}
-
 async function mergeCommand(files: string[], f: MergeFlags): Promise<number> {
   if (f.out !== undefined) checkOutput(f.out, { inputs: files, what: "report" });
-  const report = mergeReports(files.map((file) => ({ file, report: readReport(file) })));
+  const inputs = files.map((file) => ({ file, input: readMergeInput(file) }));
+  const plans = inputs.flatMap(({ file, input }) => (input.kind === "plan-frisbee" ? [{ file, shard: input.shard }] : []));
+  const sweeps = inputs.flatMap(({ file, input }) => (input.kind === "sweep" ? [{ file, report: input.report }] : []));
+  if (plans.length > 0 && sweeps.length > 0) throw new UsageError(`sweep merge: ${plans[0]!.file} is a plan's shard and ${sweeps[0]!.file} a sweep's; merge each on its own`);
+  if (plans.length > 0) return mergePlan(plans, f);
+  const report = mergeReports(sweeps);
   const store = f.store ? openStore(f.db) : null;
   try {
     if (f.out !== undefined) writeOutputFileSync(f.out, `${JSON.stringify(report)}\n`, { inputs: files, what: "report" });
@@ -178,8 +159,21 @@ async function mergeCommand(files: string[], f: MergeFlags): Promise<number> {
   }
 }
 
+/** Shards of a Frisbee plan: the rows, store rows, chart and table of the whole plan. */
+function mergePlan(inputs: { file: string; shard: PlanShardFile }[], f: MergeFlags): number {
+  const { options, runs, rows } = mergePlanShards(inputs);
+  if (f.out !== undefined) throw new UsageError("--out: a merged plan is its rows in the store and its chart (--svg); there is no report file");
+  checkOutput(f.svg, { what: "chart", inputs: inputs.map((i) => i.file) });
+  const store = f.store ? openStore(f.db) : null;
+  try {
+    return finishPlanFrisbee(options, planGrid(options), runs, rows, f, store);
+  } finally {
+    store?.close();
+  }
+}
+
 /** Shrinks, stores and prints a finished report; the exit code: 0 only if every seed passed. */
-function finish(report: SweepReport, f: MergeFlags, store: Store | null, cancelled: number): number {
+function finish(report: SweepReport, f: Pick<MergeFlags, "json" | "shrink" | "failures" | "db">, store: Store | null, cancelled: number): number {
   const summary = summarize(report);
   const shrunk = f.shrink ? shrinkFailures(report, f.failures) : [];
   const runId = store === null ? null : storeSweep(store, report, summary, new Date().toISOString());

@@ -136,9 +136,7 @@ export class PlanError extends Error {
 
 /**
  * Runs one row `runs` times, on seeds o.seed, o.seed + 1, ... With thousands of clients a
- * plan's runtime can differ between seeds by a quarter, so one seed may mislead. The row's mean
- * runtime is over every finished client of every run, min and max over all of them, `finished`
- * the fewest of any run, and the other figures the runs' means.
+ * plan's runtime can differ between seeds by a quarter, so one seed may mislead.
  */
 export function planRowRuns(
   o: FrisbeePlanOptions,
@@ -146,19 +144,36 @@ export function planRowRuns(
   loss: number,
   runs: number,
   onProgress?: (f: number) => void,
-): { row: FrisbeePlanRow; runs: { seed: number; run: PlanRun }[] } {
-  const done: { seed: number; row: FrisbeePlanRow; run: PlanRun }[] = [];
+): { row: FrisbeePlanRow; runs: PlanSeedRun[] } {
+  const done: PlanSeedRun[] = [];
   for (let r = 0; r < runs; r++) {
     const seed = o.seed + r;
     const { row, run } = planRow({ ...o, seed }, clients, loss, onProgress === undefined ? undefined : (f) => onProgress((r + f) / runs));
     done.push({ seed, row, run });
   }
-  const first = (done[0] as { row: FrisbeePlanRow }).row;
-  if (runs === 1) return { row: first, runs: done };
+  return { row: combinePlanRuns(done), runs: done };
+}
+
+/** One seed's run of a row. */
+export interface PlanSeedRun {
+  seed: number;
+  row: FrisbeePlanRow;
+  run: PlanRun;
+}
+
+/**
+ * A row from its runs on consecutive seeds, in seed order (however they were run: here, or as queue
+ * jobs). The mean runtime is over every finished client of every run, min and max over all of
+ * them, `finished` the fewest of any run, and the other figures the runs' means.
+ */
+export function combinePlanRuns(done: readonly PlanSeedRun[]): FrisbeePlanRow {
+  const first = (done[0] as PlanSeedRun).row;
+  const runs = done.length;
+  if (runs === 1) return first;
   const rows = done.map((d) => d.row);
   const mean = (pick: (r: FrisbeePlanRow) => number): number => round(rows.reduce((sum, r) => sum + pick(r), 0) / rows.length);
   const finishedAll = rows.reduce((sum, r) => sum + r.finished, 0);
-  const row: FrisbeePlanRow = {
+  return {
     ...first,
     finished: Math.min(...rows.map((r) => r.finished)),
     runtimeSecMean: finishedAll === 0 ? 0 : round(rows.reduce((sum, r) => sum + r.runtimeSecMean * r.finished, 0) / finishedAll),
@@ -176,7 +191,6 @@ export function planRowRuns(
     runs,
     perRun: done.map((d) => ({ seed: d.seed, runtimeSecMean: d.row.runtimeSecMean, duplicateDataPct: d.row.duplicateDataPct, traceHash: d.row.traceHash })),
   };
-  return { row, runs: done };
 }
 
 const round = (v: number): number => Math.round(v * 1000) / 1000;

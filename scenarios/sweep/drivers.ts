@@ -1,6 +1,6 @@
 import { performance } from "node:perf_hooks";
 import type { QueueUrl } from "../../real/queue/connection.js";
-import { Submitter, type JobOutcome } from "../../real/queue/submitter.js";
+import { Submitter, type JobOutcome, type Nondeterminism } from "../../real/queue/submitter.js";
 import type { BuildVersion } from "../../real/queue/version.js";
 import { createJobPool, decodeSeedResult, sweepSeedPayload } from "./jobs.js";
 import type { LostSeed, NondeterministicSeed } from "./report.js";
@@ -69,23 +69,72 @@ const NO_WORKER_NOTICE_MS = 5_000;
 const WORKER_CHECK_MS = 2_000;
 
 export async function sweepQueued(p: PreparedSpec, seeds: readonly number[], o: QueuedOptions): Promise<SweepRun> {
+  const jobs = seeds.map((seed) => ({ key: String(seed), kind: "sweep-seed", payload: sweepSeedPayload(p.id, seed) }));
+  const run = await runQueued(jobs, {
+    ...o,
+    what: `sweep ${p.spec.file}`,
+    blob: { id: p.id, text: JSON.stringify(p.spec) },
+    decode: (key, value) => decodeSeedResult(value, Number(key)),
+    onResult: (_key, result) => o.listener?.onResult?.(result),
+  });
+  return {
+    results: [...run.results.values()],
+    lost: run.lost.map((l) => ({ seed: Number(l.key), reason: l.reason })),
+    nondeterministic: run.nondeterministic.map((n) => ({ seed: Number(n.key), fingerprints: n.fingerprints, workers: n.workers })),
+    ranOn: run.ranOn,
+    wallSeconds: run.wallSeconds,
+    cancelled: run.cancelled,
+  };
+}
+
+export interface QueuedJob {
+  readonly key: string;
+  readonly kind: string;
+  readonly payload: unknown;
+}
+
+export interface QueuedRun<T> {
+  /** By job key, in the order the results came back. */
+  readonly results: Map<string, T>;
+  readonly lost: { key: string; reason: string }[];
+  readonly nondeterministic: Nondeterminism[];
+  readonly ranOn: string;
+  readonly wallSeconds: number;
+  readonly cancelled: number;
+}
+
+export interface RunQueuedOptions<T> extends QueuedOptions {
+  /** What the run is, for workers of other builds to name it. */
+  readonly what: string;
+  /** Shared data the jobs refer to, stored once. */
+  readonly blob?: { readonly id: string; readonly text: string };
+  /** Checks a job's returned value: the result, or what is wrong with it. */
+  readonly decode: (key: string, value: unknown) => T | string;
+  readonly onResult?: (key: string, result: T) => void;
+}
+
+/**
+ * Runs jobs through the build's queue: adds them in a window, collects each outcome once by key,
+ * checks each result, and removes whatever is left when it stops (finished or cancelled).
+ */
+export async function runQueued<T>(jobs: readonly QueuedJob[], o: RunQueuedOptions<T>): Promise<QueuedRun<T>> {
   const started = performance.now();
   const submitter = await Submitter.open(o.target, o.version);
   for (const w of submitter.warnings) o.listener?.onNotice?.(w);
-  const results: SeedResult[] = [];
-  const lost: LostSeed[] = [];
+  const results = new Map<string, T>();
+  const lost: { key: string; reason: string }[] = [];
   const pending = new Set<string>();
   let next = 0;
   let workersSeen = 0;
   try {
-    await submitter.putBlob(p.id, JSON.stringify(p.spec));
-    await submitter.register(seeds.length, `sweep ${p.spec.file}`);
+    if (o.blob !== undefined) await submitter.putBlob(o.blob.id, o.blob.text);
+    await submitter.register(jobs.length, o.what);
     const watch = workerWatch(submitter, o.listener);
-    while ((next < seeds.length && o.signal?.aborted !== true) || pending.size > 0) {
-      if (o.signal?.aborted === true && next < seeds.length) break;
+    while ((next < jobs.length && o.signal?.aborted !== true) || pending.size > 0) {
+      if (o.signal?.aborted === true && next < jobs.length) break;
       const room = OUTSTANDING_JOBS_MAX - pending.size;
-      if (room > 0 && next < seeds.length) {
-        const batch = seeds.slice(next, next + room).map((seed) => ({ key: String(seed), kind: "sweep-seed", payload: sweepSeedPayload(p.id, seed) }));
+      if (room > 0 && next < jobs.length) {
+        const batch = jobs.slice(next, next + room);
         await submitter.add(batch);
         for (const j of batch) pending.add(j.key);
         next += batch.length;
@@ -93,33 +142,33 @@ export async function sweepQueued(p: PreparedSpec, seeds: readonly number[], o: 
       await sleep(POLL_MS);
       for (const outcome of await submitter.collect()) {
         if (!pending.delete(outcome.key)) continue;
-        const counted = count(outcome, results, lost);
-        if (counted !== null) o.listener?.onResult?.(counted);
+        const result = count(outcome, o.decode, lost);
+        if (result === null) continue;
+        results.set(outcome.key, result);
+        o.onResult?.(outcome.key, result);
       }
       workersSeen = Math.max(workersSeen, await watch());
     }
-    const nondeterministic = (await submitter.nondeterminism()).map((n) => ({ seed: Number(n.key), fingerprints: n.fingerprints, workers: n.workers }));
+    const nondeterministic = await submitter.nondeterminism();
     const wallSeconds = round((performance.now() - started) / 1000);
-    return { results, lost, nondeterministic, ranOn: `${o.target.shown}, ${workersSeen} worker${workersSeen === 1 ? "" : "s"}`, wallSeconds, cancelled: seeds.length - next };
+    return { results, lost, nondeterministic, ranOn: `${o.target.shown}, ${workersSeen} worker${workersSeen === 1 ? "" : "s"}`, wallSeconds, cancelled: jobs.length - next };
   } finally {
     await submitter.finish([...pending]).catch(() => {});
     await submitter.close();
   }
 }
 
-/** Counts one outcome: a checked result, or a lost seed with the worker's reason. */
-function count(outcome: JobOutcome, results: SeedResult[], lost: LostSeed[]): SeedResult | null {
-  const seed = Number(outcome.key);
+/** Checks one outcome: a result, or a lost job with the worker's (or the check's) reason. */
+function count<T>(outcome: JobOutcome, decode: (key: string, value: unknown) => T | string, lost: { key: string; reason: string }[]): T | null {
   if (!outcome.ok) {
-    lost.push({ seed, reason: outcome.reason });
+    lost.push({ key: outcome.key, reason: outcome.reason });
     return null;
   }
-  const result = decodeSeedResult(outcome.value, seed);
+  const result = decode(outcome.key, outcome.value);
   if (typeof result === "string") {
-    lost.push({ seed, reason: `a worker returned a malformed result (${result})` });
+    lost.push({ key: outcome.key, reason: `a worker returned a malformed result (${result})` });
     return null;
   }
-  results.push(result);
   return result;
 }
 

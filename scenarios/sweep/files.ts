@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { Reader, ScenarioError, type Json } from "../reader.js";
+import { decodePlanShard, PLAN_SHARD_FORMAT, type PlanShardFile } from "./plan-shards.js";
 import { REPORT_FORMAT, type SweepReport } from "./report.js";
 import type { SeedResult, Verdict } from "./run-seed.js";
 import { SWEEP_SEEDS_MAX, SHARDS_MAX } from "./seeds.js";
@@ -14,6 +15,21 @@ const VERDICTS: readonly Verdict[] = ["pass", "fail", "crash", "invalid"];
 const TEXT_CHARS_MAX = 4 * 1024 * 1024;
 
 export function readReport(file: string): SweepReport {
+  return decodeReport(new Reader(file, "", readJson(file)));
+}
+
+/** What `sweep merge` reads: a sweep's report, or a shard of a Frisbee plan. */
+export type MergeInput = { readonly kind: "sweep"; readonly report: SweepReport } | { readonly kind: "plan-frisbee"; readonly shard: PlanShardFile };
+
+export function readMergeInput(file: string): MergeInput {
+  const top = new Reader(file, "", readJson(file));
+  const format = top.object().format;
+  if (format === PLAN_SHARD_FORMAT) return { kind: "plan-frisbee", shard: decodePlanShard(top) };
+  if (format !== REPORT_FORMAT) top.at("format").fail(`expected "${REPORT_FORMAT}" or "${PLAN_SHARD_FORMAT}" (a file written by testbed sweep or plan frisbee with --out)`);
+  return { kind: "sweep", report: decodeReport(top) };
+}
+
+function readJson(file: string): Json {
   let text: string;
   try {
     text = readFileSync(file, "utf8");
@@ -22,13 +38,11 @@ export function readReport(file: string): SweepReport {
     throw new ScenarioError(`${file}: ${code === "ENOENT" ? "no such file" : code === "EISDIR" ? "is a directory" : `cannot read (${code})`}`);
   }
   if (text.length > REPORT_CHARS_MAX) throw new ScenarioError(`${file}: larger than ${REPORT_CHARS_MAX} characters`);
-  let json: Json;
   try {
-    json = JSON.parse(text) as Json;
+    return JSON.parse(text) as Json;
   } catch (error) {
     throw new ScenarioError(`${file}: not valid JSON (${(error as Error).message.replace(/\s+/g, " ")})`);
   }
-  return decodeReport(new Reader(file, "", json));
 }
 
 function decodeReport(top: Reader): SweepReport {

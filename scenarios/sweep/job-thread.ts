@@ -1,17 +1,21 @@
 import { Fingerprint } from "../../core/engine/index.js";
+import type { MonitorPlanParams } from "../../sim/monitor/plan.js";
+import { runFrisbeeCell, runMonitorCell, type FrisbeeCell, type FrisbeeCellResult, type MonitorCellResult } from "./plan-jobs.js";
 import { runSeed, type SeedResult } from "./run-seed.js";
 import { prepareSpec, type PreparedSpec, type SweepSpec } from "./spec.js";
 
 /**
  * The code a worker thread runs: one job at a time, synchronously. Sweep seeds parse their spec once
- * per thread; `echo` does no simulation at all, so the benchmark can measure what the queue and the
- * threads cost per job.
+ * per thread; plan cells carry their whole question; `echo` does no simulation at all, so the
+ * benchmark can measure what the queue and the threads cost per job.
  */
 export type ThreadTask =
   | { readonly kind: "sweep-seed"; readonly specId: string; readonly spec: SweepSpec; readonly seed: number }
+  | { readonly kind: "plan-frisbee-cell"; readonly cell: FrisbeeCell }
+  | { readonly kind: "plan-monitor-cell"; readonly params: MonitorPlanParams }
   | { readonly kind: "echo"; readonly key: string };
 
-export type ThreadResult = SeedResult | { readonly fingerprint: string };
+export type ThreadResult = SeedResult | FrisbeeCellResult | MonitorCellResult | { readonly fingerprint: string };
 
 /** Specs kept parsed per thread. */
 const SPECS_CACHED_MAX = 8;
@@ -21,6 +25,10 @@ export default function runTask(task: ThreadTask): ThreadResult {
   switch (task.kind) {
     case "sweep-seed":
       return runSeed(prepared(task.specId, task.spec), task.seed);
+    case "plan-frisbee-cell":
+      return runFrisbeeCell(task.cell);
+    case "plan-monitor-cell":
+      return runMonitorCell(task.params);
     case "echo":
       return { fingerprint: echoFingerprint(task.key) };
   }

@@ -74,7 +74,7 @@ function decodePlanOptions(v: unknown): FrisbeePlanOptions | string {
   for (const [field, max] of [["imageMiB", 1 << 20], ["dataMiB", 1 << 24], ["clientMbps", 1e6], ["diskMiBs", 1e6], ["inflateMiBs", 1e6]] as const) {
     if (!isNumber(v[field], 0.001, max)) return `${field}: expected a positive number up to ${max}`;
   }
-  if (!isNumber(v.heartbeatSec, 1, 86_400, true)) return "heartbeatSec: expected whole seconds from 1 to 86400";
+  if (!isNumber(v.heartbeatUs, 1_000_000, 86_400_000_000, true)) return "heartbeatUs: expected whole microseconds from 1 s to a day";
   if (!isNumber(v.seed, 0, Number.MAX_SAFE_INTEGER, true)) return "seed: expected a whole number from 0";
   if (v.serverQueue !== undefined && typeof v.serverQueue !== "boolean") return "serverQueue: expected true or false";
   const pacing = v.pacing;
@@ -101,4 +101,24 @@ export function decodeMonitorCell(payload: unknown): MonitorPlanParams | string 
   const params = p as unknown as MonitorPlanParams;
   const problem = monitorPlanOptions(params);
   return typeof problem === "string" ? `payload: ${problem}` : params;
+}
+
+/** A cell's result as a worker returned it, checked before it counts. */
+export function decodeFrisbeeCellResult(value: unknown, cell: { clients: number; loss: number }): FrisbeeCellResult | string {
+  if (!isObject(value) || typeof value.fingerprint !== "string") return "expected an object with a fingerprint";
+  const row = value.row;
+  const run = value.run;
+  if (!isObject(row) || row.clients !== cell.clients || row.loss !== cell.loss) return `row: expected the row of ${cell.clients} clients at loss ${cell.loss}`;
+  if (typeof row.traceHash !== "string" || typeof row.ok !== "boolean" || !Array.isArray(row.failedInvariants) || (row.model !== "packet" && row.model !== "chunk")) return "row: malformed";
+  if (!isObject(run) || typeof run.traceHash !== "string" || typeof run.ok !== "boolean") return "run: malformed";
+  for (const field of ["events", "simSeconds", "wallSeconds"] as const) if (!isNumber(run[field], 0, Number.MAX_SAFE_INTEGER)) return `run.${field}: expected a number`;
+  if (run.traceHash !== value.fingerprint) return "the run's fingerprint is not the job's";
+  return value as unknown as FrisbeeCellResult;
+}
+
+export function decodeMonitorCellResult(value: unknown, seed: number): MonitorCellResult | string {
+  if (!isObject(value) || typeof value.fingerprint !== "string" || !isNumber(value.peakRssMiB, 0, Number.MAX_SAFE_INTEGER)) return "expected an object with a fingerprint and a peak RSS";
+  const r = value.result;
+  if (!isObject(r) || r.traceHash !== value.fingerprint || String(r.seed) !== String(seed)) return "result: malformed, or another seed's";
+  return value as unknown as MonitorCellResult;
 }

@@ -42,6 +42,7 @@ describe.skipIf(skip !== null)(`queue workers${skip === null ? "" : ` (skipped: 
     await queue.add("x", envelope("old", { version: "0.0.1+elsewhere" }), { jobId: "handmade-old" });
     await queue.add("x", envelope("seed", { kind: "sweep-seed", payload: { spec: "zz", seed: -1 } }), { jobId: "handmade-seed" });
     await queue.add("x", envelope("gone", { kind: "sweep-seed", payload: { spec: "0123456789abcdef", seed: 1 } }), { jobId: "handmade-gone" });
+    await queue.add("x", envelope("cell", { kind: "plan-frisbee-cell", payload: { clients: 0 } }), { jobId: "handmade-cell" });
     await queue.add("x", envelope("what", { kind: "teleport" }), { jobId: "handmade-what" });
     await queue.add("x", envelope("fine", {}), { jobId: "handmade-fine" });
     await until(() => worker.stdout().includes("handmade-what"), "the worker to refuse the last bad job", worker);
@@ -51,7 +52,8 @@ describe.skipIf(skip !== null)(`queue workers${skip === null ? "" : ` (skipped: 
       "handmade-old": `built for version 0.0.1+elsewhere, this worker is ${buildVersion().id} (version gating)`,
       "handmade-seed": "malformed job: payload.spec: expected a spec id (16 hex digits)",
       "handmade-gone": "spec 0123456789abcdef is not in Redis (its run was cancelled or expired)",
-      "handmade-what": 'unknown job kind "teleport" (this worker runs sweep-seed, echo)',
+      "handmade-cell": "malformed job: payload.clients: expected a whole number from 1 to 100000",
+      "handmade-what": 'unknown job kind "teleport" (this worker runs sweep-seed, plan-frisbee-cell, plan-monitor-cell, echo)',
     });
     // Refused at once, never retried: a malformed job cannot get better.
     for (const j of await queue.getFailed()) expect(j.attemptsMade).toBe(1);
