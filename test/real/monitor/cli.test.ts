@@ -98,7 +98,9 @@ describe("testbed monitor", () => {
     const child = spawn(process.execPath, [CLI, "monitor", "--nodes", nodes, "--test", "sleep 0.2", "--window", "3", "--load-max", "1000", "--db", db], { cwd: dir });
     let stdout = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    await new Promise((r) => setTimeout(r, 1_500));
+    // Its start line comes after its signal handlers are in place; a fixed sleep was too short under load.
+    await new Promise<void>((r) => child.stdout.on("data", () => r()));
+    await new Promise((r) => setTimeout(r, 300));
     child.kill("SIGTERM");
     const code = await new Promise<number | null>((r) => child.on("exit", r));
     expect(code).toBe(0);
