@@ -213,13 +213,15 @@ export class FrisbeeClient implements Process {
         if (m.clientId === this.o.clientId) this.joined(from, fromPort, m.blockCount);
         return;
       case "request":
+        // Another client's request, snooped: what it asks for will be sent to everyone, so we do
+        // not ask for it soon; and data we can use is coming, so we are not idle (as the original).
+        if (this.state !== "receiving" || !(m.chunk >= 0 && m.chunk < this.chunks)) return;
+        if (this.stamp(m.chunk, m.block, m.count, this.lastPacketUs)) this.idleTicksLeft = this.o.idleTimeouts;
+        return;
       case "prequest":
-        // Another client's request, snooped: it will be sent to everyone, so do not ask for it soon.
-        // A whole-chunk request for a chunk we still need also means data is coming: not idle (as
-        // the original, which does not look into partial requests for this).
-        if (this.state !== "receiving" || !(m.chunk >= 0 && m.chunk < this.chunks) || (this.have[m.chunk] as number) >= RECEIVED) return;
-        this.stampUs[m.chunk] = this.env.now();
-        if (m.type === "request") this.idleTicksLeft = this.o.idleTimeouts;
+        // As the original, a partial request stamps without touching the idle count.
+        if (this.state !== "receiving" || !(m.chunk >= 0 && m.chunk < this.chunks)) return;
+        this.stampMissing(m.chunk, m.bitmap, this.lastPacketUs);
         return;
       case "progressRequest":
         this.progressAsked(microsFromWire(m.intervalSec), m.level);
@@ -308,8 +310,10 @@ export class FrisbeeClient implements Process {
     this.counters.joinedAtUs = now;
     this.lastPacketUs = now;
     this.lastTickUs = now;
-    this.idleTicksLeft = this.o.idleTimeouts;
-    this.requestChunks(false);
+    // As the original, the first request goes out at the first receive timeout (30 ms without a
+    // packet), or when a chunk completes: a client joining a transfer under way takes what is
+    // being sent before it asks for anything.
+    this.idleTicksLeft = 1;
     this.armIdle();
     if (this.heartbeatIntervalUs > 0) {
       const firstDelayUs = this.env.rng.int(Math.min(CLIENT_DEFAULTS.heartbeatFirstDelayUsMax, this.heartbeatIntervalUs) + 1);
@@ -352,7 +356,6 @@ export class FrisbeeClient implements Process {
       this.counters.malformed++;
       return;
     }
-    this.stampUs[chunk] = now;
     if ((this.have[chunk] as number) >= RECEIVED) {
       this.counters.dupBlocks++;
       return;
@@ -360,6 +363,9 @@ export class FrisbeeClient implements Process {
     let buffer = this.bufferOf[chunk] as number;
     if (buffer < 0) {
       if (this.freeBuffers.length === 0) {
+        // Someone asked for this chunk, so we need not ask for it soon (the original stamps a
+        // chunk on a block only then: a chunk we are filling is stamped by requests alone).
+        this.stampUs[chunk] = now;
         this.counters.noBufferBlocks++;
         return;
       }
@@ -384,6 +390,36 @@ export class FrisbeeClient implements Process {
     if (this.state === "receiving") this.requestChunks(false);
   }
 
+  /**
+   * Notes a request (ours or snooped) for `count` blocks of `chunk` from `first`, as the original's
+   * RequestStamp: a chunk we have is not stamped; a whole-chunk request, or any request for a chunk
+   * we have not started, is; a partial request for a chunk we are filling only if it asks for a
+   * block we lack (else its answer will not complete our copy, and we must still ask ourselves).
+   */
+  private stamp(chunk: number, first: number, count: number, now: Micros): boolean {
+    const have = this.have[chunk] as number;
+    if (have >= RECEIVED) return false;
+    const useful = (first === 0 && count === this.blocksIn(chunk)) || have === NONE || this.buffers.lacksAny(this.bufferOf[chunk] as number, first, count);
+    if (useful) this.stampUs[chunk] = now;
+    return useful;
+  }
+
+  /** A snooped partial request, as the original applies RequestStamp to each run of its bitmap. */
+  private stampMissing(chunk: number, bitmap: Uint8Array, now: Micros): void {
+    const have = this.have[chunk] as number;
+    if (have >= RECEIVED) return;
+    const all = this.blocksIn(chunk);
+    let useful = have === NONE;
+    for (let first = 0; !useful && first < all; ) {
+      while (first < all && ((bitmap[first >> 3] as number) & (1 << (first & 7))) === 0) first++;
+      let end = first;
+      while (end < all && ((bitmap[end >> 3] as number) & (1 << (end & 7))) !== 0) end++;
+      if (end > first) useful = (first === 0 && end === all) || this.buffers.lacksAny(this.bufferOf[chunk] as number, first, end - first);
+      first = end;
+    }
+    if (useful) this.stampUs[chunk] = now;
+  }
+
   /** Partial requests for chunks being filled, then whole chunks to fill the request-ahead window. */
   private requestChunks(idle: boolean): void {
     const now = this.env.now();
@@ -402,11 +438,11 @@ export class FrisbeeClient implements Process {
       this.stampUs[chunk] = now;
     }
     // Read-ahead, as the original: only while buffers are free and fewer than `inProgressChunksMax`
-    // are held (filling or waiting to be decompressed). The candidates are the next chunks in our
-    // order that we have not started; one asked for lately (by anyone) is not asked again, and we do
-    // not skip past it to later chunks: its blocks are on the way.
+    // are being filled (complete chunks waiting to be decompressed do not count). The candidates
+    // are the next chunks in our order that we have not started; one asked for lately (by anyone)
+    // is not asked again, and we do not skip past it to later chunks: its blocks are on the way.
     const free = this.freeBuffers.length;
-    if (free <= 0 || this.o.chunkBuffers - free >= this.o.inProgressChunksMax) return;
+    if (free <= 0 || this.filling.length >= this.o.inProgressChunksMax) return;
     let candidates = Math.min(this.o.requestAheadChunks, free);
     for (let i = this.cursorSkipDone(); i < this.chunks && candidates > 0; i++) {
       const chunk = this.order[i] as number;
@@ -642,6 +678,13 @@ class BufferBitmaps {
 
   count(buffer: number): number {
     return this.counts[buffer] as number;
+  }
+
+  /** True if a buffer lacks any of the `count` blocks from `first`. */
+  lacksAny(buffer: number, first: number, count: number): boolean {
+    const base = buffer * BITMAP_BYTES;
+    for (let b = first; b < first + count; b++) if (((this.bits[base + (b >> 3)] as number) & (1 << (b & 7))) === 0) return true;
+    return false;
   }
 
   clear(buffer: number): void {

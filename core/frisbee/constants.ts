@@ -19,6 +19,11 @@ export const SERVER_DEFAULTS = {
   burstGapUs: 2_000,
   /** Blocks the server reads from disk at a time. */
   readBlocks: 32,
+  /**
+   * An idle server looks at its work queue this often (the original's sender sleeps 1 ms, its
+   * clock's resolution, between looks): requests arriving within one look merge before it sends.
+   */
+  idlePollUs: 1_000,
   /** Adaptive rate: every 500 ms, shrink by 10% after loss, else grow by one, up to 128. */
   adaptIntervalUs: 500_000,
   adaptBurstMax: 128,

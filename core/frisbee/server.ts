@@ -79,9 +79,11 @@ interface Run {
 
 /**
  * frisbeed as a machine: answers joins at once, queues requests with the original's merge rules,
- * and sends the head's first contiguous run of wanted blocks (up to a disk read of 32 blocks) per
- * turn, paced in bursts. With a disk port it reads the image through it; without one (a
- * simulation with the image cached) the blocks are ready at once and carry no data.
+ * and sends its work queue's head as the original's sender does: a whole chunk, or the first
+ * contiguous run of a partial request, taken from the queue and sent in disk reads of 32 blocks,
+ * paced in bursts. Idle, it looks at the queue every millisecond. With a disk port it reads the
+ * image through it; without one (a simulation with the image cached) the blocks are ready at once
+ * and carry no data.
  */
 export class FrisbeeServer implements Process {
   readonly stats: FrisbeeServerStats;
@@ -93,11 +95,17 @@ export class FrisbeeServer implements Process {
   private readonly sentBlocks: Uint8Array;
   private readonly readBlocks: number;
   private burstPackets: number;
-  private burstStartUs = -Infinity;
+  /** When the next burst may begin (the original's `startnext`), and the packets of this one. */
+  private nextBurstUs = 0;
   private sentInBurst = 0;
+  /** The disk read being sent, and the next block of the work in flight after it. */
   private run: Run | null = null;
+  private workNext = 0;
   private reading = false;
+  /** The send timer is armed: for the next burst, or for the next look at the queue. */
   private sendArmed = false;
+  /** Found the queue empty at this time (looking again every idlePollUs); -1 while busy. */
+  private idleSinceUs = -1;
   private lossSeen = false;
   private lastActivityUs = 0;
   private exited = false;
@@ -141,6 +149,7 @@ export class FrisbeeServer implements Process {
   start(): void {
     this.env.net.join(this.options.group);
     this.lastActivityUs = this.env.now();
+    this.idleSinceUs = this.lastActivityUs;
     if (this.options.dynamic) this.env.timers.set(TIMER_ADAPT, this.env.now() + SERVER_DEFAULTS.adaptIntervalUs);
     this.armIdle();
     const r = this.options.progressRequest;
@@ -169,12 +178,12 @@ export class FrisbeeServer implements Process {
         return;
       case "request":
         this.stats.requests++;
-        this.want(m.chunk, wholeOrRange(m.block, m.count), m.block === 0 && m.count === CHUNK_BLOCKS);
+        this.want(m.chunk, wholeOrRange(m.block, m.count));
         return;
       case "prequest":
         this.stats.prequests++;
         this.lossSeen = true;
-        this.want(m.chunk, new BlockBitmap(m.bitmap.slice()), false);
+        this.want(m.chunk, new BlockBitmap(m.bitmap.slice()));
         return;
       case "progress":
         this.reported(m, from);
@@ -277,7 +286,7 @@ export class FrisbeeServer implements Process {
     });
   }
 
-  private want(chunk: number, blocks: BlockBitmap, whole: boolean): void {
+  private want(chunk: number, blocks: BlockBitmap): void {
     if (!(chunk >= 0 && chunk < this.chunks)) {
       this.stats.malformed++;
       this.env.events.emit("frisbee.bad-message", { error: `request for chunk ${chunk} of an image of ${this.chunks} chunks` });
@@ -287,35 +296,46 @@ export class FrisbeeServer implements Process {
     if (last < CHUNK_BLOCKS) blocks.clearRange(last, CHUNK_BLOCKS - last);
     if (blocks.count === 0) return;
     if (this.everSent[chunk] === 1) this.lossSeen = true;
-    const outcome = this.queue.enqueue(chunk, blocks, whole);
+    const outcome = this.queue.enqueue(chunk, blocks);
     if (outcome === "merged") this.stats.merged++;
     else if (outcome === "dropped") this.stats.dropped++;
-    this.pump();
+    else if (this.idleSinceUs >= 0 && !this.sendArmed) this.armPoll();
+  }
+
+  /** An idle sender sees new work at its next look at the queue, one poll interval after another. */
+  private armPoll(): void {
+    const pollUs = SERVER_DEFAULTS.idlePollUs;
+    const looks = Math.floor((this.env.now() - this.idleSinceUs) / pollUs) + 1;
+    this.sendArmed = true;
+    this.env.timers.set(TIMER_SEND, this.idleSinceUs + looks * pollUs);
   }
 
   private blocksIn(chunk: number): number {
     return Math.min(CHUNK_BLOCKS, this.options.image.blockCount - chunk * CHUNK_BLOCKS);
   }
 
-  /** Sends what pacing allows now, and arms the send timer for the next burst. */
+  /**
+   * Sends what pacing allows now, as the original's sender loop: a block, and after every burst a
+   * sleep until the next burst's time; a burst that overran its time starts the next at once
+   * (the base moves to now: no catch-up).
+   */
   private pump(): void {
     if (this.reading || this.sendArmed || this.exited) return;
+    const gapUs = this.options.pacing.burstGapUs;
     for (;;) {
       if (this.run === null && !this.nextRun()) return;
       if (this.reading) return;
-      const run = this.run as Run;
+      this.sendBlock(this.run as Run);
+      if (++this.sentInBurst < this.burstPackets) continue;
+      this.sentInBurst = 0;
       const now = this.env.now();
-      const gapUs = this.options.pacing.burstGapUs;
-      if (now >= this.burstStartUs + gapUs) {
-        // A new burst. Its base is now, even when the deadline passed long ago: no catch-up.
-        this.burstStartUs = now;
-        this.sentInBurst = 0;
-      } else if (this.sentInBurst >= this.burstPackets) {
+      if (now < this.nextBurstUs) {
         this.sendArmed = true;
-        this.env.timers.set(TIMER_SEND, this.burstStartUs + gapUs);
+        this.env.timers.set(TIMER_SEND, this.nextBurstUs);
+        this.nextBurstUs += gapUs;
         return;
       }
-      this.sendBlock(run);
+      this.nextBurstUs = now + gapUs;
     }
   }
 
@@ -330,21 +350,35 @@ export class FrisbeeServer implements Process {
     this.everSent[run.chunk] = 1;
     this.send(this.options.group, this.options.port, msg.block(run.chunk, block, data));
     this.stats.blocksSent++;
-    this.sentInBurst++;
     if (run.next >= run.end) this.run = null;
   }
 
-  /** Takes the head's first contiguous run (at most one disk read) as the next thing to send. */
+  /**
+   * The next disk read of the work in flight, or of the next work taken from the queue; false when
+   * the queue is empty: the sender is idle until its next look finds work.
+   */
   private nextRun(): boolean {
-    const item = this.queue.peek();
-    if (item === undefined) return false;
-    const [first, length] = item.blocks.firstRun(this.readBlocks);
-    item.blocks.clearRange(first, length);
-    if (item.blocks.count === 0) this.queue.shift();
-    this.run = { chunk: item.chunk, start: first, next: first, end: first + length, data: null };
+    const work = this.queue.work;
+    if (work.chunk < 0 || this.workNext >= work.block + work.count) {
+      if (!this.queue.dequeue()) {
+        this.idleSinceUs = this.env.now();
+        return false;
+      }
+      this.workNext = work.block;
+    }
+    if (this.idleSinceUs >= 0) {
+      // The look that found work starts a new burst interval (the original restarts it on every idle look).
+      this.nextBurstUs = this.env.now() + this.options.pacing.burstGapUs;
+      this.sentInBurst = 0;
+      this.idleSinceUs = -1;
+    }
+    const first = this.workNext;
+    const length = Math.min(this.readBlocks, work.block + work.count - first);
+    this.workNext = first + length;
+    this.run = { chunk: work.chunk, start: first, next: first, end: first + length, data: null };
     if (this.env.disk !== undefined) {
       this.reading = true;
-      this.env.disk.read(item.chunk, (item.chunk * CHUNK_BLOCKS + first) * BLOCK_BYTES, length * BLOCK_BYTES);
+      this.env.disk.read(work.chunk, (work.chunk * CHUNK_BLOCKS + first) * BLOCK_BYTES, length * BLOCK_BYTES);
     }
     return true;
   }
@@ -362,7 +396,7 @@ export class FrisbeeServer implements Process {
   }
 
   private checkIdle(): void {
-    if (this.env.now() < this.lastActivityUs + this.options.idleExitUs || this.queue.length > 0 || this.run !== null) {
+    if (this.env.now() < this.lastActivityUs + this.options.idleExitUs || this.queue.length > 0 || this.idleSinceUs < 0) {
       this.armIdle();
       return;
     }

@@ -47,7 +47,7 @@ export function planScenario(o: FrisbeePlanOptions, clients: number, loss: numbe
       ? []
       : o.lossAt === "receivers"
         ? [{ hosts: nodes, direction: "down", spec: {}, loss: lossSpec }]
-        : [{ hosts: [0], direction: "both", spec: {}, loss: lossSpec }];
+        : [{ hosts: [0], direction: "up", spec: {}, loss: lossSpec }];
   const writeBytesPerSec = o.diskMiBs * MIB;
   return {
     file: `plan(clients=${clients}, loss=${loss})`,

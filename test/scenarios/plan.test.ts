@@ -14,7 +14,7 @@ import { readStartPattern } from "../../scenarios/start.js";
 function referenceDoc(o: FrisbeePlanOptions, startText: string, clients: number, loss: number): object {
   const serverLinkMbps = Math.max(1000, "serverMbps" in o.pacing ? o.pacing.serverMbps * 2 : 1000);
   const lossLinks =
-    loss === 0 ? [] : o.lossAt === "receivers" ? [{ hosts: "node*", direction: "down", loss }] : [{ hosts: "server", direction: "both", loss }];
+    loss === 0 ? [] : o.lossAt === "receivers" ? [{ hosts: "node*", direction: "down", loss }] : [{ hosts: "server", direction: "up", loss }];
   const slowestMiBs = Math.min(o.clientMbps / 8, "serverMbps" in o.pacing ? o.pacing.serverMbps / 8 : 1e9, o.diskMiBs, o.inflateMiBs);
   const durationSec = Math.ceil((100 * o.dataMiB) / slowestMiBs + 60);
   return {

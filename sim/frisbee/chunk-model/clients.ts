@@ -2,7 +2,8 @@ import type { Engine, Rng } from "../../../core/engine/index.js";
 import { BlockBitmap, popcount32 } from "../../../core/frisbee/bitmap.js";
 import { DECOMPRESSED, FILLING, NONE, RECEIVED, WRITTEN } from "../../../core/frisbee/chunk-state.js";
 import { CHUNK_BLOCKS, CLIENT_DEFAULTS } from "../../../core/frisbee/constants.js";
-import { ClientFifos, ClientLists, type Segment } from "./containers.js";
+import { ClientFifos, ClientLists, sendTimeUs, type Segment } from "./containers.js";
+import type { SharedDownlink } from "./downlink.js";
 import type { ChunkServer } from "./server.js";
 import { BITMAP_WORDS, geometric, lost, PREQUEST_WIRE_BYTES, REQUEST_WIRE_BYTES, type ChunkCounts, type ChunkHandlers, type ChunkSetup } from "./setup.js";
 
@@ -35,6 +36,10 @@ export class ChunkClients {
   private readonly inflateUs: number;
   private readonly writeUs: number[];
   private readonly controlDelayUs: number;
+  private readonly downlink: SharedDownlink | null;
+  private readonly toDownlinkUs: number;
+  private readonly blockWireBytes: number;
+  private readonly clientSerUs: number;
   private readonly clientUsPerByte: number;
   private readonly heartbeatUs: number;
   private readonly counts: ChunkCounts;
@@ -82,8 +87,12 @@ export class ChunkClients {
   private readonly stampUs: Float64Array;
   /** Per client, at client * chunks: its random chunk order. */
   private readonly order: Int32Array;
-  /** Per chunk: the last request anyone made for it, heard by everyone (snooping). */
+  /** Per chunk: the last request anyone made for it (or segment of it), heard by everyone (snooping). */
   private readonly heardUs: Float64Array;
+  private readonly segmentHeardUs: Float64Array;
+  /** Per chunk: the last whole-chunk request; per chunk and block: the last partial request asking for it. */
+  private readonly wholeHeardUs: Float64Array;
+  private readonly blockAskedUs: Float64Array;
   /**
    * Per chunk: the receiving clients that still need it, so a segment visits only them (with
    * thousands of clients and small repair segments, visiting everyone is what costs); a client's
@@ -127,6 +136,10 @@ export class ChunkClients {
     this.inflateUs = s.inflateUs;
     this.writeUs = s.writeUs;
     this.controlDelayUs = s.controlDelayUs;
+    this.downlink = s.downlink;
+    this.toDownlinkUs = s.toDownlinkUs;
+    this.blockWireBytes = s.blockWireBytes;
+    this.clientSerUs = s.clientSerUs;
     this.clientUsPerByte = s.clientUsPerByte;
     this.heartbeatUs = s.o.heartbeatUs;
     this.counts = s.counts;
@@ -161,6 +174,9 @@ export class ChunkClients {
     this.stampUs = new Float64Array(cells).fill(-Infinity);
     this.order = new Int32Array(cells);
     this.heardUs = s.heardUs;
+    this.segmentHeardUs = s.segmentHeardUs;
+    this.wholeHeardUs = s.wholeHeardUs;
+    this.blockAskedUs = s.blockAskedUs;
     this.needers = Array.from({ length: this.chunks }, () => new Int32Array(16));
     this.neederCount = new Int32Array(this.chunks);
     this.neederAt = new Int32Array(cells).fill(-1);
@@ -185,13 +201,13 @@ export class ChunkClients {
   sendJoin(i: number): void {
     if (this.state[i] !== JOINING) return;
     const now = this.engine.now;
-    // The join reaches the server unless lost there; the reply reaches us unless lost on either side.
-    const arrives = !lost(this.lossRng, this.serverLoss);
-    if (arrives) {
-      this.counts.joins++;
-      this.counts.control++;
-    }
-    if (arrives && !lost(this.lossRng, this.serverLoss) && !lost(this.lossRng, this.clientLoss)) {
+    // The join reaches the server (loss at the server is on what it sends); the reply reaches us
+    // unless lost on the server's way out or on ours in.
+    this.counts.joins++;
+    this.counts.control++;
+    // The join goes to the group: every client hears it.
+    this.server.heard(now + this.controlDelayUs);
+    if (!lost(this.lossRng, this.serverLoss) && !lost(this.lossRng, this.clientLoss)) {
       this.engine.at(now + 2 * this.controlDelayUs, this.h.joined, i);
       return;
     }
@@ -205,8 +221,9 @@ export class ChunkClients {
     this.receivingCount++;
     for (let c = 0; c < this.chunks; c++) this.addNeeder(c, i);
     this.joinedUs[i] = this.engine.now;
-    this.idleTicksLeft[i] = CLIENT_DEFAULTS.idleTimeouts;
-    this.requestChunks(i, false);
+    // As the packet model's client: the first request at the first receive timeout, or when a chunk completes.
+    this.idleTicksLeft[i] = 1;
+    this.server.heard(this.engine.now);
   }
 
   private blocksIn(chunk: number): number {
@@ -232,10 +249,12 @@ export class ChunkClients {
       for (let k = 0, held = filling.count[i] as number; k < held; k++) {
         const slot = first + filling.at(i, k);
         const chunk = this.bufferChunk[slot] as number;
-        // As stampOf.
         const own = this.bufferStamp[slot] as number;
-        const heard = this.heardUs[chunk] as number;
-        const stampUs = heard >= joined && heard > own ? heard : own;
+        if (!idle && now - own < quietUs) {
+          dueUs = Math.min(dueUs, own + quietUs);
+          continue;
+        }
+        const stampUs = idle ? own : this.fillingStamp(slot, chunk, own, joined);
         if (!idle && now - stampUs < quietUs) {
           dueUs = Math.min(dueUs, stampUs + quietUs);
           continue;
@@ -250,7 +269,7 @@ export class ChunkClients {
       this.partialDueUs[i] = dueUs;
     }
     const free = this.freeBuffers[i] as number;
-    if (free <= 0 || this.buffersMax - free >= CLIENT_DEFAULTS.inProgressChunksMax) return;
+    if (free <= 0 || (this.filling.count[i] as number) >= CLIENT_DEFAULTS.inProgressChunksMax) return;
     let candidates = Math.min(CLIENT_DEFAULTS.requestAheadChunks, free);
     let k = this.cursor[i] as number;
     const n = this.n;
@@ -268,11 +287,46 @@ export class ChunkClients {
     }
   }
 
+  /**
+   * The stamp of a chunk this client is filling, as the packet model's client keeps it: its own
+   * requests (and blocks it had no buffer for, before), whole-chunk requests anyone made, and
+   * partial requests asking for a block it lacks (those it still lacks: a block it has received
+   * since no longer counts), each only once it had joined.
+   */
+  private fillingStamp(slot: number, chunk: number, own: number, joined: number): number {
+    let stamp = own;
+    const now = this.engine.now;
+    const whole = this.wholeHeardUs[chunk] as number;
+    if (whole >= joined && whole < now && whole > stamp) stamp = whole;
+    const words = this.bufferWords;
+    const at = slot * BITMAP_WORDS;
+    const asked = this.blockAskedUs;
+    const base = chunk * CHUNK_BLOCKS;
+    const blocks = this.blocksIn(chunk);
+    for (let w = 0; w < BITMAP_WORDS; w++) {
+      let lack = ~(words[at + w] as number);
+      while (lack !== 0) {
+        const low = lack & -lack;
+        lack ^= low;
+        const b = w * 32 + (31 - Math.clz32(low));
+        if (b >= blocks) break;
+        const t = asked[base + b] as number;
+        if (t >= joined && t < now && t > stamp) stamp = t;
+      }
+    }
+    return stamp;
+  }
+
   /** The last request or block for a chunk this client made or heard (what it heard only once it had joined). */
   private stampOf(i: number, chunk: number): number {
-    const own = this.stampUs[chunk * this.n + i] as number;
+    const now = this.engine.now;
+    const joined = this.joinedUs[i] as number;
+    let stamp = this.stampUs[chunk * this.n + i] as number;
     const heard = this.heardUs[chunk] as number;
-    return heard >= (this.joinedUs[i] as number) && heard > own ? heard : own;
+    if (heard >= joined && heard < now && heard > stamp) stamp = heard;
+    const segment = this.segmentHeardUs[chunk] as number;
+    if (segment >= joined && segment > stamp) stamp = segment;
+    return stamp;
   }
 
   /**
@@ -301,8 +355,28 @@ export class ChunkClients {
   private send(chunk: number, slot: number, position: number, sentBytes: number): void {
     const now = this.engine.now;
     this.heardUs[chunk] = Math.max(this.heardUs[chunk] as number, now);
+    if (slot < 0) this.wholeHeardUs[chunk] = now;
+    else this.markAsked(slot, chunk, now);
     this.server.lastHeardUs = now;
     this.server.request(chunk, slot, position, now + this.controlDelayUs + sentBytes * this.clientUsPerByte);
+  }
+
+  /** A partial request from the buffer at `slot`: every block it lacks is asked for now. */
+  private markAsked(slot: number, chunk: number, now: number): void {
+    const words = this.bufferWords;
+    const at = slot * BITMAP_WORDS;
+    const base = chunk * CHUNK_BLOCKS;
+    const blocks = this.blocksIn(chunk);
+    for (let w = 0; w < BITMAP_WORDS; w++) {
+      let lack = ~(words[at + w] as number);
+      while (lack !== 0) {
+        const low = lack & -lack;
+        lack ^= low;
+        const b = w * 32 + (31 - Math.clz32(low));
+        if (b >= blocks) break;
+        this.blockAskedUs[base + b] = now;
+      }
+    }
   }
 
   /** Every receiving client's receive timeout at once; those out of ticks ask again. Returns how many are receiving. */
@@ -357,6 +431,14 @@ export class ChunkClients {
 
   /** A segment reaches every receiving client; those that already have the chunk only count duplicates. */
   deliver(s: Segment): void {
+    if (this.downlink !== null && !s.passed) {
+      s.passed = true;
+      const atUs = this.passDownlink(this.downlink, s);
+      if (atUs > this.engine.now) {
+        this.engine.at(atUs, this.h.deliver, s.chunk, s);
+        return;
+      }
+    }
     this.lastSegmentUs = this.engine.now;
     const chunk = s.chunk;
     const list = this.needers[chunk] as Int32Array;
@@ -366,6 +448,33 @@ export class ChunkClients {
     this.touchBuffers(chunk, list, count);
     // take() may remove the client at i (swapping in the last one), so walk from the end.
     for (let at = count - 1; at >= 0; at--) this.take(list[at] as number, s);
+  }
+
+  /**
+   * Passes a segment's blocks through the clients' downlinks in the order they reach them: those
+   * that find the queue full are lost at every client. Returns when the last one has reached the
+   * clients (later than planned if requests had filled the queue).
+   */
+  private passDownlink(downlink: SharedDownlink, s: Segment): number {
+    let lastUs = -1;
+    let kept = 0;
+    const blocks = s.blocks;
+    for (let p = 0; p < blocks.length; p++) {
+      const outUs = downlink.block(sendTimeUs(s, p) + this.toDownlinkUs, this.blockWireBytes);
+      const b = blocks[p] as number;
+      if (outUs < 0) {
+        s.words[b >> 5] = (s.words[b >> 5] as number) & ~(1 << (b & 31));
+        continue;
+      }
+      lastUs = outUs;
+      blocks[kept] = b;
+      s.sendIndex[kept++] = s.sendIndex[p] as number;
+    }
+    if (kept < blocks.length) {
+      s.blocks = blocks.subarray(0, kept);
+      s.sendIndex = s.sendIndex.subarray(0, kept);
+    }
+    return lastUs < 0 ? this.engine.now : Math.ceil(lastUs + this.clientSerUs);
   }
 
   /**
@@ -394,11 +503,12 @@ export class ChunkClients {
     const chunk = s.chunk;
     const cell = chunk * this.n + i;
     const k = s.blocks.length;
-    this.stampUs[cell] = this.engine.now;
     let buffer = this.bufferOf[cell] as number;
     if (buffer < 0) {
       const free = this.freeBuffers[i] as number;
       if (free === 0) {
+        // Blocks stamp a chunk only for a client with no buffer to take it (as the packet model's).
+        this.stampUs[cell] = this.engine.now;
         this.counts.noBufferBlocks += k;
         return;
       }
@@ -408,6 +518,7 @@ export class ChunkClients {
       this.have[cell] = FILLING;
       this.filling.push(i, buffer);
       this.bufferChunk[i * this.buffersMax + buffer] = chunk;
+      this.bufferStamp[i * this.buffersMax + buffer] = this.stampUs[cell] as number;
       this.partialDueUs[i] = Math.min(this.partialDueUs[i] as number, this.engine.now + CLIENT_DEFAULTS.suppressUs);
       const taken = i * this.buffersMax + buffer;
       const words = this.bufferWords;
@@ -415,7 +526,6 @@ export class ChunkClients {
       this.bufferCount[taken] = 0;
     }
     const slot = i * this.buffersMax + buffer;
-    this.bufferStamp[slot] = this.engine.now;
     const fresh = this.freshBlocks(i, slot, s);
     const count = (this.bufferCount[slot] as number) + fresh;
     this.bufferCount[slot] = count;
@@ -595,10 +705,8 @@ export class ChunkClients {
       this.state[i] = DONE;
       this.receivingCount--;
       this.doneUs[i] = this.engine.now;
-      if (!lost(this.lossRng, this.serverLoss)) {
-        this.counts.leaves++;
-        this.counts.control++;
-      }
+      this.counts.leaves++;
+      this.counts.control++;
       return;
     }
     this.pumpWrite(i);
@@ -619,23 +727,15 @@ export class ChunkClients {
     const intervalUs = this.heartbeatUs;
     const rng = this.rng.fork("heartbeats");
     let received = 0;
-    let lost = 0;
     for (let i = 0; i < this.n; i++) {
       const joined = this.joinedUs[i] as number;
       if (joined < 0) continue;
       const end = this.state[i] === DONE ? (this.doneUs[i] as number) : this.engine.now;
       const first = joined + rng.int(Math.min(CLIENT_DEFAULTS.heartbeatFirstDelayUsMax, intervalUs) + 1);
       const reports = (first < end ? Math.floor((end - first - 1) / intervalUs) + 1 : 0) + (this.state[i] === DONE ? 1 : 0);
-      let gap = 0;
-      for (let r = 0; r < reports; r++) {
-        if (this.serverLoss > 0 && rng.chance(this.serverLoss)) gap++;
-        else {
-          received++;
-          lost += gap;
-          gap = 0;
-        }
-      }
+      // Reports go to the server: loss at the server (on what it sends) spares them.
+      received += reports;
     }
-    return { received, lost };
+    return { received, lost: 0 };
   }
 }

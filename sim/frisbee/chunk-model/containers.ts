@@ -71,6 +71,25 @@ export interface Segment {
   /** When the first and the last of them reach a client. */
   firstUs: number;
   lastUs: number;
+  /**
+   * When each was sent: `blocks[p]` was the `sendIndex[p]`th sent (those lost at the server
+   * count), the first `firstPackets` at `sentUs`, then bursts of `burstPackets` every `gapUs`
+   * from `nextBurstUs`.
+   */
+  sendIndex: Int16Array;
+  sentUs: number;
+  firstPackets: number;
+  nextBurstUs: number;
+  burstPackets: number;
+  gapUs: number;
+  /** It has passed the clients' downlinks (SharedDownlink). */
+  passed: boolean;
+}
+
+/** When the block at position `p` of a segment was sent. */
+export function sendTimeUs(s: Segment, p: number): number {
+  const i = s.sendIndex[p] as number;
+  return i < s.firstPackets ? s.sentUs : s.nextBurstUs + Math.floor((i - s.firstPackets) / s.burstPackets) * s.gapUs;
 }
 
 /**

@@ -34,6 +34,8 @@ export interface ChunkModelResult {
   blocksSent: number;
   /** Requests the server's link dropped for a full queue (with serverQueue). */
   controlQueueDrops: number;
+  /** Requests and blocks the clients' downlinks dropped for a full queue (with serverQueue). */
+  downlinkDrops: { requests: number; blocks: number };
   events: number;
   simSeconds: number;
   traceHash: string;
@@ -80,7 +82,7 @@ function run(s: ChunkSetup, h: ChunkHandlers, clients: ChunkClients, server: Chu
   let lastDoneUs = 0;
   for (let i = 0; i < n; i++) lastDoneUs = Math.max(lastDoneUs, clients.doneUs[i] as number);
   const k = s.counts;
-  return { stats: stats(s, clients, server), requests: k.requests, prequests: k.prequests, blocksSent: k.blocksSent, controlQueueDrops: k.controlQueueDrops, events: engine.executed, simSeconds: lastDoneUs / 1e6, traceHash: engine.trace.hex(), clientDoneUs: clients.doneUs.slice() };
+  return { stats: stats(s, clients, server), requests: k.requests, prequests: k.prequests, blocksSent: k.blocksSent, controlQueueDrops: k.controlQueueDrops, downlinkDrops: { requests: s.downlink?.requestDrops ?? 0, blocks: s.downlink?.blockDrops ?? 0 }, events: engine.executed, simSeconds: lastDoneUs / 1e6, traceHash: engine.trace.hex(), clientDoneUs: clients.doneUs.slice() };
 }
 
 function stats(s: ChunkSetup, clients: ChunkClients, server: ChunkServer): FrisbeeStats {

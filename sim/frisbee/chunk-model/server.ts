@@ -1,12 +1,13 @@
 import type { Engine, Rng } from "../../../core/engine/index.js";
 import { BlockBitmap } from "../../../core/frisbee/bitmap.js";
-import { BITMAP_BYTES, CHUNK_BLOCKS, CLIENT_DEFAULTS } from "../../../core/frisbee/constants.js";
+import { BITMAP_BYTES, CHUNK_BLOCKS, CLIENT_DEFAULTS, SERVER_DEFAULTS } from "../../../core/frisbee/constants.js";
 import type { BurstPacing } from "../../../core/frisbee/rate.js";
 import { WorkQueue } from "../../../core/frisbee/workqueue.js";
 import { PLAN_NETWORK } from "../plan-network.js";
 import type { ChunkClients } from "./clients.js";
 import { Herd, type Segment } from "./containers.js";
-import { BITMAP_WORDS, geometric, lost, PREQUEST_WIRE_BYTES, REQUEST_WIRE_BYTES, type ChunkCounts, type ChunkHandlers, type ChunkSetup } from "./setup.js";
+import type { SharedDownlink } from "./downlink.js";
+import { BITMAP_WORDS, geometric, PREQUEST_WIRE_BYTES, REQUEST_WIRE_BYTES, type ChunkCounts, type ChunkHandlers, type ChunkSetup } from "./setup.js";
 
 /** Requests the server's work queue holds; far beyond what a plan's clients can ask at once. */
 const WORK_QUEUE_MAX = 1 << 20;
@@ -27,14 +28,25 @@ export class ChunkServer {
   private readonly controlDelayUs: number;
   private readonly serverBytesPerUs: number;
   private readonly serverQueue: boolean;
+  private readonly downlink: SharedDownlink | null;
   private readonly chunks: number;
   private readonly lastChunkBlocks: number;
-  private readonly heardUs: Float64Array;
+  private readonly segmentHeardUs: Float64Array;
   private readonly counts: ChunkCounts;
   private readonly queue = new WorkQueue(WORK_QUEUE_MAX);
   private sending = false;
-  private burstStartUs = -Infinity;
+  /** The sender found the queue empty at this time; it looks again every idlePollUs. */
+  private idleSinceUs = 0;
+  private idle = true;
+  /** As the packet model's server: when the next burst may begin, the packets of this one. */
+  private nextBurstUs = 0;
   private sentInBurst = 0;
+  /** What pace() found: when the sender is free again, and the packets sent at the last one's time. */
+  private freeUs = 0;
+  private lastBurstPackets = 0;
+  /** Of the last pace(): the first burst's packets, and when the next began. */
+  private firstPackets = 0;
+  private secondBurstUs = 0;
   /** The last request or segment end anyone heard: a receive timeout later, the clients tick. */
   lastHeardUs = 0;
   private tickArmed = false;
@@ -67,14 +79,16 @@ export class ChunkServer {
     this.controlDelayUs = s.controlDelayUs;
     this.serverBytesPerUs = s.serverBytesPerUs;
     this.serverQueue = s.serverQueue;
+    this.downlink = s.downlink;
     this.chunks = s.chunks;
     this.lastChunkBlocks = s.lastChunkBlocks;
-    this.heardUs = s.heardUs;
+    this.segmentHeardUs = s.segmentHeardUs;
     this.counts = s.counts;
   }
 
   /** A client's multicast request, reaching the server's link at `arrivalUs` (held to the end of an idle round). */
   request(chunk: number, slot: number, position: number, arrivalUs: number): void {
+    this.downlink?.request(arrivalUs, slot < 0 ? REQUEST_WIRE_BYTES : PREQUEST_WIRE_BYTES);
     if (this.collecting) this.herd.push(chunk, slot, position, arrivalUs);
     else this.arrive(arrivalUs, chunk, slot);
   }
@@ -87,7 +101,6 @@ export class ChunkServer {
   arrive(arrivalUs: number, chunk: number, slot: number): void {
     const whole = slot < 0;
     const bytes = whole ? REQUEST_WIRE_BYTES : PREQUEST_WIRE_BYTES;
-    if (lost(this.lossRng, this.serverLoss)) return;
     if (this.serverQueue) {
       // Drain the server's link queue up to this arrival (arrivals a little out of order count as now).
       const t = Math.max(arrivalUs, this.inAtUs);
@@ -101,10 +114,13 @@ export class ChunkServer {
     }
     this.counts.control++;
     const blocks = !whole ? this.clients.missingOf(slot, chunk) : this.blocksIn(chunk) === CHUNK_BLOCKS ? this.wholeChunk : BlockBitmap.full(this.blocksIn(chunk));
-    this.queue.enqueue(chunk, blocks, whole);
+    this.queue.enqueue(chunk, blocks);
     if (!this.sending) {
+      // An idle server sees the request at its next look at the queue.
       this.sending = true;
-      this.engine.at(this.engine.now + this.controlDelayUs, this.h.serve);
+      const pollUs = SERVER_DEFAULTS.idlePollUs;
+      const at = this.engine.now + this.controlDelayUs;
+      this.engine.at(this.idleSinceUs + (Math.floor((at - this.idleSinceUs) / pollUs) + 1) * pollUs, this.h.serve);
     }
   }
 
@@ -116,74 +132,107 @@ export class ChunkServer {
 
   /** Sends the head's wanted blocks as one segment, paced in bursts; they arrive when the last one would. */
   serve(): void {
-    const item = this.queue.peek();
-    if (item === undefined) {
+    const now = this.engine.now;
+    const item = this.queue.dequeueAll();
+    if (item === null) {
       this.sending = false;
+      this.idle = true;
+      this.idleSinceUs = now;
       this.armTick();
       return;
     }
-    const now = this.engine.now;
-    const sent = item.blocks.copy();
-    item.blocks.clearAll();
+    if (this.idle) {
+      // The look that found work starts a burst interval, as the packet model's server.
+      this.idle = false;
+      this.nextBurstUs = now + this.pacing.burstGapUs;
+      this.sentInBurst = 0;
+    }
+    const sent = item.blocks;
     const k = sent.count;
     const lastUs = this.pace(now, k);
     if (this.firstSendUs < 0) this.firstSendUs = now;
     this.lastSendUs = lastUs;
+    this.lastHeardUs = lastUs;
     this.counts.blocksSent += k;
+    const sentWords = this.serverLoss > 0 ? wordsOf(sent) : null;
     if (this.serverLoss > 0) this.loseAtServer(sent);
-    const arrivalUs = lastUs + this.blockDelayUs + this.clientSerUs * this.sentInBurst;
-    const segment = this.segmentOf(item.chunk, sent, now + this.blockDelayUs, arrivalUs);
-    // Everyone hears blocks of this chunk until the segment ends: the packet model's clients stamp
-    // a chunk on every block, so nobody asks for it meanwhile.
-    this.heardUs[item.chunk] = Math.max(this.heardUs[item.chunk] as number, lastUs);
+    const arrivalUs = lastUs + this.blockDelayUs + this.clientSerUs * this.lastBurstPackets;
+    const segment = this.segmentOf(item.chunk, sent, sentWords, now + this.blockDelayUs, arrivalUs);
+    segment.sentUs = now;
+    segment.firstPackets = this.firstPackets;
+    segment.nextBurstUs = this.secondBurstUs;
+    // Blocks of this chunk stamp it, until the segment ends, for a client with no buffer to take it.
+    this.segmentHeardUs[item.chunk] = Math.max(this.segmentHeardUs[item.chunk] as number, lastUs);
     this.engine.at(arrivalUs, this.h.deliver, item.chunk, segment);
-    this.engine.at(lastUs, this.h.segmentEnd);
+    this.engine.at(this.freeUs, this.h.segmentEnd);
   }
 
   segmentEnd(): void {
-    const item = this.queue.peek();
-    if (item !== undefined && item.blocks.count === 0) this.queue.shift();
-    this.lastHeardUs = this.engine.now;
     this.serve();
   }
 
-  /** The send time of the last of `k` packets starting now, as the server's burst pacing. */
+  /**
+   * Sends `k` packets from `nowUs` as the packet model's server does: a burst, then a wait until
+   * the next burst's time (at once if that has passed, the base moving to now). Returns the last
+   * packet's send time; `freeUs` is when the sender takes new work.
+   */
   private pace(nowUs: number, k: number): number {
     const { burstPackets: b, burstGapUs: gap } = this.pacing;
-    if (nowUs >= this.burstStartUs + gap) {
-      this.burstStartUs = nowUs;
-      this.sentInBurst = 0;
-    }
+    let t = nowUs;
     let left = k;
-    const room = b - this.sentInBurst;
-    if (left <= room) {
-      this.sentInBurst += left;
-      return nowUs;
+    let lastUs = nowUs;
+    for (let burst = 0; left > 0; burst++) {
+      const n = Math.min(left, b - this.sentInBurst);
+      this.sentInBurst += n;
+      left -= n;
+      lastUs = t;
+      this.lastBurstPackets = n;
+      if (burst === 0) this.firstPackets = n;
+      if (this.sentInBurst < b) break;
+      this.sentInBurst = 0;
+      if (t < this.nextBurstUs) {
+        t = this.nextBurstUs;
+        this.nextBurstUs += gap;
+      } else this.nextBurstUs = t + gap;
+      if (burst === 0) this.secondBurstUs = t;
     }
-    left -= room;
-    const bursts = Math.ceil(left / b);
-    this.burstStartUs += bursts * gap;
-    this.sentInBurst = left - (bursts - 1) * b;
-    return this.burstStartUs;
+    this.freeUs = t;
+    return lastUs;
   }
 
   private loseAtServer(sent: BlockBitmap): void {
     for (let b = geometric(this.lossRng, this.logKeepServer); b < CHUNK_BLOCKS; b += 1 + geometric(this.lossRng, this.logKeepServer)) sent.clear(b);
   }
 
-  private segmentOf(chunk: number, sent: BlockBitmap, firstUs: number, lastUs: number): Segment {
-    const words = new Uint32Array(sent.bytes.buffer.slice(sent.bytes.byteOffset, sent.bytes.byteOffset + BITMAP_BYTES));
-    const blocks = new Int16Array(sent.count);
+  /** The segment of the blocks kept (sent and not lost at the server), each with its place in the send order. */
+  private segmentOf(chunk: number, kept: BlockBitmap, sentWords: Uint32Array | null, firstUs: number, lastUs: number): Segment {
+    const words = wordsOf(kept);
+    const all = sentWords ?? words;
+    const blocks = new Int16Array(kept.count);
+    const sendIndex = new Int16Array(kept.count);
     let n = 0;
+    let index = 0;
     for (let w = 0; w < BITMAP_WORDS; w++) {
-      let x = words[w] as number;
+      let x = all[w] as number;
+      const mine = words[w] as number;
       while (x !== 0) {
         const low = x & -x;
-        blocks[n++] = w * 32 + (31 - Math.clz32(low));
         x ^= low;
+        if ((mine & low) !== 0) {
+          blocks[n] = w * 32 + (31 - Math.clz32(low));
+          sendIndex[n++] = index;
+        }
+        index++;
       }
     }
-    return { chunk, words, blocks, firstUs, lastUs };
+    const { burstPackets, burstGapUs } = this.pacing;
+    return { chunk, words, blocks, firstUs, lastUs, sendIndex, sentUs: 0, firstPackets: 0, nextBurstUs: 0, burstPackets, gapUs: burstGapUs, passed: false };
+  }
+
+  /** Clients hear something at `atUs` (a request, a join): their receive timeouts start again from it. */
+  heard(atUs: number): void {
+    this.lastHeardUs = Math.max(this.lastHeardUs, atUs);
+    if (!this.sending) this.armTick();
   }
 
   private armTick(): void {
@@ -209,4 +258,8 @@ export class ChunkServer {
       this.engine.at(now + CLIENT_DEFAULTS.receiveTimeoutUs, this.h.tick);
     }
   }
+}
+
+function wordsOf(map: BlockBitmap): Uint32Array {
+  return new Uint32Array(map.bytes.buffer.slice(map.bytes.byteOffset, map.bytes.byteOffset + BITMAP_BYTES));
 }

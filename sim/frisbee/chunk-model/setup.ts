@@ -5,6 +5,7 @@ import type { BurstPacing } from "../../../core/frisbee/rate.js";
 import { PLAN_NETWORK, planServerLinkMbps } from "../plan-network.js";
 import type { FrisbeePlanOptions } from "../plan-options.js";
 import type { Segment } from "./containers.js";
+import { SharedDownlink } from "./downlink.js";
 import { blockWireBits, planPacing } from "./validity.js";
 
 /** What the server and the clients of one chunk-model run share: the engine, the draws, the row's figures. */
@@ -69,8 +70,26 @@ export interface ChunkSetup {
   readonly serverBytesPerUs: number;
   /** Whether requests pass the server's link queue (FrisbeePlanOptions.serverQueue). */
   readonly serverQueue: boolean;
-  /** Per chunk: the last request anyone made for it, heard by everyone (snooping). */
+  /** The clients' downlinks, as one queue (with serverQueue); null: packets pass them at once. */
+  readonly downlink: SharedDownlink | null;
+  /** A block's bytes on a link, and its way from being sent to the clients' downlink queues. */
+  readonly blockWireBytes: number;
+  readonly toDownlinkUs: number;
+  /**
+   * Per chunk: the last request anyone made for it, heard by everyone (snooping), and the end of
+   * the last segment of it. Either stamps the chunk for a client that has not started it. A
+   * request reaches the others after the client's own request round, so clients completing a chunk
+   * together all ask, as they do in the packet model: only a request made before now counts.
+   */
   readonly heardUs: Float64Array;
+  readonly segmentHeardUs: Float64Array;
+  /** Per chunk: the last whole-chunk request, which stamps it for a client filling it too. */
+  readonly wholeHeardUs: Float64Array;
+  /**
+   * Per chunk and block, at chunk * 1024 + block: the last partial request asking for the block.
+   * A client filling the chunk is stamped by a partial request that asks for a block it lacks.
+   */
+  readonly blockAskedUs: Float64Array;
   readonly counts: ChunkCounts;
 }
 
@@ -111,9 +130,15 @@ export function chunkSetup(o: FrisbeePlanOptions, clients: number, loss: number)
     blockDelayUs: 2 * PLAN_NETWORK.latencyUs + Math.ceil((bits / serverLinkBps) * 1e6) + clientSerUs,
     controlDelayUs: 2 * PLAN_NETWORK.latencyUs + CONTROL_SWITCH_US,
     serverQueue: o.serverQueue === true,
+    downlink: o.serverQueue === true ? new SharedDownlink(o.clientMbps / 8, PLAN_NETWORK.clientQueueBytes) : null,
+    blockWireBytes: bits / 8,
+    toDownlinkUs: 2 * PLAN_NETWORK.latencyUs + Math.ceil((bits / serverLinkBps) * 1e6),
     clientUsPerByte: 8 / o.clientMbps,
     serverBytesPerUs: serverLinkBps / 8e6,
     heardUs: new Float64Array(chunks).fill(-Infinity),
+    segmentHeardUs: new Float64Array(chunks).fill(-Infinity),
+    wholeHeardUs: new Float64Array(chunks).fill(-Infinity),
+    blockAskedUs: new Float64Array(chunks * CHUNK_BLOCKS).fill(-Infinity),
     counts: { blocksSent: 0, blocksReceived: 0, dupBlocks: 0, noBufferBlocks: 0, requests: 0, prequests: 0, joins: 0, leaves: 0, control: 0, controlQueueDrops: 0 },
   };
 }

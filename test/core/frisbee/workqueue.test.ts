@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { BlockBitmap } from "../../../core/frisbee/bitmap.js";
 import { CHUNK_BLOCKS } from "../../../core/frisbee/constants.js";
-import { WorkQueue, type EnqueueOutcome, type WorkItem } from "../../../core/frisbee/workqueue.js";
+import { WorkQueue, type EnqueueOutcome } from "../../../core/frisbee/workqueue.js";
 
 function blocks(first: number, count: number): BlockBitmap {
   const map = new BlockBitmap();
@@ -10,154 +10,184 @@ function blocks(first: number, count: number): BlockBitmap {
   return map;
 }
 
-function drain(queue: WorkQueue): WorkItem[] {
-  const out: WorkItem[] = [];
-  for (let item = queue.peek(); item !== undefined; item = queue.peek()) {
-    out.push(item);
-    queue.shift();
-  }
+/** Every piece of work the sender takes until the queue is empty, as "chunk:first+count". */
+function drain(queue: WorkQueue): string[] {
+  const out: string[] = [];
+  while (queue.dequeue()) out.push(`${queue.work.chunk}:${queue.work.block}+${queue.work.count}`);
   return out;
 }
 
-/** What the server does each turn: takes the head's first run of up to 32 blocks. */
-function sendRun(queue: WorkQueue): void {
-  const head = queue.peek();
-  if (head === undefined) return;
-  const [first, length] = head.blocks.firstRun(32);
-  head.blocks.clearRange(first, length);
-  if (head.blocks.count === 0) queue.shift();
-}
-
 describe("WorkQueue", () => {
-  it("queues requests for different chunks in arrival order", () => {
+  it("queues requests for different chunks in arrival order, a whole chunk taken as one piece of work", () => {
     const queue = new WorkQueue(100);
-    for (const chunk of [5, 2, 7]) expect(queue.enqueue(chunk, BlockBitmap.full(), true)).toBe("queued");
+    for (const chunk of [5, 2, 7]) expect(queue.enqueue(chunk, BlockBitmap.full())).toBe("queued");
     expect(queue.length).toBe(3);
-    expect(drain(queue).map((item) => item.chunk)).toEqual([5, 2, 7]);
+    expect(drain(queue)).toEqual(["5:0+1024", "2:0+1024", "7:0+1024"]);
     expect(queue.length).toBe(0);
+    expect(queue.work.chunk).toBe(-1);
   });
 
-  it("merges a new request for a queued chunk into it, OR-ing the blocks", () => {
+  it("takes a partial request one contiguous run at a time, the rest staying at the head", () => {
     const queue = new WorkQueue(100);
-    queue.enqueue(1, blocks(0, 1), true);
-    queue.enqueue(3, blocks(0, 10), false);
-    expect(queue.enqueue(3, blocks(5, 15), false)).toBe("merged");
+    const map = blocks(3, 2);
+    map.setRange(100, 300);
+    queue.enqueue(1, map);
+    queue.enqueue(2, blocks(0, 1));
+    expect(queue.dequeue()).toBe(true);
+    expect(queue.work).toEqual({ chunk: 1, block: 3, count: 2 });
     expect(queue.length).toBe(2);
-    const [, item] = drain(queue);
-    expect(item?.chunk).toBe(3);
-    expect(item?.blocks.count).toBe(20);
-    expect(item?.blocks.firstRun(CHUNK_BLOCKS)).toEqual([0, 20]);
+    expect(drain(queue)).toEqual(["1:100+300", "2:0+1"]);
   });
 
-  it("keeps a merged request in the queued one's place", () => {
+  it("merges a new request for a queued chunk into it, OR-ing the blocks, in the queued one's place", () => {
     const queue = new WorkQueue(100);
-    queue.enqueue(3, blocks(0, 1), false);
-    queue.enqueue(4, blocks(0, 1), false);
-    queue.enqueue(3, blocks(1, 1), false);
-    expect(drain(queue).map((item) => item.chunk)).toEqual([3, 4]);
+    queue.enqueue(3, blocks(0, 10));
+    queue.enqueue(4, blocks(0, 1));
+    expect(queue.enqueue(3, blocks(5, 15))).toBe("merged");
+    expect(queue.length).toBe(2);
+    expect(drain(queue)).toEqual(["3:0+20", "4:0+1"]);
   });
 
-  it("drops a request the queued one already covers", () => {
+  it("drops a request the queued one already covers, and any request for a chunk queued whole", () => {
     const queue = new WorkQueue(100);
-    queue.enqueue(3, blocks(0, 20), false);
-    expect(queue.enqueue(3, blocks(5, 5), false)).toBe("dropped");
-    expect(queue.enqueue(3, blocks(0, 20), false)).toBe("dropped");
-    expect(queue.peek()?.blocks.count).toBe(20);
-  });
-
-  it("drops a whole-chunk request for the head chunk while it is being sent whole", () => {
-    const queue = new WorkQueue(100);
-    queue.enqueue(3, BlockBitmap.full(), true);
-    sendRun(queue);
-    sendRun(queue);
-    expect(queue.peek()?.blocks.count).toBe(CHUNK_BLOCKS - 64);
-    expect(queue.enqueue(3, BlockBitmap.full(), true)).toBe("dropped");
-    // The blocks already sent are not asked for again.
-    expect(queue.peek()?.blocks.firstRun(CHUNK_BLOCKS)).toEqual([64, CHUNK_BLOCKS - 64]);
-  });
-
-  it("merges a whole-chunk request into a head that is being sent as a partial request", () => {
-    const queue = new WorkQueue(100);
-    queue.enqueue(3, blocks(100, 50), false);
-    sendRun(queue);
-    expect(queue.enqueue(3, BlockBitmap.full(), true)).toBe("merged");
-    expect(queue.peek()?.whole).toBe(true);
-    expect(queue.peek()?.blocks.count).toBe(CHUNK_BLOCKS);
+    queue.enqueue(3, blocks(0, 20));
+    expect(queue.enqueue(3, blocks(5, 5))).toBe("dropped");
+    expect(queue.enqueue(3, blocks(0, 20))).toBe("dropped");
+    queue.enqueue(4, BlockBitmap.full());
+    expect(queue.enqueue(4, blocks(7, 1))).toBe("dropped");
+    expect(drain(queue)).toEqual(["3:0+20", "4:0+1024"]);
   });
 
   it("makes a queued partial request whole when a whole-chunk request for it arrives", () => {
     const queue = new WorkQueue(100);
-    queue.enqueue(1, BlockBitmap.full(), true);
-    queue.enqueue(3, blocks(10, 3), false);
-    expect(queue.enqueue(3, BlockBitmap.full(), true)).toBe("merged");
-    const [, item] = drain(queue);
-    expect(item?.whole).toBe(true);
-    expect(item?.blocks.count).toBe(CHUNK_BLOCKS);
+    queue.enqueue(1, BlockBitmap.full());
+    queue.enqueue(3, blocks(10, 3));
+    expect(queue.enqueue(3, BlockBitmap.full())).toBe("merged");
+    expect(drain(queue)).toEqual(["1:0+1024", "3:0+1024"]);
+  });
+
+  it("drops a whole-chunk request for the chunk in flight as a whole chunk, until the next piece of work is taken", () => {
+    const queue = new WorkQueue(100);
+    queue.enqueue(3, BlockBitmap.full());
+    queue.dequeue();
+    expect(queue.length).toBe(0);
+    expect(queue.enqueue(3, BlockBitmap.full())).toBe("dropped");
+    // A partial request for it is queued anew: the blocks it asks for may have been sent already.
+    expect(queue.enqueue(3, blocks(0, 5))).toBe("queued");
+    expect(queue.dequeue()).toBe(true);
+    expect(queue.enqueue(9, BlockBitmap.full())).toBe("queued");
+    expect(queue.dequeue()).toBe(true);
+    expect(queue.dequeue()).toBe(false);
+    // Nothing in flight now: the whole chunk is queued again.
+    expect(queue.enqueue(3, BlockBitmap.full())).toBe("queued");
+  });
+
+  it("queues anew, instead of merging into the head, a request reaching back to the run in flight", () => {
+    const queue = new WorkQueue(100);
+    const map = blocks(0, 10);
+    map.setRange(50, 10);
+    queue.enqueue(3, map);
+    queue.dequeue(); // 3:0+10 in flight, 50..59 still at the head
+    expect(queue.enqueue(3, blocks(5, 1))).toBe("queued");
+    expect(queue.length).toBe(2);
+    // The new tail item is the one later requests merge into.
+    expect(queue.enqueue(3, blocks(6, 1))).toBe("merged");
+    // A request beyond the run in flight merges into the tail item (the latest for the chunk).
+    expect(queue.enqueue(3, blocks(70, 1))).toBe("merged");
+    expect(drain(queue)).toEqual(["3:50+10", "3:5+2", "3:70+1"]);
+  });
+
+  it("merges into the head a request beyond the run in flight", () => {
+    const queue = new WorkQueue(100);
+    const map = blocks(0, 10);
+    map.setRange(50, 10);
+    queue.enqueue(3, map);
+    queue.dequeue();
+    expect(queue.enqueue(3, blocks(10, 1))).toBe("merged");
+    expect(drain(queue)).toEqual(["3:10+1", "3:50+10"]);
   });
 
   it("keeps its own copy of a queued bitmap", () => {
     const queue = new WorkQueue(100);
     const map = blocks(0, 4);
-    queue.enqueue(3, map, false);
+    queue.enqueue(3, map);
     map.setRange(4, 100);
     expect(queue.peek()?.blocks.count).toBe(4);
   });
 
   it("drops a request for a new chunk at the limit, still merging into queued ones", () => {
     const queue = new WorkQueue(3);
-    for (const chunk of [0, 1, 2]) queue.enqueue(chunk, blocks(0, 1), false);
-    expect(queue.enqueue(9, BlockBitmap.full(), true)).toBe("dropped");
+    for (const chunk of [0, 1, 2]) queue.enqueue(chunk, blocks(0, 1));
+    expect(queue.enqueue(9, BlockBitmap.full())).toBe("dropped");
     expect(queue.length).toBe(3);
-    expect(queue.enqueue(1, blocks(1, 1), false)).toBe("merged");
-    queue.shift();
-    expect(queue.enqueue(9, BlockBitmap.full(), true)).toBe("queued");
-    expect(drain(queue).map((item) => item.chunk)).toEqual([1, 2, 9]);
+    expect(queue.enqueue(1, blocks(1, 1))).toBe("merged");
+    queue.dequeue();
+    expect(queue.enqueue(9, BlockBitmap.full())).toBe("queued");
+    expect(drain(queue)).toEqual(["1:0+2", "2:0+1", "9:0+1024"]);
   });
 
-  it("stays in FIFO order across many items and shifts", () => {
+  it("stays in FIFO order across many items and removals", () => {
     const queue = new WorkQueue(10_000);
-    for (let chunk = 0; chunk < 5_000; chunk++) queue.enqueue(chunk, blocks(0, 1), false);
-    for (let chunk = 0; chunk < 3_000; chunk++) queue.shift();
-    for (let chunk = 5_000; chunk < 6_000; chunk++) queue.enqueue(chunk, blocks(0, 1), false);
-    const order = drain(queue).map((item) => item.chunk);
-    expect(order).toEqual(Array.from({ length: 3_000 }, (_, i) => 3_000 + i));
+    for (let chunk = 0; chunk < 5_000; chunk++) queue.enqueue(chunk, blocks(0, 1));
+    for (let chunk = 0; chunk < 3_000; chunk++) queue.dequeue();
+    for (let chunk = 5_000; chunk < 6_000; chunk++) queue.enqueue(chunk, blocks(0, 1));
+    expect(drain(queue)).toEqual(Array.from({ length: 3_000 }, (_, i) => `${3_000 + i}:0+1`));
   });
 
-  describe("against a reference model of the merge rules", () => {
+  it("takes everything the head wants at once for the chunk model, in flight as the span of its blocks", () => {
+    const queue = new WorkQueue(100);
+    const map = blocks(10, 5);
+    map.set(900);
+    queue.enqueue(4, map);
+    const item = queue.dequeueAll();
+    expect(item?.blocks.count).toBe(6);
+    expect(queue.work).toEqual({ chunk: 4, block: 10, count: 891 });
+    expect(queue.length).toBe(0);
+    expect(queue.dequeueAll()).toBeNull();
+    expect(queue.work.chunk).toBe(-1);
+  });
+
+  describe("against a reference model of the original's rules", () => {
     interface ModelItem {
       chunk: number;
       blocks: Set<number>;
-      whole: boolean;
     }
 
-    /** The rules as the reference states them, on plain sets. */
+    /** server.c's WorkQueueEnqueue and WorkQueueDequeue, on plain sets and a list scanned from the tail. */
     class Model {
       items: ModelItem[] = [];
+      work = { chunk: -1, block: 0, count: 0 };
       constructor(readonly limit: number) {}
 
-      enqueue(chunk: number, wanted: Set<number>, whole: boolean): EnqueueOutcome {
+      enqueue(chunk: number, wanted: Set<number>): EnqueueOutcome {
+        if (wanted.size === 0) return "dropped";
+        if (wanted.size === CHUNK_BLOCKS && chunk === this.work.chunk && this.work.count === CHUNK_BLOCKS) return "dropped";
         for (let i = this.items.length - 1; i >= 0; i--) {
           const item = this.items[i] as ModelItem;
           if (item.chunk !== chunk) continue;
-          if (whole && item.whole && i === 0) return "dropped";
-          if ([...wanted].every((b) => item.blocks.has(b))) return "dropped";
+          if (i === 0 && chunk === this.work.chunk && Math.min(...wanted) < this.work.block + this.work.count) continue;
+          if (item.blocks.size === CHUNK_BLOCKS || [...wanted].every((b) => item.blocks.has(b))) return "dropped";
           for (const b of wanted) item.blocks.add(b);
-          item.whole ||= whole;
           return "merged";
         }
         if (this.items.length >= this.limit) return "dropped";
-        this.items.push({ chunk, blocks: new Set(wanted), whole });
+        this.items.push({ chunk, blocks: new Set(wanted) });
         return "queued";
       }
 
-      send(): void {
+      dequeue(): boolean {
         const head = this.items[0];
-        if (head === undefined) return;
+        if (head === undefined) {
+          this.work = { chunk: -1, block: 0, count: 0 };
+          return false;
+        }
         const sorted = [...head.blocks].sort((a, b) => a - b);
-        let length = 0;
-        while (length < sorted.length && length < 32 && sorted[length] === (sorted[0] as number) + length) length++;
-        for (const b of sorted.slice(0, length)) head.blocks.delete(b);
+        let count = 1;
+        while (count < sorted.length && sorted[count] === (sorted[0] as number) + count) count++;
+        for (const b of sorted.slice(0, count)) head.blocks.delete(b);
         if (head.blocks.size === 0) this.items.shift();
+        this.work = { chunk: head.chunk, block: sorted[0] as number, count };
+        return true;
       }
     }
 
@@ -171,10 +201,10 @@ describe("WorkQueue", () => {
         whole: fc.boolean(),
         blocks: fc.uniqueArray(fc.integer({ min: 0, max: 40 }), { minLength: 1, maxLength: 12 }),
       }),
-      fc.record({ kind: fc.constant("send" as const), turns: fc.integer({ min: 1, max: 40 }) }),
+      fc.record({ kind: fc.constant("send" as const), turns: fc.integer({ min: 1, max: 6 }) }),
     );
 
-    it("gives the same outcomes and the same queue for any sequence of requests and sends", () => {
+    it("gives the same outcomes, the same work and the same queue for any sequence of requests and sends", () => {
       fc.assert(
         fc.property(fc.integer({ min: 1, max: 4 }), fc.array(op, { maxLength: 60 }), (limit, ops) => {
           const queue = new WorkQueue(limit);
@@ -182,28 +212,22 @@ describe("WorkQueue", () => {
           for (const o of ops) {
             if (o.kind === "send") {
               for (let t = 0; t < o.turns; t++) {
-                sendRun(queue);
-                model.send();
+                expect(queue.dequeue()).toBe(model.dequeue());
+                expect(queue.work).toEqual(model.work);
               }
             } else {
               const wanted = o.whole ? Array.from({ length: CHUNK_BLOCKS }, (_, b) => b) : o.blocks;
               const map = new BlockBitmap();
               for (const b of wanted) map.set(b);
-              expect(queue.enqueue(o.chunk, map, o.whole)).toBe(model.enqueue(o.chunk, new Set(wanted), o.whole));
+              expect(queue.enqueue(o.chunk, map)).toBe(model.enqueue(o.chunk, new Set(wanted)));
             }
             expect(queue.length).toBeLessThanOrEqual(limit);
             expect(queue.length).toBe(model.items.length);
           }
-          const actual = drain(queue).map((item) => {
-            const set: number[] = [];
-            for (let b = 0; b < CHUNK_BLOCKS; b++) if (item.blocks.has(b)) set.push(b);
-            return { chunk: item.chunk, whole: item.whole, blocks: set };
-          });
-          const expected = model.items.map((item) => ({
-            chunk: item.chunk,
-            whole: item.whole,
-            blocks: [...item.blocks].sort((a, b) => a - b),
-          }));
+          const actual: string[] = [];
+          while (queue.dequeue()) actual.push(`${queue.work.chunk}:${queue.work.block}+${queue.work.count}`);
+          const expected: string[] = [];
+          while (model.dequeue()) expected.push(`${model.work.chunk}:${model.work.block}+${model.work.count}`);
           expect(actual).toEqual(expected);
         }),
         { numRuns: 300 },
