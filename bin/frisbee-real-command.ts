@@ -10,6 +10,7 @@ import { parseRateBps } from "../scenarios/units.js";
 import { parseWhole, UsageError } from "./errors.js";
 import { report } from "./failure.js";
 import { EXIT_FAILED, EXIT_INCOMPLETE, exitCleanlyOnInterrupt } from "./interrupt.js";
+import { registerFidelityBench } from "./fidelity-bench-command.js";
 import { registerFrisbeeBench } from "./frisbee-bench-command.js";
 import { progressBar, type Progress } from "./progress.js";
 
@@ -37,6 +38,7 @@ interface ServerFlags extends CommonFlags {
   reportOnce?: boolean;
   idleExit: string;
   db?: string;
+  dropSent?: string;
 }
 
 interface ClientFlags extends CommonFlags {
@@ -49,6 +51,7 @@ interface ClientFlags extends CommonFlags {
 /** `testbed frisbeed` and `testbed frisbee`: real Frisbee over UDP multicast. */
 export function registerFrisbeeRealCommands(program: Command, groups: { bench: Command }): void {
   registerFrisbeeBench(groups.bench);
+  registerFidelityBench(groups.bench);
   program
     .command("frisbeed")
     .description("serve a disk image to Frisbee clients over UDP multicast (runs until idle exit or SIGINT/SIGTERM)")
@@ -66,7 +69,8 @@ export function registerFrisbeeRealCommands(program: Command, groups: { bench: C
     .option("--idle-exit <s>", "exit after this many seconds with no requests or reports (0: never)", "1800")
     .option("--db <path>", "record progress reports and other events in this store")
     .option("--drop <rate>", "testing: drop this fraction of arriving datagrams (seeded)")
-    .option("--seed <n>", "testing: seed for --drop")
+    .option("--drop-sent <rate>", "testing: drop this fraction of the datagrams we send (seeded; loss at the server)")
+    .option("--seed <n>", "testing: seed for --drop and --drop-sent")
     .option("--no-check", "testing: serve the image without checking every chunk header first")
     .addHelpText("after", "\nExample:\n  testbed frisbeed --image disk.ndz -m 239.192.1.1 -p 7700 -i 127.0.0.1 --bandwidth 500Mbit -H 5 --db testbed.db")
     .action((flags: ServerFlags) => {
@@ -127,9 +131,17 @@ function serverOptions(flags: ServerFlags): FrisbeedOptions {
     progressLevel: reportLevel(flags.reportLevel),
     progressOnce: flags.reportOnce === true,
     idleExitSec: parseWhole("--idle-exit", flags.idleExit, 0, 10_000_000),
+    ...dropSent(flags.dropSent),
     store: null,
     log: (line) => process.stderr.write(`frisbeed: ${line}\n`),
   };
+}
+
+function dropSent(text: string | undefined): { sendDropRate?: number } {
+  if (text === undefined) return {};
+  const rate = Number(text);
+  if (!(text.trim() !== "" && rate >= 0 && rate < 1)) throw new UsageError(`--drop-sent: expected a fraction from 0 to below 1, got "${text}"`);
+  return { sendDropRate: rate };
 }
 
 function reportLevel(text: string): ProgressLevel {
@@ -166,7 +178,7 @@ async function serve(options: FrisbeedOptions): Promise<void> {
     process.off("SIGINT", stop);
     process.off("SIGTERM", stop);
     const s = d.server.stats;
-    console.log(`frisbeed: sent ${s.blocksSent} blocks (${s.blocksResent} again), ${s.joins} joins, ${s.leaves} leaves, ${s.progressReports} progress reports (${s.progressLost} lost)`);
+    console.log(`frisbeed: sent ${s.blocksSent} blocks (${s.blocksResent} again), ${s.joins} joins, ${s.leaves} leaves, ${s.progressReports} progress reports (${s.progressLost} lost), ${s.requests} requests, ${s.prequests} partial requests, ${d.netStats.sendDropped} datagrams dropped by --drop-sent`);
     process.exitCode = 0;
   } catch (error) {
     process.exitCode = report(error);

@@ -138,15 +138,17 @@ function udpcastMissing(): string | null {
   return r.error === undefined ? null : "udp-sender not found (Debian package udpcast)";
 }
 
-interface Run {
+export interface Run {
   child: ChildProcess;
   exited: Promise<number | null>;
   stderr: () => string;
+  /** What it printed on stdout so far. */
+  stdout: () => string;
   waitFor: (text: string) => Promise<void>;
 }
 
-function run(command: string, args: string[]): Run {
-  const child = spawn(command, args, { stdio: ["ignore", "ignore", "pipe"] });
+export function run(command: string, args: string[]): Run {
+  const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] });
   children.add(child);
   if (!killOnExit) {
     killOnExit = true;
@@ -156,6 +158,8 @@ function run(command: string, args: string[]): Run {
     });
   }
   let err = "";
+  let out = "";
+  child.stdout?.on("data", (b: Buffer) => (out += b.toString()));
   const watchers: [string, () => void][] = [];
   child.stderr?.on("data", (b: Buffer) => {
     err += b.toString();
@@ -167,7 +171,7 @@ function run(command: string, args: string[]): Run {
       children.delete(child);
       resolve(-1);
     });
-    child.on("exit", (code) => {
+    child.on("close", (code) => {
       children.delete(child);
       clearTimeout(timer);
       resolve(code);
@@ -179,10 +183,10 @@ function run(command: string, args: string[]): Run {
       watchers.push([text, resolve]);
       void exited.then((code) => reject(new FrisbeeBenchError(`bench frisbee: ${command} exited ${code} before saying "${text}": ${err.trim().split("\n").pop() ?? ""}`)));
     });
-  return { child, exited, stderr: () => err.trim(), waitFor };
+  return { child, exited, stderr: () => err.trim(), stdout: () => out, waitFor };
 }
 
-function testbedJs(): string {
+export function testbedJs(): string {
   return fileURLToPath(new URL("../../bin/testbed.js", import.meta.url));
 }
 

@@ -29,6 +29,8 @@ export interface FrisbeedOptions {
   log: ((line: string) => void) | null;
   /** Drop this fraction of arriving datagrams (seeded), for tests of loss. */
   dropRate?: number;
+  /** Drop this fraction of the datagrams we send (seeded): loss at the server, every client misses the same blocks. */
+  sendDropRate?: number;
   seed?: number;
   also?: (kind: string, fields: Readonly<Record<string, string | number | boolean>>) => void;
   /** false: serve without checking the image first (tests of what clients do with a bad server). */
@@ -59,7 +61,9 @@ export async function startFrisbeed(o: FrisbeedOptions): Promise<Frisbeed> {
       ownPort: true,
       fastGroupSend: true,
       encode: encodeFromHost,
-      ...(o.dropRate === undefined ? {} : { dropRate: o.dropRate, rng: createRng(o.seed ?? 1).fork("drop:server") }),
+      ...(o.dropRate === undefined && o.sendDropRate === undefined
+        ? {}
+        : { dropRate: o.dropRate ?? 0, sendDropRate: o.sendDropRate ?? 0, rng: createRng(o.seed ?? 1).fork("drop:server") }),
     });
   } catch (error) {
     closeSync(opened.fd);
