@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { closeSync, openSync, readSync } from "node:fs";
+import { closeSync, existsSync, openSync, readSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
@@ -187,7 +187,9 @@ export function run(command: string, args: string[]): Run {
 }
 
 export function testbedJs(): string {
-  return fileURLToPath(new URL("../../bin/testbed.js", import.meta.url));
+  // Built, this file sits in dist/ beside bin/testbed.js; run from its source (tests), the build's.
+  const built = fileURLToPath(new URL("../../bin/testbed.js", import.meta.url));
+  return existsSync(built) ? built : fileURLToPath(new URL("../../dist/bin/testbed.js", import.meta.url));
 }
 
 function seconds(startMs: number): number {
