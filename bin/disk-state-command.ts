@@ -232,7 +232,7 @@ function printDeltaBench(r: DeltaBenchResult): void {
   const cell = (t: ToolResult): string => ("missing" in t ? `- (${t.missing})` : `${(t.bytes / MIB).toFixed(2)} MiB  make ${t.makeSec.toFixed(2)} s  apply ${t.applySec.toFixed(2)} s${t.reproduced ? "" : "  WRONG RESULT"}`);
   for (const c of r.cases) {
     console.log(`\n${c.what} (${(c.changedBytes / MIB).toFixed(1)} MiB written):`);
-    console.log(`  ours     ${(c.ours.bytes / MIB).toFixed(2)} MiB (${(c.ours.storedBytes / MIB).toFixed(2)} MiB on disk, ${c.ours.kind})  make ${c.ours.makeSec.toFixed(2)} s  apply ${c.ours.applySec.toFixed(2)} s  base+delta reload ${c.ours.reloadSec.toFixed(2)} s${c.ours.reproduced ? "" : "  WRONG RESULT"}`);
+    console.log(`  ours     ${(c.ours.writtenBytes / MIB).toFixed(2)} MiB (${(c.ours.bytes / MIB).toFixed(0)} MiB with the chunks' zero padding, ${(c.ours.storedBytes / MIB).toFixed(2)} MiB on disk; ${c.ours.kind})  make ${c.ours.makeSec.toFixed(2)} s  apply ${c.ours.applySec.toFixed(2)} s  base+delta reload ${c.ours.reloadSec.toFixed(2)} s${c.ours.reproduced ? "" : "  WRONG RESULT"}`);
     console.log(`  xdelta3  ${cell(c.xdelta3)}`);
     console.log(`  rsync    ${cell(c.rsync)}`);
     console.log(`  casync   ${cell(c.casync)}`);

@@ -2,6 +2,7 @@ import { spawnSync } from "node:child_process";
 import { copyFileSync, createReadStream, statSync, writeFileSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { join } from "node:path";
+import { HEADER_AREA_BYTES } from "../../core/image/index.js";
 import { makeScratchDir, removeScratchDir } from "../output/index.js";
 import { createImage } from "./create.js";
 import { nodeEngine } from "./deflater.js";
@@ -52,11 +53,16 @@ export interface DeltaCase {
   name: "blocks" | "rewrite" | "none";
   what: string;
   changedBytes: number;
-  ours: ToolFigures & { kind: string; dataBytes: number; storedBytes: number; reloadSec: number };
+  /**
+   * `bytes` is the file's apparent size (whole 1 MiB chunks); `writtenBytes` what it holds without
+   * the chunks' zero padding (header areas and zlib streams: what a sparse copy stores, and what the
+   * size comparisons use); `storedBytes` what the file system allocated for it.
+   */
+  ours: ToolFigures & { kind: string; dataBytes: number; writtenBytes: number; storedBytes: number; reloadSec: number };
   xdelta3: ToolResult;
   rsync: ToolResult;
   casync: ToolResult;
-  /** Ours / xdelta3's size, and ours / the fastest baseline's time to make. */
+  /** Ours (without padding) / xdelta3's size, and ours / the fastest baseline's time to make. */
   sizeVsXdelta3: number | null;
   makeVsFastest: number | null;
 }
@@ -194,7 +200,7 @@ async function runCase(dir: string, old: string, baseImage: string, sigPath: str
   const makes = [xdelta3, rsync, casync].flatMap((t) => ("missing" in t ? [] : [t.makeSec]));
   return {
     name, what: CASE_WHAT[name](o), changedBytes, ours, xdelta3, rsync, casync,
-    sizeVsXdelta3: "missing" in xdelta3 ? null : ours.bytes / Math.max(1, xdelta3.bytes),
+    sizeVsXdelta3: "missing" in xdelta3 ? null : ours.writtenBytes / Math.max(1, xdelta3.bytes),
     makeVsFastest: makes.length === 0 ? null : ours.makeSec / Math.min(...makes),
   };
 }
@@ -212,7 +218,7 @@ async function oursFigures(dir: string, old: string, next: string, baseImage: st
   const reloaded = await sameFiles(reloadTarget, next);
   const st = statSync(out);
   return {
-    bytes: st.size, storedBytes: st.blocks * 512, makeSec: made.seconds, applySec: applied.seconds, reproduced: reproduced && reloaded,
+    bytes: st.size, writtenBytes: made.value.chunks * HEADER_AREA_BYTES + made.value.compressedBytes, storedBytes: st.blocks * 512, makeSec: made.seconds, applySec: applied.seconds, reproduced: reproduced && reloaded,
     kind: made.value.kind, dataBytes: made.value.dataBytes, reloadSec: reload.seconds,
   };
 }

@@ -398,4 +398,54 @@ const planSwap: ReadmeBlock = {
   },
 };
 
-export const README_BLOCKS: readonly ReadmeBlock[] = [beyond100, chunkScale, imageBenchDisk, simSample, exampleScenarios, planFrisbee, experimentSample, planMonitor, monitorBench, syncSim, frisbeePacketBench, planSwap];
+interface DeltaToolJson {
+  bytes: number;
+  makeSec: number;
+  applySec: number;
+  reproduced: boolean;
+}
+type DeltaToolResult = DeltaToolJson | { missing: string };
+interface DeltaBenchJson {
+  sizeMiB: number;
+  baseImageBytes: number;
+  signature: { mibPerSec: number; sha1sumMiBPerSec: number | null; ratio: number | null };
+  cases: {
+    what: string;
+    ours: DeltaToolJson & { writtenBytes: number; kind: string; reloadSec: number };
+    xdelta3: DeltaToolResult;
+    rsync: DeltaToolResult;
+    casync: DeltaToolResult;
+    sizeVsXdelta3: number | null;
+    makeVsFastest: number | null;
+  }[];
+}
+
+/** `bench delta` on its 1 GiB disk-like file: our delta beside xdelta3, an rsync batch and casync. */
+const deltaBench: ReadmeBlock = {
+  id: "delta-bench",
+  heavy: true,
+  async render(run) {
+    const r = await json<DeltaBenchJson>(run, ["bench", "delta", "--json"]);
+    const mib = (b: number): string => (b / 2 ** 20).toFixed(2);
+    const size = (t: DeltaToolResult): string => ("missing" in t ? "-" : `${mib(t.bytes)}${t.reproduced ? "" : " WRONG"}`);
+    const time = (t: DeltaToolResult): string => ("missing" in t ? "-" : `${t.makeSec.toFixed(1)} / ${t.applySec.toFixed(1)}`);
+    const rows = r.cases.map((c) => {
+      if (!c.ours.reproduced) throw new Error(`bench delta: our delta did not reproduce the disk (${c.what})`);
+      return [c.what, `${mib(c.ours.writtenBytes)} (${c.ours.kind})`, size(c.xdelta3), size(c.rsync), size(c.casync), c.sizeVsXdelta3?.toFixed(2) ?? "-", time(c.ours), time(c.xdelta3), time(c.rsync), time(c.casync), c.makeVsFastest?.toFixed(2) ?? "-"];
+    });
+    const s = r.signature;
+    return [
+      "```sh",
+      "npx testbed bench delta --json    # 1 GiB: a third random, a third zeros, a third text",
+      "```",
+      "",
+      table(["edit", "ours MiB", "xdelta3 MiB", "rsync batch MiB", "casync MiB", "ours / xdelta3 size", `make / apply s ours ${WALL_MARK}`, `xdelta3 ${WALL_MARK}`, `rsync ${WALL_MARK}`, `casync ${WALL_MARK}`, `ours / fastest make ${WALL_MARK}`], rows),
+      "",
+      table(["signature of the base image", `ours MiB/s ${WALL_MARK}`, `sha1sum MiB/s ${WALL_MARK}`, `ratio ${WALL_MARK}`], [[`${n(r.sizeMiB)} MiB disk, image ${mib(r.baseImageBytes)} MiB`, s.mibPerSec.toFixed(0), s.sha1sumMiBPerSec?.toFixed(0) ?? "-", s.ratio?.toFixed(2) ?? "-"]]),
+      "",
+      wallNote(),
+    ].join("\n");
+  },
+};
+
+export const README_BLOCKS: readonly ReadmeBlock[] = [beyond100, chunkScale, imageBenchDisk, simSample, exampleScenarios, planFrisbee, experimentSample, planMonitor, monitorBench, syncSim, frisbeePacketBench, planSwap, deltaBench];

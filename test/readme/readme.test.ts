@@ -24,6 +24,8 @@ const HEAVY = process.env.README_HEAVY === "1";
 const ONLY = process.env.README_ONLY?.split(",").map((id) => id.trim()) ?? null;
 /** A slow block (the 100,000-node monitor plans) takes minutes on a loaded machine. */
 const SLOW_TIMEOUT_MS = 30 * 60_000;
+/** A heavy block (bench delta's 1 GiB disk against three tools) takes most of an hour when loaded. */
+const HEAVY_TIMEOUT_MS = 120 * 60_000;
 
 const scratch = mkdtempSync(join(tmpdir(), "testbed-readme-"));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -77,7 +79,7 @@ describe("the README's figures", () => {
     const notOnly = ONLY !== null && !ONLY.includes(block.id);
     const skip = notOnly || (block.slowOnly === true && !FULL) || (block.heavy === true && !HEAVY);
     const why = notOnly ? " (not in README_ONLY)" : block.heavy === true && !HEAVY ? " (heavy: README_HEAVY=1)" : block.slowOnly === true && !FULL ? " (slow: README_FULL=1)" : "";
-    it.skipIf(skip)(`${block.id}: what the commands print${why}`, { timeout: FULL ? SLOW_TIMEOUT_MS : 180_000 }, async () => {
+    it.skipIf(skip)(`${block.id}: what the commands print${why}`, { timeout: block.heavy === true ? HEAVY_TIMEOUT_MS : FULL ? SLOW_TIMEOUT_MS : 180_000 }, async () => {
       const text = await block.render(run, !FULL);
       if (UPDATE) {
         fresh.set(block.id, text);
