@@ -13,6 +13,7 @@ import { runServiceBench } from "../real/agent/bench.js";
 import { parseWhole, UsageError } from "./errors.js";
 import { runAsync } from "./failure.js";
 import { registerServicePlan } from "./service-plan-command.js";
+import { registerServiceSweep } from "./service-sweep-command.js";
 
 const VERSION_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
@@ -26,6 +27,7 @@ interface ServiceFlags {
   json?: boolean;
   db: string;
   store: boolean;
+  repair?: boolean;
 }
 
 function userInput<T>(fn: () => T): T {
@@ -117,7 +119,7 @@ async function statusCommand(f: ServiceFlags): Promise<number> {
     if (f.json) {
       const stored = f.store ? openServiceStore(f.db) : null;
       try {
-        console.log(JSON.stringify({ service: serviceName(l), nodes: rows, rollouts: stored?.rollouts(serviceName(l)) ?? [], checksums: stored?.checksums(serviceName(l)) ?? [] }));
+        console.log(JSON.stringify({ service: serviceName(l), nodes: rows, rollouts: stored?.rollouts(serviceName(l)) ?? [], checksums: stored?.checksums(serviceName(l)) ?? [], restarts: stored?.restarts(serviceName(l)) ?? [] }));
       } finally {
         stored?.close();
       }
@@ -192,14 +194,18 @@ async function checksumCommand(f: ServiceFlags): Promise<number> {
         store.close();
       }
     }
-    if (f.json) console.log(JSON.stringify({ service: serviceName(l), files: reports.map((r) => ({ nodeSet: r.nodeSet, file: r.file, decided: r.verdict.decided, supporters: r.verdict.supporters, expected: r.verdict.expected, minority: r.minority, silent: r.silent })) }));
+    const repairs = f.repair === true ? await c.repair(reports) : [];
+    if (f.json) console.log(JSON.stringify({ service: serviceName(l), files: reports.map((r) => ({ nodeSet: r.nodeSet, file: r.file, decided: r.verdict.decided, supporters: r.verdict.supporters, expected: r.verdict.expected, minority: r.minority, silent: r.silent, source: r.source })), ...(f.repair === true ? { repairs } : {}) }));
     else {
       for (const r of reports) {
         const what = r.verdict.decided === null ? `NO QUORUM (best ${r.verdict.supporters} of ${r.verdict.expected})` : `${r.verdict.decided.slice(0, 12)} on ${r.verdict.supporters} of ${r.verdict.expected}`;
         console.log(`${r.nodeSet}/${r.file}: ${what}${r.minority.length > 0 ? `; minority: ${r.minority.join(" ")}` : ""}${r.silent.length > 0 ? `; silent: ${r.silent.join(" ")}` : ""}`);
       }
+      for (const r of repairs) console.log(`  repair ${r.node} ${r.nodeSet}/${r.file}: ${r.ok ? "repaired" : "NOT REPAIRED"}: ${r.detail}`);
     }
-    return reports.every((r) => r.verdict.decided !== null && r.minority.length === 0) ? 0 : 1;
+    // With --repair, a minority that was repaired is no longer a failure; without a quorum nothing is decided.
+    const fixed = new Set(repairs.filter((r) => r.ok).map((r) => `${r.nodeSet}\0${r.file}\0${r.node}`));
+    return reports.every((r) => r.verdict.decided !== null && r.minority.every((n) => fixed.has(`${r.nodeSet}\0${r.file}\0${n}`))) ? 0 : 1;
   } finally {
     c.close();
   }
@@ -283,7 +289,9 @@ export function registerServiceCommands(program: Command, groups: { plan: Comman
     .option("--only <set-or-node>", "roll out to one node set or one node")
     .addHelpText("after", "\nExample:\n  testbed service rollout --nodes nodes.txt --key operator.key --service cdn.json --release v2 --only alpha")
     .action(run(rolloutCommand));
-  common(service.command("checksum").description("hash the definition's files on every node; the majority decides")).addHelpText("after", "\nExample:\n  testbed service checksum --nodes nodes.txt --key operator.key --service cdn.json").action(run(checksumCommand));
+  common(service.command("checksum").description("hash the definition's files on every node; the majority decides"))
+    .option("--repair", "copy each file the majority decided from a majority node to the minority nodes of its version").addHelpText("after", "\nExample:\n  testbed service checksum --nodes nodes.txt --key operator.key --service cdn.json --repair").action(run(checksumCommand));
+  registerServiceSweep(service);
   common(service.command("logs").description("collect every node's logs, keeping a bounded size per node")).option("--out <dir>", "where to collect", "service-logs").addHelpText("after", "\nExample:\n  testbed service logs --nodes nodes.txt --key operator.key --out logs/").action(run(logsCommand));
   groups.bench
     .command("service")

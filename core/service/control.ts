@@ -7,7 +7,8 @@ import type { Decoded } from "./peer-codec.js";
  * fields, the blob carries file bytes (a tarball chunk, a log chunk). `decodeControl` returns an
  * error value for any bytes, never throws, and checks every field of the kind it names.
  */
-export const CONTROL_PROTOCOL = 1;
+/** 2: peers, read and repair requests (the kind codes of replies moved). */
+export const CONTROL_PROTOCOL = 2;
 export const CONTROL_HEADER_BYTES = 7;
 export const CONTROL_JSON_BYTES_MAX = 1 << 20;
 export const CONTROL_BLOB_BYTES_MAX = 4 << 20;
@@ -15,7 +16,7 @@ export const CONTROL_BLOB_BYTES_MAX = 4 << 20;
 export const CONTROL_LIST_MAX = 1_000;
 export const CONTROL_STRING_MAX = 4_096;
 
-export const REQUEST_KINDS = ["status", "stage", "apply", "checksum", "logs", "restart"] as const;
+export const REQUEST_KINDS = ["status", "stage", "apply", "checksum", "logs", "restart", "peers", "read", "repair"] as const;
 export const REPLY_KINDS = ["ok", "error"] as const;
 export type RequestKind = (typeof REQUEST_KINDS)[number];
 export type ReplyKind = (typeof REPLY_KINDS)[number];
@@ -40,6 +41,12 @@ export const REQUEST_FIELDS: Readonly<Record<RequestKind, Readonly<Record<string
   checksum: { files: "strings" },
   logs: { "file?": "string", offset: "int" },
   restart: {},
+  /** The node file's nodes, to heartbeat; `self` is this agent's index in it. */
+  peers: { peers: "objects", self: "int" },
+  /** Up to one chunk of a service file from `offset` (a majority node's copy, for a repair). */
+  read: { file: "string", offset: "int" },
+  /** Put a staged copy (by SHA-256) in place of a service file. */
+  repair: { file: "string", sha256: "string" },
 };
 
 const encoder = new TextEncoder();

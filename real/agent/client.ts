@@ -7,6 +7,9 @@ export class AgentError extends Error {
   override readonly name = "AgentError";
 }
 
+/** The agent answered with an error: the connection is fine, the request was not. */
+export class AgentReplyError extends AgentError {}
+
 export const CONNECT_TIMEOUT_MS = 5_000;
 
 /**
@@ -140,6 +143,6 @@ export class AgentClient {
 
 /** Reply fields, or an AgentError for an error reply. */
 export function expectOk(where: string, reply: ControlMessage): ControlMessage {
-  if (reply.kind === "error") throw new AgentError(`${where}: ${String(reply.fields["error"])}`);
+  if (reply.kind === "error") throw new AgentReplyError(`${where}: ${String(reply.fields["error"])}`);
   return reply;
 }

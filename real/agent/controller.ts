@@ -4,7 +4,6 @@ import { backoff } from "../../core/monitor/backoff.js";
 import { createRng } from "../../core/engine/rng.js";
 import {
   CONTROL_BLOB_BYTES_MAX,
-  ChecksumRound,
   Rollout,
   defaultRolloutConfig,
   request,
@@ -17,14 +16,18 @@ import {
   type Verdict,
 } from "../../core/service/index.js";
 import { wallClock } from "../runtime/clock.js";
-import { AgentClient, AgentError, expectOk } from "./client.js";
+import { AgentClient, AgentError, AgentReplyError, expectOk } from "./client.js";
 import type { AgentAddress } from "./nodes-file.js";
+import type { PeerMeshStatus } from "./peers.js";
+import { checksumRound, repairMinorities, type RepairResult } from "./repair.js";
 
 /** What the controller needs of a service definition (scenarios/service reads the file). */
 export interface ControllerService {
   readonly name: string;
   readonly experiment: string;
   readonly ports: PortRange;
+  /** The service's protocol version (heartbeats between agents carry it); 1 when not given. */
+  readonly protocol?: number;
   readonly processes: readonly ProcessSpec[];
   readonly nodeSets: readonly { readonly name: string; readonly nodes: readonly number[]; readonly tarballs: readonly { readonly name: string; readonly path: string; readonly restart: boolean }[] }[];
   readonly checksumFiles: readonly string[];
@@ -50,6 +53,11 @@ export interface NodeStatus {
   readonly healthy: boolean;
   readonly restarts: number;
   readonly error: string | null;
+  /** The watchdog's last report (how long ago on the agent's clock, what it gave up on); null when nothing is supervised. */
+  readonly watchdog: { readonly ageMs: number; readonly gaveUp: readonly string[] } | null;
+  /** The service's protocol version on the node, and what its heartbeats say of its peers. */
+  readonly protocol: number | null;
+  readonly peers: PeerMeshStatus | null;
 }
 
 export interface RolloutReport {
@@ -68,11 +76,19 @@ export interface ChecksumReport {
   readonly verdict: Verdict;
   readonly minority: string[];
   readonly silent: string[];
+  /** The majority node a repair copies from (null without a decision). */
+  readonly source: string | null;
+  /** Node indices (into the node file) of the minority and of the source, for a repair. */
+  readonly indices: { readonly minority: readonly number[]; readonly source: number | null };
+  /** The version each node that answered runs (a repair copies only between nodes of one version). */
+  readonly versions: ReadonlyMap<number, string | null>;
 }
 
 const CHUNK_BYTES = Math.min(1 << 20, CONTROL_BLOB_BYTES_MAX);
 /** Agents asked at once by status, deploy, checksum and logs. */
 export const CONTROLLER_CONCURRENCY = 32;
+/** An agent that has not answered a status request by then counts as unreachable. */
+export const STATUS_TIMEOUT_MS = 10_000;
 
 /**
  * The controller: connects to agents over their authenticated channel and drives the core
@@ -120,7 +136,8 @@ export class Controller {
     try {
       return expectOk(this.where(i), await c.request(m, timeoutMs));
     } catch (error) {
-      if (error instanceof AgentError && !/: (apply|stage|checksum|logs):/.test(error.message)) {
+      // An error reply leaves the connection usable; anything else (a time-out, a refusal) does not.
+      if (error instanceof AgentError && !(error instanceof AgentReplyError)) {
         this.clients.delete(i);
         c.close();
       }
@@ -132,10 +149,21 @@ export class Controller {
     return mapLimited(this.nodes, CONTROLLER_CONCURRENCY, async (a, i): Promise<NodeStatus> => {
       const base = { node: a.name, address: `${a.host}:${a.port}`, nodeSet: this.setOf[i] ?? "" };
       try {
-        const f = (await this.ask(i, request("status"), 10_000)).fields;
-        return { ...base, reachable: true, version: (f["version"] as string | null) ?? null, previous: (f["previous"] as string | null) ?? null, healthy: f["healthy"] === true, restarts: Number(f["restarts"] ?? 0), error: null };
+        const f = (await this.ask(i, request("status"), STATUS_TIMEOUT_MS)).fields;
+        return {
+          ...base,
+          reachable: true,
+          version: (f["version"] as string | null) ?? null,
+          previous: (f["previous"] as string | null) ?? null,
+          healthy: f["healthy"] === true,
+          restarts: Number(f["restarts"] ?? 0),
+          error: null,
+          watchdog: (f["watchdog"] ?? null) as NodeStatus["watchdog"],
+          protocol: typeof f["protocol"] === "number" ? f["protocol"] : null,
+          peers: (f["peers"] ?? null) as PeerMeshStatus | null,
+        };
       } catch (error) {
-        return { ...base, reachable: false, version: null, previous: null, healthy: false, restarts: 0, error: (error as Error).message };
+        return { ...base, reachable: false, version: null, previous: null, healthy: false, restarts: 0, error: (error as Error).message, watchdog: null, protocol: null, peers: null };
       }
     });
   }
@@ -184,6 +212,7 @@ export class Controller {
     return {
       experiment: s.experiment,
       ports: { first: s.ports.first, last: s.ports.last },
+      protocol: s.protocol ?? 1,
       processes: s.processes.map((p) => ({ name: p.name, command: [...p.command], ports: p.ports, checkTcp: p.checkTcp, ...(p.checkCommand === null ? {} : { checkCommand: [...p.checkCommand] }) })),
     };
   }
@@ -194,13 +223,27 @@ export class Controller {
     // A rollback restarts always; otherwise the agent restarts only if a changed tarball needs it.
     const restart = !withTarballs;
     const healthyMs = Math.ceil((this.service?.rollout.healthyUs ?? 2_000_000) / 1000);
-    await this.ask(i, request("apply", { version, tarballs, restart, service: this.serviceFields(), healthyMs }), this.opTimeoutMs() + healthyMs);
+    // A rollback goes back to the release as it was put in place (its processes, its protocol):
+    // the agent kept that definition, so this one is not sent.
+    const fields = withTarballs ? { version, tarballs, restart, service: this.serviceFields(), healthyMs } : { version, tarballs, restart, healthyMs };
+    await this.ask(i, request("apply", fields), this.opTimeoutMs() + healthyMs);
+  }
+
+  /** Tells node i the node file's nodes, so it heartbeats its peers. */
+  async sendPeers(i: number): Promise<void> {
+    await this.ask(i, request("peers", { peers: this.nodes.map((n) => ({ name: n.name, host: n.host, port: n.port })), self: i }));
+  }
+
+  /** Everything on node i restarted by its agent (the sweep's remedy); false if nothing is supervised there. */
+  async restart(i: number): Promise<boolean> {
+    return (await this.ask(i, request("restart"), STATUS_TIMEOUT_MS + 30_000)).fields["restarted"] === true;
   }
 
   /** Every node at once: stage, then apply. */
   async deploy(version: string): Promise<{ node: string; ok: boolean; error: string | null }[]> {
     return mapLimited(this.nodes, CONTROLLER_CONCURRENCY, async (a, i) => {
       try {
+        await this.sendPeers(i);
         await this.stage(i, version);
         await this.apply(i, version, true);
         return { node: a.name, ok: true, error: null };
@@ -287,50 +330,15 @@ export class Controller {
   /** Hashes the definition's files on every node; the majority of each node set decides, file by file. */
   async checksum(answerDeadlineMs = 30_000): Promise<ChecksumReport[]> {
     const s = this.service as ControllerService;
-    const files = s.checksumFiles;
-    if (files.length === 0) return [];
     const reports: ChecksumReport[] = [];
-    for (const set of s.nodeSets) {
-      const nodes = [...set.nodes];
-      const answered = new Set<number>();
-      await new Promise<void>((resolve) => {
-        const clock = wallClock();
-        let timer: NodeJS.Timeout | null = null;
-        const round = new ChecksumRound(nodes.map((_, k) => k), files.length, { answerDeadlineUs: answerDeadlineMs * 1000, filesMax: files.length }, {
-          ask: (_now, k) => {
-            void this.ask(nodes[k] as number, request("checksum", { files: [...files] }), answerDeadlineMs).then(
-              (reply) => {
-                answered.add(k);
-                round.answered(clock.now(), k, reply.fields["digests"] as string[]);
-                if (round.done) finish();
-              },
-              () => {},
-            );
-          },
-          decided: (_now, file, verdict) => {
-            reports.push({
-              nodeSet: set.name,
-              file: files[file] as string,
-              verdict,
-              minority: verdict.minority.map((k) => (this.nodes[nodes[k] as number] as AgentAddress).name),
-              silent: nodes.filter((_, k) => !answered.has(k)).map((n) => (this.nodes[n] as AgentAddress).name),
-            });
-          },
-          repair: () => {},
-        });
-        const finish = (): void => {
-          if (timer !== null) clearTimeout(timer);
-          resolve();
-        };
-        round.start(clock.now());
-        if (round.done) return finish();
-        timer = setTimeout(() => {
-          round.poll(clock.now());
-          finish();
-        }, answerDeadlineMs);
-      });
-    }
+    if (s.checksumFiles.length === 0) return reports;
+    for (const set of s.nodeSets) reports.push(...(await checksumRound(this, set, s.checksumFiles, answerDeadlineMs)));
     return reports;
+  }
+
+  /** Copies each decided file from a majority node to the minority nodes of its version (see repair.ts). */
+  repair(reports: readonly ChecksumReport[]): Promise<RepairResult[]> {
+    return repairMinorities(this, reports);
   }
 
   /** Lists and fetches each node's logs from `offsets` on (the caller keeps them within its own cap). */

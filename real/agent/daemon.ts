@@ -1,6 +1,8 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
+import type { WatchdogConfig } from "../../core/service/index.js";
 import { NodeAgent } from "./node.js";
+import { PeerMesh } from "./peer-mesh.js";
 import { AgentServer } from "./server.js";
 
 export interface AgentDaemonOptions {
@@ -10,12 +12,15 @@ export interface AgentDaemonOptions {
   readonly dir: string;
   readonly node: string;
   readonly log: (line: string) => void;
+  /** The watchdog's limits (tests shorten them). */
+  readonly watchdog?: Partial<WatchdogConfig>;
 }
 
 export interface RunningAgent {
   readonly port: number;
   readonly agent: NodeAgent;
   readonly server: AgentServer;
+  readonly peers: PeerMesh;
   /** Stops listening, drops connections, stops the supervised processes. */
   stop(): Promise<void>;
 }
@@ -23,17 +28,23 @@ export interface RunningAgent {
 /** An agent on one port with its own directory: the service it ran before is started again. */
 export async function startAgent(o: AgentDaemonOptions): Promise<RunningAgent> {
   mkdirSync(o.dir, { recursive: true });
-  const agent = new NodeAgent(o.dir, o.node, o.log);
+  const agent = new NodeAgent(o.dir, o.node, o.log, o.watchdog === undefined ? {} : { watchdog: o.watchdog });
   const server = new AgentServer({ host: o.host, port: o.port, key: o.key, handle: (m) => agent.handle(m), log: o.log });
   const port = await server.listen();
+  // Heartbeats on the same address and port number, over UDP.
+  const peers = new PeerMesh({ host: o.host, port, key: o.key, incarnation: agent.incarnation, log: o.log });
+  await peers.start();
+  await agent.attachPeers(peers);
   agent.resume();
   let stopped: Promise<void> | null = null;
   return {
     port,
     agent,
     server,
+    peers,
     stop: () => (stopped ??= (async () => {
       await server.close();
+      await peers.close();
       await agent.shutdown();
     })()),
   };

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync, writeSync, readlinkSync, statSync } from "node:fs";
-import { basename, isAbsolute, join, normalize } from "node:path";
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, symlinkSync, writeFileSync, writeSync, readlinkSync, realpathSync, statSync } from "node:fs";
+import { basename, dirname, isAbsolute, join, normalize, sep } from "node:path";
 import * as tar from "tar";
 import {
   MISSING,
@@ -15,8 +15,12 @@ import {
   type JsonObject,
   type PortRange,
   type ProcessSpec,
+  type WatchdogConfig,
 } from "../../core/service/index.js";
+import { epochNowUs } from "../runtime/clock.js";
 import { LOG_CHUNK_BYTES, listLogs, readLogChunk } from "./logs.js";
+import type { PeerMesh } from "./peer-mesh.js";
+import { PEERS_MAX, type PeerAddress } from "./peers.js";
 import { Supervisor } from "./supervisor.js";
 
 /** Limits on what a controller may make an agent hold. */
@@ -24,6 +28,9 @@ export const STAGED_TARBALL_BYTES_MAX = 1 << 30;
 export const RELEASES_KEPT = 3;
 export const HEALTHY_MS_DEFAULT = 2_000;
 export const HEALTHY_MS_MAX = 600_000;
+/** A chunk of a service file read for a repair. */
+export const READ_CHUNK_BYTES = 1 << 20;
+export const PROTOCOL_DEFAULT = 1;
 const VERSION_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const SHA256_PATTERN = /^[0-9a-f]{64}$/;
 
@@ -31,6 +38,8 @@ interface ServiceState {
   experiment: string;
   ports: PortRange;
   processes: ProcessSpec[];
+  /** The service's protocol version: peers of another version ignore this node's heartbeats. */
+  protocol?: number;
 }
 
 interface AgentState {
@@ -42,6 +51,17 @@ interface AgentState {
   releases: string[];
   /** The tarballs of the current release, so an update knows which changed. */
   tarballs?: { name: string; sha256: string; restart: boolean }[];
+  /** The service each kept release was put in place with, so a rollback restores that one. */
+  services?: Record<string, ServiceState>;
+  /** The node file's nodes and this node's index in it, for heartbeats. */
+  peers?: { list: PeerAddress[]; self: number };
+  /** Larger at every start (decimal), so peers can tell new heartbeats from replayed ones. */
+  incarnation?: string;
+}
+
+export interface NodeAgentOptions {
+  /** The watchdog's limits (tests shorten the backoff and the report interval). */
+  readonly watchdog?: Partial<WatchdogConfig>;
 }
 
 /**
@@ -53,20 +73,39 @@ interface AgentState {
 export class NodeAgent {
   readonly supervisor: Supervisor;
   private state: AgentState;
+  /** This start's incarnation (see AgentState.incarnation). */
+  readonly incarnation: bigint;
+  private mesh: PeerMesh | null = null;
 
   constructor(
     readonly dir: string,
     readonly node: string,
     private readonly log: (line: string) => void,
+    options: NodeAgentOptions = {},
   ) {
     for (const sub of ["staged", "releases", "logs"]) mkdirSync(join(dir, sub), { recursive: true });
     this.state = this.load();
-    this.supervisor = new Supervisor(join(dir, "logs"), log);
+    // A state file edited by hand may hold anything here: only a decimal counts.
+    const kept = this.state.incarnation;
+    const before = typeof kept === "string" && /^\d{1,19}$/.test(kept) ? BigInt(kept) : -1n;
+    const clock = BigInt(epochNowUs());
+    this.incarnation = clock > before ? clock : before + 1n;
+    this.state.incarnation = String(this.incarnation);
+    this.save();
+    this.supervisor = new Supervisor(join(dir, "logs"), log, options.watchdog);
   }
 
   /** Starts the service recorded in the state, if any (the agent restarted). */
   resume(): void {
     if (this.state.service !== null && this.state.version !== null) this.supervisor.start(this.supervisedSet(this.state.service));
+  }
+
+  /** The heartbeat mesh: told the service's protocol and the peers this node had. */
+  async attachPeers(mesh: PeerMesh): Promise<void> {
+    this.mesh = mesh;
+    mesh.link.setProtocol(this.state.service === null ? 0 : (this.state.service.protocol ?? PROTOCOL_DEFAULT));
+    const peers = this.state.peers;
+    if (peers !== undefined) await mesh.setPeers(peers.list, peers.self).catch((e: Error) => this.log(`peers.error why=${JSON.stringify(e.message)}`));
   }
 
   async handle(m: ControlMessage): Promise<ControlMessage> {
@@ -82,8 +121,13 @@ export class NodeAgent {
       case "logs":
         return this.logs(m.fields);
       case "restart":
-        this.supervisor.restartAll();
-        return okReply({ restarted: true });
+        return okReply({ restarted: await this.supervisor.restartAll() });
+      case "peers":
+        return this.setPeers(m.fields);
+      case "read":
+        return this.read(m.fields["file"] as string, m.fields["offset"] as number);
+      case "repair":
+        return this.repair(m.fields["file"] as string, m.fields["sha256"] as string);
       default:
         return errorReply(`not a request: ${m.kind}`);
     }
@@ -98,6 +142,9 @@ export class NodeAgent {
       processes: this.supervisor.status() as unknown as Json,
       restarts: this.supervisor.restarts,
       healthy: this.supervisor.allRunning,
+      watchdog: this.supervisor.watchdogReport(),
+      protocol: this.state.service === null ? null : (this.state.service.protocol ?? PROTOCOL_DEFAULT),
+      peers: (this.mesh?.status() ?? null) as unknown as Json,
     };
   }
 
@@ -161,7 +208,9 @@ export class NodeAgent {
       const check = p["checkCommand"];
       processes.push({ name: p["name"], command: command as string[], ports: Number(p["ports"] ?? 1), checkTcp: p["checkTcp"] === true, checkCommand: Array.isArray(check) ? (check as string[]) : null });
     }
-    return { experiment: s["experiment"], ports: range, processes };
+    const protocol = s["protocol"] ?? PROTOCOL_DEFAULT;
+    if (!Number.isInteger(protocol) || (protocol as number) < 0 || (protocol as number) > 0xffff) return "service.protocol: expected a whole number from 0 to 65535";
+    return { experiment: s["experiment"], ports: range, processes, protocol: protocol as number };
   }
 
   private supervisedSet(service: ServiceState): { processes: ProcessSpec[]; ports: number[][]; dir: string; node: string } {
@@ -175,7 +224,8 @@ export class NodeAgent {
     if (!VERSION_PATTERN.test(version)) return errorReply(`apply: field version: expected a label of letters, digits, . _ -, got ${JSON.stringify(version).slice(0, 70)}`);
     const parsed = this.parseService(f["service"]);
     if (typeof parsed === "string") return errorReply(`apply: ${parsed}`);
-    const service = parsed ?? this.state.service;
+    // Without a definition (a rollback), the release's own, as it was put in place.
+    const service = parsed ?? this.state.services?.[version] ?? this.state.service;
     if (service === null) return errorReply("apply: no service definition yet (deploy first)");
     for (const [name, range] of Object.entries(this.state.experiments)) {
       if (name !== service.experiment && rangesOverlap(range, service.ports)) return errorReply(`apply: ports ${service.ports.first}-${service.ports.last} of experiment ${service.experiment} overlap experiment ${name}'s ${range.first}-${range.last} on this node`);
@@ -231,20 +281,100 @@ export class NodeAgent {
       if (old !== this.state.previous) rmSync(join(this.dir, "releases", old), { recursive: true, force: true });
     }
     this.state.releases = this.state.releases.slice(0, RELEASES_KEPT);
+    const services = { ...this.state.services, [version]: service };
+    this.state.services = Object.fromEntries(Object.entries(services).filter(([v]) => this.state.releases.includes(v) || v === this.state.previous));
     this.save();
+    if (this.mesh !== null) {
+      this.mesh.link.setProtocol(service.protocol ?? PROTOCOL_DEFAULT);
+      this.mesh.link.generation++;
+    }
     this.log(`agent.switched version=${version} previous=${this.state.previous ?? "-"} link=${readlinkSync(link)}`);
   }
 
+  /** A path inside the current release, or null for anything that would leave it. */
+  private servicePath(file: string): string | null {
+    const clean = normalize(file);
+    if (file === "" || isAbsolute(file) || clean === "." || clean.startsWith("..")) return null;
+    return join(this.dir, "current", clean);
+  }
+
+  /** The path's nearest existing ancestor (itself included), links resolved, is within the current release. */
+  private insideRelease(path: string): boolean {
+    const release = realpathSync(join(this.dir, "current"));
+    let at = path;
+    while (!existsSync(at) && dirname(at) !== at) at = dirname(at);
+    const real = realpathSync(at);
+    return real === release || real.startsWith(`${release}${sep}`);
+  }
+
   private checksum(files: string[]): ControlMessage {
-    const root = join(this.dir, "current");
     const digests: string[] = [];
     for (const file of files) {
-      const clean = normalize(file);
-      if (isAbsolute(file) || clean.startsWith("..")) return errorReply(`checksum: ${JSON.stringify(file).slice(0, 80)} is not a path inside the service's files`);
-      const path = join(root, clean);
+      const path = this.servicePath(file);
+      if (path === null) return errorReply(`checksum: ${JSON.stringify(file).slice(0, 80)} is not a path inside the service's files`);
       digests.push(existsSync(path) && statSync(path).isFile() ? createHash("sha256").update(readFileSync(path)).digest("hex") : MISSING);
     }
     return okReply({ version: this.state.version, digests });
+  }
+
+  /** Up to READ_CHUNK_BYTES of a service file from `offset`, with its size and version (a repair's source). */
+  private read(file: string, offset: number): ControlMessage {
+    const path = this.servicePath(file);
+    if (path === null) return errorReply(`read: ${JSON.stringify(file).slice(0, 80)} is not a path inside the service's files`);
+    if (!existsSync(path) || !statSync(path).isFile()) return errorReply(`read: ${file}: no such file in ${this.state.version ?? "any release"}`);
+    if (!this.insideRelease(path)) return errorReply(`read: ${file} leads out of the release`);
+    const size = statSync(path).size;
+    const length = Math.max(0, Math.min(READ_CHUNK_BYTES, size - offset));
+    const data = Buffer.alloc(length);
+    if (length > 0) {
+      const fd = openSync(path, "r");
+      try {
+        readSync(fd, data, 0, length, offset);
+      } finally {
+        closeSync(fd);
+      }
+    }
+    return okReply({ version: this.state.version, size }, data);
+  }
+
+  /**
+   * Puts a staged copy in place of a service file: copied beside it under a temporary name, then
+   * renamed over it, so the file is the old one or the new one, never half of each. The copy must
+   * stay inside the release (no link out of it).
+   */
+  private repair(file: string, sha: string): ControlMessage {
+    const path = this.servicePath(file);
+    if (path === null) return errorReply(`repair: ${JSON.stringify(file).slice(0, 80)} is not a path inside the service's files`);
+    if (!SHA256_PATTERN.test(sha)) return errorReply("repair: field sha256: expected 64 hex digits");
+    const staged = join(this.dir, "staged", sha);
+    if (!existsSync(staged)) return errorReply(`repair: ${file}: the copy ${sha.slice(0, 12)} is not staged here`);
+    if (this.state.version === null) return errorReply("repair: no release in place");
+    if (!this.insideRelease(dirname(path))) return errorReply(`repair: ${file} leads out of the release`);
+    mkdirSync(dirname(path), { recursive: true });
+    const temp = `${path}.repair-${process.pid}`;
+    copyFileSync(staged, temp);
+    renameSync(temp, path);
+    rmSync(staged, { force: true });
+    this.log(`agent.repaired file=${file} sha256=${sha.slice(0, 12)} version=${this.state.version}`);
+    return okReply({ repaired: file, version: this.state.version });
+  }
+
+  /** The node file's nodes, to heartbeat (kept in the state, so a restarted agent heartbeats them again). */
+  private async setPeers(f: JsonObject): Promise<ControlMessage> {
+    const raw = f["peers"] as JsonObject[];
+    const self = f["self"] as number;
+    if (raw.length > PEERS_MAX) return errorReply(`peers: ${raw.length} nodes, at most ${PEERS_MAX}`);
+    const list: PeerAddress[] = [];
+    for (const [i, p] of raw.entries()) {
+      const port = p["port"];
+      if (typeof p["name"] !== "string" || typeof p["host"] !== "string" || p["host"].length > 255 || !Number.isInteger(port) || (port as number) < 1 || (port as number) > 65_535) return errorReply(`peers: entry ${i}: expected a name, a host and a port from 1 to 65535`);
+      list.push({ name: p["name"].slice(0, 64), host: p["host"], port: port as number });
+    }
+    if (self >= list.length) return errorReply(`peers: self ${self} is not an index of the ${list.length} nodes`);
+    this.state.peers = { list, self };
+    this.save();
+    if (this.mesh !== null) await this.mesh.setPeers(list, self);
+    return okReply({ peers: list.length });
   }
 
   private logs(f: JsonObject): ControlMessage {

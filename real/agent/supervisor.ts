@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { connect } from "node:net";
+import { connect, type Socket } from "node:net";
 import { createRng, type Micros } from "../../core/engine/index.js";
-import { PROC_STATE_NAMES, Watchdog, defaultWatchdogConfig, substitute, type ProcessSpec, type WatchdogConfig } from "../../core/service/index.js";
+import { PROC_GAVE_UP, PROC_STATE_NAMES, Watchdog, defaultWatchdogConfig, substitute, type ProcessSpec, type WatchdogConfig } from "../../core/service/index.js";
 import { wallClock, type Clock } from "../runtime/clock.js";
 import { RotatingLog } from "./logs.js";
 
@@ -19,9 +19,23 @@ export interface SupervisedSet {
 }
 
 /**
+ * Every supervised process starts under this sh wrapper, which ties its life to the agent's: fd 3
+ * is a pipe from the agent that nothing ever writes. A watcher (a background subshell of the
+ * wrapper, in the process's group, deaf to SIGTERM) reads it until end of file, which comes when
+ * the agent closes it, on purpose after the process exited or because the agent died (even by
+ * SIGKILL, when the kernel closes it). The watcher then sends SIGTERM to the whole group, waits 3 s
+ * if the process is still there, and sends SIGKILL. The wrapper then becomes the command itself
+ * (exec, without fd 3), so the pid the agent holds is the command's, and it leads the group.
+ */
+export const CHILD_WRAPPER =
+  '{ trap "" TERM; while read -r _ <&3; do :; done; kill -TERM 0; if kill -0 $$ 2>/dev/null; then sleep 3; fi; kill -KILL 0; } >/dev/null 2>&1 & exec "$@" 3<&-';
+export const CHILD_WRAPPER_NAME = "testbed-child";
+
+/**
  * Real processes under the core watchdog: it decides when to restart and when to give up; this
- * spawns, kills (the whole process group), runs the checks, and keeps each process's output in a
- * rotating log.
+ * spawns (through CHILD_WRAPPER), kills (the whole process group), runs the checks, and keeps each
+ * process's output in a rotating log. The watchdog's reports are kept (their time, what it gave up
+ * on) for the agent's status, which is what the central sweep reads.
  */
 export class Supervisor {
   private readonly clock: Clock = wallClock();
@@ -34,6 +48,10 @@ export class Supervisor {
   /** Exits since the supervisor was made: a health wait passes only if none happened during it. */
   exits = 0;
   private stopping = false;
+  /** When the watchdog last reported in, and what it said; null before its first report. */
+  private lastReport: { atUs: Micros; gaveUp: number } | null = null;
+  /** A hung watchdog (fault injection): it neither restarts, checks nor reports until restartAll. */
+  private hung = false;
 
   constructor(
     private readonly logDir: string,
@@ -45,15 +63,18 @@ export class Supervisor {
     return this.clock.now();
   }
 
-  /** Starts (or restarts) every process of the set. */
+  /** Starts every process of the set under a new watchdog (the caller has stopped any running ones). */
   start(set: SupervisedSet): void {
     this.set = set;
-    this.watchdog ??= null;
+    this.hung = false;
     const n = set.processes.length;
     this.watchdog = new Watchdog(defaultWatchdogConfig(n, this.config), {
       startProcess: (_now, p) => this.spawnProcess(p),
       stopProcess: (_now, p) => this.kill(p),
-      report: (_now, r) => this.log(`watchdog.report running=${r.running} waiting=${r.waiting} gaveUp=${r.gaveUp} restarts=${r.restarts}`),
+      report: (now, r) => {
+        this.lastReport = { atUs: now, gaveUp: r.gaveUp };
+        this.log(`watchdog.report running=${r.running} waiting=${r.waiting} gaveUp=${r.gaveUp} restarts=${r.restarts}`);
+      },
       gaveUp: (_now, p, failures) => this.log(`watchdog.gave-up process=${set.processes[p]?.name} failures=${failures}`),
     }, createRng(`watchdog/${set.node}`));
     this.watchdog.startAll(this.now());
@@ -80,8 +101,32 @@ export class Supervisor {
     this.logs.clear();
   }
 
-  restartAll(): void {
-    if (this.set !== null) this.start(this.set);
+  /** Everything restarted (the sweep's remedy): every process stopped, then started under a new watchdog. */
+  async restartAll(): Promise<boolean> {
+    const set = this.set;
+    if (set === null) return false;
+    await this.stop();
+    this.start(set);
+    return true;
+  }
+
+  /** Fault injection for tests and drills: the watchdog hangs, as one stuck in a check would. */
+  hangWatchdog(): void {
+    this.hung = true;
+    if (this.wake !== null) clearTimeout(this.wake);
+    this.wake = null;
+  }
+
+  /**
+   * The watchdog's last report, as the sweep reads it: how long ago (ms, on this agent's clock)
+   * and the processes it gave up on; null when nothing is supervised.
+   */
+  watchdogReport(): { ageMs: number; gaveUp: string[] } | null {
+    const w = this.watchdog;
+    const set = this.set;
+    if (w === null || set === null || this.lastReport === null) return null;
+    const gaveUp = set.processes.filter((_, p) => w.stateOf(p) === PROC_GAVE_UP).map((p) => p.name);
+    return { ageMs: Math.max(0, Math.floor((this.now() - this.lastReport.atUs) / 1000)), gaveUp: this.lastReport.gaveUp > 0 ? gaveUp : [] };
   }
 
   status(): { name: string; state: string; pid: number | null; failures: number }[] {
@@ -101,7 +146,7 @@ export class Supervisor {
   private arm(): void {
     if (this.wake !== null) clearTimeout(this.wake);
     const w = this.watchdog;
-    if (w === null || this.stopping) return;
+    if (w === null || this.stopping || this.hung) return;
     const delayMs = Math.max(0, Math.ceil((w.nextWakeUs() - this.now()) / 1000));
     this.wake = setTimeout(() => {
       w.poll(this.now());
@@ -124,20 +169,27 @@ export class Supervisor {
     const spec = set.processes[p] as ProcessSpec;
     const argv = substitute(spec.command, { ports: set.ports[p] ?? [], node: set.node, dir: set.dir });
     const port = set.ports[p]?.[0];
-    const child = spawn(argv[0] as string, argv.slice(1), {
+    // Its own process group (detached), so a stop reaches everything it started; fd 3 is the
+    // lifeline CHILD_WRAPPER watches.
+    const child = spawn("sh", ["-c", CHILD_WRAPPER, CHILD_WRAPPER_NAME, ...argv], {
       cwd: set.dir,
       detached: true,
-      stdio: ["ignore", "pipe", "pipe"],
+      stdio: ["ignore", "pipe", "pipe", "pipe"],
       env: { ...process.env, TESTBED_NODE: set.node, ...(port === undefined ? {} : { PORT: String(port) }) },
     });
     this.children[p] = child;
     const out = this.logOf(spec.name);
     child.stdout?.on("data", (d: Buffer) => out.write(d));
     child.stderr?.on("data", (d: Buffer) => out.write(d));
+    const lifeline = child.stdio[3] as Socket | null;
+    lifeline?.on("error", () => {});
     const exited = (): void => {
+      // The process is gone: closing the lifeline lets its watcher clear the group and exit.
+      lifeline?.destroy();
       if (this.children[p] !== child) return;
       this.children[p] = null;
       this.exits++;
+      if (this.hung) return;
       this.watchdog?.exited(this.now(), p);
       this.arm();
     };
@@ -178,7 +230,7 @@ export class Supervisor {
   private runChecks(): void {
     const set = this.set;
     const w = this.watchdog;
-    if (set === null || w === null) return;
+    if (set === null || w === null || this.hung) return;
     set.processes.forEach((spec, p) => {
       if (this.children[p] === null || this.children[p] === undefined) return;
       const port = set.ports[p]?.[0];
@@ -187,6 +239,7 @@ export class Supervisor {
       if (spec.checkCommand !== null) checks.push(commandCheck(substitute(spec.checkCommand, { ports: set.ports[p] ?? [], node: set.node, dir: set.dir }), set.dir));
       if (checks.length === 0) return;
       void Promise.all(checks).then((results) => {
+        if (this.hung || this.watchdog !== w) return;
         w.checked(this.now(), p, results.every(Boolean));
         this.arm();
       });

@@ -244,6 +244,23 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX node_disks_delta ON node_disks (delta);
     `,
   },
+  {
+    version: 8,
+    description: "service sweeps: the nodes the sweep restarted, why and how",
+    sql: `
+  CREATE TABLE service_restarts (
+    id INTEGER PRIMARY KEY,
+    service TEXT NOT NULL,
+    node TEXT NOT NULL,
+    at TEXT NOT NULL,
+    reason TEXT NOT NULL CHECK (reason IN ('silent', 'gave-up')),
+    how TEXT NOT NULL CHECK (how IN ('agent', 'command', 'none')),
+    ok INTEGER NOT NULL CHECK (ok IN (0, 1)),
+    detail TEXT NOT NULL
+  ) STRICT;
+  CREATE INDEX service_restarts_service ON service_restarts (service, id);
+`,
+  },
 ];
 
 function latestVersion(migrations: readonly Migration[]): number {

@@ -47,6 +47,19 @@ export interface ServiceChecksumRow {
   readonly minority: readonly string[];
 }
 
+/** A node the sweep restarted (migration 8). */
+export interface ServiceRestartRow {
+  readonly service: string;
+  readonly node: string;
+  readonly at: string;
+  readonly reason: "silent" | "gave-up";
+  /** Through its agent, through the operator's restart command, or not at all (unreachable, no command). */
+  readonly how: "agent" | "command" | "none";
+  readonly ok: boolean;
+  /** Why it was restarted and how it went, in words. */
+  readonly detail: string;
+}
+
 /** Most rows one listing returns. */
 export const SERVICE_ROWS_MAX = 100_000;
 
@@ -55,11 +68,14 @@ export interface ServiceStore {
   /** A finished rollout and its batches, in one transaction; returns its id. */
   saveRollout(r: Omit<ServiceRolloutRow, "id">): number;
   saveChecksums(rows: readonly ServiceChecksumRow[]): void;
+  saveRestarts(rows: readonly ServiceRestartRow[]): void;
   /** Restarts and other service events, into the store's events table. */
   saveEvents(events: readonly { host: string; kind: string; data: Record<string, unknown> }[]): void;
   nodes(service: string): ServiceNodeRow[];
   rollouts(service: string, limit?: number): ServiceRolloutRow[];
   checksums(service: string, limit?: number): ServiceChecksumRow[];
+  /** The latest restarts first. */
+  restarts(service: string, limit?: number): ServiceRestartRow[];
   close(): void;
 }
 
@@ -83,6 +99,8 @@ class SqliteServiceStore implements ServiceStore {
       rollout: db.prepare("INSERT INTO service_rollouts (service, version, state, reason, targets, started_at, seconds) VALUES (?, ?, ?, ?, ?, ?, ?)"),
       batch: db.prepare("INSERT INTO service_batches (rollout_id, batch, first, size, failed) VALUES (?, ?, ?, ?, ?)"),
       checksum: db.prepare("INSERT INTO service_checksums (service, round_at, node_set, file, decided, supporters, expected, minority) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
+      restart: db.prepare("INSERT INTO service_restarts (service, node, at, reason, how, ok, detail) VALUES (?, ?, ?, ?, ?, ?, ?)"),
+      restarts: db.prepare<[string, number]>("SELECT * FROM service_restarts WHERE service = ? ORDER BY id DESC LIMIT ?"),
       event: db.prepare("INSERT INTO events (run_id, time_us, host, kind, data) VALUES (NULL, ?, ?, ?, ?)"),
       nodes: db.prepare<[string, number]>("SELECT * FROM service_nodes WHERE service = ? ORDER BY node LIMIT ?"),
       rollouts: db.prepare<[string, number]>("SELECT * FROM service_rollouts WHERE service = ? ORDER BY id DESC LIMIT ?"),
@@ -112,6 +130,13 @@ class SqliteServiceStore implements ServiceStore {
       for (const r of rows) this.s.checksum.run(r.service, r.roundAt, r.nodeSet, r.file, r.decided, r.supporters, r.expected, JSON.stringify(r.minority));
     });
     guard(this.path, "save checksum results", () => write.immediate());
+  }
+
+  saveRestarts(rows: readonly ServiceRestartRow[]): void {
+    const write = this.db.transaction(() => {
+      for (const r of rows) this.s.restart.run(r.service, r.node, r.at, r.reason, r.how, r.ok ? 1 : 0, r.detail);
+    });
+    guard(this.path, "save sweep restarts", () => write.immediate());
   }
 
   saveEvents(events: readonly { host: string; kind: string; data: Record<string, unknown> }[]): void {
@@ -164,6 +189,19 @@ class SqliteServiceStore implements ServiceStore {
       supporters: r["supporters"] as number,
       expected: r["expected"] as number,
       minority: JSON.parse(r["minority"] as string) as string[],
+    }));
+  }
+
+  restarts(service: string, limit = 100): ServiceRestartRow[] {
+    const rows = guard(this.path, "read service_restarts", () => this.s.restarts.all(service, Math.min(limit, SERVICE_ROWS_MAX))) as Record<string, unknown>[];
+    return rows.map((r) => ({
+      service: r["service"] as string,
+      node: r["node"] as string,
+      at: r["at"] as string,
+      reason: r["reason"] as ServiceRestartRow["reason"],
+      how: r["how"] as ServiceRestartRow["how"],
+      ok: r["ok"] === 1,
+      detail: r["detail"] as string,
     }));
   }
 

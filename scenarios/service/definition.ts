@@ -40,6 +40,8 @@ export interface ServiceDefinition {
   readonly name: string;
   readonly experiment: string;
   readonly ports: PortRange;
+  /** The service's protocol version: agents of releases with different ones ignore each other's heartbeats. */
+  readonly protocol: number;
   readonly processes: readonly ProcessSpec[];
   readonly nodeSets: readonly NodeSetDefinition[];
   readonly checksumFiles: readonly string[];
@@ -58,7 +60,7 @@ export function readServiceDefinition(file: string, nodeNames: readonly string[]
     if (code !== undefined) throw new ScenarioError(`${file}: cannot read the service definition (${code === "ENOENT" ? "no such file" : (error as Error).message})`);
     throw new ScenarioError(`${file}: not valid JSON (${(error as Error).message})`);
   }
-  const top = new Reader(file, "", json).fields(["name", "experiment", "ports", "processes", "nodeSets", "checksum", "rollout"]);
+  const top = new Reader(file, "", json).fields(["name", "experiment", "ports", "protocol", "processes", "nodeSets", "checksum", "rollout"]);
   const name = top.at("name");
   if (!NAME.test(name.string())) name.fail("expected a name of letters, digits, . _ -");
   const experiment = top.at("experiment");
@@ -77,7 +79,8 @@ export function readServiceDefinition(file: string, nodeNames: readonly string[]
   const nodeSets = readNodeSets(top.at("nodeSets"), dirname(resolve(file)), nodeNames);
   const checksum = top.at("checksum");
   const checksumFiles = checksum.present ? checksum.items().map((r) => checkRelative(r)) : [];
-  return { file, name: name.string(), experiment: experiment.string(), ports, processes, nodeSets, checksumFiles, rollout: readRollout(top.at("rollout")) };
+  const protocol = top.at("protocol").present ? top.at("protocol").number(0, 65_535, true) : 1;
+  return { file, name: name.string(), experiment: experiment.string(), ports, protocol, processes, nodeSets, checksumFiles, rollout: readRollout(top.at("rollout")) };
 }
 
 function checkRelative(r: Reader): string {

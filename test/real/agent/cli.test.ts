@@ -74,7 +74,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   // SIGTERM, so each agent stops its own processes before it exits.
-  await Promise.all(agents.filter((a) => a.child.exitCode === null).map((a) => new Promise((r) => {
+  await Promise.all(agents.filter((a) => a.child.exitCode === null && a.child.signalCode === null).map((a) => new Promise((r) => {
     a.child.once("exit", r);
     a.child.kill("SIGTERM");
   })));
@@ -143,17 +143,55 @@ describe("testbed agent and testbed service", () => {
     expect(status.nodes).toHaveLength(2);
     const a = agents[1] as { child: ChildProcess; port: number };
     const before = pidsOf(join(t.dir, "n1"));
-    expect(before.length).toBe(1);
+    // The process, and the watcher its wrapper left beside it (see CHILD_WRAPPER).
+    expect(before.length).toBe(2);
     const exited = new Promise<number | null>((r) => a.child.once("exit", (code) => r(code)));
     a.child.kill("SIGTERM");
     expect(await exited).toBe(0);
-    // Its supervised process went with it.
-    for (const p of before) expect(alive(p)).toBe(false);
+    // Its supervised process went with it (the process at once, its watcher once it sees the agent gone).
+    while (before.some(alive)) await new Promise((r) => setTimeout(r, 100));
     expect(existsSync(join(t.dir, "n1", "state.json"))).toBe(true);
     const back = await startAgentProcess("n1");
     agents.push(back);
     writeFileSync(nodes, `n0 127.0.0.1:${agents[0]?.port}\nn1 127.0.0.1:${back.port}\n`);
     const again = JSON.parse(testbed("service", "status", "--nodes", nodes, "--key", key, "--no-store", "--json").stdout) as { nodes: { version: string; healthy: boolean }[] };
     expect(again.nodes[1]).toMatchObject({ version: "v2" });
+  });
+
+  it("takes its processes with it when it is killed with SIGKILL (they watch it)", async () => {
+    const a = agents[agents.length - 1] as { child: ChildProcess; port: number };
+    let before = pidsOf(join(t.dir, "n1"));
+    while (before.length < 2) {
+      await new Promise((r) => setTimeout(r, 100));
+      before = pidsOf(join(t.dir, "n1"));
+    }
+    const killed = new Promise((r) => a.child.once("exit", r));
+    a.child.kill("SIGKILL");
+    await killed;
+    // The watcher sees its lifeline close and stops the group: wait for that, however long the load makes it.
+    while (before.some(alive)) await new Promise((r) => setTimeout(r, 100));
+    expect(pidsOf(join(t.dir, "n1"))).toEqual([]);
+  });
+
+  it("sweeps: a node whose agent does not answer is restarted by the operator's command, the others are left alone", () => {
+    const db = join(t.dir, "sweep.db");
+    const sweepNodes = join(t.dir, "sweep-nodes.txt");
+    // n1's agent was killed above: its port is closed.
+    writeFileSync(sweepNodes, `n0 127.0.0.1:${agents[0]?.port}\nn1 127.0.0.1:${agents[agents.length - 1]?.port}\n`);
+    const r = testbed("service", "sweep", "--nodes", sweepNodes, "--key", key, "--service", def, "--db", db, "--rounds", "1", "--json", "--restart-command", "touch {node}.restarted");
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const round = JSON.parse(r.stdout) as { nodes: number; reporting: number; unreachable: number; restarts: { node: string; reason: string; how: string; ok: boolean }[] };
+    expect(round).toMatchObject({ nodes: 2, reporting: 1, unreachable: 1, restarts: [{ node: "n1", reason: "silent", how: "command", ok: true }] });
+    expect(existsSync(join(t.dir, "n1.restarted"))).toBe(true);
+    expect(existsSync(join(t.dir, "n0.restarted"))).toBe(false);
+    const status = JSON.parse(testbed("service", "status", "--nodes", sweepNodes, "--key", key, "--service", def, "--db", db, "--json").stdout) as { restarts: { node: string; how: string }[] };
+    expect(status.restarts).toMatchObject([{ node: "n1", how: "command" }]);
+    // A failing restart command fails the sweep; a command line of blanks is refused.
+    const failing = testbed("service", "sweep", "--nodes", sweepNodes, "--key", key, "--no-store", "--rounds", "1", "--restart-command", "false");
+    expect(failing.code).toBe(1);
+    expect(failing.stdout).toMatch(/n1: NOT RESTARTED \(silent, command\): unreachable: .*restart command false failed with exit 1/);
+    expectOneLineError(testbed("service", "sweep", "--nodes", sweepNodes, "--key", key, "--restart-command", "  "), 2, /--restart-command: expected a command/);
+    expectOneLineError(testbed("service", "sweep", "--nodes", sweepNodes, "--key", key, "--interval", "0"), 2, /--interval: expected a whole number from 1/);
   });
 });

@@ -2,9 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { KEY_PREFIX } from "../../../real/queue/job.js";
 import { killChildren, testbed, until, type Running } from "../../real/frisbee/support.js";
 import { redisSkipReason, startTestRedis, type TestRedis } from "../../support/redis.js";
 
@@ -40,37 +38,6 @@ async function stopWorker(w: Running): Promise<number> {
   w.child.kill("SIGTERM");
   expect(await w.exited).toBe(0);
   return Number(/stopped: (\d+) jobs done/.exec(w.stdout())?.[1]);
-}
-
-/**
- * Freezes a worker (SIGSTOP) until it is seen holding a job, then SIGKILLs it: a worker killed
- * between two jobs holds nothing, and nothing would stall. BullMQ stamps each active job with the
- * name of the worker that took it (field `pb`), and the worker names itself after its id.
- */
-async function killHoldingAJob(url: string, victim: Running): Promise<void> {
-  const short = /worker (\S+) on redis:/.exec(victim.stdout())?.[1];
-  if (short === undefined) throw new Error(`no worker id in: ${victim.stdout()}`);
-  const redis = new Redis(url, { maxRetriesPerRequest: 1 });
-  try {
-    for (let attempt = 0; attempt < 200; attempt++) {
-      victim.child.kill("SIGSTOP");
-      for (const key of await redis.keys(`${KEY_PREFIX}:*:active`)) {
-        const queue = key.slice(0, -":active".length);
-        for (const job of await redis.lrange(key, 0, -1)) {
-          const by = await redis.hget(`${queue}:${job}`, "pb");
-          if (by?.startsWith(`testbed-worker-${short}`) === true) {
-            victim.child.kill("SIGKILL");
-            return;
-          }
-        }
-      }
-      victim.child.kill("SIGCONT");
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    throw new Error("the victim never held a job");
-  } finally {
-    redis.disconnect();
-  }
 }
 
 const perSeed = (s: SweepJson) => s.results.map((r) => `${r.seed} ${r.verdict} ${r.fingerprint}`);
@@ -114,7 +81,7 @@ describe.skipIf(skip !== null)(`sweeps through Redis${skip === null ? "" : ` (sk
     const sweep = testbed(["sweep", RACE, "--seeds", `1..${seeds}`, ...VARIES, "--json", "--no-store", "--no-shrink", "--queue", redis.url], dir, 600_000);
     const progress = (): number => Math.max(0, ...[...sweep.stderr().matchAll(/"done":(\d+)/g)].map((m) => Number(m[1])));
     await until(() => progress() >= 100, "100 seeds done", sweep, 300_000);
-    await killHoldingAJob(redis.url, victim);
+    victim.child.kill("SIGKILL");
     const queued = await finished(sweep);
     expect(queued.results.map((r) => r.seed)).toEqual(Array.from({ length: seeds }, (_, i) => i + 1));
     expect(perSeed(queued)).toEqual(perSeed(local).slice(0, seeds));

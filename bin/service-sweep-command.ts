@@ -1,0 +1,127 @@
+import type { Command } from "commander";
+import { KeyError, readKey } from "../real/agent/key.js";
+import { NodeFileError, readNodeFile } from "../real/agent/nodes-file.js";
+import { Controller } from "../real/agent/controller.js";
+import { SweepController, type SweepRound } from "../real/agent/sweeper.js";
+import { DEFAULT_STORE_PATH, openServiceStore } from "../real/store/index.js";
+import { readServiceDefinition } from "../scenarios/service/definition.js";
+import { parseWhole, UsageError } from "./errors.js";
+import { runAsync } from "./failure.js";
+
+interface SweepFlags {
+  nodes: string;
+  key: string;
+  service?: string;
+  interval: string;
+  silentAfter: string;
+  restartCommand?: string;
+  rounds?: string;
+  db: string;
+  store: boolean;
+  json?: boolean;
+}
+
+const SEC_US = 1_000_000;
+/** A day: a longer interval or silence limit is a typo, not a schedule. */
+const SWEEP_SECONDS_MAX = 86_400;
+
+/** The restart command as argv: split on blanks, no shell; {node}, {host}, {port} are substituted per node. */
+function parseRestartCommand(text: string | undefined): string[] | null {
+  if (text === undefined) return null;
+  const argv = text.trim().split(/\s+/).filter((a) => a !== "");
+  if (argv.length === 0) throw new UsageError("--restart-command: expected a command, e.g. \"ssh {host} systemctl restart testbed-agent\"");
+  return argv;
+}
+
+function printRound(r: SweepRound, json: boolean): void {
+  if (json) return void console.log(JSON.stringify(r));
+  console.log(`${r.at} sweep: ${r.reporting} of ${r.nodes} watchdogs reporting, ${r.unreachable} unreachable, ${r.restarts.length} restarted`);
+  for (const x of r.restarts) console.log(`  ${x.node}: ${x.ok ? "restarted" : "NOT RESTARTED"} (${x.reason}, ${x.how}): ${x.detail}`);
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done);
+  });
+}
+
+/**
+ * The central sweep: every --interval, every agent's watchdog is checked; a node whose watchdog is
+ * silent (or gave up) gets everything on it restarted (see real/agent/sweeper.ts). Runs until a
+ * signal (a round in flight finishes first), or for --rounds rounds. Exit 1 if a restart failed.
+ */
+async function sweepCommand(f: SweepFlags): Promise<number> {
+  let nodes;
+  let key;
+  try {
+    nodes = readNodeFile(f.nodes);
+    key = readKey(f.key);
+  } catch (error) {
+    if (error instanceof NodeFileError || error instanceof KeyError) throw new UsageError(error.message);
+    throw error;
+  }
+  const def = f.service === undefined ? null : readServiceDefinition(f.service, nodes.map((n) => n.name));
+  const intervalUs = parseWhole("--interval", f.interval, 1, SWEEP_SECONDS_MAX) * SEC_US;
+  const silentAfterUs = parseWhole("--silent-after", f.silentAfter, 1, SWEEP_SECONDS_MAX) * SEC_US;
+  const rounds = f.rounds === undefined ? Infinity : parseWhole("--rounds", f.rounds, 1, 1_000_000);
+  const restartCommand = parseRestartCommand(f.restartCommand);
+  const service = def?.name ?? "default";
+  const c = new Controller(nodes, key, def);
+  const sweeper = new SweepController(c, nodes, { intervalUs, silentAfterUs, restartCommand });
+  const stop = new AbortController();
+  const onSignal = (): void => stop.abort();
+  for (const s of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(s, onSignal);
+  let failed = 0;
+  try {
+    for (let done = 0; done < rounds && !stop.signal.aborted; ) {
+      const wait = Math.ceil((sweeper.nextRoundUs() - sweeper.now()) / 1000);
+      if (wait > 0) {
+        await pause(wait, stop.signal);
+        continue;
+      }
+      const r = await sweeper.round();
+      done++;
+      failed += r.restarts.filter((x) => !x.ok).length;
+      if (f.store && r.restarts.length > 0) {
+        const store = openServiceStore(f.db);
+        try {
+          store.saveRestarts(r.restarts.map((x) => ({ service, node: x.node, at: r.at, reason: x.reason, how: x.how, ok: x.ok, detail: x.detail })));
+        } finally {
+          store.close();
+        }
+      }
+      printRound(r, f.json === true);
+    }
+    if (stop.signal.aborted) console.error(`testbed: sweep stopped after ${sweeper.rounds} rounds`);
+    return failed === 0 ? 0 : 1;
+  } finally {
+    for (const s of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.off(s, onSignal);
+    c.close();
+  }
+}
+
+export function registerServiceSweep(service: Command): void {
+  service
+    .command("sweep")
+    .description("the central sweep: check every watchdog on a schedule; restart everything on a node whose watchdog is silent or gave up")
+    .requiredOption("--nodes <file>", "one `NAME HOST:PORT` a line")
+    .requiredOption("--key <file>", "the operator's shared secret")
+    .option("--service <file>", "the service definition (JSON), for its name in the store")
+    .option("--interval <s>", "seconds between rounds", "300")
+    .option("--silent-after <s>", "a watchdog silent this long (seconds) gets its node restarted", "300")
+    .option("--restart-command <argv>", "run (no shell) for a node whose agent does not answer; {node} {host} {port} substituted")
+    .option("--rounds <n>", "stop after N rounds (default: until a signal)")
+    .option("--db <path>", "store file", DEFAULT_STORE_PATH)
+    .option("--no-store", "do not record the restarts in the store")
+    .option("--json", "print one JSON line per round")
+    .addHelpText("after", '\nExample:\n  testbed service sweep --nodes nodes.txt --key operator.key --restart-command "ssh {host} systemctl restart testbed-agent"')
+    .action((f: SweepFlags) => runAsync(() => sweepCommand(f)));
+}
