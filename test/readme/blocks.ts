@@ -59,7 +59,7 @@ export function maskWallClock(text: string): string {
       if (line.startsWith(WALL_MARK)) return `${WALL_MARK} …`;
       if (!line.startsWith("|")) {
         wallColumns = [];
-        return line.replace(/wall: \S+ +\(\d+ events\/s\)/g, "wall: … (… events/s)");
+        return line.replace(/wall: \S+ +\(\d+ events\/s\)/g, "wall: … (… events/s)").replace(/wall: [\d.]+ s\b/g, "wall: … s");
       }
       const cells = line.split("|");
       if (wallColumns.length === 0 && cells.some((c) => c.includes(WALL_MARK))) {
@@ -363,6 +363,15 @@ const chunkScale: ReadmeBlock = {
   },
 };
 
+/** `plan service` at the issue's scale: a week of 1,000 nodes, a few seconds (the wall figure is masked). */
+const planService: ReadmeBlock = {
+  id: "plan-service",
+  async render(run) {
+    const command = ["plan", "service", "--nodes", "1000", "--days", "7", "--seed", "1", "--no-store"];
+    return ["```sh", `$ npx testbed ${command.join(" ")}`, (await run(command)).trimEnd(), "```"].join("\n");
+  },
+};
+
 interface SwapRowJson {
   nodes: number;
   deltaPct: number;
@@ -448,4 +457,4 @@ const deltaBench: ReadmeBlock = {
   },
 };
 
-export const README_BLOCKS: readonly ReadmeBlock[] = [beyond100, chunkScale, imageBenchDisk, simSample, exampleScenarios, planFrisbee, experimentSample, planMonitor, monitorBench, syncSim, frisbeePacketBench, planSwap, deltaBench];
+export const README_BLOCKS: readonly ReadmeBlock[] = [planService, beyond100, chunkScale, imageBenchDisk, simSample, exampleScenarios, planFrisbee, experimentSample, planMonitor, monitorBench, syncSim, frisbeePacketBench, planSwap, deltaBench];

@@ -118,6 +118,7 @@ describe("the wall-clock mask", () => {
     expect(maskWallClock(table)).toBe(["| a | wall † | b |", "| --- | --- | --- |", "| 1 | … | 7 |", "", "| c |", "| --- |", "| 0.5 s |"].join("\n"));
     expect(maskWallClock("trace: ab  events: 5  simulated: 20s  wall: 0.54s  (1441270 events/s)")).toBe("trace: ab  events: 5  simulated: 20s  wall: … (… events/s)");
     expect(maskWallClock("| 1 | 2 |")).toBe("| 1 | 2 |");
+    expect(maskWallClock("trace: ab  events: 5  wall: 3.824 s  chart: x.svg")).toBe("trace: ab  events: 5  wall: … s  chart: x.svg");
     expect(maskWallClock("† measured on 2026-12-06 at load 3.1")).toBe("† …");
   });
 });
