@@ -45,7 +45,8 @@ export function checksumRound(c: Controller, set: { readonly name: string; reado
         );
       },
       decided: (_now, file, verdict) => {
-        const minority = verdict.minority.map((k) => nodes[k] as number);
+        // In node-file order, not the order the answers came in, so reports read the same every time.
+        const minority = verdict.minority.map((k) => nodes[k] as number).sort((a, b) => a - b);
         const source = verdict.source === null ? null : (nodes[verdict.source] as number);
         reports.push({
           nodeSet: set.name,
@@ -65,10 +66,13 @@ export function checksumRound(c: Controller, set: { readonly name: string; reado
       if (timer !== null) clearTimeout(timer);
       resolve(reports);
     };
-    round.start(clock.now());
+    const startedUs = clock.now();
+    round.start(startedUs);
     if (round.done) return finish();
+    // A timer may fire a little before the deadline by the runtime's clock: poll at the deadline
+    // itself at the latest, so the round always decides (with what came) before it resolves.
     timer = setTimeout(() => {
-      round.poll(clock.now());
+      round.poll(Math.max(clock.now(), startedUs + answerDeadlineMs * 1000));
       finish();
     }, answerDeadlineMs);
   });
