@@ -1,4 +1,4 @@
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import { backoff, backoffDelayUs } from "../../core/monitor/backoff.js";
 
 /**
@@ -62,7 +62,10 @@ export interface ConnectOptions {
  * connected, a dropped connection is retried with backoff, so a Redis restart does not end a worker.
  */
 export async function connectRedis(target: QueueUrl, options: ConnectOptions): Promise<Redis> {
-  const redis = new Redis(target.url, {
+  // Loaded when first used: every testbed command imports this module, few talk to Redis, and
+  // loading the client takes a noticeable part of a second at start-up.
+  const { Redis: RedisClient } = await import("ioredis");
+  const redis = new RedisClient(target.url, {
     lazyConnect: true,
     connectTimeout: options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS,
     maxRetriesPerRequest: options.blocking ? null : 1,

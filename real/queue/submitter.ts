@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { Queue, type JobsOptions } from "bullmq";
+import type { JobsOptions, Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import { wallClock } from "../runtime/clock.js";
 import { connectRedis, evictionWarning, QueueError, reasonOf, type QueueUrl } from "./connection.js";
@@ -59,7 +59,8 @@ export class Submitter {
   static async open(target: QueueUrl, version: BuildVersion): Promise<Submitter> {
     const redis = await connectRedis(target, { blocking: false });
     const warning = await evictionWarning(redis, target);
-    const queue = new Queue(keys.queue(version.id), { connection: redis, prefix: KEY_PREFIX });
+    const bullmq = await import("bullmq"); // loaded only by commands that use the queue
+    const queue = new bullmq.Queue(keys.queue(version.id), { connection: redis, prefix: KEY_PREFIX });
     queue.on("error", () => {}); // Reported where a call fails; a listener keeps Node from printing a stack.
     return new Submitter(redis, queue, target, version, warning === null ? [] : [warning]);
   }

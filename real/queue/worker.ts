@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
-import { UnrecoverableError, Worker, type Job } from "bullmq";
+import type { Job } from "bullmq";
 import type { Redis } from "ioredis";
 import { connectRedis, evictionWarning, reasonOf, type QueueUrl } from "./connection.js";
 import { decodeEnvelope, KEY_PREFIX, keys, type JobEnvelope } from "./job.js";
@@ -62,7 +62,9 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
   const counts = { done: 0, refused: 0, nondeterministic: 0 };
   const blobs = new Map<string, string>();
   const context: JobContext = { blob: (blobId) => cachedBlob(redis, blobs, blobId) };
-  const worker = new Worker(keys.queue(o.version.id), (job: Job) => processJob(job, o, context, redis, id, counts), {
+  // Loaded only by commands that use the queue (it adds to every command's start-up otherwise).
+  const { UnrecoverableError, Worker } = await import("bullmq");
+  const worker = new Worker(keys.queue(o.version.id), (job: Job) => processJob(job, o, context, redis, id, counts, UnrecoverableError), {
     connection: redis,
     prefix: KEY_PREFIX,
     concurrency: o.concurrency,
@@ -120,6 +122,7 @@ async function processJob(
   redis: Redis,
   workerId: string,
   counts: RunningWorker["counts"],
+  UnrecoverableError: new (message: string) => Error,
 ): Promise<JobAnswer> {
   const envelope = decodeEnvelope(job.data);
   const refuse = (why: string): never => {

@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import { parseQueueUrl, type QueueUrl } from "../../real/queue/connection.js";
 import { startLocalRedis, redisServerInstalled, type LocalRedis } from "../../real/queue/redis-server.js";
 import { Submitter } from "../../real/queue/submitter.js";
@@ -131,7 +131,8 @@ interface EchoRun {
 
 /** `jobs` echo jobs through the queue, timed, with Redis's and this process's CPU time for them. */
 async function echoRun(target: QueueUrl, jobs: number): Promise<EchoRun> {
-  const redis = new Redis(target.url, { maxRetriesPerRequest: 1 });
+  const { Redis: RedisClient } = await import("ioredis");
+  const redis = new RedisClient(target.url, { maxRetriesPerRequest: 1 });
   const submitter = await Submitter.open(target, buildVersion());
   try {
     const redisBefore = await redisCpuMs(redis);
