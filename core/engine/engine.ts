@@ -99,11 +99,7 @@ export class Engine {
       const arg = queue.arg[slot] as number;
       const ref = queue.ref[slot] as never;
       queue.release(slot);
-      // Kind < 2^16 shares a word with the time's high bits (below 2^16 for 8.9 years of microseconds).
-      const now = queue.now;
-      trace.mix(now >>> 0);
-      trace.mix(kind | (((now / 4294967296) >>> 0) << 16));
-      trace.mix(arg);
+      trace.mixEvent(queue.now, kind, arg);
       count++;
       (handlers[kind] as Handler<never>)(arg, ref);
     }

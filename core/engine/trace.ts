@@ -26,6 +26,17 @@ export class Fingerprint {
     this.mix((value / 4294967296) >>> 0);
   }
 
+  /**
+   * Mixes one executed event, as the engine does: the time's low word, then the kind sharing a
+   * word with the time's high bits (kind < 2^16; the high bits stay below 2^16 for 8.9 years of
+   * microseconds), then the argument.
+   */
+  mixEvent(timeUs: number, kind: number, arg: number): void {
+    this.mix(timeUs >>> 0);
+    this.mix(kind | (((timeUs / 4294967296) >>> 0) << 16));
+    this.mix(arg);
+  }
+
   mixString(text: string): void {
     for (let i = 0; i < text.length; i++) this.mix(text.charCodeAt(i));
     this.mix(text.length);

@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { Engine, HANDLERS_MAX } from "../../../core/engine/engine.js";
+import { Fingerprint } from "../../../core/engine/trace.js";
 import type { EventHandle } from "../../../core/engine/queue.js";
 
 type Action = { kind: "schedule"; delayUs: number } | { kind: "cancel"; pick: number };
@@ -268,5 +269,22 @@ describe("Engine", () => {
     };
     expect(fingerprint("net.switch")).toBe(fingerprint("net.switch"));
     expect(fingerprint("net.deliver")).not.toBe(fingerprint("net.switch"));
+  });
+
+  it("mixes every handler name, then every executed event's time, kind and argument, and nothing else, into its fingerprint", () => {
+    const engine = new Engine();
+    const names = ["tick", "tock", "far"];
+    const kinds = names.map((n) => engine.register<undefined>(n, () => undefined));
+    // Times above 2^32 us (about 71 minutes) put their high word beside the kind.
+    const events: [number, number, number][] = [[5, 0, 1], [2 ** 32 + 3, 1, 2], [2 ** 40, 2, 0xffffffff], [2 ** 40, 0, 7]];
+    for (const [timeUs, kind, arg] of events) engine.at(timeUs, kinds[kind]!, arg);
+    const cancelled = engine.at(2 ** 41, kinds[0]!, 9);
+    engine.cancel(cancelled);
+    engine.run();
+    const expected = new Fingerprint();
+    for (const n of names) expected.mixString(n);
+    for (const [timeUs, kind, arg] of events) expected.mixEvent(timeUs, kind, arg);
+    expect(engine.trace.hex()).toBe(expected.hex());
+    expect(engine.trace.hex()).toBe("8bf17c48813dbbe1");
   });
 });
