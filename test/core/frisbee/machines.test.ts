@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { Env, Process } from "../../../core/engine/index.js";
 import { FrisbeeClient } from "../../../core/frisbee/client.js";
-import { CHUNK_BLOCKS } from "../../../core/frisbee/constants.js";
+import { CHUNK_BLOCKS, SERVER_DEFAULTS } from "../../../core/frisbee/constants.js";
 import { PKT_TYPE_REQUEST, PROGRESS_LEVEL } from "../../../core/frisbee/messages.js";
 import { UNKNOWN_LOG_INTERVAL_US } from "../../../core/frisbee/payload.js";
 import { pacedBlocksPerSec } from "../../../core/frisbee/rate.js";
@@ -103,6 +103,48 @@ describe("Frisbee server and clients in a simulated world", () => {
       // A burst cut short by an empty queue is finished when requests come back, before the next
       // burst: as in the original, a sliding window may then see up to two bursts' worth, never more.
       expect(mostInAnyWindow(t.sentBlocks, t.pacing.burstGapUs)).toBeLessThan(2 * t.pacing.burstPackets);
+    });
+  });
+
+  describe("dynamic pacing (--dynamic)", () => {
+    const ADAPT_US = SERVER_DEFAULTS.adaptIntervalUs;
+    /** The server's burst after each adaptation interval, until `untilUs`. */
+    const burstsOver = (t: Imaging, untilUs: number): number[] => {
+      const bursts: number[] = [];
+      for (let at = ADAPT_US; at <= untilUs; at += ADAPT_US) {
+        t.world.run(at + 1);
+        bursts.push(t.server().stats.burstPackets);
+      }
+      return bursts;
+    };
+
+    it("grows the burst by one block every 500 ms while no loss is seen, sending faster than the fixed pacing, up to its limit", () => {
+      const t = imaging({ clients: 2, chunks: 40, dynamic: true });
+      const start = t.pacing.burstPackets;
+      const bursts = burstsOver(t, 2_000_000);
+      expect(bursts).toEqual([start + 1, start + 2, start + 3, start + 4]);
+      // Bursts of the interval before the last adaptation: start + 3 blocks each.
+      expect(largestBurst(t.sentBlocks.filter((b) => b.atUs < 2_000_000), t.pacing.burstGapUs)).toBe(start + 3);
+      t.world.run(RUN_LIMIT_US);
+      for (const c of clientsOf(t)) expectEveryChunkWrittenOnce(c, t);
+      expect(t.server().stats.burstPackets).toBe(SERVER_DEFAULTS.adaptBurstMax);
+      const fixed = imaging({ clients: 2, chunks: 40 });
+      fixed.world.run(RUN_LIMIT_US);
+      expect(fixed.server().stats.burstPackets).toBe(start);
+      expect(runtimeUs(t.client(0))).toBeLessThan(runtimeUs(fixed.client(0)));
+    });
+
+    it("shrinks the burst by a tenth (at least one block) after an interval in which clients asked for blocks again, else grows it by one", () => {
+      const t = imaging({ clients: 4, chunks: 40, dynamic: true, clientDownlinkLoss: 0.1 });
+      const start = t.pacing.burstPackets;
+      const bursts = [start, ...burstsOver(t, 3_000_000)];
+      const shrink = (b: number): number => Math.max(1, Math.min(b - 1, Math.floor(b * 0.9)));
+      // Each interval either saw loss (partial requests, or a chunk asked for again) and shrank, or grew by one.
+      const steps = bursts.slice(1).map((b, i) => (b === shrink(bursts[i]!) ? "shrink" : b === bursts[i]! + 1 ? "grow" : `jump to ${b}`));
+      expect(steps.filter((s) => s !== "shrink" && s !== "grow")).toEqual([]);
+      expect(steps.filter((s) => s === "shrink").length).toBeGreaterThanOrEqual(2);
+      t.world.run(RUN_LIMIT_US);
+      for (const c of clientsOf(t)) expectEveryChunkWrittenOnce(c, t);
     });
   });
 

@@ -25,6 +25,8 @@ export interface ImagingSetup {
   blockCount?: number;
   rawChunkBytes?: number;
   pacing?: BurstPacing;
+  /** The server adapts its burst to loss (`--dynamic`). */
+  dynamic?: boolean;
   diskWriteBytesPerSec?: number;
   inflateBytesPerSec?: number;
   /** Bernoulli loss rates. */
@@ -98,7 +100,7 @@ export function imaging(setup: ImagingSetup): Imaging {
     port: PORT,
     image: { blockCount, byteCount: blockCount * 1024, uncompressedBytes: chunks * rawChunkBytes },
     pacing,
-    dynamic: false,
+    dynamic: setup.dynamic ?? false,
     idleExitUs: 0,
     progressRequest: setup.progressRequest ?? null,
   };

@@ -56,6 +56,33 @@ describe("backoff shapes", () => {
     );
   });
 
+  it("spreads the jitter uniformly over every whole microsecond from 0 to jitterUs", () => {
+    const b = backoff("constant", { baseUs: 100, jitterUs: 3 });
+    const rng = createRng(5);
+    const seen = [0, 0, 0, 0];
+    for (let i = 0; i < 4_000; i++) seen[backoffWithJitterUs(b, 1, rng) - 100]! += 1;
+    // Each of 0, 1, 2 and 3 about a quarter of the time: both ends are reached.
+    for (const n of seen) expect(n).toBeGreaterThan(850);
+    const wide = backoff("quadratic", { stepUs: 300 * SEC, capUs: 12 * 3_600 * SEC, jitterUs: 120 * SEC });
+    const draws = Array.from({ length: 2_000 }, () => backoffWithJitterUs(wide, 2, rng) - backoffDelayUs(wide, 2));
+    const mean = draws.reduce((a, d) => a + d, 0) / draws.length;
+    expect(Math.min(...draws)).toBeLessThan(SEC);
+    expect(Math.max(...draws)).toBeGreaterThan(119 * SEC);
+    expect(Math.abs(mean - 60 * SEC)).toBeLessThan(3 * SEC);
+  });
+
+  it("adds no jitter when jitterUs is 0, and draws nothing from the stream", () => {
+    const rng = createRng(9);
+    expect(backoffWithJitterUs(backoff("additive", { stepUs: 10 }), 3, rng)).toBe(30);
+    expect(rng.next()).toBe(createRng(9).next());
+  });
+
+  it("gives the longest delay a backoff can ask for: a constant one's base, or else its cap, plus the jitter", () => {
+    expect(backoffMaxUs(backoff("constant", { baseUs: 50, capUs: 1_000, jitterUs: 7 }))).toBe(57);
+    expect(backoffMaxUs(backoff("constant", { baseUs: 5_000, capUs: 1_000, jitterUs: 7 }))).toBe(1_007);
+    expect(backoffMaxUs(backoff("additive", { baseUs: 50, stepUs: 1, capUs: 1_000, jitterUs: 7 }))).toBe(1_007);
+  });
+
   it("draws the same jitter from the same seed", () => {
     const b = goodPool().passBackoff;
     const a = [1, 2, 3].map((n) => backoffWithJitterUs(b, n, createRng(7)));

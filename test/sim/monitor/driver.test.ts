@@ -88,14 +88,39 @@ describe("node behaviour models", () => {
     expect(down / samples).toBeLessThan(0.6);
   });
 
-  it("takes every node of a site down together in a site outage", () => {
+  it("takes every node of a site down together in a site outage, for 1 to 12 hours, and brings them back", () => {
     const m = new NodeModels(9, DAY, { ...mix, deadPct: 0, flakyPct: 0, flapPct: 0, slowPct: 0, siteOutages: 20 }, createRng(3));
-    for (let t = 0; t < DAY; t += 10 * 60 * SEC) {
+    let downSamples = 0;
+    const step = 10 * 60 * SEC;
+    for (let t = 0; t < DAY; t += step) {
       for (let site = 0; site < 3; site++) {
         const states = [0, 1, 2].map((i) => m.downSinceUs(site * 3 + i, t));
         expect(new Set(states).size).toBe(1);
+        if (states[0]! >= 0) downSamples++;
       }
     }
+    // 20 outages of 1-12 h over 3 sites and a day: most of the sampled site-hours are down, not none.
+    expect(downSamples).toBeGreaterThan(0.3 * 3 * (DAY / step));
+    // Each down period of node 0 lasts 1 to 12 hours (outages may overlap), and the node comes back up after it.
+    const single = new NodeModels(3, DAY, { ...mix, deadPct: 0, flakyPct: 0, flapPct: 0, slowPct: 0, siteOutages: 1 }, createRng(4));
+    let start = -1;
+    let end = -1;
+    for (let t = 0; t < 2 * DAY; t += 60 * SEC) {
+      const since = single.downSinceUs(0, t);
+      if (since >= 0 && start < 0) start = since;
+      if (since < 0 && start >= 0 && end < 0) end = single.upSinceUs(0, t);
+    }
+    expect(start).toBeGreaterThanOrEqual(0);
+    expect(end - start).toBeGreaterThanOrEqual(HOUR);
+    expect(end - start).toBeLessThanOrEqual(12 * HOUR);
+  });
+
+  it("counts a site outage as a failure the monitor must detect", () => {
+    const quiet = { ...options(300, 2), mix: { ...defaultMix(300, 2), deadPct: 0, flakyPct: 0, flapPct: 0, slowPct: 0, siteOutages: 0 } };
+    const calm = runMonitorSim(quiet);
+    expect(calm.detectSec.count).toBe(0);
+    const outages = runMonitorSim({ ...quiet, mix: { ...quiet.mix, siteOutages: 5 } });
+    expect(outages.detectSec.count).toBeGreaterThan(0);
   });
 
   it("refuses kind percentages that add up to more than 100", () => {
