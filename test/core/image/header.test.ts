@@ -54,25 +54,36 @@ describe("chunk header validation", () => {
     return b;
   };
 
+  // Each row breaks one field and expects exactly the one error that field causes, in full.
   it.each([
-    ["a bad magic", 0, 0x12345678, /chunk 0 at image byte 0: bad magic 0x12345678/],
-    ["version 5 (64-bit sectors)", 0, 0x6969696d, /chunk 0 at image byte 0: image version 5/],
-    ["a wrong chunk number", 8, 7, /chunk 0 at image byte 8: header says chunk 7/],
-    ["a zero compressed size", 4, 0, /chunk 0 at image byte 4: compressed size 0/],
-    ["a compressed size past the chunk", 4, 1044481, /chunk 0 at image byte 4: compressed size 1044481/],
-    ["a header area that is not 4096", 16, 8192, /image byte 16: header area size 8192/],
-    ["too many regions", 20, 600, /image byte 20: 600 regions/],
-    ["an empty region", 40, 0, /image byte 36: region 0 is empty/],
-    ["a region outside the chunk's sectors", 36, 10, /regions \[10, 5111\) stray outside/],
-    ["first sector after last", 24, 6000, /image byte 24: first sector 6000 is after last sector 5101/],
-    ["regions bigger than the data can hold", 40, 4_000_000, /more than 1043068 compressed bytes can hold|stray outside/],
-  ])("refuses %s with a named error", (_what, at, value, pattern) => {
+    ["a bad magic", 0, 0x12345678, "chunk 0 at image byte 0: bad magic 0x12345678: not an image chunk"],
+    ["version 5 (64-bit sectors)", 0, 0x6969696d, "chunk 0 at image byte 0: image version 5 (64-bit chunks) is not supported; versions 1 to 4 are"],
+    ["a wrong chunk number", 8, 7, "chunk 0 at image byte 8: header says chunk 7"],
+    ["a zero compressed size", 4, 0, "chunk 0 at image byte 4: compressed size 0 is outside 1 to 1044480"],
+    ["a compressed size past the chunk", 4, 1044481, "chunk 0 at image byte 4: compressed size 1044481 is outside 1 to 1044480"],
+    ["a header area that is not 4096", 16, 8192, "chunk 0 at image byte 16: header area size 8192, expected 4096"],
+    ["too many regions", 20, 600, "chunk 0 at image byte 20: 600 regions and 0 relocations do not fit the 4096-byte header area"],
+    ["an empty region", 40, 0, "chunk 0 at image byte 36: region 0 is empty"],
+    ["a region outside the chunk's sectors", 36, 10, "chunk 0 at image byte 36: regions [10, 5111) stray outside the chunk's sectors [0, 5101)"],
+    ["first sector after last", 24, 6000, "chunk 0 at image byte 24: first sector 6000 is after last sector 5101"],
+  ])("refuses %s with a named error", (_what, at, value, expected) => {
     const r = parseChunkHeader(withField(at, value), 0);
     expect(r.ok).toBe(false);
     if (!r.ok) {
       expect(r.error).toMatch(NAMED_ERROR);
-      expect(r.error).toMatch(pattern);
+      expect(r.error).toBe(expected);
     }
+  });
+
+  it("refuses regions that claim more than 1032 times the compressed size (deflate's most), and takes exactly that much", () => {
+    const header = (compressedBytes: number, sectorCount: number): Uint8Array =>
+      encodeChunkHeader({ compressedBytes, chunkIndex: 0, firstSector: 0, lastSector: sectorCount, regions: [{ startSector: 0, sectorCount }] });
+    // 100 compressed bytes may hold 100 * 1032 + 1024 = 104,224 bytes: 203 sectors (103,936) do, 204 (104,448) do not.
+    expect(parseChunkHeader(header(100, 203), 0).ok).toBe(true);
+    expect(parseChunkHeader(header(100, 204), 0)).toEqual({ ok: false, error: "chunk 0 at image byte 4: regions add up to 104448 bytes, more than 100 compressed bytes can hold" });
+    // The bound is exact at a sector boundary: 1032 * 64 + 1024 = 67,072 = 131 sectors, so '>' and not '>='.
+    expect(parseChunkHeader(header(64, 131), 0).ok).toBe(true);
+    expect(parseChunkHeader(header(63, 131), 0)).toEqual({ ok: false, error: "chunk 0 at image byte 4: regions add up to 67072 bytes, more than 63 compressed bytes can hold" });
   });
 
   it("names the chunk it was told and the image byte offset within the whole file", () => {

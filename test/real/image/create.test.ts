@@ -91,6 +91,21 @@ describe("image create and unzip", () => {
     }
   });
 
+  it("restores a disk whose last megabytes are free to a file of the whole disk's size", async () => {
+    // Data in the first 1.5 MiB only: the image's last chunk describes free space up to 4 MiB.
+    const disk = Buffer.alloc(4 * 1024 * 1024);
+    disk.set(patchwork().subarray(0, 1536 * 1024));
+    const input = path("tail-free.raw");
+    writeFileSync(input, disk);
+    for (const layout of ["segmented", "sequential"] as const) {
+      const { image, restored } = await roundTrip(input, { ...base, layout });
+      const { headers } = await readImageHeaders(image);
+      expect(Math.max(...headers.map((h) => h.regions.at(-1)!.startSector + h.regions.at(-1)!.sectorCount)) * SECTOR_BYTES).toBeLessThanOrEqual(1536 * 1024);
+      expect(statSync(restored).size).toBe(disk.length);
+      expect(readFileSync(restored).equals(disk)).toBe(true);
+    }
+  });
+
   it("skips the five zero stripes of the fixture disk: 2.75 MiB allocated of 4", async () => {
     const image = path("skip.ndz");
     const r = await createImage(rawPath, image, base);
