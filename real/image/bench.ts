@@ -5,6 +5,7 @@ import { performance } from "node:perf_hooks";
 import { inflateSync } from "node:zlib";
 import { CHUNK_BYTES, HEADER_AREA_BYTES, SECTOR_BYTES, parseChunkHeader } from "../../core/image/index.js";
 import { makeScratchDir, removeScratchDir } from "../output/index.js";
+import { sameFiles } from "./compare.js";
 import { createImage, type CreateResult } from "./create.js";
 import { nodeEngine } from "./deflater.js";
 import { writeDiskLikeFile } from "./disklike.js";
@@ -33,6 +34,8 @@ export interface ImageBenchResult {
   createMiBs: number;
   createOneJobMiBs: number;
   unzipMiBs: number;
+  /** Whether the unzipped disk is the disk-like file byte for byte (the figure means nothing if not). */
+  restoredIdentical: boolean;
   /** The same chunks inflated with inflateSync and written, one after another: no checks, no overlap. */
   plainInflateWriteMiBs: number;
   unzipVsPlain: number;
@@ -69,6 +72,7 @@ export async function runImageBench(o: ImageBenchOptions): Promise<ImageBenchRes
     const main = await create(4096, o.jobs);
     await rm(restored, { force: true });
     const unzip = await timed(() => unzipImage(image, restored, { zeroFill: false }));
+    const restoredIdentical = sameFiles(disk, restored);
     await rm(restored, { force: true });
     const plainSeconds = plainInflateWrite(image, restored, main.value.chunks);
     return {
@@ -82,6 +86,7 @@ export async function runImageBench(o: ImageBenchOptions): Promise<ImageBenchRes
       createMiBs: sizeMiB / main.seconds,
       createOneJobMiBs: sizeMiB / one.seconds,
       unzipMiBs: sizeMiB / unzip.seconds,
+      restoredIdentical,
       plainInflateWriteMiBs: sizeMiB / plainSeconds,
       unzipVsPlain: plainSeconds / unzip.seconds,
       granularity,

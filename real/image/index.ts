@@ -9,3 +9,4 @@ export { WrongBaseError, reloadImage, type ReloadOptions, type ReloadResult } fr
 export { DELTA_THRESHOLD_PERCENT_DEFAULT, loadDeltaBase, makeDelta, type DeltaBase, type DeltaOptions, type DeltaResult } from "./delta.js";
 export { makeSignature, readSignature, signatureBytes, type SignatureOptions, type SignatureResult } from "./signature.js";
 export { collectGarbage, recordNodeLoad, swapInNode, swapOutNode, type GcResult, type SwapInOptions, type SwapInResult, type SwapOutOptions, type SwapOutResult } from "./swap.js";
+export { sameFiles } from "./compare.js";

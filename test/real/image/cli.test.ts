@@ -106,6 +106,6 @@ describe("testbed bench image", () => {
     expect(r.code).toBe(0);
     const out = JSON.parse(r.stdout) as Record<string, unknown>;
     for (const key of ["createMiBs", "createOneJobMiBs", "unzipMiBs", "plainInflateWriteMiBs"]) expect(out[key]).toBeGreaterThan(0);
-    expect(out).toMatchObject({ sizeMiB: 8, seed: 1, level: 4, jobs: 2 });
+    expect(out).toMatchObject({ sizeMiB: 8, seed: 1, level: 4, jobs: 2, restoredIdentical: true });
   });
 });
