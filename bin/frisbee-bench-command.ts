@@ -11,7 +11,7 @@ const MIB = 2 ** 20;
 export function registerFrisbeeBench(bench: Command): void {
   bench
     .command("frisbee")
-    .description("load a disk-like file onto 1 and then 2 receivers over loopback multicast, then with udpcast; print times, ratios and the machine's limit")
+    .description("load a disk-like file onto 1 and then 2 receivers over loopback multicast, then with udpcast (udp-sender --rexmit-hello-interval 10); print times, ratios and the machine's limit")
     .option("--size-mib <n>", "size of the disk-like file", "256")
     .option("--seed <n>", "seed of the disk-like file", "1")
     .option("--bandwidth <rate>", "frisbeed's bandwidth target", "2Gbit")
@@ -44,10 +44,14 @@ function print(r: FrisbeeBenchResult): void {
   console.log(`disk ${r.sizeMiB} MiB, image ${r.imageMiB.toFixed(1)} MiB in ${r.chunks} chunks; wall time from launching the receivers to the last one done`);
   console.log(row("frisbee, 1 receiver", r.ours1));
   console.log(row("frisbee, 2 receivers", r.ours2));
-  if (r.udpcast !== null) console.log(row("udpcast, 1 receiver", r.udpcast));
-  else console.log(`udpcast: skipped: ${r.udpcastMissing}`);
+  if (r.udpcast !== null) {
+    console.log(row("udpcast, 1 receiver", r.udpcast.receiver));
+    console.log(row("udpcast's sender, to its exit", r.udpcast.sender));
+  } else console.log(`udpcast: skipped: ${r.udpcastMissing}`);
   console.log(row("limit (local image unzip)", r.limit));
-  if (r.ratioVsUdpcast !== null) console.log(`ours / udpcast:  ${r.ratioVsUdpcast.toFixed(2)} (1 receiver; below 1 is faster)`);
+  if (r.ratioVsUdpcast !== null && r.ratioVsUdpcastSender !== null) {
+    console.log(`ours / udpcast:  ${r.ratioVsUdpcast.toFixed(2)} (its receiver, 1 receiver; below 1 is faster); ${r.ratioVsUdpcastSender.toFixed(2)} against its sender`);
+  }
   console.log(`2 / 1 receivers: ${r.twoVsOne.toFixed(2)}`);
   console.log(`ours reach ${(r.fractionOfLimit * 100).toFixed(0)}% of the limit (limit time / our time)`);
 }
