@@ -240,16 +240,18 @@ describe("testbed frisbeed and frisbee on loopback multicast", () => {
 
   it("lets clients finish when the server is killed and restarted mid-transfer", async () => {
     const { port, group } = endpoint();
-    const slow = ["--bandwidth", "8Mbit"];
-    const first = server(port, group, slow);
+    // 2 Mbit/s takes about 8 s for the image's 2 chunks; each client reports every second.
+    const first = server(port, group, ["--bandwidth", "2Mbit", "-H", "1"]);
     await serving(first);
     const targets = [join(temp.dir, "restart-a.img"), join(temp.dir, "restart-b.img")];
     const clients = targets.map((t) => client(port, group, t));
-    await until(() => first.stderr().split("frisbee.join").length > 2, "both clients to join", first);
-    await new Promise((r) => setTimeout(r, 500));
+    // Mid-transfer, by the clients' own word: each has reported a chunk received (no sleep).
+    const midway = (): number => new Set(first.stderr().split("\n").filter((l) => /frisbee\.progress .*CHUNKS_RECV=[1-9]/.test(l)).map((l) => /client=(\d+)/.exec(l)?.[1])).size;
+    await until(() => midway() === 2, "both clients to report a chunk", first);
     first.child.kill("SIGKILL");
     await first.exited;
-    await new Promise((r) => setTimeout(r, 300));
+    // Were a client already done, this test would not be testing a restart.
+    expect(clients.map((c) => c.child.exitCode)).toEqual([null, null]);
     const second = server(port, group, ["--bandwidth", "100Mbit"]);
     const codes = await Promise.all(clients.map((c) => c.exited));
     expect(codes, clients.map((c) => c.stderr()).join("\n")).toEqual([0, 0]);
