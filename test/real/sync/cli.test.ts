@@ -64,10 +64,12 @@ describe("testbed syncd and testbed sync", () => {
   });
 
   it("exit 241 for everyone at the initializer's deadline, and 242 for a late arrival", async () => {
-    const [a, b] = await Promise.all([
-      testbedAsync("sync", "-s", `127.0.0.1:${port}`, "-n", "p3", "-i", "2", "--timeout", "1", "--extra", "late"),
-      testbedAsync("sync", "-s", `127.0.0.1:${port}`, "-n", "p3"),
-    ]);
+    // The waiter is in before the initializer starts its 1 s: a loaded machine may take longer than
+    // that to start a process, which would make the waiter a late arrival (242).
+    const waiter = testbedAsync("sync", "-s", `127.0.0.1:${port}`, "-n", "p3");
+    await syncd!.waitFor(/sync\.wait name=p3 /);
+    const initializer = testbedAsync("sync", "-s", `127.0.0.1:${port}`, "-n", "p3", "-i", "2", "--timeout", "1", "--extra", "late");
+    const [a, b] = await Promise.all([initializer, waiter]);
     expect([a.code, b.code]).toEqual([241, 241]);
     expect((await testbedAsync("sync", "-s", `127.0.0.1:${port}`, "-n", "p3")).code).toBe(242);
   });
