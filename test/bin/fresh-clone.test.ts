@@ -66,7 +66,13 @@ function expectVersion(r: Ran): void {
   expect(r.status).toBe(0);
 }
 
-describe("a fresh clone", () => {
+/**
+ * Two builds and two npx runs: on a loaded machine each build alone may take a minute or two, so
+ * the tests wait as long as their commands may (exec's own limit), not vitest's default 120 s.
+ */
+const BUILDS_MS = 2 * 300_000 + 60_000;
+
+describe("a fresh clone", { timeout: BUILDS_MS }, () => {
   it("builds a testbed command that can be executed directly", async () => {
     const build = await run("npm", "run", "build");
     expect(build.status, build.stderr).toBe(0);
