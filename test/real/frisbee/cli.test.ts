@@ -245,13 +245,16 @@ describe("testbed frisbeed and frisbee on loopback multicast", () => {
     await serving(first);
     const targets = [join(temp.dir, "restart-a.img"), join(temp.dir, "restart-b.img")];
     const clients = targets.map((t) => client(port, group, t));
-    // Mid-transfer, by the clients' own word: each has reported a chunk received (no sleep).
-    const midway = (): number => new Set(first.stderr().split("\n").filter((l) => /frisbee\.progress .*CHUNKS_RECV=[1-9]/.test(l)).map((l) => /client=(\d+)/.exec(l)?.[1])).size;
-    await until(() => midway() === 2, "both clients to report a chunk", first);
+    // Mid-transfer, by the clients' own word (no sleep): both have joined and one reports 1 of the
+    // 2 chunks; its second chunk is at least 4 s of pacing away. (The other, started later on a
+    // loaded machine, may be anywhere, even done.)
+    const joined = (): boolean => first.stderr().split("frisbee.join").length > 2;
+    const midway = (): boolean => /frisbee\.progress .*CHUNKS_RECV=1 /.test(first.stderr());
+    await until(() => joined() && midway(), "both clients to join and one to report 1 chunk of 2", first);
     first.child.kill("SIGKILL");
     await first.exited;
-    // Were a client already done, this test would not be testing a restart.
-    expect(clients.map((c) => c.child.exitCode)).toEqual([null, null]);
+    // Were every client already done, this test would not be testing a restart.
+    expect(clients.some((c) => c.child.exitCode === null)).toBe(true);
     const second = server(port, group, ["--bandwidth", "100Mbit"]);
     const codes = await Promise.all(clients.map((c) => c.exited));
     expect(codes, clients.map((c) => c.stderr()).join("\n")).toEqual([0, 0]);
