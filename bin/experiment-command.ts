@@ -61,7 +61,7 @@ function registerFileCommands(exp: Command): void {
         if (row === undefined) throw new UsageError(`no experiment named ${name} in ${o.db}`);
         if (o.json) console.log(JSON.stringify({ ...row, partitions: store.partitions(name) }));
         else console.log(formatExperiment(row, rows));
-      });
+      }, { mustExist: true });
     });
   exp
     .command("list")
@@ -73,7 +73,7 @@ function registerFileCommands(exp: Command): void {
         const list = store.listExperiments();
         if (o.json) console.log(JSON.stringify({ experiments: list }));
         else console.log(list.length === 0 ? `no experiments in ${o.db}` : formatList(list));
-      });
+      }, { mustExist: true });
     });
   exp
     .command("delete")
@@ -82,7 +82,7 @@ function registerFileCommands(exp: Command): void {
     .option("--db <path>", "store file", DEFAULT_STORE_PATH)
     .option("--json", "print JSON")
     .action((name: string, o: { db: string; json?: boolean }) => {
-      withStore(o.db, (store) => store.deleteExperiment(name));
+      withStore(o.db, (store) => store.deleteExperiment(name), { mustExist: true });
       console.log(o.json ? JSON.stringify({ deleted: name }) : `deleted experiment ${name}`);
     });
 }
@@ -122,7 +122,7 @@ function registerSyncServerCommand(exp: Command): void {
         store.setSyncServer(name, node ?? null);
         const server = store.syncServerOf(name);
         console.log(`experiment ${name}: sync server is now ${server.node} (${server.host}${node === undefined ? ", the first node by name" : ""})`);
-      });
+      }, { mustExist: true });
     });
 }
 
@@ -144,13 +144,17 @@ function registerSiteVariables(program: Command): void {
         const shown = name === undefined ? store.sitevars.list() : [store.sitevars.get(name)];
         if (o.json) console.log(JSON.stringify(name === undefined ? { variables: shown } : shown[0]));
         else for (const v of shown) console.log(`${v.name} = ${v.value}${v.isDefault ? " (default)" : ""}  # ${v.description}`);
-      });
+      }, { mustExist: value === undefined && o.unset !== true });
     });
 }
 
-/** Opens the experiment store for one command; the store's refusals of a user's request exit 2. */
-export function withStore<T>(db: string, fn: (store: ExperimentStore) => T): T {
-  const store = openExperimentStore(db);
+/**
+ * Opens the experiment store for one command; the store's refusals of a user's request exit 2.
+ * `mustExist` for commands that only read or change what must already be there: a --db that names
+ * no store is refused rather than created.
+ */
+export function withStore<T>(db: string, fn: (store: ExperimentStore) => T, options: { mustExist?: boolean } = {}): T {
+  const store = openExperimentStore(db, options);
   try {
     return fn(store);
   } catch (error) {

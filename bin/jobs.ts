@@ -6,6 +6,9 @@ import { readSweepSpec, scenarioFor } from "../scenarios/sweep/spec.js";
 import { runEngineBench, type EngineBenchOptions, type EngineBenchResult } from "../sim/bench/engine-bench.js";
 import { runMonitorSim, type MonitorSimOptions, type MonitorSimResult } from "../sim/monitor/driver.js";
 import { planSwapRow, type SwapPlanOptions, type SwapPlanRow } from "../sim/swap/plan.js";
+import { runServiceSim } from "../sim/service/driver.js";
+import { defaultServiceSim } from "../sim/service/options.js";
+import type { ServiceSimResult } from "../sim/service/result.js";
 
 /** A row of a Frisbee plan as the worker hands it back: the row and each seed's run. */
 export type { PlanRowDone };
@@ -21,6 +24,8 @@ export interface Jobs {
   planMonitor: { input: MonitorSimOptions; output: MonitorSimResult };
   benchEngine: { input: EngineBenchOptions; output: EngineBenchResult };
   planSwap: { input: { o: SwapPlanOptions; grid: { nodes: number; deltaPct: number }[] }; output: null; item: SwapPlanRow };
+  /** The options are built in the worker (its policies may hold functions, which do not cross threads). */
+  planService: { input: { nodes: number; days: number; seed: number; overrides: Parameters<typeof defaultServiceSim>[3] }; output: ServiceSimResult };
 }
 
 export type JobName = keyof Jobs;
@@ -51,4 +56,5 @@ export const JOBS: { [K in JobName]: (input: Jobs[K]["input"], ctx: JobContext) 
     grid.forEach(({ nodes, deltaPct }, i) => ctx.emit(planSwapRow(o, nodes, deltaPct, (f) => ctx.progress((i + f) / grid.length, `${nodes} nodes, ${deltaPct}%`))));
     return null;
   },
+  planService: ({ nodes, days, seed, overrides }, ctx) => runServiceSim(defaultServiceSim(nodes, days, seed, overrides), (f) => ctx.progress(f, `${nodes} nodes`)),
 };

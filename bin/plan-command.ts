@@ -108,7 +108,7 @@ export async function planFrisbeeCommand(f: PlanFlags): Promise<number> {
   }
   if (f.shard !== undefined) return planFrisbeeShard(o, grid, runs, f);
   // Everything the user gave is checked before the first row runs: the chart's path and the store.
-  checkOutput(f.svg, { what: "chart" });
+  checkOutput(f.svg, { what: "chart", inputs: f.store ? [f.db] : [] });
   const store = f.store ? openStore(f.db) : null;
   try {
     if (f.queue !== undefined) {
@@ -138,7 +138,7 @@ export function finishPlanFrisbee(
   grid: readonly { clients: number; loss: number }[],
   runs: number,
   done: readonly PlanRowDone[],
-  f: { svg: string; json?: boolean },
+  f: { svg: string; json?: boolean; db?: string },
   store: Store | null,
 ): number {
   const rows = done.map((d) => d.row);
@@ -148,7 +148,8 @@ export function finishPlanFrisbee(
     return seeds.map(({ seed, run }) => storedRun(o, clients, loss, seed, run, row, runs));
   });
   store?.insertRuns(stored);
-  writeOutputFileSync(f.svg, chart(rows), { what: "chart" });
+  // The chart may not be written over the store the rows went to.
+  writeOutputFileSync(f.svg, chart(rows), { what: "chart", inputs: store !== null && f.db !== undefined ? [f.db] : [] });
   // The peak memory of the whole plan, for the benchmarks (a figure of the machine, like wallSeconds).
   if (f.json) console.log(JSON.stringify({ results: rows, peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024) }));
   else printTable(rows, f.svg, o.lossAt);

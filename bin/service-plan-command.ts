@@ -1,10 +1,12 @@
 import type { Command } from "commander";
 import { checkOutput, writeOutputFileSync } from "../real/output/index.js";
 import { DEFAULT_STORE_PATH, openStore } from "../real/store/index.js";
-import { runServiceSim } from "../sim/service/driver.js";
 import { SERVICE_SIM_NODES_MAX, SIM_US, checkServiceSim, defaultServiceSim } from "../sim/service/options.js";
 import type { ServiceSimResult } from "../sim/service/result.js";
 import { parseWhole, UsageError } from "./errors.js";
+import { runAsync } from "./failure.js";
+import { exitCleanlyOnInterrupt } from "./interrupt.js";
+import { runJob } from "./run-job.js";
 import { progressBar } from "./progress.js";
 import { lineChart } from "./svg.js";
 
@@ -30,32 +32,38 @@ function percent(flag: string, text: string, min: number): number {
   return v;
 }
 
-export function planServiceCommand(f: PlanServiceFlags): number {
+/**
+ * `testbed plan service`: resolves with the exit code. The chart's path and the store are checked
+ * before the run, which goes to a worker thread so that Ctrl-C stops it at once.
+ */
+export async function planServiceCommand(f: PlanServiceFlags): Promise<number> {
   const nodes = parseWhole("--nodes", f.nodes, 2, SERVICE_SIM_NODES_MAX);
   const days = Number(f.days);
   if (f.days.trim() === "" || !Number.isFinite(days) || days < 0.1 || days > PLAN_DAYS_MAX) throw new UsageError(`--days: expected a number of days from 0.1 to ${PLAN_DAYS_MAX}, got "${f.days}"`);
   const seed = parseWhole("--seed", f.seed, 0);
-  const o = defaultServiceSim(nodes, days, seed, {
+  const overrides = {
     maxUnavailablePct: percent("--max-unavailable-pct", f.maxUnavailablePct, 0),
     maxFailPct: percent("--max-fail-pct", f.maxFailPct, 0),
     maxParallel: parseWhole("--parallel", f.parallel, 1, 100_000),
     batchPct: percent("--batch-pct", f.batchPct, 0.01),
-  });
+  };
+  const o = defaultServiceSim(nodes, days, seed, overrides);
   const problem = checkServiceSim(o);
   if (problem !== null) throw new UsageError(`plan service: ${problem}`);
-  checkOutput(f.svg, { what: "chart" });
+  checkOutput(f.svg, { what: "chart", inputs: f.store ? [f.db] : [] });
+  const store = f.store ? openStore(f.db) : null;
+  exitCleanlyOnInterrupt(() => (store === null ? "no chart written" : "no run stored, no chart written"), store);
   const bar = progressBar("plan service");
   let r: ServiceSimResult;
-  try {
-    r = runServiceSim(o, (fr) => bar.update(fr, `${nodes} nodes`));
-  } finally {
-    bar.done();
-  }
-  writeOutputFileSync(f.svg, chart(r), { what: "chart" });
   let runId: number | null = null;
-  if (f.store) {
-    const store = openStore(f.db);
+  try {
     try {
+      r = await runJob("planService", { nodes, days, seed, overrides }, { progress: (fr, note) => bar.update(fr, note) });
+    } finally {
+      bar.done();
+    }
+    writeOutputFileSync(f.svg, chart(r), { what: "chart", inputs: f.store ? [f.db] : [] });
+    if (store !== null) {
       runId = store.insertRun({
         kind: "plan-service",
         scenario: `plan service nodes=${nodes} days=${days}`,
@@ -68,9 +76,9 @@ export function planServiceCommand(f: PlanServiceFlags): number {
         results: r,
         createdAt: new Date().toISOString(),
       });
-    } finally {
-      store.close();
     }
+  } finally {
+    store?.close();
   }
   if (f.json) console.log(JSON.stringify({ ...r, chart: f.svg, runId }));
   else printPlan(r, f.svg);
@@ -127,6 +135,6 @@ export function registerServicePlan(plan: Command): void {
     .option("--json", "print one JSON object")
     .addHelpText("after", "\nExample:\n  testbed plan service --nodes 1000 --days 7 --seed 1 --json")
     .action((o: PlanServiceFlags) => {
-      process.exitCode = planServiceCommand(o);
+      void runAsync(() => planServiceCommand(o));
     });
 }

@@ -317,7 +317,7 @@ function registerTestbedSide(program: Command): void {
     .addHelpText("after", "\nExample:\n  testbed syncserver exp1 node0 --file /var/emulab/boot/syncserver")
     .action((exp: string, node: string, o: { file?: string; port?: string; db: string }) => {
       const port = o.port === undefined ? null : parseWhole("--port", o.port, 1, 65_535);
-      if (o.file !== undefined) checkSyncServerFile(o.file);
+      if (o.file !== undefined) checkSyncServerFile(o.file, [o.db]);
       // Only reads the store: a --db that names no store is refused, never created.
       withExperiments(o.db, { mustExist: true }, (store) => {
         const row = store.experiment(exp);
@@ -325,7 +325,7 @@ function registerTestbedSide(program: Command): void {
         if (!row.nodes.some((n) => n.node === node)) throw new UsageError(`${node} is not a node of experiment ${exp}`);
         const server = store.syncServerOf(exp);
         console.log(`SYNCSERVER SERVER=${server.host} ISSERVER=${server.node === node ? 1 : 0}`);
-        if (o.file !== undefined) writeSyncServerFile(o.file, { host: server.host, port });
+        if (o.file !== undefined) writeSyncServerFile(o.file, { host: server.host, port }, [o.db]);
       });
     });
 }

@@ -28,9 +28,9 @@ function buildProgram(): Command {
   const program = new Command("testbed")
     .description("Simulation-first testbed emulator: control-plane machines written once, run in a seeded simulated world or on real machines.")
     .version(packageVersion(), "-V, --version")
-    .showHelpAfterError("(run with --help for usage)")
     .exitOverride()
-    .configureOutput({ outputError: (text, write) => write(`testbed: ${text.replace(/^error: /, "").trimEnd()}\n`) });
+    // One line, the hint included: a second line would break the one-line rule scripts rely on.
+    .configureOutput({ outputError: (text, write) => write(`testbed: ${text.replace(/^error: /, "").trim().replace(/\s*\n\s*/g, "; ")} (see --help)\n`) });
 
   program
     .command("sim")

@@ -64,6 +64,7 @@ export const JOBS_MAX = 16;
  */
 export async function createImage(inputPath: string, imagePath: string, o: CreateOptions): Promise<CreateResult> {
   const inputBytes = sourceSizeBytes(inputPath);
+  if (inputBytes === 0) throw new ImageIoError(`${inputPath}: empty, a disk of no sectors has no image`, true);
   if (inputBytes % SECTOR_BYTES !== 0) throw new ImageIoError(`${inputPath}: size ${inputBytes} is not a whole number of 512-byte sectors`, true);
   if (inputBytes / SECTOR_BYTES > SECTOR_LIMIT) throw new ImageIoError(`${inputPath}: ${inputBytes} bytes is over the format's 2 TiB (2^32 sectors)`, true);
   const version = o.version ?? 4;

@@ -167,6 +167,7 @@ function readHeader(path: string, bytes: number): Buffer | undefined {
     const header = Buffer.alloc(bytes);
     return header.subarray(0, readSync(fd, header, 0, bytes, 0));
   } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "EISDIR") throw new StoreError(path, "is a directory, not a store file", { cause: error });
     throw new StoreError(path, `cannot read file (${reasonOf(error)})`, { cause: error });
   } finally {
     closeSync(fd);

@@ -24,6 +24,11 @@ export function parseServerAddress(text: string): ServerAddress | null {
   return { host: m[1] as string, port };
 }
 
+/** Text fit for a terminal: control characters and undecodable bytes of a binary file shown as "?". */
+function printable(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\ufffd]/g, "?");
+}
+
 export function readSyncServerFile(path: string): ServerAddress {
   let text: string;
   try {
@@ -34,7 +39,7 @@ export function readSyncServerFile(path: string): ServerAddress {
   }
   const line = text.split("\n")[0] ?? "";
   const address = parseServerAddress(line);
-  if (address === null) throw new SyncServerFileError(`${path}: expected host[:port], got "${line.slice(0, 80)}"`);
+  if (address === null) throw new SyncServerFileError(`${path}: expected host[:port], got "${printable(line.slice(0, 80))}"`);
   return address;
 }
 
@@ -42,17 +47,17 @@ export function readSyncServerFile(path: string): ServerAddress {
  * Refuses a path the file cannot be written at (a directory, a write-protected file), before
  * anything else is done. A missing folder is fine: it is made, as a node's boot folder would be.
  */
-export function checkSyncServerFile(path: string): void {
-  if (existsSync(dirname(path))) checkOutput(path, { what: "syncserver file" });
+export function checkSyncServerFile(path: string, inputs: readonly string[] = []): void {
+  if (existsSync(dirname(path))) checkOutput(path, { what: "syncserver file", inputs });
 }
 
 /** Writes the file whole (temporary file, then rename), so a reader never sees half of it. */
-export function writeSyncServerFile(path: string, address: ServerAddress): void {
-  checkSyncServerFile(path);
+export function writeSyncServerFile(path: string, address: ServerAddress, inputs: readonly string[] = []): void {
+  checkSyncServerFile(path, inputs);
   try {
     mkdirSync(dirname(path), { recursive: true });
   } catch (error) {
     throw new OutputError(`${path}: cannot make its folder ${dirname(path)} (${reasonOf(error)}); nothing was written`, true);
   }
-  writeOutputFileSync(path, `${address.host}${address.port === null ? "" : `:${address.port}`}\n`, { what: "syncserver file" });
+  writeOutputFileSync(path, `${address.host}${address.port === null ? "" : `:${address.port}`}\n`, { what: "syncserver file", inputs });
 }
