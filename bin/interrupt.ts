@@ -24,22 +24,59 @@ export type InterruptNote = () => string | null;
 export function exitCleanlyOnInterrupt(note: InterruptNote = () => null, ...open: ({ close(): void } | null)[]): () => void {
   const handler = (signal: NodeJS.Signals): void => {
     const left = cleanUpNow();
-    // A store closed cleanly folds its write-ahead log back in, leaving no -wal and -shm files beside it.
-    for (const o of open) {
-      try {
-        o?.close();
-      } catch {
-        // exiting anyway
-      }
-    }
+    closeAll(open);
     if (process.stderr.isTTY) process.stderr.write("\r\x1b[K");
     process.stderr.write(`testbed: interrupted by ${signal}; ${describeLeftovers(left, note())}\n`);
     process.exit(left.incomplete.length > 0 ? EXIT_INCOMPLETE : (SIGNAL_EXIT[signal] ?? EXIT_FAILED));
   };
   for (const s of SIGNALS) process.on(s, handler);
+  const mine = { open };
+  openNow.add(mine);
   return () => {
     for (const s of SIGNALS) process.off(s, handler);
+    openNow.delete(mine);
   };
+}
+
+/** What the installed interrupt handlers would close: a closed pipe stops the command the same way. */
+const openNow = new Set<{ open: readonly ({ close(): void } | null)[] }>();
+
+/** A store closed cleanly folds its write-ahead log back in, leaving no -wal and -shm files beside it. */
+function closeAll(open: readonly ({ close(): void } | null)[]): void {
+  for (const o of open) {
+    try {
+      o?.close();
+    } catch {
+      // exiting anyway
+    }
+  }
+}
+
+/** 128 + SIGPIPE's number: what a shell reports for a program that wrote into a closed pipe. */
+export const EXIT_CLOSED_PIPE = 141;
+
+/**
+ * Output into a closed pipe (`testbed ... --help | head -1`) stops the command quietly, as SIGPIPE
+ * stops other programs: no stack trace, scratch and temporary files removed, stores closed, exit
+ * 141. Only a target written in place and left part-written is worth a line (on stderr, if that is
+ * still open), with EXIT_INCOMPLETE. Any other stream error is a real failure and stays one.
+ */
+export function exitQuietlyOnClosedPipe(): void {
+  const onError = (error: NodeJS.ErrnoException): void => {
+    if (error.code !== "EPIPE") throw error;
+    const left = cleanUpNow();
+    for (const o of openNow) closeAll(o.open);
+    if (left.incomplete.length > 0) {
+      try {
+        process.stderr.write(`testbed: output closed; ${describeLeftovers(left, null)}\n`);
+      } catch {
+        // stderr is closed too: the exit code says it
+      }
+    }
+    process.exit(left.incomplete.length > 0 ? EXIT_INCOMPLETE : EXIT_CLOSED_PIPE);
+  };
+  process.stdout.on("error", onError);
+  process.stderr.on("error", onError);
 }
 
 /** One clause per kind of leftover, in the order a user cares: damage first. */

@@ -6,7 +6,7 @@ import type { EngineBenchOptions } from "../sim/bench/engine-bench.js";
 import { parseWhole } from "./errors.js";
 import { registerExperimentCommands } from "./experiment-command.js";
 import { report, runAsync } from "./failure.js";
-import { cleanUpOnExit, exitCleanlyOnInterrupt } from "./interrupt.js";
+import { cleanUpOnExit, exitCleanlyOnInterrupt, exitQuietlyOnClosedPipe } from "./interrupt.js";
 import { registerFrisbeeRealCommands } from "./frisbee-real-command.js";
 import { registerDiskStateCommands } from "./disk-state-command.js";
 import { registerImageCommands } from "./image-command.js";
@@ -160,6 +160,7 @@ async function benchEngine(input: EngineBenchOptions, json: boolean): Promise<vo
 /** parseAsync, so a command whose action awaits (a swap) reports its errors as the others do. */
 async function main(argv: string[]): Promise<void> {
   cleanUpOnExit();
+  exitQuietlyOnClosedPipe();
   try {
     await buildProgram().parseAsync(argv);
   } catch (error) {
