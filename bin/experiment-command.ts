@@ -1,10 +1,15 @@
+import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
+import { realSwapRunner } from "../scenarios/experiment/real-world.js";
+import type { RealSwapRunner } from "../scenarios/experiment/swap.js";
+import { parseRateBps } from "../scenarios/units.js";
 import { DEFAULT_STORE_PATH, ExperimentError, openExperimentStore, SiteVariableError, type ExperimentStore } from "../real/store/index.js";
 import { readExperimentFile } from "../scenarios/experiment/file.js";
 import { experimentTemplate } from "../scenarios/experiment/template.js";
 import { parseWhole, UsageError } from "./errors.js";
 import { formatExperiment, formatList } from "./experiment-format.js";
 import { registerDemoCommand } from "./demo-command.js";
+import { registerNodeConfigCommands } from "./nodeconfig-command.js";
 import { registerSwapCommands } from "./swap-command.js";
 
 /** Registers `experiment` (alias `exp`) and `sitevar`; `more` adds the swap commands to the group. */
@@ -12,10 +17,11 @@ export function registerExperimentCommands(program: Command, more: (exp: Command
   const exp = program.command("experiment").alias("exp").description("experiments: files, swap-in and swap-out in the simulator or on real nodes, their state and progress");
   registerFileCommands(exp);
   registerSyncServerCommand(exp);
-  registerSwapCommands(exp);
+  registerSwapCommands(exp, realRunner);
   registerDemoCommand(exp);
   more(exp);
   registerSiteVariables(program);
+  registerNodeConfigCommands(program);
 }
 
 function registerFileCommands(exp: Command): void {
@@ -176,4 +182,23 @@ export async function withStoreAsync<T>(db: string, fn: (store: ExperimentStore)
   } finally {
     store.close();
   }
+}
+
+/** The real world's runner from the swap command's flags: local nodes, or the machines a node file names. */
+function realRunner(f: Record<string, unknown>): RealSwapRunner {
+  const text = (key: string): string | undefined => (typeof f[key] === "string" ? (f[key] as string) : undefined);
+  const bandwidth = parseRateBps(text("bandwidth") ?? "500Mbit");
+  if (bandwidth === null || bandwidth <= 0) throw new UsageError(`--bandwidth: expected a rate such as 500Mbit, got "${text("bandwidth") ?? ""}"`);
+  const exec = text("exec")?.trim().split(/\s+/) ?? [];
+  return realSwapRunner({
+    nodesDir: text("nodesDir") ?? "./testbed-nodes",
+    nodesFile: text("nodesFile") ?? null,
+    exec,
+    tmcd: text("tmcd") ?? null,
+    syncPort: parseWhole("--sync-port", text("syncPort") ?? "16534", 1, 65_535),
+    portBase: parseWhole("--port-base", text("portBase") ?? "7700", 1, 65_000),
+    bandwidthBps: bandwidth,
+    db: text("db") ?? DEFAULT_STORE_PATH,
+    testbed: [process.execPath, fileURLToPath(new URL("./testbed.js", import.meta.url))],
+  });
 }

@@ -59,9 +59,9 @@ export function formatSwapResult(r: SwapResult, db: string): string {
     lines.push(row("setup", s.phases.setup, s.milestones.barrierSec));
     lines.push(row("barrier", null, s.milestones.barrierSec));
   }
-  const extra = r.extra as { counters?: { heartbeats: number; heartbeatsLost: number; crashes: number } };
-  const hb = extra.counters === undefined ? "" : `; heartbeats ${extra.counters.heartbeats} (${extra.counters.heartbeatsLost} lost); crashes ${extra.counters.crashes}`;
+  const c = (r.extra as { counters?: { heartbeats?: number; heartbeatsLost?: number; crashes?: number } }).counters ?? {};
+  const hb = `${c.heartbeats === undefined ? "" : `; heartbeats ${c.heartbeats} (${c.heartbeatsLost ?? 0} lost)`}${c.crashes === undefined ? "" : `; crashes ${c.crashes}`}`;
   lines.push(`nodes ${s.nodes}: ready ${s.ready}, failed ${s.failed}, replaced ${s.replaced}; retries: load ${s.retries.load}, boot ${s.retries.boot}, setup ${s.retries.setup}, save ${s.retries.save}${hb}`);
-  lines.push(`${r.world === "sim" ? `simulated ${r.simSeconds} s, ` : ""}wall ${r.wallSeconds} s; trace ${r.fingerprint}; ${r.eventsStored} events stored as run ${r.runId} in ${db}`);
+  lines.push(`${r.world === "sim" ? `simulated ${r.simSeconds} s, ` : ""}wall ${r.wallSeconds} s; ${r.world === "sim" ? `trace ${r.fingerprint}; ` : ""}${r.eventsStored} events stored as run ${r.runId} in ${db}`);
   return lines.join("\n");
 }

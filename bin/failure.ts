@@ -9,6 +9,9 @@ import { StoreError } from "../real/store/index.js";
 import { ScenarioError } from "../scenarios/reader.js";
 import { SeedsError } from "../scenarios/sweep/seeds.js";
 import { UsageError } from "./errors.js";
+import { NodeConfigFailure } from "./nodeconfig-command.js";
+import { NodeConfigListenError } from "../real/nodeconfig/server.js";
+import { NodeFileError } from "../real/experiment/node-file.js";
 import { EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INCOMPLETE } from "./interrupt.js";
 
 /**
@@ -24,6 +27,8 @@ export function exitCodeOf(error: unknown): number | null {
   if (error instanceof OutputError || error instanceof ImageIoError || error instanceof NetError) return error.badInput ? EXIT_BAD_INPUT : EXIT_FAILED;
   if (error instanceof ImageFileError) return EXIT_BAD_INPUT;
   if (error instanceof StoreError || error instanceof FrisbeeBenchError || error instanceof TargetError) return EXIT_FAILED;
+  if (error instanceof NodeConfigFailure || error instanceof NodeConfigListenError) return EXIT_FAILED;
+  if (error instanceof NodeFileError) return EXIT_BAD_INPUT;
   if (isSystemError(error)) return EXIT_FAILED;
   return null;
 }

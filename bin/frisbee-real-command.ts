@@ -12,6 +12,7 @@ import { report } from "./failure.js";
 import { EXIT_FAILED, EXIT_INCOMPLETE, exitCleanlyOnInterrupt } from "./interrupt.js";
 import { registerFidelityBench } from "./fidelity-bench-command.js";
 import { registerFrisbeeBench } from "./frisbee-bench-command.js";
+import { fromNodeConfig, type NodeConfigFlags } from "./nodeconfig-command.js";
 import { progressBar, type Progress } from "./progress.js";
 
 const MIB = 2 ** 20;
@@ -83,8 +84,10 @@ export function registerFrisbeeRealCommands(program: Command, groups: { bench: C
     .command("frisbee")
     .description("load a disk image from a frisbeed onto a file or block device")
     .argument("<target>", "file or block device to write")
-    .requiredOption("-m, --mcastaddr <group>", "multicast group of the server")
-    .requiredOption("-p, --port <n>", "UDP port of the server")
+    .option("-m, --mcastaddr <group>", "multicast group of the server (or --tmcd)")
+    .option("-p, --port <n>", "UDP port of the server (or --tmcd)")
+    .option("--tmcd <host:port>", "ask the node-configuration server what to load (its loadinfo answer gives group, port and heartbeat)")
+    .option("--part <n>", "with --tmcd: the partition to load (default: the first loadinfo line)")
     .option("-i, --interface <addr>", "IPv4 address of the interface to use (e.g. 127.0.0.1)")
     .option("-H, --heartbeat <s>", "report progress to the server every this many seconds")
     .option("--timeout <s>", `give up when no frisbeed has been heard for this many seconds, before joining or during the load (exit ${EXIT_NO_SERVER}); default: wait for ever`)
@@ -94,9 +97,9 @@ export function registerFrisbeeRealCommands(program: Command, groups: { bench: C
     .option("--drop <rate>", "testing: drop this fraction of arriving datagrams (seeded)")
     .option("--seed <n>", "testing: seed for --drop and the request order")
     .addHelpText("after", `\nExit codes: 0 loaded, 1 failed, 2 bad input, 3 a target written in place left incomplete, ${EXIT_NO_SERVER} no frisbeed heard for --timeout.\n\nExample:\n  testbed frisbee -m 239.192.1.1 -p 7700 -i 127.0.0.1 -H 5 --timeout 60 /dev/sdb`)
-    .action((target: string, flags: ClientFlags) => {
-      const options = clientOptions(target, flags);
-      void load(options, flags.json === true);
+    .action(async (target: string, flags: ClientFlags & NodeConfigFlags) => {
+      const options = clientOptions(target, { ...flags, ...(await fromNodeConfig(flags)) });
+      await load(options, flags.json === true);
     });
 }
 

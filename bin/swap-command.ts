@@ -18,7 +18,7 @@ interface SwapFlags {
 }
 
 /** `exp swapin` and `exp swapout`, in the simulator (--sim) or on real nodes (`real` wires them). */
-export function registerSwapCommands(exp: Command, real: (flags: Record<string, unknown>) => RealSwapRunner | undefined = () => undefined): void {
+export function registerSwapCommands(exp: Command, real: (flags: Record<string, unknown>) => RealSwapRunner): void {
   for (const action of ["swapin", "swapout"] as const) {
     const cmd = exp
       .command(action)
@@ -28,11 +28,18 @@ export function registerSwapCommands(exp: Command, real: (flags: Record<string, 
       .option("--seed <n>", "simulator seed (default: a random one, printed)")
       .option("--speed <x>", "simulator: simulated seconds per wall second, to watch it live (default: as fast as possible)")
       .option("--heartbeat <s>", "progress report interval for this swap, overriding the site variable images/frisbee/heartbeat")
+      .option("--nodes-dir <dir>", "real: where local nodes keep their disks and logs (a folder per node)", "./testbed-nodes")
+      .option("--nodes-file <file>", "real: machines to use, one per line: name address [folder] (default: local nodes on loopback addresses)")
+      .option("--exec <prefix>", "real: how to run a command on a node, e.g. 'ssh {address} --' (default: on this machine)")
+      .option("--tmcd <host:port>", "real: a running node-configuration server (default: one in this process for the swap)")
+      .option("--sync-port <port>", "real: the sync server's port on its node", "16534")
+      .option("--port-base <port>", "real: UDP port of the first image server (the others follow)", "7700")
+      .option("--bandwidth <rate>", "real: image servers' rate", "500Mbit")
       .option("--db <path>", "store file", DEFAULT_STORE_PATH)
       .option("--json", "print the outcome as one JSON object");
-    cmd.addHelpText("after", `\nExample:\n  testbed exp ${action} sim-1000 --sim --seed 1`);
+    cmd.addHelpText("after", `\nExamples:\n  testbed exp ${action} sim-1000 --sim --seed 1\n  testbed exp ${action} exp-4 --nodes-dir ./nodes`);
     cmd.action(async (name: string, f: SwapFlags & Record<string, unknown>) => {
-      process.exitCode = await swapCommand(name, action, f, real(f));
+      process.exitCode = await swapCommand(name, action, f, f.sim === true ? undefined : real(f));
     });
   }
 }
@@ -40,7 +47,6 @@ export function registerSwapCommands(exp: Command, real: (flags: Record<string, 
 async function swapCommand(name: string, action: SwapAction, f: SwapFlags, real: RealSwapRunner | undefined): Promise<number> {
   const world = f.sim === true ? "sim" : "real";
   if (world === "real" && (f.speed !== undefined || f.seed !== undefined)) throw new UsageError("--seed and --speed are the simulator's: add --sim");
-  if (world === "real" && real === undefined) throw new UsageError("real swaps need a node setup; see `testbed exp swapin --help`");
   const seed = f.seed === undefined ? undefined : parseWhole("--seed", f.seed, 0);
   const speed = f.speed === undefined ? undefined : positive("--speed", f.speed);
   const heartbeatSec = f.heartbeat === undefined ? undefined : parseWhole("--heartbeat", f.heartbeat, 0, 3_600);

@@ -26,6 +26,8 @@ import {
   type ServerAddress,
 } from "../real/sync/syncserver-file.js";
 import { parseWhole, UsageError } from "./errors.js";
+import { ask, NodeConfigFailure } from "./nodeconfig-command.js";
+import { parseSyncServer } from "../core/experiment/nodeconfig.js";
 import { statusLine } from "./progress.js";
 
 /** Registers `syncd`, `sync`, `syncserver` and `bench sync` (`experiment` is bin/experiment-command.ts). */
@@ -161,6 +163,21 @@ interface SyncFlags {
   json?: boolean;
 }
 
+/** The sync server the node-configuration server names for this node; null (exit 68, name lookup) when it cannot say. */
+async function syncServerFrom(tmcd: string, from: string | undefined): Promise<{ server: string; isServer: boolean } | null> {
+  try {
+    const lines = await ask(tmcd, from, "syncserver");
+    const s = lines[0] === undefined ? null : parseSyncServer(lines[0]);
+    if (s !== null) return { server: `${s.server}:${s.port}`, isServer: s.isServer };
+    console.error(`testbed: sync: ${tmcd} names no sync server for ${from ?? "this node"}${lines.length === 0 ? " (is its experiment swapped in, with a sync server?)" : ""}`);
+  } catch (error) {
+    if (!(error instanceof NodeConfigFailure)) throw error;
+    console.error(`testbed: sync: ${error.message}`);
+  }
+  process.exitCode = 68;
+  return null;
+}
+
 /** The original client's usage errors exit 64, not testbed's usual 2. */
 class SyncUsageError extends Error {}
 
@@ -181,6 +198,8 @@ function registerSyncClient(program: Command): void {
     .option("--generation <g>", "the generation to join; an earlier one is answered with 242 (late)")
     .option("--plain", "send exactly the original's request (no extensions), e.g. to an original server over UDP")
     .option("--syncserver-file <path>", "where the node's sync server is written", DEFAULT_SYNCSERVER_FILE)
+    .option("--tmcd <host:port>", "ask the node-configuration server where the sync server is (instead of -s or the syncserver file)")
+    .option("--from <addr>", "with --tmcd: this node's address (the server knows the node by it)")
     .option("-d, --debug", "say what happens on stderr")
     .option("-m", "exit 0 if this node is the sync server, else 1")
     .option("--json", "print the outcome as JSON")
@@ -188,8 +207,18 @@ function registerSyncClient(program: Command): void {
       "after",
       `\nExit codes: 0 released, 1-239 the highest error passed, 240 server reset, 241 timeout, 242 late,\n243 broken (intolerant barrier lost a member), 244 overflow, 245 server limit, 246 invalid request,\n76 protocol failure, 68 name lookup failure, 64 usage error.\n\nExample:\n  testbed sync -s ops -n phase1 -i 99 --timeout 300 --policy tolerant`,
     )
-    .action((o: SyncFlags, command: Command) => {
+    .action(async (o: SyncFlags & { tmcd?: string; from?: string }, command: Command) => {
       try {
+        if (o.tmcd !== undefined) {
+          if (o.server !== undefined) throw new SyncUsageError("--tmcd tells the server: leave out -s");
+          const told = await syncServerFrom(o.tmcd, o.from);
+          if (told === null) return;
+          if (o.m === true) {
+            process.exitCode = told.isServer ? 0 : 1;
+            return;
+          }
+          o.server = told.server;
+        }
         runSyncClient(o, command.getOptionValueSource("port") === "cli");
       } catch (error) {
         if (!(error instanceof SyncUsageError)) throw error;

@@ -1,3 +1,4 @@
+import type { Micros } from "../engine/time.js";
 import type { PartitionPlan } from "./plan.js";
 
 /**
@@ -25,4 +26,16 @@ export type SwapCommandType = SwapCommand["type"];
 /** The commands' port: called after each input has been handled, never in the middle of one. */
 export interface SwapPort {
   command(cmd: SwapCommand): void;
+}
+
+/** What a world reports back to the swap machine: its inputs, as an adapter calls them. */
+export interface SwapInputs {
+  imageServing(now: Micros, image: number, ok: boolean, reason: string): void;
+  progress(now: Micros, node: number, bytesWritten: number, secondsLeft: number | null): void;
+  loadDone(now: Micros, node: number, attempt: number, ok: boolean, reason: string): void;
+  bootDone(now: Micros, node: number, attempt: number, ok: boolean, reason: string): void;
+  setupDone(now: Micros, node: number, attempt: number, passed: boolean, reason: string): void;
+  syncStarted(now: Micros, ok: boolean, reason: string): void;
+  saveDone(now: Micros, node: number, attempt: number, ok: boolean, reason: string): void;
+  released(now: Micros, node: number): void;
 }

@@ -44,6 +44,8 @@ export interface Frisbeed {
   /** Resolves when the server exits idle or is stopped. */
   done: Promise<void>;
   stop(): void;
+  /** The IPv4 address behind a peer number in the server's events (`from`). */
+  peerIp(peer: number): string;
 }
 
 /** frisbeed in the real world: the core server on a multicast socket, reading the image file. */
@@ -103,7 +105,7 @@ export async function startFrisbeed(o: FrisbeedOptions): Promise<Frisbeed> {
     finish();
   }
   events.emit("frisbee.serving", { image: o.imagePath, chunks: opened.chunks, bytes: opened.image.byteCount, group: o.group, port: o.port, burst: o.pacing.burstPackets, gapUs: o.pacing.burstGapUs });
-  return { server: bound.process, events, netStats: net.stats, done, stop };
+  return { server: bound.process, events, netStats: net.stats, done, stop, peerIp: (peer) => net.peerIp(peer) };
 }
 
 /** The server's progress requests: periodic with -H, or once per client with progressOnce. */

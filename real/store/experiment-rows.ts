@@ -43,7 +43,16 @@ export interface ExperimentRow {
   readonly secondsLeft: number | null;
   /** The last swap's figures: barrier, setup pool, phases (JSON the swap driver wrote). */
   readonly progress: Readonly<Record<string, unknown>>;
+  /** What the running swap serves its nodes, for the node-configuration server. */
+  readonly serving: Serving;
   readonly updatedAt: string;
+}
+
+/** What a running swap serves its nodes: where each image is multicast, the sync server's port, the heartbeat. */
+export interface Serving {
+  readonly images?: Readonly<Record<string, { readonly group: string; readonly port: number; readonly chunks: number }>>;
+  readonly syncPort?: number;
+  readonly heartbeatSec?: number;
 }
 
 export interface ExperimentSummary {
@@ -58,7 +67,7 @@ export interface ExperimentSummary {
   readonly updatedAt: string;
 }
 
-export const EXPERIMENT_COLUMNS = "name, sync_server, created_at, state, state_reason, spec, world, save_disk_state, clock_us, seconds_left, progress, updated_at";
+export const EXPERIMENT_COLUMNS = "name, sync_server, created_at, state, state_reason, spec, world, save_disk_state, clock_us, seconds_left, progress, serving, updated_at";
 export const NODE_COLUMNS = "node, host, phase, pnode, attempt, bytes_written, image_bytes, seconds_left, last_report_us, ready, reason";
 
 interface RawExperiment {
@@ -73,6 +82,7 @@ interface RawExperiment {
   clock_us: number;
   seconds_left: number | null;
   progress: string;
+  serving: string;
   updated_at: string;
 }
 
@@ -96,6 +106,7 @@ export function decodeExperiment(path: string, raw: unknown, nodes: LiveNode[]):
     clockUs: r.clock_us,
     secondsLeft: r.seconds_left,
     progress: parseJson(path, r.progress, `the progress of ${r.name}`) as Record<string, unknown>,
+    serving: parseJson(path, r.serving, `what ${r.name} serves`) as Serving,
     updatedAt: r.updated_at,
   };
 }

@@ -3,10 +3,11 @@ import { transition, type ExperimentAction, type ExperimentState } from "../../c
 import type { ExperimentSpec } from "../../core/experiment/spec.js";
 import { StoreError, guard } from "./errors.js";
 import { openStoreConnection } from "./connection.js";
-import { decodeExperiment, decodeNode, EXPERIMENT_COLUMNS, ExperimentError, NODE_COLUMNS, type ExperimentRow, type ExperimentSummary } from "./experiment-rows.js";
+import { decodeExperiment, decodeNode, EXPERIMENT_COLUMNS, ExperimentError, NODE_COLUMNS, type ExperimentRow, type ExperimentSummary, type Serving } from "./experiment-rows.js";
 import { ExperimentLive } from "./experiment-live.js";
+import { claimWriter, type WriterClaim } from "./writers.js";
 
-export type { ExperimentRow, ExperimentSummary, LiveNode } from "./experiment-rows.js";
+export type { ExperimentRow, ExperimentSummary, LiveNode, Serving } from "./experiment-rows.js";
 export type { ExperimentEvent, NodeProgress, SwapProgress, PartitionRow } from "./experiment-live.js";
 
 /** A node of an experiment and the host name other nodes reach it by. */
@@ -32,6 +33,12 @@ export interface ExperimentStore extends ExperimentLive {
   /** Names the experiment's sync server node; null goes back to the default. */
   setSyncServer(name: string, node: string | null): void;
   experiment(name: string): ExperimentRow | undefined;
+  /** The experiment without its nodes (a node-configuration request reads it for one node). */
+  experimentHead(name: string): ExperimentRow | undefined;
+  /** The address a node of an experiment has, or null. */
+  hostOf(experiment: string, node: string): string | null;
+  /** What the running swap serves its nodes. */
+  setServing(name: string, serving: Serving): void;
   /** Newest first. */
   listExperiments(limit?: number): ExperimentSummary[];
   /** The node serving the experiment's barriers: the chosen one, else the first node by name. */
@@ -46,6 +53,12 @@ export interface ExperimentStore extends ExperimentLive {
   setSaveDiskState(name: string, save: boolean): void;
   /** The addresses nodes have in this world (the node-configuration server knows nodes by them). */
   setNodeHosts(name: string, hosts: ReadonlyMap<string, string>): void;
+  /**
+   * Claims the right to run a swap of the experiment for this process (one writer per swap);
+   * refused in one line naming the process that holds it. A claim left by a process that is gone
+   * is taken over, and says whose it was.
+   */
+  claimSwap(name: string, command: string): WriterClaim;
   close(): void;
 }
 
@@ -76,6 +89,8 @@ class SqliteExperimentStore extends ExperimentLive implements ExperimentStore {
       delete: db.prepare("DELETE FROM experiments WHERE name = ?"),
       setSave: db.prepare("UPDATE experiments SET save_disk_state = ?, updated_at = ? WHERE name = ?"),
       setHost: db.prepare("UPDATE experiment_nodes SET host = ? WHERE experiment = ? AND node = ?"),
+      host: db.prepare<[string, string]>("SELECT host FROM experiment_nodes WHERE experiment = ? AND node = ?"),
+      setServing: db.prepare("UPDATE experiments SET serving = ? WHERE name = ?"),
     }));
   }
 
@@ -115,6 +130,20 @@ class SqliteExperimentStore extends ExperimentLive implements ExperimentStore {
     if (row === undefined) return undefined;
     const nodes = guard(this.path, `read the nodes of ${name}`, () => this.statements.nodes.all(name, EXPERIMENT_NODES_MAX));
     return decodeExperiment(this.path, row, nodes.map((n) => decodeNode(this.path, n)));
+  }
+
+  experimentHead(name: string): ExperimentRow | undefined {
+    const row = guard(this.path, `read experiment ${name}`, () => this.statements.get.get(name));
+    return row === undefined ? undefined : decodeExperiment(this.path, row, []);
+  }
+
+  hostOf(experiment: string, node: string): string | null {
+    const row = guard(this.path, `read the address of ${node}`, () => this.statements.host.get(experiment, node)) as { host: string } | undefined;
+    return row?.host ?? null;
+  }
+
+  setServing(name: string, serving: Serving): void {
+    guard(this.path, `record what ${name} serves`, () => this.statements.setServing.run(JSON.stringify(serving), name));
   }
 
   listExperiments(limit = EXPERIMENTS_LIST_MAX): ExperimentSummary[] {
@@ -175,6 +204,10 @@ class SqliteExperimentStore extends ExperimentLive implements ExperimentStore {
         for (const [node, host] of hosts) this.statements.setHost.run(host, name, node);
       }).immediate(),
     );
+  }
+
+  claimSwap(name: string, command: string): WriterClaim {
+    return claimWriter(this.db, this.path, `swap of ${name}`, command);
   }
 
   close(): void {

@@ -26,6 +26,7 @@ export {
   type LiveNode,
   type NodeProgress,
   type PartitionRow,
+  type Serving,
   type SwapProgress,
 } from "./experiments.js";
 export { SiteVariableError, type SiteVariableValue } from "./sitevars.js";

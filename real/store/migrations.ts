@@ -261,6 +261,13 @@ export const MIGRATIONS: readonly Migration[] = [
   CREATE INDEX service_restarts_service ON service_restarts (service, id);
 `,
   },
+  {
+    version: 9,
+    description: "experiments.serving: what a running swap serves its nodes (image servers, sync port, heartbeat)",
+    sql: `
+      ALTER TABLE experiments ADD COLUMN serving TEXT NOT NULL DEFAULT '{}';
+    `,
+  },
 ];
 
 function latestVersion(migrations: readonly Migration[]): number {

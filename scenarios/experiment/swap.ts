@@ -3,9 +3,9 @@ import { randomInt } from "node:crypto";
 import type { Micros } from "../../core/engine/index.js";
 import type { SwapMachine, SwapSummary } from "../../core/experiment/machine.js";
 import { deltaKey, swapPlanOf, type ExperimentSpec, type ImageSizes } from "../../core/experiment/spec.js";
-import type { ExperimentAction } from "../../core/experiment/states.js";
+import { isSwapping, transition, type ExperimentAction } from "../../core/experiment/states.js";
 import { ImageFileError, openImage } from "../../real/frisbee/image-file.js";
-import { ExperimentError, type ExperimentRow, type ExperimentStore } from "../../real/store/index.js";
+import { ExperimentError, StoreError, type ExperimentRow, type ExperimentStore } from "../../real/store/index.js";
 import { SwapRecorder, type FlushListener } from "./recorder.js";
 import { runSimSwap } from "./sim-world.js";
 import { SIM_DEFAULTS } from "./schema.js";
@@ -38,7 +38,11 @@ export interface SwapOptions {
 }
 
 /** Runs a swap in the real world; see scenarios/experiment/real-world.ts. */
-export type RealSwapRunner = (ctx: SwapContext) => Promise<WorldResult>;
+export interface RealSwapRunner {
+  /** Refuses, before the experiment changes state, what cannot work (a bad node file, too few nodes). */
+  check(spec: ExperimentSpec): void;
+  run(ctx: SwapContext): Promise<WorldResult>;
+}
 
 export interface WorldResult {
   readonly machine: SwapMachine;
@@ -96,11 +100,56 @@ export async function runSwap(o: SwapOptions): Promise<SwapResult> {
   const row = store.experiment(name);
   if (row === undefined) throw new ExperimentError(`no experiment named ${name}`);
   const spec = checkSwappable(row, o);
+  imageSizes(spec, o.world);
+  if (o.world === "real") {
+    if (o.real === undefined) throw new Error("runSwap: the real world needs its runner");
+    o.real.check(spec);
+  }
+  // A second swap from this process (the portal's button pressed twice) is refused by the table.
+  if (swapsHere.has(name)) {
+    const t = transition(row.state, o.action);
+    throw new ExperimentError(`experiment ${name}: ${t.ok ? "a swap of it is running in this process" : t.why}`);
+  }
+  const claim = claimSwap(store, row, o);
+  swapsHere.add(name);
+  try {
+    return await swapClaimed(o, row, spec, started);
+  } finally {
+    swapsHere.delete(name);
+    claim.release();
+  }
+}
+
+/** Experiments this process is swapping now (the store's claim cannot tell this process's swaps apart). */
+const swapsHere = new Set<string>();
+
+/**
+ * One process swaps an experiment at a time: the claim is a row of the store, taken before the
+ * state moves. An experiment left in a swapping state by a process that died (killed, crashed,
+ * the machine rebooted) is marked failed with that reason when the claim is taken over, so it
+ * never stays "swapping" for ever as Emulab's paniced experiments did.
+ */
+function claimSwap(store: ExperimentStore, row: ExperimentRow, o: SwapOptions): { release: () => void } {
+  let claim;
+  try {
+    claim = store.claimSwap(row.name, `testbed exp ${o.action} ${row.name}${o.world === "sim" ? " --sim" : ""}`);
+  } catch (error) {
+    if (error instanceof StoreError) throw new ExperimentError(`experiment ${row.name}: ${isSwapping(row.state) ? `it is ${row.state.replace("-", " ")} already: ` : ""}${error.message.replace(/^[^:]*: /, "")}`);
+    throw error;
+  }
+  if (!isSwapping(row.state)) return { release: () => claim.release() };
+  const who = claim.tookOverFrom ?? "an earlier process";
+  store.transition(row.name, row.state === "swapping-in" ? "swapin-failed" : "swapout-failed", `the ${row.state === "swapping-in" ? "swap-in" : "swap-out"} by ${who} ended without finishing`);
+  return { release: () => claim.release() };
+}
+
+async function swapClaimed(o: SwapOptions, row: ExperimentRow, spec: ExperimentSpec, started: number): Promise<SwapResult> {
+  const { store, name } = o;
   const seed = o.seed ?? randomInt(0, 2 ** 31);
   const heartbeatSec = o.heartbeatSec ?? Number(store.sitevars.get("images/frisbee/heartbeat").value);
   const sizes = imageSizes(spec, o.world);
   const deltas = new Map(store.partitions(name).filter((p) => p.delta !== null).map((p) => [deltaKey(p.node, p.partition), p.delta as string]));
-  const plan = swapPlanOf({ ...spec, saveDiskState: row.saveDiskState }, { sizes, heartbeatUs: heartbeatSec * 1_000_000, deltas: o.action === "swapin" ? deltas : new Map() });
+  const plan = swapPlanOf({ ...spec, saveDiskState: store.experiment(name)?.saveDiskState ?? row.saveDiskState }, { sizes, heartbeatUs: heartbeatSec * 1_000_000, deltas: o.action === "swapin" ? deltas : new Map() });
   const fromEventId = store.lastEventId();
   store.transition(name, o.action, "", o.action === "swapin" ? o.world : undefined);
   let pnodeName = (p: number): string => `pnode${p}`;
@@ -144,10 +193,7 @@ export async function runSwap(o: SwapOptions): Promise<SwapResult> {
 }
 
 function runWorld(ctx: SwapContext, o: SwapOptions): Promise<WorldResult> {
-  if (o.world === "real") {
-    if (o.real === undefined) throw new Error("runSwap: the real world needs its runner");
-    return o.real(ctx);
-  }
+  if (o.world === "real") return (o.real as RealSwapRunner).run(ctx);
   return runSimSwap({
     kind: o.action,
     plan: ctx.plan,

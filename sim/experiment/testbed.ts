@@ -1,5 +1,5 @@
 import { groupAddress, type EventSink, type Micros, type Rng } from "../../core/engine/index.js";
-import type { SwapCommand } from "../../core/experiment/commands.js";
+import type { SwapCommand, SwapInputs } from "../../core/experiment/commands.js";
 import type { ImageSizes, SimSpec } from "../../core/experiment/spec.js";
 import { FrisbeeClient } from "../../core/frisbee/client.js";
 import { CHUNK_BLOCKS, CHUNK_BYTES } from "../../core/frisbee/constants.js";
@@ -16,15 +16,7 @@ import { ReplaceableProcess } from "./slot.js";
 type Fields = Readonly<Record<string, string | number | boolean>>;
 
 /** What the simulated testbed reports back: the swap machine's inputs, and events for the store. */
-export interface SimResults {
-  imageServing(now: Micros, image: number, ok: boolean, reason: string): void;
-  progress(now: Micros, node: number, bytesWritten: number, secondsLeft: number | null): void;
-  loadDone(now: Micros, node: number, attempt: number, ok: boolean, reason: string): void;
-  bootDone(now: Micros, node: number, attempt: number, ok: boolean, reason: string): void;
-  setupDone(now: Micros, node: number, attempt: number, passed: boolean, reason: string): void;
-  syncStarted(now: Micros, ok: boolean, reason: string): void;
-  saveDone(now: Micros, node: number, attempt: number, ok: boolean, reason: string): void;
-  released(now: Micros, node: number): void;
+export interface SimResults extends SwapInputs {
   /** Events of the world (Frisbee progress with the original's keys, crashes) for the event path. */
   event(now: Micros, host: string, kind: string, fields: Fields): void;
 }

@@ -1,4 +1,4 @@
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -69,5 +69,26 @@ describe("testbed exp", () => {
     expect(testbed("syncserver", "bare", "a").stdout).toBe("SYNCSERVER SERVER=10.0.0.2 ISSERVER=0\n");
     oneLine(testbed("exp", "swapin", "bare", "--sim"), 2, "experiment bare was created without an experiment file; create one with `testbed exp create FILE` to swap it");
     expect(readFileSync(join(dir, "testbed.db")).subarray(0, 15).toString()).toBe("SQLite format 3");
+  });
+
+  it("refuses a second swap-in while another process swaps in, and takes over from one that died", async () => {
+    writeFileSync(join(dir, "slow.json"), testbed("exp", "template", "--nodes", "4", "--sim", "--name", "slow").stdout);
+    testbed("exp", "create", "slow.json");
+    const first = spawn(process.execPath, [CLI, "exp", "swapin", "slow", "--sim", "--speed", "0.5"], { cwd: dir, stdio: "ignore" });
+    try {
+      for (let i = 0; i < 200 && JSON.parse(testbed("exp", "show", "slow", "--json").stdout).state !== "swapping-in"; i++) await new Promise((r) => setTimeout(r, 100));
+      const second = testbed("exp", "swapin", "slow", "--sim");
+      expect(second.code).toBe(2);
+      expect(second.stderr).toMatch(new RegExp(`^testbed: experiment slow: it is swapping in already: another swap of slow is writing to this store: pid ${first.pid} on .*\\(testbed exp swapin slow --sim\\)`));
+      first.kill("SIGKILL");
+      await new Promise((r) => first.once("exit", r));
+      const again = testbed("exp", "swapin", "slow", "--sim", "--json");
+      expect(again.code).toBe(0);
+      expect(JSON.parse(again.stdout)).toMatchObject({ ok: true, state: "active" });
+      const events = JSON.parse(testbed("exp", "show", "slow", "--json").stdout);
+      expect(events.state).toBe("active");
+    } finally {
+      first.kill("SIGKILL");
+    }
   });
 });
