@@ -10,6 +10,7 @@ import { parseWhole, UsageError } from "./errors.js";
 import { formatExperiment, formatList } from "./experiment-format.js";
 import { registerDemoCommand } from "./demo-command.js";
 import { registerNodeConfigCommands } from "./nodeconfig-command.js";
+import { registerServeCommand } from "./serve-command.js";
 import { registerSwapCommands } from "./swap-command.js";
 
 /** Registers `experiment` (alias `exp`) and `sitevar`; `more` adds the swap commands to the group. */
@@ -22,6 +23,7 @@ export function registerExperimentCommands(program: Command, more: (exp: Command
   more(exp);
   registerSiteVariables(program);
   registerNodeConfigCommands(program);
+  registerServeCommand(program, realRunner);
 }
 
 function registerFileCommands(exp: Command): void {
@@ -185,7 +187,7 @@ export async function withStoreAsync<T>(db: string, fn: (store: ExperimentStore)
 }
 
 /** The real world's runner from the swap command's flags: local nodes, or the machines a node file names. */
-function realRunner(f: Record<string, unknown>): RealSwapRunner {
+export function realRunner(f: Record<string, unknown>): RealSwapRunner {
   const text = (key: string): string | undefined => (typeof f[key] === "string" ? (f[key] as string) : undefined);
   const bandwidth = parseRateBps(text("bandwidth") ?? "500Mbit");
   if (bandwidth === null || bandwidth <= 0) throw new UsageError(`--bandwidth: expected a rate such as 500Mbit, got "${text("bandwidth") ?? ""}"`);

@@ -1,6 +1,6 @@
 import type Database from "better-sqlite3";
 import { guard } from "./errors.js";
-import { EVENT_COLUMNS, RUN_INSERT_COLUMNS, decodeEvent, eventParams, runParams, type EventRow, type NewRun, type StoredEventInput } from "./rows.js";
+import { EVENT_COLUMNS, RUN_COLUMNS, RUN_INSERT_COLUMNS, decodeEvent, decodeRun, eventParams, runParams, type EventRow, type NewRun, type RunRow, type StoredEventInput } from "./rows.js";
 import { SiteVariableStore } from "./sitevars.js";
 
 /** What a swap records of one node at a flush. */
@@ -41,6 +41,8 @@ export interface ExperimentEvent extends EventRow {
 
 /** Most events one read returns. */
 export const EXPERIMENT_EVENTS_MAX = 10_000;
+/** Most swap runs one read returns. */
+export const SWAP_RUNS_MAX = 1_000;
 
 /**
  * The parts of the experiment store a running swap, the node-configuration server and the portal
@@ -73,6 +75,7 @@ export class ExperimentLive {
       lastEvent: db.prepare("SELECT MAX(id) AS id FROM events"),
       insertRun: db.prepare(`INSERT INTO runs (${RUN_INSERT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
       linkEvents: db.prepare("UPDATE events SET run_id = ? WHERE experiment = ? AND run_id IS NULL AND id > ?"),
+      swapRuns: db.prepare<[string, number]>(`SELECT ${RUN_COLUMNS} FROM runs WHERE scenario = ? AND kind IN ('swapin', 'swapout') ORDER BY id DESC LIMIT ?`),
     }));
   }
 
@@ -145,6 +148,20 @@ export class ExperimentLive {
   eventsAfter(afterId: number, limit = EXPERIMENT_EVENTS_MAX): ExperimentEvent[] {
     const rows = guard(this.path, "read events", () => this.live.eventsAfter.all(afterId, Math.min(limit, EXPERIMENT_EVENTS_MAX)));
     return rows.map((r) => ({ ...decodeEvent(this.path, r), experiment: (r as { experiment: string | null }).experiment }));
+  }
+
+  /** The experiment's swaps as recorded runs, newest first. */
+  swapRuns(experiment: string, limit = SWAP_RUNS_MAX): RunRow[] {
+    const rows = guard(this.path, `read the swaps of ${experiment}`, () => this.live.swapRuns.all(experiment, Math.min(limit, SWAP_RUNS_MAX)));
+    return rows.map((r) => decodeRun(this.path, r));
+  }
+
+  /**
+   * SQLite's data_version: changes whenever another connection commits to the file, so a reader
+   * (the portal) learns that a swap in another process moved without reading every table.
+   */
+  dataVersion(): number {
+    return guard(this.path, "read the data version", () => this.db.pragma("data_version", { simple: true })) as number;
   }
 
   lastEventId(): number {

@@ -35,6 +35,8 @@ export interface SwapOptions {
   readonly cancelled?: () => string | null;
   /** The real world's adapter (bin wires it: scenarios cannot know how nodes are reached). */
   readonly real?: RealSwapRunner;
+  /** Called once the experiment has moved into its swapping state (the portal answers its button then). */
+  readonly onStarted?: () => void;
 }
 
 /** Runs a swap in the real world; see scenarios/experiment/real-world.ts. */
@@ -152,6 +154,7 @@ async function swapClaimed(o: SwapOptions, row: ExperimentRow, spec: ExperimentS
   const plan = swapPlanOf({ ...spec, saveDiskState: store.experiment(name)?.saveDiskState ?? row.saveDiskState }, { sizes, heartbeatUs: heartbeatSec * 1_000_000, deltas: o.action === "swapin" ? deltas : new Map() });
   const fromEventId = store.lastEventId();
   store.transition(name, o.action, "", o.action === "swapin" ? o.world : undefined);
+  o.onStarted?.();
   let pnodeName = (p: number): string => `pnode${p}`;
   const recorder = new SwapRecorder(name, store, (p) => pnodeName(p), spec.nodes.map((n) => n.name), o.listeners ?? []);
   let lastFlushMs = 0;

@@ -1,0 +1,134 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { portalWith, TOKEN, untilState, type Portal } from "./support.js";
+
+let portal: Portal | undefined;
+afterEach(async () => {
+  await portal?.close();
+  portal = undefined;
+});
+
+const post = (p: Portal, path: string, token: string | null, body: unknown = {}) =>
+  fetch(new URL(path, p.url), {
+    method: "POST",
+    headers: { "content-type": "application/json", ...(token === null ? {} : { authorization: `Bearer ${token}` }) },
+    body: JSON.stringify(body),
+  });
+
+/** Reads server-sent events until `done` says so; returns the events seen (name and parsed data). */
+async function readEvents(url: URL, done: (events: { event: string; data: any }[]) => boolean, onFirst: () => Promise<unknown> = async () => {}): Promise<{ event: string; data: any }[]> {
+  const controller = new AbortController();
+  const res = await fetch(url, { signal: controller.signal });
+  expect(res.headers.get("content-type")).toMatch(/^text\/event-stream/);
+  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+  const decoder = new TextDecoder();
+  const events: { event: string; data: any }[] = [];
+  let buffered = "";
+  try {
+    while (!done(events)) {
+      const { value, done: ended } = await reader.read();
+      if (ended) break;
+      buffered += decoder.decode(value, { stream: true });
+      let end: number;
+      while ((end = buffered.indexOf("\n\n")) >= 0) {
+        const block = buffered.slice(0, end);
+        buffered = buffered.slice(end + 2);
+        const event = /^event: (.*)$/m.exec(block)?.[1];
+        const data = /^data: (.*)$/m.exec(block)?.[1];
+        if (event !== undefined && data !== undefined) events.push({ event, data: JSON.parse(data) });
+        if (events.length === 1) await onFirst();
+      }
+    }
+  } finally {
+    controller.abort();
+  }
+  return events;
+}
+
+describe("testbed serve: the portal's API", () => {
+  it("listens on loopback and shows experiments to anyone, without a token", async () => {
+    portal = await portalWith(["exp-a", "exp-b"], 20, null);
+    expect(new URL(portal.url).hostname).toBe("127.0.0.1");
+    const list = (await (await fetch(new URL("/api/experiments", portal.url))).json()) as { experiments: { name: string; state: string; nodes: number }[] };
+    expect(list.experiments.map((e) => [e.name, e.state, e.nodes]).sort()).toEqual([["exp-a", "new", 20], ["exp-b", "new", 20]]);
+    const one = (await (await fetch(new URL("/api/experiments/exp-a", portal.url))).json()) as { nodes: unknown[]; nodeCount: number; simulated: boolean };
+    expect(one.nodeCount).toBe(20);
+    expect(one.nodes).toHaveLength(20);
+    expect(one.simulated).toBe(true);
+    const missing = await fetch(new URL("/api/experiments/nope", portal.url));
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toEqual({ error: "no experiment named nope" });
+    const page = await fetch(portal.url);
+    expect(page.headers.get("content-security-policy")).toBe("default-src 'self'");
+    expect(await page.text()).toContain("testbed portal");
+  });
+
+  it("refuses every change without the right token, and the store keeps what it had", async () => {
+    portal = await portalWith(["exp-a"], 20, null);
+    for (const token of [null, "", "wrong-token-000"]) {
+      for (const path of ["/api/experiments/exp-a/swapin", "/api/experiments/exp-a/swapout", "/api/experiments/exp-a/save-disk-state"]) {
+        const res = await post(portal, path, token, { save: true });
+        expect(res.status, `${path} with token ${String(token)}`).toBe(401);
+        expect(((await res.json()) as { error: string }).error).toMatch(token ? /wrong token/ : /send the portal's token/);
+      }
+    }
+    const row = portal.store.experiment("exp-a");
+    expect(row?.state).toBe("new");
+    expect(row?.saveDiskState).toBe(false);
+    expect(portal.store.swapRuns("exp-a")).toEqual([]);
+  });
+
+  it("with the token: sets save-disk-state, swaps in, refuses a second swap-in and a swap-out of an experiment that is not in, in one line each", async () => {
+    portal = await portalWith(["exp-a", "exp-b"], 30, 20);
+    expect((await post(portal, "/api/experiments/exp-a/save-disk-state", TOKEN, { save: true })).status).toBe(200);
+    expect(portal.store.experiment("exp-a")?.saveDiskState).toBe(true);
+    const bad = await post(portal, "/api/experiments/exp-a/save-disk-state", TOKEN, { save: "yes" });
+    expect(bad.status).toBe(400);
+    const out = await post(portal, "/api/experiments/exp-b/swapout", TOKEN);
+    expect(out.status).toBe(409);
+    expect(((await out.json()) as { error: string }).error).toBe("experiment exp-b: cannot swap out: it has never been swapped in");
+    const first = await post(portal, "/api/experiments/exp-a/swapin", TOKEN);
+    expect(first.status).toBe(202);
+    const second = await post(portal, "/api/experiments/exp-a/swapin", TOKEN);
+    expect(second.status).toBe(409);
+    expect(((await second.json()) as { error: string }).error).toMatch(/^experiment exp-a: cannot swap in: it is swapping in already/);
+    expect(await untilState(portal, "exp-a", ["active", "failed"])).toBe("active");
+    expect(portal.store.experiment("exp-b")?.state).toBe("new");
+  });
+
+  it("pushes the experiment's progress as server-sent events while a swap runs, until it is active", async () => {
+    portal = await portalWith(["exp-a"], 40, 10);
+    const url = new URL("/api/stream?experiment=exp-a", portal.url);
+    // The swap starts once the stream has sent its first snapshot; the swap's flushes follow.
+    let status = 0;
+    const events = await readEvents(
+      url,
+      (seen) => seen.some((e) => e.event === "experiment" && e.data.state === "active"),
+      async () => (status = (await post(portal as Portal, "/api/experiments/exp-a/swapin", TOKEN)).status),
+    );
+    expect(status).toBe(202);
+    const snapshots = events.filter((e) => e.event === "experiment").map((e) => e.data);
+    expect(snapshots[0].state).toBe("new");
+    const during = snapshots.filter((s) => s.state === "swapping-in");
+    expect(during.length).toBeGreaterThan(1);
+    const ready = during.map((s) => s.progress.barrier?.ready ?? 0);
+    expect(new Set(ready).size).toBeGreaterThan(1);
+    expect(snapshots.at(-1).runs[0]).toMatchObject({ kind: "swapin", ok: true, world: "sim" });
+    expect(events.some((e) => e.event === "list")).toBe(true);
+  });
+
+  it("sees a swap run by another connection to the store (as from another process) without being told", async () => {
+    portal = await portalWith(["exp-a"], 10, null);
+    const url = new URL("/api/stream", portal.url);
+    const store = portal.store;
+    const events = await readEvents(
+      url,
+      (seen) => seen.some((e) => e.event === "list" && e.data.experiments[0].state === "failed"),
+      async () => {
+        store.transition("exp-a", "swapin");
+        store.transition("exp-a", "swapin-failed", "stopped by hand");
+      },
+    );
+    expect(events[0]?.data.experiments[0].state).toBe("new");
+    expect(events.at(-1)?.data.experiments[0]).toMatchObject({ name: "exp-a", state: "failed", reason: "stopped by hand" });
+  });
+});
