@@ -17,6 +17,7 @@ import { simCommand } from "./sim-command.js";
 import { registerServiceCommands } from "./service-command.js";
 import { registerSweepCommands } from "./sweep-command.js";
 import { registerSwapPlanCommand } from "./swap-plan-command.js";
+import { registerSwapBenchCommand } from "./swap-bench-command.js";
 import { registerSyncCommands } from "./sync-command.js";
 
 function packageVersion(): string {
@@ -142,6 +143,7 @@ function buildProgram(): Command {
   registerSyncCommands(program, { bench });
   registerExperimentCommands(program);
   registerSweepCommands(program, { bench });
+  registerSwapBenchCommand(bench);
   return program;
 }
 

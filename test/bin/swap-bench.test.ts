@@ -1,0 +1,41 @@
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+
+const CLI = join(fileURLToPath(new URL("../..", import.meta.url)), "dist/bin/testbed.js");
+
+function testbed(...args: string[]) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", timeout: 300_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe("testbed bench swap", () => {
+  it("prints the swap's wall time, memory, phase times, the chunk model's prediction and the baseline's figures", () => {
+    const r = testbed("bench", "swap", "--nodes", "60", "--baseline", "20", "--seed", "3", "--json");
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.swap).toMatchObject({ nodes: 60, ok: true });
+    expect(j.baseline).toMatchObject({ nodes: 20, ok: true });
+    for (const s of [j.swap, j.baseline]) {
+      expect(s.wallSeconds).toBeGreaterThan(0);
+      expect(s.events).toBeGreaterThan(s.nodes);
+      // The milestones come in order: loaded, booted, past the barrier.
+      expect(s.allLoadedSec).toBeGreaterThan(0);
+      expect(s.allBootedSec).toBeGreaterThan(s.allLoadedSec);
+      expect(s.barrierSec).toBeGreaterThanOrEqual(s.allBootedSec);
+      expect(s.phases.load.nodes).toBeGreaterThanOrEqual(s.nodes);
+    }
+    expect(j.rssPeakMiB).toBeGreaterThan(10);
+    expect(j.predicted.loadSec).toBeGreaterThan(0);
+    expect(j.loadOverPredicted).toBeCloseTo(j.swap.phases.load.maxSec / j.predicted.loadSec, 2);
+    expect(j.wallPerNodeRatio).toBeGreaterThan(0);
+  });
+
+  it("refuses a baseline larger than the swap, in one line, exit 2", () => {
+    const r = testbed("bench", "swap", "--nodes", "10", "--baseline", "20");
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe("testbed: --baseline: at most --nodes\n");
+  });
+});
