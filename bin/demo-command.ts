@@ -8,6 +8,7 @@ import { parseWhole } from "./errors.js";
 import { withStore, withStoreAsync } from "./experiment-command.js";
 import { formatSwapResult } from "./experiment-format.js";
 import { progressBar } from "./progress.js";
+import { PORTAL_PORT } from "./serve-command.js";
 
 /** The flagship's heartbeat: nodes report every 2 s, so progress and time left move on the way. */
 const DEMO_HEARTBEAT_SEC = 2;
@@ -33,7 +34,7 @@ export function registerDemoCommand(exp: Command): void {
       const name = prepare(o.db, nodes);
       const result = await swapIn(o.db, name, seed);
       console.log(formatSwapResult(result, o.db));
-      console.log(`open it in the portal: npx testbed serve --db ${o.db}   (then the URL it prints, experiment ${name})`);
+      console.log(`open it in the portal: npx testbed serve --db ${o.db}   then http://127.0.0.1:${PORTAL_PORT}/#/exp/${name}`);
       process.exitCode = result.ok ? 0 : 1;
     });
 }

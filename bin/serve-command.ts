@@ -5,6 +5,9 @@ import { DEFAULT_STORE_PATH, ExperimentError, openExperimentStore } from "../rea
 import { runSwap, type RealSwapRunner } from "../scenarios/experiment/swap.js";
 import { parseWhole, UsageError } from "./errors.js";
 
+/** The portal's port unless --port says otherwise. */
+export const PORTAL_PORT = 8080;
+
 /** Simulated seconds per wall second for a simulated swap started from the portal, so that it can be watched. */
 export const PORTAL_SIM_SPEED = 20;
 
@@ -92,7 +95,7 @@ export function registerServeCommand(program: Command, real: (flags: Record<stri
   program
     .command("serve")
     .description("the web portal: experiments, their nodes and swaps, live; swap-in/swap-out buttons need the printed token (runs until SIGINT/SIGTERM)")
-    .option("--port <port>", "TCP port (0: any free one)", "8080")
+    .option("--port <port>", "TCP port (0: any free one)", String(PORTAL_PORT))
     .option("--host <addr>", "address to listen on (loopback unless told otherwise)", "127.0.0.1")
     .option("--db <path>", "store file", DEFAULT_STORE_PATH)
     .option("--token <token>", "the token that changing state needs (default: $TESTBED_PORTAL_TOKEN, else a random one, printed)")
