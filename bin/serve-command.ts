@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { Command } from "commander";
-import { PortalListenError, startPortal, type PortalSwap, type RunningPortal } from "../real/portal/server.js";
+import type { PortalSwap, RunningPortal } from "../real/portal/server.js";
 import { DEFAULT_STORE_PATH, ExperimentError, openExperimentStore } from "../real/store/index.js";
 import { runSwap, type RealSwapRunner } from "../scenarios/experiment/swap.js";
 import { parseWhole, UsageError } from "./errors.js";
@@ -73,6 +73,8 @@ export async function startPortalServer(o: PortalServerOptions): Promise<PortalS
       running.add(done);
     });
   let portal: RunningPortal;
+  // Loaded here, not at start-up: every other command would pay for the web framework.
+  const { startPortal } = await import("../real/portal/server.js");
   try {
     portal = await startPortal({ host: o.host, port: o.port, store, token: o.token, actions: { swap } });
   } catch (error) {
@@ -112,7 +114,7 @@ export function registerServeCommand(program: Command, real: (flags: Record<stri
       try {
         server = await startPortalServer({ host: f.host, port, db: f.db, token, speed: speed === 0 ? null : speed, real: () => real({ db: f.db, nodesDir: f.nodesDir }), log: (line) => console.log(`${new Date().toISOString()} ${line}`) });
       } catch (error) {
-        if (error instanceof PortalListenError) throw new UsageError(error.message);
+        if (error instanceof Error && error.name === "PortalListenError") throw new UsageError(error.message);
         throw error;
       }
       const { url } = server.portal;
