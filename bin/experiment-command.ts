@@ -174,8 +174,8 @@ export function withStore<T>(db: string, fn: (store: ExperimentStore) => T, opti
 }
 
 /** `withStore` for a command that awaits (a swap): the store stays open until the promise settles. */
-export async function withStoreAsync<T>(db: string, fn: (store: ExperimentStore) => Promise<T>): Promise<T> {
-  const store = openExperimentStore(db);
+export async function withStoreAsync<T>(db: string, fn: (store: ExperimentStore) => Promise<T>, options: { mustExist?: boolean } = {}): Promise<T> {
+  const store = openExperimentStore(db, options);
   try {
     return await fn(store);
   } catch (error) {

@@ -12,7 +12,7 @@ import { UsageError } from "./errors.js";
 import { NodeConfigFailure } from "./nodeconfig-command.js";
 import { NodeConfigListenError } from "../real/nodeconfig/server.js";
 import { NodeFileError } from "../real/experiment/node-file.js";
-import { EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INCOMPLETE } from "./interrupt.js";
+import { EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INCOMPLETE, markFinished } from "./interrupt.js";
 
 /**
  * The exit code for an error that reaches the user as one line, or null for a bug (which crashes
@@ -59,6 +59,7 @@ export async function runAsync(body: () => Promise<number | void>): Promise<void
   try {
     const code = await body();
     if (typeof code === "number") process.exitCode = code;
+    markFinished();
   } catch (error) {
     process.exitCode = report(error);
   }

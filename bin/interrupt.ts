@@ -25,6 +25,8 @@ export function exitCleanlyOnInterrupt(note: InterruptNote = () => null, ...open
   const handler = (signal: NodeJS.Signals): void => {
     const left = cleanUpNow();
     closeAll(open);
+    // The work is done and reported; a late signal only ends the process sooner, with the command's own code.
+    if (finished) process.exit(process.exitCode ?? 0);
     if (process.stderr.isTTY) process.stderr.write("\r\x1b[K");
     process.stderr.write(`testbed: interrupted by ${signal}; ${describeLeftovers(left, note())}\n`);
     process.exit(left.incomplete.length > 0 ? EXIT_INCOMPLETE : (SIGNAL_EXIT[signal] ?? EXIT_FAILED));
@@ -36,6 +38,13 @@ export function exitCleanlyOnInterrupt(note: InterruptNote = () => null, ...open
     for (const s of SIGNALS) process.off(s, handler);
     openNow.delete(mine);
   };
+}
+
+let finished = false;
+
+/** Says the command's work is done (outputs written, rows stored, results printed): see the handler above. */
+export function markFinished(): void {
+  finished = true;
 }
 
 /** What the installed interrupt handlers would close: a closed pipe stops the command the same way. */

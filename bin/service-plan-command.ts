@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { checkOutput, writeOutputFileSync } from "../real/output/index.js";
-import { DEFAULT_STORE_PATH, openStore } from "../real/store/index.js";
+import { DEFAULT_STORE_PATH, openStore, type Store } from "../real/store/index.js";
 import { SERVICE_SIM_NODES_MAX, SIM_US, checkServiceSim, defaultServiceSim } from "../sim/service/options.js";
 import type { ServiceSimResult } from "../sim/service/result.js";
 import { parseWhole, UsageError } from "./errors.js";
@@ -51,8 +51,10 @@ export async function planServiceCommand(f: PlanServiceFlags): Promise<number> {
   const problem = checkServiceSim(o);
   if (problem !== null) throw new UsageError(`plan service: ${problem}`);
   checkOutput(f.svg, { what: "chart", inputs: f.store ? [f.db] : [] });
-  const store = f.store ? openStore(f.db) : null;
-  exitCleanlyOnInterrupt(() => (store === null ? "no chart written" : "no run stored, no chart written"), store);
+  // The handler is in place before the store is opened: a signal while it opens finds it and closes it.
+  let store: Store | null = null;
+  exitCleanlyOnInterrupt(() => (f.store ? "no run stored, no chart written" : "no chart written"), { close: () => store?.close() });
+  store = f.store ? openStore(f.db) : null;
   const bar = progressBar("plan service");
   let r: ServiceSimResult;
   let runId: number | null = null;

@@ -24,8 +24,10 @@ export interface SimCommandOptions {
 export async function simCommand(file: string, options: SimCommandOptions): Promise<number> {
   const scenario = loadScenario(file);
   // The store is opened and checked before the run, so a bad --db never throws a finished run away.
-  const store = options.store ? openStore(options.db) : null;
-  exitCleanlyOnInterrupt(() => (store === null ? null : "no run stored"), store);
+  // The handler is in place before the store is opened: a signal while it opens finds it and closes it.
+  let store: Store | null = null;
+  exitCleanlyOnInterrupt(() => (options.store ? "no run stored" : null), { close: () => store?.close() });
+  store = options.store ? openStore(options.db) : null;
   try {
     return await simWithStore(file, scenario, store, options);
   } finally {

@@ -74,6 +74,8 @@ async function swapCommand(name: string, action: SwapAction, f: SwapFlags, real:
           onTick: (m, clockUs) => bar.update(fraction(m), note(m, clockUs)),
           cancelled: () => interrupted,
         }),
+      // A swap needs a recorded experiment: a --db that names no store is refused, never created.
+      { mustExist: true },
     );
   } finally {
     bar.done();

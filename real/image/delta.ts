@@ -13,7 +13,7 @@ import {
   type RsaPublicKey,
   type Signature,
 } from "../../core/image/index.js";
-import { openOutput } from "../output/index.js";
+import { OutputError, checkOutput, openOutput } from "../output/index.js";
 import { diskAllocation, fdReader, type Allocation } from "./allocation.js";
 import { ChunkCompressor } from "./compressor.js";
 import type { DeflateEngine } from "./deflater.js";
@@ -86,6 +86,9 @@ export async function loadDeltaBase(basePath: string, key?: RsaPublicKey): Promi
  * image naming the base's id, written whole or not at all.
  */
 export async function makeDelta(base: DeltaBase, basePath: string, diskPath: string, outPath: string, o: DeltaOptions): Promise<DeltaResult> {
+  // The output is refused (an input, a folder, write-protected, the base image) before the disk is read.
+  checkOutput(outPath, { inputs: [diskPath, basePath], what: "delta" });
+  await refuseOverBase(outPath, base);
   const diskBytes = sourceSizeBytes(diskPath);
   if (diskBytes % SECTOR_BYTES !== 0) throw new ImageIoError(`${diskPath}: size ${diskBytes} is not a whole number of 512-byte sectors`, true);
   if (diskBytes / SECTOR_BYTES > SECTOR_LIMIT) throw new ImageIoError(`${diskPath}: ${diskBytes} bytes is over the format's 2 TiB (2^32 sectors)`, true);
@@ -102,6 +105,24 @@ export async function makeDelta(base: DeltaBase, basePath: string, diskPath: str
     return result;
   } finally {
     await disk.close();
+  }
+}
+
+/**
+ * A delta may not replace the base it is made against: given only the base's signature, the base
+ * image is no input the output checks could compare with, so an existing image under the output's
+ * name is read, and refused when it is that base (same image id). Its loss would also make the
+ * delta useless.
+ */
+async function refuseOverBase(outPath: string, base: DeltaBase): Promise<void> {
+  let id: Awaited<ReturnType<typeof imageIdentity>>;
+  try {
+    id = await imageIdentity(outPath);
+  } catch {
+    return; // missing or not an image: the usual output checks decide
+  }
+  if (id.delta === null && Buffer.from(id.imageId).equals(Buffer.from(base.imageId))) {
+    throw new OutputError(`${outPath}: is the base image this delta is made against (image ${toHex(base.imageId)}); nothing was written`, true);
   }
 }
 

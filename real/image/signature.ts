@@ -98,7 +98,8 @@ export async function looksLikeSignature(path: string): Promise<boolean> {
   if (fh === null) return false;
   try {
     const head = Buffer.alloc(8);
-    const { bytesRead } = await fh.read(head, 0, 8, 0);
+    // A directory opens but cannot be read: not a signature (the image reader then names what it is).
+    const { bytesRead } = await fh.read(head, 0, 8, 0).catch(() => ({ bytesRead: 0 }));
     return bytesRead === 8 && head.toString("latin1") === ".ndzsig\0";
   } finally {
     await fh.close();

@@ -10,6 +10,7 @@ import { nodeEngine } from "./deflater.js";
 import { fileDigest, imageIdentity } from "./identity.js";
 import { reloadImage, type ReloadResult } from "./reload.js";
 import { makeSignature, readSignature, signatureBytes } from "./signature.js";
+import { readImageHeaders } from "./headers.js";
 import { ImageIoError } from "./source.js";
 
 /**
@@ -85,7 +86,10 @@ export class SwapError extends ImageIoError {
 
 export async function swapInNode(o: SwapInOptions): Promise<SwapInResult> {
   const started = performance.now();
-  const store = openDiskImageStore(o.db);
+  // A bad --image is refused before the store is opened (or created); without --image the node's
+  // disk must already be recorded: a --db that names no store is refused, never created.
+  if (o.image !== undefined) await readImageHeaders(o.image);
+  const store = openDiskImageStore(o.db, { mustExist: o.image === undefined });
   try {
     let image: DiskImageRow;
     let delta: string | null = null;
@@ -109,7 +113,7 @@ export async function swapInNode(o: SwapInOptions): Promise<SwapInResult> {
 
 export async function swapOutNode(o: SwapOutOptions): Promise<SwapOutResult> {
   const started = performance.now();
-  const store = openDiskImageStore(o.db);
+  const store = openDiskImageStore(o.db, { mustExist: true });
   try {
     const held = store.nodeDisk(o.node, o.partition);
     if (held === undefined) throw new SwapError(`${o.node} partition ${o.partition}: the store holds no image for it (swapin-node records one)`, true);
@@ -188,7 +192,8 @@ export interface GcResult {
 
 /** Removes (or, dry, lists) signatures of images no node holds and deltas no node carries. */
 export function collectGarbage(db: string, dryRun: boolean): GcResult {
-  const store = openDiskImageStore(db);
+  // Works on what the store records: a --db that names no store is refused, never created.
+  const store = openDiskImageStore(db, { mustExist: true });
   try {
     const found = store.unreferenced();
     const result: GcResult = { dryRun, signatures: [], deltas: [], bytes: 0 };

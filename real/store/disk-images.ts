@@ -152,6 +152,6 @@ function nodeDiskRow(r: Record<string, unknown>): NodeDiskRow {
   return { node: r.node as string, partition: r.partition as number, image: r.image as string, delta: (r.delta as string | null) ?? null, loadedAt: r.loaded_at as string, savedAt: (r.saved_at as string | null) ?? null };
 }
 
-export function openDiskImageStore(path: string): DiskImageStore {
-  return new DiskImageStore(openStoreConnection(path), path);
+export function openDiskImageStore(path: string, options: { mustExist?: boolean } = {}): DiskImageStore {
+  return new DiskImageStore(openStoreConnection(path, options), path);
 }

@@ -102,7 +102,7 @@ export function openStore(path: string, options: StoreOptions = {}): Store {
 function checkFile(path: string, mustExist: boolean): boolean {
   const header = readHeader(path, SQLITE_MAGIC.length);
   if (header === undefined) {
-    if (mustExist) throw new StoreError(path, "no such store file (nothing is created by a command that only reads)");
+    if (mustExist) throw new StoreError(path, "no such store file (a command that works on what is already stored never creates one)");
     return false;
   }
   if (header.length === 0) throw new StoreError(path, "not a testbed database (empty file)");

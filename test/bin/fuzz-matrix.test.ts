@@ -1,11 +1,11 @@
-import { spawn } from "node:child_process";
-import { chmodSync, cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createImage, nodeEngine, writeDiskLikeFile } from "../../real/image/index.js";
 import { openExperimentStore } from "../../real/store/index.js";
-import { CLI, snapshot, type Ran } from "./support.js";
+import { CLI, ROOT, snapshot, type Ran } from "./support.js";
 
 /*
  * The command-line fuzz matrix: every command, given bad arguments and bad files (missing, a
@@ -41,6 +41,15 @@ beforeAll(async () => {
   const store = openExperimentStore(at("ok.db"));
   store.createExperiment("e1", [{ node: "n0", host: "10.0.0.1" }]);
   store.close();
+  // A base image of two chunks, its disk and its signature, for the delta commands.
+  cpSync(join(ROOT, "test/fixtures/emulab/disk-4mib.ndz"), at("base.ndz"));
+  for (const args of [["image", "unzip", "base.ndz", "base.raw"], ["image", "sig", "base.ndz", "-o", "base.sig"]]) {
+    const r = spawnSync(process.execPath, [CLI, ...args], { cwd: template, encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`fixture: testbed ${args.join(" ")}: ${r.stderr}`);
+  }
+  // An image cut short mid-chunk (a copy that stopped part way): every reader must refuse it.
+  const image = readFileSync(at("base.ndz"));
+  writeFileSync(at("cut.ndz"), image.subarray(0, Math.floor(image.length * 0.75)));
   mkdirSync(at("dir"));
   writeFileSync(at("empty"), "");
   writeFileSync(at("random.bin"), seededBytes(4096, 19));
@@ -107,14 +116,30 @@ const FAMILIES: Record<string, Case[]> = {
     ...each(["missing", "dir", "empty", "odd.bin"], (f) => ["image", "create", f, "x.ndz"], 2),
     ...each([...BAD_OUTPUTS, "disk.raw"], (f) => ["image", "create", "disk.raw", f], 2),
     { args: ["image", "create", "disk.raw", "x.ndz", "-z", "10"], code: 2 },
-    ...each([...BAD_INPUTS, "disk.raw"], (f) => ["image", "info", f], 2),
-    ...each(BAD_INPUTS, (f) => ["image", "unzip", f, "x.raw"], 2),
+    ...each([...BAD_INPUTS, "disk.raw", "cut.ndz"], (f) => ["image", "info", f], 2),
+    ...each([...BAD_INPUTS, "cut.ndz"], (f) => ["image", "unzip", f, "x.raw"], 2),
     ...each([...BAD_OUTPUTS, "s.ndz"], (f) => ["image", "unzip", "s.ndz", f], 2),
     { args: ["image", "unzip", "s.ndz", "missing", "--fixed-size"], code: 2 },
     ...each(["missing", "text.txt"], (f) => ["bench", "image", "--size-mib", "1", "--dir", f], 2),
   ],
+  "disk state: signatures, deltas, swaps of one node": [
+    ...each([...BAD_INPUTS, "disk.raw", "cut.ndz"], (f) => ["image", "sig", f, "-o", "x.sig"], 2),
+    ...each([...BAD_OUTPUTS, "base.ndz"], (f) => ["image", "sig", "base.ndz", "-o", f], 2),
+    ...each([...BAD_INPUTS, "cut.ndz"], (f) => ["image", "delta", "--base", f, "base.raw", "d.ndz"], 2),
+    ...each(BAD_INPUTS, (f) => ["image", "delta", "--base", "base.sig", f, "d.ndz"], 2),
+    // Never over an input, and never over the base image, which only the signature names.
+    ...each([...BAD_OUTPUTS, "base.raw", "base.sig", "base.ndz"], (f) => ["image", "delta", "--base", "base.sig", "base.raw", f], 2),
+    ...each([...BAD_INPUTS, "cut.ndz"], (f) => ["image", "unzip", "base.ndz", f, "x.raw"], 2),
+    ...each(["missing", ...BAD_STORES], (f) => ["image", "gc", "--db", f], 1),
+    ...each(["missing", ...BAD_STORES], (f) => ["swapout-node", "--node", "n0", "--disk", "base.raw", "--db", f], 1),
+    ...each(["missing", ...BAD_STORES], (f) => ["swapin-node", "--node", "n0", "--target", "x.raw", "--db", f], 1),
+    ...each([...BAD_INPUTS, "cut.ndz"], (f) => ["swapin-node", "--node", "n0", "--target", "x.raw", "--image", f, "--db", "new.db"], 2),
+    ...each(BAD_OUTPUTS, (f) => ["plan", "swap", "--nodes", "10", "--delta-pct", "5", "--svg", f], 2),
+    ...each(["missing", "text.txt"], (f) => ["bench", "delta", "--size-mib", "1", "--rewrite-mib", "1", "--dir", f], 2),
+  ],
   frisbee: [
-    ...each([...BAD_INPUTS, "disk.raw"], (f) => ["frisbeed", "--image", f, ...G], 2),
+    // frisbeed checks its image before serving: a raw disk or a cut image is refused, not served.
+    ...each([...BAD_INPUTS, "disk.raw", "cut.ndz"], (f) => ["frisbeed", "--image", f, ...G], 2),
     ...each(["dir", "empty", "random.bin"], (f) => ["frisbeed", "--image", "s.ndz", ...G, "--db", f], 1),
     { args: ["frisbeed", "--image", "s.ndz", "-m", "10.0.0.1", "-p", "7901"], code: 2 },
     { args: ["frisbeed", "--image", "s.ndz", ...G, "-i", "nowhere"], code: 2 },
@@ -134,6 +159,30 @@ const FAMILIES: Record<string, Case[]> = {
     { args: ["sync", "-i", "-1", "-s", "localhost"], code: 64 },
     ...each(["dir", "empty", "random.bin"], (f) => ["syncd", "-p", "0", "--db", f], 1),
     { args: ["syncd", "-p", "70000"], code: 2 },
+    { args: ["bench", "sync", "--waiters", "0"], code: 2 },
+  ],
+  "experiments: swaps and the demo": [
+    // A swap needs a recorded experiment: a store that is missing or not a store is refused, never created.
+    ...each(["missing", ...BAD_STORES], (f) => ["exp", "swapin", "e1", "--sim", "--db", f], 1),
+    ...each(["missing", ...BAD_STORES], (f) => ["exp", "swapout", "e1", "--sim", "--db", f], 1),
+    ...each(["missing", ...BAD_STORES], (f) => ["exp", "delete", "e1", "--db", f], 1),
+    ...each(["missing", ...BAD_STORES], (f) => ["exp", "set-sync-server", "e1", "n0", "--db", f], 1),
+    ...each(BAD_STORES, (f) => ["exp", "demo", "--nodes", "10", "--db", f], 1),
+    { args: ["exp", "swapin", "nosuch", "--sim", "--db", "ok.db"], code: 2 },
+    { args: ["exp", "swapin", "e1", "--sim", "--seed", "x", "--db", "ok.db"], code: 2 },
+    { args: ["exp", "demo", "--nodes", "0", "--db", "ok.db"], code: 2 },
+    { args: ["exp", "template", "--nodes", "x"], code: 2 },
+  ],
+  sweeps: [
+    // The report is checked before any seed runs: never over an input, a folder or a protected file.
+    ...each([...BAD_OUTPUTS, "scenario.json"], (f) => ["sweep", "run", "scenario.json", "--seeds", "1..2", "--out", f, "--no-store"], 2),
+    ...each(BAD_INPUTS, (f) => ["sweep", "run", f, "--seeds", "1..2", "--no-store"], 2),
+    ...each(BAD_STORES, (f) => ["sweep", "run", "scenario.json", "--seeds", "1..2", "--db", f], 1),
+    { args: ["sweep", "run", "scenario.json", "--seeds", "x", "--no-store"], code: 2 },
+    { args: ["sweep", "run", "scenario.json", "--seeds", "1..2", "--queue", "bogus", "--no-store"], code: 2 },
+    ...each(BAD_INPUTS, (f) => ["sweep", "merge", f, "--no-store"], 2),
+    { args: ["worker", "--queue", "bogus"], code: 2 },
+    { args: ["bench", "sweep", "--seeds", "x"], code: 2 },
   ],
   services: [
     ...each(["missing", "dir", "empty"], (f) => ["agent", "--key", f], 2),

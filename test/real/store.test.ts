@@ -208,7 +208,7 @@ describe("opening a store", () => {
   it("refuses to open a missing file read-only, and creates nothing", () => {
     const path = dbPath("missing.db");
     expect(storeErrorOf(() => openStore(path, { readonly: true }))).toBe(
-      `${path}: no such store file (nothing is created by a command that only reads)`,
+      `${path}: no such store file (a command that works on what is already stored never creates one)`,
     );
     expect(existsSync(path)).toBe(false);
   });
