@@ -2,7 +2,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { KEY_PREFIX } from "../../../real/queue/job.js";
 import { killChildren, testbed, until, type Running } from "../../real/frisbee/support.js";
 import { redisSkipReason, startTestRedis, type TestRedis } from "../../support/redis.js";
 
@@ -40,6 +42,38 @@ async function stopWorker(w: Running): Promise<number> {
   return Number(/stopped: (\d+) jobs done/.exec(w.stdout())?.[1]);
 }
 
+/**
+ * Freezes a worker (SIGSTOP) until it is seen holding a job, then SIGKILLs it: a worker killed
+ * between two jobs holds nothing, and nothing would stall. BullMQ stamps each active job with the
+ * name of the worker that took it (field `pb`), and the worker names itself after its id.
+ */
+async function killHoldingAJob(url: string, victim: Running, sweep: Running): Promise<void> {
+  const short = /worker (\S+) on redis:/.exec(victim.stdout())?.[1];
+  if (short === undefined) throw new Error(`no worker id in: ${victim.stdout()}`);
+  const redis = new Redis(url, { maxRetriesPerRequest: 1 });
+  try {
+    // Until the sweep ends (a victim never seen holding a job then fails the test, below).
+    for (let attempt = 0; attempt < 100_000 && sweep.child.exitCode === null; attempt++) {
+      victim.child.kill("SIGSTOP");
+      for (const key of await redis.keys(`${KEY_PREFIX}:*:active`)) {
+        const queue = key.slice(0, -":active".length);
+        for (const job of await redis.lrange(key, 0, -1)) {
+          const by = await redis.hget(`${queue}:${job}`, "pb");
+          if (by?.startsWith(`testbed-worker-${short}`) === true) {
+            victim.child.kill("SIGKILL");
+            return;
+          }
+        }
+      }
+      victim.child.kill("SIGCONT");
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    throw new Error("the victim was never seen holding a job before the sweep ended");
+  } finally {
+    redis.disconnect();
+  }
+}
+
 const perSeed = (s: SweepJson) => s.results.map((r) => `${r.seed} ${r.verdict} ${r.fingerprint}`);
 
 describe.skipIf(skip !== null)(`sweeps through Redis${skip === null ? "" : ` (skipped: ${skip})`}`, () => {
@@ -74,14 +108,14 @@ describe.skipIf(skip !== null)(`sweeps through Redis${skip === null ? "" : ` (sk
   });
 
   it("completes a sweep when a worker is SIGKILLed in the middle of it, counting each seed once", async () => {
-    const seeds = 600;
+    const seeds = SEEDS;
     const victim = startWorker(redis.url, ["--lock-ms", "2000"]);
     const survivor = startWorker(redis.url, ["--lock-ms", "2000"]);
     for (const w of [victim, survivor]) await until(() => w.stdout().includes(" on redis://"), "a worker to connect", w);
     const sweep = testbed(["sweep", RACE, "--seeds", `1..${seeds}`, ...VARIES, "--json", "--no-store", "--no-shrink", "--queue", redis.url], dir, 600_000);
     const progress = (): number => Math.max(0, ...[...sweep.stderr().matchAll(/"done":(\d+)/g)].map((m) => Number(m[1])));
     await until(() => progress() >= 100, "100 seeds done", sweep, 300_000);
-    victim.child.kill("SIGKILL");
+    await killHoldingAJob(redis.url, victim, sweep);
     const queued = await finished(sweep);
     expect(queued.results.map((r) => r.seed)).toEqual(Array.from({ length: seeds }, (_, i) => i + 1));
     expect(perSeed(queued)).toEqual(perSeed(local).slice(0, seeds));
