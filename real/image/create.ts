@@ -83,6 +83,15 @@ export async function createImage(inputPath: string, imagePath: string, o: Creat
     } else {
       await compressSegments(input, inputBytes, writer, o, progress, spans);
     }
+    if (writer.chunks === 0) {
+      // Nothing allocated (an all-zero disk): still one chunk, since chunks carry the disk's size
+      // and a file of none is no image. Its one region is the disk's first sector, as read.
+      const first = new Uint8Array(SECTOR_BYTES);
+      await input.read(first, 0, SECTOR_BYTES, 0);
+      const compressor = new ChunkCompressor(o.engine, o.level, 0, (c) => writer.write(c), version);
+      await compressor.range(0, first, false);
+      await compressor.finish(inputBytes / SECTOR_BYTES);
+    }
     await writer.finish();
     await output.commit();
     return {

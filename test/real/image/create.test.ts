@@ -91,6 +91,17 @@ describe("image create and unzip", () => {
     }
   });
 
+  it("makes an image of an all-zero disk (one chunk, which carries the disk's size) that restores it", async () => {
+    const zeros = path("zeros.raw");
+    writeFileSync(zeros, Buffer.alloc(2 * 1024 * 1024));
+    for (const layout of ["segmented", "sequential"] as const) {
+      const { image, restored } = await roundTrip(zeros, { ...base, layout });
+      // Before, no chunk was written: a 0-byte file that every reader refused as "not an image".
+      expect(statSync(image).size).toBe(CHUNK_BYTES);
+      expect(readFileSync(restored).equals(readFileSync(zeros))).toBe(true);
+    }
+  });
+
   it("restores a disk whose last megabytes are free to a file of the whole disk's size", async () => {
     // Data in the first 1.5 MiB only: the image's last chunk describes free space up to 4 MiB.
     const disk = Buffer.alloc(4 * 1024 * 1024);
