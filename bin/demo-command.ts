@@ -90,7 +90,11 @@ function milestones(m: SwapMachine, clockUs: number, say: (key: string, line: st
   const at = `${(clockUs / 1e6).toFixed(1).padStart(7)} s`;
   const s = m.summary();
   const loaded = s.phases.load.nodes;
-  if (loaded > 0) say("first", `${at}  first nodes loaded; the image servers expect the rest within ${m.loadSecondsLeft() ?? "?"} s`);
+  if (loaded > 0) {
+    // The servers' estimate exists only once a node has reported progress; no placeholder without it.
+    const left = m.loadSecondsLeft();
+    say("first", `${at}  first nodes loaded${left === null ? "" : `; the image servers expect the rest within ${left} s`}`);
+  }
   if (loaded >= m.nodes.count / 2) say("half", `${at}  half the nodes loaded (${s.reports} progress reports so far)`);
   if (s.milestones.allLoadedSec !== null && loaded >= m.barrier.total) say("loaded", `${at}  every node loaded (load retries ${s.retries.load})`);
   if (m.barrier.ready >= m.barrier.total / 2 && m.barrier.ready < m.barrier.total) say("ready-half", `${at}  boot barrier: ${m.barrier.ready}/${m.barrier.total} ready; setup pool retried ${s.retries.setup}`);
