@@ -12,7 +12,7 @@ import { emulabFixture } from "../../fixtures/emulab.js";
 
 /*
  * What the original Emulab programs make of ours. They are built by hand
- * (../shared/tools/build-emulab.sh) into the folder EMULAB_BIN names; without it these tests are
+ * (the shared folder's tools/build-emulab.sh, beside the project) into the folder EMULAB_BIN names; without it these tests are
  * skipped, visibly.
  */
 const BIN = process.env.EMULAB_BIN ?? "";
