@@ -4,7 +4,8 @@ import { defaultThreads, POOL_THREADS_MAX } from "../real/queue/threads.js";
 import { buildVersion } from "../real/queue/version.js";
 import type { FrisbeePlanOptions } from "../scenarios/frisbee/plan.js";
 import { PLAN_SHARD_FORMAT, type PlanShardFile } from "../scenarios/sweep/plan-shards.js";
-import { assembleRows, frisbeeCells, frisbeeCellsLocal, frisbeeCellsQueued, monitorCellQueued, shardCells, type PlanRowDone } from "../scenarios/sweep/plan-queue.js";
+import { assembleRows, frisbeeCells, frisbeeCellsLocal, frisbeeCellsQueued, monitorCellQueued, shardCells, swapCellsQueued, type PlanRowDone } from "../scenarios/sweep/plan-queue.js";
+import type { SwapPlanOptions, SwapPlanRow } from "../sim/swap/plan.js";
 import type { MonitorSimResult } from "../sim/monitor/driver.js";
 import type { MonitorPlanParams } from "../sim/monitor/plan.js";
 import { parseShard } from "../scenarios/sweep/seeds.js";
@@ -107,4 +108,40 @@ export async function planMonitorQueued(params: MonitorPlanParams, queue: string
   for (const n of run.nondeterministic) console.error(`testbed: the plan's job was NONDETERMINISTIC: fingerprints ${n.fingerprints.join(" and ")} from ${n.workers.join(" and ")}`);
   if (cell === undefined || run.nondeterministic.length > 0) return 1;
   return { result: cell.result, peakRssMiB: cell.peakRssMiB };
+}
+
+/**
+ * `plan swap --queue URL`: each row a job for `testbed worker`s. Resolves with the rows in grid
+ * order, or with an exit code when the plan cannot be finished (interrupted, or a row lost).
+ */
+export async function planSwapQueued(o: SwapPlanOptions, grid: readonly { nodes: number; deltaPct: number }[], queue: string): Promise<SwapPlanRow[] | number> {
+  const target = parseQueueUrl(queue);
+  const bar = progressBar("plan swap");
+  const interrupted = interruptAsAbort();
+  let done = 0;
+  let run;
+  try {
+    run = await swapCellsQueued(o, grid, {
+      target,
+      version: buildVersion(),
+      signal: interrupted.signal,
+      listener: { onNotice: (line) => process.stderr.write(`\r\x1b[Ktestbed: ${line}\n`) },
+      onCell: () => bar.update(++done / grid.length, `${done} of ${grid.length} rows`),
+    });
+  } finally {
+    bar.done();
+    interrupted.off();
+  }
+  if (interrupted.by !== null) {
+    console.error(`testbed: interrupted by ${interrupted.by}; ${run.results.size} of ${grid.length} rows computed; no chart written; its waiting jobs were removed from Redis`);
+    return SIGNAL_EXIT[interrupted.by];
+  }
+  for (const l of run.lost) console.error(`testbed: row ${l.key} LOST: ${l.reason}`);
+  for (const n of run.nondeterministic) console.error(`testbed: row ${n.key} NONDETERMINISTIC: fingerprints ${n.fingerprints.join(" and ")} from ${n.workers.join(" and ")}`);
+  const rows = grid.map((_, i) => run.results.get(String(i))?.row);
+  if (rows.some((r) => r === undefined) || run.nondeterministic.length > 0) {
+    console.error(`testbed: plan incomplete: ${run.results.size} of ${grid.length} rows came back whole; no chart written`);
+    return 1;
+  }
+  return rows as SwapPlanRow[];
 }

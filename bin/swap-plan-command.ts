@@ -1,14 +1,17 @@
 import type { Command } from "commander";
-import { writeOutputFileSync } from "../real/output/index.js";
+import { checkOutput, writeOutputFileSync } from "../real/output/index.js";
 import type { SwapPlanOptions, SwapPlanRow } from "../sim/swap/plan.js";
 import { parseWhole, UsageError } from "./errors.js";
 import { runAsync } from "./failure.js";
 import { exitCleanlyOnInterrupt } from "./interrupt.js";
+import { planSwapQueued } from "./plan-queue-command.js";
 import { progressBar } from "./progress.js";
 import { runJob } from "./run-job.js";
 import { lineChart } from "./svg.js";
 
 interface SwapPlanFlags {
+  /** Rows as jobs on this Redis, for testbed workers. */
+  queue?: string;
   nodes: string;
   deltaPct: string;
   diskGib: string;
@@ -94,6 +97,7 @@ export function registerSwapPlanCommand(plan: Command): void {
     .option("--seed <n>", "seed", "1")
     .option("--svg <path>", "where to write the chart", "swap-plan.svg")
     .option("--json", "print JSON")
+    .option("--queue <url>", "run the rows as jobs on Redis (redis://host:port) for testbed workers; same rows and table")
     .addHelpText("after", "\nExample:\n  testbed plan swap --nodes 10,100,1000 --delta-pct 1,5 --server-mbps 10000 --json")
     .action((f: SwapPlanFlags) => {
       const o = swapPlanOptions(f);
@@ -105,13 +109,21 @@ export function registerSwapPlanCommand(plan: Command): void {
 async function planSwapCommand(o: SwapPlanOptions, f: SwapPlanFlags): Promise<number> {
   const grid = o.deltaPcts.flatMap((deltaPct) => o.nodes.map((nodes) => ({ nodes, deltaPct })));
   if (grid.length > PLAN_SWAP_ROWS_MAX) throw new UsageError(`--nodes and --delta-pct make ${grid.length} rows, at most ${PLAN_SWAP_ROWS_MAX}`);
-  const rows: SwapPlanRow[] = [];
-  exitCleanlyOnInterrupt(() => `${rows.length} of ${grid.length} rows computed; no chart written`);
-  const bar = progressBar("plan swap");
-  try {
-    await runJob("planSwap", { o, grid }, { progress: (x, note) => bar.update(x, note ?? ""), item: (row) => rows.push(row) });
-  } finally {
-    bar.done();
+  let rows: SwapPlanRow[] = [];
+  if (f.queue !== undefined) {
+    // The chart's path is checked before the rows go out to workers.
+    checkOutput(f.svg, { what: "chart" });
+    const done = await planSwapQueued(o, grid, f.queue);
+    if (typeof done === "number") return done;
+    rows = done;
+  } else {
+    exitCleanlyOnInterrupt(() => `${rows.length} of ${grid.length} rows computed; no chart written`);
+    const bar = progressBar("plan swap");
+    try {
+      await runJob("planSwap", { o, grid }, { progress: (x, note) => bar.update(x, note ?? ""), item: (row) => rows.push(row) });
+    } finally {
+      bar.done();
+    }
   }
   writeOutputFileSync(f.svg, chart(rows), { what: "chart" });
   if (f.json) console.log(JSON.stringify({ options: o, results: rows }));

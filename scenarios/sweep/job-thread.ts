@@ -1,6 +1,6 @@
 import { Fingerprint } from "../../core/engine/index.js";
 import type { MonitorPlanParams } from "../../sim/monitor/plan.js";
-import { runFrisbeeCell, runMonitorCell, type FrisbeeCell, type FrisbeeCellResult, type MonitorCellResult } from "./plan-jobs.js";
+import { runFrisbeeCell, runMonitorCell, runSwapCell, type FrisbeeCell, type FrisbeeCellResult, type MonitorCellResult, type SwapCell, type SwapCellResult } from "./plan-jobs.js";
 import { runSeed, type SeedResult } from "./run-seed.js";
 import { prepareSpec, type PreparedSpec, type SweepSpec } from "./spec.js";
 
@@ -13,9 +13,10 @@ export type ThreadTask =
   | { readonly kind: "sweep-seed"; readonly specId: string; readonly spec: SweepSpec; readonly seed: number }
   | { readonly kind: "plan-frisbee-cell"; readonly cell: FrisbeeCell }
   | { readonly kind: "plan-monitor-cell"; readonly params: MonitorPlanParams }
+  | { readonly kind: "plan-swap-cell"; readonly cell: SwapCell }
   | { readonly kind: "echo"; readonly key: string };
 
-export type ThreadResult = SeedResult | FrisbeeCellResult | MonitorCellResult | { readonly fingerprint: string };
+export type ThreadResult = SeedResult | FrisbeeCellResult | MonitorCellResult | SwapCellResult | { readonly fingerprint: string };
 
 /** Specs kept parsed per thread. */
 const SPECS_CACHED_MAX = 8;
@@ -29,6 +30,8 @@ export default function runTask(task: ThreadTask): ThreadResult {
       return runFrisbeeCell(task.cell);
     case "plan-monitor-cell":
       return runMonitorCell(task.params);
+    case "plan-swap-cell":
+      return runSwapCell(task.cell);
     case "echo":
       return { fingerprint: echoFingerprint(task.key) };
   }

@@ -2,7 +2,7 @@ import type { JobEnvelope } from "../../real/queue/job.js";
 import { createThreadPool, type ThreadPool } from "../../real/queue/threads.js";
 import { JobRefused, type JobAnswer, type JobContext } from "../../real/queue/worker.js";
 import type { ThreadResult, ThreadTask } from "./job-thread.js";
-import { decodeFrisbeeCell, decodeMonitorCell } from "./plan-jobs.js";
+import { decodeFrisbeeCell, decodeMonitorCell, decodeSwapCell } from "./plan-jobs.js";
 import { specId, SPEC_TEXT_CHARS_MAX, type SweepSpec } from "./spec.js";
 import type { SeedResult, Verdict } from "./run-seed.js";
 
@@ -11,7 +11,7 @@ import type { SeedResult, Verdict } from "./run-seed.js";
  * payload, fetches what it refers to and runs it in a thread. Payload decoders never throw: a
  * malformed job is refused with a line that says what is wrong, and the worker carries on.
  */
-export const JOB_KINDS = ["sweep-seed", "plan-frisbee-cell", "plan-monitor-cell", "echo"] as const;
+export const JOB_KINDS = ["sweep-seed", "plan-frisbee-cell", "plan-monitor-cell", "plan-swap-cell", "echo"] as const;
 export type JobKind = (typeof JOB_KINDS)[number];
 
 export interface SweepSeedPayload {
@@ -87,6 +87,11 @@ export function jobHandler(pool: ThreadPool<ThreadTask, ThreadResult>): (job: Jo
         const params = decodeMonitorCell(job.payload);
         if (typeof params === "string") throw new JobRefused(`malformed job: ${params}`);
         return pool.run({ kind: "plan-monitor-cell", params });
+      }
+      case "plan-swap-cell": {
+        const cell = decodeSwapCell(job.payload);
+        if (typeof cell === "string") throw new JobRefused(`malformed job: ${cell}`);
+        return pool.run({ kind: "plan-swap-cell", cell });
       }
       case "echo": {
         if (typeof job.payload !== "string" || job.payload.length > 200) throw new JobRefused("malformed job: an echo payload is a short string");

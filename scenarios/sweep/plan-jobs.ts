@@ -1,6 +1,7 @@
 import type { FrisbeePlanOptions } from "../../sim/frisbee/plan-options.js";
 import { runMonitorSim, type MonitorSimResult } from "../../sim/monitor/driver.js";
 import { monitorPlanOptions, type MonitorPlanParams } from "../../sim/monitor/plan.js";
+import { planSwapRow, type SwapPlanOptions, type SwapPlanRow } from "../../sim/swap/plan.js";
 import { checkPlanRow, planRow, PlanError, type FrisbeePlanRow, type PlanRun } from "../frisbee/plan.js";
 
 /**
@@ -121,4 +122,53 @@ export function decodeMonitorCellResult(value: unknown, seed: number): MonitorCe
   const r = value.result;
   if (!isObject(r) || r.traceHash !== value.fingerprint || String(r.seed) !== String(seed)) return "result: malformed, or another seed's";
   return value as unknown as MonitorCellResult;
+}
+
+/** One row of a swap plan: an experiment of `nodes` nodes whose disks changed by `deltaPct` each. */
+export interface SwapCell {
+  readonly options: SwapPlanOptions;
+  readonly nodes: number;
+  readonly deltaPct: number;
+}
+
+export interface SwapCellResult {
+  readonly fingerprint: string;
+  readonly row: SwapPlanRow;
+}
+
+export function runSwapCell(c: SwapCell): SwapCellResult {
+  const row = planSwapRow(c.options, c.nodes, c.deltaPct);
+  return { fingerprint: row.trace, row };
+}
+
+/** Limits as `testbed plan swap` applies them to its flags: [field, least, most, whole]. */
+const SWAP_FIELDS: readonly (readonly [keyof SwapPlanOptions, number, number, boolean])[] = [
+  ["diskGiB", 0, 1 << 16, false], ["inUsePct", 0, 100, false], ["jitterPct", 0, 100, false], ["compressRatio", 1, 1000, false],
+  ["diskReadMiBs", 0, 1e6, false], ["diskWriteMiBs", 0, 1e6, false], ["hashMiBs", 0, 1e6, false], ["compressMiBs", 0, 1e6, false],
+  ["inflateMiBs", 0, 1e6, false], ["cores", 1, 1024, true], ["nodeMbps", 0, 1e6, false], ["serverMbps", 0, 1e6, false],
+  ["frisbeeMbps", 0, 1e6, false], ["loss", 0, 0.05, false], ["startSpreadSec", 0, 3600, false], ["seed", 0, Number.MAX_SAFE_INTEGER, true],
+];
+const SWAP_NODES_MAX = 100_000;
+
+export function decodeSwapCell(payload: unknown): SwapCell | string {
+  if (!isObject(payload)) return "payload: expected an object";
+  if (!isNumber(payload.nodes, 1, SWAP_NODES_MAX, true)) return `payload.nodes: expected a whole number from 1 to ${SWAP_NODES_MAX}`;
+  if (!isNumber(payload.deltaPct, 0, 100)) return "payload.deltaPct: expected a percentage";
+  const o = payload.options;
+  if (!isObject(o)) return "payload.options: expected an object";
+  for (const [field, min, max, whole] of SWAP_FIELDS) {
+    if (!isNumber(o[field], min, max, whole)) return `payload.options.${field}: expected a${whole ? " whole" : ""} number from ${min} to ${max}`;
+  }
+  if (!Array.isArray(o.nodes) || o.nodes.length > LIST_MAX || !o.nodes.every((n) => isNumber(n, 1, SWAP_NODES_MAX, true))) return "payload.options.nodes: expected a list of node counts";
+  if (!Array.isArray(o.deltaPcts) || o.deltaPcts.length > LIST_MAX || !o.deltaPcts.every((p) => isNumber(p, 0, 100))) return "payload.options.deltaPcts: expected a list of percentages";
+  return { options: o as unknown as SwapPlanOptions, nodes: payload.nodes, deltaPct: payload.deltaPct };
+}
+
+export function decodeSwapCellResult(value: unknown, cell: { nodes: number; deltaPct: number }): SwapCellResult | string {
+  if (!isObject(value) || typeof value.fingerprint !== "string") return "expected an object with a fingerprint";
+  const row = value.row;
+  if (!isObject(row) || row.nodes !== cell.nodes || row.deltaPct !== cell.deltaPct) return `row: expected the row of ${cell.nodes} nodes at ${cell.deltaPct}%`;
+  if (row.trace !== value.fingerprint) return "the row's fingerprint is not the job's";
+  for (const field of ["deltaMiB", "swapOutSec", "frisbeeSec", "swapInSec"] as const) if (!isNumber(row[field], 0, Number.MAX_SAFE_INTEGER)) return `row.${field}: expected a number`;
+  return value as unknown as SwapCellResult;
 }

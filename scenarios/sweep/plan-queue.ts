@@ -3,7 +3,8 @@ import { combinePlanRuns, type FrisbeePlanOptions, type FrisbeePlanRow, type Pla
 import type { MonitorPlanParams } from "../../sim/monitor/plan.js";
 import { createJobPool } from "./jobs.js";
 import { runQueued, type QueuedOptions, type QueuedRun } from "./drivers.js";
-import { decodeFrisbeeCellResult, decodeMonitorCellResult, type FrisbeeCell, type FrisbeeCellResult, type MonitorCellResult } from "./plan-jobs.js";
+import type { SwapPlanOptions } from "../../sim/swap/plan.js";
+import { decodeFrisbeeCellResult, decodeMonitorCellResult, decodeSwapCellResult, type FrisbeeCell, type FrisbeeCellResult, type MonitorCellResult, type SwapCellResult } from "./plan-jobs.js";
 
 /**
  * A plan's cells as jobs: each (row, seed) of a Frisbee plan, or the one run of a monitor plan. The
@@ -87,4 +88,20 @@ export async function monitorCellQueued(params: MonitorPlanParams, o: QueuedOpti
     what: `plan monitor, ${params.nodes} nodes`,
     decode: (_key, value) => decodeMonitorCellResult(value, params.seed),
   });
+}
+
+/** A swap plan's rows as jobs, keyed by their index in the grid. */
+export async function swapCellsQueued(o: SwapPlanOptions, grid: readonly { nodes: number; deltaPct: number }[], q: QueuedOptions & { onCell?: () => void }): Promise<QueuedRun<SwapCellResult>> {
+  return runQueued(
+    grid.map(({ nodes, deltaPct }, i) => ({ key: String(i), kind: "plan-swap-cell", payload: { options: o, nodes, deltaPct } })),
+    {
+      ...q,
+      what: `plan swap, ${grid.length} rows`,
+      decode: (key, value) => {
+        const cell = grid[Number(key)];
+        return cell === undefined ? "no such row" : decodeSwapCellResult(value, cell);
+      },
+      ...(q.onCell === undefined ? {} : { onResult: q.onCell }),
+    },
+  );
 }

@@ -53,7 +53,7 @@ describe.skipIf(skip !== null)(`queue workers${skip === null ? "" : ` (skipped: 
       "handmade-seed": "malformed job: payload.spec: expected a spec id (16 hex digits)",
       "handmade-gone": "spec 0123456789abcdef is not in Redis (its run was cancelled or expired)",
       "handmade-cell": "malformed job: payload.clients: expected a whole number from 1 to 100000",
-      "handmade-what": 'unknown job kind "teleport" (this worker runs sweep-seed, plan-frisbee-cell, plan-monitor-cell, echo)',
+      "handmade-what": 'unknown job kind "teleport" (this worker runs sweep-seed, plan-frisbee-cell, plan-monitor-cell, plan-swap-cell, echo)',
     });
     // Refused at once, never retried: a malformed job cannot get better.
     for (const j of await queue.getFailed()) expect(j.attemptsMade).toBe(1);

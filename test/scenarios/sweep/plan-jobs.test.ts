@@ -11,8 +11,11 @@ import {
   decodeFrisbeeCellResult,
   decodeMonitorCell,
   decodeMonitorCellResult,
+  decodeSwapCell,
+  decodeSwapCellResult,
   runFrisbeeCell,
   runMonitorCell,
+  runSwapCell,
 } from "../../../scenarios/sweep/plan-jobs.js";
 import { assembleRows, frisbeeCells, shardCells } from "../../../scenarios/sweep/plan-queue.js";
 import { mergePlanShards, PLAN_SHARD_FORMAT, planGrid, type PlanShardFile } from "../../../scenarios/sweep/plan-shards.js";
@@ -24,6 +27,11 @@ const options: FrisbeePlanOptions = {
 };
 const cell = { options, clients: 2, loss: 0, seed: 5 };
 const monitor = { nodes: 50, days: 1, window: 10, flakyPct: 2, passUsMin: 30_000_000, passUsMax: 90_000_000, seed: 3 };
+const swapOptions = {
+  nodes: [10], deltaPcts: [1], diskGiB: 16, inUsePct: 25, jitterPct: 50, compressRatio: 2.5, diskReadMiBs: 150, diskWriteMiBs: 120, hashMiBs: 600,
+  compressMiBs: 60, inflateMiBs: 200, cores: 2, nodeMbps: 1000, serverMbps: 1000, frisbeeMbps: 500, loss: 0, startSpreadSec: 5, seed: 1,
+};
+const swap = { options: swapOptions, nodes: 10, deltaPct: 1 };
 const dir = mkdtempSync(join(tmpdir(), "testbed-plan-jobs-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -36,6 +44,9 @@ describe("plan cells as jobs", () => {
     expect(decodeMonitorCell(monitor)).toEqual(monitor);
     expect(decodeMonitorCell({ ...monitor, nodes: "50" })).toBe("payload.nodes: expected a number");
     expect(decodeMonitorCell({ ...monitor, nodes: 0 })).toMatch(/^payload: /);
+    expect(decodeSwapCell(swap)).toEqual(swap);
+    expect(decodeSwapCell({ ...swap, deltaPct: 101 })).toBe("payload.deltaPct: expected a percentage");
+    expect(decodeSwapCell({ ...swap, options: { ...swapOptions, cores: 1.5 } })).toBe("payload.options.cores: expected a whole number from 1 to 1024");
   });
 
   it("counts a result only when it is the cell's, with the job's fingerprint", () => {
@@ -46,12 +57,16 @@ describe("plan cells as jobs", () => {
     const m = runMonitorCell(monitor);
     expect(decodeMonitorCellResult(m, 3)).toBe(m);
     expect(decodeMonitorCellResult(m, 4)).toBe("result: malformed, or another seed's");
+    const w = runSwapCell(swap);
+    expect(decodeSwapCellResult(w, swap)).toBe(w);
+    expect(decodeSwapCellResult(w, { nodes: 11, deltaPct: 1 })).toBe("row: expected the row of 11 nodes at 1%");
+    expect(decodeSwapCellResult({ ...w, fingerprint: "x" }, swap)).toBe("the row's fingerprint is not the job's");
   });
 
   it("returns an error line, never throws, for anything at all", () => {
     fc.assert(
       fc.property(fc.anything(), (v) => {
-        for (const decode of [decodeFrisbeeCell, decodeMonitorCell, (x: unknown) => decodeFrisbeeCellResult(x, cell), (x: unknown) => decodeMonitorCellResult(x, 3)]) {
+        for (const decode of [decodeFrisbeeCell, decodeMonitorCell, decodeSwapCell, (x: unknown) => decodeFrisbeeCellResult(x, cell), (x: unknown) => decodeMonitorCellResult(x, 3), (x: unknown) => decodeSwapCellResult(x, swap)]) {
           expect(typeof decode(v)).toBe("string");
         }
       }),

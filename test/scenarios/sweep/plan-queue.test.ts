@@ -12,6 +12,7 @@ import { redisSkipReason, startTestRedis, type TestRedis } from "../../support/r
  */
 const PLAN = ["plan", "frisbee", "--clients", "1,3", "--loss", "0,0.02", "--runs", "2", "--image-mib", "2", "--data-mib", "4"];
 const MONITOR = ["plan", "monitor", "--nodes", "300", "--days", "1", "--seed", "4"];
+const SWAP = ["plan", "swap", "--nodes", "10,40", "--delta-pct", "1,5", "--seed", "2"];
 const skip = redisSkipReason();
 const dir = mkdtempSync(join(tmpdir(), "testbed-plan-queue-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -63,6 +64,16 @@ describe.skipIf(skip !== null)(`plans through Redis${skip === null ? "" : ` (ski
     expect((storedRuns("local.db") as unknown[]).length).toBe(8); // 4 rows x 2 seeds
     const json = async (extra: string[]) => JSON.parse(await done(testbed([...PLAN, "--no-store", "--json", "--svg", "j.svg", ...extra], dir, 300_000))) as unknown;
     expect(machineFree(await json(["--queue", redis.url]))).toEqual(machineFree(await json([])));
+  });
+
+  it("prints the same swap plan table and JSON with its rows run on workers", async () => {
+    const local = await done(testbed([...SWAP, "--svg", "slocal.svg"], dir, 300_000));
+    const queued = await done(testbed([...SWAP, "--svg", "squeued.svg", "--queue", redis.url], dir, 300_000));
+    expect(queued.replace("squeued.svg", "")).toBe(local.replace("slocal.svg", ""));
+    const json = async (extra: string[]) => JSON.parse(await done(testbed([...SWAP, "--json", "--svg", "sj.svg", ...extra], dir, 300_000))) as { results: unknown[] };
+    const [a, b] = [await json([]), await json(["--queue", redis.url])];
+    expect(b).toEqual(a);
+    expect(a.results).toHaveLength(4);
   });
 
   it("gives the same monitor plan result and stored row on a worker", async () => {
