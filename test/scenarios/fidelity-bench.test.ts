@@ -3,6 +3,9 @@ import { describe, expect, it } from "vitest";
 import { serverTally } from "../../real/frisbee/fidelity.js";
 import { errorPct, MEASURES, runFidelityBench } from "../../scenarios/frisbee/fidelity.js";
 import { CLI, endpoint, IMAGE } from "../real/frisbee/support.js";
+import { multicastSkipReason, titled } from "../support/probes.js";
+
+const noMulticast = await multicastSkipReason();
 
 describe("bench fidelity", () => {
   it("gives the error of a model against the real figure in percent", () => {
@@ -18,7 +21,7 @@ describe("bench fidelity", () => {
     expect(() => serverTally("frisbeed: sent 4538 blocks\n")).toThrow(/did not print its tally/);
   });
 
-  it("runs real clients and both models on a setup and lines up every measure", { timeout: 120_000 }, async () => {
+  it.skipIf(noMulticast !== null)(titled("runs real clients and both models on a setup and lines up every measure", noMulticast), { timeout: 120_000 }, async () => {
     const r = await runFidelityBench({
       setups: [{ clients: 2, serverLoss: 0.05, start: "clustered:2:300ms" }],
       sizeBytes: 2 * 2 ** 20,

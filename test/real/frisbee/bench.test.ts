@@ -5,8 +5,10 @@ import { afterAll, describe, expect, it } from "vitest";
 import { runFrisbeeBench } from "../../../real/frisbee/bench.js";
 import { sameFiles } from "../../../real/image/index.js";
 import { endpoint, tempDir } from "./support.js";
+import { multicastSkipReason, titled } from "../../support/probes.js";
 
 const MIB = 2 ** 20;
+const noMulticast = await multicastSkipReason();
 const udpcast = spawnSync("udp-sender", ["--help"]).error === undefined;
 const temp = tempDir("testbed-frisbee-bench-test-");
 afterAll(() => temp.cleanup());
@@ -15,7 +17,7 @@ describe("bench frisbee at a small size", () => {
   // The bench's figures are wall times and are not checked here (a loaded machine may take any
   // time); what is checked is that each run really loaded the disk, byte for byte, and that the
   // ratios are made of the times printed beside them.
-  it("loads the disk through ours (1 and 2 receivers), the local unzip and udpcast, each target identical", async () => {
+  it.skipIf(noMulticast !== null)(titled("loads the disk through ours (1 and 2 receivers), the local unzip and udpcast, each target identical", noMulticast), async () => {
     const lines: string[] = [];
     const r = await runFrisbeeBench({ sizeBytes: 4 * MIB, seed: 3, bandwidth: "1Gbit", port: endpoint().port, dir: temp.dir, log: (l) => lines.push(l) });
     expect(r.sizeMiB).toBe(4);

@@ -3,6 +3,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { endpoint, IMAGE, killChildren, LO, RAW, sameBytes, tempDir, testbed, until } from "./support.js";
+import { multicastSkipReason } from "../../support/probes.js";
 
 /**
  * Block devices, on loop devices. Needs root (losetup); without it the suite is skipped with its
@@ -22,7 +23,7 @@ function loopReason(): string | null {
   return null;
 }
 
-const reason = loopReason();
+const reason = loopReason() ?? (await multicastSkipReason());
 const attached: string[] = [];
 afterAll(() => {
   for (const dev of attached) spawnSync("losetup", ["-d", dev]);

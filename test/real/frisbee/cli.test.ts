@@ -4,6 +4,9 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { endpoint, IMAGE, killChildren, LO, RAW, sameBytes, tempDir, testbed, until, type Running } from "./support.js";
+import { multicastSkipReason, titled } from "../../support/probes.js";
+
+const noMulticast = await multicastSkipReason();
 
 const temp = tempDir("testbed-frisbee-cli-");
 afterAll(temp.cleanup);
@@ -32,7 +35,7 @@ function oneLine(stderr: string): string {
   return lines[lines.length - 1] as string;
 }
 
-describe("testbed frisbeed and frisbee on loopback multicast", () => {
+describe.skipIf(noMulticast !== null)(titled("testbed frisbeed and frisbee on loopback multicast", noMulticast), () => {
   it("load the image onto two files identical to the source disk, and the server stores each progress report", async () => {
     const { port, group } = endpoint();
     const db = join(temp.dir, "events.db");

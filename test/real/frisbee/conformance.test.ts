@@ -10,6 +10,7 @@ import { inflateForDisk } from "../../../real/frisbee/inflate-chunk.js";
 import { startFrisbeed } from "../../../real/frisbee/server.js";
 import type { Host } from "../../../sim/host.js";
 import { World } from "../../../sim/world.js";
+import { multicastSkipReason, titled } from "../../support/probes.js";
 import { endpoint, IMAGE, LO, RAW, sameBytes, tempDir } from "./support.js";
 
 /**
@@ -153,7 +154,9 @@ function heartbeatShape(reports: Map<number, Report[]>, s: Scenario): string[] {
   return shapes;
 }
 
-describe("the Frisbee machines in the simulator and on loopback multicast", () => {
+const noMulticast = await multicastSkipReason();
+
+describe.skipIf(noMulticast !== null)(titled("the Frisbee machines in the simulator and on loopback multicast", noMulticast), () => {
   for (const [k, s] of SCENARIOS.entries()) {
     it(`${s.name}: both worlds write the source disk exactly, with heartbeats of the same shape`, async () => {
       const sim = runSim(s, 100 + k);

@@ -5,6 +5,9 @@ import { afterAll, describe, expect, it } from "vitest";
 import { createRng } from "../../../core/engine/index.js";
 import { FileDisk, GROUP, MulticastNet, NetError, openTarget, WallTimers, wallClock } from "../../../real/runtime/index.js";
 import { endpoint, LO, tempDir } from "../frisbee/support.js";
+import { multicastSkipReason, titled } from "../../support/probes.js";
+
+const noMulticast = await multicastSkipReason();
 
 const temp = tempDir("testbed-runtime-");
 afterAll(temp.cleanup);
@@ -50,7 +53,7 @@ describe("WallTimers", () => {
   });
 });
 
-describe("MulticastNet on loopback", () => {
+describe.skipIf(noMulticast !== null)(titled("MulticastNet on loopback", noMulticast), () => {
   async function pair(dropRate?: number, seed = 1): Promise<[MulticastNet, MulticastNet, { port: number; group: string }]> {
     const e = endpoint();
     const a = await MulticastNet.open({ ...e, iface: LO, ownPort: true, fastGroupSend: true });
