@@ -1,3 +1,4 @@
+import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
 
 /**
@@ -5,10 +6,13 @@ import { defineConfig } from "vitest/config";
  * files that part names (STRYKER_TESTS, comma-separated globs), and no global setup. The
  * command-line tests run the compiled `testbed` in another process, where no mutant is active, so
  * they could not kill one and are left out.
+ * Run it by hand to see what the mutation run sees: STRYKER_TESTS='test/core/sync/**' npx vitest run -c vitest.stryker.config.ts
  */
 const tests = (process.env["STRYKER_TESTS"] ?? "test/core/**/*.test.ts").split(",").filter((g) => g !== "");
 
 export default defineConfig({
+  // Properties run at most STRYKER_NUM_RUNS cases each here (test/support/fast-check-capped.ts).
+  resolve: { alias: [{ find: /^fast-check$/, replacement: fileURLToPath(new URL("test/support/fast-check-capped.ts", import.meta.url)) }] },
   test: {
     include: tests,
     testTimeout: 300_000,
