@@ -94,8 +94,11 @@ describe.skipIf(noMulticast !== null)(titled("testbed frisbeed and frisbee on lo
     const s = server(port, group, ["--bandwidth", "4Mbit"]);
     await serving(s);
     const target = join(temp.dir, "silent.img");
-    const c = client(port, group, target, ["--timeout", "2"]);
-    await until(() => s.stderr().includes("frisbee.join"), "the client to join", s);
+    // The server logs the join before its reply reaches the client: on a loaded machine a kill at
+    // that point leaves a client that never heard a server. A progress report (every second) comes
+    // only from a client that is loading.
+    const c = client(port, group, target, ["--timeout", "2", "-H", "1"]);
+    await until(() => s.stderr().includes("frisbee.progress"), "the client to report progress", s);
     s.child.kill("SIGKILL");
     await s.exited;
     expect(await c.exited).toBe(4);
