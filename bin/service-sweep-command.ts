@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { parseCommandLine } from "../real/agent/command-line.js";
 import { KeyError, readKey } from "../real/agent/key.js";
 import { NodeFileError, readNodeFile } from "../real/agent/nodes-file.js";
 import { Controller } from "../real/agent/controller.js";
@@ -25,12 +26,12 @@ const SEC_US = 1_000_000;
 /** A day: a longer interval or silence limit is a typo, not a schedule. */
 const SWEEP_SECONDS_MAX = 86_400;
 
-/** The restart command as argv: split on blanks, no shell; {node}, {host}, {port} are substituted per node. */
+/** The restart command as argv, split with shell quoting but run without a shell; {node}, {host}, {port} are substituted per node. */
 function parseRestartCommand(text: string | undefined): string[] | null {
   if (text === undefined) return null;
-  const argv = text.trim().split(/\s+/).filter((a) => a !== "");
-  if (argv.length === 0) throw new UsageError("--restart-command: expected a command, e.g. \"ssh {host} systemctl restart testbed-agent\"");
-  return argv;
+  const parsed = parseCommandLine(text);
+  if (!parsed.ok) throw new UsageError(`--restart-command: ${parsed.error} (e.g. "ssh {host} systemctl restart testbed-agent")`);
+  return parsed.argv;
 }
 
 function printRound(r: SweepRound, json: boolean): void {
@@ -117,7 +118,7 @@ export function registerServiceSweep(service: Command): void {
     .option("--service <file>", "the service definition (JSON), for its name in the store")
     .option("--interval <s>", "seconds between rounds", "300")
     .option("--silent-after <s>", "a watchdog silent this long (seconds) gets its node restarted", "300")
-    .option("--restart-command <argv>", "run (no shell) for a node whose agent does not answer; {node} {host} {port} substituted")
+    .option("--restart-command <argv>", "run for a node whose agent does not answer: words split as a shell would (quotes, backslashes), but no shell runs it; {node} {host} {port} substituted")
     .option("--rounds <n>", "stop after N rounds (default: until a signal)")
     .option("--db <path>", "store file", DEFAULT_STORE_PATH)
     .option("--no-store", "do not record the restarts in the store")

@@ -1,5 +1,6 @@
-import { closeSync, existsSync, openSync, readdirSync, readSync, renameSync, statSync, writeSync } from "node:fs";
+import { closeSync, existsSync, openSync, readdirSync, renameSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
+import { readFileChunk } from "./file-chunk.js";
 
 /**
  * A process's output kept within a fixed space: `NAME.log` grows to LOG_FILE_BYTES_MAX, then
@@ -63,16 +64,5 @@ export function readLogChunk(dir: string, name: string, offset: number): { size:
   if (!/^[A-Za-z0-9._-]+\.log(\.\d+)?$/.test(name)) throw new Error(`logs: no log file named ${JSON.stringify(name).slice(0, 80)}`);
   const path = join(dir, name);
   if (!existsSync(path)) throw new Error(`logs: no log file named ${name}`);
-  const size = statSync(path).size;
-  const length = Math.max(0, Math.min(LOG_CHUNK_BYTES, size - offset));
-  const data = Buffer.alloc(length);
-  if (length > 0) {
-    const fd = openSync(path, "r");
-    try {
-      readSync(fd, data, 0, length, offset);
-    } finally {
-      closeSync(fd);
-    }
-  }
-  return { size, data };
+  return readFileChunk(path, offset, LOG_CHUNK_BYTES);
 }

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, symlinkSync, writeFileSync, writeSync, readlinkSync, realpathSync, statSync } from "node:fs";
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync, writeSync, readlinkSync, realpathSync, statSync } from "node:fs";
 import { basename, dirname, isAbsolute, join, normalize, sep } from "node:path";
 import * as tar from "tar";
 import {
@@ -18,6 +18,7 @@ import {
   type WatchdogConfig,
 } from "../../core/service/index.js";
 import { epochNowUs } from "../runtime/clock.js";
+import { readFileChunk } from "./file-chunk.js";
 import { LOG_CHUNK_BYTES, listLogs, readLogChunk } from "./logs.js";
 import type { PeerMesh } from "./peer-mesh.js";
 import { PEERS_MAX, type PeerAddress } from "./peers.js";
@@ -323,17 +324,7 @@ export class NodeAgent {
     if (path === null) return errorReply(`read: ${JSON.stringify(file).slice(0, 80)} is not a path inside the service's files`);
     if (!existsSync(path) || !statSync(path).isFile()) return errorReply(`read: ${file}: no such file in ${this.state.version ?? "any release"}`);
     if (!this.insideRelease(path)) return errorReply(`read: ${file} leads out of the release`);
-    const size = statSync(path).size;
-    const length = Math.max(0, Math.min(READ_CHUNK_BYTES, size - offset));
-    const data = Buffer.alloc(length);
-    if (length > 0) {
-      const fd = openSync(path, "r");
-      try {
-        readSync(fd, data, 0, length, offset);
-      } finally {
-        closeSync(fd);
-      }
-    }
+    const { size, data } = readFileChunk(path, offset, READ_CHUNK_BYTES);
     return okReply({ version: this.state.version, size }, data);
   }
 

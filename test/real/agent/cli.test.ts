@@ -178,11 +178,13 @@ describe("testbed agent and testbed service", () => {
     const sweepNodes = join(t.dir, "sweep-nodes.txt");
     // n1's agent was killed above: its port is closed.
     writeFileSync(sweepNodes, `n0 127.0.0.1:${agents[0]?.port}\nn1 127.0.0.1:${agents[agents.length - 1]?.port}\n`);
-    const r = testbed("service", "sweep", "--nodes", sweepNodes, "--key", key, "--service", def, "--db", db, "--rounds", "1", "--json", "--restart-command", "touch {node}.restarted");
+    const r = testbed("service", "sweep", "--nodes", sweepNodes, "--key", key, "--service", def, "--db", db, "--rounds", "1", "--json", "--restart-command", `touch '{node} was restarted' "{node}.restarted"`);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     const round = JSON.parse(r.stdout) as { nodes: number; reporting: number; unreachable: number; restarts: { node: string; reason: string; how: string; ok: boolean }[] };
     expect(round).toMatchObject({ nodes: 2, reporting: 1, unreachable: 1, restarts: [{ node: "n1", reason: "silent", how: "command", ok: true }] });
+    // Quoted words stay one word each, and no shell ran them.
+    expect(existsSync(join(t.dir, "n1 was restarted"))).toBe(true);
     expect(existsSync(join(t.dir, "n1.restarted"))).toBe(true);
     expect(existsSync(join(t.dir, "n0.restarted"))).toBe(false);
     const status = JSON.parse(testbed("service", "status", "--nodes", sweepNodes, "--key", key, "--service", def, "--db", db, "--json").stdout) as { restarts: { node: string; how: string }[] };
@@ -192,6 +194,11 @@ describe("testbed agent and testbed service", () => {
     expect(failing.code).toBe(1);
     expect(failing.stdout).toMatch(/n1: NOT RESTARTED \(silent, command\): unreachable: .*restart command false failed with exit 1/);
     expectOneLineError(testbed("service", "sweep", "--nodes", sweepNodes, "--key", key, "--restart-command", "  "), 2, /--restart-command: expected a command/);
+    // Bad quoting, or what only a shell would do, is refused before any round: nothing is run.
+    expectOneLineError(testbed("service", "sweep", "--nodes", sweepNodes, "--key", key, "--no-store", "--restart-command", "touch 'unclosed"), 2, /--restart-command: the quote ' at offset 6 is not closed/);
+    expectOneLineError(testbed("service", "sweep", "--nodes", sweepNodes, "--key", key, "--no-store", "--restart-command", "touch a; touch pwned"), 2, /--restart-command: ';' at offset 7 needs a shell/);
+    expect(existsSync(join(t.dir, "pwned"))).toBe(false);
+    expect(existsSync(join(t.dir, "unclosed"))).toBe(false);
     expectOneLineError(testbed("service", "sweep", "--nodes", sweepNodes, "--key", key, "--interval", "0"), 2, /--interval: expected a whole number from 1/);
   });
 });
