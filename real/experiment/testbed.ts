@@ -6,6 +6,8 @@ import type { SwapCommand, SwapInputs } from "../../core/experiment/commands.js"
 import type { PartitionPlan } from "../../core/experiment/plan.js";
 import { pacingForBandwidth } from "../../core/frisbee/rate.js";
 import { startFrisbeed, type Frisbeed } from "../frisbee/server.js";
+import { recordNodeLoad } from "../image/swap.js";
+import { openDiskImageStore } from "../store/index.js";
 import { NodeProcesses, type ChildOutcome } from "./processes.js";
 import { startDetached, stopDetached } from "./detached.js";
 
@@ -58,7 +60,7 @@ export interface RealTestbedOptions {
   /** The store the sync server records its barrier events in, or null. */
   readonly db: string | null;
   readonly bandwidthBps: number;
-  /** Where saved disks go: one file per node and partition. */
+  /** Where saved deltas and the images' signatures go. */
   readonly savedDir: string;
   readonly clockUs: () => Micros;
 }
@@ -70,7 +72,7 @@ const SYNC_PROBE_MS = 100;
  * The testbed's side on real nodes: it obeys the swap machine's commands with processes. Image
  * servers run in this process (one per image, heartbeats turned into FRISBEEPROGRESS events with
  * the original's keys); a node loads, boots, sets up and saves by running `testbed` commands as
- * that node (`frisbee --tmcd`, `tmcc`, `image create`), each in its own process group so an abort
+ * that node (`frisbee --tmcd`, `tmcc`, `swapout-node`, `swapin-node`), each in its own process group so an abort
  * kills it; a node's sync server is a detached `testbed syncd` that outlives this process until
  * the swap-out stops it. Results come back on later turns of the event loop, never inside a command.
  */
@@ -212,25 +214,37 @@ export class RealTestbed {
     return join(this.pnode(p).dir, `part${partition}.img`);
   }
 
-  /** Loads partition k over Frisbee (the node asks the node-configuration server what), then lays its saved disk over it, then the next. */
+  /**
+   * Loads partition k over Frisbee (the node asks the node-configuration server what), then the
+   * next. A partition with saved state gets it back from the store's records (`swapin-node`: the
+   * base and the node's one delta, checked to belong together); one without is recorded as
+   * holding the base alone, so the next swap-out saves a delta against it.
+   */
   private load(node: number, p: number, attempt: number, parts: readonly PartitionPlan[], k: number): void {
     this.nodeOf[p] = node;
     const part = parts[k];
     if (part === undefined) return this.results.loadDone(this.o.clockUs(), node, attempt, true, "");
     if (k === 0) this.counters.loads++;
     const address = this.pnode(p).address;
+    const fail = (why: string): void => this.results.loadDone(this.o.clockUs(), node, attempt, false, `partition ${part.partition}: ${why}`);
     this.run(p, "load", this.tb("frisbee", "--tmcd", this.o.tmcd, "-i", address, "--part", String(part.partition), this.diskOf(p, part.partition)), (r) => {
-      if (!r.ok) return this.results.loadDone(this.o.clockUs(), node, attempt, false, `partition ${part.partition}: ${r.reason}`);
-      if (part.delta === null) return this.load(node, p, attempt, parts, k + 1);
-      this.restore(node, p, attempt, parts, k, part.delta);
+      if (!r.ok) return fail(r.reason);
+      const db = this.o.db;
+      if (db === null) return part.delta === null ? this.load(node, p, attempt, parts, k + 1) : fail("restoring saved disk state needs a store file (--db)");
+      const key = diskStateNode(this.o.experiment, this.o.nodeNames[node] as string);
+      if (part.delta !== null) return this.restore(node, p, attempt, parts, k, db, key);
+      recordNodeLoad({ db, node: key, partition: part.partition, image: (this.o.images[part.image] as RealImage).file, dir: this.o.savedDir }).then(
+        () => this.load(node, p, attempt, parts, k + 1),
+        (error: unknown) => fail(`recording the load in the store: ${(error as Error).message}`),
+      );
     });
   }
 
-  /** The saved disk state over the freshly loaded base: the one step that reloads a saved node. */
-  private restore(node: number, p: number, attempt: number, parts: readonly PartitionPlan[], k: number, saved: string): void {
+  /** The saved disk state: the image the store names for the node plus its delta, laid by `swapin-node` on the node. */
+  private restore(node: number, p: number, attempt: number, parts: readonly PartitionPlan[], k: number, db: string, key: string): void {
     const part = parts[k] as PartitionPlan;
-    if (!existsSync(saved)) return this.results.loadDone(this.o.clockUs(), node, attempt, false, `partition ${part.partition}: its saved disk ${saved} is missing`);
-    this.run(p, "restore", this.tb(...restoreCommand(saved, this.diskOf(p, part.partition))), (r) => {
+    if (part.delta !== null && !existsSync(part.delta)) return this.results.loadDone(this.o.clockUs(), node, attempt, false, `partition ${part.partition}: its saved disk ${part.delta} is missing`);
+    this.run(p, "restore", this.tb(...restoreCommand(db, key, part.partition, this.diskOf(p, part.partition), this.o.savedDir)), (r) => {
       if (!r.ok) return this.results.loadDone(this.o.clockUs(), node, attempt, false, `partition ${part.partition}: restoring the saved disk: ${r.reason}`);
       this.load(node, p, attempt, parts, k + 1);
     });
@@ -268,32 +282,53 @@ export class RealTestbed {
     }
   }
 
-  /** Saves partition k of the node's disk to its own file, then the next; each becomes what the next swap-in lays back. */
+  /**
+   * Saves partition k of the node's disk as a delta against the image it was loaded from
+   * (`swapout-node` on the node: the image's one signature, the delta recorded in the store's
+   * disk_deltas and node_disks), then the next; each is what the next swap-in lays back.
+   */
   private save(node: number, p: number, attempt: number, parts: readonly PartitionPlan[], k: number): void {
     const part = parts[k];
     if (part === undefined) return this.results.saveDone(this.o.clockUs(), node, attempt, true, "");
-    const name = this.o.nodeNames[node] as string;
+    const db = this.o.db;
+    if (db === null) return this.results.saveDone(this.o.clockUs(), node, attempt, false, "saving disk state needs a store file (--db)");
+    const key = diskStateNode(this.o.experiment, this.o.nodeNames[node] as string);
     mkdirSync(this.o.savedDir, { recursive: true });
-    const out = join(this.o.savedDir, `${name}-part${part.partition}.ndz`);
-    this.run(p, "save", this.tb(...saveCommand(this.diskOf(p, part.partition), out)), (r) => {
+    this.run(p, "save", this.tb(...saveCommand(db, key, part.partition, this.diskOf(p, part.partition), this.o.savedDir)), (r) => {
       if (!r.ok) return this.results.saveDone(this.o.clockUs(), node, attempt, false, `partition ${part.partition}: ${r.reason}`);
-      this.results.saved(node, part.partition, out, statSync(out).size);
+      const saved = savedDelta(db, key, part.partition);
+      if (saved === null) return this.results.saveDone(this.o.clockUs(), node, attempt, false, `partition ${part.partition}: the store records no delta for ${key}`);
+      this.results.saved(node, part.partition, saved.path, saved.bytes);
       this.save(node, p, attempt, parts, k + 1);
     });
   }
 }
 
-/**
- * The save step: the node's whole disk as an image (raw, so every byte comes back, zeros
- * included). One command, so the delta work's `image delta --base SIG DISK OUT` replaces it here.
- */
-export function saveCommand(disk: string, out: string): string[] {
-  return ["image", "create", "-f", disk, out];
+/** The name an experiment's node has in the store's disk-state records (node_disks): one per experiment node, whichever machine stands for it. */
+export function diskStateNode(experiment: string, node: string): string {
+  return `${experiment}/${node}`;
 }
 
-/** The restore step, over a freshly loaded base: `image unzip` of what the save wrote. */
-export function restoreCommand(saved: string, disk: string): string[] {
-  return ["image", "unzip", "--zero-fill", saved, disk];
+/** The save step: the delta of the node's disk against its recorded image, recorded in the store. */
+export function saveCommand(db: string, node: string, partition: number, disk: string, dir: string): string[] {
+  return ["swapout-node", "--db", db, "--node", node, "--partition", String(partition), "--disk", disk, "--dir", dir];
+}
+
+/** The restore step: the recorded image plus the node's delta, zeros over free space, so every byte is as it was saved. */
+export function restoreCommand(db: string, node: string, partition: number, disk: string, dir: string): string[] {
+  return ["swapin-node", "--db", db, "--node", node, "--partition", String(partition), "--target", disk, "--dir", dir, "--zero-fill"];
+}
+
+/** The delta the store now names for a node's partition, with its size. */
+function savedDelta(db: string, node: string, partition: number): { path: string; bytes: number } | null {
+  const store = openDiskImageStore(db);
+  try {
+    const held = store.nodeDisk(node, partition);
+    const delta = held?.delta === null || held === undefined ? undefined : store.delta(held.delta);
+    return delta === undefined ? null : { path: delta.path, bytes: delta.bytes };
+  } finally {
+    store.close();
+  }
 }
 
 function canConnect(host: string, port: number): Promise<boolean> {

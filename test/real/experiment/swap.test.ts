@@ -1,6 +1,8 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { collectGarbage } from "../../../real/image/swap.js";
+import { openDiskImageStore } from "../../../real/store/index.js";
 import { runSwap } from "../../../scenarios/experiment/swap.js";
 import { tempDir } from "../frisbee/support.js";
 import { diskAndImage, experiment, runner } from "./support.js";
@@ -39,6 +41,22 @@ describe("real swaps of local nodes", () => {
     expect(() => process.kill(syncPid, 0)).toThrow();
     const saved = store.partitions("rt-save");
     expect(saved.every((p) => p.delta !== null && existsSync(p.delta) && (p.deltaBytes ?? 0) > 0)).toBe(true);
+    // Saved as deltas against the image, in the store's disk-state tables the image commands use.
+    const disks = openDiskImageStore(join(dir, "testbed.db"));
+    try {
+      const held = saved.map((p) => disks.nodeDisk(`rt-save/${p.node}`, p.partition));
+      expect(held.map((h) => h?.delta)).toEqual(saved.map((p) => p.delta));
+      const deltas = held.map((h) => disks.delta(h?.delta as string));
+      expect(deltas.map((d) => d?.kind)).toEqual(["delta", "delta", "delta", "delta"]);
+      // Each saved a little over 300 KiB of change: far less than the 4 MiB of data in the image.
+      for (const d of deltas) expect(d?.dataBytes).toBeLessThan(MIB);
+      const base = disks.image(held[0]?.image as string);
+      expect(new Set(held.map((h) => h?.image)).size).toBe(1);
+      expect(base?.signature !== null && existsSync(base?.signature as string)).toBe(true);
+    } finally {
+      disks.close();
+    }
+    expect(collectGarbage(join(dir, "testbed.db"), true)).toMatchObject({ signatures: [], deltas: [] });
     // The nodes are released: whatever is on their disks now is not the experiment's any more.
     for (let p = 0; p < 4; p++) writeFileSync(join(dir, "nodes", "rt-save", `p${p}`, "part1.img"), Buffer.alloc(1000, 0xee));
     const again = await runSwap({ store, name: "rt-save", action: "swapin", world: "real", real: run });
