@@ -9,6 +9,7 @@ import { readNodeFile } from "../../real/experiment/node-file.js";
 import { ExperimentError } from "../../real/store/index.js";
 import type { ExperimentSpec } from "../../core/experiment/spec.js";
 import type { RealSwapRunner, SwapContext, WorldResult } from "./swap.js";
+import { machineInputs } from "./inputs.js";
 
 export interface RealRunOptions {
   /** Where local nodes keep their disks and logs: one folder per physical node. */
@@ -87,17 +88,7 @@ async function runReal(ctx: SwapContext, o: RealRunOptions): Promise<WorldResult
       clockUs,
     },
     {
-      imageServing: (now, image, ok, reason) => input(() => m().imageServing(now, image, ok, reason)),
-      progress: (now, node, bytes, left) => input(() => {
-        m().progress(now, node, bytes, left);
-        ctx.touched(node);
-      }),
-      loadDone: (now, node, attempt, ok, reason) => input(() => m().loadDone(now, node, attempt, ok, reason)),
-      bootDone: (now, node, attempt, ok, reason) => input(() => m().bootDone(now, node, attempt, ok, reason)),
-      setupDone: (now, node, attempt, passed, reason) => input(() => m().setupDone(now, node, attempt, passed, reason)),
-      syncStarted: (now, ok, reason) => input(() => m().syncStarted(now, ok, reason)),
-      saveDone: (now, node, attempt, ok, reason) => input(() => m().saveDone(now, node, attempt, ok, reason)),
-      released: (now, node) => input(() => m().released(now, node)),
+      ...machineInputs(m, input, ctx.touched),
       event: (now, host, kind, fields) => ctx.event(now, host, kind, fields),
       serving: (image, s) => {
         if (s === null) delete served[image];

@@ -4,6 +4,7 @@ import { SwapMachine, type SwapKind } from "../../core/experiment/machine.js";
 import type { SwapPlan } from "../../core/experiment/plan.js";
 import type { ImageSizes, SimSpec } from "../../core/experiment/spec.js";
 import { SimTestbed } from "../../sim/experiment/testbed.js";
+import { machineInputs } from "./inputs.js";
 
 /** Simulated time run between looks at the wall clock when running as fast as possible. */
 const SLICE_US = 2_000_000;
@@ -54,17 +55,7 @@ export async function runSimSwap(o: SimSwapOptions): Promise<SimSwapResult> {
   const testbed = new SimTestbed(
     { seed: o.seed, nodes: o.plan.nodes.length, spares: o.plan.spares, sim: o.sim, images: o.sizes, imageNames: o.plan.images.map((i) => i.name), heartbeatSec: o.heartbeatSec, deltaFraction: o.deltaFraction },
     {
-      imageServing: (now, image, ok, reason) => input(() => m().imageServing(now, image, ok, reason)),
-      progress: (now, node, bytes, left) => input(() => {
-        m().progress(now, node, bytes, left);
-        o.touched(node);
-      }),
-      loadDone: (now, node, attempt, ok, reason) => input(() => m().loadDone(now, node, attempt, ok, reason)),
-      bootDone: (now, node, attempt, ok, reason) => input(() => m().bootDone(now, node, attempt, ok, reason)),
-      setupDone: (now, node, attempt, passed, reason) => input(() => m().setupDone(now, node, attempt, passed, reason)),
-      syncStarted: (now, ok, reason) => input(() => m().syncStarted(now, ok, reason)),
-      saveDone: (now, node, attempt, ok, reason) => input(() => m().saveDone(now, node, attempt, ok, reason)),
-      released: (now, node) => input(() => m().released(now, node)),
+      ...machineInputs(m, input, o.touched),
       event: (now, host, kind, fields) => o.event(now, host, kind, fields),
     },
   );
