@@ -1,9 +1,11 @@
 import { randomBytes } from "node:crypto";
 import type { Command } from "commander";
+import { NodeFileError, readNodeFile } from "../real/experiment/node-file.js";
 import type { PortalSwap, RunningPortal } from "../real/portal/server.js";
 import { DEFAULT_STORE_PATH, ExperimentError, openExperimentStore } from "../real/store/index.js";
 import { runSwap, type RealSwapRunner } from "../scenarios/experiment/swap.js";
 import { parseWhole, UsageError } from "./errors.js";
+import { addRealNodeOptions } from "./swap-command.js";
 
 /** The portal's port unless --port says otherwise. */
 export const PORTAL_PORT = 8080;
@@ -94,25 +96,28 @@ export async function startPortalServer(o: PortalServerOptions): Promise<PortalS
 
 /** `testbed serve`: the portal, until SIGINT or SIGTERM. */
 export function registerServeCommand(program: Command, real: (flags: Record<string, unknown>) => RealSwapRunner): void {
-  program
+  const cmd = program
     .command("serve")
     .description("the web portal: experiments, their nodes and swaps, live; swap-in/swap-out buttons need the printed token (runs until SIGINT/SIGTERM)")
     .option("--port <port>", "TCP port (0: any free one)", String(PORTAL_PORT))
     .option("--host <addr>", "address to listen on (loopback unless told otherwise)", "127.0.0.1")
     .option("--db <path>", "store file", DEFAULT_STORE_PATH)
     .option("--token <token>", "the token that changing state needs (default: $TESTBED_PORTAL_TOKEN, else a random one, printed)")
-    .option("--speed <x>", "simulated seconds per wall second for simulated swaps started from the portal (0: as fast as possible)", String(PORTAL_SIM_SPEED))
-    .option("--nodes-dir <dir>", "real swaps: where local nodes keep their disks and logs", "./testbed-nodes")
-    .addHelpText("after", "\nExample:\n  testbed serve --port 8080 --db ./testbed.db")
-    .action(async (f: { port: string; host: string; db: string; token?: string; speed: string; nodesDir: string }) => {
+    .option("--speed <x>", "simulated seconds per wall second for simulated swaps started from the portal (0: as fast as possible)", String(PORTAL_SIM_SPEED));
+  addRealNodeOptions(cmd)
+    .addHelpText("after", "\nReal swaps started from the page use the real-world flags as testbed exp swapin does.\n\nExamples:\n  testbed serve --port 8080 --db ./testbed.db\n  testbed serve --db ./testbed.db --nodes-file machines.txt --exec 'ssh {address} --'")
+    .action(async (f: { port: string; host: string; db: string; token?: string; speed: string } & Record<string, unknown>) => {
       const port = parseWhole("--port", f.port, 0, 65_535);
       const speed = Number(f.speed);
       if (f.speed.trim() === "" || !Number.isFinite(speed) || speed < 0 || speed > 1e6) throw new UsageError(`--speed: expected a number from 0 up, got "${f.speed}"`);
       const token = f.token ?? process.env.TESTBED_PORTAL_TOKEN ?? randomBytes(18).toString("base64url");
       if (token.length < 8 || !/^[\x21-\x7e]+$/.test(token)) throw new UsageError("--token: at least 8 printable characters, no spaces");
+      // The real-world flags are checked now: a bad one is exit 2 here, not an error on the page at the first swap.
+      real(f);
+      if (typeof f.nodesFile === "string") checkNodeFile(f.nodesFile);
       let server: PortalServer;
       try {
-        server = await startPortalServer({ host: f.host, port, db: f.db, token, speed: speed === 0 ? null : speed, real: () => real({ db: f.db, nodesDir: f.nodesDir }), log: (line) => console.log(`${new Date().toISOString()} ${line}`) });
+        server = await startPortalServer({ host: f.host, port, db: f.db, token, speed: speed === 0 ? null : speed, real: () => real(f), log: (line) => console.log(`${new Date().toISOString()} ${line}`) });
       } catch (error) {
         if (error instanceof Error && error.name === "PortalListenError") throw new UsageError(error.message);
         throw error;
@@ -128,6 +133,16 @@ export function registerServeCommand(program: Command, real: (flags: Record<stri
       });
       await server.close();
     });
+}
+
+/** A node file that cannot be read or parsed is refused at start, in one line. */
+function checkNodeFile(path: string): void {
+  try {
+    readNodeFile(path, ".");
+  } catch (error) {
+    if (error instanceof NodeFileError) throw new UsageError(`--nodes-file ${error.message}`);
+    throw error;
+  }
 }
 
 function isLoopback(host: string): boolean {

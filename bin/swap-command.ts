@@ -17,6 +17,21 @@ interface SwapFlags {
   json?: boolean;
 }
 
+/**
+ * The real world's flags, the same wherever a real swap can start (`exp swapin|swapout`, `serve`):
+ * bin/experiment-command.ts's realRunner reads them.
+ */
+export function addRealNodeOptions(cmd: Command): Command {
+  return cmd
+    .option("--nodes-dir <dir>", "real: where local nodes keep their disks and logs (a folder per node)", "./testbed-nodes")
+    .option("--nodes-file <file>", "real: machines to use, one per line: name address [folder] (default: local nodes on loopback addresses)")
+    .option("--exec <prefix>", "real: how to run a command on a node, e.g. 'ssh {address} --' (default: on this machine)")
+    .option("--tmcd <host:port>", "real: a running node-configuration server (default: one in this process for the swap)")
+    .option("--sync-port <port>", "real: the sync server's port on its node", "16534")
+    .option("--port-base <port>", "real: UDP port of the first image server (the others follow)", "7700")
+    .option("--bandwidth <rate>", "real: image servers' rate", "500Mbit");
+}
+
 /** `exp swapin` and `exp swapout`, in the simulator (--sim) or on real nodes (`real` wires them). */
 export function registerSwapCommands(exp: Command, real: (flags: Record<string, unknown>) => RealSwapRunner): void {
   for (const action of ["swapin", "swapout"] as const) {
@@ -27,14 +42,8 @@ export function registerSwapCommands(exp: Command, real: (flags: Record<string, 
       .option("--sim", "in the simulator (any number of nodes, the file's loss, crash and disk models)")
       .option("--seed <n>", "simulator seed (default: a random one, printed)")
       .option("--speed <x>", "simulator: simulated seconds per wall second, to watch it live (default: as fast as possible)")
-      .option("--heartbeat <s>", "progress report interval for this swap, overriding the site variable images/frisbee/heartbeat")
-      .option("--nodes-dir <dir>", "real: where local nodes keep their disks and logs (a folder per node)", "./testbed-nodes")
-      .option("--nodes-file <file>", "real: machines to use, one per line: name address [folder] (default: local nodes on loopback addresses)")
-      .option("--exec <prefix>", "real: how to run a command on a node, e.g. 'ssh {address} --' (default: on this machine)")
-      .option("--tmcd <host:port>", "real: a running node-configuration server (default: one in this process for the swap)")
-      .option("--sync-port <port>", "real: the sync server's port on its node", "16534")
-      .option("--port-base <port>", "real: UDP port of the first image server (the others follow)", "7700")
-      .option("--bandwidth <rate>", "real: image servers' rate", "500Mbit")
+      .option("--heartbeat <s>", "progress report interval for this swap, overriding the site variable images/frisbee/heartbeat");
+    addRealNodeOptions(cmd)
       .option("--db <path>", "store file", DEFAULT_STORE_PATH)
       .option("--json", "print the outcome as one JSON object");
     cmd.addHelpText("after", `\nExamples:\n  testbed exp ${action} sim-1000 --sim --seed 1\n  testbed exp ${action} exp-4 --nodes-dir ./nodes`);

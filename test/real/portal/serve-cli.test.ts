@@ -1,0 +1,90 @@
+import { spawn, spawnSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { openExperimentStore } from "../../../real/store/index.js";
+import { CLI, tempDir } from "../frisbee/support.js";
+import { diskAndImage, experiment, ports } from "../experiment/support.js";
+
+const { dir, cleanup } = tempDir("testbed-serve-cli-");
+afterAll(cleanup);
+const TOKEN = "serve-cli-token-0123";
+
+function serveOnce(...args: string[]) {
+  const r = spawnSync(process.execPath, [CLI, "serve", "--port", "0", "--db", join(dir, "bad.db"), ...args], { cwd: dir, encoding: "utf8", timeout: 60_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Waits until the store says one of `states` (each look is a fresh read, as another process sees it). */
+async function untilState(db: string, name: string, states: readonly string[]): Promise<string> {
+  for (;;) {
+    const store = openExperimentStore(db);
+    const state = store.experimentHead(name)?.state ?? "gone";
+    store.close();
+    if (states.includes(state)) return state;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+describe("testbed serve: the real world's node flags, as exp swapin takes them", () => {
+  it("refuses a node file it cannot use and a bad real-world flag at start, in one line, exit 2", () => {
+    const missing = serveOnce("--nodes-file", join(dir, "no-such-file"));
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toBe(`testbed: --nodes-file ${join(dir, "no-such-file")}: cannot read the node file (no such file)\n`);
+    writeFileSync(join(dir, "bad-nodes.txt"), "m0 127.0.0.300\n");
+    const bad = serveOnce("--nodes-file", join(dir, "bad-nodes.txt"));
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toBe(`testbed: --nodes-file ${join(dir, "bad-nodes.txt")}:1: "127.0.0.300" is not an IPv4 address\n`);
+    const rate = serveOnce("--bandwidth", "fast");
+    expect(rate.code).toBe(2);
+    expect(rate.stderr).toBe('testbed: --bandwidth: expected a rate such as 500Mbit, got "fast"\n');
+    expect(serveOnce("--sync-port", "0").stderr).toMatch(/^testbed: --sync-port: /);
+  });
+
+  it("lists the same real-world flags in its help as exp swapin", () => {
+    const flags = (args: string[]) => {
+      const help = spawnSync(process.execPath, [CLI, ...args, "--help"], { encoding: "utf8" }).stdout;
+      return ["--nodes-dir", "--nodes-file", "--exec", "--tmcd", "--sync-port", "--port-base", "--bandwidth"].filter((f) => help.includes(`${f} <`));
+    };
+    expect(flags(["serve"])).toEqual(flags(["exp", "swapin"]));
+    expect(flags(["serve"])).toHaveLength(7);
+  });
+
+  it("swaps in, from the page's API, the machines its --nodes-file names, through its --exec prefix", async () => {
+    const { raw, image } = diskAndImage(dir, 4);
+    const db = join(dir, "testbed.db");
+    experiment(dir, "rt-serve", image, { nodes: [{ name: "node", count: 2, image: "std" }], spares: 0, setup: 'test "$TESTBED_VIA" = portal' }).close();
+    const file = join(dir, "machines.txt");
+    writeFileSync(file, "s0 127.81.0.10 far/s0\ns1 127.81.0.11\n");
+    const p = ports();
+    const child = spawn(
+      process.execPath,
+      [CLI, "serve", "--port", "0", "--db", db, "--token", TOKEN, "--nodes-dir", join(dir, "nodes"), "--nodes-file", file, "--exec", "env TESTBED_VIA=portal", "--port-base", String(p.portBase), "--sync-port", String(p.syncPort), "--bandwidth", "400Mbit"],
+      { cwd: dir, stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let stdout = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        child.stdout.on("data", () => {
+          const m = /^portal: (\S+)/m.exec(stdout);
+          if (m !== null) resolve(m[1] as string);
+        });
+        child.once("exit", () => reject(new Error(`serve exited: ${stdout}`)));
+      });
+      const post = (action: string) => fetch(new URL(`/api/experiments/rt-serve/${action}`, url), { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${TOKEN}` }, body: "{}" });
+      expect((await post("swapin")).status).toBeLessThan(300);
+      expect(await untilState(db, "rt-serve", ["active", "failed"])).toBe("active");
+      const store = openExperimentStore(db);
+      expect(store.experiment("rt-serve")!.nodes.map((n) => [n.node, n.host, n.pnode])).toEqual([["node0", "127.81.0.10", "s0"], ["node1", "127.81.0.11", "s1"]]);
+      store.close();
+      expect(readFileSync(join(dir, "nodes", "rt-serve", "far", "s0", "part1.img")).equals(raw)).toBe(true);
+      expect((await post("swapout")).status).toBeLessThan(300);
+      expect(await untilState(db, "rt-serve", ["swapped", "failed"])).toBe("swapped");
+    } finally {
+      child.kill("SIGTERM");
+    }
+    expect(await exited).toBe(0);
+  });
+});
