@@ -59,12 +59,6 @@ async function swapIn(db: string, name: string, seed: number): Promise<SwapResul
   if (active) await withStoreAsync(db, (store) => runSwap({ store, name, action: "swapout", world: "sim", seed }));
   const bar = progressBar(`swapin ${name}`);
   const said = new Set<string>();
-  const say = (key: string, line: string): void => {
-    if (said.has(key)) return;
-    said.add(key);
-    bar.done();
-    console.log(line);
-  };
   try {
     return await withStoreAsync(db, (store) =>
       runSwap({
@@ -75,7 +69,10 @@ async function swapIn(db: string, name: string, seed: number): Promise<SwapResul
         seed,
         heartbeatSec: DEMO_HEARTBEAT_SEC,
         onTick: (m, clockUs) => {
-          milestones(m, clockUs, say);
+          for (const line of milestones(m, said)) {
+            bar.done();
+            console.log(line);
+          }
           bar.update(m.barrier.total === 0 ? 1 : m.barrier.ready / m.barrier.total, `ready ${m.barrier.ready}/${m.barrier.total} (clock ${(clockUs / 1e6).toFixed(0)} s)`);
         },
       }),
@@ -85,18 +82,33 @@ async function swapIn(db: string, name: string, seed: number): Promise<SwapResul
   }
 }
 
-/** One line per milestone as the swap passes it, so a log without a terminal shows progress too. */
-function milestones(m: SwapMachine, clockUs: number, say: (key: string, line: string) => void): void {
-  const at = `${(clockUs / 1e6).toFixed(1).padStart(7)} s`;
+/**
+ * One line per milestone the swap has passed and `said` does not hold yet (added to it), so a log
+ * without a terminal shows progress too. Each line carries the time the swap reached it (from the
+ * machine's per-node times), not the time of the tick that noticed it: ticks come every few
+ * simulated seconds, or a whole small swap in one. A milestone is known from the moment it is
+ * reached, so sorting each tick's new ones keeps every line in time order.
+ */
+export function milestones(m: SwapMachine, said: Set<string>): string[] {
+  const found: { key: string; sec: number; text: string }[] = [];
+  const add = (key: string, sec: number | null, text: () => string): void => {
+    if (sec !== null && !said.has(key)) found.push({ key, sec, text: text() });
+  };
+  const n = m.nodes.count;
+  const b = m.barrier;
   const s = m.summary();
-  const loaded = s.phases.load.nodes;
-  if (loaded > 0) {
-    // The servers' estimate exists only once a node has reported progress; no placeholder without it.
-    const left = m.loadSecondsLeft();
-    say("first", `${at}  first nodes loaded${left === null ? "" : `; the image servers expect the rest within ${left} s`}`);
-  }
-  if (loaded >= m.nodes.count / 2) say("half", `${at}  half the nodes loaded (${s.reports} progress reports so far)`);
-  if (s.milestones.allLoadedSec !== null && loaded >= m.barrier.total) say("loaded", `${at}  every node loaded (load retries ${s.retries.load})`);
-  if (m.barrier.ready >= m.barrier.total / 2 && m.barrier.ready < m.barrier.total) say("ready-half", `${at}  boot barrier: ${m.barrier.ready}/${m.barrier.total} ready; setup pool retried ${s.retries.setup}`);
-  if (s.milestones.barrierSec !== null) say("barrier", `${at}  boot barrier passed: ${m.barrier.ready}/${m.barrier.total} ready, ${s.replaced} node${s.replaced === 1 ? "" : "s"} replaced by spares`);
+  add("first", m.nthDoneSec("loaded", 1), () => `first node loaded${estimate(m.loadSecondsLeft())}`);
+  add("half", m.nthDoneSec("loaded", Math.ceil(n / 2)), () => "half the nodes loaded");
+  add("loaded", m.nthDoneSec("loaded", n), () => `every node loaded (load retries ${s.retries.load})`);
+  if (b.total > 1) add("ready-half", m.nthDoneSec("ready", Math.ceil(b.total / 2)), () => `boot barrier: half of ${b.total} nodes ready`);
+  add("barrier", s.milestones.barrierSec, () => `boot barrier passed: ${b.ready}/${b.total} ready, ${s.replaced} node${s.replaced === 1 ? "" : "s"} replaced by spares; setup pool retried ${s.retries.setup}`);
+  found.sort((x, y) => x.sec - y.sec);
+  return found.map((f) => {
+    said.add(f.key);
+    return `${f.sec.toFixed(1).padStart(7)} s  ${f.text}`;
+  });
+}
+
+function estimate(secondsLeft: number | null): string {
+  return secondsLeft === null ? "" : `; the image servers expect the rest within ${secondsLeft} s`;
 }

@@ -349,6 +349,18 @@ export class SwapMachine {
     };
   }
 
+  /**
+   * When the count-th node (counting the nodes that got there, in time order) finished loading or
+   * became ready, in seconds from the start of the swap; null while fewer have. Milestones printed
+   * from these carry the swap's own times, not the time someone looked.
+   */
+  nthDoneSec(step: "loaded" | "ready", count: number): number | null {
+    const times = step === "loaded" ? this.nodes.loadedUs : this.nodes.readyUs;
+    const done = times.filter((t) => !Number.isNaN(t)).sort();
+    const t = done[Math.max(1, count) - 1];
+    return t === undefined ? null : round3((t - this.startUs) / 1e6);
+  }
+
   // ---- swap-in ------------------------------------------------------------------------------
 
   private startSwapIn(now: Micros): void {

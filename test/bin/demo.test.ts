@@ -25,6 +25,7 @@ describe("testbed exp demo (npm start, smaller)", () => {
     expect(first.stdout).toMatch(/created experiment demo-30: 30 simulated nodes/);
     expect(first.stdout).toMatch(/boot barrier passed: 30\/30 ready/);
     expect(first.stdout.trimEnd().split("\n").at(-1)).toBe(`open it in the portal: npx testbed serve --db ${db}   then http://127.0.0.1:8080/#/exp/demo-30`);
+    checkMilestoneTimes(first.stdout, db);
     const second = demo(db);
     expect(second.code).toBe(0);
     expect(second.stdout).toMatch(/demo-30 is active from an earlier run: swapping it out first/);
@@ -37,3 +38,38 @@ describe("testbed exp demo (npm start, smaller)", () => {
     }
   });
 });
+
+/**
+ * The milestone lines carry the swap's own times: each is the time in the store's events (the
+ * n-th node's last move from loading to booting, the n-th to ready, the barrier), not the time a
+ * progress tick noticed it; and they come in time order.
+ */
+function checkMilestoneTimes(stdout: string, db: string): void {
+  const said = new Map([...stdout.matchAll(/^ +(\d+\.\d) s {2}(.*)$/gm)].map((m) => [m[2]!.replace(/ \(.*|;.*/, ""), Number(m[1])]));
+  expect([...said.keys()]).toEqual(["first node loaded", "half the nodes loaded", "boot barrier: half of 30 nodes ready", "every node loaded", "boot barrier passed: 30/30 ready, 1 node replaced by spares"]);
+  const times = [...said.values()];
+  expect(times).toEqual([...times].sort((a, b) => a - b));
+  const store = openExperimentStore(db);
+  try {
+    const events = store.experimentEvents("demo-30");
+    const startUs = events.find((e) => e.kind === "swap.start")!.timeUs;
+    const last = (phase: string): number[] => {
+      const byNode = new Map<string, number>();
+      for (const e of events) if (e.kind === "node.phase" && e.data.phase === phase) byNode.set(String(e.data.node), (e.timeUs - startUs) / 1e6);
+      return [...byNode.values()].sort((a, b) => a - b);
+    };
+    const loaded = last("booting");
+    const ready = last("ready");
+    const barrier = (events.find((e) => e.kind === "barrier.passed")!.timeUs - startUs) / 1e6;
+    const tenth = (sec: number): number => Number(sec.toFixed(1));
+    expect(said.get("first node loaded")).toBe(tenth(loaded[0]!));
+    expect(said.get("half the nodes loaded")).toBe(tenth(loaded[14]!));
+    expect(said.get("every node loaded")).toBe(tenth(loaded[29]!));
+    expect(said.get("boot barrier: half of 30 nodes ready")).toBe(tenth(ready[14]!));
+    expect(said.get("boot barrier passed: 30/30 ready, 1 node replaced by spares")).toBe(tenth(barrier));
+    // Ticks come every few simulated seconds at most: every node loaded long before the barrier passed.
+    expect(said.get("every node loaded")! + 5).toBeLessThan(barrier);
+  } finally {
+    store.close();
+  }
+}

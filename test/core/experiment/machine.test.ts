@@ -24,6 +24,28 @@ describe("swap-in", () => {
     expect(d.kinds("node.phase").filter((f) => f.phase === "ready")).toHaveLength(3);
   });
 
+  it("says when the n-th node loaded and became ready, in the swap's own time, however late it is asked", () => {
+    const d = new Driver("swapin", plan({ nodes: 3, syncServer: null }));
+    d.now = 5 * SEC;
+    d.machine.start(d.now);
+    const loads = d.succeed(d.take());
+    expect(loads).toHaveLength(3);
+    expect(d.machine.nthDoneSec("loaded", 1)).toBeNull();
+    d.now = 7 * SEC;
+    d.answer(loads[2]!, true);
+    d.now = 9.5 * SEC;
+    d.answer(loads[0]!, true);
+    d.now = 40 * SEC;
+    expect(d.machine.nthDoneSec("loaded", 1)).toBe(2);
+    expect(d.machine.nthDoneSec("loaded", 2)).toBe(4.5);
+    expect(d.machine.nthDoneSec("loaded", 3)).toBeNull();
+    d.answer(loads[1]!, true);
+    expect(d.machine.nthDoneSec("loaded", 3)).toBe(35);
+    expect(d.machine.nthDoneSec("ready", 1)).toBeNull();
+    d.settle(d.take());
+    expect(d.machine.nthDoneSec("ready", 3)).toBe(35);
+  });
+
   it("retries a failed load once on the same node, then replaces the node with a spare", () => {
     const d = new Driver("swapin", plan({ nodes: 2, spares: 1, syncServer: null }));
     d.machine.start(0);
