@@ -5,6 +5,7 @@ import { BITMAP_BYTES, BLOCK_BYTES, CHUNK_BLOCKS, CHUNK_BYTES, CLIENT_DEFAULTS }
 import { nextSeq } from "./heartbeat.js";
 import { emptyStats, microsFromWire, msg, PROGRESS_LEVEL, secondsOnWire, type ClientStats, type FrisbeeMessage, type ProgressLevel } from "./messages.js";
 import { MessageInput, type InputErrors } from "./payload.js";
+import { BLOCK_DATA_AT, blockChunkOf, blockIndexOf, isWellFormedBlock } from "./codec.js";
 
 /** Where each chunk's data lands and what inflating it costs; the simulation knows it up front. */
 export interface ChunkLayout {
@@ -191,11 +192,15 @@ export class FrisbeeClient implements Process {
     this.lastPacketUs = this.env.now();
     // The hot path: a block object in a simulation skips the general decoding, and the switch
     // below (its type is read once: a read of it costs a lookup, payloads having many shapes).
-    if (!(payload instanceof Uint8Array) && payload.type === "block") {
-      const block = payload as Extract<FrisbeeMessage, { type: "block" }>;
+    // A well-formed BLOCK datagram (the real world) is read in place, without decoding it.
+    if (payload instanceof Uint8Array ? isWellFormedBlock(payload) : payload.type === "block") {
       if (this.state !== "receiving") return;
       this.backOff = 0;
-      this.gotBlock(block.chunk, block.block, block.data, this.lastPacketUs);
+      if (payload instanceof Uint8Array) this.gotBlock(blockChunkOf(payload), blockIndexOf(payload), payload, BLOCK_DATA_AT, this.lastPacketUs);
+      else {
+        const block = payload as Extract<FrisbeeMessage, { type: "block" }>;
+        this.gotBlock(block.chunk, block.block, block.data, 0, this.lastPacketUs);
+      }
       return;
     }
     const m = this.input.toMessage(payload, from, this.lastPacketUs);
@@ -204,7 +209,7 @@ export class FrisbeeClient implements Process {
       case "block":
         if (this.state !== "receiving") return;
         this.backOff = 0;
-        this.gotBlock(m.chunk, m.block, m.data, this.lastPacketUs);
+        this.gotBlock(m.chunk, m.block, m.data, 0, this.lastPacketUs);
         return;
       case "joinReply":
         this.joined(from, fromPort, m.blockCount);
@@ -351,7 +356,8 @@ export class FrisbeeClient implements Process {
     return Math.min(CHUNK_BLOCKS, this.blockCount - chunk * CHUNK_BLOCKS);
   }
 
-  private gotBlock(chunk: number, block: number, data: Uint8Array | null, now: Micros): void {
+  /** A block arrived; its bytes, if any, are `data` from `dataAt`. */
+  private gotBlock(chunk: number, block: number, data: Uint8Array | null, dataAt: number, now: Micros): void {
     if (!(chunk >= 0 && chunk < this.chunks) || !(block >= 0 && block < this.blocksIn(chunk))) {
       this.counters.malformed++;
       return;
@@ -378,7 +384,7 @@ export class FrisbeeClient implements Process {
       this.counters.dupBlocks++;
       return;
     }
-    if (this.chunkData !== null && data !== null) this.bytesOf(buffer).set(data.subarray(0, BLOCK_BYTES), block * BLOCK_BYTES);
+    if (this.chunkData !== null && data !== null) this.bytesOf(buffer).set(data.subarray(dataAt, dataAt + BLOCK_BYTES), block * BLOCK_BYTES);
     this.counters.blocksReceived++;
     this.idleTicksLeft = this.o.idleTimeouts;
     if (this.buffers.count(buffer) < this.blocksIn(chunk)) return;

@@ -71,9 +71,8 @@ export class ImageReader implements Disk {
     const within = offset - chunk * CHUNK_BYTES;
     const serve = (data: Uint8Array | string): void => {
       if (typeof data === "string") return this.done(op, data);
-      const out = new Uint8Array(length);
-      out.set(data.subarray(within, within + length));
-      this.done(op, null, out);
+      // A view, not a copy: a cached chunk is never written after it is read.
+      this.done(op, null, data.subarray(within, within + length));
     };
     const cached = this.cache.get(chunk);
     if (cached !== undefined) {

@@ -1,5 +1,4 @@
 import { createRng, US_PER_SEC, type Micros } from "../../core/engine/index.js";
-import { encodeFromHost } from "../../core/frisbee/codec.js";
 import { PROGRESS_LEVEL, type ProgressLevel } from "../../core/frisbee/messages.js";
 import type { BurstPacing } from "../../core/frisbee/rate.js";
 import { FrisbeeServer, type ProgressRequest } from "../../core/frisbee/server.js";
@@ -9,6 +8,7 @@ import { daemonEvents, type DaemonEvents } from "./events.js";
 import { readImageHeaders } from "../image/index.js";
 import { ImageReader, openImage } from "./image-file.js";
 import { closeSync } from "node:fs";
+import { slabEncoder } from "./wire.js";
 
 export interface FrisbeedOptions {
   imagePath: string;
@@ -62,7 +62,7 @@ export async function startFrisbeed(o: FrisbeedOptions): Promise<Frisbeed> {
       iface: o.iface,
       ownPort: true,
       fastGroupSend: true,
-      encode: encodeFromHost,
+      encode: slabEncoder(),
       ...(o.dropRate === undefined && o.sendDropRate === undefined
         ? {}
         : { dropRate: o.dropRate ?? 0, sendDropRate: o.sendDropRate ?? 0, rng: createRng(o.seed ?? 1).fork("drop:server") }),

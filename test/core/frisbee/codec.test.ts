@@ -2,8 +2,13 @@ import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
+  BLOCK_DATA_AT,
   CLIENT_STATS_LAYOUT,
+  blockChunkOf,
+  blockIndexOf,
   decode,
+  encodeBlockInto,
+  isWellFormedBlock,
   encode,
   encodeFromHost,
   ipv4ToNumber,
@@ -518,5 +523,54 @@ describe("codec helpers", () => {
     expect(join.ok && join.srcIp).toBe(0x0a000001);
     expect(join.ok && join.message).toEqual(msg.join(9));
     expect(() => encodeFromHost({ type: "traffic", wireBytes: 10 }, 1)).toThrow(/traffic is not a Frisbee message/);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The block path without objects (isWellFormedBlock, encodeBlockInto): same acceptance, same bytes
+
+describe("codec block fast path", () => {
+  const blockMessage = fc
+    .tuple(chunkNumber, fc.integer({ min: 0, max: 1023 }), fc.option(fc.uint8Array({ minLength: 1024, maxLength: 1024 })))
+    .map(([chunk, block, data]) => msg.block(chunk, block, data) as BlockMessage);
+
+  it("isWellFormedBlock accepts exactly what decode accepts as a BLOCK, and reads its chunk and block", () => {
+    const outcomes = { block: 0, other: 0 };
+    fc.assert(
+      fc.property(fc.oneof(blockMessage, arbitraryMessage), fc.array(mutation, { maxLength: 3 }), (message, mutations) => {
+        const bytes = mutate(encode(message, LOCALHOST), mutations);
+        const result = decode(bytes);
+        const isBlock = result.ok && result.message.type === "block";
+        outcomes[isBlock ? "block" : "other"]++;
+        expect(isWellFormedBlock(bytes)).toBe(isBlock);
+        if (result.ok && result.message.type === "block") {
+          expect([blockChunkOf(bytes), blockIndexOf(bytes)]).toEqual([result.message.chunk, result.message.block]);
+          expect(bytes.subarray(BLOCK_DATA_AT)).toEqual(result.message.data);
+        }
+      }),
+      { numRuns: 1500 },
+    );
+    expect(outcomes.block).toBeGreaterThan(100);
+    expect(outcomes.other).toBeGreaterThan(100);
+  });
+
+  it("encodeBlockInto writes encode's bytes at its offset and nothing else", () => {
+    fc.assert(
+      fc.property(blockMessage, uint32, fc.integer({ min: 0, max: 64 }), (m, srcIp, at) => {
+        const out = new Uint8Array(at + WIRE_BYTES.block + 8).fill(0xa5);
+        encodeBlockInto(out, at, m.chunk, m.block, m.data, srcIp);
+        expect(out.subarray(at, at + WIRE_BYTES.block)).toEqual(encode(m, srcIp));
+        expect(out.subarray(0, at).every((b) => b === 0xa5) && out.subarray(at + WIRE_BYTES.block).every((b) => b === 0xa5)).toBe(true);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("encodeBlockInto refuses what encode refuses", () => {
+    const out = new Uint8Array(WIRE_BYTES.block);
+    expect(() => encodeBlockInto(out, 0, 0, 1024, null, LOCALHOST)).toThrow(/block 1024/);
+    expect(() => encodeBlockInto(out, 0, -1, 0, null, LOCALHOST)).toThrow(/chunk -1/);
+    expect(() => encodeBlockInto(out, 0, 0, 0, new Uint8Array(1023), LOCALHOST)).toThrow(/1023 bytes/);
+    expect(() => encodeBlockInto(out, 0, 0, 0, null, -1)).toThrow(/does not fit/);
   });
 });
