@@ -40,8 +40,11 @@ export function registerFrisbeeBench(bench: Command): void {
 }
 
 function print(r: FrisbeeBenchResult): void {
-  const row = (name: string, t: Timing): string => `${name.padEnd(28)} ${t.seconds.toFixed(2).padStart(7)} s  ${t.mibPerSec.toFixed(1).padStart(7)} MiB/s${t.identical ? "" : "  TARGET DIFFERS"}`;
+  const drops = (t: Timing): string => (t.rcvbufErrors === null ? "" : `  ${String(t.rcvbufErrors).padStart(6)} rcvbuf drops`);
+  const row = (name: string, t: Timing): string =>
+    `${name.padEnd(28)} ${t.seconds.toFixed(2).padStart(7)} s  ${t.mibPerSec.toFixed(1).padStart(7)} MiB/s  load ${t.load1.toFixed(1).padStart(4)}${drops(t)}${t.identical ? "" : "  TARGET DIFFERS"}`;
   console.log(`disk ${r.sizeMiB} MiB, image ${r.imageMiB.toFixed(1)} MiB in ${r.chunks} chunks; wall time from launching the receivers to the last one done`);
+  console.log("(load: the host's 1-minute load average at the end of the run; rcvbuf drops: the host's UDP RcvbufErrors during it)");
   console.log(row("frisbee, 1 receiver", r.ours1));
   console.log(row("frisbee, 2 receivers", r.ours2));
   if (r.udpcast !== null) {

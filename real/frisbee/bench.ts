@@ -1,5 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { loadavg } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
@@ -38,6 +39,26 @@ export interface Timing {
   /** Disk MiB per second. */
   mibPerSec: number;
   identical: boolean;
+  /** The host's 1-minute load average when the run ended: a wall time means little without it. */
+  load1: number;
+  /**
+   * Datagrams the kernel dropped for a full socket receive buffer during the run (the host's Udp
+   * RcvbufErrors, so other programs' drops count too); null where /proc/net/snmp is not readable.
+   */
+  rcvbufErrors: number | null;
+}
+
+/** The host's UDP RcvbufErrors counter, or null where /proc/net/snmp is not readable. */
+export function udpRcvbufErrors(): number | null {
+  try {
+    const lines = readFileSync("/proc/net/snmp", "utf8").split("\n").filter((l) => l.startsWith("Udp: "));
+    const [names, values] = lines.map((l) => l.trim().split(/\s+/));
+    const at = names?.indexOf("RcvbufErrors") ?? -1;
+    const value = at > 0 ? Number(values?.[at]) : NaN;
+    return Number.isFinite(value) ? value : null;
+  } catch {
+    return null;
+  }
 }
 
 export interface FrisbeeBenchResult {
@@ -76,9 +97,16 @@ export async function runFrisbeeBench(o: FrisbeeBenchOptions): Promise<FrisbeeBe
     await writeDiskLikeFile(disk, o.sizeBytes, o.seed);
     const made = await createImage(disk, image, { level: 4, granularityBytes: 4096, skipFree: true, engine: nodeEngine, layout: "segmented", jobs: 2 });
     const check = (paths: string[]): boolean => paths.every((p) => sameFiles(disk, p));
-    const timing = (seconds: number, identical: boolean): Timing => ({ seconds, mibPerSec: o.sizeBytes / MIB / seconds, identical });
+    let dropsBefore = udpRcvbufErrors();
+    const timing = (seconds: number, identical: boolean): Timing => {
+      const drops = udpRcvbufErrors();
+      const rcvbufErrors = drops === null || dropsBefore === null ? null : drops - dropsBefore;
+      dropsBefore = drops;
+      return { seconds, mibPerSec: o.sizeBytes / MIB / seconds, identical, load1: loadavg()[0] ?? 0, rcvbufErrors };
+    };
 
     o.log("limit: image unzip of the image from a local file");
+    dropsBefore = udpRcvbufErrors();
     const limitOut = join(dir, "limit.raw");
     const limitStart = performance.now();
     await unzipImage(image, limitOut, { zeroFill: false });
@@ -150,7 +178,9 @@ async function udp(o: FrisbeeBenchOptions, dir: string, disk: string, timing: (s
     const [s, r] = await Promise.all([senderDone, receiverDone]);
     if (r.code !== 0 || s.code !== 0) throw new FrisbeeBenchError(`bench frisbee: udpcast failed: receiver ${r.code}, sender ${s.code}: ${receiver.stderr()} ${sender.stderr()}`);
     const identical = check([target]);
-    return { sender: timing(s.seconds, identical), receiver: timing(r.seconds, identical) };
+    // One run: its drops and load are the receiver's and the sender's alike.
+    const receiverTiming = timing(r.seconds, identical);
+    return { sender: { ...receiverTiming, seconds: s.seconds, mibPerSec: (receiverTiming.mibPerSec * r.seconds) / s.seconds }, receiver: receiverTiming };
   } finally {
     sender.child.kill("SIGTERM");
     await sender.exited;

@@ -1,8 +1,8 @@
 import { spawnSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { runFrisbeeBench } from "../../../real/frisbee/bench.js";
+import { runFrisbeeBench, udpRcvbufErrors } from "../../../real/frisbee/bench.js";
 import { sameFiles } from "../../../real/image/index.js";
 import { endpoint, tempDir } from "./support.js";
 import { multicastSkipReason, titled } from "../../support/probes.js";
@@ -25,6 +25,8 @@ describe("bench frisbee at a small size", () => {
     for (const t of [r.limit, r.ours1, r.ours2]) {
       expect(t.identical).toBe(true);
       expect(t.seconds).toBeGreaterThan(0);
+      expect(t.load1).toBeGreaterThanOrEqual(0);
+      expect(t.rcvbufErrors === null || t.rcvbufErrors >= 0).toBe(true);
     }
     expect(r.twoVsOne).toBeCloseTo(r.ours2.seconds / r.ours1.seconds, 9);
     expect(r.fractionOfLimit).toBeCloseTo(r.limit.seconds / r.ours1.seconds, 9);
@@ -39,6 +41,17 @@ describe("bench frisbee at a small size", () => {
     expect(r.udpcast!.sender.seconds).toBeGreaterThan(0);
     expect(r.ratioVsUdpcast).toBeCloseTo(r.ours1.seconds / r.udpcast!.receiver.seconds, 9);
     expect(r.ratioVsUdpcastSender).toBeCloseTo(r.ours1.seconds / r.udpcast!.sender.seconds, 9);
+  });
+
+  it("udpRcvbufErrors reads the host's counter where /proc/net/snmp has it", () => {
+    if (!existsSync("/proc/net/snmp")) return expect(udpRcvbufErrors()).toBeNull();
+    // The sixth field of the second Udp line; other programs' drops may move it between reads.
+    const read = (): number => Number(readFileSync("/proc/net/snmp", "utf8").split("\n").filter((l) => l.startsWith("Udp: "))[1]?.trim().split(/\s+/)[5]);
+    const before = read();
+    const drops = udpRcvbufErrors();
+    const after = read();
+    expect(drops).toBeGreaterThanOrEqual(before);
+    expect(drops).toBeLessThanOrEqual(after);
   });
 
   it("sameFiles, the bench's check of every target, tells a file that differs anywhere", () => {
