@@ -410,20 +410,16 @@ export class FrisbeeClient implements Process {
     return useful;
   }
 
-  /** A snooped partial request, as the original applies RequestStamp to each run of its bitmap. */
+  /**
+   * A snooped partial request, as the original applies RequestStamp to each run of its bitmap: a
+   * chunk we have not started is stamped; one we are filling only if the request asks for a block
+   * we lack (a run covering the whole chunk always does, since the chunk is not complete), which is
+   * tested a byte of the bitmap at a time: every client hears every other client's requests.
+   */
   private stampMissing(chunk: number, bitmap: Uint8Array, now: Micros): void {
     const have = this.have[chunk] as number;
     if (have >= RECEIVED) return;
-    const all = this.blocksIn(chunk);
-    let useful = have === NONE;
-    for (let first = 0; !useful && first < all; ) {
-      while (first < all && ((bitmap[first >> 3] as number) & (1 << (first & 7))) === 0) first++;
-      let end = first;
-      while (end < all && ((bitmap[end >> 3] as number) & (1 << (end & 7))) !== 0) end++;
-      if (end > first) useful = (first === 0 && end === all) || this.buffers.lacksAny(this.bufferOf[chunk] as number, first, end - first);
-      first = end;
-    }
-    if (useful) this.stampUs[chunk] = now;
+    if (have === NONE || this.buffers.lacksAnyOf(this.bufferOf[chunk] as number, bitmap, this.blocksIn(chunk))) this.stampUs[chunk] = now;
   }
 
   /** Partial requests for chunks being filled, then whole chunks to fill the request-ahead window. */
@@ -691,6 +687,16 @@ class BufferBitmaps {
     const base = buffer * BITMAP_BYTES;
     for (let b = first; b < first + count; b++) if (((this.bits[base + (b >> 3)] as number) & (1 << (b & 7))) === 0) return true;
     return false;
+  }
+
+  /** True if a buffer lacks any block below `blocks` whose bit is set in `wanted` (a request's bitmap). */
+  lacksAnyOf(buffer: number, wanted: Uint8Array, blocks: number): boolean {
+    const base = buffer * BITMAP_BYTES;
+    const whole = blocks >> 3;
+    for (let i = 0; i < whole; i++) if (((wanted[i] as number) & ~(this.bits[base + i] as number)) !== 0) return true;
+    const rest = blocks & 7;
+    if (rest === 0) return false;
+    return ((wanted[whole] as number) & ~(this.bits[base + whole] as number) & ((1 << rest) - 1)) !== 0;
   }
 
   clear(buffer: number): void {
