@@ -117,6 +117,8 @@ export class ChunkClients {
   writtenTotal = 0;
   private readonly temp = new Uint32Array(BITMAP_WORDS);
   private readonly scratchWords = new Uint32Array(BITMAP_WORDS);
+  /** The block numbers `lacking` lists. */
+  private readonly lackingScratch = new Int32Array(CHUNK_BLOCKS);
   private readonly scratch = new BlockBitmap(new Uint8Array(this.scratchWords.buffer));
 
   constructor(
@@ -298,21 +300,12 @@ export class ChunkClients {
     const now = this.engine.now;
     const whole = this.wholeHeardUs[chunk] as number;
     if (whole >= joined && whole < now && whole > stamp) stamp = whole;
-    const words = this.bufferWords;
-    const at = slot * BITMAP_WORDS;
     const asked = this.blockAskedUs;
     const base = chunk * CHUNK_BLOCKS;
-    const blocks = this.blocksIn(chunk);
-    for (let w = 0; w < BITMAP_WORDS; w++) {
-      let lack = ~(words[at + w] as number);
-      while (lack !== 0) {
-        const low = lack & -lack;
-        lack ^= low;
-        const b = w * 32 + (31 - Math.clz32(low));
-        if (b >= blocks) break;
-        const t = asked[base + b] as number;
-        if (t >= joined && t < now && t > stamp) stamp = t;
-      }
+    const lacking = this.lackingScratch;
+    for (let k = 0, n = this.lacking(slot, chunk); k < n; k++) {
+      const t = asked[base + (lacking[k] as number)] as number;
+      if (t >= joined && t < now && t > stamp) stamp = t;
     }
     return stamp;
   }
@@ -363,10 +356,18 @@ export class ChunkClients {
 
   /** A partial request from the buffer at `slot`: every block it lacks is asked for now. */
   private markAsked(slot: number, chunk: number, now: number): void {
+    const base = chunk * CHUNK_BLOCKS;
+    const lacking = this.lackingScratch;
+    for (let k = 0, n = this.lacking(slot, chunk); k < n; k++) this.blockAskedUs[base + (lacking[k] as number)] = now;
+  }
+
+  /** The blocks of `chunk` the buffer at `slot` lacks, in order, into `lackingScratch`; returns how many. */
+  private lacking(slot: number, chunk: number): number {
     const words = this.bufferWords;
     const at = slot * BITMAP_WORDS;
-    const base = chunk * CHUNK_BLOCKS;
     const blocks = this.blocksIn(chunk);
+    const out = this.lackingScratch;
+    let n = 0;
     for (let w = 0; w < BITMAP_WORDS; w++) {
       let lack = ~(words[at + w] as number);
       while (lack !== 0) {
@@ -374,9 +375,10 @@ export class ChunkClients {
         lack ^= low;
         const b = w * 32 + (31 - Math.clz32(low));
         if (b >= blocks) break;
-        this.blockAskedUs[base + b] = now;
+        out[n++] = b;
       }
     }
+    return n;
   }
 
   /** Every receiving client's receive timeout at once; those out of ticks ask again. Returns how many are receiving. */
