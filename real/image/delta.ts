@@ -10,6 +10,7 @@ import {
   toHex,
   type DeltaKind,
   type DeltaStats,
+  type Region,
   type RsaPublicKey,
   type Signature,
 } from "../../core/image/index.js";
@@ -142,6 +143,7 @@ async function writeImage(disk: FileHandle, diskBytes: number, allocation: Alloc
     const threshold = o.thresholdPercent / 100;
     let at = 0;
     let inRange = false;
+    let zeroSector: number | null = null;
     while (at < sectors) {
       if (o.signal?.aborted === true) throw new ImageIoError(`${diskPath}: stopped after ${at} of ${sectors} sectors (${String(o.signal.reason ?? "aborted")})`);
       const end = planner.safeWindowEnd(Math.min(sectors, at + DELTA_WINDOW_BYTES / SECTOR_BYTES), o.granularityBytes / SECTOR_BYTES, sectors);
@@ -151,6 +153,7 @@ async function writeImage(disk: FileHandle, diskBytes: number, allocation: Alloc
       inRange = lastUse !== undefined && lastUse.startSector + lastUse.sectorCount === end;
       // A full image holds what is in use; the planner then only counts (it has no pieces).
       const plan = planner.window(at, data, inUse);
+      zeroSector ??= firstZeroSector(data, at, inUse);
       for (const r of plan) {
         const from = (r.startSector - at) * SECTOR_BYTES;
         await compressor.range(r.startSector, data.subarray(from, from + r.sectorCount * SECTOR_BYTES), false);
@@ -162,8 +165,12 @@ async function writeImage(disk: FileHandle, diskBytes: number, allocation: Alloc
       if (kind === "delta" && sofar.includedSectors > threshold * (sofar.inUseSectors + (sectors - at))) return null;
     }
     // An empty delta is still one chunk (it must name its base), and the original imageunzip
-    // needs a region in every chunk: the disk's first sector as it is now, which is always right.
-    if (planner.finish().includedSectors === 0 && sectors > 0) await compressor.range(0, await reader.read(0, 1), false);
+    // needs a region in every chunk: one sector of the disk as it is now, which is always right.
+    // A sector of zeros compresses to a few bytes (the disk's first sector, the fallback, to up to 512).
+    if (planner.finish().includedSectors === 0 && sectors > 0) {
+      const filler = zeroSector ?? 0;
+      await compressor.range(filler, await reader.read(filler, filler + 1), false);
+    }
     await compressor.finish(sectors);
     await writer.finish();
     const stats = planner.finish();
@@ -177,6 +184,26 @@ async function writeImage(disk: FileHandle, diskBytes: number, allocation: Alloc
   } finally {
     await out.discard();
   }
+}
+
+/** Gaps of a window looked at for a sector of zeros: a bound on the work when free space holds old data. */
+const ZERO_SECTOR_TRIES_MAX = 64;
+
+/** The first sector of the window outside `inUse` that reads as zeros now, or null. */
+function firstZeroSector(data: Uint8Array, startSector: number, inUse: readonly Region[]): number | null {
+  const zero = Buffer.alloc(SECTOR_BYTES);
+  let from = startSector;
+  const end = startSector + data.length / SECTOR_BYTES;
+  for (let k = 0; k <= inUse.length && k < ZERO_SECTOR_TRIES_MAX; k++) {
+    const next = inUse[k];
+    const gapEnd = next === undefined ? end : next.startSector;
+    if (gapEnd > from) {
+      const at = (from - startSector) * SECTOR_BYTES;
+      if (zero.equals(data.subarray(at, at + SECTOR_BYTES))) return from;
+    }
+    if (next !== undefined) from = next.startSector + next.sectorCount;
+  }
+  return null;
 }
 
 /** Reads windows of the disk, the next stretch ahead while the current window is planned and compressed. */

@@ -138,7 +138,7 @@ describe("the threshold and the empty delta", () => {
     expect(sameOn(new Uint8Array(readFileSync(p("low.restored"))), edited, inUse(edited))).toBe(true);
   });
 
-  it("writes one chunk holding only the first sector (the original imageunzip needs a region) when nothing changed", async () => {
+  it("writes one chunk holding one sector (the original imageunzip needs a region) when nothing changed", async () => {
     writeFileSync(p("same.img"), ext2);
     const r = await makeDelta(await loadDeltaBase(p("ext2.sig")), p("ext2.sig"), p("same.img"), p("empty.ndz"), opts);
     expect(r).toMatchObject({ kind: "delta", chunks: 1, regions: 1, dataBytes: 512 });
@@ -181,5 +181,35 @@ describe("base then delta, on generated raw disks", () => {
       }),
       { numRuns: 25 },
     );
+  });
+});
+
+describe("a delta of a disk that did not change", () => {
+  async function noChange(name: string, disk: Uint8Array): Promise<{ regions: Region[]; compressedBytes: number; restored: Buffer }> {
+    writeFileSync(p(`${name}.raw`), disk);
+    const { createImage } = await import("../../../real/image/create.js");
+    await createImage(p(`${name}.raw`), p(`${name}.ndz`), { level: 4, granularityBytes: 4096, skipFree: true, engine: nodeEngine, layout: "sequential", jobs: 1 });
+    const r = await makeDelta(await loadDeltaBase(p(`${name}.ndz`)), p(`${name}.ndz`), p(`${name}.raw`), p(`${name}.delta`), { ...opts, fsAware: false });
+    expect(r).toMatchObject({ kind: "delta", chunks: 1, regions: 1, dataBytes: 512 });
+    await reloadImage(p(`${name}.ndz`), p(`${name}.delta`), p(`${name}.restored`), { zeroFill: false });
+    return { regions: await regionsOf(p(`${name}.delta`)), compressedBytes: r.compressedBytes, restored: readFileSync(p(`${name}.restored`)) };
+  }
+
+  it("holds one sector of zeros (a few compressed bytes) when the disk has one, and base then delta restores it exactly", async () => {
+    const disk = new Uint8Array(2 * 1024 * 1024);
+    for (let i = 0; i < disk.length; i++) disk[i] = (i * 2654435761) >>> 24;
+    disk.fill(0, 1024 * 1024 + 8192, 1024 * 1024 + 16384); // two free 4 KiB blocks
+    const r = await noChange("zeros", disk);
+    expect(r.regions).toEqual([{ startSector: (1024 * 1024 + 8192) / S, sectorCount: 1 }]);
+    expect(r.compressedBytes).toBeLessThan(64);
+    expect(r.restored.equals(Buffer.from(disk))).toBe(true);
+  });
+
+  it("holds the disk's first sector when no sector reads as zeros, and restores exactly", async () => {
+    const disk = new Uint8Array(1024 * 1024);
+    for (let i = 0; i < disk.length; i++) disk[i] = 1 + (((i * 2654435761) >>> 24) % 255);
+    const r = await noChange("full", disk);
+    expect(r.regions).toEqual([{ startSector: 0, sectorCount: 1 }]);
+    expect(r.restored.equals(Buffer.from(disk))).toBe(true);
   });
 });
