@@ -4,7 +4,7 @@ import { HASH_TYPE_SHA1, HASH_TYPE_SHA256, parseSigningKey, type RsaPublicKey } 
 import { writeOutputFileSync } from "../real/output/index.js";
 import { DEFAULT_STORE_PATH } from "../real/store/index.js";
 import { DELTA_THRESHOLD_PERCENT_DEFAULT, loadDeltaBase, makeDelta } from "../real/image/delta.js";
-import { runDeltaBench, type DeltaBenchResult, type ToolResult } from "../real/image/delta-bench.js";
+import { DELTA_CASES, REPEAT_DEFAULT, REPEAT_UNDER_SEC, runDeltaBench, type DeltaBenchResult, type DeltaCase, type ToolResult } from "../real/image/delta-bench.js";
 import { nodeEngine } from "../real/image/deflater.js";
 import { makeSignature, signatureBytes } from "../real/image/signature.js";
 import { collectGarbage, swapInNode, swapOutNode } from "../real/image/swap.js";
@@ -204,9 +204,11 @@ function registerBenchDelta(bench: Command): void {
     .option("-z, --level <n>", "zlib level for the images and deltas", "4")
     .option("--dir <path>", "folder to make the scratch folder in (default: the system's temporary folder); removed after")
     .option("--no-baselines", "only ours (xdelta3, rsync and casync are not run)")
+    .option("--cases <list>", `which edits, comma-separated (${DELTA_CASES.join(",")})`, DELTA_CASES.join(","))
+    .option("--repeat <n>", `runs of a make that takes under ${REPEAT_UNDER_SEC} s (the least is kept)`, String(REPEAT_DEFAULT))
     .option("--json", "print one JSON object")
     .addHelpText("after", "\nExample:\n  testbed bench delta --size-mib 1024 --json")
-    .action((f: { sizeMib: string; seed: string; blockPct: string; rewriteMib: string; level: string; dir?: string; baselines: boolean; json?: boolean }) => {
+    .action((f: { sizeMib: string; seed: string; blockPct: string; rewriteMib: string; level: string; dir?: string; baselines: boolean; cases: string; repeat: string; json?: boolean }) => {
       void runAsync(async () => {
         exitCleanlyOnInterrupt();
         const sizeBytes = parseWhole("--size-mib", f.sizeMib, 1, 1 << 20) * MIB;
@@ -215,7 +217,7 @@ function registerBenchDelta(bench: Command): void {
         const bar = progressBar("bench delta");
         const r = await runDeltaBench({
           sizeBytes, seed: parseWhole("--seed", f.seed, 0, 0xffff_ffff), blockPct: parseWhole("--block-pct", f.blockPct, 0, 100), rewriteBytes, level: parseWhole("--level", f.level, 0, 9),
-          baselines: f.baselines, ...(f.dir === undefined ? {} : { dir: f.dir }), onStep: (s) => bar.update(0, s),
+          baselines: f.baselines, cases: parseCases(f.cases), repeat: parseWhole("--repeat", f.repeat, 1, 100), ...(f.dir === undefined ? {} : { dir: f.dir }), onStep: (s) => bar.update(0, s),
         });
         bar.done();
         if (f.json) console.log(JSON.stringify(r));
@@ -223,6 +225,12 @@ function registerBenchDelta(bench: Command): void {
         return r.cases.every((c) => c.ours.reproduced && [c.xdelta3, c.rsync, c.casync].every((t) => "missing" in t || t.reproduced)) ? 0 : 1;
       });
     });
+}
+
+function parseCases(text: string): DeltaCase["name"][] {
+  const names = text.split(",").map((c) => c.trim());
+  for (const c of names) if (!(DELTA_CASES as readonly string[]).includes(c)) throw new UsageError(`--cases: '${c}' is not one of ${DELTA_CASES.join(", ")}`);
+  return names as DeltaCase["name"][];
 }
 
 function printDeltaBench(r: DeltaBenchResult): void {
