@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { DEFAULT_STORE_PATH, openStore } from "../real/store/index.js";
+import { DEFAULT_STORE_PATH, openStore, type Store } from "../real/store/index.js";
 import type { MonitorSimResult } from "../sim/monitor/driver.js";
 import { monitorPlanOptions, PLAN_DAYS_MAX, PLAN_NODES_MAX } from "../sim/monitor/plan.js";
 import { formatSeconds } from "../scenarios/units.js";
@@ -57,8 +57,10 @@ export async function planMonitorCommand(f: PlanMonitorFlags): Promise<number> {
   const options = monitorPlanOptions(params);
   if (typeof options === "string") throw new UsageError(options);
   // The store is opened and checked before the run, so a bad --db never throws a finished run away.
-  const store = f.store ? openStore(f.db) : null;
-  if (f.queue === undefined) exitCleanlyOnInterrupt(() => (store === null ? null : "no run stored"), store);
+  // The handler is in place before the store opens: a signal while it opens finds it and closes it.
+  let store: Store | null = null;
+  const off = exitCleanlyOnInterrupt(() => (f.store ? "no run stored" : null), { close: () => store?.close() });
+  store = f.store ? openStore(f.db) : null;
   let out: MonitorSimResult & { days: number; flakyPct: number; ok: boolean; peakRssMiB: number };
   let runId: number | null = null;
   try {
@@ -68,7 +70,7 @@ export async function planMonitorCommand(f: PlanMonitorFlags): Promise<number> {
       done =
         f.queue === undefined
           ? { result: await runJob("planMonitor", options, { progress: (fr, note) => bar.update(fr, note) }), peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024) }
-          : await planMonitorQueued(params, f.queue, store !== null);
+          : await planMonitorQueued(params, f.queue, store !== null, off);
     } finally {
       bar.done();
     }

@@ -109,14 +109,18 @@ export async function planFrisbeeCommand(f: PlanFlags): Promise<number> {
   if (f.shard !== undefined) return planFrisbeeShard(o, grid, runs, f);
   // Everything the user gave is checked before the first row runs: the chart's path and the store.
   checkOutput(f.svg, { what: "chart", inputs: f.store ? [f.db] : [] });
-  const store = f.store ? openStore(f.db) : null;
+  // The handler is in place before the store opens: a signal while it opens finds it and closes it.
+  const done: PlanRowDone[] = [];
+  let store: Store | null = null;
+  const off = exitCleanlyOnInterrupt(() => `${done.length} of ${grid.length} rows computed; ${f.store ? "none stored" : "not storing"}, no chart written`, {
+    close: () => store?.close(),
+  });
+  store = f.store ? openStore(f.db) : null;
   try {
     if (f.queue !== undefined) {
-      const done = await planFrisbeeQueued(o, grid, runs, f.queue, store !== null);
-      return typeof done === "number" ? done : finishPlanFrisbee(o, grid, runs, done, f, store);
+      const queued = await planFrisbeeQueued(o, grid, runs, f.queue, store !== null, off);
+      return typeof queued === "number" ? queued : finishPlanFrisbee(o, grid, runs, queued, f, store);
     }
-    const done: PlanRowDone[] = [];
-    exitCleanlyOnInterrupt(() => `${done.length} of ${grid.length} rows computed; ${store === null ? "not storing" : "none stored"}, no chart written`, store);
     const bar = progressBar("plan");
     try {
       await runJob("planFrisbee", { o, grid, runs }, { progress: (fraction, note) => bar.update(fraction, note), item: (row) => done.push(row) });

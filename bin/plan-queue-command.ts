@@ -18,13 +18,15 @@ type Grid = readonly { clients: number; loss: number }[];
 /**
  * `plan frisbee --queue URL`: every (row, seed) cell becomes a job for `testbed worker`s; the rows
  * are put together as a local plan would make them. Resolves with the rows, or with an exit code
- * when the plan cannot be finished (interrupted, or a cell lost).
+ * when the plan cannot be finished (interrupted, or a cell lost). `handOver` takes the caller's
+ * exit-at-once handler off once the abort handler is in place, so no signal finds neither.
  */
-export async function planFrisbeeQueued(o: FrisbeePlanOptions, grid: Grid, runs: number, queue: string, storing: boolean): Promise<PlanRowDone[] | number> {
+export async function planFrisbeeQueued(o: FrisbeePlanOptions, grid: Grid, runs: number, queue: string, storing: boolean, handOver: () => void = () => {}): Promise<PlanRowDone[] | number> {
   const target = parseQueueUrl(queue);
   const cells = frisbeeCells(o, grid, runs);
   const bar = progressBar("plan");
   const interrupted = interruptAsAbort();
+  handOver();
   let done = 0;
   let run;
   try {
@@ -90,9 +92,15 @@ export async function planFrisbeeShard(o: FrisbeePlanOptions, grid: Grid, runs: 
  * `plan monitor --queue URL`: the plan's one run as a job. Resolves with the result and the peak
  * memory of the worker that ran it, or with an exit code when it cannot be had.
  */
-export async function planMonitorQueued(params: MonitorPlanParams, queue: string, storing: boolean): Promise<{ result: MonitorSimResult; peakRssMiB: number } | number> {
+export async function planMonitorQueued(
+  params: MonitorPlanParams,
+  queue: string,
+  storing: boolean,
+  handOver: () => void = () => {},
+): Promise<{ result: MonitorSimResult; peakRssMiB: number } | number> {
   const target = parseQueueUrl(queue);
   const interrupted = interruptAsAbort();
+  handOver();
   let run;
   try {
     run = await monitorCellQueued(params, { target, version: buildVersion(), signal: interrupted.signal, listener: { onNotice: (line) => process.stderr.write(`\r\x1b[Ktestbed: ${line}\n`) } });

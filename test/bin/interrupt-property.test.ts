@@ -11,7 +11,10 @@ import { CLI, type Ran } from "./support.js";
 /*
  * Issue 19's property: SIGINT or SIGTERM at a random moment of a long command leaves every input
  * as it was, the output whole or absent (never a shorter file that `image info` would accept), and
- * no temporary file. A run the signal did not reach must have finished whole. TESTBED_INTERRUPT_RUNS=N runs more cases (default: a few, as the suite runs on 2 cores).
+ * no temporary file, no -wal/-shm beside a store (plan frisbee, signalled from its start, so also
+ * while its store opens), and a plan's rows stored all with its chart or none. A run the signal did
+ * not reach must have finished whole. TESTBED_INTERRUPT_RUNS=N runs more cases (default: a few, as the suite
+ * runs on 2 cores).
  */
 
 const RUNS = Number(process.env["TESTBED_INTERRUPT_RUNS"] ?? "8");
@@ -94,7 +97,27 @@ const KINDS: Record<string, Kind> = {
       return same ? null : "out.ndz over its base restores another disk than the reference delta";
     },
   },
+  plan: {
+    // No input file: the signal lands from the start, so also while the store is being opened.
+    inputs: [],
+    output: "plan.svg",
+    args: ["plan", "frisbee", "--clients", "1,2,4,8", "--image-mib", "8", "--data-mib", "24", "--runs", "2", "--db", "plan.db", "--svg", "plan.svg"],
+    setup: async () => {},
+    whole: (dir) => (readFileSync(join(dir, "plan.svg"), "utf8").trimEnd().endsWith("</svg>") ? null : "plan.svg is cut short"),
+    records(dir, outputPresent) {
+      // The rows land with the chart, all of them, or none do.
+      if (!existsSync(join(dir, "plan.db"))) return outputPresent ? "plan.svg written but no store" : null;
+      const r = testbed(dir, "runs", "--db", "plan.db", "--json", "--limit", "100");
+      if (r.code !== 0) return `runs --db plan.db: ${r.stderr}`;
+      const stored = (JSON.parse(r.stdout) as { runs: unknown[] }).runs.length;
+      const expected = outputPresent ? PLAN_RUNS : 0;
+      return stored === expected ? null : `${stored} runs stored with plan.svg ${outputPresent ? "written" : "absent"}; expected ${expected}`;
+    },
+  },
 };
+
+/** 4 client counts x 2 runs: one stored run per seed of each row. */
+const PLAN_RUNS = 8;
 
 /** Starts the command and sends `signal` `delayMs` after its output's temporary file (or its start). */
 async function interrupted(dir: string, kind: Kind, signal: NodeJS.Signals, delayMs: number): Promise<Ran & { signalled: boolean }> {
@@ -113,15 +136,18 @@ async function interrupted(dir: string, kind: Kind, signal: NodeJS.Signals, dela
   return { ...end, stdout, stderr, signalled };
 }
 
+/** TESTBED_INTERRUPT_KINDS=plan,create tries only those (to hunt one command's races with many runs). */
+const KIND_NAMES = process.env["TESTBED_INTERRUPT_KINDS"]?.split(",") ?? Object.keys(KINDS);
+
 const EXIT_BY_SIGNAL: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
 
-describe("a random SIGINT or SIGTERM during image create, image unzip or image delta", () => {
+describe("a random SIGINT or SIGTERM during image create, image unzip, image delta or plan frisbee", () => {
   it("leaves the inputs unchanged, the output whole or absent, and no temporary file", async () => {
     let stoppedMidRun = 0;
     let serial = 0;
     await fc.assert(
       fc.asyncProperty(
-        fc.constantFrom(...Object.keys(KINDS)),
+        fc.constantFrom(...KIND_NAMES),
         fc.integer({ min: 4, max: 24 }),
         fc.integer({ min: 1, max: 2 ** 30 }),
         fc.constantFrom<NodeJS.Signals>("SIGINT", "SIGTERM"),
