@@ -85,8 +85,9 @@ describe("interrupted long commands stop at once, say what was left, and leave n
   it("plan frisbee: no row stored, no chart, exit 130", async () => {
     const d = folder();
     const run = startTestbed(d, "plan", "frisbee", "--clients", "1,300", "--loss", "0.01", "--image-mib", "300", "--data-mib", "900", "--model", "packet", "--db", "p.db", "--svg", "p.svg");
+    // The handler is in place before the store file appears, so a signal from then on (even while the
+    // store opens) finds it: it closes the store and says what was left.
     await until(() => existsSync(join(d, "p.db")), run);
-    await new Promise((r) => setTimeout(r, 300));
     run.child.kill("SIGINT");
     const r = await run.exited;
     expectOneLineError(r, 130, /^testbed: interrupted by SIGINT; [01] of 2 rows computed; none stored, no chart written$/);
@@ -110,8 +111,9 @@ describe("interrupted long commands stop at once, say what was left, and leave n
     const d = folder();
     writeFileSync(join(d, "keep.txt"), "the user's");
     const run = startTestbed(d, "bench", "image", "--size-mib", "256", "--dir", d);
-    await until(() => readdirSync(d).some((n) => n.startsWith("testbed-image-bench-")), run);
-    await new Promise((r) => setTimeout(r, 300));
+    // Mid-work: the scratch folder holds the disk being written.
+    const scratchDisk = (): boolean => readdirSync(d).some((n) => n.startsWith("testbed-image-bench-") && existsSync(join(d, n, "disk-like.raw")));
+    await until(scratchDisk, run);
     run.child.kill("SIGINT");
     const r = await run.exited;
     expectOneLineError(r, 130, /^testbed: interrupted by SIGINT; .*scratch files removed$/);
