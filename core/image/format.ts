@@ -88,6 +88,15 @@ export function chunkError(chunkIndex: number, byteInChunk: number, what: string
   return `chunk ${chunkIndex} at image byte ${imageByte(chunkIndex, byteInChunk)}: ${what}`;
 }
 
+/**
+ * A chunk cut short (an image copy that stopped part way): names where the chunk starts, how much
+ * of it there is, and from which image byte the rest is missing, not just where the file ends.
+ */
+export function cutChunkError(chunkIndex: number, presentBytes: number): string {
+  const lacking = presentBytes < HEADER_AREA_BYTES ? ` (its ${HEADER_AREA_BYTES}-byte header area is incomplete)` : "";
+  return chunkError(chunkIndex, 0, `cut short: ${presentBytes} of its ${CHUNK_BYTES} bytes, the ${CHUNK_BYTES - presentBytes} from image byte ${imageByte(chunkIndex, presentBytes)} on are missing${lacking}`);
+}
+
 export function imageChunkCount(imageSizeBytes: number): number {
   return Math.ceil(Math.max(0, imageSizeBytes) / CHUNK_BYTES);
 }

@@ -11,6 +11,7 @@ import {
   REGION_BYTES,
   SECTOR_LIMIT,
   chunkError,
+  cutChunkError,
   headerAreaUsed,
   headerBytes,
   regionDataBytes,
@@ -67,7 +68,7 @@ export function magicVersion(magic: number): number | null {
 export function parseChunkHeader(bytes: Uint8Array, expectedIndex?: number): ParseResult<ChunkHeader> {
   let n = expectedIndex ?? 0;
   const fail = (at: number, what: string): ParseResult<ChunkHeader> => ({ ok: false, error: chunkError(n, at, what) });
-  if (bytes.length < HEADER_AREA_BYTES) return fail(bytes.length, `truncated: ${bytes.length} bytes, shorter than the ${HEADER_AREA_BYTES}-byte header area`);
+  if (bytes.length < HEADER_AREA_BYTES) return { ok: false, error: cutChunkError(n, bytes.length) };
   const magic = u32(bytes, F.magic);
   const version = magicVersion(magic);
   if (version === null) return fail(F.magic, `bad magic 0x${magic.toString(16).padStart(8, "0")}: not an image chunk`);

@@ -5,6 +5,7 @@ import {
   HEADER_AREA_BYTES,
   SECTOR_BYTES,
   chunkError,
+  cutChunkError,
   parseChunkHeader,
   regionDataBytes,
   type ChunkHeader,
@@ -43,8 +44,8 @@ export function decodeChunk(chunkBytes: Uint8Array, expectedIndex?: number): Chu
   const h = head.value;
   const n = expectedIndex ?? h.chunkIndex;
   if (chunkBytes.length !== CHUNK_BYTES) {
-    const what = chunkBytes.length < CHUNK_BYTES ? "truncated" : "too long";
-    return { ok: false, error: chunkError(n, Math.min(chunkBytes.length, CHUNK_BYTES), `${what}: ${chunkBytes.length} of ${CHUNK_BYTES} bytes`) };
+    if (chunkBytes.length < CHUNK_BYTES) return { ok: false, error: cutChunkError(n, chunkBytes.length) };
+    return { ok: false, error: chunkError(n, CHUNK_BYTES, `too long: ${chunkBytes.length} of ${CHUNK_BYTES} bytes`) };
   }
   const inflated = inflateChunkData(chunkBytes, h, n);
   if (!inflated.ok) return inflated;

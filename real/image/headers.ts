@@ -1,5 +1,5 @@
 import { open, stat, type FileHandle } from "node:fs/promises";
-import { CHUNK_BYTES, HEADER_AREA_BYTES, chunkError, imageChunkCount, parseChunkHeader, type ChunkHeader } from "../../core/image/index.js";
+import { CHUNK_BYTES, HEADER_AREA_BYTES, cutChunkError, imageChunkCount, parseChunkHeader, type ChunkHeader } from "../../core/image/index.js";
 import { reasonOf } from "../output/index.js";
 import { ImageIoError, readFully } from "./source.js";
 /** Bad bytes in an image: the message names the chunk and the image byte offset. */
@@ -42,7 +42,7 @@ export async function readImageHeaders(imagePath: string): Promise<ImageHeaders>
       headers.push(h.value);
     }
     const tail = imageBytes % CHUNK_BYTES;
-    if (tail !== 0) throw new ImageCorruptError(`${imagePath}: ${chunkError(chunks - 1, tail, `truncated: ${tail} of ${CHUNK_BYTES} bytes`)}`);
+    if (tail !== 0) throw new ImageCorruptError(`${imagePath}: ${cutChunkError(chunks - 1, tail)}`);
     return { imageBytes, headers };
   } finally {
     await fh.close();

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { writeDiskLikeFile } from "../../real/image/index.js";
-import { expectOneLineError, snapshot, startTestbed, testbedIn } from "./support.js";
+import { expectOneLineError, ROOT, snapshot, startTestbed, testbedIn } from "./support.js";
 
 /*
  * Issue 19's cases, each as a user would meet it: the mistake is refused in one line with the
@@ -209,5 +209,20 @@ describe("outputs of other commands", () => {
     expectOneLineError(testbedIn(d, "bench", "frisbee", "--size-mib", "1", "--dir", "MISSING/x"), 2, /^testbed: MISSING\/x: cannot put scratch files there \(no such folder\)$/);
     expectOneLineError(testbedIn(d, "bench", "image", "--size-mib", "1", "--dir", "MISSING/x"), 2, /^testbed: MISSING\/x: cannot put scratch files there \(no such folder\)$/);
     expect(readdirSync(d)).toEqual([]);
+  });
+});
+
+describe("an image cut short mid-chunk (a copy that stopped part way)", () => {
+  it("every reader refuses it naming the chunk's own start, how much of it there is, and where the rest is missing from", () => {
+    const d = folder();
+    // Two chunks; the cut is inside chunk 1, which starts at image byte 1048576.
+    writeFileSync(join(d, "cut.ndz"), readFileSync(join(ROOT, "test/fixtures/emulab/disk-4mib.ndz")).subarray(0, 1_500_000));
+    writeFileSync(join(d, "disk.raw"), Buffer.alloc(4 * MIB));
+    const before = snapshot(d);
+    const said = /^testbed: cut\.ndz: chunk 1 at image byte 1048576: cut short: 451424 of its 1048576 bytes, the 597152 from image byte 1500000 on are missing$/;
+    for (const args of [["image", "info", "cut.ndz"], ["image", "unzip", "cut.ndz", "x.raw"], ["image", "sig", "cut.ndz", "-o", "x.sig"], ["image", "delta", "--base", "cut.ndz", "disk.raw", "d.ndz"], ["frisbeed", "--image", "cut.ndz", "-m", "239.199.1.1", "-p", "7901"]]) {
+      expectOneLineError(testbedIn(d, ...args), 2, said);
+    }
+    expect(snapshot(d)).toEqual(before);
   });
 });

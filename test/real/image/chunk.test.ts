@@ -74,9 +74,13 @@ describe("decodeChunk on damaged chunks", () => {
     expect(!r.ok && r.error).toBe("chunk 0 at image byte 1047163: zlib: incorrect data check");
   });
 
-  it("names a truncated chunk with its length", () => {
+  it("names a chunk cut short by where it starts, how much of it there is, and where the rest is missing from", () => {
     const r = decodeChunk(chunkOf(ndz, 1).subarray(0, 700_000), 1);
-    expect(!r.ok && r.error).toBe("chunk 1 at image byte 1748576: truncated: 700000 of 1048576 bytes");
+    expect(!r.ok && r.error).toBe("chunk 1 at image byte 1048576: cut short: 700000 of its 1048576 bytes, the 348576 from image byte 1748576 on are missing");
+    const header = decodeChunk(chunkOf(ndz, 1).subarray(0, 424), 1);
+    expect(!header.ok && header.error).toBe(
+      "chunk 1 at image byte 1048576: cut short: 424 of its 1048576 bytes, the 1048152 from image byte 1049000 on are missing (its 4096-byte header area is incomplete)",
+    );
   });
 
   it("names a chunk whose stream ends before the size in its header", () => {
