@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import { realSwapRunner } from "../scenarios/experiment/real-world.js";
 import type { RealSwapRunner } from "../scenarios/experiment/swap.js";
 import { parseRateBps } from "../scenarios/units.js";
-import { DEFAULT_STORE_PATH, ExperimentError, openExperimentStore, SiteVariableError, type ExperimentStore } from "../real/store/index.js";
+import { checkNewExperiment, checkSiteVariable, DEFAULT_STORE_PATH, ExperimentError, openExperimentStore, SiteVariableError, type ExperimentStore } from "../real/store/index.js";
 import { readExperimentFile } from "../scenarios/experiment/file.js";
 import { experimentTemplate } from "../scenarios/experiment/template.js";
 import { parseWhole, UsageError } from "./errors.js";
@@ -107,6 +107,8 @@ function createBare(name: string, list: string, syncServer: string | null, db: s
     if (node === undefined || node === "" || host === "") throw new UsageError(`--nodes: "${item}" is not node[=host]`);
     return { node, host: host ?? node };
   });
+  // Refused before the store opens: a refused experiment creates no store.
+  refusedAsUsage(() => checkNewExperiment(name, nodes.map((n) => n.node), syncServer));
   let server: string | null = null;
   withStore(db, (store) => {
     store.createExperiment(name, nodes, syncServer);
@@ -146,6 +148,8 @@ function registerSiteVariables(program: Command): void {
     .addHelpText("after", "\nExamples:\n  testbed sitevar\n  testbed sitevar images/frisbee/heartbeat 5")
     .action((name: string | undefined, value: string | undefined, o: { unset?: boolean; db: string; json?: boolean }) => {
       if (o.unset === true && (name === undefined || value !== undefined)) throw new UsageError("--unset takes a variable name and no value");
+      // A typo or a bad value is refused before the store opens: a refused command creates no store.
+      if (name !== undefined) refusedAsUsage(() => checkSiteVariable(name, value));
       withStore(o.db, (store) => {
         if (name !== undefined && value !== undefined) store.sitevars.set(name, value);
         if (name !== undefined && o.unset === true) store.sitevars.unset(name);
@@ -164,12 +168,19 @@ function registerSiteVariables(program: Command): void {
 export function withStore<T>(db: string, fn: (store: ExperimentStore) => T, options: { mustExist?: boolean } = {}): T {
   const store = openExperimentStore(db, options);
   try {
-    return fn(store);
+    return refusedAsUsage(() => fn(store));
+  } finally {
+    store.close();
+  }
+}
+
+/** The store's refusals of a user's request (a name, a value) are bad input: exit 2. */
+function refusedAsUsage<T>(fn: () => T): T {
+  try {
+    return fn();
   } catch (error) {
     if (error instanceof ExperimentError || error instanceof SiteVariableError) throw new UsageError(error.message);
     throw error;
-  } finally {
-    store.close();
   }
 }
 

@@ -215,16 +215,7 @@ class SqliteExperimentStore extends ExperimentLive implements ExperimentStore {
   }
 
   private checkNew(name: string, nodes: readonly string[], syncServer: string | null): void {
-    if (!NAME_PATTERN.test(name)) throw new ExperimentError(`"${name}" is not an experiment name (letters, digits, _ . -; at most 63)`);
-    if (nodes.length === 0) throw new ExperimentError(`experiment ${name} needs at least one node`);
-    if (nodes.length > EXPERIMENT_NODES_MAX) throw new ExperimentError(`experiment ${name} has ${nodes.length} nodes, at most ${EXPERIMENT_NODES_MAX}`);
-    const seen = new Set<string>();
-    for (const n of nodes) {
-      if (!NAME_PATTERN.test(n)) throw new ExperimentError(`"${n}" is not a node name`);
-      if (seen.has(n)) throw new ExperimentError(`node ${n} is listed twice`);
-      seen.add(n);
-    }
-    if (syncServer !== null && !seen.has(syncServer)) throw new ExperimentError(`sync server ${syncServer} is not a node of ${name}`);
+    checkNewExperiment(name, nodes, syncServer);
     if (this.experiment(name) !== undefined) throw new ExperimentError(`experiment ${name} already exists`);
   }
 
@@ -233,4 +224,21 @@ class SqliteExperimentStore extends ExperimentLive implements ExperimentStore {
     if (exp === undefined) throw new ExperimentError(`no experiment named ${name}`);
     return exp;
   }
+}
+
+/**
+ * What a new experiment must be, whatever the store holds: a command checks it before it opens
+ * (and so perhaps creates) a store, so a refused experiment leaves no store behind.
+ */
+export function checkNewExperiment(name: string, nodes: readonly string[], syncServer: string | null): void {
+  if (!NAME_PATTERN.test(name)) throw new ExperimentError(`"${name}" is not an experiment name (letters, digits, _ . -; at most 63)`);
+  if (nodes.length === 0) throw new ExperimentError(`experiment ${name} needs at least one node`);
+  if (nodes.length > EXPERIMENT_NODES_MAX) throw new ExperimentError(`experiment ${name} has ${nodes.length} nodes, at most ${EXPERIMENT_NODES_MAX}`);
+  const seen = new Set<string>();
+  for (const n of nodes) {
+    if (!NAME_PATTERN.test(n)) throw new ExperimentError(`"${n}" is not a node name`);
+    if (seen.has(n)) throw new ExperimentError(`node ${n} is listed twice`);
+    seen.add(n);
+  }
+  if (syncServer !== null && !seen.has(syncServer)) throw new ExperimentError(`sync server ${syncServer} is not a node of ${name}`);
 }

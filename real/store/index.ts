@@ -17,6 +17,7 @@ export { MONITOR_NODES_MAX, openMonitorStore, type CorruptedMonitorRow, type Mon
 export {
   EXPERIMENT_NODES_MAX,
   ExperimentError,
+  checkNewExperiment,
   openExperimentStore,
   type ExperimentEvent,
   type ExperimentNode,
@@ -29,7 +30,7 @@ export {
   type Serving,
   type SwapProgress,
 } from "./experiments.js";
-export { SiteVariableError, type SiteVariableValue } from "./sitevars.js";
+export { SiteVariableError, checkSiteVariable, type SiteVariableValue } from "./sitevars.js";
 export { claimWriter, processStart, type WriterClaim } from "./writers.js";
 export { SERVICE_ROWS_MAX, openServiceStore, type ServiceBatchRow, type ServiceChecksumRow, type ServiceNodeRow, type ServiceRestartRow, type ServiceRolloutRow, type ServiceStore } from "./service.js";
 export { DiskImageStore, NODE_DISKS_LIST_MAX, openDiskImageStore, type DiskDeltaRow, type DiskImageRow, type NodeDiskRow, type UnreferencedFiles } from "./disk-images.js";
