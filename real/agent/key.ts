@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readUserFile } from "../runtime/read-file.js";
 import { KEY_BYTES_MIN } from "./channel.js";
 
 export class KeyError extends Error {
@@ -7,14 +7,7 @@ export class KeyError extends Error {
 
 /** The operator's shared secret: the file's bytes, surrounding whitespace removed; at least 16 bytes. */
 export function readKey(path: string): Buffer {
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(path);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const why = code === "ENOENT" ? "no such file" : code === "EISDIR" ? "is a directory" : code === "EACCES" ? "permission denied" : (error as Error).message;
-    throw new KeyError(`${path}: cannot read the key (${why})`);
-  }
+  const bytes = readUserFile(path, "key", (m) => new KeyError(m));
   const text = bytes.toString("latin1").trim();
   if (text.length < KEY_BYTES_MIN) throw new KeyError(`${path}: the key holds ${text.length} bytes, fewer than ${KEY_BYTES_MIN} (make one with: head -c 32 /dev/urandom | base64 > ${path})`);
   return Buffer.from(text, "latin1");

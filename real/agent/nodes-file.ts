@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readUserText } from "../runtime/read-file.js";
 import { NODE_NAME_PATTERN } from "../monitor/nodes-file.js";
 
 /** A node file the controller cannot use; one line naming the file and line. */
@@ -16,15 +16,7 @@ export const NODE_FILE_NODES_MAX = 100_000;
 
 /** Reads `NAME HOST:PORT` lines; blank lines and `#` comments are ignored. */
 export function readNodeFile(path: string): AgentAddress[] {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const why = code === "ENOENT" ? "no such file" : code === "EISDIR" ? "is a directory" : code === "EACCES" ? "permission denied" : (error as Error).message;
-    throw new NodeFileError(`${path}: cannot read the node file (${why})`);
-  }
-  return parseNodeFile(path, text);
+  return parseNodeFile(path, readUserText(path, "node file", (m) => new NodeFileError(m)));
 }
 
 export function parseNodeFile(path: string, text: string): AgentAddress[] {

@@ -1,6 +1,6 @@
-import { readFileSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
 import { NODE_NAME_PATTERN } from "../monitor/nodes-file.js";
+import { readUserText } from "../runtime/read-file.js";
 import type { RealNode } from "./testbed.js";
 
 /** A node file the swap cannot use; the message is one line naming the file and line. */
@@ -19,13 +19,7 @@ const ADDRESS_PATTERN = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
  * nodes in order, the rest are spares.
  */
 export function readNodeFile(path: string, defaultDir: string): RealNode[] {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new NodeFileError(`${path}: cannot read the node file (${code === "ENOENT" ? "no such file" : code === "EISDIR" ? "is a directory" : (code ?? (error as Error).message)})`);
-  }
+  const text = readUserText(path, "node file", (m) => new NodeFileError(m));
   const nodes: RealNode[] = [];
   const seen = new Map<string, number>();
   for (const [i, raw] of text.split(/\r?\n/).entries()) {

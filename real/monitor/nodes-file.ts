@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readUserText } from "../runtime/read-file.js";
 
 /** A node list the monitor cannot use; the message is one line naming the file (and line). */
 export class NodeListError extends Error {
@@ -18,15 +18,7 @@ export const NODE_NAME_PATTERN = /^[A-Za-z0-9:][A-Za-z0-9._:-]{0,252}$/;
  * file, a bad name or a node listed twice is refused with its line number.
  */
 export function readNodeList(path: string): string[] {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const why = code === "ENOENT" ? "no such file" : code === "EISDIR" ? "is a directory" : code === "EACCES" ? "permission denied" : (error as Error).message;
-    throw new NodeListError(`${path}: cannot read the node list (${why})`);
-  }
-  return parseNodeList(path, text);
+  return parseNodeList(path, readUserText(path, "node list", (m) => new NodeListError(m)));
 }
 
 export function parseNodeList(path: string, text: string): string[] {

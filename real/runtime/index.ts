@@ -6,3 +6,4 @@ export { bindProcess, freshSeed, realEnv, type Bound, type RealParts } from "./e
 export { addressToIpv4, ipv4ToAddress } from "./ipv4.js";
 export { UdpNet } from "./unicast.js";
 export { openFilesLimit } from "./fd-limit.js";
+export { readUserFile, readUserText } from "./read-file.js";
