@@ -15,11 +15,16 @@ export const LO = "127.0.0.1";
 
 /**
  * A port and group of our own for each test, so that test files running at once on one host do not
- * hear each other: the port from the process id and a counter, the group from the port.
+ * hear each other: the port from the process id and a counter, the group from the port. The ports lie
+ * below Linux's ephemeral range (32768 and up), where the kernel hands out ports to every other
+ * socket on a busy host: frisbeed takes its port exclusively, and one of those (a Redis client, a
+ * browser) sitting on it failed a test with "already in use".
  */
+const PORT_FIRST = 20_000;
+const PORT_SPAN = 12_000;
 let next = 0;
 export function endpoint(): { port: number; group: string } {
-  const port = 20_000 + ((process.pid * 37 + next++ * 7) % 40_000);
+  const port = PORT_FIRST + ((process.pid * 37 + next++ * 7) % PORT_SPAN);
   return { port, group: `239.194.${(port >> 8) & 255}.${port & 255}` };
 }
 
