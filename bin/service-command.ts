@@ -1,6 +1,7 @@
 import { mkdirSync, existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
+import { WATCHDOG_FAILURES_MAX } from "../core/service/index.js";
 import { KeyError, readKey } from "../real/agent/key.js";
 import { NodeFileError, readNodeFile, type AgentAddress } from "../real/agent/nodes-file.js";
 import { Controller, mapLimited, type NodeStatus } from "../real/agent/controller.js";
@@ -14,6 +15,7 @@ import { parseWhole, UsageError } from "./errors.js";
 import { runAsync } from "./failure.js";
 import { registerServicePlan } from "./service-plan-command.js";
 import { registerServiceSweep } from "./service-sweep-command.js";
+import { NETNS_ENV, runAgentInNetns, watchLifeline } from "./agent-netns.js";
 
 const VERSION_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
@@ -47,22 +49,29 @@ function parseListen(text: string): { host: string; port: number } {
   return { host: (m[1] as string).replace(/^\[|\]$/g, ""), port };
 }
 
-async function agentCommand(o: { listen: string; key: string; dir: string; name?: string; pool?: string }): Promise<void> {
+async function agentCommand(o: { listen: string; key: string; dir: string; name?: string; pool?: string; giveUpAfter: string; netns?: string }): Promise<number | void> {
   const { host, port } = parseListen(o.listen);
   const key = userInput(() => readKey(o.key));
+  if (o.netns !== undefined) return runAgentInNetns(o.netns);
+  const watchdog = { failuresMax: parseWhole("--give-up-after", o.giveUpAfter, 1, WATCHDOG_FAILURES_MAX) };
   const log = (line: string): void => console.error(`agent: ${line}`);
   let agents: RunningAgent[];
   try {
-    if (o.pool !== undefined) agents = await startAgentPool({ host, firstPort: port, key, dir: o.dir, count: parseWhole("--pool", o.pool, 1, 1_000), log });
-    else agents = [await startAgent({ host, port, key, dir: o.dir, node: o.name ?? `${host}:${port}`, log })];
+    if (o.pool !== undefined) agents = await startAgentPool({ host, firstPort: port, key, dir: o.dir, count: parseWhole("--pool", o.pool, 1, 1_000), log, watchdog });
+    else agents = [await startAgent({ host, port, key, dir: o.dir, node: o.name ?? `${host}:${port}`, log, watchdog })];
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === "EADDRINUSE") throw new UsageError(`--listen: ${o.listen} is already in use`);
     if (code === "EADDRNOTAVAIL") throw new UsageError(`--listen: ${host} is not an address of this machine`);
     throw error;
   }
-  for (const [i, a] of agents.entries()) console.log(o.pool === undefined ? `agent: listening on ${host}:${a.port}, files in ${o.dir}` : `node${i} ${host}:${a.port}`);
+  const netns = process.env[NETNS_ENV];
+  const inNetns = netns === undefined ? "" : ` in network namespace ${netns}`;
+  for (const [i, a] of agents.entries()) console.log(o.pool === undefined ? `agent: listening on ${host}:${a.port}${inNetns}, files in ${o.dir}` : `node${i} ${host}:${a.port}`);
+  let stopping = false;
   const stop = (): void => {
+    if (stopping) return;
+    stopping = true;
     void Promise.all(agents.map((a) => a.stop())).then(() => {
       console.error("agent: stopped");
       process.exit(0);
@@ -70,6 +79,8 @@ async function agentCommand(o: { listen: string; key: string; dir: string; name?
   };
   process.once("SIGTERM", stop);
   process.once("SIGINT", stop);
+  // Started by `agent --netns`: stop when the process that started it is gone.
+  watchLifeline(stop);
 }
 
 interface Loaded {
@@ -110,6 +121,12 @@ function saveStatus(f: ServiceFlags, service: string, rows: readonly NodeStatus[
   }
 }
 
+/** What the node's watchdog gave up on (it restarts it no more; the sweep restarts the node). */
+function gaveUpNote(r: NodeStatus): string {
+  const names = r.watchdog?.gaveUp ?? [];
+  return names.length === 0 ? "" : `  WATCHDOG GAVE UP on ${names.join(", ")}`;
+}
+
 async function statusCommand(f: ServiceFlags): Promise<number> {
   const l = load(f, false);
   const c = new Controller(l.nodes, l.key, l.def);
@@ -119,12 +136,12 @@ async function statusCommand(f: ServiceFlags): Promise<number> {
     if (f.json) {
       const stored = f.store ? openServiceStore(f.db) : null;
       try {
-        console.log(JSON.stringify({ service: serviceName(l), nodes: rows, rollouts: stored?.rollouts(serviceName(l)) ?? [], checksums: stored?.checksums(serviceName(l)) ?? [], restarts: stored?.restarts(serviceName(l)) ?? [] }));
+        console.log(JSON.stringify({ service: serviceName(l), nodes: rows, rollouts: stored?.rollouts(serviceName(l)) ?? [], checksums: stored?.checksums(serviceName(l)) ?? [], restarts: stored?.restarts(serviceName(l)) ?? [], reconciles: stored?.reconciles(serviceName(l)) ?? [] }));
       } finally {
         stored?.close();
       }
     } else {
-      for (const r of rows) console.log(`${r.node.padEnd(12)} ${r.address.padEnd(21)} ${r.reachable ? `${(r.version ?? "-").padEnd(12)} ${r.healthy ? "healthy" : "NOT HEALTHY"}  restarts ${r.restarts}` : `UNREACHABLE: ${r.error}`}`);
+      for (const r of rows) console.log(`${r.node.padEnd(12)} ${r.address.padEnd(21)} ${r.reachable ? `${(r.version ?? "-").padEnd(12)} ${r.healthy ? "healthy" : "NOT HEALTHY"}  restarts ${r.restarts}${gaveUpNote(r)}` : `UNREACHABLE: ${r.error}`}`);
     }
     return rows.every((r) => r.reachable && r.healthy) ? 0 : 1;
   } finally {
@@ -271,7 +288,9 @@ export function registerServiceCommands(program: Command, groups: { plan: Comman
     .option("--dir <dir>", "where the agent keeps the service's files, state and logs", "./agent")
     .option("--name <name>", "this node's name (default: its listen address)")
     .option("--pool <n>", "run N agents in this process on consecutive ports (0: ephemeral), in DIR/node0..; prints a node file")
-    .addHelpText("after", "\nExample:\n  testbed agent --listen 127.0.0.1:7080 --key operator.key --dir /var/testbed/agent")
+    .option("--netns <name>", "run inside this network namespace (ip netns add NAME; needs root), as a host of its own")
+    .option("--give-up-after <n>", "the watchdog gives up on a process after N failures in a row (restarts with backoff until then)", "8")
+    .addHelpText("after", "\nExample:\n  testbed agent --listen 127.0.0.1:7080 --key operator.key --dir /var/testbed/agent\n  testbed agent --netns host1 --listen 10.0.0.11:7080 --key operator.key --dir /var/testbed/host1")
     .action(run(agentCommand));
   const service = program.command("service").description("deploy, roll out, check and collect logs of a service across agents");
   const common = (cmd: Command): Command =>

@@ -3,7 +3,7 @@ import { parseCommandLine } from "../real/agent/command-line.js";
 import { KeyError, readKey } from "../real/agent/key.js";
 import { NodeFileError, readNodeFile } from "../real/agent/nodes-file.js";
 import { Controller } from "../real/agent/controller.js";
-import { SweepController, type SweepRound } from "../real/agent/sweeper.js";
+import { RECONCILE_PER_ROUND_MAX, SweepController, type SweepRound } from "../real/agent/sweeper.js";
 import { DEFAULT_STORE_PATH, openServiceStore } from "../real/store/index.js";
 import { readServiceDefinition } from "../scenarios/service/definition.js";
 import { parseWhole, UsageError } from "./errors.js";
@@ -16,6 +16,8 @@ interface SweepFlags {
   interval: string;
   silentAfter: string;
   restartCommand?: string;
+  release?: string;
+  reconcileMax: string;
   rounds?: string;
   db: string;
   store: boolean;
@@ -23,6 +25,7 @@ interface SweepFlags {
 }
 
 const SEC_US = 1_000_000;
+const VERSION_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 /** A day: a longer interval or silence limit is a typo, not a schedule. */
 const SWEEP_SECONDS_MAX = 86_400;
 
@@ -38,6 +41,16 @@ function printRound(r: SweepRound, json: boolean): void {
   if (json) return void console.log(JSON.stringify(r));
   console.log(`${r.at} sweep: ${r.reporting} of ${r.nodes} watchdogs reporting, ${r.unreachable} unreachable, ${r.restarts.length} restarted`);
   for (const x of r.restarts) console.log(`  ${x.node}: ${x.ok ? "restarted" : "NOT RESTARTED"} (${x.reason}, ${x.how}): ${x.detail}`);
+  for (const x of r.reconciles) console.log(`  ${x.node}: ${x.ok ? `brought to ${x.to}` : `NOT BROUGHT TO ${x.to}`}: ${x.detail}`);
+}
+
+/** --release (with --service, whose tarballs it installs) and --reconcile-max, or null. */
+function wantedOf(f: SweepFlags, hasService: boolean): { version: string; reconcileMax: number } | null {
+  const reconcileMax = parseWhole("--reconcile-max", f.reconcileMax, 1, RECONCILE_PER_ROUND_MAX);
+  if (f.release === undefined) return null;
+  if (!VERSION_PATTERN.test(f.release)) throw new UsageError(`--release: expected a label of letters, digits, . _ -, got "${f.release}"`);
+  if (!hasService) throw new UsageError("--release: the sweep needs --service to put that version's tarballs in place");
+  return { version: f.release, reconcileMax };
 }
 
 /** Resolves after `ms`, or at once when `signal` aborts. */
@@ -56,8 +69,9 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
 
 /**
  * The central sweep: every --interval, every agent's watchdog is checked; a node whose watchdog is
- * silent (or gave up) gets everything on it restarted (see real/agent/sweeper.ts). Runs until a
- * signal (a round in flight finishes first), or for --rounds rounds. Exit 1 if a restart failed.
+ * silent (or gave up) gets everything on it restarted, and with --release a node on another version
+ * is brought to it (see real/agent/sweeper.ts). Runs until a signal (a round in flight finishes
+ * first), or for --rounds rounds. Exit 1 if a restart or a reconcile failed.
  */
 async function sweepCommand(f: SweepFlags): Promise<number> {
   let nodes;
@@ -74,9 +88,10 @@ async function sweepCommand(f: SweepFlags): Promise<number> {
   const silentAfterUs = parseWhole("--silent-after", f.silentAfter, 1, SWEEP_SECONDS_MAX) * SEC_US;
   const rounds = f.rounds === undefined ? Infinity : parseWhole("--rounds", f.rounds, 1, 1_000_000);
   const restartCommand = parseRestartCommand(f.restartCommand);
+  const wanted = wantedOf(f, def !== null);
   const service = def?.name ?? "default";
   const c = new Controller(nodes, key, def);
-  const sweeper = new SweepController(c, nodes, { intervalUs, silentAfterUs, restartCommand });
+  const sweeper = new SweepController(c, nodes, { intervalUs, silentAfterUs, restartCommand, wanted });
   const stop = new AbortController();
   const onSignal = (): void => stop.abort();
   for (const s of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(s, onSignal);
@@ -90,11 +105,12 @@ async function sweepCommand(f: SweepFlags): Promise<number> {
       }
       const r = await sweeper.round();
       done++;
-      failed += r.restarts.filter((x) => !x.ok).length;
-      if (f.store && r.restarts.length > 0) {
+      failed += r.restarts.filter((x) => !x.ok).length + r.reconciles.filter((x) => !x.ok).length;
+      if (f.store && r.restarts.length + r.reconciles.length > 0) {
         const store = openServiceStore(f.db);
         try {
           store.saveRestarts(r.restarts.map((x) => ({ service, node: x.node, at: r.at, reason: x.reason, how: x.how, ok: x.ok, detail: x.detail })));
+          store.saveReconciles(r.reconciles.map((x) => ({ service, node: x.node, at: r.at, from: x.from, to: x.to, ok: x.ok, detail: x.detail })));
         } finally {
           store.close();
         }
@@ -115,10 +131,12 @@ export function registerServiceSweep(service: Command): void {
     .description("the central sweep: check every watchdog on a schedule; restart everything on a node whose watchdog is silent or gave up")
     .requiredOption("--nodes <file>", "one `NAME HOST:PORT` a line")
     .requiredOption("--key <file>", "the operator's shared secret")
-    .option("--service <file>", "the service definition (JSON), for its name in the store")
+    .option("--service <file>", "the service definition (JSON): its name in the store, and what --release installs")
     .option("--interval <s>", "seconds between rounds", "300")
     .option("--silent-after <s>", "a watchdog silent this long (seconds) gets its node restarted", "300")
     .option("--restart-command <argv>", "run for a node whose agent does not answer: words split as a shell would (quotes, backslashes), but no shell runs it; {node} {host} {port} substituted")
+    .option("--release <label>", "the version every node should run: a node on another one (or none) is brought to it (needs --service)")
+    .option("--reconcile-max <n>", "nodes brought to --release per round at most", "1")
     .option("--rounds <n>", "stop after N rounds (default: until a signal)")
     .option("--db <path>", "store file", DEFAULT_STORE_PATH)
     .option("--no-store", "do not record the restarts in the store")

@@ -21,6 +21,8 @@ export interface WatchdogConfig {
 
 export const PROCESSES_MAX = 64;
 const SEC = 1_000_000;
+/** Failures in a row before giving up, at most (a larger limit is a typo: restarts would go on for days). */
+export const WATCHDOG_FAILURES_MAX = 1_000;
 
 /** 1 s doubling to 5 min (Kubernetes' CrashLoopBackOff shape from a shorter start), a stable run of 10 min resets it, give up after 8. */
 export function defaultWatchdogConfig(processes: number, overrides: Partial<WatchdogConfig> = {}): WatchdogConfig {
@@ -39,7 +41,7 @@ export function checkWatchdogConfig(c: WatchdogConfig): string | null {
   if (!Number.isInteger(c.processes) || c.processes < 1 || c.processes > PROCESSES_MAX) return `processes: expected 1 to ${PROCESSES_MAX}, got ${c.processes}`;
   const b = checkBackoff(c.restartBackoff);
   if (b !== null) return `restartBackoff.${b}`;
-  if (!Number.isInteger(c.failuresMax) || c.failuresMax < 1 || c.failuresMax > 1_000) return `failuresMax: expected 1 to 1000, got ${c.failuresMax}`;
+  if (!Number.isInteger(c.failuresMax) || c.failuresMax < 1 || c.failuresMax > WATCHDOG_FAILURES_MAX) return `failuresMax: expected 1 to ${WATCHDOG_FAILURES_MAX}, got ${c.failuresMax}`;
   if (!Number.isInteger(c.checkFailuresMax) || c.checkFailuresMax < 1 || c.checkFailuresMax > 1_000) return `checkFailuresMax: expected 1 to 1000, got ${c.checkFailuresMax}`;
   for (const [name, v] of [["stableUs", c.stableUs], ["reportEveryUs", c.reportEveryUs]] as const) {
     if (!Number.isSafeInteger(v) || v < 1) return `${name}: expected whole microseconds above 0, got ${v}`;

@@ -32,7 +32,7 @@ export async function startAgent(o: AgentDaemonOptions): Promise<RunningAgent> {
   const server = new AgentServer({ host: o.host, port: o.port, key: o.key, handle: (m) => agent.handle(m), log: o.log });
   const port = await server.listen();
   // Heartbeats on the same address and port number, over UDP.
-  const peers = new PeerMesh({ host: o.host, port, key: o.key, incarnation: agent.incarnation, log: o.log });
+  const peers = new PeerMesh({ host: o.host, port, key: o.key, incarnation: agent.incarnation, log: o.log, onUsable: (list) => agent.writeUsablePeers(list) });
   await peers.start();
   await agent.attachPeers(peers);
   agent.resume();

@@ -22,7 +22,7 @@ import { readFileChunk } from "./file-chunk.js";
 import { LOG_CHUNK_BYTES, listLogs, readLogChunk } from "./logs.js";
 import type { PeerMesh } from "./peer-mesh.js";
 import { PEERS_MAX, type PeerAddress } from "./peers.js";
-import { Supervisor } from "./supervisor.js";
+import { Supervisor, type SupervisedSet } from "./supervisor.js";
 
 /** Limits on what a controller may make an agent hold. */
 export const STAGED_TARBALL_BYTES_MAX = 1 << 30;
@@ -32,6 +32,9 @@ export const HEALTHY_MS_MAX = 600_000;
 /** A chunk of a service file read for a repair. */
 export const READ_CHUNK_BYTES = 1 << 20;
 export const PROTOCOL_DEFAULT = 1;
+/** The usable peers' node file, in the agent's directory, and the variable that names it to the processes. */
+export const USABLE_PEERS_FILE = "peers.live";
+export const PEERS_FILE_ENV = "TESTBED_PEERS_FILE";
 const VERSION_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const SHA256_PATTERN = /^[0-9a-f]{64}$/;
 
@@ -214,10 +217,23 @@ export class NodeAgent {
     return { experiment: s["experiment"], ports: range, processes, protocol: protocol as number };
   }
 
-  private supervisedSet(service: ServiceState): { processes: ProcessSpec[]; ports: number[][]; dir: string; node: string } {
+  private supervisedSet(service: ServiceState): SupervisedSet {
     const ports = assignPorts(service.ports, service.processes);
     if (typeof ports === "string") throw new Error(ports);
-    return { processes: service.processes, ports, dir: join(this.dir, "current"), node: this.node };
+    return { processes: service.processes, ports, dir: join(this.dir, "current"), node: this.node, env: { [PEERS_FILE_ENV]: join(this.dir, USABLE_PEERS_FILE) } };
+  }
+
+  /**
+   * The peers the service should use (heard on its protocol, not avoided: CoDeeN's rule), as a node
+   * file `DIR/peers.live` that the processes find through TESTBED_PEERS_FILE; replaced by rename
+   * whenever the set changes, so a reader sees the old list or the new one.
+   */
+  writeUsablePeers(peers: readonly PeerAddress[]): void {
+    const path = join(this.dir, USABLE_PEERS_FILE);
+    const temp = `${path}.tmp-${process.pid}`;
+    writeFileSync(temp, peers.map((p) => `${p.name} ${p.host.includes(":") ? `[${p.host}]` : p.host}:${p.port}\n`).join(""));
+    renameSync(temp, path);
+    this.log(`peers.usable count=${peers.length}`);
   }
 
   private async apply(f: JsonObject): Promise<ControlMessage> {

@@ -16,6 +16,8 @@ export interface PeerMeshOptions extends PeerLinkOptions {
   readonly port: number;
   readonly log: (line: string) => void;
   readonly now?: () => Micros;
+  /** Told the peers to use whenever that set changes (checked once a period, after the heartbeats go out). */
+  readonly onUsable?: (peers: readonly PeerAddress[]) => void;
 }
 
 export class PeerMesh {
@@ -24,6 +26,7 @@ export class PeerMesh {
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
   private lastSlot = -1;
+  private lastUsable: string | null = null;
   private readonly now: () => Micros;
 
   constructor(private readonly o: PeerMeshOptions) {
@@ -75,10 +78,21 @@ export class PeerMesh {
         this.lastSlot = slot;
         // A send that fails (no route) is the peer's silence: its heartbeats will be missed.
         for (const out of this.link.tick()) socket.send(out.bytes, out.port, out.host, () => {});
+        this.publishUsable();
       }
       this.arm();
     }, delayMs);
     this.timer.unref();
+  }
+
+  /** Tells onUsable the peers to use, if they changed (a peer was avoided or came back). */
+  private publishUsable(): void {
+    if (this.o.onUsable === undefined) return;
+    const usable = this.link.usable(this.now());
+    const key = usable.map((p) => `${p.name} ${p.host}:${p.port}`).join("\n");
+    if (key === this.lastUsable) return;
+    this.lastUsable = key;
+    this.o.onUsable(usable);
   }
 
   close(): Promise<void> {

@@ -226,6 +226,11 @@ export class PeerLink {
     return i === this.self || !(this.peers[i]?.watching ?? false) || this.liveness.avoided(now, i);
   }
 
+  /** The peers to use now, in node-file order: heard on this agent's protocol, not avoided. */
+  usable(now: Micros): PeerAddress[] {
+    return this.peers.flatMap((p, i) => (this.avoided(now, i) ? [] : [{ name: p.name, host: p.host, port: p.port }]));
+  }
+
   status(now: Micros): PeerMeshStatus {
     const peers = this.peers.flatMap((p, i): PeerView[] => {
       if (i === this.self) return [];

@@ -16,6 +16,8 @@ export interface SupervisedSet {
   readonly ports: readonly (readonly number[])[];
   readonly dir: string;
   readonly node: string;
+  /** More environment for every process (the agent's TESTBED_PEERS_FILE). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -75,7 +77,11 @@ export class Supervisor {
         this.lastReport = { atUs: now, gaveUp: r.gaveUp };
         this.log(`watchdog.report running=${r.running} waiting=${r.waiting} gaveUp=${r.gaveUp} restarts=${r.restarts}`);
       },
-      gaveUp: (_now, p, failures) => this.log(`watchdog.gave-up process=${set.processes[p]?.name} failures=${failures}`),
+      gaveUp: (now, p, failures) => {
+        // Giving up is reported at once, not at the next report: the sweep should hear it this round.
+        this.lastReport = { atUs: now, gaveUp: this.watchdog?.summary().gaveUp ?? 1 };
+        this.log(`watchdog.gave-up process=${set.processes[p]?.name} failures=${failures}`);
+      },
     }, createRng(`watchdog/${set.node}`));
     this.watchdog.startAll(this.now());
     this.arm();
@@ -175,7 +181,7 @@ export class Supervisor {
       cwd: set.dir,
       detached: true,
       stdio: ["ignore", "pipe", "pipe", "pipe"],
-      env: { ...process.env, TESTBED_NODE: set.node, ...(port === undefined ? {} : { PORT: String(port) }) },
+      env: { ...process.env, ...set.env, TESTBED_NODE: set.node, ...(port === undefined ? {} : { PORT: String(port) }) },
     });
     this.children[p] = child;
     const out = this.logOf(spec.name);

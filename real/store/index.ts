@@ -32,5 +32,5 @@ export {
 } from "./experiments.js";
 export { SiteVariableError, checkSiteVariable, type SiteVariableValue } from "./sitevars.js";
 export { claimWriter, processStart, type WriterClaim } from "./writers.js";
-export { SERVICE_ROWS_MAX, openServiceStore, type ServiceBatchRow, type ServiceChecksumRow, type ServiceNodeRow, type ServiceRestartRow, type ServiceRolloutRow, type ServiceStore } from "./service.js";
+export { SERVICE_ROWS_MAX, openServiceStore, type ServiceBatchRow, type ServiceChecksumRow, type ServiceNodeRow, type ServiceReconcileRow, type ServiceRestartRow, type ServiceRolloutRow, type ServiceStore } from "./service.js";
 export { DiskImageStore, NODE_DISKS_LIST_MAX, openDiskImageStore, type DiskDeltaRow, type DiskImageRow, type NodeDiskRow, type UnreferencedFiles } from "./disk-images.js";

@@ -268,6 +268,23 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE experiments ADD COLUMN serving TEXT NOT NULL DEFAULT '{}';
     `,
   },
+  {
+    version: 10,
+    description: "service sweeps: the nodes the sweep brought to the wanted version, from which",
+    sql: `
+  CREATE TABLE service_reconciles (
+    id INTEGER PRIMARY KEY,
+    service TEXT NOT NULL,
+    node TEXT NOT NULL,
+    at TEXT NOT NULL,
+    from_version TEXT,
+    to_version TEXT NOT NULL,
+    ok INTEGER NOT NULL CHECK (ok IN (0, 1)),
+    detail TEXT NOT NULL
+  ) STRICT;
+  CREATE INDEX service_reconciles_service ON service_reconciles (service, id);
+`,
+  },
 ];
 
 function latestVersion(migrations: readonly Migration[]): number {

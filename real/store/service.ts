@@ -60,6 +60,18 @@ export interface ServiceRestartRow {
   readonly detail: string;
 }
 
+/** A node the sweep brought to the wanted version (migration 10). */
+export interface ServiceReconcileRow {
+  readonly service: string;
+  readonly node: string;
+  readonly at: string;
+  /** The version it ran (null: none). */
+  readonly from: string | null;
+  readonly to: string;
+  readonly ok: boolean;
+  readonly detail: string;
+}
+
 /** Most rows one listing returns. */
 export const SERVICE_ROWS_MAX = 100_000;
 
@@ -69,6 +81,7 @@ export interface ServiceStore {
   saveRollout(r: Omit<ServiceRolloutRow, "id">): number;
   saveChecksums(rows: readonly ServiceChecksumRow[]): void;
   saveRestarts(rows: readonly ServiceRestartRow[]): void;
+  saveReconciles(rows: readonly ServiceReconcileRow[]): void;
   /** Restarts and other service events, into the store's events table. */
   saveEvents(events: readonly { host: string; kind: string; data: Record<string, unknown> }[]): void;
   nodes(service: string): ServiceNodeRow[];
@@ -76,6 +89,8 @@ export interface ServiceStore {
   checksums(service: string, limit?: number): ServiceChecksumRow[];
   /** The latest restarts first. */
   restarts(service: string, limit?: number): ServiceRestartRow[];
+  /** The latest first. */
+  reconciles(service: string, limit?: number): ServiceReconcileRow[];
   close(): void;
 }
 
@@ -101,6 +116,8 @@ class SqliteServiceStore implements ServiceStore {
       checksum: db.prepare("INSERT INTO service_checksums (service, round_at, node_set, file, decided, supporters, expected, minority) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
       restart: db.prepare("INSERT INTO service_restarts (service, node, at, reason, how, ok, detail) VALUES (?, ?, ?, ?, ?, ?, ?)"),
       restarts: db.prepare<[string, number]>("SELECT * FROM service_restarts WHERE service = ? ORDER BY id DESC LIMIT ?"),
+      reconcile: db.prepare("INSERT INTO service_reconciles (service, node, at, from_version, to_version, ok, detail) VALUES (?, ?, ?, ?, ?, ?, ?)"),
+      reconciles: db.prepare<[string, number]>("SELECT * FROM service_reconciles WHERE service = ? ORDER BY id DESC LIMIT ?"),
       event: db.prepare("INSERT INTO events (run_id, time_us, host, kind, data) VALUES (NULL, ?, ?, ?, ?)"),
       nodes: db.prepare<[string, number]>("SELECT * FROM service_nodes WHERE service = ? ORDER BY node LIMIT ?"),
       rollouts: db.prepare<[string, number]>("SELECT * FROM service_rollouts WHERE service = ? ORDER BY id DESC LIMIT ?"),
@@ -137,6 +154,13 @@ class SqliteServiceStore implements ServiceStore {
       for (const r of rows) this.s.restart.run(r.service, r.node, r.at, r.reason, r.how, r.ok ? 1 : 0, r.detail);
     });
     guard(this.path, "save sweep restarts", () => write.immediate());
+  }
+
+  saveReconciles(rows: readonly ServiceReconcileRow[]): void {
+    const write = this.db.transaction(() => {
+      for (const r of rows) this.s.reconcile.run(r.service, r.node, r.at, r.from, r.to, r.ok ? 1 : 0, r.detail);
+    });
+    guard(this.path, "save sweep reconciles", () => write.immediate());
   }
 
   saveEvents(events: readonly { host: string; kind: string; data: Record<string, unknown> }[]): void {
@@ -200,6 +224,19 @@ class SqliteServiceStore implements ServiceStore {
       at: r["at"] as string,
       reason: r["reason"] as ServiceRestartRow["reason"],
       how: r["how"] as ServiceRestartRow["how"],
+      ok: r["ok"] === 1,
+      detail: r["detail"] as string,
+    }));
+  }
+
+  reconciles(service: string, limit = 100): ServiceReconcileRow[] {
+    const rows = guard(this.path, "read service_reconciles", () => this.s.reconciles.all(service, Math.min(limit, SERVICE_ROWS_MAX))) as Record<string, unknown>[];
+    return rows.map((r) => ({
+      service: r["service"] as string,
+      node: r["node"] as string,
+      at: r["at"] as string,
+      from: r["from_version"] as string | null,
+      to: r["to_version"] as string,
       ok: r["ok"] === 1,
       detail: r["detail"] as string,
     }));

@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GOOD_RUN, tarball, tempDir } from "./support.js";
 
 /**
- * Agents on namespaced hosts: each in its own network namespace with its own address, all on the
- * same port, joined by a bridge in this namespace (where the controller runs). Needs root and `ip`;
+ * Agents on namespaced hosts (`testbed agent --netns NAME`): each in its own network namespace with
+ * its own address, all on the same port, joined by a bridge in this namespace (where the controller runs). Needs root and `ip`;
  * without them the suite says why it skips. Names and the subnet come from the pid, so runs in
  * other worktrees do not collide.
  */
@@ -76,16 +76,17 @@ function removeHosts(): void {
 
 const t = tempDir("svc-netns");
 const key = join(t.dir, "operator.key");
+writeFileSync(key, "netns-operator-key-0123456789\n");
 const agents: ChildProcess[] = [];
 
 function startAgentIn(i: number): Promise<void> {
-  const child = spawn("ip", ["netns", "exec", nsName(i), process.execPath, CLI, "agent", "--listen", `${address(i)}:${AGENT_PORT}`, "--key", key, "--dir", join(t.dir, `host${i}`), "--name", `n${i}`], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [CLI, "agent", "--netns", nsName(i), "--listen", `${address(i)}:${AGENT_PORT}`, "--key", key, "--dir", join(t.dir, `host${i}`), "--name", `n${i}`], { stdio: ["ignore", "pipe", "pipe"] });
   agents.push(child);
   return new Promise((resolve, reject) => {
     let out = "";
     child.stdout?.on("data", (d: Buffer) => {
       out += d.toString();
-      if (out.includes("listening on")) resolve();
+      if (out.includes(`listening on ${address(i)}:${AGENT_PORT} in network namespace ${nsName(i)}`)) resolve();
     });
     child.once("exit", (code) => reject(new Error(`agent in ${nsName(i)} exited ${code}`)));
   });
@@ -102,11 +103,35 @@ function testbed(...args: string[]): Promise<{ code: number | null; stdout: stri
   });
 }
 
+/** The pids of a process's children (the agent that `ip netns exec` became). */
+function childrenOf(pid: number): number[] {
+  const r = spawnSync("sh", ["-c", `cat /proc/${pid}/task/*/children`], { encoding: "utf8" });
+  return (r.stdout ?? "").trim().split(/\s+/).filter((x) => x !== "").map(Number);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe("agent --netns refusals", () => {
+  it("refuses a namespace that does not exist (or, without root, any) in one line, exit 2, before anything starts", () => {
+    const r = spawnSync(process.execPath, [CLI, "agent", "--netns", `tbs${tag}-none`, "--listen", "127.0.0.1:0", "--key", key, "--dir", join(t.dir, "none")], { encoding: "utf8", timeout: 60_000 });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(process.getuid?.() === 0 ? new RegExp(`^testbed: --netns: no network namespace tbs${tag}-none \\(`) : /^testbed: --netns: entering network namespace .* needs root/);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(r.stdout).toBe("");
+  });
+});
+
 describe.skipIf(why !== null)(`agents on namespaced hosts${why === null ? "" : ` (skipped: ${why})`}`, () => {
   beforeAll(async () => {
     removeHosts();
     buildHosts();
-    writeFileSync(key, "netns-operator-key-0123456789\n");
     for (let i = 0; i < HOSTS; i++) await startAgentIn(i);
   });
   afterAll(async () => {
@@ -137,5 +162,19 @@ describe.skipIf(why !== null)(`agents on namespaced hosts${why === null ? "" : `
     } while (!s.nodes.every((n) => n.healthy && n.peers?.peers.every((p) => !p.avoided)));
     expect(s.nodes.map((n) => n.address)).toEqual(Array.from({ length: HOSTS }, (_, i) => `${address(i)}:${AGENT_PORT}`));
     expect(s.nodes[0]?.peers?.peers.map((p) => p.address)).toEqual([`${address(1)}:${AGENT_PORT}`, `${address(2)}:${AGENT_PORT}`]);
+  });
+
+  it("stops cleanly on SIGTERM to the command, and stops when the command is killed outright", async () => {
+    const [first, last] = [agents[0] as ChildProcess, agents[HOSTS - 1] as ChildProcess];
+    const exited = new Promise<number | null>((r) => first.once("exit", (code) => r(code)));
+    first.kill("SIGTERM");
+    expect(await exited).toBe(0);
+    const inside = childrenOf(last.pid as number);
+    expect(inside).toHaveLength(1);
+    const gone = new Promise((r) => last.once("exit", r));
+    last.kill("SIGKILL");
+    await gone;
+    // Its lifeline closed: the agent inside stops as on SIGTERM (however long the load makes it).
+    while (inside.some(alive)) await new Promise((r) => setTimeout(r, 100));
   });
 });
