@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { FrisbeeBenchError } from "../real/frisbee/bench.js";
-import { runFidelityBench, type FidelityResult, type FidelitySetup } from "../scenarios/frisbee/fidelity.js";
+import { runFidelityBench, type FidelityModel, type FidelityResult, type FidelitySetup } from "../scenarios/frisbee/fidelity.js";
 import { readStartPattern } from "../scenarios/start.js";
 import { parseRateBps } from "../scenarios/units.js";
 import { parseWhole, UsageError } from "./errors.js";
@@ -81,15 +81,17 @@ function setups(flags: FidelityFlags): FidelitySetup[] {
 
 function print(r: FidelityResult): void {
   console.log(`disk ${r.diskMiB} MiB, image ${r.imageMiB} MiB (${r.imageBlocks} blocks); server ${r.burst} blocks every ${r.gapUs} us; clients inflate and write at ${r.inflateMiBs} MiB/s (measured alone)`);
-  console.log("| setup | measure | real | packet | err % | chunk | err % |");
-  console.log("| --- | --- | --- | --- | --- | --- | --- |");
+  console.log("calibrated: the packet model with its burst gap set to the rate the real server kept while it had work (serverBlocksPerSec)");
+  console.log("| setup | measure | real | packet | err % | calibrated | err % | chunk | err % |");
+  console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
   const fmt = (v: number | null | undefined): string => (v === undefined ? "-" : v === null ? "n/a" : String(Math.round(v * 1000) / 1000));
-  const keys = new Map<string, { real: number; packet?: [number, number | null]; chunk?: [number, number | null] }>();
+  const keys = new Map<string, { real: number } & Partial<Record<FidelityModel, [number, number | null]>>>();
   for (const row of r.rows) {
     const key = `${row.setup} | ${row.measure}`;
     const entry = keys.get(key) ?? { real: row.real };
     entry[row.model] = [row.sim, row.errorPct];
     keys.set(key, entry);
   }
-  for (const [key, e] of keys) console.log(`| ${key} | ${fmt(e.real)} | ${fmt(e.packet?.[0])} | ${fmt(e.packet?.[1])} | ${fmt(e.chunk?.[0])} | ${fmt(e.chunk?.[1])} |`);
+  const cells = (e: [number, number | null] | undefined): string => `${fmt(e?.[0])} | ${fmt(e?.[1])}`;
+  for (const [key, e] of keys) console.log(`| ${key} | ${fmt(e.real)} | ${cells(e.packet)} | ${cells(e.calibrated)} | ${cells(e.chunk)} |`);
 }

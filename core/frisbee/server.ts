@@ -61,6 +61,12 @@ export interface FrisbeeServerStats extends InputErrors {
   controlReceived: number;
   burstPackets: number;
   exitedAtUs: number;
+  /**
+   * Time the sender had work: from taking work off an empty queue to finding it empty again
+   * (a stretch still running is not counted). Blocks sent over it is the rate the sender achieved,
+   * which a real server short of CPU or of timer precision keeps below its pacing.
+   */
+  busyUs: number;
 }
 
 const TIMER_SEND = 1;
@@ -106,6 +112,8 @@ export class FrisbeeServer implements Process {
   private sendArmed = false;
   /** Found the queue empty at this time (looking again every idlePollUs); -1 while busy. */
   private idleSinceUs = -1;
+  /** Took work off an empty queue at this time; -1 while idle. */
+  private busySinceUs = -1;
   private lossSeen = false;
   private lastActivityUs = 0;
   private exited = false;
@@ -132,7 +140,7 @@ export class FrisbeeServer implements Process {
     this.stats = {
       unknown: 0, malformed: 0, blocksSent: 0, blocksResent: 0, joins: 0, leaves: 0, requests: 0, prequests: 0,
       merged: 0, dropped: 0, progressReports: 0, progressLost: 0, controlReceived: 0,
-      burstPackets: this.burstPackets, exitedAtUs: -1,
+      burstPackets: this.burstPackets, exitedAtUs: -1, busyUs: 0,
     };
     this.input = new MessageInput(this.stats, env.events);
   }
@@ -362,6 +370,8 @@ export class FrisbeeServer implements Process {
     if (work.chunk < 0 || this.workNext >= work.block + work.count) {
       if (!this.queue.dequeue()) {
         this.idleSinceUs = this.env.now();
+        if (this.busySinceUs >= 0) this.stats.busyUs += this.idleSinceUs - this.busySinceUs;
+        this.busySinceUs = -1;
         return false;
       }
       this.workNext = work.block;
@@ -371,6 +381,7 @@ export class FrisbeeServer implements Process {
       this.nextBurstUs = this.env.now() + this.options.pacing.burstGapUs;
       this.sentInBurst = 0;
       this.idleSinceUs = -1;
+      this.busySinceUs = this.env.now();
     }
     const first = this.workNext;
     const length = Math.min(this.readBlocks, work.block + work.count - first);

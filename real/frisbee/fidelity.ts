@@ -24,6 +24,8 @@ export interface RealMeasures {
   blocksSent: number;
   requests: number;
   prequests: number;
+  /** Seconds the server had work (its tally's `busy`): blocks sent over it is the rate it kept. */
+  serverBusySec: number;
   /** Every target was the disk byte for byte. */
   identical: boolean;
 }
@@ -89,9 +91,9 @@ export async function runRealSetup(img: FidelityImage, s: RealSetup, net: { port
   }
 }
 
-/** Reads frisbeed's closing line: blocks sent, requests and partial requests. */
-export function serverTally(stdout: string): { blocksSent: number; requests: number; prequests: number } {
-  const m = /frisbeed: sent (\d+) blocks .* (\d+) requests, (\d+) partial requests/.exec(stdout);
+/** Reads frisbeed's closing line: blocks sent, requests, partial requests and the seconds it had work. */
+export function serverTally(stdout: string): { blocksSent: number; requests: number; prequests: number; serverBusySec: number } {
+  const m = /frisbeed: sent (\d+) blocks .* (\d+) requests, (\d+) partial requests.*, busy (\d+(?:\.\d+)?) s/.exec(stdout);
   if (m === null) throw new FrisbeeBenchError(`bench fidelity: frisbeed did not print its tally (stdout: ${JSON.stringify(stdout.slice(-200))})`);
-  return { blocksSent: Number(m[1]), requests: Number(m[2]), prequests: Number(m[3]) };
+  return { blocksSent: Number(m[1]), requests: Number(m[2]), prequests: Number(m[3]), serverBusySec: Number(m[4]) };
 }

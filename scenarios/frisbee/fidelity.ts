@@ -1,6 +1,6 @@
 import { createRng } from "../../core/engine/index.js";
-import { pacingForBandwidth } from "../../core/frisbee/rate.js";
-import { chunkModelValidity, runChunkModel } from "../../sim/frisbee/chunk-model/index.js";
+import { pacedBlocksPerSec, pacingForBandwidth } from "../../core/frisbee/rate.js";
+import { chunkModelValidity, planPacing, runChunkModel } from "../../sim/frisbee/chunk-model/index.js";
 import type { FrisbeePlanOptions } from "../../sim/frisbee/plan-options.js";
 import { startTimes } from "../../sim/frisbee/start.js";
 import { makeFidelityImage, runRealSetup, type FidelityImage, type RealMeasures } from "../../real/frisbee/fidelity.js";
@@ -42,15 +42,24 @@ export interface Measures {
   duplicatePct: number;
   requests: number;
   prequests: number;
+  /** Blocks the server sent per second it had work: its pacing, if it kept it. */
+  serverBlocksPerSec: number;
 }
 
-export const MEASURES: readonly (keyof Measures)[] = ["runtimeSecMean", "runtimeSecMax", "blocksSent", "duplicatePct", "requests", "prequests"];
+export const MEASURES: readonly (keyof Measures)[] = ["runtimeSecMean", "runtimeSecMax", "blocksSent", "duplicatePct", "requests", "prequests", "serverBlocksPerSec"];
+
+/**
+ * The models compared: the packet model at the real server's pacing; the packet model
+ * recalibrated to the rate the real server kept (`serverBlocksPerSec`), which on a loaded machine
+ * falls short of its pacing; the chunk model at the pacing, where it is valid.
+ */
+export type FidelityModel = "packet" | "calibrated" | "chunk";
 
 /** One line of the comparison: a setup's measure, the real figure and a model's, and the error. */
 export interface FidelityRow {
   setup: string;
   measure: keyof Measures;
-  model: "packet" | "chunk";
+  model: FidelityModel;
   real: number;
   sim: number;
   /** (sim - real) / real in percent; 0 when both are 0, null when only the real figure is. */
@@ -65,6 +74,8 @@ export interface FidelityResult {
   inflateMiBs: number;
   burst: number;
   gapUs: number;
+  /** Per setup, the burst gap the calibrated packet model ran with (the real server's kept rate). */
+  calibratedGapUs: Record<string, number>;
   rows: FidelityRow[];
   /** Setups whose real targets differed from the disk (a failed real run). */
   mismatched: string[];
@@ -94,6 +105,7 @@ export async function runFidelityBench(o: FidelityOptions): Promise<FidelityResu
     o.log(`image ${(img.imageBytes / MIB).toFixed(2)} MiB (${img.imageBlocks} blocks); inflate and write alone ${inflateMiBs.toFixed(0)} MiB/s; pacing ${pacing.burstPackets} blocks every ${pacing.burstGapUs} us`);
     const rows: FidelityRow[] = [];
     const mismatched: string[] = [];
+    const calibratedGapUs: Record<string, number> = {};
     for (const setup of o.setups) {
       const name = setupName(setup);
       const pattern = parseStartPattern(setup.start) as StartPattern;
@@ -106,18 +118,37 @@ export async function runFidelityBench(o: FidelityOptions): Promise<FidelityResu
       if (reals.some((m) => !m.identical)) mismatched.push(name);
       const real = mean(reals.map((m) => realMeasures(m, img.imageBlocks)));
       const plan = planOptions(img, inflateMiBs, pacing, pattern, setup);
-      for (const model of ["packet", "chunk"] as const) {
-        if (model === "chunk" && chunkModelValidity(plan, setup.serverLoss) !== null) continue;
-        o.log(`${name}: ${model} model`);
-        const seeds = Array.from({ length: o.simSeeds }, (_, k) => o.seed + k);
-        const sim = mean(seeds.map((seed) => simMeasures(model, { ...plan, seed }, setup, img.imageBlocks)));
+      const seeds = Array.from({ length: o.simSeeds }, (_, k) => o.seed + k);
+      const simulate = (model: "packet" | "chunk", p: FrisbeePlanOptions): Measures => mean(seeds.map((seed) => simMeasures(model, { ...p, seed }, setup, img.imageBlocks)));
+      const line = (model: FidelityModel, sim: Measures): void => {
         for (const measure of MEASURES) rows.push({ setup: name, measure, model, real: real[measure], sim: sim[measure], errorPct: errorPct(real[measure], sim[measure]) });
+      };
+      o.log(`${name}: packet model`);
+      const packet = simulate("packet", plan);
+      line("packet", packet);
+      const gapUs = calibratedGap(pacing.burstGapUs, packet.serverBlocksPerSec, real.serverBlocksPerSec);
+      calibratedGapUs[name] = gapUs;
+      o.log(`${name}: packet model at the real server's rate (a burst every ${gapUs} us)`);
+      line("calibrated", simulate("packet", { ...plan, pacing: { burst: pacing.burstPackets, gapUs } }));
+      if (chunkModelValidity(plan, setup.serverLoss) === null) {
+        o.log(`${name}: chunk model`);
+        line("chunk", simulate("chunk", plan));
       }
     }
-    return { diskMiB: img.diskBytes / MIB, imageMiB: round(img.imageBytes / MIB), imageBlocks: img.imageBlocks, inflateMiBs: round(inflateMiBs), burst: pacing.burstPackets, gapUs: pacing.burstGapUs, rows, mismatched };
+    return { diskMiB: img.diskBytes / MIB, imageMiB: round(img.imageBytes / MIB), imageBlocks: img.imageBlocks, inflateMiBs: round(inflateMiBs), burst: pacing.burstPackets, gapUs: pacing.burstGapUs, calibratedGapUs, rows, mismatched };
   } finally {
     img.close();
   }
+}
+
+/**
+ * The burst gap at which the model's server keeps the real server's rate: the model's gap scaled
+ * by how far the real server fell short of (or beat) the model's rate while it had work. A rate
+ * not measured (no work) leaves the gap as it was.
+ */
+export function calibratedGap(gapUs: number, simBlocksPerSec: number, realBlocksPerSec: number): number {
+  if (!(simBlocksPerSec > 0 && realBlocksPerSec > 0)) return gapUs;
+  return Math.max(1, Math.round((gapUs * simBlocksPerSec) / realBlocksPerSec));
 }
 
 /** The disk MiB per second of inflating and writing the image from a local file. */
@@ -151,14 +182,16 @@ function planOptions(img: FidelityImage, inflateMiBs: number, pacing: { burstPac
 }
 
 function realMeasures(m: RealMeasures, imageBlocks: number): Measures {
-  return measures(m.runtimesSec, m.blocksSent, m.requests, m.prequests, imageBlocks);
+  return measures(m.runtimesSec, m.blocksSent, m.requests, m.prequests, m.serverBusySec, imageBlocks);
 }
 
 function simMeasures(model: "packet" | "chunk", o: FrisbeePlanOptions, s: FidelitySetup, imageBlocks: number): Measures {
   if (model === "chunk") {
     const r = runChunkModel({ ...o, model: "chunk" }, s.clients, s.serverLoss);
     const runtimes = [r.stats.runtimeSecMean, r.stats.runtimeSecMax];
-    return { ...measures(runtimes, r.blocksSent, r.requests, r.prequests, imageBlocks), runtimeSecMean: r.stats.runtimeSecMean };
+    // The chunk model keeps no busy time: its server sends at its pacing while it has work.
+    const busySec = r.blocksSent / pacedBlocksPerSec(planPacing(o));
+    return { ...measures(runtimes, r.blocksSent, r.requests, r.prequests, busySec, imageBlocks), runtimeSecMean: r.stats.runtimeSecMean };
   }
   const scenario = planScenario(o, s.clients, s.serverLoss);
   const built = buildWorld(scenario, o.seed);
@@ -167,10 +200,10 @@ function simMeasures(model: "packet" | "chunk", o: FrisbeePlanOptions, s: Fideli
   if (f === null) throw new Error("the plan's scenario has no Frisbee");
   const runtimes = f.clients.filter((l) => l.client.state === "done").map((l) => (l.client.counters.doneAtUs - l.startUs) / 1e6);
   const st = (f.servers[0] as (typeof f.servers)[number]).server.stats;
-  return measures(runtimes, st.blocksSent, st.requests, st.prequests, imageBlocks);
+  return measures(runtimes, st.blocksSent, st.requests, st.prequests, st.busyUs / 1e6, imageBlocks);
 }
 
-function measures(runtimesSec: readonly number[], blocksSent: number, requests: number, prequests: number, imageBlocks: number): Measures {
+function measures(runtimesSec: readonly number[], blocksSent: number, requests: number, prequests: number, busySec: number, imageBlocks: number): Measures {
   const sum = runtimesSec.reduce((a, b) => a + b, 0);
   return {
     runtimeSecMean: runtimesSec.length === 0 ? 0 : sum / runtimesSec.length,
@@ -179,6 +212,7 @@ function measures(runtimesSec: readonly number[], blocksSent: number, requests: 
     duplicatePct: ((blocksSent - imageBlocks) / imageBlocks) * 100,
     requests,
     prequests,
+    serverBlocksPerSec: busySec > 0 ? blocksSent / busySec : 0,
   };
 }
 

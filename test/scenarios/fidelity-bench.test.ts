@@ -1,7 +1,7 @@
 import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { serverTally } from "../../real/frisbee/fidelity.js";
-import { errorPct, MEASURES, runFidelityBench } from "../../scenarios/frisbee/fidelity.js";
+import { calibratedGap, errorPct, MEASURES, runFidelityBench } from "../../scenarios/frisbee/fidelity.js";
 import { CLI, endpoint, IMAGE } from "../real/frisbee/support.js";
 import { multicastSkipReason, titled } from "../support/probes.js";
 
@@ -16,9 +16,19 @@ describe("bench fidelity", () => {
   });
 
   it("reads frisbeed's closing line, and refuses output without it", () => {
-    const line = "frisbeed: sent 4538 blocks (442 again), 1 joins, 1 leaves, 0 progress reports (0 lost), 4 requests, 12 partial requests, 450 datagrams dropped by --drop-sent\n";
-    expect(serverTally(line)).toEqual({ blocksSent: 4538, requests: 4, prequests: 12 });
+    const line = "frisbeed: sent 4538 blocks (442 again), 1 joins, 1 leaves, 0 progress reports (0 lost), 4 requests, 12 partial requests, 450 datagrams dropped by --drop-sent, busy 9.125 s\n";
+    expect(serverTally(line)).toEqual({ blocksSent: 4538, requests: 4, prequests: 12, serverBusySec: 9.125 });
     expect(() => serverTally("frisbeed: sent 4538 blocks\n")).toThrow(/did not print its tally/);
+    expect(() => serverTally(line.replace(", busy 9.125 s", ""))).toThrow(/did not print its tally/);
+  });
+
+  it("calibrates the model's burst gap to the rate the real server kept", () => {
+    // The real server kept 400 blocks/s where the model's kept 500: a gap a quarter longer.
+    expect(calibratedGap(2000, 500, 400)).toBe(2500);
+    expect(calibratedGap(2000, 500, 1000)).toBe(1000);
+    // Nothing measured (a server that never had work): the gap stays.
+    expect(calibratedGap(2000, 500, 0)).toBe(2000);
+    expect(calibratedGap(2000, 0, 400)).toBe(2000);
   });
 
   it.skipIf(noMulticast !== null)(titled("runs real clients and both models on a setup and lines up every measure", noMulticast), { timeout: 120_000 }, async () => {
@@ -33,7 +43,11 @@ describe("bench fidelity", () => {
       log: () => {},
     });
     expect(r.mismatched).toEqual([]);
-    expect(r.rows.map((row) => `${row.model} ${row.measure}`)).toEqual([...MEASURES.map((m) => `packet ${m}`), ...MEASURES.map((m) => `chunk ${m}`)]);
+    expect(r.rows.map((row) => `${row.model} ${row.measure}`)).toEqual([...MEASURES.map((m) => `packet ${m}`), ...MEASURES.map((m) => `calibrated ${m}`), ...MEASURES.map((m) => `chunk ${m}`)]);
+    const rate = (model: string, side: "real" | "sim"): number => r.rows.find((row) => row.model === model && row.measure === "serverBlocksPerSec")?.[side] ?? NaN;
+    // The real server had work and kept some rate; the calibrated model ran at the gap that rate gives.
+    expect(rate("packet", "real")).toBeGreaterThan(0);
+    expect(Object.values(r.calibratedGapUs)).toEqual([calibratedGap(r.gapUs, rate("packet", "sim"), rate("packet", "real"))]);
     const real = (m: string): number => r.rows.find((row) => row.measure === m)?.real ?? NaN;
     // The real server lost 5% of what it sent, so it sent more than the image; the clients asked again.
     expect(real("blocksSent")).toBeGreaterThan(r.imageBlocks);

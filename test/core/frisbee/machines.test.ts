@@ -63,6 +63,18 @@ describe("Frisbee server and clients in a simulated world", () => {
       expect(perBlock.size).toBe(t.blockCount);
     });
 
+    it("counts the time the sender had work (busyUs): within its first and last send, at no more than its pacing", () => {
+      const t = imaging({ clients: 3, chunks: 20 });
+      t.world.run(RUN_LIMIT_US);
+      const stats = t.server().stats;
+      const first = (t.sentBlocks[0] as SentBlock).atUs;
+      const last = (t.sentBlocks[t.sentBlocks.length - 1] as SentBlock).atUs;
+      // Busy from the look that found work to the look that found none (at most a gap after the last send).
+      expect(stats.busyUs).toBeGreaterThanOrEqual(last - first);
+      expect(stats.busyUs).toBeLessThanOrEqual(last - first + t.pacing.burstGapUs + SERVER_DEFAULTS.idlePollUs);
+      expect(stats.blocksSent / (stats.busyUs / 1e6)).toBeLessThanOrEqual(pacedBlocksPerSec(t.pacing) * 1.001);
+    });
+
     it("sends only the blocks of a short last chunk and the clients write it", () => {
       const blockCount = 10 * CHUNK_BLOCKS - 300;
       const t = imaging({ clients: 2, chunks: 10, blockCount, clientDownlinkLoss: 0.02 });
