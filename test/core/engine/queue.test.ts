@@ -176,6 +176,23 @@ describe("EventQueue", () => {
     expect(queue.pending).toBe(0);
   });
 
+  it("reuses released slots: a queue that runs for ever holds only as many slots as events pending at once", () => {
+    const queue = new EventQueue();
+    const slots = new Set<number>();
+    for (let t = 1; t <= 5_000; t++) {
+      slots.add(queue.insert(t, 0, t, undefined));
+      slots.add(queue.insert(t, 0, t, undefined));
+      queue.release(queue.pop());
+      queue.release(queue.pop());
+    }
+    expect([...slots].sort((a, b) => a - b)).toEqual([0, 1]);
+    // A cancelled event's slot comes back too, once the cancelled entry surfaces.
+    const h = queue.push(6_000, 0, 1, undefined);
+    queue.cancel(h);
+    expect(queue.pop()).toBe(-1);
+    expect(slots.has(queue.insert(6_001, 0, 2, undefined))).toBe(true);
+  });
+
   it("hands back the reference stored with an event and forgets it on release", () => {
     const queue = new EventQueue();
     const ref = { name: "payload" };
