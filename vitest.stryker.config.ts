@@ -15,6 +15,12 @@ export default defineConfig({
   resolve: { alias: [{ find: /^fast-check$/, replacement: fileURLToPath(new URL("test/support/fast-check-capped.ts", import.meta.url)) }] },
   test: {
     include: tests,
+    // One worker keeps its modules from run to run: a mutant run then costs its tests' time, not a
+    // new thread importing every module again (seconds each on a loaded machine). Stryker switches
+    // mutants at run time, so cached modules see each one; only "static" mutants (in code run once,
+    // at import) cannot take effect in a cached module, so they may only survive, never be
+    // counted as killed wrongly, and are triaged by hand (docs/mutation.md).
+    isolate: false,
     testTimeout: 300_000,
     hookTimeout: 300_000,
   },

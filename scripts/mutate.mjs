@@ -44,7 +44,8 @@ if (unknown.length > 0) {
   console.error(`mutate: unknown part ${unknown.join(", ")} (known: ${PARTS.map((p) => p.name).join(", ")})`);
   process.exit(2);
 }
-const chosen = args.length === 0 ? PARTS : PARTS.filter((p) => args.includes(p.name));
+// In the order given (smaller parts first gives their scores sooner).
+const chosen = args.length === 0 ? PARTS : args.map((name) => PARTS.find((p) => p.name === name));
 
 mkdirSync("reports/mutation", { recursive: true });
 const rows = [];
