@@ -15,6 +15,7 @@ import { parseWhole, UsageError } from "./errors.js";
 import { runAsync } from "./failure.js";
 import { registerServicePlan } from "./service-plan-command.js";
 import { registerServiceSweep } from "./service-sweep-command.js";
+import { runChecksumRound } from "./service-checksum-round.js";
 import { NETNS_ENV, runAgentInNetns, watchLifeline } from "./agent-netns.js";
 
 const VERSION_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -201,28 +202,10 @@ async function checksumCommand(f: ServiceFlags): Promise<number> {
   if ((l.def as ServiceDefinition).checksumFiles.length === 0) throw new UsageError(`${f.service}: checksum: the definition names no files to hash`);
   const c = new Controller(l.nodes, l.key, l.def);
   try {
-    const reports = await c.checksum();
-    if (f.store) {
-      const store = openServiceStore(f.db);
-      try {
-        const roundAt = new Date().toISOString();
-        store.saveChecksums(reports.map((r) => ({ service: serviceName(l), roundAt, nodeSet: r.nodeSet, file: r.file, decided: r.verdict.decided, supporters: r.verdict.supporters, expected: r.verdict.expected, minority: r.minority })));
-      } finally {
-        store.close();
-      }
-    }
-    const repairs = f.repair === true ? await c.repair(reports) : [];
-    if (f.json) console.log(JSON.stringify({ service: serviceName(l), files: reports.map((r) => ({ nodeSet: r.nodeSet, file: r.file, decided: r.verdict.decided, supporters: r.verdict.supporters, expected: r.verdict.expected, minority: r.minority, silent: r.silent, source: r.source })), ...(f.repair === true ? { repairs } : {}) }));
-    else {
-      for (const r of reports) {
-        const what = r.verdict.decided === null ? `NO QUORUM (best ${r.verdict.supporters} of ${r.verdict.expected})` : `${r.verdict.decided.slice(0, 12)} on ${r.verdict.supporters} of ${r.verdict.expected}`;
-        console.log(`${r.nodeSet}/${r.file}: ${what}${r.minority.length > 0 ? `; minority: ${r.minority.join(" ")}` : ""}${r.silent.length > 0 ? `; silent: ${r.silent.join(" ")}` : ""}`);
-      }
-      for (const r of repairs) console.log(`  repair ${r.node} ${r.nodeSet}/${r.file}: ${r.ok ? "repaired" : "NOT REPAIRED"}: ${r.detail}`);
-    }
-    // With --repair, a minority that was repaired is no longer a failure; without a quorum nothing is decided.
-    const fixed = new Set(repairs.filter((r) => r.ok).map((r) => `${r.nodeSet}\0${r.file}\0${r.node}`));
-    return reports.every((r) => r.verdict.decided !== null && r.minority.every((n) => fixed.has(`${r.nodeSet}\0${r.file}\0${n}`))) ? 0 : 1;
+    const r = await runChecksumRound(c, { service: serviceName(l), repair: f.repair === true, db: f.store ? f.db : null });
+    if (f.json) console.log(JSON.stringify(r.json));
+    else for (const line of r.lines) console.log(line);
+    return r.ok ? 0 : 1;
   } finally {
     c.close();
   }
@@ -325,9 +308,11 @@ export function registerServiceCommands(program: Command, groups: { plan: Comman
       if (o.json) console.log(JSON.stringify(r));
       else {
         console.log(`${r.agents} agents on loopback; deploy ${r.deploySec} s`);
-        for (const row of r.rollouts) console.log(`batch ${String(row.batch).padStart(4)}: rollout ${row.seconds} s (${row.perNodeMs} ms per node)`);
+        for (const row of r.rollouts) console.log(`batch ${String(row.batch).padStart(4)}: rollout ${row.seconds} s (${row.perNodeMs} ms per node)${row.state === "done" ? "" : `: NOT DONE, ${row.state} (${row.reason}); not a rollout time`}`);
         console.log(`restart-less update pushed to all ${r.agents} at once, in place on each: p50 ${r.notice.p50Ms} ms, p95 ${r.notice.p95Ms} ms, max ${r.notice.maxMs} ms`);
         console.log(`the same to one node at a time: p50 ${r.noticeAlone.p50Ms} ms, max ${r.noticeAlone.maxMs} ms (${r.noticeAlone.runs} runs)`);
       }
+      // A rollout that aborted measured no rollout time: the run failed (its figure says why).
+      return r.rollouts.every((x) => x.state === "done") ? 0 : 1;
     }));
 }

@@ -5,7 +5,8 @@ import { NodeFileError, readNodeFile } from "../real/agent/nodes-file.js";
 import { Controller } from "../real/agent/controller.js";
 import { RECONCILE_PER_ROUND_MAX, SweepController, type SweepRound } from "../real/agent/sweeper.js";
 import { DEFAULT_STORE_PATH, openServiceStore } from "../real/store/index.js";
-import { readServiceDefinition } from "../scenarios/service/definition.js";
+import { readServiceDefinition, type ServiceDefinition } from "../scenarios/service/definition.js";
+import { runChecksumRound, type ChecksumRoundResult } from "./service-checksum-round.js";
 import { parseWhole, UsageError } from "./errors.js";
 import { runAsync } from "./failure.js";
 
@@ -18,6 +19,8 @@ interface SweepFlags {
   restartCommand?: string;
   release?: string;
   reconcileMax: string;
+  checksumEvery?: string;
+  repair?: boolean;
   rounds?: string;
   db: string;
   store: boolean;
@@ -37,11 +40,24 @@ function parseRestartCommand(text: string | undefined): string[] | null {
   return parsed.argv;
 }
 
-function printRound(r: SweepRound, json: boolean): void {
-  if (json) return void console.log(JSON.stringify(r));
+function printRound(r: SweepRound, json: boolean, checksum: ChecksumRoundResult | null): void {
+  if (json) return void console.log(JSON.stringify(checksum === null ? r : { ...r, checksum: checksum.json }));
   console.log(`${r.at} sweep: ${r.reporting} of ${r.nodes} watchdogs reporting, ${r.unreachable} unreachable, ${r.restarts.length} restarted`);
   for (const x of r.restarts) console.log(`  ${x.node}: ${x.ok ? "restarted" : "NOT RESTARTED"} (${x.reason}, ${x.how}): ${x.detail}`);
   for (const x of r.reconciles) console.log(`  ${x.node}: ${x.ok ? `brought to ${x.to}` : `NOT BROUGHT TO ${x.to}`}: ${x.detail}`);
+  for (const line of checksum?.lines ?? []) console.log(`  checksum ${line}`);
+}
+
+/** Every how many rounds a checksum round runs (null: never); it needs the definition's files. */
+function checksumEveryOf(f: SweepFlags, def: ServiceDefinition | null): number | null {
+  if (f.checksumEvery === undefined) {
+    if (f.repair === true) throw new UsageError("--repair: repairs follow a checksum round; add --checksum-every N");
+    return null;
+  }
+  const every = parseWhole("--checksum-every", f.checksumEvery, 1, 1_000_000);
+  if (def === null) throw new UsageError("--checksum-every: the sweep needs --service for the files to hash");
+  if (def.checksumFiles.length === 0) throw new UsageError(`${def.file}: checksum: the definition names no files to hash`);
+  return every;
 }
 
 /** --release (with --service, whose tarballs it installs) and --reconcile-max, or null. */
@@ -70,8 +86,9 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
 /**
  * The central sweep: every --interval, every agent's watchdog is checked; a node whose watchdog is
  * silent (or gave up) gets everything on it restarted, and with --release a node on another version
- * is brought to it (see real/agent/sweeper.ts). Runs until a signal (a round in flight finishes
- * first), or for --rounds rounds. Exit 1 if a restart or a reconcile failed.
+ * is brought to it (see real/agent/sweeper.ts); with --checksum-every N, every Nth round is also a
+ * quorum checksum round (--repair mends the minority). Runs until a signal (a round in flight finishes
+ * first), or for --rounds rounds. Exit 1 if a restart or a reconcile failed, or a checksum round left a minority or had no quorum.
  */
 async function sweepCommand(f: SweepFlags): Promise<number> {
   let nodes;
@@ -89,6 +106,7 @@ async function sweepCommand(f: SweepFlags): Promise<number> {
   const rounds = f.rounds === undefined ? Infinity : parseWhole("--rounds", f.rounds, 1, 1_000_000);
   const restartCommand = parseRestartCommand(f.restartCommand);
   const wanted = wantedOf(f, def !== null);
+  const checksumEvery = checksumEveryOf(f, def);
   const service = def?.name ?? "default";
   const c = new Controller(nodes, key, def);
   const sweeper = new SweepController(c, nodes, { intervalUs, silentAfterUs, restartCommand, wanted });
@@ -106,6 +124,9 @@ async function sweepCommand(f: SweepFlags): Promise<number> {
       const r = await sweeper.round();
       done++;
       failed += r.restarts.filter((x) => !x.ok).length + r.reconciles.filter((x) => !x.ok).length;
+      // Quorum checksums on the sweep's schedule: a minority left or no quorum fails the sweep.
+      const checksum = checksumEvery !== null && done % checksumEvery === 0 ? await runChecksumRound(c, { service, repair: f.repair === true, db: f.store ? f.db : null }) : null;
+      if (checksum !== null && !checksum.ok) failed++;
       if (f.store && r.restarts.length + r.reconciles.length > 0) {
         const store = openServiceStore(f.db);
         try {
@@ -115,7 +136,7 @@ async function sweepCommand(f: SweepFlags): Promise<number> {
           store.close();
         }
       }
-      printRound(r, f.json === true);
+      printRound(r, f.json === true, checksum);
     }
     if (stop.signal.aborted) console.error(`testbed: sweep stopped after ${sweeper.rounds} rounds`);
     return failed === 0 ? 0 : 1;
@@ -137,6 +158,8 @@ export function registerServiceSweep(service: Command): void {
     .option("--restart-command <argv>", "run for a node whose agent does not answer: words split as a shell would (quotes, backslashes), but no shell runs it; {node} {host} {port} substituted")
     .option("--release <label>", "the version every node should run: a node on another one (or none) is brought to it (needs --service)")
     .option("--reconcile-max <n>", "nodes brought to --release per round at most", "1")
+    .option("--checksum-every <n>", "every N rounds, also hash the definition's checksum files on every node; the majority decides (needs --service)")
+    .option("--repair", "with --checksum-every: copy each decided file from a majority node to the minority")
     .option("--rounds <n>", "stop after N rounds (default: until a signal)")
     .option("--db <path>", "store file", DEFAULT_STORE_PATH)
     .option("--no-store", "do not record the restarts in the store")

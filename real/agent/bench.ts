@@ -17,7 +17,7 @@ export interface ServiceBenchResult {
   agents: number;
   deploySec: number;
   /** One rollout per batch size (batch = parallelism), each to a new version of the static files. */
-  rollouts: { batch: number; seconds: number; perNodeMs: number; state: string }[];
+  rollouts: { batch: number; seconds: number; perNodeMs: number; state: string; reason: string }[];
   /** A restart-less state update pushed to every node at once: from the push to each node holding it. */
   notice: { p50Ms: number; p95Ms: number; maxMs: number };
   /** The same update to one node at a time (the others idle): what one node's own work costs. */
@@ -79,12 +79,13 @@ export async function runServiceBench(o: ServiceBenchOptions): Promise<ServiceBe
     const rollouts: ServiceBenchResult["rollouts"] = [];
     for (const batch of o.batches) {
       const label = `v-batch${batch}`;
-      const c = new Controller(nodes, key, await service(label, state, Math.min(batch, o.agents)));
+      let firstFailure = "";
+      const c = new Controller(nodes, key, await service(label, state, Math.min(batch, o.agents)), (line) => void (firstFailure ||= line));
       started = performance.now();
       const r = await c.rollout(label, all);
       const seconds = (performance.now() - started) / 1000;
       c.close();
-      rollouts.push({ batch, seconds: round(seconds, 2), perNodeMs: round((seconds * 1000) / o.agents, 1), state: r.state });
+      rollouts.push({ batch, seconds: round(seconds, 2), perNodeMs: round((seconds * 1000) / o.agents, 1), state: r.state, reason: firstFailure === "" ? r.reason : `${r.reason}; first: ${firstFailure}` });
     }
     // A restart-less update: only the changing-state tarball differs.
     const last = `v-batch${o.batches[o.batches.length - 1]}`;

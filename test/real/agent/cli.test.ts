@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openServiceStore } from "../../../real/store/index.js";
-import { GOOD_RUN, tarball, tempDir } from "./support.js";
+import { GOOD_RUN, alive, tarball, tempDir } from "./support.js";
 
 const CLI = fileURLToPath(new URL("../../../dist/bin/testbed.js", import.meta.url));
 const t = tempDir("svc-cli");
@@ -39,15 +39,6 @@ function startAgentProcess(name: string): Promise<{ child: ChildProcess; port: n
 function pidsOf(dir: string): number[] {
   const out = spawnSync("sh", ["-c", `for p in /proc/[0-9]*; do if [ "$(readlink $p/cwd 2>/dev/null)" = "${dir}/releases/v2" ]; then basename $p; fi; done`], { encoding: "utf8" }).stdout;
   return out.split("\n").filter((l) => l.trim() !== "").map(Number);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 let def = "";

@@ -1,16 +1,14 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BAD_RUN, GOOD_RUN, tarball, tempDir } from "./support.js";
+import { BAD_RUN, CLI, GOOD_RUN, tarball, tempDir, testbedAsync } from "./support.js";
 
 /**
  * The watchdog's give-up path on real agents (`testbed agent` processes): a service that always
  * crashes is restarted with backoff until the watchdog gives up; status says so, the sweep restarts
  * the node for it (reason gave-up, through its agent), and the new watchdog tries again.
  */
-const CLI = fileURLToPath(new URL("../../../dist/bin/testbed.js", import.meta.url));
 const t = tempDir("svc-gave-up");
 const key = join(t.dir, "operator.key");
 const nodes = join(t.dir, "nodes.txt");
@@ -18,16 +16,7 @@ const def = join(t.dir, "svc.json");
 const db = join(t.dir, "store.db");
 const agents: { child: ChildProcess; port: number; log: () => string }[] = [];
 
-function testbed(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: t.dir, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => void (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => void (stderr += d.toString()));
-    child.once("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const testbed = (...args: string[]) => testbedAsync(t.dir, ...args);
 
 function startAgent(name: string): Promise<{ child: ChildProcess; port: number; log: () => string }> {
   const child = spawn(process.execPath, [CLI, "agent", "--listen", "127.0.0.1:0", "--key", key, "--dir", join(t.dir, name), "--name", name, "--give-up-after", "2"], { stdio: ["ignore", "pipe", "pipe"] });

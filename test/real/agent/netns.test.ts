@@ -1,9 +1,8 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { GOOD_RUN, tarball, tempDir } from "./support.js";
+import { CLI, GOOD_RUN, alive, tarball, tempDir, testbedAsync } from "./support.js";
 
 /**
  * Agents on namespaced hosts (`testbed agent --netns NAME`): each in its own network namespace with
@@ -11,7 +10,6 @@ import { GOOD_RUN, tarball, tempDir } from "./support.js";
  * without them the suite says why it skips. Names and the subnet come from the pid, so runs in
  * other worktrees do not collide.
  */
-const CLI = fileURLToPath(new URL("../../../dist/bin/testbed.js", import.meta.url));
 const HOSTS = 3;
 const AGENT_PORT = 7080;
 const tag = String(process.pid % 100_000);
@@ -92,30 +90,12 @@ function startAgentIn(i: number): Promise<void> {
   });
 }
 
-function testbed(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: t.dir, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => void (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => void (stderr += d.toString()));
-    child.once("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const testbed = (...args: string[]) => testbedAsync(t.dir, ...args);
 
 /** The pids of a process's children (the agent that `ip netns exec` became). */
 function childrenOf(pid: number): number[] {
   const r = spawnSync("sh", ["-c", `cat /proc/${pid}/task/*/children`], { encoding: "utf8" });
   return (r.stdout ?? "").trim().split(/\s+/).filter((x) => x !== "").map(Number);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 describe("agent --netns refusals", () => {

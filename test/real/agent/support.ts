@@ -1,6 +1,8 @@
+import { spawn } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import * as tar from "tar";
 import type { ControllerService } from "../../../real/agent/controller.js";
 import { startAgent, type RunningAgent } from "../../../real/agent/daemon.js";
@@ -47,4 +49,29 @@ export function serviceOf(sets: { name: string; nodes: number[]; tarballs: strin
     checksumFiles: ["run.sh"],
     rollout: { batches: [5], maxParallel: 5, maxFailPct: 0, maxFailTotal: 0, maxUnavailablePct: 25, progressDeadlineUs: 60_000_000, opTimeoutUs: 20_000_000, healthyUs: 400_000, ...overrides },
   };
+}
+
+/** The built command. */
+export const CLI = fileURLToPath(new URL("../../../dist/bin/testbed.js", import.meta.url));
+
+/** Runs the CLI without blocking this process's event loop (agents may live in it). */
+export function testbedAsync(cwd: string, ...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => void (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => void (stderr += d.toString()));
+    child.once("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** Whether a process is still there. */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }

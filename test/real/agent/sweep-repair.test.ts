@@ -1,16 +1,13 @@
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { Controller, type ControllerService } from "../../../real/agent/controller.js";
 import { startAgent, type RunningAgent } from "../../../real/agent/daemon.js";
 import type { AgentAddress } from "../../../real/agent/nodes-file.js";
 import { SweepController } from "../../../real/agent/sweeper.js";
-import { BAD_RUN, GOOD_RUN, KEY, serviceOf, tarball, tempDir } from "./support.js";
+import { BAD_RUN, GOOD_RUN, KEY, serviceOf, tarball, tempDir, testbedAsync } from "./support.js";
 
-const CLI = fileURLToPath(new URL("../../../dist/bin/testbed.js", import.meta.url));
 const sha = (text: string): string => createHash("sha256").update(text).digest("hex");
 /** Rounds end when every node has answered: a long deadline costs nothing unless a node is down, and load cannot fail it. */
 const ANSWER_MS = 60_000;
@@ -37,17 +34,6 @@ async function agentsOn(count: number, label: string, service: (v1: string) => C
   return { t, agents, nodes, c, def };
 }
 
-/** Runs the CLI without blocking this process's event loop (the agents live in it). */
-function testbedAsync(cwd: string, ...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => void (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => void (stderr += d.toString()));
-    child.once("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 describe("the central sweep on real agents", () => {
   it("restarts everything on a node whose watchdog hangs, through its agent, and leaves the others alone", async () => {
@@ -169,7 +155,7 @@ describe("the sweep brings nodes back to the wanted version on real agents", () 
     writeFileSync(nodeFile, nodes.map((n) => `${n.name} ${n.host}:${n.port}\n`).join(""));
     writeFileSync(join(t.dir, "key"), KEY);
     const defFile = join(t.dir, "svc.json");
-    writeFileSync(defFile, JSON.stringify({ name: "svc", experiment: "exp", ports: "40000-40009", processes: [{ name: "server", command: ["sh", "run.sh"] }], nodeSets: [{ name: "all", nodes: "*", tarballs: [{ file: "v1.tar" }] }], rollout: { healthy: "400ms" } }));
+    writeFileSync(defFile, JSON.stringify({ name: "svc", experiment: "exp", ports: "40000-40009", processes: [{ name: "server", command: ["sh", "run.sh"] }], nodeSets: [{ name: "all", nodes: "*", tarballs: [{ file: "v1.tar" }] }], checksum: ["run.sh"], rollout: { healthy: "400ms" } }));
     const db = join(t.dir, "store.db");
     const sweep = (...more: string[]) => testbedAsync(t.dir, "service", "sweep", "--nodes", nodeFile, "--key", join(t.dir, "key"), "--service", defFile, "--db", db, "--release", "v1", "--json", ...more);
     // One node a round (the default): two rounds bring both back, n1 first.
@@ -192,6 +178,13 @@ describe("the sweep brings nodes back to the wanted version on real agents", () 
     const quiet = await sweep("--rounds", "1", "--no-store");
     expect(JSON.parse(quiet.stdout)).toMatchObject({ reporting: 3, restarts: [], reconciles: [] });
 
+    // Quorum checksums on the sweep's schedule: a file gone wrong on n2 is found and, with --repair, mended.
+    writeFileSync(join(t.dir, "agent2", "current", "run.sh"), "echo tampered\n");
+    const withSums = await sweep("--rounds", "1", "--no-store", "--checksum-every", "1", "--repair");
+    expect(withSums.code).toBe(0);
+    expect(JSON.parse(withSums.stdout)).toMatchObject({ reconciles: [], checksum: { files: [{ file: "run.sh", supporters: 2, expected: 3, minority: ["n2"] }], repairs: [{ node: "n2", ok: true }] } });
+    expect(readFileSync(join(t.dir, "agent2", "current", "run.sh"), "utf8")).toBe(GOOD_RUN("v1"));
+
     // A release that does not start is reported and fails the sweep; bad flags are one line, exit 2.
     await tarball(t.dir, "broken", { "run.sh": BAD_RUN("v9") });
     const brokenDef = join(t.dir, "broken.json");
@@ -203,6 +196,8 @@ describe("the sweep brings nodes back to the wanted version on real agents", () 
       [["--release", "v1"], /^testbed: --release: the sweep needs --service/],
       [["--service", defFile, "--release", "v 1"], /^testbed: --release: expected a label/],
       [["--service", defFile, "--release", "v1", "--reconcile-max", "0"], /^testbed: --reconcile-max: expected a whole number from 1/],
+      [["--service", defFile, "--repair"], /^testbed: --repair: repairs follow a checksum round/],
+      [["--checksum-every", "1"], /^testbed: --checksum-every: the sweep needs --service/],
     ] as const) {
       const bad = await testbedAsync(t.dir, "service", "sweep", "--nodes", nodeFile, "--key", join(t.dir, "key"), "--no-store", "--rounds", "1", ...args);
       expect(bad.code).toBe(2);
