@@ -212,10 +212,22 @@ export class SignatureBuilder {
   /** `data` is the region's inflated bytes. */
   region(chunk: number, startSector: number, data: Uint8Array): void {
     if (data.length % SECTOR_BYTES !== 0) throw new Error("SignatureBuilder.region: data must be whole sectors");
-    for (const p of regionPieces(startSector, data.length / SECTOR_BYTES, this.blockSectors, this.alignment)) {
+    for (const p of this.pieces(startSector, data.length / SECTOR_BYTES)) {
       const from = (p.startSector - startSector) * SECTOR_BYTES;
-      const hash = pieceHash(this.port, this.hashType, data.subarray(from, from + p.sectorCount * SECTOR_BYTES));
-      this.entries.push({ ...p, chunk, spansChunks: false, hash });
+      this.entries.push({ ...p, chunk, spansChunks: false, hash: pieceHash(this.port, this.hashType, data.subarray(from, from + p.sectorCount * SECTOR_BYTES)) });
     }
+  }
+
+  /** The pieces of a region, for a caller that hashes them itself (several at once); then `add` each, in order. */
+  pieces(startSector: number, sectorCount: number): { startSector: number; sectorCount: number }[] {
+    return regionPieces(startSector, sectorCount, this.blockSectors, this.alignment);
+  }
+
+  /** A piece of `pieces`, with the full digest of its bytes by this signature's hash type (kept to the entry's 20 bytes). */
+  add(chunk: number, piece: { startSector: number; sectorCount: number }, digest: Uint8Array): void {
+    if (this.entries.length > 0 && piece.startSector < this.entries[this.entries.length - 1]!.startSector) throw new Error("SignatureBuilder.add: pieces out of order");
+    const hash = new Uint8Array(SIG_HASH_BYTES);
+    hash.set(digest.subarray(0, SIG_HASH_BYTES));
+    this.entries.push({ startSector: piece.startSector, sectorCount: piece.sectorCount, chunk, spansChunks: false, hash });
   }
 }

@@ -1,6 +1,11 @@
+import { webcrypto } from "node:crypto";
 import { open, readFile, stat } from "node:fs/promises";
 import {
   HASH_TYPE_SHA1,
+  SECTOR_BYTES,
+  digestOf,
+  hashKindOf,
+  type HashKind,
   SIG_BLOCK_SECTORS_DEFAULT,
   SIG_VERSION_2011,
   SignatureBuilder,
@@ -51,16 +56,21 @@ export async function makeSignature(imagePath: string, o: SignatureOptions = {})
   let dataBytes = 0;
   const fh = await open(imagePath, "r");
   try {
-    await forEachChunk(fh, imagePath, headers, { hash: nodeHash, ...(o.key === undefined ? {} : { key: o.key }), ...(o.inFlight === undefined ? {} : { inFlight: o.inFlight }) }, (c) => {
+    await forEachChunk(fh, imagePath, headers, { hash: nodeHash, ...(o.key === undefined ? {} : { key: o.key }), ...(o.inFlight === undefined ? {} : { inFlight: o.inFlight }) }, async (c) => {
       fileHash.update(c.bytes);
       checks[c.check]++;
       let at = 0;
+      const pieces: { chunk: number; piece: { startSector: number; sectorCount: number }; data: Uint8Array }[] = [];
       for (const r of c.header.regions) {
-        const bytes = r.sectorCount * 512;
-        builder.region(c.index, r.startSector, c.data.subarray(at, at + bytes));
-        at += bytes;
+        for (const piece of builder.pieces(r.startSector, r.sectorCount)) {
+          const from = at + (piece.startSector - r.startSector) * SECTOR_BYTES;
+          pieces.push({ chunk: c.index, piece, data: c.data.subarray(from, from + piece.sectorCount * SECTOR_BYTES) });
+        }
+        at += r.sectorCount * SECTOR_BYTES;
       }
       dataBytes += at;
+      const digests = await digestPieces(hashType, pieces.map((p) => p.data));
+      pieces.forEach((p, k) => builder.add(p.chunk, p.piece, digests[k]!));
       o.onProgress?.(c.index + 1, headers.length);
     });
   } finally {
@@ -69,6 +79,21 @@ export async function makeSignature(imagePath: string, o: SignatureOptions = {})
   const digest = fileHash.digest();
   const identity = { imageId: own.v4Id ?? digest.slice(0, 16), imageDigest: digest, imageBytes, alignment };
   return { signature: { version: SIG_VERSION_2011, hashType, blockSectors: SIG_BLOCK_SECTORS_DEFAULT, entries: builder.entries, identity }, checks, dataBytes };
+}
+
+const WEB_CRYPTO_NAMES: Partial<Record<HashKind, string>> = { sha1: "SHA-1", sha256: "SHA-256" };
+
+/**
+ * The digests of a chunk's pieces, computed all at once on the thread pool (Web Crypto's digest
+ * runs there), beside the main thread's checksums and the next chunks' inflating: one thread
+ * hashing every piece was the signature's bottleneck. MD5 (no Web Crypto name) is hashed here.
+ */
+async function digestPieces(hashType: number, pieces: readonly Uint8Array[]): Promise<Uint8Array[]> {
+  const kind = hashKindOf(hashType);
+  if (kind === null) throw new Error(`hash type ${hashType} has no hash function`);
+  const name = WEB_CRYPTO_NAMES[kind];
+  if (name === undefined) return pieces.map((p) => digestOf(nodeHash, kind, p));
+  return (await Promise.all(pieces.map((p) => webcrypto.subtle.digest(name, p)))).map((d) => new Uint8Array(d));
 }
 
 export function signatureBytes(sig: Signature): Uint8Array {

@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
-import { CHUNK_BYTES, HEADER_AREA_BYTES, diskLayout, parseChunkHeader, toHex, type Region } from "../../../core/image/index.js";
+import { CHUNK_BYTES, HASH_TYPE_MD5, HASH_TYPE_SHA1, HASH_TYPE_SHA256, HEADER_AREA_BYTES, SignatureBuilder, diskLayout, parseChunkHeader, toHex, type Region } from "../../../core/image/index.js";
+import { nodeHash } from "../../../real/image/hash.js";
 import { loadDeltaBase, makeDelta, type DeltaOptions } from "../../../real/image/delta.js";
 import { nodeEngine } from "../../../real/image/deflater.js";
 import { imageIdentity } from "../../../real/image/identity.js";
@@ -46,6 +47,20 @@ describe("a signature from the image alone", () => {
     expect(made.checks.none).toBe(2);
     writeFileSync(p("ext2.sig"), signatureBytes(made.signature));
     expect(await readSignature(p("ext2.sig"))).toEqual(made.signature);
+  });
+
+  it("hashes its pieces on the thread pool (SHA-1, SHA-256) or here (MD5) to the entries a builder fed region by region gives", async () => {
+    const image = emulabFixture("disk-4mib.ndz");
+    await reloadImage(image, null, p("sig-ref.raw"), { zeroFill: false });
+    const disk = readFileSync(p("sig-ref.raw"));
+    const { headers } = await readImageHeaders(image);
+    for (const hashType of [HASH_TYPE_MD5, HASH_TYPE_SHA1, HASH_TYPE_SHA256]) {
+      const made = await makeSignature(image, { hashType });
+      const ref = new SignatureBuilder(nodeHash, hashType, "absolute");
+      headers.forEach((h, chunk) => h.regions.forEach((r) => ref.region(chunk, r.startSector, disk.subarray(r.startSector * S, (r.startSector + r.sectorCount) * S))));
+      expect(made.signature.entries.length).toBeGreaterThan(2);
+      expect(made.signature.entries).toEqual(ref.entries);
+    }
   });
 
   it("of a version-4 image checks every chunk's signed checksum with the key, or says it could not", async () => {
