@@ -74,3 +74,41 @@ describe("a swap-in's progress, as the portal reads it", () => {
     expect(d.machine.setupFigures(0).failing).toEqual([]);
   });
 });
+
+describe("a swap-in's events, as the store keeps them", () => {
+  it("records each phase, a failed boot (retried, with the default reason), boot time-outs and the failing swap, in order", () => {
+    const d = new Driver("swapin", plan({ nodes: 2, syncServer: 1, limits: { bootTimeoutUs: 100 * SEC } }));
+    d.machine.start(0);
+    d.succeed(d.succeed(d.take()));
+    d.now = 5 * SEC;
+    d.machine.bootDone(d.now, 0, 1, false);
+    expect(d.types(d.take())).toEqual(["abort:0@0", "boot:0@0"]);
+    // node1's first boot times out at 100 s; node0's second, started at 5 s, at 105 s: no spare is left.
+    d.runTimersUntil(105 * SEC);
+    expect(d.types(d.take())).toEqual(["abort:1@1", "boot:1@1", "abort:0@0", "release:0@0", "abort:1@1", "release:1@1"]);
+    const e = (kind: string, fields: Record<string, string | number | boolean>) => ({ kind, fields: { experiment: "exp1", ...fields } });
+    const phase = (node: number, p: string, more: Record<string, string | number> = {}) => e("node.phase", { node: `node${node}`, pnode: node, phase: p, ...more });
+    const failing = "1/2 nodes failed: node0: boot failed 2 times: boot timed out; no spare left";
+    expect(d.events).toEqual([
+      e("swap.start", { kind: "swapin", nodes: 2, spares: 0 }),
+      phase(0, "waiting"),
+      phase(1, "waiting"),
+      e("image.serving", { image: "img0" }),
+      phase(0, "loading"),
+      phase(1, "loading"),
+      phase(0, "booting"),
+      phase(1, "booting"),
+      e("node.step-failed", { node: "node0", pnode: 0, step: "boot", attempt: 1, reason: "boot failed" }),
+      phase(0, "booting", { attempt: 2 }),
+      e("node.step-failed", { node: "node1", pnode: 1, step: "boot", attempt: 1, reason: "boot timed out" }),
+      phase(1, "booting", { attempt: 2 }),
+      e("node.step-failed", { node: "node0", pnode: 0, step: "boot", attempt: 2, reason: "boot timed out" }),
+      phase(0, "failed", { reason: "boot failed 2 times: boot timed out; no spare left" }),
+      e("swap.failing", { reason: failing }),
+      phase(0, "releasing"),
+      phase(1, "releasing"),
+    ]);
+    expect(d.machine.view(0).reason).toBe("boot failed 2 times: boot timed out; no spare left");
+    expect(d.machine.summary()).toMatchObject({ kind: "swapin", nodes: 2, ready: 0, failed: 1, retries: { boot: 2 }, milestones: { allLoadedSec: 0, allBootedSec: null, barrierSec: null, endSec: null } });
+  });
+});
