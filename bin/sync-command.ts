@@ -12,10 +12,11 @@ import {
   type CrashPolicy,
   type ExtraPolicy,
 } from "../core/sync/index.js";
-import { DEFAULT_STORE_PATH, ExperimentError, openExperimentStore, openStore, type Store } from "../real/store/index.js";
+import { DEFAULT_STORE_PATH, ExperimentError, openExperimentStore, openStore, type Store, type StoredEventInput } from "../real/store/index.js";
 import { fdsNeeded, openFilesLimit, runSyncBench } from "../real/sync/bench.js";
 import { syncCall, type SyncNotice } from "../real/sync/client.js";
-import { startSyncServer, SyncListenError } from "../real/sync/server.js";
+import { startSyncServer, SyncListenError, type RunningSyncServer } from "../real/sync/server.js";
+import { addressToIpv4 } from "../real/runtime/ipv4.js";
 import {
   checkSyncServerFile,
   DEFAULT_SYNCSERVER_FILE,
@@ -89,27 +90,53 @@ function registerSyncd(program: Command): void {
     .option("--no-udp", "do not serve UDP")
     .option("--lease <s>", "seconds an extended UDP waiter may go unheard before it counts as crashed", String(DAEMON_DEFAULTS.leaseUs / 1e6))
     .option("--db <path>", "also record barrier events in this store")
+    .option("--experiment <name>", "with --db: record them as this experiment's (the portal shows its barriers and who waits)")
     .option("--json", "log events as JSON lines")
-    .addHelpText("after", "\nExample:\n  testbed syncd -p 16534 --db ./testbed.db")
-    .action((o: { port: string; host: string; tcp: boolean; udp: boolean; lease: string; db?: string; json?: boolean }) => {
+    .addHelpText("after", "\nExample:\n  testbed syncd -p 16534 --db ./testbed.db --experiment exp-4")
+    .action((o: { port: string; host: string; tcp: boolean; udp: boolean; lease: string; db?: string; experiment?: string; json?: boolean }) => {
       const port = parseWhole("--port", o.port, 0, 65_535);
       const leaseUs = parseWhole("--lease", o.lease, 1, 86_400) * 1_000_000;
       if (!o.tcp && !o.udp) throw new UsageError("--no-tcp and --no-udp leave nothing to serve");
-      const store = o.db === undefined ? null : openStore(o.db);
+      if (o.experiment !== undefined && o.db === undefined) throw new UsageError("--experiment: needs --db");
+      const store = o.db === undefined ? null : eventStore(o.db, o.experiment);
       void serveSync({ port, host: o.host, tcp: o.tcp, udp: o.udp, leaseUs, store, json: o.json === true });
     });
 }
 
-async function serveSync(o: { port: number; host: string; tcp: boolean; udp: boolean; leaseUs: number; store: Store | null; json: boolean }): Promise<void> {
+/** Where syncd's events go: the store's events, or one experiment's (so they show as its barriers). */
+interface SyncEventStore {
+  insert(event: StoredEventInput): void;
+  close(): void;
+}
+
+function eventStore(db: string, experiment: string | undefined): SyncEventStore {
+  if (experiment === undefined) {
+    const store: Store = openStore(db);
+    return { insert: (e) => store.insertEvents(null, [e]), close: () => store.close() };
+  }
+  const store = openExperimentStore(db);
+  if (store.experimentHead(experiment) === undefined) {
+    store.close();
+    throw new UsageError(`--experiment: no experiment named ${experiment} in ${db}`);
+  }
+  return { insert: (e) => store.saveEvents(experiment, [e]), close: () => store.close() };
+}
+
+async function serveSync(o: { port: number; host: string; tcp: boolean; udp: boolean; leaseUs: number; store: SyncEventStore | null; json: boolean }): Promise<void> {
   const started = Date.now();
+  let daemon: RunningSyncServer["daemon"] | null = null;
   // Events go to the store until it closes; the stop below closes it only after the server is quiet.
-  const emit = (kind: string, fields: Readonly<Record<string, string | number | boolean>>): void => {
+  const emit = (kind: string, given: Readonly<Record<string, string | number | boolean>>): void => {
+    // A barrier's member is named by the address it asked from, so the portal can say which node waits.
+    const origin = typeof given.peer === "number" ? daemon?.originOfPeer(given.peer) : undefined;
+    const fields = origin === undefined ? given : { ...given, from: /^\d+$/.test(origin) ? addressToIpv4(Number(origin)) : origin };
     if (o.json) console.log(JSON.stringify({ time: new Date().toISOString(), kind, ...fields }));
     else console.log(`${new Date().toISOString()} ${kind} ${Object.entries(fields).map(([k, v]) => `${k}=${v}`).join(" ")}`);
-    o.store?.insertEvents(null, [{ timeUs: (Date.now() - started) * 1000, host: hostname(), kind, data: { ...fields } }]);
+    o.store?.insert({ timeUs: (Date.now() - started) * 1000, host: hostname(), kind, data: { ...fields } });
   };
   try {
     const server = await startSyncServer({ port: o.port, host: o.host, tcp: o.tcp, udp: o.udp, events: { emit }, daemon: { leaseUs: o.leaseUs } });
+    daemon = server.daemon;
     emit("syncd.start", { host: o.host, tcp: server.tcpPort ?? "off", udp: server.udpPort ?? "off", connectionsMax: server.tcpStats.connectionsMax, perPeer: server.tcpStats.connectionsPerPeerMax, epoch: server.daemon.epoch });
     const reset = (): void => {
       emit("syncd.reset", { barriers: server.daemon.server.barrierCount });

@@ -94,6 +94,11 @@ export class SyncDaemon implements Process {
     return this.pending.size + this.plain.size;
   }
 
+  /** Where a peer's request came from (its origin: an IPv4 address as a number), while it waits; the sync.wait and sync.init events name the peer. */
+  originOfPeer(peer: number): string | undefined {
+    return this.routes.get(peer)?.origin;
+  }
+
   /** Requests from `origin` waiting for their reply. */
   inFlightOf(origin: string): number {
     return this.inFlight.get(origin) ?? 0;

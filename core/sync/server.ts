@@ -173,7 +173,7 @@ export class SyncServer {
     barrier.counter -= 1;
     barrier.errorMax = Math.max(barrier.errorMax, req.error);
     this.join(peer, barrier, false, 0);
-    this.ports.events.emit("sync.wait", { name: barrier.name, generation: barrier.generation, counter: barrier.counter });
+    this.ports.events.emit("sync.wait", { name: barrier.name, generation: barrier.generation, counter: barrier.counter, peer });
     this.settle(barrier);
   }
 
@@ -199,7 +199,7 @@ export class SyncServer {
       this.suspect(barrier);
     }
     else this.join(peer, barrier, true, req.count);
-    this.ports.events.emit("sync.init", { name: barrier.name, generation: barrier.generation, count: req.count, counter: barrier.counter });
+    this.ports.events.emit("sync.init", { name: barrier.name, generation: barrier.generation, count: req.count, counter: barrier.counter, peer, waits: !req.noWait });
     if (this.applyPendingCrashes(barrier)) return;
     if (barrier.extra === "late" && barrier.counter < 0) this.turnAwaySurplus(barrier);
     this.settle(barrier);

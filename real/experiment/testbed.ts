@@ -272,7 +272,7 @@ export class RealTestbed {
 
   private async startSync(p: number): Promise<void> {
     const n = this.pnode(p);
-    const args = this.tb("syncd", "-p", String(this.o.syncPort), "--host", n.address, ...(this.o.db === null ? [] : ["--db", this.o.db]));
+    const args = this.tb("syncd", "-p", String(this.o.syncPort), "--host", n.address, ...(this.o.db === null ? [] : ["--db", this.o.db, "--experiment", this.o.experiment]));
     const started = startDetached([...this.o.exec.map((w) => w.replaceAll("{address}", n.address).replaceAll("{name}", n.name)), ...args], n.dir, join(n.dir, "syncd.pid"), join(n.dir, "syncd.log"));
     if (!started.ok) return this.results.syncStarted(this.o.clockUs(), false, started.reason);
     for (;;) {

@@ -39,9 +39,11 @@ export const PAGE_HTML = `<!doctype html>
         <div class="bar"><div id="barrier-bar"></div></div><p class="dim">still waiting: <span id="waiting"></span></p></div>
       <div><h2>Setup pool</h2><p id="pool"></p><p class="dim">flapping: <span id="flapping"></span></p><p class="dim">failing: <span id="failing"></span></p></div>
     </div>
+    <h2>Barriers</h2>
+    <table id="barriers"><thead><tr><th>barrier</th><th>state</th><th>arrived</th><th>still to come</th><th>waiting</th></tr></thead><tbody></tbody></table>
     <h2>Nodes <span id="node-count" class="dim"></span></h2>
     <div id="grid"></div>
-    <table id="nodes"><thead><tr><th>node</th><th>phase</th><th>on</th><th>try</th><th>image progress</th><th>time left</th><th>heartbeat age</th><th>note</th></tr></thead><tbody></tbody></table>
+    <table id="nodes"><thead><tr><th>node</th><th>phase</th><th>on</th><th>try</th><th>image progress</th><th>time left</th><th>heartbeat age</th><th>health</th><th>note</th></tr></thead><tbody></tbody></table>
     <h2>Swaps</h2>
     <svg id="chart" width="640" height="20" role="img" aria-label="seconds to load, boot and pass the barrier per swap"></svg>
     <table id="runs"><thead><tr><th>run</th><th>swap</th><th>world</th><th>ok</th><th>simulated s</th><th>wall s</th><th>all loaded s</th><th>barrier s</th><th>seed</th><th>when</th></tr></thead><tbody></tbody></table>
@@ -153,8 +155,9 @@ function drawExperiment(x) {
   text($("flapping"), s && s.flapping.length ? s.flapping.join(" ") : "none");
   text($("failing"), s && s.failing.length ? s.failing.map((f) => f.node + "×" + f.failures).join(" ") : "none");
   text($("node-count"), x.nodeCount + " nodes" + (x.nodes.length < x.nodeCount ? ", first " + x.nodes.length + " shown" : ""));
+  drawBarriers(x.barriers || []);
   drawGrid(x.nodes);
-  drawNodes(x.nodes);
+  drawNodes(x.nodes, s);
   drawRuns(x.runs);
 }
 
@@ -165,7 +168,30 @@ function drawGrid(nodes) {
   nodes.forEach((n, i) => { const el = grid.children[i]; el.className = n.phase; el.title = n.name + ": " + n.phase; });
 }
 
-function drawNodes(nodes) {
+// Every barrier: the boot barrier (ready bits; waiting = not ready yet), then the sync server's (waiting = arrived, held).
+function drawBarriers(barriers) {
+  const body = $("barriers").tBodies[0];
+  body.replaceChildren();
+  for (const b of barriers) {
+    const row = body.insertRow();
+    row.dataset.barrier = b.name;
+    cell(row, b.kind === "boot" ? "boot (ready bits)" : b.name + (b.generation > 1 ? " #" + b.generation : ""));
+    cell(row, b.state + (b.code !== null && b.code !== 0 ? " (code " + b.code + ")" : ""));
+    cell(row, b.arrived + (b.total !== null ? "/" + b.total : ""));
+    cell(row, b.expected === null ? "–" : b.expected);
+    cell(row, b.waiting.length ? b.waiting.join(" ") : "nobody");
+  }
+}
+
+// A node's health in the setup pool (the monitor's): flapping, or how often its setup failed.
+function healthOf(name, pool) {
+  if (!pool) return "–";
+  if (pool.flapping.includes(name)) return "flapping";
+  const f = pool.failing.find((x) => x.node === name);
+  return f ? f.failures + " failed" : "ok";
+}
+
+function drawNodes(nodes, pool) {
   const body = $("nodes").tBodies[0];
   body.replaceChildren();
   // Nodes that still need attention first: failed, then not ready, then ready.
@@ -179,7 +205,7 @@ function drawNodes(nodes) {
     const fill = document.createElement("i"); fill.style.width = (n.imageBytes > 0 ? (100 * n.bytesWritten) / n.imageBytes : 0) + "%";
     bar.append(fill);
     const c = row.insertCell(); c.append(bar, document.createTextNode(mib(n.bytesWritten) + "/" + mib(n.imageBytes) + " MiB"));
-    cell(row, secs(n.secondsLeft)); cell(row, n.heartbeatAgeSec === null ? "–" : secs(n.heartbeatAgeSec) + " s"); cell(row, n.reason);
+    cell(row, secs(n.secondsLeft)); cell(row, n.heartbeatAgeSec === null ? "–" : secs(n.heartbeatAgeSec) + " s"); cell(row, healthOf(n.name, pool)); cell(row, n.reason);
   }
 }
 

@@ -1,5 +1,6 @@
 import type { SwapSummary } from "../../core/experiment/machine.js";
 import type { ExperimentStore, ExperimentSummary, LiveNode } from "../store/index.js";
+import { portalBarriers, PORTAL_SYNC_EVENTS_MAX, type PortalBarrier } from "./barriers.js";
 
 /** Most nodes one experiment page carries (a 100,000-node experiment shows its first ones and says so). */
 export const PORTAL_NODES_MAX = 10_000;
@@ -52,6 +53,8 @@ export interface ExperimentSnapshot {
   readonly syncServer: string | null;
   /** The swap's figures (barrier and who it waits for, setup pool and flapping nodes, phases). */
   readonly progress: Readonly<Record<string, unknown>>;
+  /** Every barrier: the boot barrier, then the sync server's (real experiments), each with who waits. */
+  readonly barriers: readonly PortalBarrier[];
   readonly nodeCount: number;
   readonly nodes: readonly PortalNode[];
   readonly partitions: readonly { node: string; partition: number; image: string; deltaBytes: number | null; savedAt: string | null }[];
@@ -78,11 +81,19 @@ export function experimentSnapshot(store: ExperimentStore, name: string): Experi
     updatedAt: row.updatedAt,
     syncServer: row.syncServer ?? row.spec?.syncServer ?? null,
     progress: row.progress,
+    barriers: barriersOf(store, row),
     nodeCount: row.nodes.length,
     nodes: row.nodes.slice(0, PORTAL_NODES_MAX).map((n) => portalNode(n, row.clockUs)),
     partitions: store.partitions(name).slice(0, PORTAL_NODES_MAX).map((p) => ({ node: p.node, partition: p.partition, image: p.image, deltaBytes: p.deltaBytes, savedAt: p.savedAt })),
     runs: store.swapRuns(name, PORTAL_RUNS_MAX).map(portalRun),
   };
+}
+
+/** A simulated experiment has no sync server of its own: only real ones' events are read. */
+function barriersOf(store: ExperimentStore, row: NonNullable<ReturnType<ExperimentStore["experiment"]>>): PortalBarrier[] {
+  const simulated = row.spec?.sim !== null && row.spec?.sim !== undefined;
+  const events = simulated ? [] : store.syncEvents(row.name, PORTAL_SYNC_EVENTS_MAX);
+  return portalBarriers(row.progress, events, new Map(row.nodes.map((n) => [n.host, n.node])));
 }
 
 function portalNode(n: LiveNode, clockUs: number): PortalNode {

@@ -70,6 +70,8 @@ export class ExperimentLive {
       readyCount: db.prepare<[string]>("SELECT SUM(ready) AS ready, SUM(phase <> 'failed') AS total FROM experiment_nodes WHERE experiment = ?"),
       partitions: db.prepare<[string]>("SELECT node, partition, image, delta, delta_bytes, saved_at FROM partitions WHERE experiment = ? ORDER BY node, partition"),
       setDelta: db.prepare("UPDATE partitions SET delta = ?, delta_bytes = ?, saved_at = ? WHERE experiment = ? AND node = ? AND partition = ?"),
+      // The sync server's events of an experiment, newest first (the portal's barriers).
+      syncEventsOf: db.prepare<[string, number]>(`SELECT ${EVENT_COLUMNS}, experiment FROM events WHERE experiment = ? AND kind LIKE 'sync.%' ORDER BY id DESC LIMIT ?`),
       eventsOf: db.prepare<[string, number, number]>(`SELECT ${EVENT_COLUMNS}, experiment FROM events WHERE experiment = ? AND id > ? ORDER BY id LIMIT ?`),
       eventsAfter: db.prepare<[number, number]>(`SELECT ${EVENT_COLUMNS}, experiment FROM events WHERE id > ? ORDER BY id LIMIT ?`),
       lastEvent: db.prepare("SELECT MAX(id) AS id FROM events"),
@@ -142,6 +144,12 @@ export class ExperimentLive {
   experimentEvents(experiment: string, afterId = 0, limit = EXPERIMENT_EVENTS_MAX): ExperimentEvent[] {
     const rows = guard(this.path, `read the events of ${experiment}`, () => this.live.eventsOf.all(experiment, afterId, Math.min(limit, EXPERIMENT_EVENTS_MAX)));
     return rows.map((r) => ({ ...decodeEvent(this.path, r), experiment: (r as { experiment: string | null }).experiment }));
+  }
+
+  /** The last `limit` events of the experiment's sync server (kinds sync.*), oldest first. */
+  syncEvents(experiment: string, limit = EXPERIMENT_EVENTS_MAX): ExperimentEvent[] {
+    const rows = guard(this.path, `read the barrier events of ${experiment}`, () => this.live.syncEventsOf.all(experiment, Math.min(limit, EXPERIMENT_EVENTS_MAX)));
+    return rows.map((r) => ({ ...decodeEvent(this.path, r), experiment: (r as { experiment: string | null }).experiment })).reverse();
   }
 
   /** Every event after id `afterId`, oldest first. */

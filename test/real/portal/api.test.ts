@@ -1,4 +1,6 @@
+import { spawn } from "node:child_process";
 import { afterEach, describe, expect, it } from "vitest";
+import { CLI } from "../frisbee/support.js";
 import { portalWith, TOKEN, untilState, type Portal } from "./support.js";
 
 let portal: Portal | undefined;
@@ -112,6 +114,11 @@ describe("testbed serve: the portal's API", () => {
     expect(during.length).toBeGreaterThan(1);
     const ready = during.map((s) => s.progress.barrier?.ready ?? 0);
     expect(new Set(ready).size).toBeGreaterThan(1);
+    // The barriers list carries the boot barrier, moving too, with the nodes it still waits for.
+    const boot = during.map((s) => s.barriers[0]);
+    expect(boot.every((b) => b.name === "boot" && b.total === 40)).toBe(true);
+    expect(new Set(boot.map((b) => b.arrived)).size).toBeGreaterThan(1);
+    expect(boot[0].waiting.length).toBeGreaterThan(0);
     expect(snapshots.at(-1).runs[0]).toMatchObject({ kind: "swapin", ok: true, world: "sim" });
     expect(events.some((e) => e.event === "list")).toBe(true);
   });
@@ -130,5 +137,43 @@ describe("testbed serve: the portal's API", () => {
     );
     expect(events[0]?.data.experiments[0].state).toBe("new");
     expect(events.at(-1)?.data.experiments[0]).toMatchObject({ name: "exp-a", state: "failed", reason: "stopped by hand" });
+  });
+
+  it("shows every barrier of a real experiment's sync server live: who arrived and waits, by node name, then the release", async () => {
+    portal = await portalWith([], 0, null);
+    portal.store.createExperiment("real-1", [{ node: "node0", host: "127.0.0.1" }, { node: "node1", host: "10.0.0.2" }], "node0");
+    // Port 0: the server picks one and says it in its first event.
+    const syncd = spawn(process.execPath, [CLI, "syncd", "-p", "0", "--host", "127.0.0.1", "--no-udp", "--db", portal.db, "--experiment", "real-1"], { stdio: ["ignore", "pipe", "pipe"] });
+    let syncdSaid = "";
+    const exit = (c: ReturnType<typeof spawn>) => new Promise<number | null>((resolve) => (c.exitCode !== null ? resolve(c.exitCode) : c.once("exit", (code) => resolve(code))));
+    const syncPort = await new Promise<number>((resolve, reject) => {
+      syncd.stdout.on("data", (d: Buffer) => {
+        syncdSaid += d.toString();
+        const m = /syncd\.start .*tcp=(\d+)/.exec(syncdSaid);
+        if (m !== null) resolve(Number(m[1]));
+      });
+      syncd.stderr.on("data", (d: Buffer) => (syncdSaid += d.toString()));
+      syncd.once("exit", () => reject(new Error(`syncd exited: ${syncdSaid}`)));
+    });
+    const sync = (...args: string[]) => spawn(process.execPath, [CLI, "sync", "-s", `127.0.0.1:${syncPort}`, ...args], { stdio: "ignore" });
+    try {
+      const url = new URL("/api/stream?experiment=real-1", portal.url);
+      let first: ReturnType<typeof spawn> | null = null;
+      const held = await readEvents(
+        url,
+        (seen) => seen.some((e) => e.event === "experiment" && e.data.barriers.some((b: { name: string }) => b.name === "setup")),
+        async () => (first = sync("-n", "setup", "-i", "1")),
+      );
+      const waiting = held.at(-1)!.data.barriers.find((b: { name: string }) => b.name === "setup");
+      expect(waiting).toEqual({ name: "setup", kind: "sync", generation: 1, state: "waiting", arrived: 1, total: 2, expected: 1, waiting: ["node0"], code: null });
+      const second = sync("-n", "setup");
+      const released = await readEvents(url, (seen) => seen.some((e) => e.event === "experiment" && e.data.barriers.some((b: { name: string; state: string }) => b.name === "setup" && b.state === "released")));
+      expect(released.at(-1)!.data.barriers.find((b: { name: string }) => b.name === "setup")).toMatchObject({ state: "released", arrived: 2, expected: 0, waiting: [], code: 0 });
+      expect(await exit(first!)).toBe(0);
+      expect(await exit(second)).toBe(0);
+    } finally {
+      syncd.kill("SIGTERM");
+      await exit(syncd);
+    }
   });
 });

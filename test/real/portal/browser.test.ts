@@ -58,10 +58,23 @@ describe.skipIf(!HAVE_CHROMIUM)("the portal in headless Chromium", () => {
     await page.waitForFunction((before) => document.getElementById("load-text")?.textContent !== before, firstLoad);
     await page.waitForFunction(() => /^[1-9]\d*\/300$/.test(document.getElementById("ready")?.textContent ?? ""), undefined, { timeout: 150_000 });
     const firstReady = await textOf("#ready");
+    // The barriers table: the boot barrier's row counts the same ready bits and names who it waits for.
+    const bootRow = page.locator('#barriers tr[data-barrier="boot"] td');
+    const firstBoot = await bootRow.allTextContents();
+    expect(firstBoot[0]).toBe("boot (ready bits)");
+    expect(firstBoot[2]).toMatch(/^\d+\/300$/);
+    expect(firstBoot[4]).toMatch(/node\d+/);
+    // Each node's health in the setup pool (the monitor's): ok, flapping, or how often its setup failed.
+    expect((await page.locator("#nodes tbody tr td:nth-child(8)").allTextContents()).every((h) => /^(ok|flapping|\d+ failed|–)$/.test(h))).toBe(true);
     await shot("2-swapping-in");
     await page.waitForFunction((before) => document.getElementById("ready")?.textContent !== before, firstReady, { timeout: 150_000 });
+    await page.waitForFunction((before) => {
+      const row = (document as unknown as { querySelector(s: string): { textContent: string | null } | null }).querySelector('#barriers tr[data-barrier="boot"] td:nth-child(3)');
+      return row !== null && row.textContent !== before;
+    }, firstBoot[2]);
     await page.waitForFunction(() => document.getElementById("state")?.textContent === "active", undefined, { timeout: 150_000 });
     expect(await textOf("#ready")).toBe("300/300");
+    expect(await page.locator('#barriers tr[data-barrier="boot"] td').allTextContents()).toEqual(["boot (ready bits)", "released", "300/300", "0", "nobody"]);
     expect(await page.locator("#runs tbody tr").count()).toBe(1);
     await shot("3-active");
   });
@@ -86,5 +99,22 @@ describe.skipIf(!HAVE_CHROMIUM)("the portal in headless Chromium", () => {
     expect(portal.store.partitions("flagship").every((p) => p.delta !== null)).toBe(true);
     expect(portal.store.swapRuns("flagship").map((r) => r.kind)).toEqual(["swapout", "swapin"]);
     await shot("4-swapped");
+  });
+
+  it("shows a real experiment's sync-server barriers as its server records them: who waits, then the release", async () => {
+    portal.store.createExperiment("real-1", [{ node: "node0", host: "127.0.9.1" }, { node: "node1", host: "127.0.9.2" }], "node0");
+    await page.goto(`${portal.url}#/exp/real-1`);
+    await page.waitForFunction(() => document.getElementById("name")?.textContent === "real-1");
+    // What testbed syncd --experiment writes, from another connection as from its own process.
+    const sync = (kind: string, data: Record<string, unknown>) => portal.store.saveEvents("real-1", [{ timeUs: 1, host: "syncd", kind, data }]);
+    sync("sync.init", { name: "setup-done", generation: 1, count: 1, counter: 1, peer: 1, waits: true, from: "127.0.9.1" });
+    const row = page.locator('#barriers tr[data-barrier="setup-done"] td');
+    await row.first().waitFor();
+    expect(await row.allTextContents()).toEqual(["setup-done", "waiting", "1/2", "1", "node0"]);
+    await shot("5-sync-barrier-waiting");
+    sync("sync.wait", { name: "setup-done", generation: 1, counter: 0, peer: 2, from: "127.0.9.2" });
+    sync("sync.release", { name: "setup-done", generation: 1, code: 0, members: 2 });
+    await page.waitForFunction(() => (document as unknown as { querySelector(s: string): { textContent: string | null } | null }).querySelector('#barriers tr[data-barrier="setup-done"] td:nth-child(2)')?.textContent === "released");
+    expect(await row.allTextContents()).toEqual(["setup-done", "released", "2/2", "0", "nobody"]);
   });
 });
