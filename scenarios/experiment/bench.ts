@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
-import type { SwapSummary } from "../../core/experiment/machine.js";
+import type { SwapMachine, SwapSummary } from "../../core/experiment/machine.js";
 import { runChunkModel } from "../../sim/frisbee/chunk-model/index.js";
 import { openExperimentStore } from "../../real/store/index.js";
 import { parseExperiment } from "./schema.js";
@@ -17,12 +17,19 @@ export interface SwapBenchOptions {
   readonly seed: number;
   /** A smaller swap-in run in the same process first, to report how wall time grows with nodes. */
   readonly baselineNodes: number;
+  /** Called about every PROGRESS_EVERY_MS of wall time with a line on how far the swap is (for long runs). */
+  readonly progress?: (line: string) => void;
 }
+
+/** How often a long bench says how far its swap has got. */
+const PROGRESS_EVERY_MS = 30_000;
 
 export interface SwapFigures {
   readonly nodes: number;
   readonly ok: boolean;
   readonly wallSeconds: number;
+  /** CPU seconds the process used for the swap (user and system): on a shared machine, fairer than wall time. */
+  readonly cpuSeconds: number;
   readonly simSeconds: number;
   readonly events: number;
   readonly eventsPerSec: number;
@@ -34,6 +41,8 @@ export interface SwapFigures {
   readonly retries: SwapSummary["retries"];
   readonly replaced: number;
   readonly fingerprint: string;
+  /** The machine's 1-minute load average when the swap started and when it ended: the wall time is only as good as the machine was free. */
+  readonly loadAverage: { readonly start: number; readonly end: number };
 }
 
 export interface SwapBenchResult {
@@ -52,6 +61,8 @@ export interface SwapBenchResult {
   readonly baseline: SwapFigures;
   /** Wall seconds per node of the big swap over the baseline's: 1 means wall time grows linearly. */
   readonly wallPerNodeRatio: number;
+  /** The same with CPU seconds, which other jobs on the machine do not inflate. */
+  readonly cpuPerNodeRatio: number;
 }
 
 /**
@@ -63,8 +74,8 @@ export interface SwapBenchResult {
 export async function runSwapBench(o: SwapBenchOptions): Promise<SwapBenchResult> {
   const dir = mkdtempSync(join(tmpdir(), "testbed-bench-swap-"));
   try {
-    const baseline = await swapIn(join(dir, "baseline.db"), o.baselineNodes, o.seed);
-    const swap = await swapIn(join(dir, "bench.db"), o.nodes, o.seed);
+    const baseline = await swapIn(join(dir, "baseline.db"), o.baselineNodes, o.seed, o.progress);
+    const swap = await swapIn(join(dir, "bench.db"), o.nodes, o.seed, o.progress);
     const rssPeakMiB = Math.round(process.resourceUsage().maxRSS / 1024);
     const heapUsedMiB = Math.round(process.memoryUsage().heapUsed / MIB);
     const predicted = predictLoad(o.nodes, o.seed);
@@ -77,23 +88,36 @@ export async function runSwapBench(o: SwapBenchOptions): Promise<SwapBenchResult
       loadOverPredicted: swap.phases.load.nodes === 0 || predicted.loadSec <= 0 ? null : round3(swap.phases.load.maxSec / predicted.loadSec),
       baseline,
       wallPerNodeRatio: round3(swap.wallSeconds / swap.nodes / (baseline.wallSeconds / baseline.nodes)),
+      cpuPerNodeRatio: round3(swap.cpuSeconds / swap.nodes / Math.max(baseline.cpuSeconds / baseline.nodes, 1e-9)),
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-async function swapIn(db: string, nodes: number, seed: number): Promise<SwapFigures> {
+async function swapIn(db: string, nodes: number, seed: number, progress?: (line: string) => void): Promise<SwapFigures> {
   const store = openExperimentStore(db);
   try {
     const spec = parseExperiment(JSON.stringify(experimentTemplate({ nodes, sim: true })), "template");
     store.createFromSpec(spec);
-    const r = await runSwap({ store, name: spec.name, action: "swapin", world: "sim", seed, heartbeatSec: BENCH_HEARTBEAT_SEC });
+    const loadStart = loadAverage1m();
+    const cpuStart = process.cpuUsage();
+    const started = performance.now();
+    let saidMs = started;
+    const onTick = (m: SwapMachine, clockUs: number): void => {
+      const now = performance.now();
+      if (progress === undefined || now - saidMs < PROGRESS_EVERY_MS) return;
+      saidMs = now;
+      const loaded = m.nodes.loadedUs.reduce((n, t) => n + (Number.isNaN(t) ? 0 : 1), 0);
+      progress(`${nodes} nodes: ${(clockUs / 1e6).toFixed(1)} simulated s after ${((now - started) / 1000).toFixed(0)} wall s; ${loaded} loaded, ${m.barrier.ready} ready; load average ${loadAverage1m()}`);
+    };
+    const r = await runSwap({ store, name: spec.name, action: "swapin", world: "sim", seed, heartbeatSec: BENCH_HEARTBEAT_SEC, onTick });
     const m = r.summary.milestones;
     return {
       nodes,
       ok: r.ok,
       wallSeconds: r.wallSeconds,
+      cpuSeconds: cpuSecondsSince(cpuStart),
       simSeconds: r.simSeconds,
       events: r.events,
       eventsPerSec: Math.round(r.events / Math.max(r.wallSeconds, 1e-3)),
@@ -104,6 +128,7 @@ async function swapIn(db: string, nodes: number, seed: number): Promise<SwapFigu
       retries: r.summary.retries,
       replaced: r.summary.replaced,
       fingerprint: r.fingerprint,
+      loadAverage: { start: loadStart, end: loadAverage1m() },
     };
   } finally {
     store.close();
@@ -138,6 +163,15 @@ function predictLoad(nodes: number, seed: number): SwapBenchResult["predicted"] 
     sim.loss,
   );
   return { model: "chunk", loadSec: round3(r.stats.runtimeSecMax), wallSeconds: round3((performance.now() - started) / 1000) };
+}
+
+function cpuSecondsSince(start: NodeJS.CpuUsage): number {
+  const used = process.cpuUsage(start);
+  return round3((used.user + used.system) / 1e6);
+}
+
+function loadAverage1m(): number {
+  return Math.round((loadavg()[0] ?? 0) * 100) / 100;
 }
 
 function round3(x: number): number {

@@ -26,11 +26,15 @@ describe("testbed bench swap", () => {
       expect(s.allBootedSec).toBeGreaterThan(s.allLoadedSec);
       expect(s.barrierSec).toBeGreaterThanOrEqual(s.allBootedSec);
       expect(s.phases.load.nodes).toBeGreaterThanOrEqual(s.nodes);
+      expect(s.loadAverage.start).toBeGreaterThanOrEqual(0);
+      expect(s.cpuSeconds).toBeGreaterThan(0);
+      expect(s.loadAverage.end).toBeGreaterThanOrEqual(0);
     }
     expect(j.rssPeakMiB).toBeGreaterThan(10);
     expect(j.predicted.loadSec).toBeGreaterThan(0);
     expect(j.loadOverPredicted).toBeCloseTo(j.swap.phases.load.maxSec / j.predicted.loadSec, 2);
     expect(j.wallPerNodeRatio).toBeGreaterThan(0);
+    expect(j.cpuPerNodeRatio).toBeCloseTo(j.swap.cpuSeconds / 60 / (j.baseline.cpuSeconds / 20), 2);
   });
 
   it("refuses a baseline larger than the swap, in one line, exit 2", () => {
