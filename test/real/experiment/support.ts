@@ -18,10 +18,13 @@ export function diskAndImage(dir: string, mib: number): { raw: Buffer; image: st
   return { raw, image };
 }
 
-/** Ports of this test process's own, so test files running at once never share one. */
+/**
+ * Ports of this test process's own, so test files running at once never share one; below the
+ * kernel's ephemeral range (32768 up), where the system hands out ports to other sockets.
+ */
 let next = 0;
 export function ports(): { portBase: number; syncPort: number } {
-  const base = 21_000 + ((process.pid * 53 + next++ * 11) % 30_000);
+  const base = 20_000 + ((process.pid * 53 + next++ * 11) % 12_000);
   return { portBase: base, syncPort: base + 5 };
 }
 
