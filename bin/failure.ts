@@ -1,5 +1,6 @@
 import { CommanderError } from "commander";
 import { FrisbeeBenchError } from "../real/frisbee/bench.js";
+import { ServiceBenchError } from "../real/agent/bench-error.js";
 import { ImageFileError } from "../real/frisbee/image-file.js";
 import { NetError, TargetError } from "../real/runtime/index.js";
 import { ImageCorruptError, ImageIoError } from "../real/image/index.js";
@@ -26,7 +27,7 @@ export function exitCodeOf(error: unknown): number | null {
   if (error instanceof QueueError) return error.usage ? EXIT_BAD_INPUT : EXIT_FAILED;
   if (error instanceof OutputError || error instanceof ImageIoError || error instanceof NetError) return error.badInput ? EXIT_BAD_INPUT : EXIT_FAILED;
   if (error instanceof ImageFileError) return EXIT_BAD_INPUT;
-  if (error instanceof StoreError || error instanceof FrisbeeBenchError || error instanceof TargetError) return EXIT_FAILED;
+  if (error instanceof StoreError || error instanceof FrisbeeBenchError || error instanceof ServiceBenchError || error instanceof TargetError) return EXIT_FAILED;
   if (error instanceof NodeConfigFailure || error instanceof NodeConfigListenError) return EXIT_FAILED;
   if (error instanceof NodeFileError) return EXIT_BAD_INPUT;
   if (isSystemError(error)) return EXIT_FAILED;

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as tar from "tar";
+import { ServiceBenchError } from "./bench-error.js";
 import { Controller, type ControllerService } from "./controller.js";
 import { readKey } from "./key.js";
 import { parseNodeFile } from "./nodes-file.js";
@@ -27,6 +28,8 @@ export interface ServiceBenchResult {
 
 const HEALTHY_US = 1_000_000;
 const ALONE_RUNS = 9;
+/** Deploys tried before the bench gives up: a loaded machine may miss a handshake deadline (the deploy is idempotent). */
+const DEPLOY_ATTEMPTS_MAX = 3;
 
 /**
  * Starts the agents in one child process (a real `testbed agent --pool`), then times, from this
@@ -72,10 +75,11 @@ export async function runServiceBench(o: ServiceBenchOptions): Promise<ServiceBe
     const all = nodes.map((_, i) => i);
     let started = performance.now();
     const first = new Controller(nodes, key, await service("v0"));
-    const deployed = await first.deploy("v0");
+    let deployed = await first.deploy("v0");
+    for (let attempt = 1; attempt < DEPLOY_ATTEMPTS_MAX && !deployed.every((d) => d.ok); attempt++) deployed = await first.deploy("v0");
     const deploySec = (performance.now() - started) / 1000;
     first.close();
-    if (!deployed.every((d) => d.ok)) throw new Error(`bench service: deploy failed: ${deployed.find((d) => !d.ok)?.error}`);
+    if (!deployed.every((d) => d.ok)) throw new ServiceBenchError(`bench service: deploy failed ${DEPLOY_ATTEMPTS_MAX} times: ${deployed.find((d) => !d.ok)?.error}`);
     const rollouts: ServiceBenchResult["rollouts"] = [];
     for (const batch of o.batches) {
       const label = `v-batch${batch}`;
@@ -149,6 +153,6 @@ function readLines(child: ReturnType<typeof spawn>, count: number): Promise<stri
       }
     };
     child.stdout?.on("data", onData);
-    child.once("exit", (code) => reject(new Error(`bench service: the agents exited (${code}) before listening`)));
+    child.once("exit", (code) => reject(new ServiceBenchError(`bench service: the agents exited (${code}) before listening`)));
   });
 }
