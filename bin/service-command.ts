@@ -8,11 +8,12 @@ import { Controller, mapLimited, type NodeStatus } from "../real/agent/controlle
 import { startAgent, startAgentPool, type RunningAgent } from "../real/agent/daemon.js";
 import { LOG_FILE_BYTES_MAX, LOG_FILES_KEPT } from "../real/agent/logs.js";
 import { DEFAULT_STORE_PATH, openServiceStore } from "../real/store/index.js";
-import { writeOutputFileSync } from "../real/output/index.js";
+import { checkOutputFolder, writeOutputFileSync } from "../real/output/index.js";
 import { readServiceDefinition, type ServiceDefinition } from "../scenarios/service/definition.js";
 import { runServiceBench } from "../real/agent/bench.js";
 import { parseWhole, UsageError } from "./errors.js";
 import { runAsync } from "./failure.js";
+import { exitCleanlyOnInterrupt } from "./interrupt.js";
 import { registerServicePlan } from "./service-plan-command.js";
 import { registerServiceSweep } from "./service-sweep-command.js";
 import { runChecksumRound } from "./service-checksum-round.js";
@@ -218,6 +219,10 @@ async function checksumCommand(f: ServiceFlags): Promise<number> {
 async function logsCommand(f: ServiceFlags): Promise<number> {
   const l = load(f, false);
   const out = f.out ?? "service-logs";
+  // A file, a protected folder or a missing parent is refused before any agent is asked.
+  checkOutputFolder(out, "log folder");
+  // Ctrl-C between two copies: each copy is whole (temp + rename), and the line says so.
+  exitCleanlyOnInterrupt(() => "the copies made so far are whole");
   const c = new Controller(l.nodes, l.key, l.def);
   const capBytes = LOG_FILE_BYTES_MAX * (LOG_FILES_KEPT + 1);
   try {

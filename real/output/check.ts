@@ -55,6 +55,24 @@ export function checkOutput(path: string, o: CheckOptions = {}): CheckedOutput {
   return { path, resolved, kind: "file", mode: st.mode & 0o7777 };
 }
 
+/**
+ * A folder a command writes files into (collected logs): it may be missing (the command makes it)
+ * if its own folder exists; if present it must be a folder the user may write. Checked before any
+ * work, so a file or a protected folder given by mistake costs nothing. Throws an OutputError.
+ */
+export function checkOutputFolder(path: string, what: string): void {
+  if (path === "") throw new OutputError(`the ${what} path is empty`, true);
+  if (lstatOrNull(path, what) === null) return checkFolder(path, what);
+  let st: Stats;
+  try {
+    st = statSync(path);
+  } catch (error) {
+    throw new OutputError(`${path}: the ${what} is a symbolic link that cannot be followed (${reasonOf(error)}); nothing was written`, true);
+  }
+  if (!st.isDirectory()) throw new OutputError(`${path}: the ${what} is not a folder; nothing was written`, true);
+  if (!writable(path, st)) throw new OutputError(`${path}: the ${what} is write-protected; nothing was written`, true);
+}
+
 function lstatOrNull(path: string, what: string): Stats | null {
   try {
     return lstatSync(path);

@@ -1,4 +1,4 @@
-export { checkOutput, type CheckOptions, type CheckedOutput, type OutputKind } from "./check.js";
+export { checkOutput, checkOutputFolder, type CheckOptions, type CheckedOutput, type OutputKind } from "./check.js";
 export { openDiskTarget, type DiskTarget, type DiskTargetOptions } from "./disk-target.js";
 export { OutputError, reasonOf } from "./errors.js";
 export { TargetIncompleteError, openInPlace, targetSizeBytes, type InPlaceOptions, type InPlaceTarget } from "./in-place.js";

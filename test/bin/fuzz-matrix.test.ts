@@ -3,6 +3,7 @@ import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeF
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startAgent, type RunningAgent } from "../../real/agent/daemon.js";
 import { createImage, nodeEngine, writeDiskLikeFile } from "../../real/image/index.js";
 import { openExperimentStore } from "../../real/store/index.js";
 import { CLI, ROOT, snapshot, type Ran } from "./support.js";
@@ -17,7 +18,12 @@ import { CLI, ROOT, snapshot, type Ran } from "./support.js";
 
 const root = mkdtempSync(join(tmpdir(), "testbed-matrix-"));
 const template = join(root, "template");
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+/** A live agent (ephemeral port), for the service commands that must reach one before failing. */
+let agent: RunningAgent | null = null;
+afterAll(async () => {
+  await agent?.stop();
+  rmSync(root, { recursive: true, force: true });
+});
 
 /** Seeded bytes, so a failure replays with the same "random" file. */
 function seededBytes(n: number, seed: number): Buffer {
@@ -38,6 +44,8 @@ beforeAll(async () => {
   writeFileSync(at("scenario.json"), JSON.stringify({ seed: 1, duration: "1s", hosts: [{ name: "a" }, { name: "b" }], workloads: [{ type: "traffic", from: "a", to: "b", rate: "1Mbit", packet: "1000" }] }));
   writeFileSync(at("nodes.txt"), "a\n");
   writeFileSync(at("key"), "0123456789abcdef0123456789abcdef\n");
+  agent = await startAgent({ host: "127.0.0.1", port: 0, key: Buffer.from("0123456789abcdef0123456789abcdef"), dir: join(root, "agent"), node: "n0", log: () => {} });
+  writeFileSync(at("agents.txt"), `n0 127.0.0.1:${agent.port}\n`);
   const store = openExperimentStore(at("ok.db"));
   store.createExperiment("e1", [{ node: "n0", host: "10.0.0.1" }]);
   store.close();
@@ -196,6 +204,8 @@ const FAMILIES: Record<string, Case[]> = {
     ...each(["missing", "dir", "empty"], (f) => ["agent", "--key", f], 2),
     ...each(["missing", "dir", "empty"], (f) => ["service", "status", "--nodes", f, "--key", "key", "--service", "missing"], 2),
     { args: ["bench", "service", "--agents", "0"], code: 2 },
+    // The log folder is checked before the agents are asked: never a file (an input included), never under a missing folder.
+    ...each(["text.txt", "key", "agents.txt", "ro.txt", "nofolder/out"], (f) => ["service", "logs", "--nodes", "agents.txt", "--key", "key", "--out", f], 2),
   ],
 };
 

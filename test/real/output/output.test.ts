@@ -6,6 +6,7 @@ import {
   OutputError,
   TargetIncompleteError,
   checkOutput,
+  checkOutputFolder,
   cleanUpNow,
   makeScratchDir,
   openInPlace,
@@ -72,6 +73,35 @@ describe("checkOutput refuses, before anything is opened", () => {
     expect(checkOutput(join(d, "old")).kind).toBe("file");
     symlinkSync(join(d, "old"), join(d, "link"));
     expect(checkOutput(join(d, "link")).resolved).toBe(join(d, "old"));
+  });
+});
+
+describe("checkOutputFolder: a folder to collect files into", () => {
+  it("may be missing (under a folder that exists) or a writable folder", () => {
+    const d = folder();
+    expect(() => checkOutputFolder(join(d, "new"), "log folder")).not.toThrow();
+    expect(() => checkOutputFolder(d, "log folder")).not.toThrow();
+    expect(readdirSync(d)).toEqual([]);
+  });
+
+  it("refuses a file, a missing parent, a write-protected folder and an empty path, as bad input", () => {
+    const d = folder();
+    writeFileSync(join(d, "f.txt"), "mine");
+    mkdirSync(join(d, "ro"));
+    chmodSync(join(d, "ro"), 0o555);
+    const cases: [string, RegExp][] = [
+      [join(d, "f.txt"), /f\.txt: the log folder is not a folder; nothing was written$/],
+      [join(d, "none", "x"), /cannot write the log folder: folder .*none does not exist$/],
+      [join(d, "f.txt", "x"), /f\.txt\/x: cannot use as the log folder \(a part of the path is not a directory\)$/],
+      [join(d, "ro"), /ro: the log folder is write-protected; nothing was written$/],
+      ["", /^the log folder path is empty$/],
+    ];
+    for (const [path, said] of cases) {
+      const e = outputErrorOf(() => checkOutputFolder(path, "log folder"));
+      expect(e.message).toMatch(said);
+      expect(e.badInput).toBe(true);
+    }
+    expect(readFileSync(join(d, "f.txt"), "utf8")).toBe("mine");
   });
 });
 
