@@ -115,6 +115,8 @@ export function registerServeCommand(program: Command, real: (flags: Record<stri
       // The real-world flags are checked now: a bad one is exit 2 here, not an error on the page at the first swap.
       real(f);
       if (typeof f.nodesFile === "string") checkNodeFile(f.nodesFile);
+      // The portal shows and swaps what is stored: a --db that names no store is a typo, never a new store.
+      openExperimentStore(f.db, { mustExist: true }).close();
       let server: PortalServer;
       try {
         server = await startPortalServer({ host: f.host, port, db: f.db, token, speed: speed === 0 ? null : speed, real: () => real(f), log: (line) => console.log(`${new Date().toISOString()} ${line}`) });

@@ -109,10 +109,10 @@ export function registerSwapPlanCommand(plan: Command): void {
 async function planSwapCommand(o: SwapPlanOptions, f: SwapPlanFlags): Promise<number> {
   const grid = o.deltaPcts.flatMap((deltaPct) => o.nodes.map((nodes) => ({ nodes, deltaPct })));
   if (grid.length > PLAN_SWAP_ROWS_MAX) throw new UsageError(`--nodes and --delta-pct make ${grid.length} rows, at most ${PLAN_SWAP_ROWS_MAX}`);
+  // The chart's path is checked before any row runs (here or on workers): a bad --svg costs no plan.
+  checkOutput(f.svg, { what: "chart" });
   let rows: SwapPlanRow[] = [];
   if (f.queue !== undefined) {
-    // The chart's path is checked before the rows go out to workers.
-    checkOutput(f.svg, { what: "chart" });
     const done = await planSwapQueued(o, grid, f.queue);
     if (typeof done === "number") return done;
     rows = done;

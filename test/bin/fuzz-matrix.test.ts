@@ -184,6 +184,9 @@ const FAMILIES: Record<string, Case[]> = {
     ...each(["missing", ...BAD_STORES], (f) => ["exp", "delete", "e1", "--db", f], 1),
     ...each(["missing", ...BAD_STORES], (f) => ["exp", "set-sync-server", "e1", "n0", "--db", f], 1),
     ...each(BAD_STORES, (f) => ["exp", "demo", "--nodes", "10", "--db", f], 1),
+    // The portal shows what is stored: it never creates a store, nor turns a file into one.
+    ...each(["missing", ...BAD_STORES], (f) => ["serve", "--port", "0", "--db", f], 1),
+    { args: ["serve", "--port", "x", "--db", "ok.db"], code: 2 },
     { args: ["exp", "swapin", "nosuch", "--sim", "--db", "ok.db"], code: 2 },
     { args: ["exp", "swapin", "e1", "--sim", "--seed", "x", "--db", "ok.db"], code: 2 },
     { args: ["exp", "demo", "--nodes", "0", "--db", "ok.db"], code: 2 },

@@ -192,6 +192,12 @@ describe("outputs of other commands", () => {
     expectOneLineError(testbedIn(d, "plan", "frisbee", "--clients", "1", "--svg", "charts", "--no-store"), 2, /^testbed: charts: the chart is a directory; give a file name$/);
   });
 
+  it("plan swap --svg DIR is refused before any row runs (a 100,000-node plan would run for minutes first)", () => {
+    const d = folder();
+    mkdirSync(join(d, "charts"));
+    expectOneLineError(testbedIn(d, "plan", "swap", "--nodes", "100000", "--delta-pct", "1,5,10", "--svg", "charts"), 2, /^testbed: charts: the chart is a directory; give a file name$/);
+  });
+
   it("syncserver --file DIR is refused in one line, and reads the store without creating one", () => {
     const d = folder();
     mkdirSync(join(d, "boot"));
