@@ -7,6 +7,7 @@ import { experimentTemplate } from "../scenarios/experiment/template.js";
 import { parseWhole } from "./errors.js";
 import { withStore, withStoreAsync } from "./experiment-command.js";
 import { formatSwapResult } from "./experiment-format.js";
+import { interruptAsAbort } from "./interrupt-abort.js";
 import { progressBar } from "./progress.js";
 import { PORTAL_PORT } from "./serve-command.js";
 
@@ -31,11 +32,17 @@ export function registerDemoCommand(exp: Command): void {
       const nodes = parseWhole("--nodes", o.nodes, 1, 100_000);
       const seed = parseWhole("--seed", o.seed, 0);
       console.log(`seed: ${seed}`);
-      const name = prepare(o.db, nodes);
-      const result = await swapIn(o.db, name, seed);
-      console.log(formatSwapResult(result, o.db));
-      console.log(`open it in the portal: npx testbed serve --db ${o.db}   then http://127.0.0.1:${PORTAL_PORT}/#/exp/${name}`);
-      process.exitCode = result.ok ? 0 : 1;
+      // Ctrl-C ends the swap as exp swapin's does: failed, with the reason, stored and its store closed.
+      const interrupted = interruptAsAbort();
+      try {
+        const name = prepare(o.db, nodes);
+        const result = await swapIn(o.db, name, seed, () => (interrupted.by === null ? null : `interrupted by ${interrupted.by}`));
+        console.log(formatSwapResult(result, o.db));
+        console.log(`open it in the portal: npx testbed serve --db ${o.db}   then http://127.0.0.1:${PORTAL_PORT}/#/exp/${name}`);
+        process.exitCode = result.ok ? 0 : 1;
+      } finally {
+        interrupted.off();
+      }
     });
 }
 
@@ -54,9 +61,9 @@ function prepare(db: string, nodes: number): string {
   });
 }
 
-async function swapIn(db: string, name: string, seed: number): Promise<SwapResult> {
+async function swapIn(db: string, name: string, seed: number, cancelled: () => string | null): Promise<SwapResult> {
   const active = withStore(db, (store) => store.experiment(name)?.state === "active");
-  if (active) await withStoreAsync(db, (store) => runSwap({ store, name, action: "swapout", world: "sim", seed }));
+  if (active) await withStoreAsync(db, (store) => runSwap({ store, name, action: "swapout", world: "sim", seed, cancelled }));
   const bar = progressBar(`swapin ${name}`);
   const said = new Set<string>();
   try {
@@ -68,6 +75,7 @@ async function swapIn(db: string, name: string, seed: number): Promise<SwapResul
         world: "sim",
         seed,
         heartbeatSec: DEMO_HEARTBEAT_SEC,
+        cancelled,
         onTick: (m, clockUs) => {
           for (const line of milestones(m, said)) {
             bar.done();

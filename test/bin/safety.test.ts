@@ -107,6 +107,19 @@ describe("interrupted long commands stop at once, say what was left, and leave n
     expect(testbedIn(d, "runs", "--db", "s.db").stdout).toMatch(/^no runs in s\.db/);
   });
 
+  it("exp demo (npm start): the swap ends failed with the reason, the store is closed cleanly", async () => {
+    const d = folder();
+    const run = startTestbed(d, "exp", "demo", "--nodes", "500", "--db", "demo.db");
+    // Mid-swap: the first load has been reported.
+    await run.waitFor(/first node loaded/);
+    run.child.kill("SIGINT");
+    const r = await run.exited;
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 1, stderr: "" });
+    expect(r.stdout).toMatch(/^swapin of demo-500 \(simulated, seed 1\): failed — interrupted by SIGINT$/m);
+    expect(readdirSync(d)).toEqual(["demo.db"]);
+    expect(testbedIn(d, "exp", "list", "--db", "demo.db").stdout).toMatch(/^demo-500 +failed /m);
+  });
+
   it("bench image: its scratch folder is removed, the folder given is left as it was", async () => {
     const d = folder();
     writeFileSync(join(d, "keep.txt"), "the user's");
