@@ -112,3 +112,64 @@ describe("a swap-in's events, as the store keeps them", () => {
     expect(d.machine.summary()).toMatchObject({ kind: "swapin", nodes: 2, ready: 0, failed: 1, retries: { boot: 2 }, milestones: { allLoadedSec: 0, allBootedSec: null, barrierSec: null, endSec: null } });
   });
 });
+
+describe("answers that come late, twice or out of turn", () => {
+  /** A machine's state as the portal and the store would see it: commands, events, every view, the summary. */
+  function snapshot(d: Driver): string {
+    // Every report that arrives is counted, wanted or not; all else must stay as it was.
+    const { reports: _counted, ...summary } = d.machine.summary();
+    return JSON.stringify([d.commands, d.events, [0, 1].map((n) => d.machine.view(n)), summary, d.machine.nextWakeUs()]);
+  }
+
+  it("change nothing: a second image-serving, a report from a node not loading, stale or repeated load, boot and setup answers, a sync start nobody asked for, a release of a node not releasing", () => {
+    const d = new Driver("swapin", plan({ nodes: 2, syncServer: 0 }));
+    d.machine.start(0);
+    const serve = d.take();
+    d.answer(serve[0]!, true);
+    const loads = d.take();
+    d.now = 1 * SEC;
+    d.answer(loads[0]!, true); // node0 boots; node1 still loads
+    const boot0 = d.take().find((c) => c.type === "boot")!;
+    const m = d.machine;
+    const before = snapshot(d);
+    m.imageServing(d.now, 0, true); // already serving
+    m.imageServing(d.now, 0, false, "late failure");
+    m.progress(d.now, 0, 5, 3); // node0 is booting, not loading
+    m.loadDone(d.now, 0, 1, false, "late"); // node0's load already done
+    m.loadDone(d.now, 1, 2, true); // no attempt 2 was started
+    m.bootDone(d.now, 1, 1, true); // node1 is not booting
+    m.bootDone(d.now, 0, 2, true); // wrong attempt
+    m.setupDone(d.now, 0, 1, true); // node0 is not in setup
+    m.syncStarted(d.now, true); // the sync server was never asked to start
+    m.released(d.now, 1); // node1 is not releasing
+    m.timer(d.now); // nothing due
+    expect(snapshot(d)).toBe(before);
+    expect(m.summary().reports).toBe(1);
+    // The real answers still work afterwards.
+    d.answer(boot0, true);
+    expect(d.machine.view(0).phase).toBe("setup");
+  });
+
+  it("a reason on a passed setup, or an empty one on a failed setup, records no reason", () => {
+    const d = new Driver("swapin", plan({ nodes: 1, syncServer: null, limits: { setupAttemptsMax: 3 } }));
+    d.machine.start(0);
+    const setup = d.succeed(d.succeed(d.succeed(d.take())))[0] as Extract<SwapCommand, { type: "setup" }>;
+    d.machine.setupDone(d.now, 0, setup.attempt, false, "");
+    expect(d.machine.view(0).reason).toBeNull();
+  });
+
+  it("retries the sync server once when it does not start, then fails the swap naming it", () => {
+    const d = new Driver("swapin", plan({ nodes: 1, syncServer: 0 }));
+    d.machine.start(0);
+    const next = d.succeed(d.succeed(d.succeed(d.take())));
+    const sync = next.find((c) => c.type === "start-sync")!;
+    d.machine.syncStarted(d.now, false);
+    expect(d.kinds("sync.failed")).toEqual([{ experiment: "exp1", node: "node0", attempt: 1, reason: "did not start" }]);
+    const again = d.take().find((c) => c.type === "start-sync");
+    expect(again).toEqual(sync);
+    d.machine.syncStarted(d.now, false, "port in use");
+    expect(d.kinds("sync.failed")[1]).toEqual({ experiment: "exp1", node: "node0", attempt: 2, reason: "port in use" });
+    d.settle();
+    expect(d.machine.outcome).toMatchObject({ ok: false, reason: "the sync server on node0 port in use" });
+  });
+});
