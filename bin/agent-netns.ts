@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
+import { AGENT_LIFELINE_ENV } from "../real/agent/daemon.js";
 import { UsageError } from "./errors.js";
 
 /**
@@ -14,7 +15,7 @@ export const NETNS_DIR = "/var/run/netns";
 const NETNS_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 /** Set in the agent started inside the namespace: its name, and the fd of its lifeline. */
 export const NETNS_ENV = "TESTBED_AGENT_NETNS";
-export const LIFELINE_ENV = "TESTBED_AGENT_LIFELINE_FD";
+const LIFELINE_ENV = AGENT_LIFELINE_ENV;
 const LIFELINE_FD = 3;
 
 export interface NetnsHost {

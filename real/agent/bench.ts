@@ -1,11 +1,13 @@
 import { spawn } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import type { Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as tar from "tar";
 import { ServiceBenchError } from "./bench-error.js";
 import { Controller, type ControllerService } from "./controller.js";
+import { AGENT_LIFELINE_ENV } from "./daemon.js";
 import { readKey } from "./key.js";
 import { parseNodeFile } from "./nodes-file.js";
 
@@ -41,7 +43,11 @@ export async function runServiceBench(o: ServiceBenchOptions): Promise<ServiceBe
   const dir = mkdtempSync(join(tmpdir(), "testbed-bench-service-"));
   const keyPath = join(dir, "key");
   writeFileSync(keyPath, "bench-key-0123456789abcdef\n");
-  const child = spawn(process.execPath, [cliPath(), "agent", "--listen", "127.0.0.1:0", "--pool", String(o.agents), "--key", keyPath, "--dir", join(dir, "agents")], { stdio: ["ignore", "pipe", "ignore"] });
+  // A pipe on fd 3 is the agents' lifeline: if this process dies (a signal, even SIGKILL), they stop.
+  const child = spawn(process.execPath, [cliPath(), "agent", "--listen", "127.0.0.1:0", "--pool", String(o.agents), "--key", keyPath, "--dir", join(dir, "agents")], {
+    stdio: ["ignore", "pipe", "ignore", "pipe"],
+    env: { ...process.env, [AGENT_LIFELINE_ENV]: "3" },
+  });
   try {
     const nodes = parseNodeFile("agents", await readLines(child, o.agents));
     const made = new Map<string, { name: string; path: string; restart: boolean }>();
@@ -128,6 +134,7 @@ export async function runServiceBench(o: ServiceBenchOptions): Promise<ServiceBe
       child.kill("SIGTERM");
       await exited;
     }
+    (child.stdio[3] as Socket | null)?.destroy();
     rmSync(dir, { recursive: true, force: true });
   }
 }

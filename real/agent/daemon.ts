@@ -5,6 +5,12 @@ import { NodeAgent } from "./node.js";
 import { PeerMesh } from "./peer-mesh.js";
 import { AgentServer } from "./server.js";
 
+/**
+ * Set by a process that starts `testbed agent` and wants it gone with itself (agent --netns, bench
+ * service): the fd of a pipe from that process; the agent stops when the pipe closes.
+ */
+export const AGENT_LIFELINE_ENV = "TESTBED_AGENT_LIFELINE_FD";
+
 export interface AgentDaemonOptions {
   readonly host: string;
   readonly port: number;
