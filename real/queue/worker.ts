@@ -1,9 +1,10 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
-import type { Job } from "bullmq";
+import type { Job, Worker } from "bullmq";
 import type { Redis } from "ioredis";
 import { connectRedis, evictionWarning, reasonOf, type QueueUrl } from "./connection.js";
 import { decodeEnvelope, KEY_PREFIX, keys, type JobEnvelope } from "./job.js";
+import { CLOSE_DEADLINE_MS, fateOf, nothingToWaitFor, settlesWithin, STOP_GRACE_MS, stoppingLine, waitUntil, type HeldJob, type StopReport } from "./stopping.js";
 import type { BuildVersion } from "./version.js";
 
 /** A job's answer: anything JSON, with the run's trace fingerprint (empty when nothing ran). */
@@ -33,8 +34,12 @@ export interface WorkerOptions {
 
 export interface RunningWorker {
   readonly id: string;
-  /** Stops taking jobs, lets the running ones finish (up to `graceMs`), then disconnects. */
-  stop(graceMs?: number): Promise<void>;
+  /**
+   * Stops taking jobs, lets the running ones finish (up to `graceMs`), then closes the queue and
+   * its connections (cut after CLOSE_DEADLINE_MS even when Redis is gone or hangs). `why` starts
+   * the line it logs. Says what became of each job it held.
+   */
+  stop(graceMs?: number, why?: string): Promise<StopReport>;
   readonly counts: { done: number; refused: number; nondeterministic: number };
 }
 
@@ -51,8 +56,6 @@ export const RUN_KEYS_TTL_SEC = 86_400;
 const MAX_STALLED_COUNT = 2;
 /** Specs kept per worker (each a scenario's text). */
 const BLOBS_CACHED_MAX = 32;
-/** Time a stopping worker gives running jobs before it abandons them (they return to the queue). */
-export const STOP_GRACE_MS = 30_000;
 
 export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
   const redis = await connectRedis(o.target, { blocking: true });
@@ -62,9 +65,12 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
   const counts = { done: 0, refused: 0, nondeterministic: 0 };
   const blobs = new Map<string, string>();
   const context: JobContext = { blob: (blobId) => cachedBlob(redis, blobs, blobId) };
+  // Jobs from start until their result is in Redis (at most `concurrency`: BullMQ gives no more).
+  const held = new Map<string, HeldJob>();
+  const state: WorkerState = { o, redis, id, counts, held, stopping: null, quiet: false };
   // Loaded only by commands that use the queue (it adds to every command's start-up otherwise).
   const { UnrecoverableError, Worker } = await import("bullmq");
-  const worker = new Worker(keys.queue(o.version.id), (job: Job) => processJob(job, o, context, redis, id, counts, UnrecoverableError), {
+  const worker = new Worker(keys.queue(o.version.id), (job: Job) => processJob(job, state, context, UnrecoverableError), {
     connection: redis,
     prefix: KEY_PREFIX,
     concurrency: o.concurrency,
@@ -75,71 +81,109 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
   });
   let lastError = "";
   worker.on("error", (error) => {
-    // A dropped connection repeats its error on every retry; say it once per change.
+    // A dropped connection repeats its error on every retry; say it once per change. Errors of
+    // the stop's own cutting of connections say nothing new.
     const line = reasonOf(error);
-    if (line !== lastError) o.log(`queue error: ${line}`);
+    if (line !== lastError && !state.quiet) o.log(`queue error: ${line}`);
     lastError = line;
   });
   worker.on("stalled", (jobId) => o.log(`job ${jobId} stalled (its worker died or stopped answering); it is back in the queue`));
   worker.on("failed", (job, error) => {
+    if (job?.id !== undefined) held.delete(job.id);
     if (error instanceof UnrecoverableError) o.log(`refused job ${job?.id ?? "?"}: ${error.message}`);
   });
-  const beat = (): void => {
-    const info = { version: o.version.id, host: hostname(), pid: process.pid, concurrency: o.concurrency, done: counts.done };
-    redis.set(keys.worker(id), JSON.stringify(info), "PX", HEARTBEAT_TTL_MS).catch(() => {});
-  };
-  beat();
-  const reported = new Set<string>();
-  const gate = (): void => {
-    scanOtherBuilds(redis, o.version.id, reported, o.log).catch(() => {});
-  };
-  gate();
-  const timers = [setInterval(beat, HEARTBEAT_MS), setInterval(gate, GATE_SCAN_MS)];
-  for (const t of timers) t.unref();
+  worker.on("completed", (job) => {
+    if (job.id !== undefined) held.delete(job.id);
+  });
+  const timers = startBeats(state);
   o.log(`worker ${id.slice(0, 8)} on ${o.target.shown}, version ${o.version.id}, ${o.concurrency} at a time`);
   return {
     id,
     counts,
-    async stop(graceMs = STOP_GRACE_MS) {
+    stop: (graceMs = STOP_GRACE_MS, why = "stopping") => {
       for (const t of timers) clearInterval(t);
-      // close() waits for running jobs with no limit of its own; past the grace they are
-      // abandoned, and their locks expire so another worker takes them.
-      let timer: NodeJS.Timeout | undefined;
-      const grace = new Promise<"late">((resolve) => (timer = setTimeout(() => resolve("late"), graceMs)));
-      const closed = await Promise.race([worker.close().then(() => "closed" as const), grace]);
-      clearTimeout(timer);
-      if (closed === "late") await worker.close(true).catch(() => {});
-      await redis.del(keys.worker(id)).catch(() => {});
-      redis.disconnect();
+      return stopWorker(state, worker, graceMs, why);
     },
   };
 }
 
-async function processJob(
-  job: Job,
-  o: WorkerOptions,
-  context: JobContext,
-  redis: Redis,
-  workerId: string,
-  counts: RunningWorker["counts"],
-  UnrecoverableError: new (message: string) => Error,
-): Promise<JobAnswer> {
+interface WorkerState {
+  readonly o: WorkerOptions;
+  readonly redis: Redis;
+  readonly id: string;
+  readonly counts: RunningWorker["counts"];
+  readonly held: Map<string, HeldJob>;
+  /** Every job held since the stop began, or null while not stopping. */
+  stopping: Map<string, HeldJob> | null;
+  /** Set while the stop cuts connections: the errors that follow are its own doing. */
+  quiet: boolean;
+}
+
+/** Heartbeats and gate scans, on timers that do not keep the process alive. */
+function startBeats(s: WorkerState): NodeJS.Timeout[] {
+  const beat = (): void => {
+    const info = { version: s.o.version.id, host: hostname(), pid: process.pid, concurrency: s.o.concurrency, done: s.counts.done };
+    s.redis.set(keys.worker(s.id), JSON.stringify(info), "PX", HEARTBEAT_TTL_MS).catch(() => {});
+  };
+  beat();
+  const reported = new Set<string>();
+  const gate = (): void => {
+    scanOtherBuilds(s.redis, s.o.version.id, reported, s.o.log).catch(() => {});
+  };
+  gate();
+  const timers = [setInterval(beat, HEARTBEAT_MS), setInterval(gate, GATE_SCAN_MS)];
+  for (const t of timers) t.unref();
+  return timers;
+}
+
+/**
+ * Pauses (no more jobs; the running ones go on), waits for the held jobs up to the grace, then
+ * force-closes BullMQ, which then writes nothing more for them: a job still held stays active in
+ * Redis until its lock lapses, and another worker's stalled check hands it on. Every wait has a
+ * limit, so a worker whose Redis is gone or hangs still stops.
+ */
+async function stopWorker(s: WorkerState, worker: Worker, graceMs: number, why: string): Promise<StopReport> {
+  if (s.stopping !== null) throw new Error("the worker is already stopping");
+  s.stopping = new Map(s.held);
+  s.o.log(stoppingLine(why, s.held, graceMs));
+  void worker.pause(true).catch(() => {});
+  await waitUntil(() => nothingToWaitFor(s.held, s.redis.status === "ready"), graceMs);
+  const redisReady = s.redis.status === "ready";
+  s.quiet = true;
+  const forget = redisReady ? s.redis.del(keys.worker(s.id)) : Promise.resolve();
+  const closed = await settlesWithin(Promise.all([forget, worker.close(true)]), CLOSE_DEADLINE_MS);
+  s.redis.disconnect();
+  // BullMQ's own connection (for blocking reads) is cut too when closing it did not finish.
+  if (!closed) void settlesWithin(worker.disconnect(), CLOSE_DEADLINE_MS);
+  const jobs = [...s.stopping.values()].map((j) => ({ id: j.id, kind: j.kind, fate: fateOf(j, s.held) }));
+  return { graceMs, lockMs: s.o.lockMs, jobs, redisReady, closed };
+}
+
+async function processJob(job: Job, s: WorkerState, context: JobContext, UnrecoverableError: new (message: string) => Error): Promise<JobAnswer> {
+  // Held until the result is in Redis (the completed or failed event); "computed" once the
+  // handler has answered, since what follows only waits on Redis.
+  const held: HeldJob = { id: job.id ?? "?", kind: job.name, phase: "running" };
+  s.held.set(held.id, held);
+  s.stopping?.set(held.id, held);
   const envelope = decodeEnvelope(job.data);
   const refuse = (why: string): never => {
-    counts.refused++;
+    held.phase = "computed";
+    s.counts.refused++;
     throw new UnrecoverableError(why);
   };
   if (typeof envelope === "string") return refuse(`malformed job: ${envelope}`);
-  if (envelope.version !== o.version.id) return refuse(`built for version ${envelope.version}, this worker is ${o.version.id} (version gating)`);
+  if (envelope.version !== s.o.version.id) return refuse(`built for version ${envelope.version}, this worker is ${s.o.version.id} (version gating)`);
   let answer: JobAnswer;
   try {
-    answer = await o.handle(envelope, context);
+    answer = await s.o.handle(envelope, context);
   } catch (error) {
     if (error instanceof JobRefused) return refuse(error.message);
     throw error;
+  } finally {
+    held.phase = "computed";
   }
-  if (answer.fingerprint !== "" && (await recordFingerprint(redis, envelope, answer.fingerprint, workerId))) counts.nondeterministic++;
-  counts.done++;
+  if (answer.fingerprint !== "" && (await recordFingerprint(s.redis, envelope, answer.fingerprint, s.id))) s.counts.nondeterministic++;
+  s.counts.done++;
   return answer;
 }
 

@@ -151,6 +151,7 @@ const FAMILIES: Record<string, Case[]> = {
     ...each(["missing", ...BAD_STORES], (f) => ["swapin-node", "--node", "n0", "--target", "x.raw", "--db", f], 1),
     ...each([...BAD_INPUTS, "cut.ndz"], (f) => ["swapin-node", "--node", "n0", "--target", "x.raw", "--image", f, "--db", "new.db"], 2),
     ...each(BAD_OUTPUTS, (f) => ["plan", "swap", "--nodes", "10", "--delta-pct", "5", "--svg", f], 2),
+    { args: ["plan", "swap", "--nodes", "10", "--delta-pct", "5", "--queue", "bogus"], code: 2 },
     ...each(["missing", "text.txt"], (f) => ["bench", "delta", "--size-mib", "1", "--rewrite-mib", "1", "--dir", f], 2),
   ],
   frisbee: [
@@ -201,6 +202,7 @@ const FAMILIES: Record<string, Case[]> = {
     { args: ["sweep", "run", "scenario.json", "--seeds", "1..2", "--queue", "bogus", "--no-store"], code: 2 },
     ...each(BAD_INPUTS, (f) => ["sweep", "merge", f, "--no-store"], 2),
     { args: ["worker", "--queue", "bogus"], code: 2 },
+    { args: ["worker", "--queue", "redis://127.0.0.1:1", "--grace-ms", "-5"], code: 2 },
     { args: ["bench", "sweep", "--seeds", "x"], code: 2 },
   ],
   services: [

@@ -133,6 +133,8 @@ describe("testbed sweep and worker refuse bad input in one line", () => {
     // Plans through the queue: the same line, and no chart or store row appears.
     expectOneLineError(testbed("plan", "monitor", "--nodes", "10", "--days", "1", "--queue", "redis://127.0.0.1:1", "--db", "plan.db"), 1, /^testbed: redis:\/\/127\.0\.0\.1:1: cannot connect/);
     expectOneLineError(testbed("plan", "frisbee", "--clients", "1", "--queue", "redis://127.0.0.1:1", "--no-store", "--svg", "never.svg"), 1, /^testbed: redis:\/\/127\.0\.0\.1:1: cannot connect/);
+    expectOneLineError(testbed("plan", "swap", "--nodes", "10", "--delta-pct", "5", "--queue", "redis://127.0.0.1:1", "--svg", "never.svg"), 1, /^testbed: redis:\/\/127\.0\.0\.1:1: cannot connect/);
+    expectOneLineError(testbed("plan", "swap", "--nodes", "10", "--delta-pct", "5", "--queue", "redis://", "--svg", "never.svg"), 2, /^testbed: --queue: the URL names no host/);
     expectOneLineError(testbed("plan", "frisbee", "--clients", "1", "--queue", "http://x", "--no-store", "--svg", "never.svg"), 2, /^testbed: --queue: expected a redis:\/\/ or rediss:\/\/ URL/);
     expect(existsSync(join(dir, "never.svg"))).toBe(false);
   });

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
-import { STOP_GRACE_MS } from "../../real/queue/worker.js";
+import { CLOSE_DEADLINE_MS, STOP_GRACE_MS } from "../../real/queue/stopping.js";
 import { killChildren, testbed, until } from "../real/frisbee/support.js";
 import { redisSkipReason, startTestRedis } from "../support/redis.js";
 
@@ -59,7 +59,7 @@ describe("the Kubernetes manifest", () => {
     expectKnownFlags(args, "worker");
     expect(args[args.indexOf("--queue") + 1]).toBe("redis://testbed-redis:6379");
     expect(args[args.indexOf("--concurrency") + 1]).toBe(workerContainer.resources.requests.cpu);
-    expect(byName("testbed-worker").spec.template.spec.terminationGracePeriodSeconds).toBeGreaterThan(STOP_GRACE_MS / 1000);
+    expect(byName("testbed-worker").spec.template.spec.terminationGracePeriodSeconds).toBeGreaterThan((STOP_GRACE_MS + CLOSE_DEADLINE_MS) / 1000);
   });
 
   it.skipIf(redisSkipReason() !== null)(`starts a worker that connects and stops cleanly with the manifest's arguments${redisSkipReason() === null ? "" : ` (skipped: ${redisSkipReason()})`}`, async () => {
