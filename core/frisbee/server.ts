@@ -114,6 +114,8 @@ export class FrisbeeServer implements Process {
   private idleSinceUs = -1;
   /** Took work off an empty queue at this time; -1 while idle. */
   private busySinceUs = -1;
+  /** The idle time passed while the sender was busy: look again when it finds the queue empty. */
+  private idleCheckDue = false;
   private lossSeen = false;
   private lastActivityUs = 0;
   private exited = false;
@@ -372,6 +374,10 @@ export class FrisbeeServer implements Process {
         this.idleSinceUs = this.env.now();
         if (this.busySinceUs >= 0) this.stats.busyUs += this.idleSinceUs - this.busySinceUs;
         this.busySinceUs = -1;
+        if (this.idleCheckDue) {
+          this.idleCheckDue = false;
+          this.env.timers.set(TIMER_IDLE, this.idleSinceUs);
+        }
         return false;
       }
       this.workNext = work.block;
@@ -407,8 +413,15 @@ export class FrisbeeServer implements Process {
   }
 
   private checkIdle(): void {
-    if (this.env.now() < this.lastActivityUs + this.options.idleExitUs || this.queue.length > 0 || this.idleSinceUs < 0) {
+    if (this.env.now() < this.lastActivityUs + this.options.idleExitUs) {
       this.armIdle();
+      return;
+    }
+    // Quiet for long enough but still sending: decide when the sender next finds the queue empty.
+    // (Re-arming at the deadline, which has passed, fired again at once, for ever: a sender busy
+    // for longer than the idle time with no request heard spun in place.)
+    if (this.queue.length > 0 || this.idleSinceUs < 0) {
+      this.idleCheckDue = true;
       return;
     }
     this.exited = true;

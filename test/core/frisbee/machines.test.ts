@@ -75,6 +75,20 @@ describe("Frisbee server and clients in a simulated world", () => {
       expect(stats.blocksSent / (stats.busyUs / 1e6)).toBeLessThanOrEqual(pacedBlocksPerSec(t.pacing) * 1.001);
     });
 
+    it("exits idle only once the sender has found the queue empty, even when it sent for longer than the idle time without a request", () => {
+      // A chunk takes 2 s at 1 block per 2 ms, and a lone client asks only when one completes: the
+      // idle time (0.5 s) passes while the server is still sending. It used to re-arm its idle
+      // check at the passed deadline and fire it again at once, for ever, at one instant.
+      const t = imaging({ clients: 1, chunks: 3, pacing: { burstPackets: 1, burstGapUs: 2_000 }, idleExitUs: 500_000 });
+      const stop = t.world.engine.run({ untilUs: RUN_LIMIT_US, eventsMax: 2_000_000 });
+      expect(stop).not.toBe("eventsMax");
+      expectEveryChunkWrittenOnce(t.client(0), t);
+      const stats = t.server().stats;
+      const lastSendUs = (t.sentBlocks[t.sentBlocks.length - 1] as SentBlock).atUs;
+      expect(stats.exitedAtUs).toBeGreaterThan(lastSendUs);
+      expect(t.world.eventCounts.get("frisbee.idle-exit")).toBe(1);
+    });
+
     it("sends only the blocks of a short last chunk and the clients write it", () => {
       const blockCount = 10 * CHUNK_BLOCKS - 300;
       const t = imaging({ clients: 2, chunks: 10, blockCount, clientDownlinkLoss: 0.02 });

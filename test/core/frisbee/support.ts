@@ -42,6 +42,8 @@ export interface ImagingSetup {
   /** Per-client overrides (by index). */
   clientOverrides?: (index: number) => Partial<FrisbeeClientOptions>;
   badRanges?: readonly { offset: number; length: number }[];
+  /** The server exits after this long with no request or report (0: never). */
+  idleExitUs?: Micros;
 }
 
 export interface SentBlock {
@@ -101,7 +103,7 @@ export function imaging(setup: ImagingSetup): Imaging {
     image: { blockCount, byteCount: blockCount * 1024, uncompressedBytes: chunks * rawChunkBytes },
     pacing,
     dynamic: setup.dynamic ?? false,
-    idleExitUs: 0,
+    idleExitUs: setup.idleExitUs ?? 0,
     progressRequest: setup.progressRequest ?? null,
   };
   world.install(serverHost, PORT, (env) => {
