@@ -208,10 +208,17 @@ export function realRunner(f: Record<string, unknown>): RealSwapRunner {
     nodesFile: text("nodesFile") ?? null,
     exec,
     tmcd: text("tmcd") ?? null,
+    serverAddress: serverAddress(text("serverAddress") ?? "127.0.0.1"),
     syncPort: parseWhole("--sync-port", text("syncPort") ?? "16534", 1, 65_535),
     portBase: parseWhole("--port-base", text("portBase") ?? "7700", 1, 65_000),
     bandwidthBps: bandwidth,
     db: text("db") ?? DEFAULT_STORE_PATH,
     testbed: [process.execPath, fileURLToPath(new URL("./testbed.js", import.meta.url))],
   });
+}
+
+function serverAddress(text: string): string {
+  const parts = text.split(".");
+  if (parts.length !== 4 || parts.some((p) => !/^\d{1,3}$/.test(p) || Number(p) > 255)) throw new UsageError(`--server-address: expected an IPv4 address, got "${text}"`);
+  return text;
 }

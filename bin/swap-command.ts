@@ -27,6 +27,7 @@ export function addRealNodeOptions(cmd: Command): Command {
     .option("--nodes-file <file>", "real: machines to use, one per line: name address [folder] (default: local nodes on loopback addresses)")
     .option("--exec <prefix>", "real: how to run a command on a node, e.g. 'ssh {address} --' (default: on this machine)")
     .option("--tmcd <host:port>", "real: a running node-configuration server (default: one in this process for the swap)")
+    .option("--server-address <addr>", "real: this machine's address the nodes reach; its image and node-configuration servers use it (e.g. a bridge's, for nodes in network namespaces)", "127.0.0.1")
     .option("--sync-port <port>", "real: the sync server's port on its node", "16534")
     .option("--port-base <port>", "real: UDP port of the first image server (the others follow)", "7700")
     .option("--bandwidth <rate>", "real: image servers' rate", "500Mbit");

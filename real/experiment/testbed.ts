@@ -49,6 +49,8 @@ export interface RealTestbedOptions {
   /** Multicast group and UDP port of image i. */
   readonly groupOf: (image: number) => string;
   readonly portOf: (image: number) => number;
+  /** This machine's address the nodes reach: the image servers send from it. */
+  readonly serverAddress: string;
   /** Where nodes ask what to load (host:port). */
   readonly tmcd: string;
   /** The argv that runs `testbed` on a node (the node's command, then these). */
@@ -145,7 +147,7 @@ export class RealTestbed {
         imagePath: img.file,
         group: this.o.groupOf(image),
         port: this.o.portOf(image),
-        iface: "127.0.0.1",
+        iface: this.o.serverAddress,
         pacing: pacingForBandwidth(this.o.bandwidthBps),
         dynamic: false,
         heartbeatSec: 0,

@@ -20,6 +20,12 @@ export interface RealRunOptions {
   readonly exec: readonly string[];
   /** An external node-configuration server (host:port); null: one in this process for the swap. */
   readonly tmcd: string | null;
+  /**
+   * The address of this machine the nodes reach: its node-configuration server listens there and
+   * its image servers send from there (127.0.0.1 for local nodes; a bridge's address for nodes in
+   * network namespaces; the LAN address for machines). Absent: 127.0.0.1.
+   */
+  readonly serverAddress?: string;
   readonly syncPort: number;
   /** UDP port of the first image server; the others follow. */
   readonly portBase: number;
@@ -52,9 +58,10 @@ async function runReal(ctx: SwapContext, o: RealRunOptions): Promise<WorldResult
   store.setNodeHosts(spec.name, new Map(spec.nodes.map((n, i) => [n.name, (pnodes[i] as RealNode).address])));
   store.setServing(spec.name, { images: {}, syncPort: o.syncPort, heartbeatSec: ctx.heartbeatSec });
   let nodeconfig: RunningNodeConfig | null = null;
+  const serverAddress = o.serverAddress ?? "127.0.0.1";
   const tmcd = o.tmcd ?? (await (async () => {
-    nodeconfig = await startNodeConfigServer({ host: "127.0.0.1", port: 0, store, events: { emit: (kind, fields) => ctx.event(clockUs(), "boss", kind, fields) } });
-    return `127.0.0.1:${nodeconfig.port}`;
+    nodeconfig = await startNodeConfigServer({ host: serverAddress, port: 0, store, events: { emit: (kind, fields) => ctx.event(clockUs(), "boss", kind, fields) } });
+    return `${serverAddress}:${nodeconfig.port}`;
   })());
   if (parseTmcd(tmcd) === null) throw new ExperimentError(`--tmcd: expected host:port, got "${tmcd}"`);
   let machine: SwapMachine | null = null;
@@ -77,6 +84,7 @@ async function runReal(ctx: SwapContext, o: RealRunOptions): Promise<WorldResult
       images: spec.images.map((i) => ({ name: i.name, file: resolve(i.file ?? "") })),
       groupOf: (image) => `239.192.${slot}.${image + 1}`,
       portOf: (image) => o.portBase + image,
+      serverAddress,
       tmcd,
       testbed: o.testbed,
       exec: o.exec,

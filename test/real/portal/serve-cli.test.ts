@@ -39,15 +39,16 @@ describe("testbed serve: the real world's node flags, as exp swapin takes them",
     expect(rate.code).toBe(2);
     expect(rate.stderr).toBe('testbed: --bandwidth: expected a rate such as 500Mbit, got "fast"\n');
     expect(serveOnce("--sync-port", "0").stderr).toMatch(/^testbed: --sync-port: /);
+    expect(serveOnce("--server-address", "loopback").stderr).toBe('testbed: --server-address: expected an IPv4 address, got "loopback"\n');
   });
 
   it("lists the same real-world flags in its help as exp swapin", () => {
     const flags = (args: string[]) => {
       const help = spawnSync(process.execPath, [CLI, ...args, "--help"], { encoding: "utf8" }).stdout;
-      return ["--nodes-dir", "--nodes-file", "--exec", "--tmcd", "--sync-port", "--port-base", "--bandwidth"].filter((f) => help.includes(`${f} <`));
+      return ["--nodes-dir", "--nodes-file", "--exec", "--tmcd", "--server-address", "--sync-port", "--port-base", "--bandwidth"].filter((f) => help.includes(`${f} <`));
     };
     expect(flags(["serve"])).toEqual(flags(["exp", "swapin"]));
-    expect(flags(["serve"])).toHaveLength(7);
+    expect(flags(["serve"])).toHaveLength(8);
   });
 
   it("swaps in, from the page's API, the machines its --nodes-file names, through its --exec prefix", async () => {
