@@ -181,7 +181,7 @@ async function serve(options: FrisbeedOptions): Promise<void> {
     process.off("SIGINT", stop);
     process.off("SIGTERM", stop);
     const s = d.server.stats;
-    console.log(`frisbeed: sent ${s.blocksSent} blocks (${s.blocksResent} again), ${s.joins} joins, ${s.leaves} leaves, ${s.progressReports} progress reports (${s.progressLost} lost), ${s.requests} requests, ${s.prequests} partial requests, ${d.netStats.sendDropped} datagrams dropped by --drop-sent, busy ${(s.busyUs / 1e6).toFixed(3)} s`);
+    console.log(`frisbeed: sent ${s.blocksSent} blocks (${s.blocksResent} again), ${s.joins} joins, ${s.leaves} leaves, ${s.progressReports} progress reports (${s.progressLost} lost), ${s.requests} requests, ${s.prequests} partial requests, ${d.netStats.sendDropped} datagrams dropped by --drop-sent, busy ${(d.server.busyUsNow() / 1e6).toFixed(3)} s`);
     process.exitCode = 0;
   } catch (error) {
     process.exitCode = report(error);

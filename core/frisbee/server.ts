@@ -151,6 +151,11 @@ export class FrisbeeServer implements Process {
     return this.exited;
   }
 
+  /** stats.busyUs with the stretch still running counted up to now (a server stopped while sending). */
+  busyUsNow(): number {
+    return this.stats.busyUs + (this.busySinceUs >= 0 ? this.env.now() - this.busySinceUs : 0);
+  }
+
   /** Clients that joined and have not left. */
   get clients(): number {
     return this.members.size;

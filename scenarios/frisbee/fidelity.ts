@@ -199,8 +199,9 @@ function simMeasures(model: "packet" | "chunk", o: FrisbeePlanOptions, s: Fideli
   const f = built.frisbee;
   if (f === null) throw new Error("the plan's scenario has no Frisbee");
   const runtimes = f.clients.filter((l) => l.client.state === "done").map((l) => (l.client.counters.doneAtUs - l.startUs) / 1e6);
-  const st = (f.servers[0] as (typeof f.servers)[number]).server.stats;
-  return measures(runtimes, st.blocksSent, st.requests, st.prequests, st.busyUs / 1e6, imageBlocks);
+  const server = (f.servers[0] as (typeof f.servers)[number]).server;
+  const st = server.stats;
+  return measures(runtimes, st.blocksSent, st.requests, st.prequests, server.busyUsNow() / 1e6, imageBlocks);
 }
 
 function measures(runtimesSec: readonly number[], blocksSent: number, requests: number, prequests: number, busySec: number, imageBlocks: number): Measures {

@@ -73,6 +73,19 @@ describe("Frisbee server and clients in a simulated world", () => {
       expect(stats.busyUs).toBeGreaterThanOrEqual(last - first);
       expect(stats.busyUs).toBeLessThanOrEqual(last - first + t.pacing.burstGapUs + SERVER_DEFAULTS.idlePollUs);
       expect(stats.blocksSent / (stats.busyUs / 1e6)).toBeLessThanOrEqual(pacedBlocksPerSec(t.pacing) * 1.001);
+      expect(t.server().busyUsNow()).toBe(stats.busyUs);
+    });
+
+    it("counts a stretch of sending still running in busyUsNow (a server stopped while it sends)", () => {
+      const t = imaging({ clients: 2, chunks: 20 });
+      const firstUs = 100_000;
+      t.world.run(firstUs);
+      const server = t.server();
+      // Still sending: the stretch has not ended, so only busyUsNow counts it, up to now.
+      expect(server.stats.busyUs).toBe(0);
+      const startedUs = (t.sentBlocks[0] as SentBlock).atUs;
+      expect(server.busyUsNow()).toBeGreaterThanOrEqual(firstUs - startedUs);
+      expect(server.busyUsNow()).toBeLessThanOrEqual(firstUs - startedUs + SERVER_DEFAULTS.idlePollUs);
     });
 
     it("exits idle only once the sender has found the queue empty, even when it sent for longer than the idle time without a request", () => {
