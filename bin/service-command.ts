@@ -91,12 +91,21 @@ interface Loaded {
   def: ServiceDefinition | null;
 }
 
-function load(f: ServiceFlags, needService: boolean): Loaded {
+function load(f: ServiceFlags, needService: boolean, storing: boolean): Loaded {
   const nodes = userInput(() => readNodeFile(f.nodes));
   const key = userInput(() => readKey(f.key));
   if (needService && f.service === undefined) throw new UsageError("--service: this command needs the service definition file");
   const def = f.service === undefined ? null : readServiceDefinition(f.service, nodes.map((n) => n.name));
+  if (storing) checkServiceStore(f);
   return { nodes, key, def };
+}
+
+/**
+ * Opens and checks the store before any agent is asked: a --db that is not a store costs no
+ * rollout (the nodes changed, the record refused). A command that records its work may create it.
+ */
+function checkServiceStore(f: { store: boolean; db: string }): void {
+  if (f.store) openServiceStore(f.db).close();
 }
 
 function targetsOf(f: ServiceFlags, l: Loaded): number[] {
@@ -130,7 +139,7 @@ function gaveUpNote(r: NodeStatus): string {
 }
 
 async function statusCommand(f: ServiceFlags): Promise<number> {
-  const l = load(f, false);
+  const l = load(f, false, true);
   const c = new Controller(l.nodes, l.key, l.def);
   try {
     const rows = await c.status();
@@ -159,7 +168,7 @@ function versionOf(f: ServiceFlags): string {
 
 async function deployCommand(f: ServiceFlags): Promise<number> {
   const version = versionOf(f);
-  const l = load(f, true);
+  const l = load(f, true, true);
   const c = new Controller(l.nodes, l.key, l.def);
   try {
     const results = await c.deploy(version);
@@ -174,7 +183,7 @@ async function deployCommand(f: ServiceFlags): Promise<number> {
 
 async function rolloutCommand(f: ServiceFlags): Promise<number> {
   const version = versionOf(f);
-  const l = load(f, true);
+  const l = load(f, true, true);
   const c = new Controller(l.nodes, l.key, l.def, (line) => console.error(`testbed: ${line}`));
   try {
     const startedAt = new Date().toISOString();
@@ -199,7 +208,7 @@ async function rolloutCommand(f: ServiceFlags): Promise<number> {
 }
 
 async function checksumCommand(f: ServiceFlags): Promise<number> {
-  const l = load(f, true);
+  const l = load(f, true, true);
   if ((l.def as ServiceDefinition).checksumFiles.length === 0) throw new UsageError(`${f.service}: checksum: the definition names no files to hash`);
   const c = new Controller(l.nodes, l.key, l.def);
   try {
@@ -217,7 +226,7 @@ async function checksumCommand(f: ServiceFlags): Promise<number> {
  * and keeping at most the agent's own cap per node (older rotated files are dropped).
  */
 async function logsCommand(f: ServiceFlags): Promise<number> {
-  const l = load(f, false);
+  const l = load(f, false, false);
   const out = f.out ?? "service-logs";
   // A file, a protected folder or a missing parent is refused before any agent is asked.
   checkOutputFolder(out, "log folder");

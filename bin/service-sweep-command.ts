@@ -108,6 +108,8 @@ async function sweepCommand(f: SweepFlags): Promise<number> {
   const wanted = wantedOf(f, def !== null);
   const checksumEvery = checksumEveryOf(f, def);
   const service = def?.name ?? "default";
+  // The store is opened and checked before the first round: a --db that is not a store costs no restarts unrecorded.
+  if (f.store) openServiceStore(f.db).close();
   const c = new Controller(nodes, key, def);
   const sweeper = new SweepController(c, nodes, { intervalUs, silentAfterUs, restartCommand, wanted });
   const stop = new AbortController();

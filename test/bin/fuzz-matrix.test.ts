@@ -2,6 +2,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import * as tar from "tar";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAgent, type RunningAgent } from "../../real/agent/daemon.js";
 import { createImage, nodeEngine, writeDiskLikeFile } from "../../real/image/index.js";
@@ -46,6 +47,16 @@ beforeAll(async () => {
   writeFileSync(at("key"), "0123456789abcdef0123456789abcdef\n");
   agent = await startAgent({ host: "127.0.0.1", port: 0, key: Buffer.from("0123456789abcdef0123456789abcdef"), dir: join(root, "agent"), node: "n0", log: () => {} });
   writeFileSync(at("agents.txt"), `n0 127.0.0.1:${agent.port}\n`);
+  // A service whose node nobody serves: a command that asked it first would print its failures before the store's.
+  writeFileSync(at("dead.txt"), "n0 127.0.0.1:1\n");
+  mkdirSync(at("svc"));
+  writeFileSync(at("svc/run.sh"), "exec sleep 1000\n");
+  await tar.c({ file: at("v1.tar"), cwd: at("svc"), portable: true }, ["run.sh"]);
+  rmSync(at("svc"), { recursive: true });
+  writeFileSync(
+    at("svc.json"),
+    JSON.stringify({ name: "cdn", experiment: "e1", ports: "41000-41009", processes: [{ name: "server", command: ["sh", "run.sh"] }], nodeSets: [{ name: "all", nodes: "*", tarballs: [{ file: "v1.tar" }] }], checksum: ["run.sh"] }),
+  );
   const store = openExperimentStore(at("ok.db"));
   store.createExperiment("e1", [{ node: "n0", host: "10.0.0.1" }]);
   store.close();
@@ -211,6 +222,13 @@ const FAMILIES: Record<string, Case[]> = {
     { args: ["bench", "service", "--agents", "0"], code: 2 },
     // The log folder is checked before the agents are asked: never a file (an input included), never under a missing folder.
     ...each(["text.txt", "key", "agents.txt", "ro.txt", "nofolder/out"], (f) => ["service", "logs", "--nodes", "agents.txt", "--key", "key", "--out", f], 2),
+    // The store is checked before any agent is asked: a bad --db costs no rollout, deploy or sweep round.
+    ...each(BAD_STORES, (f) => ["service", "rollout", "--nodes", "dead.txt", "--key", "key", "--service", "svc.json", "--release", "v1", "--db", f], 1),
+    ...each(BAD_STORES, (f) => ["service", "deploy", "--nodes", "dead.txt", "--key", "key", "--service", "svc.json", "--release", "v1", "--db", f], 1),
+    ...each(["dir", "text.txt"], (f) => ["service", "status", "--nodes", "dead.txt", "--key", "key", "--db", f], 1),
+    ...each(["dir", "text.txt"], (f) => ["service", "checksum", "--nodes", "dead.txt", "--key", "key", "--service", "svc.json", "--db", f], 1),
+    ...each(["dir", "text.txt"], (f) => ["service", "sweep", "--nodes", "dead.txt", "--key", "key", "--rounds", "1", "--db", f], 1),
+    { args: ["service", "rollout", "--nodes", "dead.txt", "--key", "key", "--service", "svc.json", "--release", "bad/version"], code: 2 },
   ],
 };
 
