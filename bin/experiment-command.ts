@@ -85,7 +85,7 @@ function registerFileCommands(exp: Command): void {
     });
   exp
     .command("delete")
-    .description("remove an experiment that is not swapped in (new, swapped or failed)")
+    .description("remove an experiment that is not swapped in (new, swapped or failed), with its saved disk records (image gc then removes the deltas)")
     .argument("<name>", "experiment name")
     .option("--db <path>", "store file", DEFAULT_STORE_PATH)
     .option("--json", "print JSON")

@@ -7,7 +7,7 @@ import type { PartitionPlan } from "../../core/experiment/plan.js";
 import { pacingForBandwidth } from "../../core/frisbee/rate.js";
 import { startFrisbeed, type Frisbeed } from "../frisbee/server.js";
 import { recordNodeLoad } from "../image/swap.js";
-import { openDiskImageStore } from "../store/index.js";
+import { diskStateNode, openDiskImageStore } from "../store/index.js";
 import { NodeProcesses, type ChildOutcome } from "./processes.js";
 import { startDetached, stopDetached } from "./detached.js";
 
@@ -306,10 +306,6 @@ export class RealTestbed {
   }
 }
 
-/** The name an experiment's node has in the store's disk-state records (node_disks): one per experiment node, whichever machine stands for it. */
-export function diskStateNode(experiment: string, node: string): string {
-  return `${experiment}/${node}`;
-}
 
 /** The save step: the delta of the node's disk against its recorded image, recorded in the store. */
 export function saveCommand(db: string, node: string, partition: number, disk: string, dir: string): string[] {

@@ -48,7 +48,7 @@ export interface ExperimentStore extends ExperimentLive {
    * transaction, so two processes asking at once cannot both start a swap. Returns the new state.
    */
   transition(name: string, action: ExperimentAction, reason?: string, world?: "sim" | "real"): ExperimentState;
-  /** Deletes an experiment the table lets go (new, swapped or failed), with its nodes and partitions. */
+  /** Deletes an experiment the table lets go (new, swapped or failed), with its nodes, partitions and saved disk records. */
   deleteExperiment(name: string): void;
   setSaveDiskState(name: string, save: boolean): void;
   /** The addresses nodes have in this world (the node-configuration server knows nodes by them). */
@@ -63,6 +63,11 @@ export interface ExperimentStore extends ExperimentLive {
 }
 
 /** `mustExist`: refuse a missing file rather than create a store (for commands that only read). */
+/** The name an experiment's node has in the store's disk-state records (node_disks): one per experiment node, whichever machine stands for it. */
+export function diskStateNode(experiment: string, node: string): string {
+  return `${experiment}/${node}`;
+}
+
 export function openExperimentStore(path: string, options: { mustExist?: boolean } = {}): ExperimentStore {
   return new SqliteExperimentStore(openStoreConnection(path, options), path);
 }
@@ -87,6 +92,9 @@ class SqliteExperimentStore extends ExperimentLive implements ExperimentStore {
       setServer: db.prepare("UPDATE experiments SET sync_server = ? WHERE name = ?"),
       setState: db.prepare("UPDATE experiments SET state = ?, state_reason = ?, world = COALESCE(?, world), updated_at = ? WHERE name = ?"),
       delete: db.prepare("DELETE FROM experiments WHERE name = ?"),
+      // Its nodes' disk records (named EXPERIMENT/NODE, diskStateNode): compared by prefix, not LIKE,
+      // whose wildcards an experiment name may hold.
+      deleteDisks: db.prepare<[number, string]>("DELETE FROM node_disks WHERE substr(node, 1, ?) = ?"),
       setSave: db.prepare("UPDATE experiments SET save_disk_state = ?, updated_at = ? WHERE name = ?"),
       setHost: db.prepare("UPDATE experiment_nodes SET host = ? WHERE experiment = ? AND node = ?"),
       host: db.prepare<[string, string]>("SELECT host FROM experiment_nodes WHERE experiment = ? AND node = ?"),
@@ -188,6 +196,9 @@ class SqliteExperimentStore extends ExperimentLive implements ExperimentStore {
       const t = transition(exp.state, "delete");
       if (!t.ok) throw new ExperimentError(`experiment ${name}: ${t.why}`);
       this.statements.delete.run(name);
+      // Its saved disks go with it, so that image gc may remove their deltas and signatures.
+      const prefix = diskStateNode(name, "");
+      this.statements.deleteDisks.run(prefix.length, prefix);
     });
     guard(this.path, `delete experiment ${name}`, () => remove.immediate());
   }

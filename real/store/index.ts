@@ -18,6 +18,7 @@ export {
   EXPERIMENT_NODES_MAX,
   ExperimentError,
   checkNewExperiment,
+  diskStateNode,
   openExperimentStore,
   type ExperimentEvent,
   type ExperimentNode,

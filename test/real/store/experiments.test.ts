@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { ExperimentError, openExperimentStore, SiteVariableError } from "../../../real/store/index.js";
+import { diskStateNode, ExperimentError, openDiskImageStore, openExperimentStore, SiteVariableError } from "../../../real/store/index.js";
 import { parseExperiment } from "../../../scenarios/experiment/schema.js";
 
 const dir = mkdtempSync(join(tmpdir(), "testbed-exp-store-"));
@@ -46,6 +46,29 @@ describe("the experiment store", () => {
     store.deleteExperiment("exp1");
     expect(store.experiment("exp1")).toBeUndefined();
     expect(store.partitions("exp1")).toEqual([]);
+  });
+
+  it("drops a deleted experiment's saved disk records, and only its own, so that image gc may collect them", () => {
+    const path = join(dir, "disks.db");
+    const experiments = openExperimentStore(path);
+    const disks = openDiskImageStore(path);
+    try {
+      // exp1's own node, another experiment whose name starts with exp1, one with a LIKE wildcard, and a bare node
+      const other = parseExperiment(JSON.stringify({ name: "exp10", nodes: [{ name: "node", count: 1, image: "std" }], images: { std: { size: "8MiB", data: "24MiB" } } }), "exp10.json");
+      experiments.createFromSpec(spec);
+      experiments.createFromSpec(other);
+      disks.addImage({ digest: "d1", imageId: "i1", path: "/images/std.ndz", bytes: 1 });
+      const nodes = [diskStateNode("exp1", "node0"), diskStateNode("exp1", "node1"), diskStateNode("exp10", "node0"), diskStateNode("exp_", "node0"), "node0"];
+      for (const node of nodes) disks.recordLoad(node, 1, "d1");
+      disks.recordSave(diskStateNode("exp1", "node0"), 1, { path: "/deltas/exp1-node0.ndz", digest: "x", base: "d1", kind: "delta", deltaId: "x", bytes: 10, dataBytes: 5 });
+      expect(disks.unreferenced().deltas).toEqual([]);
+      experiments.deleteExperiment("exp1");
+      expect(disks.nodeDisks().map((d) => d.node)).toEqual(["exp10/node0", "exp_/node0", "node0"]);
+      expect(disks.unreferenced().deltas).toEqual([{ path: "/deltas/exp1-node0.ndz", bytes: 10 }]);
+    } finally {
+      experiments.close();
+      disks.close();
+    }
   });
 
   it("lets exactly one of two processes start a swap-in at once", () => {
