@@ -107,7 +107,7 @@ export class NodeAgent {
   /** The heartbeat mesh: told the service's protocol and the peers this node had. */
   async attachPeers(mesh: PeerMesh): Promise<void> {
     this.mesh = mesh;
-    mesh.link.setProtocol(this.state.service === null ? 0 : (this.state.service.protocol ?? PROTOCOL_DEFAULT));
+    if (this.state.service !== null) mesh.link.setProtocol(this.state.service.protocol ?? PROTOCOL_DEFAULT);
     const peers = this.state.peers;
     if (peers !== undefined) await mesh.setPeers(peers.list, peers.self).catch((e: Error) => this.log(`peers.error why=${JSON.stringify(e.message)}`));
   }

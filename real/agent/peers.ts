@@ -55,6 +55,8 @@ export interface PeerDrops {
   replayed: number;
   /** Does not echo this agent's current nonce (the peer has not heard this agent yet, or it is old). */
   unverified: number;
+  /** Came while this agent runs no service yet: it has no protocol to judge the heartbeat by. */
+  notServing: number;
 }
 
 export interface PeerView {
@@ -73,7 +75,8 @@ export interface PeerView {
 
 export interface PeerMeshStatus {
   readonly self: string | null;
-  readonly protocol: number;
+  /** The service's protocol version; null while no service is installed (nothing sent, nothing judged). */
+  readonly protocol: number | null;
   readonly periodMs: number;
   readonly sent: number;
   readonly accepted: number;
@@ -121,10 +124,12 @@ export class PeerLink {
   private peers: PeerRecord[] = [];
   private byAddress = new Map<string, number>();
   private self = -1;
+  /** False until a service (and so a protocol) is installed: an agent without one is nobody's peer yet. */
+  private serving = false;
   private seq = 0;
   generation = 0;
   sent = 0;
-  readonly dropped: PeerDrops = { unknown: 0, malformed: 0, flooded: 0, badMac: 0, mismatch: 0, replayed: 0, unverified: 0 };
+  readonly dropped: PeerDrops = { unknown: 0, malformed: 0, flooded: 0, badMac: 0, mismatch: 0, replayed: 0, unverified: 0, notServing: 0 };
   error: string | null = null;
 
   constructor(private readonly o: PeerLinkOptions) {
@@ -133,13 +138,19 @@ export class PeerLink {
     this.liveness = new PeerLiveness(this.rule, 1);
   }
 
-  get protocol(): number {
-    return this.gate.version;
+  get protocol(): number | null {
+    return this.serving ? this.gate.version : null;
   }
 
-  /** The service's protocol version: what heartbeats carry, and what peers must speak to count. */
+  /**
+   * The service's protocol version: what heartbeats carry, and what peers must speak to count.
+   * Until it is first set the agent sends no heartbeat and judges none: a node being deployed
+   * (peers told, service not yet in place) would otherwise be counted by its peers as speaking
+   * another version, and count theirs so.
+   */
   setProtocol(protocol: number): void {
     this.gate.version = protocol;
+    this.serving = true;
   }
 
   /** The node file's nodes (this agent is `self` among them); what was heard of the old list is forgotten. */
@@ -166,7 +177,7 @@ export class PeerLink {
 
   /** One heartbeat to every other peer. */
   tick(): Outgoing[] {
-    if (this.self < 0) return [];
+    if (this.self < 0 || !this.serving) return [];
     this.seq = (this.seq + 1) % U32;
     const out: Outgoing[] = [];
     this.peers.forEach((p, i) => {
@@ -190,6 +201,7 @@ export class PeerLink {
   receive(now: Micros, bytes: Uint8Array, host: string, port: number): void {
     const i = this.byAddress.get(addressKey(host, port));
     if (i === undefined || i === this.self) return void this.dropped.unknown++;
+    if (!this.serving) return void this.dropped.notServing++;
     const p = this.peers[i] as PeerRecord;
     const slot = this.liveness.slotOf(now);
     if (p.floodSlot !== slot) {
@@ -247,7 +259,7 @@ export class PeerLink {
         heardAgoMs: p.heardAtUs === null ? null : Math.floor((now - p.heardAtUs) / 1000),
       }];
     });
-    return { self: this.selfName, protocol: this.gate.version, periodMs: this.rule.periodUs / 1000, sent: this.sent, accepted: this.gate.accepted, ignored: this.gate.ignored, dropped: { ...this.dropped }, peers, error: this.error };
+    return { self: this.selfName, protocol: this.protocol, periodMs: this.rule.periodUs / 1000, sent: this.sent, accepted: this.gate.accepted, ignored: this.gate.ignored, dropped: { ...this.dropped }, peers, error: this.error };
   }
 }
 

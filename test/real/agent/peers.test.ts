@@ -62,6 +62,24 @@ describe("heartbeats between agents (real/agent/peers.ts)", () => {
     expect(fresh.accepted).toBe(0);
   });
 
+  it("sends and judges nothing before a service is installed, so a node being deployed is not counted as another version", () => {
+    const m = mesh();
+    const deploying = new PeerLink({ key: KEY, incarnation: 100n });
+    deploying.setPeers(LIST, 2);
+    m.links[2] = deploying;
+    const now = run(m, 10, 5);
+    expect(deploying.tick()).toEqual([]);
+    expect(deploying.status(now)).toMatchObject({ protocol: null, sent: 0, accepted: 0, ignored: 0 });
+    expect(deploying.dropped.notServing).toBeGreaterThan(0);
+    const a = (m.links[0] as PeerLink).status(now);
+    expect(a.peers.find((p) => p.name === "n2")).toMatchObject({ heard: 0, ignoredVersion: 0, lastProtocol: null, avoided: true });
+    // Its service in place: heard, on the same protocol, never counted as ignored.
+    deploying.setProtocol(1);
+    const later = run(m, 15, 5);
+    expect((m.links[0] as PeerLink).status(later).peers.find((p) => p.name === "n2")).toMatchObject({ avoided: false, ignoredVersion: 0, lastProtocol: 1 });
+    expect(deploying.status(later).protocol).toBe(1);
+  });
+
   it("drops a replayed, altered, misdirected, oversized, flooding or foreign-keyed datagram, and counts why", () => {
     const m = mesh();
     run(m, 10, 5);
