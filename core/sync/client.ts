@@ -78,10 +78,6 @@ export class SyncClient implements Process {
     this.backoffUs = options.retransmitUs;
   }
 
-  get done(): boolean {
-    return this.outcome !== null;
-  }
-
   start(): void {
     this.requestId = 1 + this.env.rng.int(0xffff_fffe);
     this.firstSendUs = this.env.now();

@@ -90,10 +90,6 @@ export class SyncDaemon implements Process {
     );
   }
 
-  get waitingUdp(): number {
-    return this.pending.size + this.plain.size;
-  }
-
   /** Where a peer's request came from (its origin: an IPv4 address as a number), while it waits; the sync.wait and sync.init events name the peer. */
   originOfPeer(peer: number): string | undefined {
     return this.routes.get(peer)?.origin;
