@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
 import {
-  CODE_BROKEN,
   CODE_INVALID,
   CODE_LATE,
   CODE_LIMIT,
