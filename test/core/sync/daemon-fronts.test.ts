@@ -215,6 +215,17 @@ describe("the sync daemon's UDP front, exactly", () => {
     expect(h.counter()).toBe(-1);
   });
 
+  it("forgets a kept reply at the sweep that finds it exactly expired", () => {
+    // Sweeps every lease / 4 from the first request: at 250 and 500 ms; the reply expires at 500 ms.
+    const h = harness({ leaseUs: 1_000_000, replyKeepUs: 500_000 });
+    h.send(1, { type: "wait", ext: ext({ requestId: 4 }) });
+    h.send(2, { type: "init", count: 1 });
+    h.advance(500_000);
+    h.send(1, { type: "wait", ext: ext({ requestId: 4 }) });
+    expect(h.daemon.stats.repliesResent).toBe(0);
+    expect(h.counter()).toBe(-1);
+  });
+
   it("keeps at most replyCacheMax replies, forgetting the oldest, and original replies take no room", () => {
     const h = harness({ leaseUs: 1_000_000, replyKeepUs: 60_000_000, replyCacheMax: 2 });
     for (const [id, name] of [[1, "x"], [2, "y"], [3, "z"]] as const) {

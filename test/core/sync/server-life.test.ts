@@ -298,6 +298,15 @@ describe("sync server: members that leave", () => {
     expect([h.codeOf(w1), h.codeOf(i), h.codeOf(w2)]).toEqual([0, 0, undefined]);
   });
 
+  it("releases a barrier whose last waiter left exactly at the count, though nobody is left to answer", () => {
+    const h = new Harness();
+    const w = h.wait();
+    h.init(0, { noWait: true });
+    h.server.withdraw(w);
+    expect(h.events.filter((e) => e.kind === "sync.release").map((e) => e.fields)).toEqual([{ name: "b", generation: 1, code: 0, members: 0 }]);
+    expect(h.server.inspect("b")).toBeNull();
+  });
+
   it("takes the first member out when it leaves: it gets no reply at the release", () => {
     const h = new Harness();
     h.init(3, { noWait: true });
