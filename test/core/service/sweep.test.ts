@@ -51,3 +51,117 @@ describe("central sweep", () => {
     expect(reconciles).toEqual([[10 * MIN, 0, 0, 1], [10 * MIN, 1, 0, 1]]);
   });
 });
+
+describe("central sweep: edges", () => {
+  it("sweeps at the interval exactly, not before, and restarts a node silent for more than silentAfter, not exactly that", () => {
+    const { s, restarts } = make(2);
+    s.poll(5 * MIN - 1);
+    expect(s.sweeps).toBe(0);
+    s.reported(0, 0, false, 1);
+    s.poll(5 * MIN);
+    // Both nodes were added at 0: silent exactly 5 min is not yet too long.
+    expect(s.sweeps).toBe(1);
+    expect(restarts).toEqual([]);
+    expect(s.nextWakeUs()).toBe(10 * MIN);
+    s.reported(5 * MIN, 1, false, 1);
+    s.poll(10 * MIN);
+    expect(restarts).toEqual([[10 * MIN, 0, RESTART_SILENT]]);
+    expect(s.restarts).toBe(1);
+  });
+
+  it("gives a restarted node a full silence period before restarting it again", () => {
+    const { s, restarts } = make(1);
+    s.poll(5 * MIN + 1);
+    expect(restarts).toEqual([[5 * MIN + 1, 0, RESTART_SILENT]]);
+    expect(s.lastReportOf(0)).toBe(5 * MIN + 1);
+    s.poll(10 * MIN + 1);
+    expect(restarts).toHaveLength(1);
+    s.poll(15 * MIN + 2);
+    expect(restarts).toHaveLength(2);
+  });
+
+  it("restarts a gave-up node once: the restart clears the give-up until the node reports it again", () => {
+    const { s, restarts } = make(1);
+    s.reported(MIN, 0, true, 1);
+    s.poll(5 * MIN);
+    s.poll(10 * MIN);
+    expect(restarts).toEqual([[5 * MIN, 0, RESTART_GAVE_UP]]);
+    s.reported(11 * MIN, 0, true, 1);
+    s.poll(15 * MIN);
+    expect(restarts).toHaveLength(2);
+    s.reported(16 * MIN, 0, false, 1);
+    s.poll(20 * MIN);
+    expect(restarts).toHaveLength(2);
+  });
+
+  it("takes silence before a give-up, and a restart before a reconcile", () => {
+    const { s, restarts, reconciles } = make(2, 5);
+    s.reported(MIN, 0, true, 0);
+    s.reported(6 * MIN, 1, true, 0);
+    s.poll(10 * MIN);
+    expect(restarts).toEqual([[10 * MIN, 0, RESTART_SILENT], [10 * MIN, 1, RESTART_GAVE_UP]]);
+    expect(reconciles).toEqual([]);
+  });
+
+  it("ignores a report older than the last one, and reports of nodes it was never given", () => {
+    const { s, restarts } = make(2);
+    s.reported(4 * MIN, 0, false, 1);
+    s.reported(2 * MIN, 0, true, 0);
+    expect(s.lastReportOf(0)).toBe(4 * MIN);
+    s.reported(4 * MIN, 0, false, 1);
+    s.poll(5 * MIN);
+    expect(restarts).toEqual([]);
+    const lone = new Sweep(defaultSweepConfig(3), { restartNode: (now, node, reason) => restarts.push([now, node, reason]), reconcile: () => {} });
+    lone.add(0, 0, 1);
+    lone.start(0);
+    lone.reported(MIN, 2, true, 1);
+    lone.poll(5 * MIN);
+    lone.poll(20 * MIN);
+    // Node 2 was never added: neither its report nor its silence counts.
+    expect(restarts.filter(([, n]) => n === 2)).toEqual([]);
+    expect(restarts.filter(([, n]) => n === 0)).toHaveLength(1);
+  });
+
+  it("does not reconcile a node that has not said its version, nor ask one twice", () => {
+    const { s, reconciles } = make(3, 3);
+    s.reported(MIN, 0, false, 1);
+    s.reported(MIN, 1, false, 2);
+    s.poll(5 * MIN);
+    // Node 2 never reported a version; node 0 runs the wanted one.
+    expect(reconciles).toEqual([[5 * MIN, 1, 2, 1]]);
+    expect(s.reconciles).toBe(1);
+    s.reported(6 * MIN, 0, false, 1);
+    s.reported(6 * MIN, 2, false, 1);
+    s.poll(10 * MIN);
+    expect(reconciles).toHaveLength(1);
+    // Node 1 reports the old version again: the change did not take, so it is asked again.
+    s.reported(11 * MIN, 1, false, 2);
+    s.poll(15 * MIN);
+    expect(reconciles).toEqual([[5 * MIN, 1, 2, 1], [15 * MIN, 1, 2, 1]]);
+  });
+
+  it("reconciles towards the version wanted now, and none when reconcileMax is 0", () => {
+    const { s, reconciles } = make(2, 1);
+    s.setWanted(1, 7);
+    expect(s.wantedOf(1)).toBe(7);
+    expect(s.wantedOf(0)).toBe(1);
+    s.reported(MIN, 0, false, 1);
+    s.reported(MIN, 1, false, 1);
+    s.poll(5 * MIN);
+    expect(reconciles).toEqual([[5 * MIN, 1, 1, 7]]);
+    const none = make(2, 0);
+    none.s.reported(MIN, 0, false, 3);
+    none.s.poll(5 * MIN);
+    expect(none.reconciles).toEqual([]);
+  });
+
+  it("counts a node added twice once, keeps its wanted version up to date, and gives it a fresh silence period", () => {
+    const { s, restarts } = make(1);
+    s.add(4 * MIN, 0, 2);
+    expect(s.wantedOf(0)).toBe(2);
+    s.poll(5 * MIN);
+    s.poll(9 * MIN);
+    expect(restarts).toEqual([]);
+    expect(s.sweeps).toBe(1);
+  });
+});
