@@ -27,6 +27,11 @@ export function checkLivenessRule(r: LivenessRule): string | null {
   return null;
 }
 
+/** The lowest `n` bits set (all 32 for n of 32 or more). */
+function ones(n: number): number {
+  return n >= 32 ? 0xffffffff : ((1 << n) - 1) >>> 0;
+}
+
 function popcount(x: number): number {
   let v = x >>> 0;
   v = v - ((v >>> 1) & 0x55555555);
@@ -38,7 +43,12 @@ function popcount(x: number): number {
 export class PeerLiveness {
   /** Last slot a heartbeat was heard in, or -1. */
   private readonly lastHeard: Float64Array;
-  /** Bit i set: slot lastHeard - i was heard. */
+  /**
+   * Bit i set: slot lastHeard - 1 - i was heard. The last slot heard is heard by definition, so
+   * the record covers 33 slots: a full window of 32 complete slots even when the latest heartbeat
+   * came in the current slot (a mask holding lastHeard itself would cover only 31 of them then,
+   * and count the oldest as missed).
+   */
   private readonly mask: Uint32Array;
   /** Slots before this one do not count: the observer was not watching yet. */
   private readonly since: Float64Array;
@@ -75,17 +85,21 @@ export class PeerLiveness {
   heardRange(peer: number, fromSlot: number, toSlot: number): void {
     if (toSlot < fromSlot) return;
     const last = this.lastHeard[peer] as number;
-    const span = toSlot - fromSlot + 1;
-    const run = span >= 32 ? 0xffffffff : ((1 << span) - 1) >>> 0;
     if (toSlot > last) {
-      const shift = toSlot - last;
-      const old = last < 0 || shift >= 32 ? 0 : (this.mask[peer] as number) << shift;
-      this.mask[peer] = (old | run) >>> 0;
+      // The slots before toSlot: fromSlot..toSlot-1 of this run, then the old last and its mask.
+      let mask = ones(toSlot - fromSlot);
+      if (last >= 0) {
+        const shift = toSlot - last;
+        if (shift <= 32) mask |= 1 << (shift - 1);
+        if (shift < 32) mask |= (this.mask[peer] as number) << shift;
+      }
+      this.mask[peer] = mask >>> 0;
       this.lastHeard[peer] = toSlot;
     } else {
-      // A late batch: set the bits that are still within the mask.
-      const offset = last - toSlot;
-      if (offset < 32) this.mask[peer] = ((this.mask[peer] as number) | (run << offset)) >>> 0;
+      // A late batch: set the bits of its slots before `last` that are still within the mask.
+      const top = Math.min(toSlot, last - 1);
+      const offset = last - 1 - top;
+      if (top >= fromSlot && offset < 32) this.mask[peer] = ((this.mask[peer] as number) | (ones(top - fromSlot + 1) << offset)) >>> 0;
     }
   }
 
@@ -98,14 +112,11 @@ export class PeerLiveness {
     const size = hi - lo + 1;
     const last = this.lastHeard[peer] as number;
     if (last < lo) return size;
-    const top = Math.min(hi, last);
-    // Mask bits for slots lo..top are i = last - top .. last - lo (those below 32).
-    const iLo = last - top;
-    const iHi = Math.min(last - lo, 31);
-    if (iLo > 31) return size;
-    const width = iHi - iLo + 1;
-    const bits = width >= 32 ? 0xffffffff : ((1 << width) - 1) >>> 0;
-    const heard = popcount(((this.mask[peer] as number) >>> iLo) & bits);
+    let heard = last <= hi ? 1 : 0;
+    // Mask bits for slots hi..lo (those before last) are i = last - 1 - hi .. last - 1 - lo, below 32.
+    const iLo = Math.max(0, last - 1 - hi);
+    const iHi = Math.min(last - 1 - lo, 31);
+    if (iLo <= iHi) heard += popcount(((this.mask[peer] as number) >>> iLo) & ones(iHi - iLo + 1));
     return size - heard;
   }
 

@@ -1,5 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { createRng } from "../../../core/engine/rng.js";
 import { CODEEN_LIVENESS, PeerLiveness } from "../../../core/service/index.js";
 
 const SEC = 1_000_000;
@@ -82,5 +83,97 @@ describe("peer liveness (CoDeeN: missed the latest or 2 of the last 32)", () => 
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe("peer liveness against a slot-by-slot record", () => {
+  /** The rule as stated: every slot heard is kept; the window is the last windowSlots complete slots since watching began. */
+  class Model {
+    readonly heard = new Set<number>();
+    last = -1;
+    constructor(
+      readonly window: number,
+      readonly missesToAvoid: number,
+      readonly since: number,
+    ) {}
+    misses(s: number): number {
+      let missed = 0;
+      for (let x = Math.max(s - this.window, this.since); x <= s - 1; x++) if (!this.heard.has(x)) missed++;
+      return missed;
+    }
+    missedLatest(s: number): boolean {
+      if (s - 1 < this.since) return false;
+      return this.last < s - 1;
+    }
+    avoided(s: number): boolean {
+      return this.heard.size === 0 || this.missedLatest(s) || this.misses(s) >= this.missesToAvoid;
+    }
+  }
+
+  it("agrees on misses, the latest heartbeat and the verdict at any moment, heard in the current slot or not, late batches included", () => {
+    const P = 1_000;
+    const rng = createRng(20);
+    for (let round = 0; round < 150; round++) {
+      const window = round % 4 === 0 ? 32 : 1 + rng.int(32);
+      const rule = { periodUs: P, windowSlots: window, missesToAvoid: 1 + rng.int(window) };
+      const l = new PeerLiveness(rule, 2);
+      const since = rng.int(5);
+      l.watch(since * P + rng.int(P), 1);
+      const m = new Model(window, rule.missesToAvoid, since);
+      const lossPct = [0, 3, 10, 50][rng.int(4)] as number;
+      for (let s = since; s < since + 90; s++) {
+        const t = s * P + rng.int(P);
+        // A query early in the slot, before this slot's heartbeat.
+        const before = s * P + rng.int(t - s * P + 1);
+        if (l.misses(before, 1) !== m.misses(s)) expect.fail(`round ${round} slot ${s} before its heartbeat: ${l.misses(before, 1)} misses, the record says ${m.misses(s)}`);
+        if (rng.int(100) >= lossPct) {
+          l.heard(t, 1);
+          m.heard.add(s);
+          m.last = s;
+        }
+        if (rng.int(10) === 0 && s > since) {
+          // A batch read late: slots a..b, all before now.
+          const b = since + rng.int(s - since);
+          const a = Math.max(since, b - rng.int(40));
+          l.heardRange(1, a, b);
+          for (let x = a; x <= b; x++) m.heard.add(x);
+          m.last = Math.max(m.last, b);
+        }
+        // A query later in the same slot, after its heartbeat.
+        const after = t + rng.int((s + 1) * P - t);
+        const got = [l.misses(after, 1), l.missedLatest(after, 1), l.avoided(after, 1)];
+        const want = [m.misses(s), m.missedLatest(s), m.avoided(s)];
+        if (got.some((g, i) => g !== want[i])) expect.fail(`round ${round} slot ${s}: misses, missed latest, avoided ${got.join(" ")}; the record says ${want.join(" ")}`);
+      }
+    }
+  });
+
+  it("uses a peer with one miss in the window once its heartbeat of the current slot is in", () => {
+    const l = new PeerLiveness(CODEEN_LIVENESS, 1);
+    l.watch(0, 0);
+    for (let s = 0; s <= 40; s++) if (s !== 20) l.heard(s * SEC + 1, 0);
+    // Slot 40's heartbeat has come; the window is slots 8..39, with the miss at 20.
+    expect(l.misses(40 * SEC + 500_000, 0)).toBe(1);
+    expect(l.avoided(40 * SEC + 500_000, 0)).toBe(false);
+  });
+
+  it("takes a batch only when its slots run forward, and forgets what it heard when watching starts again", () => {
+    const l = new PeerLiveness(CODEEN_LIVENESS, 1);
+    l.watch(0, 0);
+    l.heardRange(0, 5, 4);
+    expect(l.avoided(6 * SEC, 0)).toBe(true);
+    l.heardRange(0, 0, 40);
+    expect(l.misses(41 * SEC, 0)).toBe(0);
+    expect(l.avoided(41 * SEC, 0)).toBe(false);
+    l.watch(41 * SEC, 0);
+    expect(l.avoided(41 * SEC, 0)).toBe(true);
+    expect(l.misses(45 * SEC, 0)).toBe(4);
+    expect(l.missedLatest(41 * SEC + 999_999, 0)).toBe(false);
+    expect(l.missedLatest(42 * SEC, 0)).toBe(true);
+  });
+
+  it("reads slots of the rule's period", () => {
+    const l = new PeerLiveness({ periodUs: 250, windowSlots: 4, missesToAvoid: 1 }, 1);
+    expect([0, 249, 250, 999, 1_000].map((t) => l.slotOf(t))).toEqual([0, 0, 1, 3, 4]);
   });
 });
