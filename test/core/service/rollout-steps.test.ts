@@ -5,7 +5,6 @@ import {
   N_APPLYING,
   N_DONE,
   N_FAILED,
-  N_PENDING,
   N_RB_DONE,
   N_RB_FAILED,
   N_RB_WAIT,
