@@ -6,3 +6,4 @@ export * from "./machine.js";
 export * from "./nodeconfig.js";
 export * from "./spec.js";
 export * from "./sitevars.js";
+export * from "./progress-event.js";

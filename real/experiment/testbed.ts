@@ -4,6 +4,7 @@ import { join } from "node:path";
 import type { Micros } from "../../core/engine/index.js";
 import type { SwapCommand, SwapInputs } from "../../core/experiment/commands.js";
 import type { PartitionPlan } from "../../core/experiment/plan.js";
+import { frisbeeProgress, FRISBEEPROGRESS } from "../../core/experiment/progress-event.js";
 import { pacingForBandwidth } from "../../core/frisbee/rate.js";
 import { startFrisbeed, type Frisbeed } from "../frisbee/server.js";
 import { recordNodeLoad } from "../image/swap.js";
@@ -184,20 +185,9 @@ export class RealTestbed {
     const node = p === undefined ? -1 : (this.nodeOf[p] as number);
     if (p === undefined || node < 0) return;
     const now = this.o.clockUs();
-    const bytes = fields.BYTES_WRITTEN as number;
-    const left = fields.secondsLeft as number;
-    this.results.event(now, this.pnode(p).name, "FRISBEEPROGRESS", {
-      node,
-      image: (this.o.images[image] as RealImage).name,
-      TSTAMP: fields.TSTAMP as number,
-      SEQUENCE: fields.SEQUENCE as number,
-      CHUNKS_RECV: fields.CHUNKS_RECV as number,
-      CHUNKS_DECOMP: fields.CHUNKS_DECOMP as number,
-      BYTES_WRITTEN: bytes,
-      MBYTES_WRITTEN: Math.floor(bytes / 2 ** 20),
-      secondsLeft: left,
-    });
-    this.results.progress(now, node, bytes, left < 0 ? null : left);
+    const hb = frisbeeProgress(node, (this.o.images[image] as RealImage).name, fields);
+    this.results.event(now, this.pnode(p).name, FRISBEEPROGRESS, hb.fields);
+    this.results.progress(now, node, hb.bytesWritten, hb.secondsLeft);
   }
 
   /** Runs `testbed ARGS...` as physical node `p`; the outcome comes back once, unless aborted. */

@@ -1,6 +1,7 @@
 import { groupAddress, type EventSink, type Micros, type Rng } from "../../core/engine/index.js";
 import type { SwapCommand, SwapInputs } from "../../core/experiment/commands.js";
 import type { ImageSizes, SimSpec } from "../../core/experiment/spec.js";
+import { frisbeeProgress, FRISBEEPROGRESS } from "../../core/experiment/progress-event.js";
 import { FrisbeeClient } from "../../core/frisbee/client.js";
 import { CHUNK_BLOCKS, CHUNK_BYTES } from "../../core/frisbee/constants.js";
 import { PROGRESS_LEVEL } from "../../core/frisbee/messages.js";
@@ -169,20 +170,9 @@ export class SimTestbed {
     const node = p >= 0 && p < this.nodeOf.length ? (this.nodeOf[p] as number) : -1;
     if (node < 0) return;
     const now = this.world.now();
-    const left = fields.secondsLeft as number;
-    const bytes = fields.BYTES_WRITTEN as number;
-    this.results.event(now, `pnode${p}`, "FRISBEEPROGRESS", {
-      node,
-      image: imageName,
-      TSTAMP: fields.TSTAMP as number,
-      SEQUENCE: fields.SEQUENCE as number,
-      CHUNKS_RECV: fields.CHUNKS_RECV as number,
-      CHUNKS_DECOMP: fields.CHUNKS_DECOMP as number,
-      BYTES_WRITTEN: bytes,
-      MBYTES_WRITTEN: Math.floor(bytes / 2 ** 20),
-      secondsLeft: left,
-    });
-    this.results.progress(now, node, bytes, left < 0 ? null : left);
+    const hb = frisbeeProgress(node, imageName, fields);
+    this.results.event(now, `pnode${p}`, FRISBEEPROGRESS, hb.fields);
+    this.results.progress(now, node, hb.bytesWritten, hb.secondsLeft);
   }
 
   private load(node: number, pnode: number, attempt: number, parts: readonly { image: number; delta: boolean }[]): void {
