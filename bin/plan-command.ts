@@ -1,3 +1,4 @@
+import { frisbeePlanChart } from "../core/chart/plans.js";
 import { US_PER_SEC } from "../core/engine/index.js";
 import { checkOutput, writeOutputFileSync } from "../real/output/index.js";
 import { openStore, type NewRun, type Store } from "../real/store/index.js";
@@ -9,7 +10,6 @@ import { progressBar } from "./progress.js";
 import type { PlanRowDone } from "../scenarios/sweep/plan-queue.js";
 import { planFrisbeeQueued, planFrisbeeShard } from "./plan-queue-command.js";
 import { runJob } from "./run-job.js";
-import { lineChart } from "./svg.js";
 
 export interface PlanFlags {
   clients: string;
@@ -153,7 +153,7 @@ export function finishPlanFrisbee(
   });
   store?.insertRuns(stored);
   // The chart may not be written over the store the rows went to.
-  writeOutputFileSync(f.svg, chart(rows), { what: "chart", inputs: store !== null && f.db !== undefined ? [f.db] : [] });
+  writeOutputFileSync(f.svg, frisbeePlanChart(rows), { what: "chart", inputs: store !== null && f.db !== undefined ? [f.db] : [] });
   // The peak memory of the whole plan, for the benchmarks (a figure of the machine, like wallSeconds).
   if (f.json) console.log(JSON.stringify({ results: rows, peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024) }));
   else printTable(rows, f.svg, o.lossAt);
@@ -173,17 +173,6 @@ function storedRun(o: FrisbeePlanOptions, clients: number, loss: number, seed: n
     results: { row, options: { ...o, seed }, runs },
     createdAt: new Date().toISOString(),
   };
-}
-
-function chart(rows: readonly FrisbeePlanRow[]): string {
-  const losses = [...new Set(rows.map((r) => r.loss))];
-  return lineChart(
-    "Frisbee: mean client runtime against clients",
-    "clients",
-    "runtime (s)",
-    losses.map((loss) => ({ label: `loss ${loss}`, points: rows.filter((r) => r.loss === loss).map((r) => ({ x: r.clients, y: r.runtimeSecMean })) })),
-    true,
-  );
 }
 
 function printTable(rows: readonly FrisbeePlanRow[], svg: string, lossAt: LossAt): void {

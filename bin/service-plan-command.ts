@@ -8,7 +8,7 @@ import { runAsync } from "./failure.js";
 import { exitCleanlyOnInterrupt } from "./interrupt.js";
 import { runJob } from "./run-job.js";
 import { progressBar } from "./progress.js";
-import { lineChart } from "./svg.js";
+import { lineChart } from "../core/chart/svg.js";
 
 const PLAN_DAYS_MAX = 365;
 

@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { swapChart } from "../core/chart/plans.js";
 import { checkOutput, writeOutputFileSync } from "../real/output/index.js";
 import type { SwapPlanOptions, SwapPlanRow } from "../sim/swap/plan.js";
 import { parseWhole, UsageError } from "./errors.js";
@@ -7,7 +8,6 @@ import { exitCleanlyOnInterrupt } from "./interrupt.js";
 import { planSwapQueued } from "./plan-queue-command.js";
 import { progressBar } from "./progress.js";
 import { runJob } from "./run-job.js";
-import { lineChart } from "./svg.js";
 
 interface SwapPlanFlags {
   /** Rows as jobs on this Redis, for testbed workers. */
@@ -131,13 +131,12 @@ async function planSwapCommand(o: SwapPlanOptions, f: SwapPlanFlags): Promise<nu
   return 0;
 }
 
+/** The plan's rows on the swap chart: for each delta size, swap-out and swap-in against nodes. */
 function chart(rows: readonly SwapPlanRow[]): string {
-  const pcts = [...new Set(rows.map((r) => r.deltaPct))];
-  const series = pcts.flatMap((p) => [
-    { label: `swap-out, ${p}%`, points: rows.filter((r) => r.deltaPct === p).map((r) => ({ x: r.nodes, y: r.swapOutSec })) },
-    { label: `swap-in, ${p}%`, points: rows.filter((r) => r.deltaPct === p).map((r) => ({ x: r.nodes, y: r.swapInSec })) },
-  ]);
-  return lineChart("Disk state: swap-out and swap-in time against nodes", "nodes", "time (s)", series, true);
+  return swapChart(rows.flatMap((r) => [
+    { kind: "swapout" as const, group: `${r.deltaPct}%`, nodes: r.nodes, seconds: r.swapOutSec },
+    { kind: "swapin" as const, group: `${r.deltaPct}%`, nodes: r.nodes, seconds: r.swapInSec },
+  ]));
 }
 
 const fixed = (v: number): string => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));

@@ -22,6 +22,11 @@ export const PAGE_HTML = `<!doctype html>
     <h1>Experiments</h1>
     <table id="experiments"><thead><tr><th>name</th><th>state</th><th>world</th><th>nodes</th><th>ready</th><th>time left</th><th>updated</th></tr></thead><tbody></tbody></table>
     <p id="empty" class="dim" hidden>No experiments in this store yet: <code>testbed exp create FILE</code> or <code>npm start</code>.</p>
+    <h1>Run history</h1>
+    <p id="history-empty" class="dim" hidden>No finished swap or stored plan yet.</p>
+    <img id="swaps-chart" class="chart" alt="swap-out and swap-in time against nodes: every finished swap in the store" hidden>
+    <table id="history"><thead><tr><th>run</th><th>experiment</th><th>swap</th><th>world</th><th>nodes</th><th>ok</th><th>swap s</th><th>wall s</th><th>when</th></tr></thead><tbody></tbody></table>
+    <div id="plans"></div>
   </section>
   <section id="experiment-view" hidden>
     <h1><span id="name"></span> <span id="state" class="state"></span></h1>
@@ -45,8 +50,8 @@ export const PAGE_HTML = `<!doctype html>
     <div id="grid"></div>
     <table id="nodes"><thead><tr><th>node</th><th>phase</th><th>on</th><th>try</th><th>image progress</th><th>time left</th><th>heartbeat age</th><th>health</th><th>note</th></tr></thead><tbody></tbody></table>
     <h2>Swaps</h2>
-    <svg id="chart" width="640" height="20" role="img" aria-label="seconds to load, boot and pass the barrier per swap"></svg>
-    <table id="runs"><thead><tr><th>run</th><th>swap</th><th>world</th><th>ok</th><th>simulated s</th><th>wall s</th><th>all loaded s</th><th>barrier s</th><th>seed</th><th>when</th></tr></thead><tbody></tbody></table>
+    <img id="chart" class="chart" alt="swap-out and swap-in time against nodes: this experiment's finished swaps" hidden>
+    <table id="runs"><thead><tr><th>run</th><th>swap</th><th>world</th><th>nodes</th><th>ok</th><th>simulated s</th><th>wall s</th><th>all loaded s</th><th>barrier s</th><th>seed</th><th>when</th></tr></thead><tbody></tbody></table>
   </section>
 </main>
 </body>
@@ -77,6 +82,7 @@ th, td { padding: 2px 8px; text-align: left; border-bottom: 1px solid #eee; font
 #grid i.loading { background: #48a; } #grid i.booting { background: #8ad; } #grid i.setup { background: #fc6; }
 #grid i.ready { background: #4a8; } #grid i.failed { background: #d44; } #grid i.saving { background: #a6d; } #grid i.released { background: #999; }
 #message.error { color: #b00; }
+img.chart { display: block; margin: .5em 0; border: 1px solid #eee; }
 `;
 
 export const PAGE_JS = `"use strict";
@@ -112,7 +118,7 @@ function follow() {
   stream = new EventSource("/api/stream" + (current ? "?experiment=" + encodeURIComponent(current) : ""));
   stream.onopen = () => text($("live"), "live");
   stream.onerror = () => text($("live"), "reconnecting…");
-  stream.addEventListener("list", (e) => drawList(JSON.parse(e.data).experiments));
+  stream.addEventListener("list", (e) => { const l = JSON.parse(e.data); drawList(l.experiments); drawHistory(l.history); });
   stream.addEventListener("experiment", (e) => drawExperiment(JSON.parse(e.data)));
 }
 
@@ -214,36 +220,59 @@ function drawRuns(runs) {
   body.replaceChildren();
   for (const r of runs) {
     const row = body.insertRow();
-    cell(row, r.id); cell(row, r.kind); cell(row, r.world); cell(row, r.ok ? "ok" : "failed");
+    cell(row, r.id); cell(row, r.kind); cell(row, r.world); cell(row, r.nodes); cell(row, r.ok ? "ok" : "failed");
     cell(row, secs(r.simSeconds)); cell(row, secs(r.wallSeconds)); cell(row, secs(r.milestones.allLoadedSec)); cell(row, secs(r.milestones.barrierSec)); cell(row, r.seed);
     cell(row, r.createdAt.replace("T", " ").slice(0, 19));
   }
-  drawChart(runs.filter((r) => r.kind === "swapin").slice(0, 10));
+  const last = runs.find((r) => r.ok && r.nodes !== null);
+  chart($("chart"), last ? "/charts/swaps.svg?experiment=" + encodeURIComponent(current) + "&v=" + last.id : null);
 }
 
-// One bar per swap-in: seconds until every node was loaded, booted, and past the barrier.
-function drawChart(runs) {
-  const svg = $("chart"), ns = "http://www.w3.org/2000/svg", rowH = 18;
-  svg.replaceChildren();
-  const max = Math.max(1, ...runs.map((r) => r.milestones.endSec || r.simSeconds || 0));
-  svg.setAttribute("height", String(Math.max(20, runs.length * rowH + 4)));
-  runs.forEach((r, i) => {
-    let x0 = 60;
-    const label = document.createElementNS(ns, "text");
-    label.setAttribute("x", "0"); label.setAttribute("y", String(i * rowH + 13)); label.textContent = "run " + r.id;
-    svg.append(label);
-    const parts = [["load", r.milestones.allLoadedSec, "#48a"], ["boot", r.milestones.allBootedSec, "#8ad"], ["setup+barrier", r.milestones.barrierSec, "#4a8"]];
-    let prev = 0;
-    for (const [name, at, colour] of parts) {
-      if (at === null || at === undefined) continue;
-      const w = (560 * (at - prev)) / max;
-      const rect = document.createElementNS(ns, "rect");
-      rect.setAttribute("x", String(x0)); rect.setAttribute("y", String(i * rowH + 2)); rect.setAttribute("width", String(Math.max(0, w))); rect.setAttribute("height", "12"); rect.setAttribute("fill", colour);
-      const title = document.createElementNS(ns, "title"); title.textContent = name + ": until " + secs(at) + " s"; rect.append(title);
-      svg.append(rect);
-      x0 += w; prev = at;
-    }
-  });
+// The charts are the planners' own (plan swap, plan frisbee), drawn by the server as SVG images;
+// an image is fetched again only when its runs changed (the version in its address).
+function chart(img, src) {
+  img.hidden = src === null;
+  if (src === null) img.removeAttribute("src");
+  else if (img.getAttribute("src") !== src) img.setAttribute("src", src);
+}
+
+function drawHistory(h) {
+  const body = $("history").tBodies[0];
+  body.replaceChildren();
+  for (const r of h.swaps) {
+    const row = body.insertRow();
+    row.dataset.run = r.id;
+    cell(row, r.id); cell(row, r.experiment); cell(row, r.kind); cell(row, r.world); cell(row, r.nodes); cell(row, r.ok ? "ok" : "failed");
+    cell(row, secs(r.seconds)); cell(row, secs(r.wallSeconds)); cell(row, r.createdAt.replace("T", " ").slice(0, 19));
+  }
+  const last = h.swaps.find((r) => r.ok && r.nodes !== null);
+  chart($("swaps-chart"), last ? "/charts/swaps.svg?v=" + last.id + "-" + h.swaps.length : null);
+  const plans = $("plans");
+  // Rebuilt only when the stored plans changed, so a swap's updates do not fetch their charts again.
+  const key = h.plans.map((p) => p.id + ":" + p.rows.length).join(" ");
+  if (plans.dataset.key !== key) drawPlans(plans, h.plans, key);
+  $("history-empty").hidden = h.swaps.length > 0 || h.plans.length > 0;
+}
+
+function drawPlans(plans, list, key) {
+  plans.dataset.key = key;
+  plans.replaceChildren();
+  for (const p of list) {
+    const box = document.createElement("div");
+    box.className = "plan"; box.dataset.plan = p.id;
+    const title = document.createElement("h2");
+    title.textContent = "plan frisbee (" + p.model + " model), " + p.rows.length + " rows, " + p.createdAt.replace("T", " ").slice(0, 19);
+    const img = document.createElement("img");
+    img.className = "chart"; img.alt = "Frisbee: mean client runtime against clients, plan run " + p.id;
+    img.src = "/charts/plan.svg?id=" + p.id;
+    const table = document.createElement("table");
+    const head = table.createTHead().insertRow();
+    for (const h of ["clients", "loss", "mean runtime s", "runs"]) head.append(text(document.createElement("th"), h));
+    const tb = table.createTBody();
+    for (const r of p.rows) { const row = tb.insertRow(); cell(row, r.clients); cell(row, r.loss); cell(row, r.runtimeSecMean); cell(row, r.runs); }
+    box.append(title, img, table);
+    plans.append(box);
+  }
 }
 
 async function act(path, body) {

@@ -2,7 +2,8 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { ExperimentError, type ExperimentStore } from "../store/index.js";
 import { PAGE_CSS, PAGE_HTML, PAGE_JS } from "./page.js";
-import { experimentSnapshot, listSnapshot } from "./snapshot.js";
+import { cachedRunHistory, historySwap, planHistoryChart, swapHistoryChart, type RunHistory } from "./history.js";
+import { experimentSnapshot, listSnapshot, PORTAL_RUNS_MAX } from "./snapshot.js";
 import { StreamHub, STREAM_CLIENTS_MAX } from "./stream.js";
 
 /** How often the portal asks the store whether anything changed (one pragma; another process's swap shows within it). */
@@ -54,14 +55,16 @@ export class PortalListenError extends Error {
 export async function startPortal(o: PortalOptions): Promise<RunningPortal> {
   const app = Fastify({ bodyLimit: PORTAL_BODY_BYTES_MAX, requestTimeout: PORTAL_REQUEST_TIMEOUT_MS, forceCloseConnections: true, logger: false });
   const hub = new StreamHub(o.clientsMax ?? STREAM_CLIENTS_MAX);
+  const history = cachedRunHistory(o.store);
   const snapshots = {
-    list: () => JSON.stringify(listSnapshot(o.store)),
+    list: () => JSON.stringify(listSnapshot(o.store, history())),
     experiment: (name: string) => {
       const s = experimentSnapshot(o.store, name);
       return s === undefined ? undefined : JSON.stringify(s);
     },
   };
   routes(app, o, hub, snapshots);
+  chartRoutes(app, o.store, history);
   let version = o.store.dataVersion();
   const publish = (): void => {
     version = o.store.dataVersion();
@@ -140,6 +143,27 @@ function routes(app: FastifyInstance, o: PortalOptions, hub: StreamHub, snapshot
     const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
     void reply.code(status).send({ error: status === 500 ? "internal error (see the portal's log)" : error.message });
     if (status === 500) console.error(`portal: ${error.message}`);
+  });
+}
+
+/**
+ * The run history's charts, drawn by the planners' own chart code (core/chart): every swap, or one
+ * experiment's, on the `plan swap` chart; a stored `plan frisbee` on its chart. 404 when there is
+ * nothing to draw yet. The page shows them as images, so no markup from the store reaches it.
+ */
+function chartRoutes(app: FastifyInstance, store: ExperimentStore, history: () => RunHistory): void {
+  const svg = (reply: FastifyReply, chart: string | undefined, what: string) =>
+    chart === undefined
+      ? reply.code(404).send({ error: `no ${what} to chart yet` })
+      : reply.type("image/svg+xml; charset=utf-8").header("content-security-policy", "default-src 'none'; style-src 'unsafe-inline'").header("x-content-type-options", "nosniff").header("cache-control", "no-store").send(chart);
+  app.get<{ Querystring: { experiment?: string } }>("/charts/swaps.svg", (req, reply) => {
+    const name = req.query.experiment;
+    if (typeof name !== "string") return svg(reply, swapHistoryChart(history().swaps), "finished swap");
+    return svg(reply, swapHistoryChart(store.swapRuns(name, PORTAL_RUNS_MAX).map(historySwap)), `finished swap of ${name}`);
+  });
+  app.get<{ Querystring: { id?: string } }>("/charts/plan.svg", (req, reply) => {
+    const id = Number(req.query.id);
+    return svg(reply, typeof req.query.id === "string" && Number.isSafeInteger(id) ? planHistoryChart(history().plans, id) : undefined, `plan ${req.query.id ?? "(give ?id=N)"}`);
   });
 }
 

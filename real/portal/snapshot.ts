@@ -1,5 +1,6 @@
 import type { SwapSummary } from "../../core/experiment/machine.js";
 import type { ExperimentStore, ExperimentSummary, LiveNode } from "../store/index.js";
+import type { RunHistory } from "./history.js";
 import { portalBarriers, PORTAL_SYNC_EVENTS_MAX, type PortalBarrier } from "./barriers.js";
 
 /** Most nodes one experiment page carries (a 100,000-node experiment shows its first ones and says so). */
@@ -33,6 +34,7 @@ export interface PortalRun {
   readonly wallSeconds: number;
   readonly createdAt: string;
   readonly world: unknown;
+  readonly nodes: number | null;
   /** Per phase, the mean and longest seconds a node spent in it (the swap's summary). */
   readonly phases: Readonly<Record<string, { readonly meanSec: number; readonly maxSec: number; readonly nodes: number }>>;
   /** Swap seconds at which every node was loaded, booted, past the barrier, and the swap ended. */
@@ -61,8 +63,9 @@ export interface ExperimentSnapshot {
   readonly runs: readonly PortalRun[];
 }
 
-export function listSnapshot(store: ExperimentStore): { experiments: ExperimentSummary[] } {
-  return { experiments: store.listExperiments(PORTAL_EXPERIMENTS_MAX) };
+/** The first page: the experiments, and the run history (every swap, the stored plans). */
+export function listSnapshot(store: ExperimentStore, history: RunHistory): { experiments: ExperimentSummary[]; history: RunHistory } {
+  return { experiments: store.listExperiments(PORTAL_EXPERIMENTS_MAX), history };
 }
 
 /** Everything the experiment page shows, or undefined for an experiment the store does not hold. */
@@ -112,7 +115,7 @@ function portalNode(n: LiveNode, clockUs: number): PortalNode {
 }
 
 function portalRun(r: ReturnType<ExperimentStore["swapRuns"]>[number]): PortalRun {
-  const results = (r.results ?? {}) as { world?: unknown; summary?: Partial<Pick<SwapSummary, "phases" | "milestones" | "outcome">> };
+  const results = (r.results ?? {}) as { world?: unknown; summary?: Partial<Pick<SwapSummary, "nodes" | "phases" | "milestones" | "outcome">> };
   return {
     id: r.id,
     kind: r.kind,
@@ -122,6 +125,7 @@ function portalRun(r: ReturnType<ExperimentStore["swapRuns"]>[number]): PortalRu
     wallSeconds: r.wallSeconds,
     createdAt: r.createdAt,
     world: results.world ?? null,
+    nodes: typeof results.summary?.nodes === "number" ? results.summary.nodes : null,
     phases: results.summary?.phases ?? {},
     milestones: { ...(results.summary?.milestones ?? {}) },
     outcome: results.summary?.outcome?.reason ?? "",

@@ -75,9 +75,12 @@ export class ExperimentLive {
       eventsOf: db.prepare<[string, number, number]>(`SELECT ${EVENT_COLUMNS}, experiment FROM events WHERE experiment = ? AND id > ? ORDER BY id LIMIT ?`),
       eventsAfter: db.prepare<[number, number]>(`SELECT ${EVENT_COLUMNS}, experiment FROM events WHERE id > ? ORDER BY id LIMIT ?`),
       lastEvent: db.prepare("SELECT MAX(id) AS id FROM events"),
+      runsMark: db.prepare("SELECT MAX(id) AS id, COUNT(*) AS n FROM runs"),
       insertRun: db.prepare(`INSERT INTO runs (${RUN_INSERT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
       linkEvents: db.prepare("UPDATE events SET run_id = ? WHERE experiment = ? AND run_id IS NULL AND id > ?"),
       swapRuns: db.prepare<[string, number]>(`SELECT ${RUN_COLUMNS} FROM runs WHERE scenario = ? AND kind IN ('swapin', 'swapout') ORDER BY id DESC LIMIT ?`),
+      allSwapRuns: db.prepare<[number]>(`SELECT ${RUN_COLUMNS} FROM runs WHERE kind IN ('swapin', 'swapout') ORDER BY id DESC LIMIT ?`),
+      runsOfKind: db.prepare<[string, number]>(`SELECT ${RUN_COLUMNS} FROM runs WHERE kind = ? ORDER BY id DESC LIMIT ?`),
     }));
   }
 
@@ -164,12 +167,30 @@ export class ExperimentLive {
     return rows.map((r) => decodeRun(this.path, r));
   }
 
+  /** Every experiment's swaps, newest first (the portal's run history). */
+  allSwapRuns(limit = SWAP_RUNS_MAX): RunRow[] {
+    const rows = guard(this.path, "read the swaps", () => this.live.allSwapRuns.all(Math.min(limit, SWAP_RUNS_MAX)));
+    return rows.map((r) => decodeRun(this.path, r));
+  }
+
+  /** Stored runs of one kind (a planner's, such as "plan-frisbee"), newest first. */
+  runsOfKind(kind: string, limit = SWAP_RUNS_MAX): RunRow[] {
+    const rows = guard(this.path, `read the ${kind} runs`, () => this.live.runsOfKind.all(kind, Math.min(limit, SWAP_RUNS_MAX)));
+    return rows.map((r) => decodeRun(this.path, r));
+  }
+
   /**
    * SQLite's data_version: changes whenever another connection commits to the file, so a reader
    * (the portal) learns that a swap in another process moved without reading every table.
    */
   dataVersion(): number {
     return guard(this.path, "read the data version", () => this.db.pragma("data_version", { simple: true })) as number;
+  }
+
+  /** Changes whenever a run is added or removed: the portal rebuilds its run history only then. */
+  runsMark(): string {
+    const row = guard(this.path, "read the runs' mark", () => this.live.runsMark.get()) as { id: number | null; n: number };
+    return `${row.id ?? 0}/${row.n}`;
   }
 
   lastEventId(): number {

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import { decadeTicks, lineChart, niceTicks } from "../../bin/svg.js";
+import { decadeTicks, lineChart, niceTicks } from "../../core/chart/svg.js";
 
 /** What the commands print for a reader: units, legends, warnings, confirmations. */
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));

@@ -1,8 +1,10 @@
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CLI } from "../frisbee/support.js";
 import { portalWith, TOKEN, untilState, type Portal } from "./support.js";
 
 // The page's globals, as the functions run in the browser see them (the tests' own lib has no DOM).
@@ -99,6 +101,27 @@ describe.skipIf(!HAVE_CHROMIUM)("the portal in headless Chromium", () => {
     expect(portal.store.partitions("flagship").every((p) => p.delta !== null)).toBe(true);
     expect(portal.store.swapRuns("flagship").map((r) => r.kind)).toEqual(["swapout", "swapin"]);
     await shot("4-swapped");
+  });
+
+  it("shows the run history on the planners' own charts: the experiment's swaps, every swap, and a stored plan", async () => {
+    // The experiment's finished swaps (in, then out) on the plan swap chart, drawn by the server.
+    const chart = page.locator("#chart");
+    await chart.waitFor();
+    await page.waitForFunction(() => ((document.getElementById("chart") as unknown as { complete: boolean; naturalWidth: number }) ?? { naturalWidth: 0 }).naturalWidth === 640);
+    expect(await chart.getAttribute("src")).toMatch(/^\/charts\/swaps\.svg\?experiment=flagship&v=\d+$/);
+    expect(await page.locator("#runs tbody tr td:nth-child(4)").allTextContents()).toEqual(["300", "300"]);
+    // A plan stored by the planner while the page is open reaches the history by itself.
+    const plan = spawnSync(process.execPath, [CLI, "plan", "frisbee", "--clients", "1,3", "--image-mib", "2", "--data-mib", "6", "--db", portal.db, "--svg", "plan.svg"], { cwd: portal.dir, encoding: "utf8", timeout: 120_000 });
+    expect(plan.status, plan.stderr).toBe(0);
+    await page.locator("#home").click();
+    await page.locator("#history tr[data-run]").nth(1).waitFor();
+    expect(await page.locator("#history tbody tr td:nth-child(3)").allTextContents()).toEqual(["swapout", "swapin"]);
+    const loaded = (id: string) => ((document.getElementById(id) as unknown as { naturalWidth: number } | null)?.naturalWidth ?? 0) === 640;
+    await page.waitForFunction(loaded, "swaps-chart");
+    await page.locator(".plan[data-plan] img").waitFor();
+    await page.waitForFunction(() => ((document as unknown as { querySelector(s: string): { naturalWidth: number } | null }).querySelector(".plan[data-plan] img")?.naturalWidth ?? 0) === 640);
+    expect(await page.locator(".plan[data-plan] tbody tr").count()).toBe(2);
+    await shot("6-run-history");
   });
 
   it("shows a real experiment's sync-server barriers as its server records them: who waits, then the release", async () => {
