@@ -7,7 +7,7 @@ import { experimentTemplate } from "../scenarios/experiment/template.js";
 import { parseWhole } from "./errors.js";
 import { withStore, withStoreAsync } from "./experiment-command.js";
 import { formatSwapResult } from "./experiment-format.js";
-import { interruptAsAbort } from "./interrupt-abort.js";
+import { interruptAsAbort, SIGNAL_EXIT } from "./interrupt-abort.js";
 import { progressBar } from "./progress.js";
 import { PORTAL_PORT } from "./serve-command.js";
 
@@ -39,7 +39,8 @@ export function registerDemoCommand(exp: Command): void {
         const result = await swapIn(o.db, name, seed, () => (interrupted.by === null ? null : `interrupted by ${interrupted.by}`));
         console.log(formatSwapResult(result, o.db));
         console.log(`open it in the portal: npx testbed serve --db ${o.db}   then http://127.0.0.1:${PORTAL_PORT}/#/exp/${name}`);
-        process.exitCode = result.ok ? 0 : 1;
+        // Interrupted: the swap is stored as failed with the reason, and the exit says the signal, as every command's does.
+        process.exitCode = interrupted.by !== null ? SIGNAL_EXIT[interrupted.by] : result.ok ? 0 : 1;
       } finally {
         interrupted.off();
       }

@@ -1,4 +1,5 @@
 import { cleanUpNow, type Leftovers } from "../real/output/index.js";
+import { SIGNAL_EXIT } from "./interrupt-abort.js";
 
 /** The exit codes every command shares (README, "Commands"). */
 export const EXIT_FAILED = 1;
@@ -6,7 +7,6 @@ export const EXIT_BAD_INPUT = 2;
 /** A target written in place (a block device, a fixed-size file) was left partly written. */
 export const EXIT_INCOMPLETE = 3;
 
-const SIGNAL_EXIT: Readonly<Record<string, number>> = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 };
 const SIGNALS = Object.keys(SIGNAL_EXIT) as NodeJS.Signals[];
 
 /**
@@ -29,7 +29,7 @@ export function exitCleanlyOnInterrupt(note: InterruptNote = () => null, ...open
     if (finished) process.exit(process.exitCode ?? 0);
     if (process.stderr.isTTY) process.stderr.write("\r\x1b[K");
     process.stderr.write(`testbed: interrupted by ${signal}; ${describeLeftovers(left, note())}\n`);
-    process.exit(left.incomplete.length > 0 ? EXIT_INCOMPLETE : (SIGNAL_EXIT[signal] ?? EXIT_FAILED));
+    process.exit(left.incomplete.length > 0 ? EXIT_INCOMPLETE : ((SIGNAL_EXIT as Readonly<Record<string, number>>)[signal] ?? EXIT_FAILED));
   };
   for (const s of SIGNALS) process.on(s, handler);
   const mine = { open };

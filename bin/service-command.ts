@@ -1,4 +1,4 @@
-import { mkdirSync, existsSync, readFileSync } from "node:fs";
+import { mkdirSync, existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
 import { WATCHDOG_FAILURES_MAX } from "../core/service/index.js";
@@ -239,10 +239,11 @@ async function logsCommand(f: ServiceFlags): Promise<number> {
       try {
         const files = await c.logs(i);
         const dir = join(out, n.name);
-        mkdirSync(dir, { recursive: true });
+        nodeLogFolder(dir);
         let bytes = 0;
         for (const file of files.filter((x) => /\.log$/.test(x.name))) {
           const target = join(dir, file.name);
+          if (existsSync(target) && !statSync(target).isFile()) throw new Error(`${target}: is not a file; the copy of the node's ${file.name} goes there`);
           const have = existsSync(target) ? readFileSync(target) : Buffer.alloc(0);
           let offset = have.byteLength <= file.size ? have.byteLength : 0;
           const parts: Uint8Array[] = offset === 0 ? [] : [have];
@@ -268,6 +269,12 @@ async function logsCommand(f: ServiceFlags): Promise<number> {
   } finally {
     c.close();
   }
+}
+
+/** OUT/NODE as a folder, made if missing; anything else of that name is the user's and is refused, not touched. */
+function nodeLogFolder(dir: string): void {
+  if (existsSync(dir) && !statSync(dir).isDirectory()) throw new Error(`${dir}: is a file, not a folder; the node's logs are collected in a folder of that name`);
+  mkdirSync(dir, { recursive: true });
 }
 
 /** Async actions end after commander's parse returns: their errors are reported the command's way. */

@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { interruptAsAbort, SIGNAL_EXIT } from "./interrupt-abort.js";
 import { RELEASED, type SwapMachine } from "../core/experiment/index.js";
 import { DEFAULT_STORE_PATH } from "../real/store/index.js";
 import { runSwap, type RealSwapRunner, type SwapAction, type SwapResult } from "../scenarios/experiment/swap.js";
@@ -61,14 +62,8 @@ async function swapCommand(name: string, action: SwapAction, f: SwapFlags, real:
   const speed = f.speed === undefined ? undefined : positive("--speed", f.speed);
   const heartbeatSec = f.heartbeat === undefined ? undefined : parseWhole("--heartbeat", f.heartbeat, 0, 3_600);
   const bar = progressBar(`${action} ${name}`);
-  let interrupted: string | null = null;
-  const onSignal = (signal: string) => () => {
-    interrupted = `interrupted by ${signal}`;
-  };
-  const onInt = onSignal("SIGINT");
-  const onTerm = onSignal("SIGTERM");
-  process.once("SIGINT", onInt);
-  process.once("SIGTERM", onTerm);
+  // A signal ends the swap at the next step: stored as failed with the reason, the store closed, exit 128 + signal.
+  const interrupted = interruptAsAbort();
   let result: SwapResult;
   try {
     result = await withStoreAsync(f.db, (store) =>
@@ -82,19 +77,18 @@ async function swapCommand(name: string, action: SwapAction, f: SwapFlags, real:
           ...(heartbeatSec === undefined ? {} : { heartbeatSec }),
           ...(real === undefined ? {} : { real }),
           onTick: (m, clockUs) => bar.update(fraction(m), note(m, clockUs)),
-          cancelled: () => interrupted,
+          cancelled: () => (interrupted.by === null ? null : `interrupted by ${interrupted.by}`),
         }),
       // A swap needs a recorded experiment: a --db that names no store is refused, never created.
       { mustExist: true },
     );
   } finally {
     bar.done();
-    process.off("SIGINT", onInt);
-    process.off("SIGTERM", onTerm);
+    interrupted.off();
   }
   if (f.json) console.log(JSON.stringify(result));
   else console.log(formatSwapResult(result, f.db));
-  return result.ok ? 0 : 1;
+  return interrupted.by !== null ? SIGNAL_EXIT[interrupted.by] : result.ok ? 0 : 1;
 }
 
 function positive(flag: string, text: string): number {

@@ -114,10 +114,26 @@ describe("interrupted long commands stop at once, say what was left, and leave n
     await run.waitFor(/first node loaded/);
     run.child.kill("SIGINT");
     const r = await run.exited;
-    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 1, stderr: "" });
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 130, stderr: "" });
     expect(r.stdout).toMatch(/^swapin of demo-500 \(simulated, seed 1\): failed — interrupted by SIGINT$/m);
     expect(readdirSync(d)).toEqual(["demo.db"]);
     expect(testbedIn(d, "exp", "list", "--db", "demo.db").stdout).toMatch(/^demo-500 +failed /m);
+  });
+
+  it("exp swapin: a signal ends the swap as failed with the reason, stored, and exits 128 + the signal", async () => {
+    const d = folder();
+    writeFileSync(join(d, "s.json"), testbedIn(d, "exp", "template", "--nodes", "20", "--sim", "--name", "s").stdout);
+    expect(testbedIn(d, "exp", "create", "s.json", "--db", "s.db").code).toBe(0);
+    // --speed 1: the simulated swap takes tens of wall seconds, so the signal lands mid-swap.
+    const run = startTestbed(d, "exp", "swapin", "s", "--sim", "--seed", "1", "--speed", "1", "--db", "s.db");
+    const state = (): string => (JSON.parse(testbedIn(d, "exp", "show", "s", "--db", "s.db", "--json").stdout) as { state: string }).state;
+    while (state() !== "swapping-in") await new Promise((r) => setTimeout(r, 100));
+    run.child.kill("SIGTERM");
+    const r = await run.exited;
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 143, stderr: "" });
+    expect(r.stdout).toMatch(/^swapin of s \(simulated, seed 1\): failed — interrupted by SIGTERM$/m);
+    expect(readdirSync(d).sort()).toEqual(["s.db", "s.json"]);
+    expect(state()).toBe("failed");
   });
 
   it("bench image: its scratch folder is removed, the folder given is left as it was", async () => {

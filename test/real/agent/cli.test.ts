@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -94,6 +94,14 @@ describe("testbed agent and testbed service", () => {
     const logs = testbed("service", "logs", "--nodes", nodes, "--key", key, "--out", join(t.dir, "logs"));
     expect(logs.code).toBe(0);
     expect(readFileSync(join(t.dir, "logs", "n0", "server.log"), "utf8")).toMatch(/started v1[\s\S]*started v2/);
+    // A file of the user's where a node's folder goes: that node fails in a line that says so, the file is untouched, the other node is collected.
+    mkdirSync(join(t.dir, "logs2"));
+    writeFileSync(join(t.dir, "logs2", "n1"), "my notes\n");
+    const clash = testbed("service", "logs", "--nodes", nodes, "--key", key, "--out", join(t.dir, "logs2"));
+    expect(clash.code).toBe(1);
+    expect(clash.stdout).toMatch(/^n1: FAILED: .*logs2\/n1: is a file, not a folder; the node's logs are collected in a folder of that name$/m);
+    expect(clash.stdout).toMatch(/^n0: \d+ bytes in /m);
+    expect(readFileSync(join(t.dir, "logs2", "n1"), "utf8")).toBe("my notes\n");
   });
 
   it("refuses a node file with mistakes, naming the file and line, and runs nothing", () => {
