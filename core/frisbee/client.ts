@@ -215,7 +215,8 @@ export class FrisbeeClient implements Process {
         this.joined(from, fromPort, m.blockCount);
         return;
       case "join2Reply":
-        if (m.clientId === this.o.clientId) this.joined(from, fromPort, m.blockCount);
+        // The original server sends blockcount 0 here: the image's size is its bytecount.
+        if (m.clientId === this.o.clientId) this.joined(from, fromPort, Math.ceil(m.byteCount / BLOCK_BYTES));
         return;
       case "request":
         // Another client's request, snooped: what it asks for will be sent to everyone, so we do

@@ -184,7 +184,8 @@ export class FrisbeeServer implements Process {
         this.joined(m.clientId, from, fromPort);
         return;
       case "join2":
-        this.send(from, fromPort, msg.join2Reply(m.clientId, this.options.image.blockCount, this.options.image.byteCount));
+        // As the original: a JOIN2 reply gives the image's size in bytes only (blockcount 0).
+        this.send(from, fromPort, msg.join2Reply(m.clientId, 0, this.options.image.byteCount));
         this.joined(m.clientId, from, fromPort);
         return;
       case "leave":
