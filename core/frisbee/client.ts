@@ -253,7 +253,8 @@ export class FrisbeeClient implements Process {
   }
 
   cpuDone(op: number): void {
-    if (op === this.decompressing) this.decompressed(op);
+    // Once ended (failed or left), nothing more is inflated or written.
+    if (this.state === "receiving" && op === this.decompressing) this.decompressed(op);
   }
 
   /**
@@ -280,7 +281,8 @@ export class FrisbeeClient implements Process {
   }
 
   diskDone(op: number, error: string | null): void {
-    if (op !== this.writing) return;
+    // A write that completes after the client ended (left mid-write) must not finish it again.
+    if (this.state !== "receiving" || op !== this.writing) return;
     // A chunk's regions are written as several operations; it is written when the last completes.
     if (error === null && --this.writesLeft > 0) return;
     this.writing = -1;
@@ -599,8 +601,8 @@ export class FrisbeeClient implements Process {
     this.env.timers.set(TIMER_HEARTBEAT, this.env.now() + this.env.rng.int(Math.min(CLIENT_DEFAULTS.heartbeatFirstDelayUsMax, intervalUs) + 1));
   }
 
+  /** Sends a progress report to the server; only ever called once joined (the server is known). */
   private report(): void {
-    if (this.server < 0) return;
     this.seq = nextSeq(this.seq);
     this.counters.reportsSent++;
     const summary = {

@@ -1,0 +1,518 @@
+import { describe, expect, it } from "vitest";
+import { groupAddress } from "../../../core/engine/index.js";
+import { FrisbeeClient, type ChunkLayout, type FrisbeeClientOptions } from "../../../core/frisbee/client.js";
+import { encodeFromHost } from "../../../core/frisbee/codec.js";
+import { CHUNK_BLOCKS, CLIENT_DEFAULTS } from "../../../core/frisbee/constants.js";
+import { emptyStats, msg, PROGRESS_LEVEL, type ClientStats, type FrisbeeMessage } from "../../../core/frisbee/messages.js";
+import { Bench, type Sent } from "./bench-env.js";
+
+/**
+ * The Frisbee client as a machine on a bench (bench-env.ts): the server's answers and the disk's
+ * and CPU's completions given by hand, each request, report and LEAVE2 pinned.
+ */
+
+const GROUP = groupAddress(7);
+const PORT = 7700;
+const SELF = 21;
+const SERVER = 1;
+const OTHER = 22;
+const ID = 77;
+const MIB = 2 ** 20;
+const TICK = CLIENT_DEFAULTS.receiveTimeoutUs;
+
+const layout: ChunkLayout = { compressedBytes: (c) => 1_000 + c, rawOffset: (c) => c * 3 * MIB, rawBytes: () => 3 * MIB };
+
+function clientOn(bench: Bench, options: Partial<FrisbeeClientOptions> = {}): FrisbeeClient {
+  return bench.start(
+    (env) =>
+      new FrisbeeClient(env, {
+        group: GROUP,
+        port: PORT,
+        clientId: ID,
+        join2: false,
+        heartbeatIntervalUs: 0,
+        randomize: false,
+        layout,
+        ...options,
+      } as FrisbeeClientOptions),
+  );
+}
+
+/** A client that has joined an image of `chunks` chunks (or `blockCount` blocks) at time 0. */
+function joinedClient(bench: Bench, chunks: number, options: Partial<FrisbeeClientOptions> = {}, blockCount = chunks * CHUNK_BLOCKS): FrisbeeClient {
+  const client = clientOn(bench, options);
+  bench.receive(SERVER, msg.joinReply(blockCount));
+  bench.take();
+  return client;
+}
+
+function deliver(bench: Bench, chunk: number, blocks: Iterable<number>): void {
+  for (const b of blocks) bench.receive(SERVER, msg.block(chunk, b, null));
+}
+
+const all = (n = CHUNK_BLOCKS): number[] => Array.from({ length: n }, (_, i) => i);
+const except = (...missing: number[]): number[] => all().filter((b) => !missing.includes(b));
+
+/** Requests sent, as "REQUEST chunk" / "PREQUEST chunk retries [blocks]". */
+function requests(sent: Sent[]): string[] {
+  return sent.flatMap((s) => {
+    const m = s.message;
+    if (m.type === "request") return [`REQUEST ${m.chunk} ${m.block}+${m.count}`];
+    if (m.type === "prequest") {
+      const blocks = all().filter((b) => ((m.bitmap[b >> 3] as number) & (1 << (b & 7))) !== 0);
+      return [`PREQUEST ${m.chunk} ${m.retries} [${blocks.join(",")}]`];
+    }
+    return [];
+  });
+}
+
+function leaveStats(sent: Sent[]): ClientStats {
+  const leave = sent.find((s) => s.message.type === "leave2")?.message;
+  if (leave?.type !== "leave2") throw new Error("no LEAVE2 sent");
+  return leave.stats;
+}
+
+/** Completes the CPU and disk work of every chunk the client hands them, until it has none left. */
+function runPipeline(bench: Bench, client: FrisbeeClient): void {
+  for (let guard = 0; guard < 10_000; guard++) {
+    const cpu = bench.cpuRuns.shift();
+    if (cpu !== undefined) {
+      client.cpuDone(cpu.op);
+      continue;
+    }
+    const write = bench.writes.shift();
+    if (write === undefined) return;
+    client.diskDone(write.op, null);
+  }
+}
+
+describe("Frisbee client machine: joining", () => {
+  it("sends JOIN to the group and retries it at 125 ms, doubling to at most a second, until a reply comes", () => {
+    const bench = new Bench(SELF);
+    const client = clientOn(bench);
+    expect(bench.joined).toEqual([GROUP]);
+    bench.runUntil(4_000_000);
+    const joins = bench.take();
+    expect(joins.map((s) => [s.atUs, s.to, s.port, s.message])).toEqual(
+      [0, 125_000, 375_000, 875_000, 1_875_000, 2_875_000, 3_875_000].map((at) => [at, GROUP, PORT, msg.join(ID)]),
+    );
+    expect(client.counters.joinAttempts).toBe(7);
+    bench.receive(SERVER, msg.joinReply(2 * CHUNK_BLOCKS), 7702);
+    expect(client.state).toBe("receiving");
+    expect(client.chunkCount).toBe(2);
+    expect(client.counters.joinedAtUs).toBe(4_000_000);
+    bench.runUntil(10_000_000);
+    expect(bench.take().filter((s) => s.message.type === "join")).toEqual([]);
+    // A second reply (to a retried join) changes nothing.
+    bench.receive(SERVER, msg.joinReply(9 * CHUNK_BLOCKS));
+    expect(client.chunkCount).toBe(2);
+  });
+
+  it("with JOIN2 takes only the reply to its own id, and sizes the image from bytecount as the original server sends it", () => {
+    const bench = new Bench(SELF);
+    const client = clientOn(bench, { join2: true });
+    expect(bench.take().map((s) => s.message)).toEqual([msg.join2(ID)]);
+    bench.receive(SERVER, msg.join2Reply(ID + 1, 0, 5 * MIB));
+    expect(client.state).toBe("joining");
+    // 2.5 MiB: 2,560 blocks, 3 chunks, the last of 512 blocks.
+    bench.receive(SERVER, msg.join2Reply(ID, 0, 2.5 * MIB));
+    expect(client.state).toBe("receiving");
+    expect(client.chunkCount).toBe(3);
+    bench.runUntil(TICK);
+    bench.take();
+    deliver(bench, 2, all(512));
+    expect(client.counters.chunksReceived).toBe(1);
+  });
+
+  it("fails, and leaves, when the server offers an empty image", () => {
+    const bench = new Bench(SELF);
+    const client = clientOn(bench);
+    bench.take();
+    bench.receive(SERVER, msg.joinReply(0));
+    expect(client.state).toBe("failed");
+    expect(client.failure).toBe("server offered an image of 0 blocks");
+    expect(bench.take().map((s) => [s.to, s.message.type])).toEqual([[GROUP, "leave2"]]);
+    expect(bench.eventsOf("frisbee.failed")).toEqual([{ client: ID, runtimeUs: 0, chunks: 0, error: "server offered an image of 0 blocks" }]);
+    expect(bench.timers.size).toBe(0);
+  });
+
+  it("takes no block before it has joined", () => {
+    const bench = new Bench(SELF);
+    const client = clientOn(bench);
+    deliver(bench, 0, [0, 1]);
+    expect(client.counters.blocksReceived).toBe(0);
+  });
+
+  it("refuses limits below one", () => {
+    const bench = new Bench(SELF);
+    for (const bad of [{ chunkBuffers: 0 }, { inProgressChunksMax: 0 }, { requestAheadChunks: 0 }]) {
+      expect(() => clientOn(bench, bad)).toThrow(/must be at least 1/);
+    }
+  });
+});
+
+describe("Frisbee client machine: requests", () => {
+  it("asks for its first two chunks at the first receive timeout, as whole-chunk REQUESTs to the group", () => {
+    const bench = new Bench(SELF);
+    const client = joinedClient(bench, 4);
+    bench.runUntil(TICK - 1);
+    expect(bench.take()).toEqual([]);
+    bench.runUntil(TICK);
+    const sent = bench.take();
+    expect(sent.map((s) => [s.atUs, s.to, s.port])).toEqual([[TICK, GROUP, PORT], [TICK, GROUP, PORT]]);
+    expect(requests(sent)).toEqual(["REQUEST 0 0+1024", "REQUEST 1 0+1024"]);
+    expect(client.counters.requests).toBe(2);
+  });
+
+  it("asks for the last chunk first when told to, and for a short last chunk's blocks only", () => {
+    const bench = new Bench(SELF);
+    joinedClient(bench, 4, { lastChunkFirst: true, requestAheadChunks: 3 }, 3 * CHUNK_BLOCKS + 10);
+    bench.runUntil(TICK);
+    expect(requests(bench.take())).toEqual(["REQUEST 3 0+10", "REQUEST 1 0+1024", "REQUEST 2 0+1024"]);
+  });
+
+  it("asks in a random order of its own, each chunk once", () => {
+    const orders = [1, 2, 3].map((seed) => {
+      const bench = new Bench(SELF, {}, seed);
+      joinedClient(bench, 40, { randomize: true, requestAheadChunks: 40, chunkBuffers: 40 });
+      bench.runUntil(TICK);
+      return requests(bench.take());
+    });
+    for (const order of orders) expect([...order].sort()).toEqual(Array.from({ length: 40 }, (_, c) => `REQUEST ${c} 0+1024`).sort());
+    expect(new Set(orders.map((o) => o.join())).size).toBe(3);
+    expect(orders[0]).not.toEqual(Array.from({ length: 40 }, (_, c) => `REQUEST ${c} 0+1024`));
+  });
+
+  it("on completing a chunk asks for the next ones not asked for within a second, without skipping past one that was", () => {
+    const bench = new Bench(SELF);
+    joinedClient(bench, 6);
+    bench.runUntil(TICK);
+    expect(requests(bench.take())).toEqual(["REQUEST 0 0+1024", "REQUEST 1 0+1024"]);
+    bench.nowUs = 40_000;
+    deliver(bench, 0, all());
+    // Chunk 1 was asked for at 30 ms: the window's other place goes to chunk 2.
+    expect(requests(bench.take())).toEqual(["REQUEST 2 0+1024"]);
+    // Another client asks for chunk 3: heard, so not asked again; chunk 2 is still on its way.
+    bench.receive(OTHER, msg.request(3, 0, CHUNK_BLOCKS));
+    bench.nowUs = 60_000;
+    deliver(bench, 1, all());
+    expect(requests(bench.take())).toEqual([]);
+    // A second later both may be asked again.
+    bench.nowUs = 1_100_000;
+    deliver(bench, 2, all());
+    expect(requests(bench.take())).toEqual(["REQUEST 3 0+1024", "REQUEST 4 0+1024"]);
+  });
+
+  it("stops asking for new chunks while inProgressChunksMax are partly filled, and drops blocks when no buffer is free", () => {
+    const bench = new Bench(SELF);
+    const client = joinedClient(bench, 8, { inProgressChunksMax: 2, chunkBuffers: 3, requestAheadChunks: 4 });
+    bench.runUntil(TICK);
+    // Three buffers: three chunks asked for, not four.
+    expect(requests(bench.take())).toEqual(["REQUEST 0 0+1024", "REQUEST 1 0+1024", "REQUEST 2 0+1024"]);
+    bench.nowUs = 2_000_000;
+    deliver(bench, 5, [0]);
+    deliver(bench, 6, [0]);
+    bench.nowUs = 4_000_000;
+    deliver(bench, 0, all());
+    // Chunk 0 is done and its buffer free again, but 5 and 6 are being filled (2, the limit):
+    // they are asked for again, and no new chunk is.
+    expect(requests(bench.take()).map((r) => r.split(" [")[0])).toEqual(["PREQUEST 5 0", "PREQUEST 6 0"]);
+    deliver(bench, 7, [0]);
+    deliver(bench, 3, [0, 1]);
+    expect(client.counters.noBufferBlocks).toBe(2);
+    expect(client.counters.blocksReceived).toBe(1024 + 3);
+  });
+
+  it("after three receive timeouts with no block asks again for what is missing, each idle request waiting a timeout longer", () => {
+    const bench = new Bench(SELF);
+    const client = joinedClient(bench, 3, { requestAheadChunks: 1 });
+    bench.runUntil(TICK);
+    expect(requests(bench.take())).toEqual(["REQUEST 0 0+1024"]);
+    bench.nowUs = 35_000;
+    deliver(bench, 0, except(5, 900));
+    bench.runUntil(1_000_000);
+    const sent = bench.take();
+    // Idle 3 ticks after the last block (125 ms), then 3, 5, 6, 7, 8 ticks apart: from the second
+    // idle request in a row on, each waits one tick more (and one for the one before).
+    expect(sent.map((s) => s.atUs)).toEqual([125_000, 125_000, 215_000, 215_000, 365_000, 365_000, 545_000, 545_000, 755_000, 755_000, 995_000, 995_000]);
+    expect(requests(sent).slice(0, 4)).toEqual(["PREQUEST 0 0 [5,900]", "REQUEST 1 0+1024", "PREQUEST 0 1 [5,900]", "REQUEST 1 0+1024"]);
+    // The first requests, at the first receive timeout, were idle requests too.
+    expect(client.counters.idles).toBe(7);
+    expect(client.counters.prequests).toBe(6);
+    // A block that arrives resets the wait: three ticks again.
+    deliver(bench, 0, [5]);
+    bench.runUntil(1_000_000 + 3 * TICK);
+    expect(requests(bench.take())).toEqual(["PREQUEST 0 6 [900]", "REQUEST 1 0+1024"]);
+    expect(bench.take()).toEqual([]);
+  });
+
+  it("is not idle while it hears others ask for blocks it lacks, and is while it hears only what it has", () => {
+    const bench = new Bench(SELF);
+    joinedClient(bench, 2, { requestAheadChunks: 1 });
+    bench.runUntil(TICK);
+    bench.take();
+    bench.nowUs = 35_000;
+    deliver(bench, 0, except(7));
+    const lacking = new Uint8Array(128);
+    lacking[0] = 0x80; // block 7
+    const having = new Uint8Array(128);
+    having[0] = 0x01; // block 0
+    // A snooped REQUEST for a block it lacks restarts the idle count; a PREQUEST does not (as the original).
+    for (let t = 60_000; t <= 300_000; t += 20_000) {
+      bench.runUntil(t);
+      bench.receive(OTHER, t % 40_000 === 0 ? msg.request(0, 7, 1) : msg.prequest(0, 0, having));
+    }
+    expect(requests(bench.take())).toEqual([]);
+    bench.runUntil(310_000);
+    for (let t = 320_000; t <= 400_000; t += 20_000) {
+      bench.runUntil(t);
+      bench.receive(OTHER, msg.request(0, 0, 1));
+    }
+    expect(requests(bench.take())).toEqual([]);
+    // Packets keep coming every 20 ms, so no receive timeout passes: still not idle. Silence: idle 3 ticks later.
+    bench.runUntil(400_000 + 3 * TICK);
+    expect(requests(bench.take())).toEqual(["PREQUEST 0 0 [7]", "REQUEST 1 0+1024"]);
+    expect(lacking[0]).toBe(0x80);
+  });
+
+  it("drops blocks outside the image or of a chunk it has, and counts duplicates", () => {
+    const bench = new Bench(SELF, { cpu: true });
+    const client = joinedClient(bench, 2, {}, CHUNK_BLOCKS + 10);
+    deliver(bench, 1, [9, 9, 10]);
+    deliver(bench, 2, [0]);
+    bench.receive(SERVER, { ...msg.block(0, 0, null), chunk: -1 } as FrisbeeMessage);
+    expect(client.counters.blocksReceived).toBe(1);
+    expect(client.counters.dupBlocks).toBe(1);
+    expect(client.counters.malformed).toBe(3);
+    deliver(bench, 0, all());
+    deliver(bench, 0, [3]);
+    expect(client.counters.dupBlocks).toBe(2);
+  });
+});
+
+describe("Frisbee client machine: the pipeline", () => {
+  it("inflates each complete chunk on the CPU, writes it where the layout says, and is done when every chunk is written", () => {
+    const bench = new Bench(SELF, { cpu: true, disk: true });
+    const client = joinedClient(bench, 3);
+    bench.nowUs = 100_000;
+    for (const c of [2, 0, 1]) deliver(bench, c, all());
+    bench.take();
+    expect(bench.cpuRuns).toEqual([{ op: 2, work: "inflate", units: 1_002 }]);
+    expect(client.counters.chunksReceived).toBe(3);
+    client.cpuDone(2);
+    expect(bench.writes).toEqual([{ atUs: 100_000, op: 2, offset: 6 * MIB, bytes: 3 * MIB }]);
+    expect(bench.cpuRuns.map((r) => r.op)).toEqual([2, 0]);
+    bench.cpuRuns.shift();
+    bench.nowUs = 2_600_000;
+    runPipeline(bench, client);
+    expect(client.state).toBe("done");
+    expect([...client.chunkWrites()]).toEqual([1, 1, 1]);
+    expect(client.counters.chunksDecompressed).toBe(3);
+    expect(client.counters.chunksWritten).toBe(3);
+    expect(client.counters.bytesWritten).toBe(9 * MIB);
+    expect(client.counters.doneAtUs).toBe(2_600_000);
+    const sent = bench.take();
+    expect(sent.map((s) => [s.to, s.port, s.message.type])).toEqual([[GROUP, PORT, "leave2"]]);
+    expect(sent[0]?.message).toMatchObject({ clientId: ID, elapsedSec: 2 });
+    expect(bench.eventsOf("frisbee.done")).toEqual([{ client: ID, runtimeUs: 2_600_000, chunks: 3 }]);
+    expect(bench.timers.size).toBe(0);
+  });
+
+  it("stops inflating while 8 chunks wait for the disk, and goes on as the disk catches up", () => {
+    const bench = new Bench(SELF, { cpu: true, disk: true });
+    const client = joinedClient(bench, 12, { chunkBuffers: 12 });
+    for (let c = 0; c < 12; c++) deliver(bench, c, all());
+    for (let i = 0; i < 12; i++) {
+      const run = bench.cpuRuns.shift();
+      if (run !== undefined) client.cpuDone(run.op);
+    }
+    // Chunk 0 at the disk, 1..8 waiting for it: 9 inflated, chunk 9 not started.
+    expect(client.counters.chunksDecompressed).toBe(9);
+    expect(bench.writes.map((w) => w.op)).toEqual([0]);
+    client.diskDone(0, null);
+    expect(bench.cpuRuns.map((r) => r.op)).toEqual([9]);
+    expect(bench.writes.map((w) => w.op)).toEqual([0, 1]);
+  });
+
+  it("fails at a write error, naming the chunk, and writes nothing more", () => {
+    const bench = new Bench(SELF, { cpu: true, disk: true });
+    const client = joinedClient(bench, 3);
+    for (const c of [0, 1]) deliver(bench, c, all());
+    client.cpuDone(0);
+    client.diskDone(5, "EIO"); // not the chunk being written: ignored
+    expect(client.state).toBe("receiving");
+    client.diskDone(0, "EIO");
+    expect(client.state).toBe("failed");
+    expect(client.failure).toBe("write of chunk 0 failed: EIO");
+    expect(bench.eventsOf("frisbee.write-error")).toEqual([{ client: ID, chunk: 0, error: "EIO" }]);
+    client.cpuDone(1);
+    expect(bench.writes.map((w) => w.op)).toEqual([0]);
+    expect(bench.take().filter((s) => s.message.type === "leave2")).toHaveLength(1);
+  });
+
+  it("with a chunk-data port, hands over each chunk's bytes as sent and writes the regions the port answers", () => {
+    const bench = new Bench(SELF, { disk: true });
+    const inflated: [number, Uint8Array][] = [];
+    const client = clientOn(bench, { layout: undefined, chunkData: { inflate: (chunk, bytes) => inflated.push([chunk, bytes.slice()]) } });
+    bench.receive(SERVER, msg.joinReply(CHUNK_BLOCKS + 2));
+    for (const [chunk, block] of [[1, 1], [1, 0]] as const) {
+      const data = new Uint8Array(1024).fill(10 * chunk + block + 1);
+      bench.receive(SERVER, encodeFromHost(msg.block(chunk, block, data), 0x0a000001));
+    }
+    expect(inflated.map(([c, b]) => [c, b.length, b[0], b[1023], b[1024], b[2047]])).toEqual([[1, 2048, 11, 11, 12, 12]]);
+    client.inflated(0, { ok: true, writes: [] }); // not the chunk being inflated: ignored
+    client.inflated(1, { ok: true, writes: [{ offsetBytes: 4096, data: new Uint8Array(100) }, { offsetBytes: 8192, data: 500 }] });
+    expect(bench.writes.map((w) => [w.op, w.offset, w.bytes])).toEqual([[1, 4096, 100], [1, 8192, 500]]);
+    client.diskDone(1, null);
+    expect(client.counters.chunksWritten).toBe(0);
+    client.diskDone(1, null);
+    expect(client.counters.chunksWritten).toBe(1);
+    expect(client.counters.bytesWritten).toBe(600);
+  });
+
+  it("fails at a chunk the port cannot inflate, and says why", () => {
+    const bench = new Bench(SELF, { disk: true });
+    const client = clientOn(bench, { layout: undefined, chunkData: { inflate: () => {} } });
+    bench.receive(SERVER, msg.joinReply(CHUNK_BLOCKS));
+    deliver(bench, 0, all());
+    client.inflated(0, { ok: false, error: "zlib stream ends early" });
+    expect(client.state).toBe("failed");
+    expect(client.failure).toBe("chunk 0 is bad: zlib stream ends early");
+    expect(bench.eventsOf("frisbee.bad-chunk")).toEqual([{ client: ID, chunk: 0, error: "zlib stream ends early" }]);
+  });
+});
+
+describe("Frisbee client machine: progress reports", () => {
+  const reports = (sent: Sent[]): Extract<FrisbeeMessage, { type: "progress" }>[] =>
+    sent.flatMap((s) => (s.message.type === "progress" ? [s.message] : []));
+
+  it("reports to the server, not the group, at a random time within its interval (at most 5 s) and then every interval", () => {
+    const bench = new Bench(SELF);
+    clientOn(bench, { heartbeatIntervalUs: 20_000_000 });
+    bench.receive(SERVER, msg.joinReply(2 * CHUNK_BLOCKS), 7705);
+    bench.runUntil(45_000_000);
+    const sent = bench.take().filter((s) => s.message.type === "progress");
+    expect(sent.map((s) => [s.to, s.port])).toEqual([[SERVER, 7705], [SERVER, 7705], [SERVER, 7705]]);
+    const first = (sent[0] as Sent).atUs;
+    expect(first).toBeLessThanOrEqual(5_000_000);
+    expect(sent.map((s) => s.atUs - first)).toEqual([0, 20_000_000, 40_000_000]);
+    expect(reports(sent).map((r) => [r.seq, r.whenSec, r.level, r.who])).toEqual([
+      [1, Math.floor(first / 1e6), PROGRESS_LEVEL.summary, 0],
+      [2, Math.floor(first / 1e6) + 20, PROGRESS_LEVEL.summary, 0],
+      [3, Math.floor(first / 1e6) + 40, PROGRESS_LEVEL.summary, 0],
+    ]);
+  });
+
+  it("answers a request with interval 0 at once with its summary, and one at level full with its statistics too", () => {
+    const bench = new Bench(SELF, { cpu: true, disk: true });
+    const client = joinedClient(bench, 3);
+    bench.nowUs = 7_500_000;
+    deliver(bench, 0, all());
+    client.cpuDone(0);
+    client.diskDone(0, null);
+    deliver(bench, 1, all());
+    bench.take();
+    bench.receive(SERVER, msg.progressRequest(0, PROGRESS_LEVEL.summary));
+    const [summary] = reports(bench.take());
+    expect(summary).toEqual(msg.progress(ID, 0, 7, PROGRESS_LEVEL.summary, 1, { chunksReceived: 2, chunksDecompressed: 1, bytesWritten: 3 * MIB }, null));
+    bench.receive(SERVER, msg.progressRequest(0, PROGRESS_LEVEL.full));
+    const [full] = reports(bench.take());
+    expect(full?.seq).toBe(2);
+    expect(full?.stats).toMatchObject({ runsec: 7, runmsec: 500, rbyteswritten: 3 * MIB, requests: 2, chunkbufs: 64 });
+    expect(full?.wireBytes).toBe(16 + 16 + 16 + 120);
+  });
+
+  it("reports on the interval a server asks for, and stops when asked for level none", () => {
+    const bench = new Bench(SELF);
+    joinedClient(bench, 2);
+    bench.receive(SERVER, msg.progressRequest(10, PROGRESS_LEVEL.summary));
+    bench.runUntil(30_000_000);
+    const times = bench.take().filter((s) => s.message.type === "progress").map((s) => s.atUs);
+    expect(times).toHaveLength(3);
+    expect(times[0]).toBeLessThanOrEqual(5_000_000);
+    expect([(times[1] as number) - (times[0] as number), (times[2] as number) - (times[1] as number)]).toEqual([10_000_000, 10_000_000]);
+    bench.receive(SERVER, msg.progressRequest(10, PROGRESS_LEVEL.none));
+    bench.runUntil(100_000_000);
+    expect(bench.take().filter((s) => s.message.type === "progress")).toEqual([]);
+  });
+
+  it("ignores a progress request while still joining", () => {
+    const bench = new Bench(SELF);
+    clientOn(bench);
+    bench.take();
+    bench.receive(SERVER, msg.progressRequest(0, PROGRESS_LEVEL.summary));
+    bench.receive(SERVER, msg.progressRequest(5, PROGRESS_LEVEL.summary));
+    bench.runUntil(100_000);
+    expect(bench.take().filter((s) => s.message.type !== "join")).toEqual([]);
+  });
+
+  it("sends a last report when done, if it reports at all", () => {
+    const bench = new Bench(SELF);
+    clientOn(bench, { heartbeatIntervalUs: 60_000_000 });
+    bench.receive(SERVER, msg.joinReply(CHUNK_BLOCKS));
+    bench.take();
+    deliver(bench, 0, all());
+    expect(bench.take().map((s) => s.message.type)).toEqual(["progress", "leave2"]);
+    const quiet = new Bench(SELF);
+    clientOn(quiet);
+    quiet.receive(SERVER, msg.joinReply(CHUNK_BLOCKS));
+    quiet.take();
+    deliver(quiet, 0, all());
+    expect(quiet.take().map((s) => s.message.type)).toEqual(["leave2"]);
+  });
+});
+
+describe("Frisbee client machine: ending", () => {
+  it("leaves at leaveAtUs, unfinished, with a LEAVE2 whose statistics say what it did", () => {
+    const bench = new Bench(SELF);
+    const client = clientOn(bench, { leaveAtUs: 2_345_000, chunkBuffers: 1, idleTimeouts: 2, requestAheadChunks: 3, inProgressChunksMax: 4 });
+    bench.runUntil(200_000);
+    bench.receive(SERVER, msg.joinReply(3 * CHUNK_BLOCKS));
+    deliver(bench, 0, except(3, 4));
+    deliver(bench, 0, [0]);
+    deliver(bench, 1, [0, 1]);
+    bench.runUntil(3_000_000);
+    expect(client.state).toBe("left");
+    expect(client.counters.doneAtUs).toBe(2_345_000);
+    const sent = bench.take();
+    const stats = leaveStats(sent);
+    expect(sent.find((s) => s.message.type === "leave2")?.message).toMatchObject({ clientId: ID, elapsedSec: 2 });
+    expect(stats).toMatchObject({
+      runsec: 2,
+      runmsec: 145,
+      chunkbufs: 1,
+      maxreadahead: 3,
+      maxinprogress: 4,
+      pkttimeout: TICK,
+      idletimer: 2,
+      redodelay: CLIENT_DEFAULTS.suppressUs,
+      randomize: 0,
+      nofreechunks: 2,
+      dupblock: 1,
+      joinattempts: 2,
+      rbyteswritten: 0,
+      ebyteswritten: 0,
+    });
+    expect(stats.prequests).toBeGreaterThan(0);
+    expect(stats.lostblocks).toBe(2 * stats.prequests);
+    expect(stats.rerequests).toBe(stats.prequests - 1);
+    expect(stats.recvidles).toBe(client.counters.idles);
+    expect(bench.eventsOf("frisbee.left")).toEqual([{ client: ID, runtimeUs: 2_145_000, chunks: 0 }]);
+    expect(Object.keys(stats).sort()).toEqual(Object.keys(emptyStats()).sort());
+  });
+
+  it("gives up when its adapter says so, once, and ignores everything after", () => {
+    const bench = new Bench(SELF);
+    const client = joinedClient(bench, 2);
+    client.giveUp("no server heard for 30 s");
+    client.giveUp("again");
+    expect(client.state).toBe("failed");
+    expect(client.failure).toBe("no server heard for 30 s");
+    expect(bench.take().map((s) => s.message.type)).toEqual(["leave2"]);
+    deliver(bench, 0, all());
+    bench.receive(SERVER, msg.progressRequest(0, PROGRESS_LEVEL.summary));
+    client.timer(2);
+    expect(client.counters.blocksReceived).toBe(0);
+    expect(bench.take()).toEqual([]);
+  });
+});
