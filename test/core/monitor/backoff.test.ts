@@ -94,3 +94,38 @@ describe("backoff shapes", () => {
     expect(checkBackoff({ ...backoff("additive", {}), shape: "cubic" as never })).toMatch(/^shape:/);
   });
 });
+
+describe("backoff: each shape at its edges", () => {
+  it("a constant backoff waits its base whatever the count or step", () => {
+    const b = backoff("constant", { baseUs: 100, stepUs: 5, capUs: 1_000 });
+    expect([0, 1, 7].map((n) => backoffDelayUs(b, n))).toEqual([100, 100, 100]);
+  });
+
+  it("adds the base to the grown step: additive n, quadratic n^2, exponential factor^(n-1), none before the first", () => {
+    const base = { baseUs: 7, stepUs: 10, capUs: 1e12 };
+    expect([0, 1, 2, 3].map((n) => backoffDelayUs(backoff("additive", base), n))).toEqual([7, 17, 27, 37]);
+    expect([0, 1, 2, 3].map((n) => backoffDelayUs(backoff("quadratic", base), n))).toEqual([7, 17, 47, 97]);
+    expect([0, 1, 2, 3].map((n) => backoffDelayUs(backoff("exponential", { ...base, factor: 3 }), n))).toEqual([7, 17, 37, 97]);
+  });
+
+  it("rounds a fractional growth to whole microseconds", () => {
+    const b = backoff("exponential", { stepUs: 3, factor: 1.5 });
+    expect(backoffDelayUs(b, 2)).toBe(5);
+    expect(backoffDelayUs(b, 3)).toBe(7);
+  });
+
+  it("stops at the cap exactly, and not one step before", () => {
+    const b = backoff("additive", { stepUs: 10, capUs: 30 });
+    expect([2, 3, 4].map((n) => backoffDelayUs(b, n))).toEqual([20, 30, 30]);
+    const c = backoff("additive", { stepUs: 10, capUs: 31 });
+    expect(backoffDelayUs(c, 3)).toBe(30);
+    expect(backoffMaxUs(backoff("quadratic", { stepUs: 1, capUs: 40, jitterUs: 2 }))).toBe(42);
+    expect(backoffMaxUs(backoff("exponential", { stepUs: 1, capUs: 40 }))).toBe(40);
+  });
+
+  it("draws a jitter of 0 or 1 when jitterUs is 1: both happen", () => {
+    const rng = createRng(11);
+    const seen = new Set(Array.from({ length: 64 }, () => backoffWithJitterUs(backoff("constant", { baseUs: 10, jitterUs: 1 }), 1, rng)));
+    expect([...seen].sort()).toEqual([10, 11]);
+  });
+});

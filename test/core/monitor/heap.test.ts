@@ -34,3 +34,47 @@ describe("EntryHeap", () => {
     expect(() => heap.push(2, 1)).toThrow(/limit of 2/);
   });
 });
+
+describe("EntryHeap: edges", () => {
+  it("answers Infinity and -1 when empty, and the smallest key, lowest id on a tie", () => {
+    const pos = new Int32Array(8);
+    const heap = new EntryHeap(pos, 8, 1);
+    expect(heap.topKey()).toBe(Infinity);
+    expect(heap.topId()).toBe(-1);
+    heap.push(5, 10);
+    heap.push(2, 10);
+    heap.push(7, 3);
+    expect(heap.has(5)).toBe(true);
+    expect(heap.has(1)).toBe(false);
+    expect([heap.topKey(), heap.topId()]).toEqual([3, 7]);
+    expect([heap.pop(), heap.pop(), heap.pop()]).toEqual([7, 2, 5]);
+    expect(heap.size).toBe(0);
+    expect(heap.has(5)).toBe(false);
+  });
+
+  it("keeps (key, id) order through removals from the middle and pushes of equal keys", () => {
+    const pos = new Int32Array(10);
+    const heap = new EntryHeap(pos, 10, 2);
+    for (const [id, key] of [[9, 1], [8, 1], [7, 2], [6, 2], [5, 1], [4, 3], [3, 0], [2, 2], [1, 1], [0, 3]] as const) heap.push(id, key);
+    heap.remove(5);
+    heap.remove(3);
+    const out: number[] = [];
+    while (heap.size > 0) out.push(heap.pop());
+    expect(out).toEqual([1, 8, 9, 2, 6, 7, 0, 4]);
+  });
+
+  it("refuses an entry twice, or the removal of one it does not hold", () => {
+    const pos = new Int32Array(4);
+    const a = new EntryHeap(pos, 4);
+    const b = new EntryHeap(pos, 4);
+    a.push(1, 5);
+    expect(() => a.push(1, 6)).toThrow("entry 1 is already in a heap");
+    expect(() => b.push(1, 6)).toThrow("entry 1 is already in a heap");
+    expect(() => a.remove(2)).toThrow("entry 2 is not in this heap");
+    b.push(2, 1);
+    b.push(3, 2);
+    // Entry 1 sits at a's first place; b's first place holds entry 2.
+    expect(() => b.remove(1)).toThrow("entry 1 is not in this heap");
+    expect(a.size).toBe(1);
+  });
+});
