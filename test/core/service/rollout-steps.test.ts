@@ -340,4 +340,57 @@ describe("rollout, step by step: rollback", () => {
     expect(m.r.phaseOf(0)).toBe(N_RB_FAILED);
     expect(m.r.phaseOf(2)).toBe(N_STAGED);
   });
+
+  it("while aborting wakes only for the operations it awaits, not for the progress deadline", () => {
+    const { r, stageAll, lastApply } = make({ targets: 2, batches: [2], maxParallel: 2, maxUnavailable: 2, progressDeadlineUs: 20 * SEC, opTimeoutUs: 100 * SEC });
+    r.start(0);
+    stageAll(1);
+    r.applied(3, 0, lastApply(0).op, false);
+    expect(r.state).toBe("aborting");
+    expect(r.nextWakeUs()).toBe(1 + 100 * SEC);
+    r.poll(50 * SEC);
+    expect(r.state).toBe("aborting");
+  });
+
+  it("counts a rollback unanswered by the op timeout as a failed attempt, and tries again", () => {
+    const { r, applies, lastApply } = failedBatch({ opTimeoutUs: 30 * SEC });
+    r.applied(3, 1, lastApply(1).op, true);
+    const first = lastApply(0);
+    expect(first.toNew).toBe(false);
+    r.poll(2 + 30 * SEC);
+    expect(r.phaseOf(0)).toBe(N_RB_WAIT);
+    r.applied(3 + 30 * SEC, 0, first.op, true);
+    expect(r.staleAnswers).toBe(1);
+    r.poll(2 + 40 * SEC);
+    expect(applies.filter((a) => !a.toNew && a.node === 0)).toHaveLength(2);
+    r.applied(3 + 40 * SEC, 0, lastApply(0).op, true);
+    expect(r.state).toBe("rolled-back");
+  });
+
+  it("does not give up a rollback while one of its operations is still out", () => {
+    const { r, lastApply } = failedBatch({ progressDeadlineUs: 10 * SEC, opTimeoutUs: 100 * SEC });
+    r.applied(3, 1, lastApply(1).op, true);
+    r.poll(50 * SEC);
+    expect(r.state).toBe("rolling-back");
+    r.applied(51 * SEC, 0, lastApply(0).op, true);
+    expect(r.state).toBe("rolled-back");
+  });
+});
+
+describe("rollout, step by step: a node reported down while the rollout holds it", () => {
+  it("counts it once, and keeps counting it down after its apply until it is said up", () => {
+    const { r, stageAll, lastApply } = make({ targets: 2, batches: [2], maxParallel: 2, maxUnavailable: 2 });
+    r.start(0);
+    stageAll(1);
+    expect(r.unavailableNow).toBe(2);
+    r.setDown(0, true);
+    expect(r.unavailableNow).toBe(2);
+    r.applied(2, 0, lastApply(0).op, true);
+    expect(r.unavailableNow).toBe(2);
+    r.applied(2, 1, lastApply(1).op, true);
+    expect(r.unavailableNow).toBe(1);
+    r.setDown(0, false);
+    expect(r.unavailableNow).toBe(0);
+    expect(r.maxUnavailableSeen).toBe(2);
+  });
 });
