@@ -50,7 +50,6 @@ export class Sweep {
   private readonly wanted: Int32Array;
   private readonly known: Uint8Array;
   private nextSweepUs = 0;
-  private count = 0;
   /** A rollout holds the nodes' versions: no reconciling meanwhile. */
   rolloutActive = false;
   sweeps = 0;
@@ -73,7 +72,6 @@ export class Sweep {
 
   /** A node joins the sweep; it has silentAfterUs from now to report. */
   add(now: Micros, node: number, wanted: number): void {
-    if (this.known[node] === 0) this.count++;
     this.known[node] = 1;
     this.lastReportUs[node] = now;
     this.wanted[node] = wanted;

@@ -160,9 +160,7 @@ export class Watchdog {
   }
 
   nextWakeUs(): Micros {
-    let wake = this.nextReportUs;
-    for (let p = 0; p < this.config.processes; p++) if (this.state[p] === PROC_WAITING && (this.dueUs[p] as number) < wake) wake = this.dueUs[p] as number;
-    return wake;
+    return Math.min(this.nextReportUs, this.nextRestartUs());
   }
 
   /** The earliest restart due, without the report (a simulator that models reports on its own wakes only for these). */
