@@ -22,10 +22,6 @@ export class EntryHeap {
     return this.size === 0 ? Infinity : (this.keys[0] as number);
   }
 
-  topId(): number {
-    return this.size === 0 ? -1 : (this.ids[0] as number);
-  }
-
   has(id: number): boolean {
     return (this.pos[id] as number) > 0;
   }

@@ -36,17 +36,16 @@ describe("EntryHeap", () => {
 });
 
 describe("EntryHeap: edges", () => {
-  it("answers Infinity and -1 when empty, and the smallest key, lowest id on a tie", () => {
+  it("answers Infinity when empty, and the smallest key, lowest id on a tie", () => {
     const pos = new Int32Array(8);
     const heap = new EntryHeap(pos, 8, 1);
     expect(heap.topKey()).toBe(Infinity);
-    expect(heap.topId()).toBe(-1);
     heap.push(5, 10);
     heap.push(2, 10);
     heap.push(7, 3);
     expect(heap.has(5)).toBe(true);
     expect(heap.has(1)).toBe(false);
-    expect([heap.topKey(), heap.topId()]).toEqual([3, 7]);
+    expect(heap.topKey()).toBe(3);
     expect([heap.pop(), heap.pop(), heap.pop()]).toEqual([7, 2, 5]);
     expect(heap.size).toBe(0);
     expect(heap.has(5)).toBe(false);
