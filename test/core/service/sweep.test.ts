@@ -164,4 +164,12 @@ describe("central sweep: edges", () => {
     expect(restarts).toEqual([]);
     expect(s.sweeps).toBe(1);
   });
+
+  it("takes a second report of the same instant (the later one to arrive) as the node's word", () => {
+    const { s, restarts } = make(1);
+    s.reported(4 * MIN, 0, false, 1);
+    s.reported(4 * MIN, 0, true, 1);
+    s.poll(5 * MIN);
+    expect(restarts).toEqual([[5 * MIN, 0, RESTART_GAVE_UP]]);
+  });
 });
