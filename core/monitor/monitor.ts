@@ -1,6 +1,6 @@
 import type { Micros } from "../engine/time.js";
 import type { Rng } from "../engine/rng.js";
-import { backoffMaxUs, backoffWithJitterUs, type Backoff } from "./backoff.js";
+import { backoffWithJitterUs, type Backoff } from "./backoff.js";
 import { percentStateChange, pushResult, transitionWeights } from "./flap.js";
 import { EntryHeap } from "./heap.js";
 import { checkMonitorConfig, type MonitorConfig, type PoolConfig } from "./pools.js";
@@ -322,7 +322,6 @@ export class Monitor {
     this.startedUs[e] = now;
     this.flight.push(e, now + this.config.testTimeoutUs);
     this.inFlight++;
-    if (this.inFlight > this.config.window) throw new Error(`window exceeded: ${this.inFlight} tests in flight, window ${this.config.window}`);
     if (this.inFlight > this.maxInFlight) this.maxInFlight = this.inFlight;
     this.testsStarted++;
     this.port.startTest(now, e, this.node[e] as number, this.pool[e] as number, attempt);
@@ -354,9 +353,7 @@ export class Monitor {
   }
 
   private retest(now: Micros, e: number, b: Backoff, count: number): void {
-    const delayUs = backoffWithJitterUs(b, count, this.rng);
-    if (delayUs > backoffMaxUs(b)) throw new Error(`backoff ${delayUs} us above its longest, ${backoffMaxUs(b)} us`);
-    this.wait(e, now + delayUs);
+    this.wait(e, now + backoffWithJitterUs(b, count, this.rng));
   }
 
   private updateFlap(now: Micros, e: number, failed: boolean): void {
@@ -381,7 +378,8 @@ export class Monitor {
       this.historyLength[e] = kept;
       if ((flags & FLAG_FLAPPING) !== 0) {
         flags &= ~FLAG_FLAPPING;
-        this.port.flapChanged(now, e, node, FLAP_STOP_PROVEN, percentStateChange(0, kept, this.weights));
+        // An empty history has no state changes: 0%.
+        this.port.flapChanged(now, e, node, FLAP_STOP_PROVEN, 0);
       }
     }
     this.flags[e] = flags;

@@ -4,6 +4,7 @@ import {
   FLAP_START,
   FLAP_STOP_GONE,
   FLAP_STOP_LOW,
+  FLAP_STOP_PROVEN,
   MOVE_ADD,
   MOVE_RELEASE,
   MOVE_REMOVE,
@@ -329,5 +330,46 @@ describe("monitor, by hand: flapping", () => {
     // The bad pool's pass backoff: 600 s plus 0..120 s.
     expect(m.dueUsOf(e) - t).toBeGreaterThanOrEqual(600 * SEC);
     expect(m.dueUsOf(e) - t).toBeLessThanOrEqual(720 * SEC);
+  });
+
+  it("keeps the last historyStates results, and after K passes in a row keeps only those K", () => {
+    const { m, e, test } = flapper(4);
+    for (let i = 0; i < 30; i++) test(i % 3 === 0);
+    expect(m.entryState(e).historyLength).toBe(21);
+    while (m.isOnProbation(e) || m.passStreak(e) < 4) test(true);
+    expect(m.entryState(e)).toMatchObject({ flapping: false, probation: false });
+    const long = flapper(30);
+    for (let i = 0; i < 6; i++) long.test(i % 2 === 0);
+    expect(long.m.isOnProbation(long.e)).toBe(true);
+    for (let i = 0; i < 30; i++) long.test(true);
+    // Proven after 30 passes: the history is 30 passes, cut to the 21 it can hold.
+    expect(long.m.entryState(long.e)).toMatchObject({ probation: false, history: 0, historyLength: 21 });
+  });
+
+  it("says a flapping node stopped when it is proven, at 0%, and keeps only its K passes", () => {
+    const { m, e, test, flaps } = flapper(3);
+    for (const passed of [true, false, true, false, true]) test(passed);
+    expect(m.isFlapping(e)).toBe(true);
+    test(true);
+    expect(m.isFlapping(e)).toBe(true);
+    test(true);
+    expect(m.entryState(e)).toMatchObject({ flapping: false, probation: false, history: 0, historyLength: 3 });
+    expect(flaps.map(([, , , change, pct]) => [change, pct === 0])).toEqual([[FLAP_START, false], [FLAP_STOP_PROVEN, true]]);
+  });
+});
+
+describe("monitor, by hand: ties", () => {
+  it("starts the first pool's entry when two pools of one priority have entries due at the same time", () => {
+    const pools = [goodPool({ name: "a", onFail: "stay", requiresProven: false }), goodPool({ name: "b", onFail: "stay", requiresProven: false })];
+    const { m, starts } = make({ pools, entryPool: "a", window: 1 });
+    m.add(3, 0, m.poolIndex("b"));
+    m.add(3, 1, m.poolIndex("a"));
+    m.poll(5);
+    expect(starts.map(([, , node]) => node)).toEqual([1]);
+  });
+
+  it("refuses a pool index below 0", () => {
+    const { m } = make();
+    expect(() => m.add(0, 0, -1)).toThrow("no pool -1");
   });
 });
