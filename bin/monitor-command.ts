@@ -25,6 +25,8 @@ interface PlanMonitorFlags {
   store: boolean;
   /** Run the plan as a job on this Redis, for a testbed worker. */
   queue?: string;
+  /** Refused: the plan is one simulation, with no cells to slice. */
+  shard?: string;
 }
 
 
@@ -44,8 +46,17 @@ function secondsRange(flag: string, text: string): [number, number] {
 }
 
 
+/**
+ * Why `plan monitor --shard` is refused: unlike a Frisbee or swap plan (a grid of independent runs),
+ * the plan is one seeded simulation in which every node competes for the same window of tests in
+ * flight, so any slice of it (of nodes, or of days) would be a different run with other figures.
+ */
+const SHARD_REFUSED =
+  "--shard: plan monitor is one simulation, not a grid of runs: all its nodes share one monitor and its window of tests in flight, so a slice of it would be another run; run it whole, here or on a worker with --queue";
+
 /** `testbed plan monitor`: resolves with the exit code; the run is on a worker thread, so Ctrl-C stops it at once. */
 export async function planMonitorCommand(f: PlanMonitorFlags): Promise<number> {
+  if (f.shard !== undefined) throw new UsageError(SHARD_REFUSED);
   const nodes = parseWhole("--nodes", f.nodes, 1, PLAN_NODES_MAX);
   const days = Number(f.days);
   if (f.days.trim() === "" || !Number.isFinite(days) || days <= 0 || days > PLAN_DAYS_MAX) throw new UsageError(`--days: expected a number of days above 0 up to ${PLAN_DAYS_MAX}, got "${f.days}"`);
@@ -143,6 +154,7 @@ export function registerMonitorCommands(program: Command, groups: { plan: Comman
     .option("--no-store", "do not record the run in the store")
     .option("--json", "print one JSON object")
     .option("--queue <url>", "run the plan as a job on Redis (redis://host:port) for a testbed worker; same result and stored row")
+    .option("--shard <K/N>", "refused: the plan is one simulation (its nodes share one window), not cells to slice; use --queue to run it on a worker")
     .addHelpText("after", "\nExample:\n  testbed plan monitor --nodes 100000 --days 7 --window 40 --flaky-pct 2 --seed 1 --json")
     .action((o: PlanMonitorFlags) => {
       void runAsync(() => planMonitorCommand(o));

@@ -7,8 +7,8 @@ import { readStartPattern } from "../scenarios/start.js";
 import { parseWhole, UsageError } from "./errors.js";
 import { exitCleanlyOnInterrupt } from "./interrupt.js";
 import { progressBar } from "./progress.js";
-import type { PlanRowDone } from "../scenarios/sweep/plan-queue.js";
-import { planFrisbeeQueued, planFrisbeeShard } from "./plan-queue-command.js";
+import { FRISBEE_PLAN, type PlanRowDone } from "../scenarios/sweep/plan-queue.js";
+import { planFrisbeeQueued, planShard } from "./plan-queue-command.js";
 import { runJob } from "./run-job.js";
 
 export interface PlanFlags {
@@ -106,7 +106,7 @@ export async function planFrisbeeCommand(f: PlanFlags): Promise<number> {
       throw error;
     }
   }
-  if (f.shard !== undefined) return planFrisbeeShard(o, grid, runs, f);
+  if (f.shard !== undefined) return planShard(FRISBEE_PLAN, o, runs, f);
   // Everything the user gave is checked before the first row runs: the chart's path and the store.
   checkOutput(f.svg, { what: "chart", inputs: f.store ? [f.db] : [] });
   // The handler is in place before the store opens: a signal while it opens finds it and closes it.

@@ -3,8 +3,22 @@ import { parseQueueUrl } from "../real/queue/connection.js";
 import { defaultThreads, POOL_THREADS_MAX } from "../real/queue/threads.js";
 import { buildVersion } from "../real/queue/version.js";
 import type { FrisbeePlanOptions } from "../scenarios/frisbee/plan.js";
-import { PLAN_SHARD_FORMAT, type PlanShardFile } from "../scenarios/sweep/plan-shards.js";
-import { assembleRows, frisbeeCells, frisbeeCellsLocal, frisbeeCellsQueued, monitorCellQueued, shardCells, swapCellsQueued, type PlanRowDone } from "../scenarios/sweep/plan-queue.js";
+import { planShardFile } from "../scenarios/sweep/plan-shards.js";
+import {
+  assembleRows,
+  cellsLocal,
+  cellsQueued,
+  frisbeeCells,
+  FRISBEE_PLAN,
+  monitorCellQueued,
+  shardCells,
+  swapCells,
+  SWAP_PLAN,
+  swapRows,
+  type KeyedCell,
+  type PlanKind,
+  type PlanRowDone,
+} from "../scenarios/sweep/plan-queue.js";
 import type { SwapPlanOptions, SwapPlanRow } from "../sim/swap/plan.js";
 import type { MonitorSimResult } from "../sim/monitor/driver.js";
 import type { MonitorPlanParams } from "../sim/monitor/plan.js";
@@ -22,15 +36,34 @@ type Grid = readonly { clients: number; loss: number }[];
  * exit-at-once handler off once the abort handler is in place, so no signal finds neither.
  */
 export async function planFrisbeeQueued(o: FrisbeePlanOptions, grid: Grid, runs: number, queue: string, storing: boolean, handOver: () => void = () => {}): Promise<PlanRowDone[] | number> {
-  const target = parseQueueUrl(queue);
   const cells = frisbeeCells(o, grid, runs);
-  const bar = progressBar("plan");
+  const results = await planCellsQueued(FRISBEE_PLAN, cells, queue, `${storing ? "none stored" : "not storing"}, no chart written`, handOver);
+  return typeof results === "number" ? results : (assembleRows(cells, results) as PlanRowDone[]);
+}
+
+/**
+ * `plan swap --queue URL`: each row a job for `testbed worker`s. Resolves with the rows in grid
+ * order, or with an exit code when the plan cannot be finished (interrupted, or a row lost).
+ */
+export async function planSwapQueued(o: SwapPlanOptions, queue: string): Promise<SwapPlanRow[] | number> {
+  const cells = swapCells(o);
+  const results = await planCellsQueued(SWAP_PLAN, cells, queue, "no chart written");
+  return typeof results === "number" ? results : (swapRows(cells, results) as SwapPlanRow[]);
+}
+
+/**
+ * A plan's cells as jobs: the results of every cell by key, or an exit code when they cannot all
+ * be had. `nothing` says what an unfinished plan leaves ("none stored, no chart written").
+ */
+async function planCellsQueued<O, C extends KeyedCell, R>(kind: PlanKind<O, C, R>, cells: readonly C[], queue: string, nothing: string, handOver: () => void = () => {}): Promise<Map<string, R> | number> {
+  const target = parseQueueUrl(queue);
+  const bar = progressBar(`plan ${kind.name}`);
   const interrupted = interruptAsAbort();
   handOver();
   let done = 0;
   let run;
   try {
-    run = await frisbeeCellsQueued(cells, {
+    run = await cellsQueued(kind, cells, {
       target,
       version: buildVersion(),
       signal: interrupted.signal,
@@ -41,22 +74,20 @@ export async function planFrisbeeQueued(o: FrisbeePlanOptions, grid: Grid, runs:
     bar.done();
     interrupted.off();
   }
-  const nothing = `${storing ? "none stored" : "not storing"}, no chart written`;
   if (interrupted.by !== null) {
     console.error(`testbed: interrupted by ${interrupted.by}; ${run.results.size} of ${cells.length} cells computed; ${nothing}; its waiting jobs were removed from Redis`);
     return SIGNAL_EXIT[interrupted.by];
   }
-  for (const l of run.lost) console.error(`testbed: cell ${l.key} (row.seed) LOST: ${l.reason}`);
+  for (const l of run.lost) console.error(`testbed: cell ${l.key} LOST: ${l.reason}`);
   for (const n of run.nondeterministic) console.error(`testbed: cell ${n.key} NONDETERMINISTIC: fingerprints ${n.fingerprints.join(" and ")} from ${n.workers.join(" and ")}`);
-  const rows = assembleRows(cells, run.results);
-  if (rows === null || run.nondeterministic.length > 0) {
+  if (run.results.size < cells.length || run.nondeterministic.length > 0) {
     console.error(`testbed: plan incomplete: ${run.results.size} of ${cells.length} cells came back whole; ${nothing}`);
     return 1;
   }
-  return rows;
+  return run.results;
 }
 
-interface ShardFlags {
+export interface ShardFlags {
   shard?: string;
   out?: string;
   queue?: string;
@@ -64,27 +95,30 @@ interface ShardFlags {
   json?: boolean;
 }
 
-/** `plan frisbee --shard K/N --out FILE`: the K-th slice of the cells, in this machine's threads. */
-export async function planFrisbeeShard(o: FrisbeePlanOptions, grid: Grid, runs: number, f: ShardFlags): Promise<number> {
+/**
+ * `plan frisbee|swap --shard K/N --out FILE`: the K-th slice of the plan's cells, in this machine's
+ * threads, written for `sweep merge`. Exits 1 when a cell broke an invariant, as the plan would.
+ */
+export async function planShard<O, C extends KeyedCell, R>(kind: PlanKind<O, C, R>, o: O, runs: number, f: ShardFlags): Promise<number> {
   const shard = parseShard(f.shard ?? "");
   if (f.out === undefined) throw new UsageError("--shard: a shard's cells are only useful merged; give --out FILE");
   if (f.queue !== undefined) throw new UsageError("--shard: runs a slice on this machine; give --queue or --shard, not both");
   checkOutput(f.out, { what: "plan shard" });
   const threads = f.concurrency === undefined ? defaultThreads() : parseWhole("--concurrency", f.concurrency, 1, POOL_THREADS_MAX);
-  const cells = shardCells(frisbeeCells(o, grid, runs), shard);
+  const cells = shardCells(kind.cells(o, runs), shard);
   const bar = progressBar(`plan shard ${shard.index}/${shard.count}`);
   let done = 0;
   let results;
   try {
-    results = await frisbeeCellsLocal(cells, threads, () => bar.update(++done / Math.max(1, cells.length), `${done} of ${cells.length} cells`));
+    results = await cellsLocal(kind, cells, threads, () => bar.update(++done / Math.max(1, cells.length), `${done} of ${cells.length} cells`));
   } finally {
     bar.done();
   }
-  const file: PlanShardFile = { format: PLAN_SHARD_FORMAT, version: buildVersion().id, options: o, runs, shard, cells: cells.map((c) => ({ key: c.key, result: results.get(c.key)! })) };
+  const file = planShardFile(kind, { version: buildVersion().id, options: o, runs, shard }, cells, results);
   writeOutputFileSync(f.out, `${JSON.stringify(file)}\n`, { what: "plan shard" });
-  const failed = file.cells.filter((c) => !c.result.run.ok).length;
+  const failed = file.cells.filter((c) => kind.failed(c.result)).length;
   if (f.json) console.log(JSON.stringify({ shard, cells: cells.length, failed, out: f.out }));
-  else console.log(`plan frisbee shard ${shard.index}/${shard.count}: ${cells.length} cells, ${failed} failing, written to ${f.out} (join the shards with testbed sweep merge)`);
+  else console.log(`plan ${kind.name} shard ${shard.index}/${shard.count}: ${cells.length} cells, ${failed} failing, written to ${f.out} (join the shards with testbed sweep merge)`);
   return failed === 0 ? 0 : 1;
 }
 
@@ -116,40 +150,4 @@ export async function planMonitorQueued(
   for (const n of run.nondeterministic) console.error(`testbed: the plan's job was NONDETERMINISTIC: fingerprints ${n.fingerprints.join(" and ")} from ${n.workers.join(" and ")}`);
   if (cell === undefined || run.nondeterministic.length > 0) return 1;
   return { result: cell.result, peakRssMiB: cell.peakRssMiB };
-}
-
-/**
- * `plan swap --queue URL`: each row a job for `testbed worker`s. Resolves with the rows in grid
- * order, or with an exit code when the plan cannot be finished (interrupted, or a row lost).
- */
-export async function planSwapQueued(o: SwapPlanOptions, grid: readonly { nodes: number; deltaPct: number }[], queue: string): Promise<SwapPlanRow[] | number> {
-  const target = parseQueueUrl(queue);
-  const bar = progressBar("plan swap");
-  const interrupted = interruptAsAbort();
-  let done = 0;
-  let run;
-  try {
-    run = await swapCellsQueued(o, grid, {
-      target,
-      version: buildVersion(),
-      signal: interrupted.signal,
-      listener: { onNotice: (line) => process.stderr.write(`\r\x1b[Ktestbed: ${line}\n`) },
-      onCell: () => bar.update(++done / grid.length, `${done} of ${grid.length} rows`),
-    });
-  } finally {
-    bar.done();
-    interrupted.off();
-  }
-  if (interrupted.by !== null) {
-    console.error(`testbed: interrupted by ${interrupted.by}; ${run.results.size} of ${grid.length} rows computed; no chart written; its waiting jobs were removed from Redis`);
-    return SIGNAL_EXIT[interrupted.by];
-  }
-  for (const l of run.lost) console.error(`testbed: row ${l.key} LOST: ${l.reason}`);
-  for (const n of run.nondeterministic) console.error(`testbed: row ${n.key} NONDETERMINISTIC: fingerprints ${n.fingerprints.join(" and ")} from ${n.workers.join(" and ")}`);
-  const rows = grid.map((_, i) => run.results.get(String(i))?.row);
-  if (rows.some((r) => r === undefined) || run.nondeterministic.length > 0) {
-    console.error(`testbed: plan incomplete: ${run.results.size} of ${grid.length} rows came back whole; no chart written`);
-    return 1;
-  }
-  return rows as SwapPlanRow[];
 }

@@ -5,13 +5,12 @@ import type { SwapPlanOptions, SwapPlanRow } from "../sim/swap/plan.js";
 import { parseWhole, UsageError } from "./errors.js";
 import { runAsync } from "./failure.js";
 import { exitCleanlyOnInterrupt } from "./interrupt.js";
-import { planSwapQueued } from "./plan-queue-command.js";
+import { planShard, planSwapQueued, type ShardFlags } from "./plan-queue-command.js";
+import { swapGrid, SWAP_PLAN } from "../scenarios/sweep/plan-queue.js";
 import { progressBar } from "./progress.js";
 import { runJob } from "./run-job.js";
 
-interface SwapPlanFlags {
-  /** Rows as jobs on this Redis, for testbed workers. */
-  queue?: string;
+interface SwapPlanFlags extends ShardFlags {
   nodes: string;
   deltaPct: string;
   diskGib: string;
@@ -98,7 +97,14 @@ export function registerSwapPlanCommand(plan: Command): void {
     .option("--svg <path>", "where to write the chart", "swap-plan.svg")
     .option("--json", "print JSON")
     .option("--queue <url>", "run the rows as jobs on Redis (redis://host:port) for testbed workers; same rows and table")
-    .addHelpText("after", "\nExample:\n  testbed plan swap --nodes 10,100,1000 --delta-pct 1,5 --server-mbps 10000 --json")
+    .option("--shard <K/N>", "run only the K-th of N interleaved slices of the rows (needs --out; join them with testbed sweep merge)")
+    .option("--out <file>", "with --shard: where the slice's rows are written")
+    .option("--concurrency <n>", "with --shard: threads on this machine (default: every core)")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  testbed plan swap --nodes 10,100,1000 --delta-pct 1,5 --server-mbps 10000 --json\n" +
+        "  testbed plan swap --nodes 10,100,1000 --delta-pct 1,5 --shard 2/3 --out swap2.json   (then: testbed sweep merge swap*.json)",
+    )
     .action((f: SwapPlanFlags) => {
       const o = swapPlanOptions(f);
       void runAsync(() => planSwapCommand(o, f));
@@ -107,13 +113,15 @@ export function registerSwapPlanCommand(plan: Command): void {
 
 /** Rows run on a worker thread, so Ctrl-C stops at once (no row is kept: the plan stores nothing). */
 async function planSwapCommand(o: SwapPlanOptions, f: SwapPlanFlags): Promise<number> {
-  const grid = o.deltaPcts.flatMap((deltaPct) => o.nodes.map((nodes) => ({ nodes, deltaPct })));
+  const grid = swapGrid(o);
   if (grid.length > PLAN_SWAP_ROWS_MAX) throw new UsageError(`--nodes and --delta-pct make ${grid.length} rows, at most ${PLAN_SWAP_ROWS_MAX}`);
+  if (f.shard !== undefined) return planShard(SWAP_PLAN, o, 1, f);
+  if (f.out !== undefined || f.concurrency !== undefined) throw new UsageError(`${f.out !== undefined ? "--out" : "--concurrency"}: goes with --shard K/N`);
   // The chart's path is checked before any row runs (here or on workers): a bad --svg costs no plan.
   checkOutput(f.svg, { what: "chart" });
   let rows: SwapPlanRow[] = [];
   if (f.queue !== undefined) {
-    const done = await planSwapQueued(o, grid, f.queue);
+    const done = await planSwapQueued(o, f.queue);
     if (typeof done === "number") return done;
     rows = done;
   } else {
@@ -125,7 +133,15 @@ async function planSwapCommand(o: SwapPlanOptions, f: SwapPlanFlags): Promise<nu
       bar.done();
     }
   }
-  writeOutputFileSync(f.svg, chart(rows), { what: "chart" });
+  return finishPlanSwap(o, rows, f);
+}
+
+/**
+ * Charts and prints a swap plan's rows, however they were computed (here, by queue workers, or
+ * merged from shards). A swap plan stores nothing: its rows are figures, not runs to replay.
+ */
+export function finishPlanSwap(o: SwapPlanOptions, rows: readonly SwapPlanRow[], f: { svg: string; json?: boolean }, inputs: readonly string[] = []): number {
+  writeOutputFileSync(f.svg, chart(rows), { what: "chart", inputs });
   if (f.json) console.log(JSON.stringify({ options: o, results: rows }));
   else printTable(rows, f.svg);
   return 0;

@@ -6,7 +6,8 @@ import { DEFAULT_STORE_PATH, openStore, type Store } from "../real/store/index.j
 import { buildVersion } from "../real/queue/version.js";
 import { checkOutput, writeOutputFileSync } from "../real/output/index.js";
 import { readMergeInput } from "../scenarios/sweep/files.js";
-import { mergePlanShards, planGrid, type PlanShardFile } from "../scenarios/sweep/plan-shards.js";
+import { mergePlanShards, type PlanShardFile } from "../scenarios/sweep/plan-shards.js";
+import { planGrid } from "../scenarios/sweep/plan-queue.js";
 import { mergeReports } from "../scenarios/sweep/merge.js";
 import { summarize, type SweepReport, type SweepSummary } from "../scenarios/sweep/report.js";
 import { isFailure, type SeedResult } from "../scenarios/sweep/run-seed.js";
@@ -17,6 +18,7 @@ import { runAsync } from "./failure.js";
 import { parseWhole, UsageError } from "./errors.js";
 import { interruptAsAbort, SIGNAL_EXIT } from "./interrupt-abort.js";
 import { finishPlanFrisbee } from "./plan-command.js";
+import { finishPlanSwap } from "./swap-plan-command.js";
 import { progressBar } from "./progress.js";
 import { registerSweepBench } from "./sweep-bench-command.js";
 import { registerWorkerCommand } from "./worker-command.js";
@@ -43,7 +45,8 @@ interface SweepFlags {
 
 interface MergeFlags {
   out?: string;
-  svg: string;
+  /** The chart of a merged plan; by default the plan's own default name. */
+  svg?: string;
   failures: string;
   shrink: boolean;
   json?: boolean;
@@ -89,10 +92,10 @@ export function registerSweepCommands(program: Command, parents: { bench: Comman
     .action((file: string, f: SweepFlags) => void runAsync(() => sweepCommand(file, f)));
   sweep
     .command("merge")
-    .description("join the shards of a sweep (or of a Frisbee plan) into the report, store rows and table of one run")
-    .argument("<files...>", "files written by testbed sweep --shard K/N --out FILE or testbed plan frisbee --shard K/N --out FILE")
+    .description("join the shards of a sweep (or of a Frisbee or swap plan) into the report, store rows and table of one run")
+    .argument("<files...>", "files written by testbed sweep (or plan frisbee, or plan swap) --shard K/N --out FILE")
     .option("--out <file>", "write the merged report (sweeps)")
-    .option("--svg <path>", "where to write the chart (plans)", "frisbee-plan.svg")
+    .option("--svg <path>", "where to write the chart (plans; default frisbee-plan.svg or swap-plan.svg, as the plan itself)")
     .option("--failures <dir>", "where shrunk failing scenarios are written", DEFAULT_FAILURES_DIR)
     .option("--no-shrink", "do not shrink failing seeds")
     .option("--json", "print one JSON object")
@@ -145,7 +148,7 @@ async function sweepCommand(file: string, f: SweepFlags): Promise<number> {
 async function mergeCommand(files: string[], f: MergeFlags): Promise<number> {
   if (f.out !== undefined) checkOutput(f.out, { inputs: files, what: "report" });
   const inputs = files.map((file) => ({ file, input: readMergeInput(file) }));
-  const plans = inputs.flatMap(({ file, input }) => (input.kind === "plan-frisbee" ? [{ file, shard: input.shard }] : []));
+  const plans = inputs.flatMap(({ file, input }) => (input.kind === "plan" ? [{ file, shard: input.shard }] : []));
   const sweeps = inputs.flatMap(({ file, input }) => (input.kind === "sweep" ? [{ file, report: input.report }] : []));
   if (plans.length > 0 && sweeps.length > 0) throw new UsageError(`sweep merge: ${plans[0]!.file} is a plan's shard and ${sweeps[0]!.file} a sweep's; merge each on its own`);
   if (plans.length > 0) return mergePlan(plans, f);
@@ -159,14 +162,18 @@ async function mergeCommand(files: string[], f: MergeFlags): Promise<number> {
   }
 }
 
-/** Shards of a Frisbee plan: the rows, store rows, chart and table of the whole plan. */
+/** Shards of a plan: the rows, store rows, chart and table of the whole plan, as one local run. */
 function mergePlan(inputs: { file: string; shard: PlanShardFile }[], f: MergeFlags): number {
-  const { options, runs, rows } = mergePlanShards(inputs);
+  const merged = mergePlanShards(inputs);
   if (f.out !== undefined) throw new UsageError("--out: a merged plan is its rows in the store and its chart (--svg); there is no report file");
-  checkOutput(f.svg, { what: "chart", inputs: inputs.map((i) => i.file) });
+  const files = inputs.map((i) => i.file);
+  const svg = f.svg ?? (merged.plan === "swap" ? "swap-plan.svg" : "frisbee-plan.svg");
+  checkOutput(svg, { what: "chart", inputs: files });
+  // A swap plan stores nothing when run whole, so its merge stores nothing either.
+  if (merged.plan === "swap") return finishPlanSwap(merged.options, merged.rows, { svg, ...(f.json === undefined ? {} : { json: f.json }) }, files);
   const store = f.store ? openStore(f.db) : null;
   try {
-    return finishPlanFrisbee(options, planGrid(options), runs, rows, f, store);
+    return finishPlanFrisbee(merged.options, planGrid(merged.options), merged.runs, merged.rows, { ...f, svg }, store);
   } finally {
     store?.close();
   }

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { Reader, ScenarioError, type Json } from "../reader.js";
-import { decodePlanShard, PLAN_SHARD_FORMAT, type PlanShardFile } from "./plan-shards.js";
+import { decodePlanShard, PLAN_SHARD_FORMATS, type PlanShardFile } from "./plan-shards.js";
 import { REPORT_FORMAT, type SweepReport } from "./report.js";
 import type { SeedResult, Verdict } from "./run-seed.js";
 import { SWEEP_SEEDS_MAX, SHARDS_MAX } from "./seeds.js";
@@ -18,14 +18,16 @@ export function readReport(file: string): SweepReport {
   return decodeReport(new Reader(file, "", readJson(file)));
 }
 
-/** What `sweep merge` reads: a sweep's report, or a shard of a Frisbee plan. */
-export type MergeInput = { readonly kind: "sweep"; readonly report: SweepReport } | { readonly kind: "plan-frisbee"; readonly shard: PlanShardFile };
+/** What `sweep merge` reads: a sweep's report, or a shard of a Frisbee or swap plan. */
+export type MergeInput = { readonly kind: "sweep"; readonly report: SweepReport } | { readonly kind: "plan"; readonly shard: PlanShardFile };
 
 export function readMergeInput(file: string): MergeInput {
   const top = new Reader(file, "", readJson(file));
   const format = top.object().format;
-  if (format === PLAN_SHARD_FORMAT) return { kind: "plan-frisbee", shard: decodePlanShard(top) };
-  if (format !== REPORT_FORMAT) top.at("format").fail(`expected "${REPORT_FORMAT}" or "${PLAN_SHARD_FORMAT}" (a file written by testbed sweep or plan frisbee with --out)`);
+  if (typeof format === "string" && PLAN_SHARD_FORMATS.includes(format)) return { kind: "plan", shard: decodePlanShard(top) };
+  if (format !== REPORT_FORMAT) {
+    top.at("format").fail(`expected one of ${[REPORT_FORMAT, ...PLAN_SHARD_FORMATS].map((f) => `"${f}"`).join(", ")} (a file written by testbed sweep, plan frisbee or plan swap with --out)`);
+  }
   return { kind: "sweep", report: decodeReport(top) };
 }
 

@@ -1,70 +1,114 @@
 import { ScenarioError, type Reader } from "../reader.js";
 import type { FrisbeePlanOptions } from "../frisbee/plan.js";
-import { decodeFrisbeeCell, decodeFrisbeeCellResult, type FrisbeeCellResult } from "./plan-jobs.js";
-import { assembleRows, frisbeeCells, shardCells, type PlanRowDone } from "./plan-queue.js";
+import type { SwapPlanOptions, SwapPlanRow } from "../../sim/swap/plan.js";
+import type { FrisbeeCellResult, SwapCellResult } from "./plan-jobs.js";
+import { assembleRows, FRISBEE_PLAN, PLAN_CELLS_MAX, shardCells, SWAP_PLAN, swapRows, type KeyedCell, type PlanKind, type PlanRowDone } from "./plan-queue.js";
 import { SHARDS_MAX, type Shard } from "./seeds.js";
 
 /**
- * A shard of a Frisbee plan (`testbed plan frisbee --shard K/N --out FILE`): the K-th of N slices of
+ * A shard of a plan (`testbed plan frisbee|swap --shard K/N --out FILE`): the K-th of N slices of
  * its cells with their results. `testbed sweep merge` joins the shards into the rows one run of the
  * whole plan gives: same rows, same fingerprints, same table, same store rows.
  */
-export interface PlanShardFile {
-  readonly format: typeof PLAN_SHARD_FORMAT;
+export interface PlanShardOf<F extends string, O, R> {
+  readonly format: F;
   readonly version: string;
-  readonly options: FrisbeePlanOptions;
+  readonly options: O;
+  /** Runs per row (1 for a swap plan). */
   readonly runs: number;
   readonly shard: Shard;
-  readonly cells: readonly { readonly key: string; readonly result: FrisbeeCellResult }[];
+  readonly cells: readonly { readonly key: string; readonly result: R }[];
 }
 
 export const PLAN_SHARD_FORMAT = "testbed-plan-frisbee-shard-1";
-/** Most runs per row, as `--runs` allows. */
-const RUNS_MAX = 1_000;
+export const SWAP_SHARD_FORMAT = "testbed-plan-swap-shard-1";
+export type FrisbeeShardFile = PlanShardOf<typeof PLAN_SHARD_FORMAT, FrisbeePlanOptions, FrisbeeCellResult>;
+export type SwapShardFile = PlanShardOf<typeof SWAP_SHARD_FORMAT, SwapPlanOptions, SwapCellResult>;
+export type PlanShardFile = FrisbeeShardFile | SwapShardFile;
+export const PLAN_SHARD_FORMATS: readonly string[] = [PLAN_SHARD_FORMAT, SWAP_SHARD_FORMAT];
 
-/** The plan's grid, in the order `testbed plan frisbee` runs it. */
-export function planGrid(o: FrisbeePlanOptions): { clients: number; loss: number }[] {
-  return o.losses.flatMap((loss) => o.clients.map((clients) => ({ clients, loss })));
+/** A whole plan joined from its shards, ready to be stored, charted and printed as a local run. */
+export type MergedPlan =
+  | { readonly plan: "frisbee"; readonly options: FrisbeePlanOptions; readonly runs: number; readonly rows: PlanRowDone[] }
+  | { readonly plan: "swap"; readonly options: SwapPlanOptions; readonly rows: SwapPlanRow[] };
+
+/** The shard file of a plan's slice, as `plan NAME --shard` writes it. */
+export function planShardFile<O, C extends KeyedCell, R>(
+  kind: PlanKind<O, C, R>,
+  head: { version: string; options: O; runs: number; shard: Shard },
+  cells: readonly C[],
+  results: ReadonlyMap<string, R>,
+): PlanShardOf<string, O, R> {
+  const format = kind.name === "swap" ? SWAP_SHARD_FORMAT : PLAN_SHARD_FORMAT;
+  return { format, ...head, cells: cells.map((c) => ({ key: c.key, result: results.get(c.key) as R })) };
 }
 
+/** A plan shard read back (its format already seen to be one of PLAN_SHARD_FORMATS). */
 export function decodePlanShard(top: Reader): PlanShardFile {
+  const format = top.at("format").string();
+  if (format === PLAN_SHARD_FORMAT) return decodeWith(FRISBEE_PLAN, PLAN_SHARD_FORMAT, top);
+  if (format === SWAP_SHARD_FORMAT) return decodeWith(SWAP_PLAN, SWAP_SHARD_FORMAT, top);
+  return top.at("format").fail(`expected one of ${PLAN_SHARD_FORMATS.map((f) => `"${f}"`).join(", ")}`);
+}
+
+function decodeWith<F extends string, O, C extends KeyedCell, R>(kind: PlanKind<O, C, R>, format: F, top: Reader): PlanShardOf<F, O, R> {
   top.fields(["format", "version", "options", "runs", "shard", "cells"]);
-  if (top.at("format").string() !== PLAN_SHARD_FORMAT) top.at("format").fail(`expected "${PLAN_SHARD_FORMAT}"`);
-  const runs = top.at("runs").number(1, RUNS_MAX, true);
+  const runs = top.at("runs").number(1, kind.runsMax, true);
   const shard = top.at("shard").fields(["index", "count"]);
   const count = shard.at("count").number(1, SHARDS_MAX, true);
-  // The options are checked as a worker checks a job's: through a cell of the plan.
-  const cell = decodeFrisbeeCell({ options: top.at("options").value ?? null, clients: 1, loss: 0, seed: 0 } as unknown);
-  if (typeof cell === "string") top.at("options").fail(cell.replace(/^payload\.options\.?/, ""));
-  const options = (cell as { options: FrisbeePlanOptions }).options;
-  const known = new Map(frisbeeCells(options, planGrid(options), runs).map((c) => [c.key, c]));
+  const options = kind.decodeOptions(top.at("options").value ?? null);
+  if (typeof options === "string") return top.at("options").fail(options);
+  const size = kind.size(options, runs);
+  if (size > PLAN_CELLS_MAX) top.at("options").fail(`a plan of ${size} cells, more than the limit of ${PLAN_CELLS_MAX}`);
+  const known = new Map(kind.cells(options, runs).map((c) => [c.key, c]));
   const cells = top.at("cells").items().map((item) => {
     item.fields(["key", "result"]);
     const key = item.at("key").string();
     const c = known.get(key) ?? item.at("key").fail(`no such cell in this plan`);
-    const result = decodeFrisbeeCellResult(item.at("result").value, c);
+    const result = kind.decodeResult(item.at("result").value, c);
     if (typeof result === "string") item.at("result").fail(result);
-    return { key, result: result as FrisbeeCellResult };
+    return { key, result: result as R };
   });
-  return { format: PLAN_SHARD_FORMAT, version: top.at("version").string(), options, runs, shard: { index: shard.at("index").number(1, count, true), count }, cells };
+  return { format, version: top.at("version").string(), options, runs, shard: { index: shard.at("index").number(1, count, true), count }, cells };
 }
 
 /**
- * The whole plan's rows from its shards, refused in one line naming the file when the shards are of
- * different plans or builds, repeated, missing or incomplete.
+ * The whole plan from its shards, refused in one line naming the file when the shards are of
+ * different kinds of plan, different plans or builds, repeated, missing or incomplete.
  */
-export function mergePlanShards(inputs: readonly { file: string; shard: PlanShardFile }[]): { options: FrisbeePlanOptions; runs: number; rows: PlanRowDone[] } {
+export function mergePlanShards(inputs: readonly { file: string; shard: PlanShardFile }[]): MergedPlan {
   const [head] = inputs;
   if (head === undefined) throw new ScenarioError("sweep merge: no files given");
-  const a = head.shard;
+  const other = inputs.find((i) => i.shard.format !== head.shard.format);
+  if (other !== undefined) throw new ScenarioError(`${other.file}: a shard of a ${planName(other.shard)} plan, ${head.file} of a ${planName(head.shard)} plan; merge each plan on its own`);
+  // Every shard now has the head's format, so the casts below only name what was checked.
+  if (head.shard.format === SWAP_SHARD_FORMAT) {
+    const { options, all, results } = joinCells(SWAP_PLAN, inputs as readonly { file: string; shard: SwapShardFile }[]);
+    return { plan: "swap", options, rows: swapRows(all, results) ?? incomplete() };
+  }
+  const { options, runs, all, results } = joinCells(FRISBEE_PLAN, inputs as readonly { file: string; shard: FrisbeeShardFile }[]);
+  return { plan: "frisbee", options, runs, rows: assembleRows(all, results) ?? incomplete() };
+}
+
+function planName(s: PlanShardFile): string {
+  return s.format === SWAP_SHARD_FORMAT ? "swap" : "frisbee";
+}
+
+function incomplete(): never {
+  throw new ScenarioError("sweep merge: the shards do not hold every cell of the plan");
+}
+
+/** The shards' cells, checked to be one plan's, by one build, each slice once and whole. */
+function joinCells<O, C extends KeyedCell, R>(kind: PlanKind<O, C, R>, inputs: readonly { file: string; shard: PlanShardOf<string, O, R> }[]): { options: O; runs: number; all: C[]; results: Map<string, R> } {
+  const { file: headFile, shard: a } = inputs[0] as { file: string; shard: PlanShardOf<string, O, R> };
   const same = JSON.stringify(a.options);
   const byIndex = new Map<number, string>();
-  const results = new Map<string, FrisbeeCellResult>();
-  const all = frisbeeCells(a.options, planGrid(a.options), a.runs);
+  const results = new Map<string, R>();
+  const all = kind.cells(a.options, a.runs);
   for (const { file, shard: b } of inputs) {
-    if (b.version !== a.version) throw new ScenarioError(`${file}: run by build ${b.version}, ${head.file} by ${a.version}; fingerprints of different builds do not compare`);
-    if (JSON.stringify(b.options) !== same || b.runs !== a.runs) throw new ScenarioError(`${file}: a shard of another plan than ${head.file}`);
-    if (b.shard.count !== a.shard.count) throw new ScenarioError(`${file}: shard ${b.shard.index}/${b.shard.count}, ${head.file} is one of ${a.shard.count}`);
+    if (b.version !== a.version) throw new ScenarioError(`${file}: run by build ${b.version}, ${headFile} by ${a.version}; fingerprints of different builds do not compare`);
+    if (JSON.stringify(b.options) !== same || b.runs !== a.runs) throw new ScenarioError(`${file}: a shard of another plan than ${headFile}`);
+    if (b.shard.count !== a.shard.count) throw new ScenarioError(`${file}: shard ${b.shard.index}/${b.shard.count}, ${headFile} is one of ${a.shard.count}`);
     const twin = byIndex.get(b.shard.index);
     if (twin !== undefined) throw new ScenarioError(`${file}: shard ${b.shard.index}/${b.shard.count} is also in ${twin}`);
     byIndex.set(b.shard.index, file);
@@ -76,8 +120,6 @@ export function mergePlanShards(inputs: readonly { file: string; shard: PlanShar
     for (const c of b.cells) results.set(c.key, c.result);
   }
   const missing = Array.from({ length: a.shard.count }, (_, i) => i + 1).filter((k) => !byIndex.has(k));
-  if (missing.length > 0) throw new ScenarioError(`sweep merge: plan shard${missing.length === 1 ? "" : "s"} ${missing.slice(0, 20).join(", ")} of ${a.shard.count} missing`);
-  const rows = assembleRows(all, results);
-  if (rows === null) throw new ScenarioError("sweep merge: the shards do not hold every cell of the plan");
-  return { options: a.options, runs: a.runs, rows };
+  if (missing.length > 0) throw new ScenarioError(`sweep merge: plan shard${missing.length === 1 ? "" : "s"} ${missing.slice(0, 20).join(", ")}${missing.length > 20 ? ", ..." : ""} of ${a.shard.count} missing`);
+  return { options: a.options, runs: a.runs, all, results };
 }

@@ -212,6 +212,11 @@ const FAMILIES: Record<string, Case[]> = {
     { args: ["sweep", "run", "scenario.json", "--seeds", "x", "--no-store"], code: 2 },
     { args: ["sweep", "run", "scenario.json", "--seeds", "1..2", "--queue", "bogus", "--no-store"], code: 2 },
     ...each(BAD_INPUTS, (f) => ["sweep", "merge", f, "--no-store"], 2),
+    // A plan's shard file is checked before any cell runs; a bad slice is refused.
+    ...each(BAD_OUTPUTS, (f) => ["plan", "swap", "--nodes", "10", "--delta-pct", "5", "--shard", "1/2", "--out", f], 2),
+    { args: ["plan", "swap", "--nodes", "10", "--delta-pct", "5", "--shard", "3/2", "--out", "s.json"], code: 2 },
+    { args: ["plan", "swap", "--nodes", "10", "--delta-pct", "5", "--shard", "1/2"], code: 2 },
+    { args: ["plan", "monitor", "--nodes", "10", "--shard", "1/2", "--no-store"], code: 2 },
     { args: ["worker", "--queue", "bogus"], code: 2 },
     { args: ["worker", "--queue", "redis://127.0.0.1:1", "--grace-ms", "-5"], code: 2 },
     { args: ["bench", "sweep", "--seeds", "x"], code: 2 },

@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -118,6 +118,72 @@ describe("the Slurm script", () => {
     const fingerprint = (out: string) => (JSON.parse(out) as { summary: { fingerprint: string; seeds: number } }).summary;
     expect(fingerprint(merged.stdout)).toEqual(fingerprint(whole.stdout));
     expect(fingerprint(merged.stdout).seeds).toBe(45);
+  });
+
+  it("says what is missing when not run as an array task", () => {
+    const r = spawnSync("bash", [script], { cwd: dir, encoding: "utf8", env: env({}) });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/SLURM_ARRAY_TASK_ID: submit with sbatch --array=1-N/);
+  });
+});
+
+describe("the plan shards manifest (an Indexed Job and a merge Job)", () => {
+  const docs = parseAllDocuments(readFileSync(join(CLUSTER, "plan-shards.yaml"), "utf8")).map((d) => d.toJS() as K8sDoc);
+  type Container = { command: string[]; args: string[]; env: { name: string; value: string }[] };
+  const containerOf = (name: string): Container => docs.find((d) => d.metadata.name === name)!.spec.template.spec.containers[0] as Container;
+  const envOf = (c: Container): Record<string, string> => Object.fromEntries(c.env.map((e) => [e.name, e.value]));
+  const shardJob = docs.find((d) => d.metadata.name === "testbed-plan-swap")!;
+  const shard = containerOf("testbed-plan-swap");
+  const merge = containerOf("testbed-plan-swap-merge");
+  /** A container's shell script as it would run here: this build for the image's testbed, a folder for the volume. */
+  const run = (c: Container, results: string, extra: Record<string, string> = {}) =>
+    spawnSync("sh", ["-c", (c.args[0] as string).replaceAll("node dist/bin/testbed.js", `"${process.execPath}" "${CLI}"`)], {
+      cwd: dir, encoding: "utf8", env: { ...process.env, ...envOf(c), RESULTS: results, ...extra },
+    });
+
+  it("holds a volume, an Indexed Job of one shard per completion and a Job that merges them, with SHARDS the completions", () => {
+    expect(docs.map((d) => `${d.kind}/${d.metadata.name}`)).toEqual(["PersistentVolumeClaim/testbed-plan-results", "Job/testbed-plan-swap", "Job/testbed-plan-swap-merge"]);
+    expect(shardJob.spec.completionMode).toBe("Indexed");
+    expect(Number(envOf(shard).SHARDS)).toBe(shardJob.spec.completions);
+    expect(envOf(merge).SHARDS).toBe(envOf(shard).SHARDS);
+    expect(envOf(merge).RESULTS).toBe(envOf(shard).RESULTS);
+    expect(shard.command).toEqual(["sh", "-c"]);
+    const words = `${envOf(shard).PLAN_FLAGS} ${shard.args[0]}`.split(/\s+/);
+    expectKnownFlags(words, "plan", "swap");
+    expectKnownFlags((merge.args[0] as string).split(/\s+/), "sweep", "merge");
+  });
+
+  it("runs each completion index's shard and merges them into the table and chart of one plan swap", () => {
+    const results = join(dir, "k8s-plan");
+    mkdirSync(results);
+    for (let index = 0; index < shardJob.spec.completions; index++) {
+      const r = run(shard, results, { JOB_COMPLETION_INDEX: String(index) });
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout).toContain(`plan swap shard ${index + 1}/${shardJob.spec.completions}:`);
+    }
+    const merged = run(merge, results);
+    expect(merged.status, merged.stderr).toBe(0);
+    const whole = spawnSync(process.execPath, [CLI, "plan", "swap", ...envOf(shard).PLAN_FLAGS!.split(" "), "--svg", "k8s-whole.svg"], { cwd: dir, encoding: "utf8" });
+    expect(merged.stdout.replace(join(results, "swap-plan.svg"), "")).toBe(whole.stdout.replace("k8s-whole.svg", ""));
+    expect(readFileSync(join(results, "swap-plan.svg"), "utf8")).toBe(readFileSync(join(dir, "k8s-whole.svg"), "utf8"));
+  });
+});
+
+describe("the Slurm plan script", () => {
+  const script = join(CLUSTER, "plan.slurm");
+  const FLAGS = "--nodes 10,40 --delta-pct 1,5 --seed 3";
+  const env = (extra: Record<string, string>) => ({ ...process.env, TESTBED: `${process.execPath} ${CLI}`, RESULTS: join(dir, "slurm-plan"), PLAN: "swap", PLAN_FLAGS: FLAGS, ...extra });
+
+  it("runs each array task's shard of a swap plan and merges them into the plan's JSON", () => {
+    for (const task of ["1", "2", "3"]) {
+      const r = spawnSync("bash", [script], { cwd: dir, encoding: "utf8", env: env({ SLURM_ARRAY_TASK_ID: task, SLURM_ARRAY_TASK_COUNT: "3", SLURM_CPUS_PER_TASK: "1" }) });
+      expect(r.stdout, r.stderr).toContain(`plan swap shard ${task}/3`);
+    }
+    const merged = spawnSync("bash", [script, "merge", "--json"], { cwd: dir, encoding: "utf8", env: env({}) });
+    const whole = spawnSync(process.execPath, [CLI, "plan", "swap", ...FLAGS.split(" "), "--json", "--svg", "slurm-whole.svg"], { cwd: dir, encoding: "utf8" });
+    expect(merged.status, merged.stderr).toBe(0);
+    expect(merged.stdout).toBe(whole.stdout);
+    expect((JSON.parse(merged.stdout) as { results: unknown[] }).results).toHaveLength(4);
   });
 
   it("says what is missing when not run as an array task", () => {

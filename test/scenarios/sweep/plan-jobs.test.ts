@@ -17,8 +17,8 @@ import {
   runMonitorCell,
   runSwapCell,
 } from "../../../scenarios/sweep/plan-jobs.js";
-import { assembleRows, frisbeeCells, shardCells } from "../../../scenarios/sweep/plan-queue.js";
-import { mergePlanShards, PLAN_SHARD_FORMAT, planGrid, type PlanShardFile } from "../../../scenarios/sweep/plan-shards.js";
+import { assembleRows, frisbeeCells, planGrid, shardCells, swapCells, swapRows } from "../../../scenarios/sweep/plan-queue.js";
+import { mergePlanShards, PLAN_SHARD_FORMAT, SWAP_SHARD_FORMAT, type FrisbeeShardFile, type PlanShardFile, type SwapShardFile } from "../../../scenarios/sweep/plan-shards.js";
 
 /** Plan cells as jobs: what a worker accepts, what a submitter accepts back, and shard files. */
 const options: FrisbeePlanOptions = {
@@ -26,6 +26,7 @@ const options: FrisbeePlanOptions = {
   pacing: { serverMbps: 72 }, diskMiBs: 60, inflateMiBs: 120, start: { kind: "simultaneous" }, heartbeatUs: 10_000_000, seed: 5, model: "auto",
 };
 const cell = { options, clients: 2, loss: 0, seed: 5 };
+const planOptions = options;
 const monitor = { nodes: 50, days: 1, window: 10, flakyPct: 2, passUsMin: 30_000_000, passUsMax: 90_000_000, seed: 3 };
 const swapOptions = {
   nodes: [10], deltaPcts: [1], diskGiB: 16, inUsePct: 25, jitterPct: 50, compressRatio: 2.5, diskReadMiBs: 150, diskWriteMiBs: 120, hashMiBs: 600,
@@ -86,7 +87,7 @@ describe("plan cells as jobs", () => {
 describe("plan shard files", () => {
   const cells = frisbeeCells(options, planGrid(options), 2);
   const results = new Map(cells.map((c) => [c.key, runFrisbeeCell(c)]));
-  const shardFile = (index: number): PlanShardFile => ({
+  const shardFile = (index: number): FrisbeeShardFile => ({
     format: PLAN_SHARD_FORMAT, version: "0.1.0+test", options, runs: 2, shard: { index, count: 2 },
     cells: shardCells(cells, { index, count: 2 }).map((c) => ({ key: c.key, result: results.get(c.key)! })),
   });
@@ -96,7 +97,7 @@ describe("plan shard files", () => {
       const file = join(dir, `shard${k}.json`);
       writeFileSync(file, JSON.stringify(shardFile(k)));
       const input = readMergeInput(file);
-      if (input.kind !== "plan-frisbee") throw new Error("not read as a plan shard");
+      if (input.kind !== "plan") throw new Error("not read as a plan shard");
       return { file, shard: input.shard };
     });
     expect(mergePlanShards(files).rows).toEqual(assembleRows(cells, results));
@@ -108,7 +109,7 @@ describe("plan shard files", () => {
     const file = join(dir, "good.json");
     const text = JSON.stringify(shardFile(1));
     writeFileSync(file, text);
-    expect(readMergeInput(file).kind).toBe("plan-frisbee");
+    expect(readMergeInput(file).kind).toBe("plan");
     fc.assert(
       fc.property(fc.nat(text.length - 1), fc.string({ minLength: 1, maxLength: 3 }), (at, junk) => {
         const broken = join(dir, "broken.json");
@@ -122,6 +123,84 @@ describe("plan shard files", () => {
       }),
       { numRuns: 300 },
     );
+    expect(readFileSync(file, "utf8")).toBe(text);
+  });
+});
+
+describe("swap plan shard files", () => {
+  const options = { ...swapOptions, nodes: [10, 20], deltaPcts: [1, 5] };
+  const cells = swapCells(options);
+  const results = new Map(cells.map((c) => [c.key, runSwapCell(c)]));
+  const shardFile = (index: number, count = 3): SwapShardFile => ({
+    format: SWAP_SHARD_FORMAT, version: "0.1.0+test", options, runs: 1, shard: { index, count },
+    cells: shardCells(cells, { index, count }).map((c) => ({ key: c.key, result: results.get(c.key)! })),
+  });
+  /** Writes a shard and reads it back as sweep merge does. */
+  const written = (name: string, shard: PlanShardFile): { file: string; shard: PlanShardFile } => {
+    const file = join(dir, name);
+    writeFileSync(file, JSON.stringify(shard));
+    const input = readMergeInput(file);
+    if (input.kind !== "plan") throw new Error("not read as a plan shard");
+    return { file, shard: input.shard };
+  };
+  /** A Frisbee plan's shard, given with a swap plan's. */
+  const frisbee: FrisbeeShardFile = { format: PLAN_SHARD_FORMAT, version: "0.1.0+test", options: planOptions, runs: 1, shard: { index: 2, count: 3 }, cells: [] };
+
+  it("merges the shards, in any order, into the rows of one run in grid order", () => {
+    const files = [3, 1, 2].map((k) => written(`swap${k}.json`, shardFile(k)));
+    const merged = mergePlanShards(files);
+    if (merged.plan !== "swap") throw new Error(`merged as a ${merged.plan} plan`);
+    expect(merged.rows).toEqual(swapRows(cells, results));
+    expect(merged.rows.map((r) => `${r.nodes}@${r.deltaPct}`)).toEqual(["10@1", "20@1", "10@5", "20@5"]);
+  });
+
+  it("refuses in one line naming the file: another kind of plan, another plan, a repeat, a missing or a cut slice", () => {
+    const [one, two, three] = [1, 2, 3].map((k) => written(`swap${k}.json`, shardFile(k))) as [ReturnType<typeof written>, ReturnType<typeof written>, ReturnType<typeof written>];
+    const fris = { file: join(dir, "frisbee2.json"), shard: frisbee };
+    expect(() => mergePlanShards([one, fris, three])).toThrow(`${fris.file}: a shard of a frisbee plan, ${one.file} of a swap plan; merge each plan on its own`);
+    const other = written("other.json", { ...shardFile(2), options: { ...options, seed: 9 } });
+    expect(() => mergePlanShards([one, other, three])).toThrow(`${other.file}: a shard of another plan than ${one.file}`);
+    expect(() => mergePlanShards([one, two, one, three])).toThrow(`${one.file}: shard 1/3 is also in ${one.file}`);
+    expect(() => mergePlanShards([one, three])).toThrow("sweep merge: plan shard 2 of 3 missing");
+    const cut = written("cut.json", { ...shardFile(1), cells: shardFile(1).cells.slice(1) });
+    expect(() => mergePlanShards([cut, two, three])).toThrow(`${cut.file}: shard 1/3 holds 1 cells, its slice has 2 (was it cancelled?)`);
+    const halves = written("half.json", shardFile(1, 2));
+    expect(() => mergePlanShards([one, halves])).toThrow(`${halves.file}: shard 1/2, ${one.file} is one of 3`);
+    const build = written("build.json", { ...shardFile(2), version: "0.0.9+old" });
+    expect(() => mergePlanShards([one, build, three])).toThrow(/build\.json: run by build 0\.0\.9\+old/);
+    // A row another plan's options would not make, or a row whose figures are not its fingerprint's.
+    expect(() => written("stray.json", { ...shardFile(1), cells: [{ key: "7", result: results.get("0")! }] })).toThrow(/stray\.json: cells\[0\]\.key: no such cell in this plan/);
+    expect(() => written("swapped.json", { ...shardFile(1), cells: [{ key: "0", result: results.get("1")! }] })).toThrow(/swapped\.json: cells\[0\]\.result: row: expected the row of 10 nodes at 1%/);
+  });
+
+  it("refuses random bytes, a cut file and a changed byte with one line naming the file, and changes nothing", () => {
+    const file = join(dir, "swap-good.json");
+    const text = `${JSON.stringify(shardFile(1))}\n`;
+    writeFileSync(file, text);
+    expect(readMergeInput(file).kind).toBe("plan");
+    const refused = (bytes: Uint8Array | string): void => {
+      const broken = join(dir, "swap-broken.json");
+      writeFileSync(broken, bytes);
+      try {
+        readMergeInput(broken);
+      } catch (error) {
+        expect(error).toBeInstanceOf(ScenarioError);
+        expect((error as Error).message.startsWith(`${broken}: `)).toBe(true);
+        expect((error as Error).message).not.toContain("\n");
+        return;
+      }
+      // Only a change that leaves the file valid may be read back, and then as the same kind.
+      expect(typeof bytes).toBe("string");
+    };
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 4096 }), (bytes) => refused(bytes)), { numRuns: 200 });
+    // Truncated anywhere (a copy that stopped part way): never read as a shard.
+    fc.assert(
+      fc.property(fc.nat(text.length - 2), (at) => {
+        expect(() => readMergeInput((writeFileSync(join(dir, "swap-cut.json"), text.slice(0, at)), join(dir, "swap-cut.json")))).toThrow(ScenarioError);
+      }),
+      { numRuns: 300 },
+    );
+    fc.assert(fc.property(fc.nat(text.length - 1), fc.string({ minLength: 1, maxLength: 3 }), (at, junk) => refused(text.slice(0, at) + junk + text.slice(at + 1))), { numRuns: 300 });
     expect(readFileSync(file, "utf8")).toBe(text);
   });
 });

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -97,5 +97,44 @@ describe("plan shards", () => {
     const mixed = testbed(["sweep", "merge", "plan1.json", "plan2.json", "plan3.json", "--out", "x.json", "--no-store"], dir);
     expect(await mixed.exited).toBe(2);
     expect(mixed.stderr()).toMatch(/^testbed: --out: a merged plan is its rows/);
+  });
+
+  it("joins the shards of a swap plan into the table and JSON of one run, byte for byte, and stores nothing, as the plan", async () => {
+    const local = await done(testbed([...SWAP, "--svg", "swhole.svg"], dir, 300_000));
+    const localJson = await done(testbed([...SWAP, "--json", "--svg", "swhole-j.svg"], dir, 300_000));
+    // 4 rows in 3 slices: 2, 1 and 1 rows.
+    for (const k of [1, 2, 3]) {
+      const out = await done(testbed([...SWAP, "--shard", `${k}/3`, "--out", `swap${k}.json`, "--concurrency", "1"], dir, 300_000));
+      expect(out.trim()).toBe(`plan swap shard ${k}/3: ${k === 1 ? 2 : 1} cells, 0 failing, written to swap${k}.json (join the shards with testbed sweep merge)`);
+    }
+    const merged = await done(testbed(["sweep", "merge", "swap2.json", "swap3.json", "swap1.json", "--svg", "smerged.svg", "--db", "swap-merged.db"], dir, 300_000));
+    expect(merged.replace("smerged.svg", "")).toBe(local.replace("swhole.svg", ""));
+    const mergedJson = await done(testbed(["sweep", "merge", "swap1.json", "swap2.json", "swap3.json", "--json", "--svg", "smerged-j.svg"], dir, 300_000));
+    expect(mergedJson).toBe(localJson);
+    expect(readFileSync(join(dir, "smerged.svg"), "utf8")).toBe(readFileSync(join(dir, "swhole.svg"), "utf8"));
+    expect(existsSync(join(dir, "swap-merged.db"))).toBe(false);
+  });
+
+  it("refuses a wrong slice, mixed kinds, a repeated or missing shard and a cut file in one line naming it", async () => {
+    const refused = async (args: string[], line: RegExp): Promise<void> => {
+      const r = testbed(args, dir, 300_000);
+      expect(await r.exited, r.stderr()).toBe(2);
+      expect(r.stderr().trimEnd().split("\n")).toHaveLength(1);
+      expect(r.stderr().trimEnd()).toMatch(line);
+    };
+    for (const k of [1, 2]) await done(testbed([...SWAP, "--shard", `${k}/2`, "--out", `sw${k}.json`], dir, 300_000));
+    await done(testbed([...PLAN, "--shard", "1/2", "--out", "fr1.json", "--concurrency", "1"], dir, 300_000));
+    await refused([...SWAP, "--shard", "3/2", "--out", "never.json"], /^testbed: --shard: K must be from 1 to 2, got 3/);
+    await refused([...SWAP, "--shard", "0/2", "--out", "never.json"], /^testbed: --shard: K must be from 1 to 2, got 0 \(a 0-based index/);
+    await refused([...SWAP, "--shard", "1/2"], /^testbed: --shard: a shard's cells are only useful merged; give --out FILE$/);
+    await refused([...SWAP, "--out", "never.json"], /^testbed: --out: goes with --shard K\/N$/);
+    await refused(["sweep", "merge", "sw1.json", "fr1.json"], /^testbed: fr1\.json: a shard of a frisbee plan, sw1\.json of a swap plan; merge each plan on its own$/);
+    await refused(["sweep", "merge", "sw1.json", "sw2.json", "sw1.json"], /^testbed: sw1\.json: shard 1\/2 is also in sw1\.json$/);
+    await refused(["sweep", "merge", "sw2.json"], /^testbed: sweep merge: plan shard 1 of 2 missing$/);
+    const text = readFileSync(join(dir, "sw2.json"), "utf8");
+    writeFileSync(join(dir, "sw2-cut.json"), text.slice(0, Math.floor(text.length / 2)));
+    await refused(["sweep", "merge", "sw1.json", "sw2-cut.json"], /^testbed: sw2-cut\.json: not valid JSON/);
+    await refused(["plan", "monitor", "--nodes", "10", "--shard", "1/2", "--no-store"], /^testbed: --shard: plan monitor is one simulation, not a grid of runs/);
+    expect(existsSync(join(dir, "never.json"))).toBe(false);
   });
 });
