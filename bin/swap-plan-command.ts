@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { swapChart } from "../core/chart/plans.js";
 import { checkOutput, writeOutputFileSync } from "../real/output/index.js";
-import type { SwapPlanOptions, SwapPlanRow } from "../sim/swap/plan.js";
+import { swapPlanProblem, type SwapPlanOptions, type SwapPlanRow } from "../sim/swap/plan.js";
 import { parseWhole, UsageError } from "./errors.js";
 import { runAsync } from "./failure.js";
 import { exitCleanlyOnInterrupt } from "./interrupt.js";
@@ -115,6 +115,9 @@ export function registerSwapPlanCommand(plan: Command): void {
 async function planSwapCommand(o: SwapPlanOptions, f: SwapPlanFlags): Promise<number> {
   const grid = swapGrid(o);
   if (grid.length > PLAN_SWAP_ROWS_MAX) throw new UsageError(`--nodes and --delta-pct make ${grid.length} rows, at most ${PLAN_SWAP_ROWS_MAX}`);
+  // Refused before any row runs, wherever the rows would run (a shard's threads, workers, here).
+  const problem = swapPlanProblem(o);
+  if (problem !== null) throw new UsageError(problem);
   if (f.shard !== undefined) return planShard(SWAP_PLAN, o, 1, f);
   if (f.out !== undefined || f.concurrency !== undefined) throw new UsageError(`${f.out !== undefined ? "--out" : "--concurrency"}: goes with --shard K/N`);
   // The chart's path is checked before any row runs (here or on workers): a bad --svg costs no plan.

@@ -80,10 +80,20 @@ export function frisbeeOptions(o: SwapPlanOptions, nodes: number): FrisbeePlanOp
 
 const seconds = (b: Record<Bottleneck, number>): Record<Bottleneck, number> => ({ disk: b.disk / 1e6, cpu: b.cpu / 1e6, "server link": b["server link"] / 1e6 });
 
+/**
+ * What keeps the plan's base image from being sent under the chunk model (the same for every row:
+ * the model's validity depends on the links and loss, not on the node count), or null. Checked
+ * before any row runs, here or on workers or shards.
+ */
+export function swapPlanProblem(o: SwapPlanOptions): string | null {
+  const invalid = chunkModelValidity(frisbeeOptions(o, 1), o.loss);
+  return invalid === null ? null : `the base's Frisbee run: ${invalid}`;
+}
+
 export function planSwapRow(o: SwapPlanOptions, nodes: number, deltaPct: number, onProgress?: (fraction: number) => void): SwapPlanRow {
   const f = frisbeeOptions(o, nodes);
-  const invalid = chunkModelValidity(f, o.loss);
-  if (invalid !== null) throw new SwapPlanError(`the base's Frisbee run: ${invalid}`);
+  const invalid = swapPlanProblem(o);
+  if (invalid !== null) throw new SwapPlanError(invalid);
   const costs = swapCosts(o);
   const deltas = nodeDeltas(o, nodes, deltaPct);
   const out = runSwapOut(costs, deltas, o.seed);

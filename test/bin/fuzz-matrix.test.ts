@@ -216,6 +216,8 @@ const FAMILIES: Record<string, Case[]> = {
     ...each(BAD_OUTPUTS, (f) => ["plan", "swap", "--nodes", "10", "--delta-pct", "5", "--shard", "1/2", "--out", f], 2),
     { args: ["plan", "swap", "--nodes", "10", "--delta-pct", "5", "--shard", "3/2", "--out", "s.json"], code: 2 },
     { args: ["plan", "swap", "--nodes", "10", "--delta-pct", "5", "--shard", "1/2"], code: 2 },
+    // A plan the model cannot run is refused before any shard's cell runs.
+    { args: ["plan", "swap", "--nodes", "10", "--delta-pct", "5", "--node-mbps", "1", "--shard", "1/2", "--out", "s.json"], code: 2 },
     { args: ["plan", "monitor", "--nodes", "10", "--shard", "1/2", "--no-store"], code: 2 },
     { args: ["worker", "--queue", "bogus"], code: 2 },
     { args: ["worker", "--queue", "redis://127.0.0.1:1", "--grace-ms", "-5"], code: 2 },
