@@ -103,7 +103,8 @@ export function parseLoadInfo(line: string): ParsedLoadInfo | string {
   const partText = kv.get("PART") ?? "";
   const partition = /^\d{1,3}$/.test(partText) ? Number(partText) : NaN;
   if (!(port >= 1 && port <= 65_535)) return `loadinfo: port ${addr[2]} is out of range`;
-  if (!Number.isInteger(partition) || partition < 0) return `loadinfo: PART is not a partition number in "${line.slice(0, 80)}"`;
+  // The pattern above admits digits only: anything else, a sign included, is NaN here.
+  if (!Number.isInteger(partition)) return `loadinfo: PART is not a partition number in "${line.slice(0, 80)}"`;
   const heartbeat = kv.has("HEARTBEAT") ? Number(kv.get("HEARTBEAT")) : 0;
   if (!Number.isInteger(heartbeat) || heartbeat < 0) return `loadinfo: HEARTBEAT is not whole seconds`;
   const imageId = (kv.get("IMAGEID") ?? "").split(",");
