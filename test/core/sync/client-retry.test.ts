@@ -101,6 +101,7 @@ describe("the UDP sync client's retransmissions", () => {
   it("an initializer sends its count and waits by default; a waiter sends no count", () => {
     expect(client({ type: "init", count: 5 }).sent[0]).toMatchObject({ type: "init", count: 5, noWait: false });
     expect(client({ type: "wait", count: 5 }).sent[0]).toMatchObject({ type: "wait", count: 0, noWait: false });
+    expect(client({ type: "wait", count: 5 }).c.request(false)).toMatchObject({ type: "wait", count: 0 });
   });
 });
 

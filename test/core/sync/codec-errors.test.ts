@@ -82,6 +82,7 @@ describe("the decoder's reasons, word for word", () => {
     const full = good();
     full.fill(0x61, 0, 64);
     expect(errorOf(full)).toBe("the name is 64 bytes or more (no NUL in the name field)");
+    expect(errorOf(new Uint8Array(76).fill(0x61))).toBe("the name is 64 bytes or more (no NUL in the name field)");
     // The name's NUL at byte 64, inside the request code (256 read little-endian): still too long.
     const at64 = good();
     at64.fill(0x61, 0, 64);
