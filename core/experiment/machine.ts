@@ -294,8 +294,8 @@ export class SwapMachine {
     const boot = phaseFigures(this.nodes.loadedUs, this.nodes.bootedUs);
     const setup = phaseFigures(this.nodes.bootedUs, this.nodes.readyUs);
     if (boot.nodes === 0 || setup.nodes === 0) return null;
-    const loading = this.waitingFor(1).length > 0 && this.loadSecondsLeft() !== null;
-    const load = loading ? (this.loadSecondsLeft() as number) : 0;
+    // Only loading or waiting nodes have an estimate, and the barrier waits for them: none, no load left.
+    const load = this.loadSecondsLeft() ?? 0;
     return round3(load + boot.meanSec + setup.meanSec);
   }
 
