@@ -74,6 +74,10 @@ describe.skipIf(skip !== null)(`plans through Redis${skip === null ? "" : ` (ski
     const [a, b] = [await json([]), await json(["--queue", redis.url])];
     expect(b).toEqual(a);
     expect(a.results).toHaveLength(4);
+    // The third way, batch shards merged, prints the very same JSON.
+    for (const k of [1, 2]) await done(testbed([...SWAP, "--shard", `${k}/2`, "--out", `qswap${k}.json`, "--concurrency", "1"], dir, 300_000));
+    const merged = JSON.parse(await done(testbed(["sweep", "merge", "qswap2.json", "qswap1.json", "--json", "--svg", "qmerged.svg"], dir, 300_000))) as unknown;
+    expect(merged).toEqual(b);
   });
 
   it("gives the same monitor plan result and stored row on a worker", async () => {
