@@ -1,34 +1,20 @@
-import { readFileSync } from "node:fs";
 import type { Command } from "commander";
-import { HASH_TYPE_SHA1, HASH_TYPE_SHA256, parseSigningKey, type RsaPublicKey } from "../core/image/index.js";
-import { writeOutputFileSync } from "../real/output/index.js";
-import { DEFAULT_STORE_PATH } from "../real/store/index.js";
-import { DELTA_THRESHOLD_PERCENT_DEFAULT, loadDeltaBase, makeDelta } from "../real/image/delta.js";
-import { DELTA_CASES, REPEAT_DEFAULT, REPEAT_UNDER_SEC, runDeltaBench, type DeltaBenchResult, type DeltaCase, type ToolResult } from "../real/image/delta-bench.js";
-import { nodeEngine } from "../real/image/deflater.js";
-import { makeSignature, signatureBytes } from "../real/image/signature.js";
-import { collectGarbage, swapInNode, swapOutNode } from "../real/image/swap.js";
+import { DELTA_CASES, DELTA_THRESHOLD_PERCENT_DEFAULT, REPEAT_DEFAULT, REPEAT_UNDER_SEC } from "../real/image/defaults.js";
+import type { DeltaBenchResult, DeltaCase, ToolResult } from "../real/image/delta-bench.js";
+import { DEFAULT_STORE_PATH } from "../real/store/default-path.js";
 import { parseWhole, UsageError } from "./errors.js";
 import { runAsync } from "./failure.js";
 import { exitCleanlyOnInterrupt } from "./interrupt.js";
+import { readKeyFlag } from "./key-flag.js";
 import { progressBar } from "./progress.js";
+
+/*
+ * As in image-command.ts, the code behind each command is imported when it runs: `testbed image
+ * unzip` builds these commands too, and must not load the delta maker, the store or the bench.
+ */
 
 const MIB = 2 ** 20;
 const DIR_DEFAULT = "./disk-state";
-
-/** `--key FILE`: the original's signing key file (its n and e verify signed chunks). */
-export function readKeyFlag(path: string | undefined): RsaPublicKey | undefined {
-  if (path === undefined) return undefined;
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (error) {
-    throw new UsageError(`--key ${path}: cannot read the key file (${(error as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (error as Error).message})`);
-  }
-  const k = parseSigningKey(text);
-  if (!k.ok) throw new UsageError(`--key ${path}: ${k.error}`);
-  return k.value;
-}
 
 const checksSaid = (checks: Record<string, number>): string => {
   if (checks["signed-not-verified"]! > 0) return "signed, not verified (no --key)";
@@ -52,6 +38,7 @@ export function registerDiskStateCommands(program: Command, groups: { bench: Com
     .addHelpText("after", "\nExample:\n  testbed image gc --dry-run")
     .action((f: { dryRun?: boolean; db: string; json?: boolean }) => {
       void runAsync(async () => {
+        const { collectGarbage } = await import("../real/image/swap.js");
         const r = collectGarbage(f.db, f.dryRun === true);
         if (f.json) console.log(JSON.stringify(r));
         else {
@@ -82,6 +69,9 @@ function registerSig(image: Command): void {
         exitCleanlyOnInterrupt();
         const key = readKeyFlag(f.key);
         const out = f.output ?? `${path}.sig`;
+        const [{ HASH_TYPE_SHA1, HASH_TYPE_SHA256 }, { makeSignature, signatureBytes }, { writeOutputFileSync }] = await Promise.all([
+          import("../core/image/signature.js"), import("../real/image/signature.js"), import("../real/output/output.js"),
+        ]);
         const bar = progressBar("sig");
         const started = performance.now();
         const r = await makeSignature(path, { hashType: f.sha256 ? HASH_TYPE_SHA256 : HASH_TYPE_SHA1, alignment: f.regionAligned ? "region" : "absolute", ...(key === undefined ? {} : { key }), onProgress: (d, n) => bar.update(d / n, `chunk ${d}/${n}`) });
@@ -123,6 +113,7 @@ function registerDelta(image: Command): void {
         const threshold = parseWhole("--threshold-pct", f.thresholdPct, 0, 100);
         const level = parseWhole("--level", f.level, 0, 9);
         const key = readKeyFlag(f.key);
+        const [{ loadDeltaBase, makeDelta }, { nodeEngine }] = await Promise.all([import("../real/image/delta.js"), import("../real/image/deflater.js")]);
         const bar = progressBar("delta");
         const started = performance.now();
         const base = await loadDeltaBase(f.base, key);
@@ -155,6 +146,7 @@ function registerSwapNode(program: Command): void {
     .action((f: { node: string; disk: string; partition: string; dir: string; timeoutSec: string; thresholdPct: string; db: string; json?: boolean }) => {
       void runAsync(async () => {
         exitCleanlyOnInterrupt();
+        const { swapOutNode } = await import("../real/image/swap.js");
         const bar = progressBar("swapout");
         const r = await swapOutNode({
           db: f.db, node: f.node, partition: parseWhole("--partition", f.partition, 1, 128), disk: f.disk, dir: f.dir, timeoutMs: parseWhole("--timeout-sec", f.timeoutSec, 1, 86_400 * 7) * 1000,
@@ -181,6 +173,7 @@ function registerSwapNode(program: Command): void {
     .action((f: { node: string; target: string; image?: string; partition: string; dir: string; zeroFill?: boolean; fixedSize?: boolean; db: string; json?: boolean }) => {
       void runAsync(async () => {
         exitCleanlyOnInterrupt();
+        const { swapInNode } = await import("../real/image/swap.js");
         const bar = progressBar("swapin");
         const r = await swapInNode({
           db: f.db, node: f.node, partition: parseWhole("--partition", f.partition, 1, 128), target: f.target, dir: f.dir, zeroFill: f.zeroFill === true, fixedSize: f.fixedSize === true,
@@ -214,6 +207,7 @@ function registerBenchDelta(bench: Command): void {
         const sizeBytes = parseWhole("--size-mib", f.sizeMib, 1, 1 << 20) * MIB;
         const rewriteBytes = parseWhole("--rewrite-mib", f.rewriteMib, 1, 1 << 20) * MIB;
         if (rewriteBytes > sizeBytes) throw new UsageError(`--rewrite-mib: ${f.rewriteMib} MiB does not fit a ${f.sizeMib} MiB disk`);
+        const { runDeltaBench } = await import("../real/image/delta-bench.js");
         const bar = progressBar("bench delta");
         const r = await runDeltaBench({
           sizeBytes, seed: parseWhole("--seed", f.seed, 0, 0xffff_ffff), blockPct: parseWhole("--block-pct", f.blockPct, 0, 100), rewriteBytes, level: parseWhole("--level", f.level, 0, 9),

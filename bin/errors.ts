@@ -6,6 +6,11 @@ export class UsageError extends Error {
   }
 }
 
+/** The node-configuration server could not be asked (nodeconfig-command.ts): the world's failure, one line, exit 1. */
+export class NodeConfigFailure extends Error {
+  override readonly name = "NodeConfigFailure";
+}
+
 export function parseWhole(flag: string, text: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
   const value = /^\d+$/.test(text.trim()) ? Number(text.trim()) : NaN;
   if (!Number.isSafeInteger(value) || value < min || value > max) {

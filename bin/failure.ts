@@ -1,19 +1,24 @@
 import { CommanderError } from "commander";
-import { FrisbeeBenchError } from "../real/frisbee/bench.js";
 import { ServiceBenchError } from "../real/agent/bench-error.js";
-import { ImageFileError } from "../real/frisbee/image-file.js";
-import { NetError, TargetError } from "../real/runtime/index.js";
-import { ImageCorruptError, ImageIoError } from "../real/image/index.js";
-import { OutputError, TargetIncompleteError } from "../real/output/index.js";
-import { QueueError } from "../real/queue/connection.js";
-import { StoreError } from "../real/store/index.js";
+import { NodeFileError } from "../real/experiment/node-file-error.js";
+import { FrisbeeBenchError, ImageFileError } from "../real/frisbee/errors.js";
+import { ImageCorruptError, ImageIoError } from "../real/image/errors.js";
+import { NodeConfigListenError } from "../real/nodeconfig/errors.js";
+import { OutputError, TargetIncompleteError } from "../real/output/errors.js";
+import { QueueError } from "../real/queue/errors.js";
+import { TargetError } from "../real/runtime/disk.js";
+import { NetError } from "../real/runtime/net-error.js";
+import { StoreError } from "../real/store/store-error.js";
 import { ScenarioError } from "../scenarios/reader.js";
 import { SeedsError } from "../scenarios/sweep/seeds.js";
-import { UsageError } from "./errors.js";
-import { NodeConfigFailure } from "./nodeconfig-command.js";
-import { NodeConfigListenError } from "../real/nodeconfig/server.js";
-import { NodeFileError } from "../real/experiment/node-file.js";
+import { NodeConfigFailure, UsageError } from "./errors.js";
 import { EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INCOMPLETE, markFinished } from "./interrupt.js";
+
+/*
+ * Every command loads this module, so it imports each error class from a module of its own
+ * (no further imports): classifying an error must not load the code that throws it (issue 12;
+ * test/bin/lean-start.test.ts checks what `testbed --version` loads).
+ */
 
 /**
  * The exit code for an error that reaches the user as one line, or null for a bug (which crashes

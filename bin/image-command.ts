@@ -1,22 +1,20 @@
 import type { Command } from "commander";
-import { GRANULARITIES_BYTES, formatImageStats, imageStats } from "../core/image/index.js";
-import { runImageBench, type ImageBenchResult } from "../real/image/bench.js";
-import {
-  ImageIoError,
-  JOBS_MAX,
-  createImage,
-  loadCompatEngine,
-  nodeEngine,
-  readImageHeaders,
-  reloadImage,
-  UNZIP_IN_FLIGHT_DEFAULT,
-  type CreateOptions,
-} from "../real/image/index.js";
+import { GRANULARITIES_BYTES } from "../core/image/scan.js";
+import type { ImageBenchResult } from "../real/image/bench.js";
+import type { CreateOptions } from "../real/image/create.js";
+import { JOBS_MAX, UNZIP_IN_FLIGHT_DEFAULT } from "../real/image/defaults.js";
+import { ImageIoError } from "../real/image/errors.js";
 import { parseWhole, UsageError } from "./errors.js";
 import { runAsync } from "./failure.js";
-import { readKeyFlag } from "./disk-state-command.js";
+import { readKeyFlag } from "./key-flag.js";
 import { EXIT_FAILED, exitCleanlyOnInterrupt } from "./interrupt.js";
 import { progressBar } from "./progress.js";
+
+/*
+ * The code behind each command is imported when the command runs (a dynamic import in its action):
+ * building the program loads only what the help shows, so `testbed image unzip` loads the reload
+ * code and not the image writer, the benchmarks or the store (issue 12).
+ */
 
 const MIB = 2 ** 20;
 /** Measured (README, "Images"): 4 KiB finds nearly all the free space 512 B does, in fewer regions. */
@@ -60,6 +58,7 @@ export function registerImageCommands(program: Command, groups: { bench: Command
     .addHelpText("after", "\nExample:\n  testbed image info disk.ndz -d -d")
     .action((path: string, flags: { detail: number; json?: boolean }) => {
       void runAsync(async () => {
+        const [{ readImageHeaders }, { formatImageStats, imageStats }] = await Promise.all([import("../real/image/headers.js"), import("../core/image/info.js")]);
         const { imageBytes, headers } = await readImageHeaders(path);
         const stats = imageStats(imageBytes, headers);
         if (flags.json) console.log(JSON.stringify(flags.detail > 0 ? stats : { ...stats, chunkList: undefined }));
@@ -84,6 +83,7 @@ export function registerImageCommands(program: Command, groups: { bench: Command
       void runAsync(async () => {
         exitCleanlyOnInterrupt();
         const key = readKeyFlag(flags.key);
+        const { reloadImage } = await import("../real/image/reload.js");
         const bar = progressBar("unzip");
         const started = performance.now();
         const r = await reloadImage(base, delta, target, {
@@ -121,6 +121,7 @@ export function registerImageCommands(program: Command, groups: { bench: Command
       };
       void runAsync(async () => {
         exitCleanlyOnInterrupt();
+        const { runImageBench } = await import("../real/image/bench.js");
         const r = await runImageBench(options);
         if (flags.json) console.log(JSON.stringify(r));
         else printBench(r);
@@ -150,6 +151,7 @@ function createFlags(f: CreateFlags): ParsedCreate {
 async function runCreate(source: string, target: string, o: ParsedCreate, flags: CreateFlags): Promise<void> {
   await runAsync(async () => {
     exitCleanlyOnInterrupt();
+    const [{ createImage }, { loadCompatEngine, nodeEngine }] = await Promise.all([import("../real/image/create.js"), import("../real/image/deflater.js")]);
     const engine = flags.compat ? await loadCompatEngine() : nodeEngine;
     if (engine === null) throw new ImageIoError("--compat needs the pako package (npm install pako)");
     const bar = progressBar("create");

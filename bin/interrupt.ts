@@ -1,4 +1,5 @@
-import { cleanUpNow, type Leftovers } from "../real/output/index.js";
+// The leaf module, not real/output/index.js: every command loads this one at start-up (issue 12).
+import { cleanUpNow, type Leftovers } from "../real/output/leftovers.js";
 import { SIGNAL_EXIT } from "./interrupt-abort.js";
 
 /** The exit codes every command shares (README, "Commands"). */

@@ -4,7 +4,7 @@ import { askNodeConfig, NodeConfigError, parseTmcd } from "../real/nodeconfig/cl
 import { NodeConfigListenError, startNodeConfigServer } from "../real/nodeconfig/server.js";
 import { DEFAULT_STORE_PATH, openExperimentStore } from "../real/store/index.js";
 import { writeSyncServerFile } from "../real/sync/syncserver-file.js";
-import { parseWhole, UsageError } from "./errors.js";
+import { NodeConfigFailure, parseWhole, UsageError } from "./errors.js";
 
 /** The node-configuration server a node asks (tmcd), and the client a node asks with (tmcc). */
 export function registerNodeConfigCommands(program: Command): void {
@@ -68,10 +68,7 @@ export async function ask(tmcd: string, iface: string | undefined, command: Node
   }
 }
 
-/** The server could not be asked: the world's failure, one line, exit 1. */
-export class NodeConfigFailure extends Error {
-  override readonly name = "NodeConfigFailure";
-}
+export { NodeConfigFailure };
 
 /** What `frisbee --tmcd` loads: the loadinfo line for `part` (or the first), as group, port and heartbeat. */
 export async function loadInfoFor(tmcd: string, iface: string | undefined, part: number | null): Promise<{ group: string; port: number; heartbeatSec: number }> {

@@ -2,11 +2,9 @@ import { isAbsolute, join } from "node:path";
 import { NODE_NAME_PATTERN } from "../monitor/nodes-file.js";
 import { readUserText } from "../runtime/read-file.js";
 import type { RealNode } from "./testbed.js";
+import { NodeFileError } from "./node-file-error.js";
 
-/** A node file the swap cannot use; the message is one line naming the file and line. */
-export class NodeFileError extends Error {
-  override readonly name = "NodeFileError";
-}
+export { NodeFileError };
 
 export const NODE_FILE_NODES_MAX = 100_000;
 const ADDRESS_PATTERN = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;

@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
 import { createImage, nodeEngine, sameFiles, unzipImage, writeDiskLikeFile } from "../image/index.js";
 import { makeScratchDir, removeScratchDir } from "../output/index.js";
+import { FrisbeeBenchError } from "./errors.js";
 
 /** The byte-for-byte check of every target (real/image/compare.ts), for the benches beside this one. */
 export { sameFiles };
@@ -15,10 +16,7 @@ const LO = "127.0.0.1";
 /** How long one transfer may take before the bench gives up on it. */
 const TRANSFER_TIMEOUT_MS = 300_000;
 
-/** A run of the bench that failed (a receiver or udpcast exited badly): one line, exit 1. */
-export class FrisbeeBenchError extends Error {
-  override readonly name = "FrisbeeBenchError";
-}
+export { FrisbeeBenchError };
 
 /** Processes the bench started and has not seen exit: killed if the bench itself exits first. */
 const children = new Set<ChildProcess>();

@@ -3,18 +3,14 @@ import type { Disk } from "../../core/engine/index.js";
 import type { ServerImage } from "../../core/frisbee/server.js";
 import { HEADER_AREA_BYTES, SECTOR_BYTES, parseChunkHeader } from "../../core/image/index.js";
 import type { DiskDone } from "../runtime/index.js";
+import { ImageFileError } from "./errors.js";
 
 const CHUNK_BYTES = 1 << 20;
 const BLOCK_BYTES = 1024;
 /** Whole chunks the server keeps read; a chunk is read once and then served for all its blocks. */
 export const SERVED_CHUNKS_CACHED_MAX = 16;
 
-export class ImageFileError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "ImageFileError";
-  }
-}
+export { ImageFileError };
 
 export interface OpenedImage {
   fd: number;

@@ -8,6 +8,7 @@ import type { DeflateEngine } from "./deflater.js";
 import { nodeHash } from "./hash.js";
 import { ImageIoError, readFully, sourceSizeBytes } from "./source.js";
 import { ChunkWriter } from "./writer.js";
+import { JOBS_MAX } from "./defaults.js";
 
 /**
  * How chunks are cut. `sequential` is imagezip's layout (one pass, chunk after chunk), the only
@@ -55,7 +56,7 @@ export interface CreateResult {
 export const SEGMENT_BYTES_DEFAULT = 64 * 1024 * 1024;
 /** Input read at once by each compressing stream: what bounds memory, with the segments in flight. */
 export const WINDOW_BYTES_DEFAULT = 4 * 1024 * 1024;
-export const JOBS_MAX = 16;
+export { JOBS_MAX };
 
 /**
  * Compresses `inputPath` into an image at `imagePath`. The image is written under a temporary name

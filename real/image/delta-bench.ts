@@ -12,6 +12,7 @@ import { fillDiskLike, writeDiskLikeFile, type DiskMix } from "./disklike.js";
 import { reloadImage } from "./reload.js";
 import { makeSignature, signatureBytes } from "./signature.js";
 import { writeFully } from "./source.js";
+import { DELTA_CASES, REPEAT_DEFAULT, REPEAT_UNDER_SEC } from "./defaults.js";
 
 /**
  * `testbed bench delta`: one disk-like file (a third random, a third zeros, a third text), three
@@ -24,14 +25,7 @@ import { writeFully } from "./source.js";
 export const DELTA_BENCH_MIX: DiskMix = { randomTenths: 10 / 3, zeroTenths: 10 / 3 };
 export const BLOCK_BYTES = 64 * 1024;
 const MIB = 1024 * 1024;
-export const DELTA_CASES: readonly DeltaCase["name"][] = ["blocks", "rewrite", "none"];
-/**
- * Short makes are timed again: on a shared machine one run of a second or two is mostly the luck
- * of the scheduler. Ours, xdelta3 and rsync alike; not casync, whose store holds the chunks of a
- * first run, so a second would not measure the same work.
- */
-export const REPEAT_UNDER_SEC = 10;
-export const REPEAT_DEFAULT = 3;
+export { DELTA_CASES, REPEAT_DEFAULT, REPEAT_UNDER_SEC };
 
 export interface DeltaBenchOptions {
   sizeBytes: number;

@@ -24,9 +24,9 @@ import { looksLikeSignature, makeSignature, readSignature } from "./signature.js
 import { ImageIoError, readFully, sourceSizeBytes } from "./source.js";
 import { ImageCorruptError } from "./headers.js";
 import { ChunkWriter } from "./writer.js";
+import { DELTA_THRESHOLD_PERCENT_DEFAULT } from "./defaults.js";
 
-/** A delta that would hold more than this share of a full image is written as a full image. */
-export const DELTA_THRESHOLD_PERCENT_DEFAULT = 80;
+export { DELTA_THRESHOLD_PERCENT_DEFAULT };
 /** Disk read per planning window. */
 export const DELTA_WINDOW_BYTES = 4 * 1024 * 1024;
 

@@ -2,13 +2,9 @@ import { open, stat, type FileHandle } from "node:fs/promises";
 import { CHUNK_BYTES, HEADER_AREA_BYTES, cutChunkError, imageChunkCount, parseChunkHeader, type ChunkHeader } from "../../core/image/index.js";
 import { reasonOf } from "../output/index.js";
 import { ImageIoError, readFully } from "./source.js";
-/** Bad bytes in an image: the message names the chunk and the image byte offset. */
-export class ImageCorruptError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "ImageCorruptError";
-  }
-}
+import { ImageCorruptError } from "./errors.js";
+
+export { ImageCorruptError };
 
 export interface ImageHeaders {
   imageBytes: number;

@@ -3,21 +3,9 @@ import type { FileHandle } from "node:fs/promises";
 import { basename } from "node:path";
 import { reasonOf } from "../output/index.js";
 import { realpathSync, statSync } from "node:fs";
+import { ImageIoError } from "./errors.js";
 
-/**
- * A failure of the outside world, one line for the user. `badInput` when it is what the user gave
- * (a source missing or not whole sectors, a device too small: exit 2), else a failure while
- * working (a read error: exit 1).
- */
-export class ImageIoError extends Error {
-  constructor(
-    message: string,
-    readonly badInput = false,
-  ) {
-    super(message);
-    this.name = "ImageIoError";
-  }
-}
+export { ImageIoError };
 
 /** A file's or block device's size in bytes (block devices report 0 in stat; sysfs knows). */
 export function sourceSizeBytes(path: string): number {

@@ -1,3 +1,4 @@
+import { UNZIP_IN_FLIGHT_DEFAULT } from "./defaults.js";
 import { reloadImage, type ReloadOptions, type ReloadResult } from "./reload.js";
 
 export { ImageCorruptError, readImageHeaders, type ImageHeaders } from "./headers.js";
@@ -7,7 +8,7 @@ export type UnzipOptions = ReloadOptions;
 
 export type UnzipResult = ReloadResult;
 
-export const UNZIP_IN_FLIGHT_DEFAULT = 3;
+export { UNZIP_IN_FLIGHT_DEFAULT };
 
 /**
  * Restores an image onto a file or block device: `reloadImage` without a delta. Every header is

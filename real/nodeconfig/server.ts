@@ -3,6 +3,7 @@ import type { EventSink } from "../../core/engine/index.js";
 import { parseRequest, REQUEST_BYTES_MAX } from "../../core/experiment/nodeconfig.js";
 import type { ExperimentStore } from "../store/index.js";
 import { answer } from "./answers.js";
+import { NodeConfigListenError } from "./errors.js";
 
 export interface NodeConfigServerOptions {
   readonly host: string;
@@ -29,9 +30,7 @@ export interface RunningNodeConfig {
   close(): Promise<void>;
 }
 
-export class NodeConfigListenError extends Error {
-  override readonly name = "NodeConfigListenError";
-}
+export { NodeConfigListenError };
 
 /**
  * The node-configuration server (Emulab's tmcd): a node connects over TCP, sends one request line

@@ -43,3 +43,14 @@ export function reasonOf(error: unknown): string {
       return error instanceof Error ? error.message.split("\n")[0] ?? String(error) : String(error);
   }
 }
+
+/** A failure that left a target written in place partly written. Its own exit code: the target is not usable. */
+export class TargetIncompleteError extends Error {
+  override readonly name = "TargetIncompleteError";
+  constructor(
+    readonly path: string,
+    cause: unknown,
+  ) {
+    super(`${cause instanceof Error ? cause.message : String(cause)}; ${path} is incomplete (written in place up to the failure)`, { cause });
+  }
+}

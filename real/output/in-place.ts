@@ -1,8 +1,10 @@
 import { fstatSync, readFileSync } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
 import { checkOutput, type CheckOptions } from "./check.js";
-import { OutputError, reasonOf } from "./errors.js";
+import { OutputError, TargetIncompleteError, reasonOf } from "./errors.js";
 import { trackInPlace, untrackInPlace } from "./leftovers.js";
+
+export { TargetIncompleteError };
 
 /**
  * A target written where it is (a block device, or a file kept at its size as a disk): it cannot
@@ -24,16 +26,6 @@ export interface InPlaceTarget {
   abandon(): Promise<boolean>;
 }
 
-/** A failure that left a target written in place partly written. Its own exit code: the target is not usable. */
-export class TargetIncompleteError extends Error {
-  override readonly name = "TargetIncompleteError";
-  constructor(
-    readonly path: string,
-    cause: unknown,
-  ) {
-    super(`${cause instanceof Error ? cause.message : String(cause)}; ${path} is incomplete (written in place up to the failure)`, { cause });
-  }
-}
 
 export interface InPlaceOptions extends CheckOptions {
   /** Accept an existing regular file as a disk of its present size (`--fixed-size`). */

@@ -1,19 +1,8 @@
 import type { Redis } from "ioredis";
 import { backoff, backoffDelayUs } from "../../core/monitor/backoff.js";
+import { QueueError } from "./errors.js";
 
-/**
- * A failure of the queue's outside world (Redis unreachable, gone, or refusing): one line naming the
- * server, fit to show a user as is. `usage` marks a mistake in what the user typed (a bad URL).
- */
-export class QueueError extends Error {
-  override readonly name = "QueueError";
-  constructor(
-    message: string,
-    readonly usage = false,
-  ) {
-    super(message.replace(/\s*[\r\n]+\s*/g, "; "));
-  }
-}
+export { QueueError };
 
 /** How long a first connection may take before the command gives up with an error. */
 export const CONNECT_TIMEOUT_MS = 5_000;

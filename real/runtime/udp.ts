@@ -2,6 +2,7 @@ import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
 import { isIPv4 } from "node:net";
 import { groupAddress, type Address, type Net, type Payload, type Rng, type WireMessage } from "../../core/engine/index.js";
 import { ipv4ToAddress } from "./ipv4.js";
+import { NetError } from "./net-error.js";
 
 /** The one group a real process talks to, as machines address it. */
 export const GROUP = groupAddress(0);
@@ -49,17 +50,7 @@ export interface NetStats {
   unknownPeers: number;
 }
 
-/** A failure of the outside world while opening sockets (port in use, bad address): one line for the user. */
-/** A network setup that failed, one line. `badInput`: the address given was wrong (not IPv4, not multicast, not on this host). */
-export class NetError extends Error {
-  constructor(
-    message: string,
-    readonly badInput = false,
-  ) {
-    super(message);
-    this.name = "NetError";
-  }
-}
+export { NetError };
 
 export type Receiver = (from: Address, fromPort: number, bytes: Uint8Array) => void;
 

@@ -1,26 +1,9 @@
 import Database from "better-sqlite3";
+import { StoreError } from "./store-error.js";
 
-/**
- * A failure of the world outside the program: a file that cannot be read, is not a SQLite database,
- * carries a schema newer than this program, or holds a corrupted row. The message is one line,
- * `<path>: <what is wrong>`, fit to show a user as is.
- */
-export class StoreError extends Error {
-  override readonly name = "StoreError";
-  readonly path: string;
-
-  constructor(path: string, problem: string, options?: { cause?: unknown }) {
-    super(`${path}: ${oneLine(problem)}`, options);
-    this.path = path;
-  }
-}
+export { StoreError };
 
 export const NOT_SQLITE = "not a testbed database (file is not a SQLite database)";
-
-/** Messages from SQLite, Node and JSON.parse may hold newlines; a StoreError never does. */
-function oneLine(text: string): string {
-  return text.replace(/\s*[\r\n]+\s*/g, "; ").trim();
-}
 
 export function reasonOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);

@@ -20,8 +20,9 @@ import {
   type RunRow,
   type StoredEventInput,
 } from "./rows.js";
+import { DEFAULT_STORE_PATH } from "./default-path.js";
 
-export const DEFAULT_STORE_PATH = "./testbed.db";
+export { DEFAULT_STORE_PATH };
 /** How long a statement waits for another process's write lock before failing with "locked". */
 export const BUSY_TIMEOUT_MS = 5_000;
 /** Most runs one listRuns call returns; a larger limit is capped to it. */

@@ -156,7 +156,7 @@ describe("the layout", () => {
       }
     }
     // The file, not the line: a line number would break on every import added above it.
-    expect(hits).toEqual(["real/store/store.ts"]);
+    expect(hits).toEqual(["real/store/default-path.ts"]);
   });
 });
 
