@@ -1,5 +1,5 @@
 import { fileURLToPath } from "node:url";
-import { defineConfig } from "vitest/config";
+import { configDefaults, defineConfig } from "vitest/config";
 import { BaseSequencer, type TestSpecification } from "vitest/node";
 
 /**
@@ -21,12 +21,15 @@ class QuickestFirst extends BaseSequencer {
  * Run it by hand to see what the mutation run sees: STRYKER_TESTS='test/core/sync/**' npx vitest run -c vitest.stryker.config.ts
  */
 const tests = (process.env["STRYKER_TESTS"] ?? "test/core/**/*.test.ts").split(",").filter((g) => g !== "");
+/** Test files a part leaves out (STRYKER_EXCLUDE, comma-separated; scripts/mutate.mjs LEFT_OUT). */
+const leftOut = (process.env["STRYKER_EXCLUDE"] ?? "").split(",").filter((g) => g !== "");
 
 export default defineConfig({
   // Properties run at most STRYKER_NUM_RUNS cases each here (test/support/fast-check-capped.ts).
   resolve: { alias: [{ find: /^fast-check$/, replacement: fileURLToPath(new URL("test/support/fast-check-capped.ts", import.meta.url)) }] },
   test: {
     include: tests,
+    exclude: [...configDefaults.exclude, ...leftOut],
     // One worker keeps its modules from run to run: a mutant run then costs its tests' time, not a
     // new thread importing every module again (seconds each on a loaded machine). Stryker switches
     // mutants at run time, so cached modules see each one; only "static" mutants (in code run once,

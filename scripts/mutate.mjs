@@ -19,6 +19,13 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFi
  */
 const MORE_TESTS = {};
 const coreTests = (name) => [`test/core/${name}/**/*.test.ts`, ...(MORE_TESTS[name] ?? [])];
+/**
+ * Test files of a core folder left out of its part: World simulations of seconds each whose
+ * behaviour the folder's machine-level tests pin input by input. Every surviving mutant reran
+ * them all; on the shared machine core/frisbee tested 16 mutants a minute with them. Leaving
+ * tests out can only lower a score.
+ */
+const LEFT_OUT = { frisbee: ["test/core/frisbee/machines.test.ts"] };
 
 /** Each part: what to mutate and the test files that may kill its mutants. Every folder of core/
  * is a part of its own, including folders added later. */
@@ -27,7 +34,7 @@ export const PARTS = [
     .filter((d) => d.isDirectory())
     .map((d) => d.name)
     .sort()
-    .map((name) => ({ name: `core/${name}`, mutate: [`core/${name}/**/*.ts`, `!core/${name}/**/index.ts`], tests: coreTests(name) })),
+    .map((name) => ({ name: `core/${name}`, mutate: [`core/${name}/**/*.ts`, `!core/${name}/**/index.ts`], tests: coreTests(name), exclude: LEFT_OUT[name] ?? [] })),
   {
     name: "scenarios/invariants",
     mutate: ["scenarios/invariants.ts", "scenarios/*/invariants.ts"],
@@ -59,7 +66,7 @@ for (const part of chosen) {
     "nice",
     ["-n", "19", "npx", "stryker", "run", "--mutate", part.mutate.join(","), "--concurrency", concurrency,
       "--incremental", "--incrementalFile", `reports/mutation/incremental-${slug}.json`],
-    { stdio: "inherit", env: { ...process.env, STRYKER_TESTS: tests.join(",") } },
+    { stdio: "inherit", env: { ...process.env, STRYKER_TESTS: tests.join(","), STRYKER_EXCLUDE: (part.exclude ?? []).join(",") } },
   );
   const seconds = (Date.now() - t0) / 1000;
   if (run.status !== 0) {
