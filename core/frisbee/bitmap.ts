@@ -8,15 +8,20 @@ export class BlockBitmap {
   readonly bytes: Uint8Array;
   /**
    * The same bytes as 32-bit words, for the operations that treat every bit alike (or, covers,
-   * counting), which are then the same on either byte order; null if the bytes are not 4-aligned.
+   * counting), which are then the same on either byte order.
    */
-  private readonly words: Uint32Array | null;
+  private readonly words: Uint32Array;
   private setCount: number;
 
+  /**
+   * `bytes` become this bitmap's storage, shared with the caller, when they start at a 4-byte
+   * boundary (every caller's do: fresh arrays and slices); others are copied, so the words view
+   * always exists and there is one code path.
+   */
   constructor(bytes?: Uint8Array) {
-    this.bytes = bytes ?? new Uint8Array(BITMAP_BYTES);
-    if (this.bytes.length !== BITMAP_BYTES) throw new Error(`a block bitmap is ${BITMAP_BYTES} bytes, got ${this.bytes.length}`);
-    this.words = (this.bytes.byteOffset & 3) === 0 ? new Uint32Array(this.bytes.buffer, this.bytes.byteOffset, BITMAP_WORDS) : null;
+    if (bytes !== undefined && bytes.length !== BITMAP_BYTES) throw new Error(`a block bitmap is ${BITMAP_BYTES} bytes, got ${bytes.length}`);
+    this.bytes = bytes === undefined ? new Uint8Array(BITMAP_BYTES) : (bytes.byteOffset & 3) === 0 ? bytes : bytes.slice();
+    this.words = new Uint32Array(this.bytes.buffer, this.bytes.byteOffset, BITMAP_WORDS);
     this.setCount = bytes === undefined ? 0 : this.countSet();
   }
 
@@ -76,11 +81,6 @@ export class BlockBitmap {
   or(other: BlockBitmap): void {
     const mine = this.words;
     const theirs = other.words;
-    if (mine === null || theirs === null) {
-      for (let i = 0; i < BITMAP_BYTES; i++) this.bytes[i] = (this.bytes[i] as number) | (other.bytes[i] as number);
-      this.setCount = countBits(this.bytes);
-      return;
-    }
     let n = 0;
     for (let w = 0; w < BITMAP_WORDS; w++) {
       const x = (mine[w] as number) | (theirs[w] as number);
@@ -94,20 +94,12 @@ export class BlockBitmap {
   covers(other: BlockBitmap): boolean {
     const mine = this.words;
     const theirs = other.words;
-    if (mine === null || theirs === null) {
-      for (let i = 0; i < BITMAP_BYTES; i++) {
-        const o = other.bytes[i] as number;
-        if (((this.bytes[i] as number) & o) !== o) return false;
-      }
-      return true;
-    }
     for (let w = 0; w < BITMAP_WORDS; w++) if (((theirs[w] as number) & ~(mine[w] as number)) !== 0) return false;
     return true;
   }
 
   private countSet(): number {
     const words = this.words;
-    if (words === null) return countBits(this.bytes);
     let n = 0;
     for (let w = 0; w < BITMAP_WORDS; w++) n += popcount32(words[w] as number);
     return n;
@@ -153,13 +145,4 @@ export function popcount32(x: number): number {
   x = x - ((x >>> 1) & 0x55555555);
   x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
   return Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24;
-}
-
-const POPCOUNT = new Uint8Array(256);
-for (let i = 1; i < 256; i++) POPCOUNT[i] = (POPCOUNT[i >> 1] as number) + (i & 1);
-
-export function countBits(bytes: Uint8Array): number {
-  let n = 0;
-  for (let i = 0; i < bytes.length; i++) n += POPCOUNT[bytes[i] as number] as number;
-  return n;
 }

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { BlockBitmap, countBits } from "../../../core/frisbee/bitmap.js";
+import { BlockBitmap } from "../../../core/frisbee/bitmap.js";
 import { BITMAP_BYTES, CHUNK_BLOCKS } from "../../../core/frisbee/constants.js";
 
 function bitmapOf(blocks: Iterable<number>): BlockBitmap {
@@ -69,7 +69,7 @@ describe("BlockBitmap", () => {
       expect(map.bytes[1]).toBe(0b0000_0010);
       expect(map.bytes[2]).toBe(0b0000_0100);
       expect(map.bytes[127]).toBe(0b1000_0000);
-      expect(countBits(map.bytes)).toBe(4);
+      expect(map.bytes.reduce((n, b) => n + [...b.toString(2)].filter((c) => c === "1").length, 0)).toBe(4);
     });
 
     it("reads bytes in the same layout and counts their bits", () => {
@@ -228,6 +228,26 @@ describe("BlockBitmap", () => {
         { numRuns: 200 },
       );
     });
+  });
+
+  it("uses bytes at a 4-byte boundary as its storage and copies others, counting, OR-ing and covering alike", () => {
+    const buffer = new Uint8Array(BITMAP_BYTES + 4);
+    for (const offset of [0, 1, 2, 3, 4]) {
+      const bytes = buffer.subarray(offset, offset + BITMAP_BYTES);
+      bytes.fill(0);
+      bytes[0] = 0b101;
+      bytes[127] = 0x80;
+      const map = new BlockBitmap(bytes);
+      expect(map.count).toBe(3);
+      expect(map.bytes === bytes).toBe(offset % 4 === 0);
+      const other = bitmapOf([1, 500]);
+      expect(map.covers(other)).toBe(false);
+      map.or(other);
+      expect(map.count).toBe(5);
+      expect([0, 1, 2, 500, 1023].every((b) => map.has(b))).toBe(true);
+      expect(map.covers(other) && other.covers(bitmapOf([500]))).toBe(true);
+      expect(new BlockBitmap(bytes.slice()).covers(map)).toBe(offset % 4 === 0);
+    }
   });
 
   it("copies without sharing bytes", () => {

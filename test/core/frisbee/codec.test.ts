@@ -587,3 +587,128 @@ describe("codec block fast path", () => {
     expect(() => encodeBlockInto(out, 0, 0, 0, null, -1)).toThrow(/does not fit/);
   });
 });
+
+// ---------------------------------------------------------------------------------------------
+// Each field's exact edges, written out (the properties above meet them only by chance)
+
+describe("codec field edges", () => {
+  const roundTrips = (m: FrisbeeMessage): boolean => {
+    const result = decode(encode(m, LOCALHOST));
+    return result.ok && JSON.stringify(normalised(result.message)) === JSON.stringify(normalised(m));
+  };
+
+  it("encodes each integer kind up to its edges and refuses one past them, or a fraction", () => {
+    expect(roundTrips(msg.joinReply(-0x8000_0000)) && roundTrips(msg.joinReply(0x7fff_ffff))).toBe(true);
+    expect(() => encode(msg.joinReply(-0x8000_0001), LOCALHOST)).toThrow("frisbee encode: blockCount -2147483649 does not fit a int32");
+    expect(() => encode(msg.joinReply(0x8000_0000), LOCALHOST)).toThrow(/blockCount 2147483648 does not fit a int32/);
+    expect(roundTrips(msg.join(0)) && roundTrips(msg.join(0xffff_ffff))).toBe(true);
+    expect(() => encode(msg.join(0x1_0000_0000), LOCALHOST)).toThrow(/clientId 4294967296 does not fit a uint32/);
+    expect(() => encode(msg.join(1.5), LOCALHOST)).toThrow(/clientId 1.5 does not fit/);
+    expect(roundTrips(msg.progress(1, 0, 0, 1, 0, null, null)) && roundTrips(msg.progress(1, 0, 0, 1, 0xffff, null, null))).toBe(true);
+    expect(() => encode(msg.progress(1, 0, 0, 1, 0x1_0000, null, null), LOCALHOST)).toThrow(/seq 65536 does not fit a uint16/);
+    expect(() => encode(msg.progress(1, 0, 0, 1, -1, null, null), LOCALHOST)).toThrow(/seq -1 does not fit a uint16/);
+    expect(roundTrips(msg.join2Reply(1, 0, Number.MAX_SAFE_INTEGER)) && roundTrips(msg.join2Reply(1, 0, 0))).toBe(true);
+    expect(() => encode(msg.join2Reply(1, 0, Number.MAX_SAFE_INTEGER + 1), LOCALHOST)).toThrow(/byteCount 9007199254740992 does not fit a uint64/);
+    expect(() => encode(msg.join2Reply(1, 0, -1), LOCALHOST)).toThrow(/byteCount -1 does not fit a uint64/);
+  });
+
+  it("writes a uint64 as its low then its high 32 bits, and reads back the largest high word a number holds exactly", () => {
+    const bytes = encode(msg.join2Reply(1, 0, 0x1f_ffff_0000_0002), LOCALHOST);
+    expect(toHex(bytes.subarray(32, 40))).toBe("02000000" + "ffff1f00");
+    const result = decode(bytes);
+    expect(result.ok && result.message.type === "join2Reply" && result.message.byteCount).toBe(0x1f_ffff_0000_0002);
+    const over = bytes.slice();
+    over[38] = 0x20; // high word 0x200000
+    expect(errorOf(over)).toBe("JOIN2 reply at offset 32: bytecount does not fit in 53 bits");
+  });
+
+  it("refuses to encode from a source address that is not an IPv4 number", () => {
+    expect(() => encode(msg.join(1), -1)).toThrow("frisbee encode: srcIp -1 is not an IPv4 address as a number");
+    expect(() => encode(msg.join(1), 2 ** 32)).toThrow(/srcIp 4294967296/);
+    expect(decode(encode(msg.join(1), 0xffff_ffff)).ok).toBe(true);
+  });
+
+  it("refuses to encode a request whose numbers the decoder would reject, naming each", () => {
+    expect(() => encode(msg.request(-1, 0, 1), LOCALHOST)).toThrow("frisbee encode: request: chunk -1 is negative");
+    expect(() => encode(msg.request(0, -1, 1), LOCALHOST)).toThrow("frisbee encode: request: block -1 is negative");
+    expect(() => encode(msg.request(0, 0, -1), LOCALHOST)).toThrow("frisbee encode: request: count -1 is negative");
+    expect(() => encode(msg.block(-1, 0, null), LOCALHOST)).toThrow("frisbee encode: block: chunk -1 is negative");
+    expect(() => encode(msg.block(0, -1, null), LOCALHOST)).toThrow("frisbee encode: block: block -1 is outside 0..1023");
+    expect(() => encode(msg.block(0, 0, new Uint8Array(1025)), LOCALHOST)).toThrow("frisbee encode: block data is 1025 bytes, not 1024");
+    expect(() => encode(msg.prequest(-1, 0, new Uint8Array(128)), LOCALHOST)).toThrow("frisbee encode: prequest: chunk -1 is negative");
+    expect(() => encode(msg.progress(1, 0, 0, 3 as ProgressLevel, 1, null, null), LOCALHOST)).toThrow("frisbee encode: progress: level 3 is not 0 (none), 1 (summary) or 2 (full)");
+    expect(roundTrips(msg.request(0, 0, 0)) && roundTrips(msg.request(0, 1024, 0)) && roundTrips(msg.block(0, 1023, null))).toBe(true);
+  });
+
+  it("names the offset of the first bad field of a REQUEST: chunk, then block, then count", () => {
+    const request = (chunk: number, block: number, count: number): Uint8Array =>
+      patched(msg.request(0, 0, 0), (v) => (v.setInt32(16, chunk, true), v.setInt32(20, block, true), v.setInt32(24, count, true)));
+    expect(errorOf(request(-1, -1, -1))).toBe("REQUEST at offset 16: chunk -1 is negative");
+    expect(errorOf(request(0, -1, -1))).toBe("REQUEST at offset 20: block -1 is negative");
+    expect(errorOf(request(0, 0, -1))).toBe("REQUEST at offset 24: count -1 is negative");
+    expect(errorOf(request(0, 1024, 1))).toBe("REQUEST at offset 20: block 1024 + count 1 passes the 1024 blocks of a chunk");
+  });
+
+  it("refuses a PREQUEST for a negative chunk, and a BLOCK or REQUEST sent as a reply", () => {
+    expect(errorOf(patched(msg.prequest(0, 0, new Uint8Array(128)), (v) => v.setInt32(16, -3, true)))).toBe("PREQUEST at offset 16: chunk -3 is negative");
+    expect(errorOf(patched(msg.block(0, 0, null), (v) => v.setInt32(0, 2, true)))).toBe("BLOCK at offset 0: header type 2 (REPLY) but BLOCK is only sent as a REQUEST");
+    expect(errorOf(patched(msg.request(0, 0, 1), (v) => v.setInt32(0, 2, true)))).toBe("REQUEST at offset 0: header type 2 (REPLY) but REQUEST is only sent as a REQUEST");
+  });
+
+  it("takes a progress request with bytes after its 16, and refuses one shorter", () => {
+    const longer = new Uint8Array(16 + 20);
+    longer.set(encode(msg.progressRequest(9, 2), LOCALHOST));
+    new DataView(longer.buffer).setInt32(8, 20, true);
+    const result = decode(longer);
+    expect(result.ok && result.message).toEqual(msg.progressRequest(9, 2));
+    const shorter = encode(msg.progressRequest(9, 2), LOCALHOST).slice(0, 31);
+    new DataView(shorter.buffer).setInt32(8, 15, true);
+    expect(errorOf(shorter)).toBe("PROGRESS request datagram of 31 bytes (datalen at offset 8) is shorter than the 32 bytes it needs");
+  });
+
+  it("reads each layout a report can have from its length, and refuses a report shorter than its fixed part", () => {
+    const summary = { chunksReceived: 3, chunksDecompressed: 2, bytesWritten: 1 };
+    const stats = { ...emptyStats(), dupchunk: 4 };
+    for (const [s, t, bytes] of [[null, null, 32], [summary, null, 48], [null, stats, 152], [summary, stats, 168]] as const) {
+      const report = msg.progress(1, 2, 3, 2, 4, s, t);
+      expect(report.wireBytes).toBe(bytes);
+      const result = decode(encode(report, LOCALHOST));
+      expect(result.ok && result.message).toEqual(report);
+    }
+    // A summary a byte short is not read: the report is its fixed part only.
+    const cut = encode(msg.progress(1, 2, 3, 2, 4, summary, null), LOCALHOST).slice(0, 47);
+    new DataView(cut.buffer).setInt32(8, 31, true);
+    const fixed = decode(cut);
+    expect(fixed.ok && fixed.message).toEqual({ ...msg.progress(1, 2, 3, 2, 4, null, null), wireBytes: 32 });
+    const stub = encode(msg.progress(1, 2, 3, 2, 4, null, null), LOCALHOST).slice(0, 31);
+    new DataView(stub.buffer).setInt32(8, 15, true);
+    expect(errorOf(stub)).toBe("PROGRESS datagram of 31 bytes (datalen at offset 8) is shorter than the 32 bytes it needs");
+    expect(errorOf(patched(msg.progress(1, 2, 3, 2, 4, summary, null), (v) => v.setUint32(44, 0x20_0000, true)))).toBe("PROGRESS at offset 40: bytes_out does not fit in 53 bits");
+    expect(errorOf(patched(msg.progress(1, 2, 3, 2, 4, null, stats), (v) => v.setInt32(32, 0, true)))).toBe("PROGRESS at offset 32: stats version 0 is not 1");
+  });
+
+  it("checks a BLOCK datagram in place exactly as decode does", () => {
+    const good = encode(msg.block(5, 1023, null), 0x0a0b0c0d);
+    expect(isWellFormedBlock(good)).toBe(true);
+    expect([blockChunkOf(good), blockIndexOf(good)]).toEqual([5, 1023]);
+    const broken = (at: number, value: number): Uint8Array => {
+      const bytes = good.slice();
+      new DataView(bytes.buffer).setInt32(at, value, true);
+      return bytes;
+    };
+    expect(isWellFormedBlock(good.subarray(0, good.length - 1))).toBe(false);
+    expect([broken(0, 2), broken(4, 4), broken(8, 1031), broken(16, -1), broken(20, 1024), broken(20, -1)].map(isWellFormedBlock)).toEqual([false, false, false, false, false, false]);
+    const into = new Uint8Array(good.length);
+    encodeBlockInto(into, 0, 5, 1023, null, 0x0a0b0c0d);
+    expect(toHex(into)).toBe(toHex(good));
+    expect(toHex(into.subarray(12, 16))).toBe("0a0b0c0d");
+  });
+
+  it("converts only dotted quads of 1 to 3 digits, and only whole numbers below 2^32", () => {
+    for (const bad of ["0001.2.3.4", "1.2.3.4.", "1.2.3.4 "]) expect(() => ipv4ToNumber(bad), bad).toThrow(`"${bad}" is not a dotted IPv4 address`);
+    expect(ipv4ToNumber("001.002.003.004")).toBe(0x01020304);
+    expect(() => numberToIpv4(-1)).toThrow("-1 is not an IPv4 address as a number");
+    expect(() => numberToIpv4(1.5)).toThrow(RangeError);
+    expect(numberToIpv4(0)).toBe("0.0.0.0");
+  });
+});

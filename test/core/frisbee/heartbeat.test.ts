@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { nextSeq, ProgressTracker, SEQ_MODULUS } from "../../../core/frisbee/heartbeat.js";
+import { nextSeq, PROGRESS_CLIENTS_MAX, ProgressTracker, SEQ_MODULUS } from "../../../core/frisbee/heartbeat.js";
 import type { ProgressSummary } from "../../../core/frisbee/messages.js";
 
 const MB = 1_000_000;
@@ -85,7 +85,51 @@ describe("ProgressTracker", () => {
     expect(gaps(tracker, [1])).toEqual([0]);
   });
 
+  it("tracks at most PROGRESS_CLIENTS_MAX clients; reports of more are counted, not tracked", () => {
+    const tracker = new ProgressTracker(100 * MB);
+    for (let id = 0; id < PROGRESS_CLIENTS_MAX; id++) tracker.report(id, 1, null, 0);
+    expect(tracker.report(PROGRESS_CLIENTS_MAX, 5, null, 0)).toEqual({ gap: 0, secondsLeft: null });
+    expect(tracker.untracked).toBe(1);
+    expect(tracker.client(PROGRESS_CLIENTS_MAX)).toBeUndefined();
+    expect(tracker.lost).toBe(0);
+    expect(tracker.reports).toBe(PROGRESS_CLIENTS_MAX + 1);
+    // One that leaves makes room.
+    tracker.forget(0);
+    expect(tracker.report(PROGRESS_CLIENTS_MAX, 5, null, 0).gap).toBe(4);
+  });
+
+  it("takes a first report with seq 0 (wrapped) as no loss", () => {
+    const tracker = new ProgressTracker(100 * MB);
+    expect(gaps(tracker, [0, 1])).toEqual([0, 0]);
+    expect(tracker.lost).toBe(0);
+  });
+
+  it("sees a report more than half the sequence space back as late, not as a gap", () => {
+    const tracker = new ProgressTracker(100 * MB);
+    tracker.report(1, 40_000, null, 0);
+    const lostBefore = tracker.lost;
+    // 32,768 ahead is still a gap; 32,769 ahead is 32,767 back.
+    expect(tracker.report(1, 40_000 + SEQ_MODULUS / 2 - SEQ_MODULUS, null, 1).gap).toBe(SEQ_MODULUS / 2 - 1);
+    expect(tracker.lost - lostBefore).toBe(SEQ_MODULUS / 2 - 1);
+    expect(tracker.report(1, 7_232 + SEQ_MODULUS / 2 + 1, null, 2).gap).toBe(0);
+    expect(tracker.client(1)?.outOfOrder).toBe(1);
+  });
+
   describe("time left", () => {
+    it("is unknown for reports made at the same moment, and never below zero", () => {
+      const tracker = new ProgressTracker(100 * MB);
+      tracker.report(1, 1, written(10 * MB), 1_000_000);
+      expect(tracker.report(1, 2, written(20 * MB), 1_000_000).secondsLeft).toBeNull();
+      expect(tracker.report(1, 3, written(150 * MB), 2_000_000).secondsLeft).toBe(0);
+    });
+
+    it("is reported with a late report too, from what the client last said", () => {
+      const tracker = new ProgressTracker(100 * MB);
+      tracker.report(1, 1, written(0), 0);
+      tracker.report(1, 3, written(50 * MB), 5_000_000);
+      expect(tracker.report(1, 2, written(1 * MB), 6_000_000)).toEqual({ gap: 0, secondsLeft: 5 });
+    });
+
     it("is unknown from a single report", () => {
       const tracker = new ProgressTracker(100 * MB);
       expect(tracker.report(1, 1, written(10 * MB), 5_000_000).secondsLeft).toBeNull();

@@ -92,6 +92,15 @@ describe("frisbeed machine: joins", () => {
     ]);
   });
 
+  it("answers every join but tracks at most clientsMax members", () => {
+    const bench = new Bench(SERVER);
+    const server = serverOn(bench);
+    for (let c = 0; c <= SERVER_DEFAULTS.clientsMax; c++) bench.receive(CLIENT_A, msg.join(c));
+    expect(bench.take()).toHaveLength(SERVER_DEFAULTS.clientsMax + 1);
+    expect(server.clients).toBe(SERVER_DEFAULTS.clientsMax);
+    expect(server.stats.joins).toBe(SERVER_DEFAULTS.clientsMax + 1);
+  });
+
   it("answers what only a server sends (replies, progress requests, blocks) with nothing", () => {
     const bench = new Bench(SERVER);
     const server = serverOn(bench);
@@ -165,6 +174,18 @@ describe("frisbeed machine: sending", () => {
     expect(bench.reads[1]).toEqual({ atUs: 1_000, op: 1, offset: (1 * CHUNK_BLOCKS + 132) * 1024, bytes: 8 * 1024 });
     server.diskDone(1, null, new Uint8Array(8 * 1024));
     expect(blocksOf(bench.take())).toEqual(range(1, 132, 8));
+  });
+
+  it("starts the next burst at once after a burst that ended past its time, without catching up the ones missed", () => {
+    const bench = new Bench(SERVER, { disk: true });
+    const server = serverOn(bench, { pacing: { burstPackets: 2, burstGapUs: 1_000 } });
+    bench.receive(CLIENT_A, msg.request(0, 0, 10));
+    bench.runUntil(1_000);
+    // The look at 1 ms found it (next burst due at 2 ms); the disk answers at 10 ms.
+    bench.nowUs = 10_000;
+    server.diskDone(0, null, new Uint8Array(10 * 1024));
+    bench.runUntil(100_000);
+    expect(bench.take().map((s) => s.atUs)).toEqual([10_000, 10_000, 10_000, 10_000, 11_000, 11_000, 12_000, 12_000, 13_000, 13_000]);
   });
 
   it("reports a failed read, skips its blocks and goes on with the next read", () => {
