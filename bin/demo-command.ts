@@ -109,6 +109,8 @@ export function milestones(m: SwapMachine, said: Set<string>): string[] {
   add("first", m.nthDoneSec("loaded", 1), () => `first node loaded${estimate(m.loadSecondsLeft())}`);
   add("half", m.nthDoneSec("loaded", Math.ceil(n / 2)), () => "half the nodes loaded");
   add("loaded", m.nthDoneSec("loaded", n), () => `every node loaded (load retries ${s.retries.load})`);
+  // A node replaced after "every node loaded" was said: said too, so the lines tell the whole story.
+  m.replacements.forEach((r, i) => add(`replaced-${i}`, m.secondsIn(r.atUs), () => `${r.node} given to a spare: ${r.why}; it loads again`));
   if (b.total > 1) add("ready-half", m.nthDoneSec("ready", Math.ceil(b.total / 2)), () => `boot barrier: half of ${b.total} nodes ready`);
   add("barrier", s.milestones.barrierSec, () => `boot barrier passed: ${b.ready}/${b.total} ready, ${s.replaced} node${s.replaced === 1 ? "" : "s"} replaced by spares; setup pool retried ${s.retries.setup}`);
   found.sort((x, y) => x.sec - y.sec);

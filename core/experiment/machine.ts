@@ -72,6 +72,8 @@ export class SwapMachine {
   readyCount = 0;
   failedCount = 0;
   replaced = 0;
+  /** Each node given to a spare, when and why, in order (at most the plan's replacementsMax). */
+  readonly replacements: { readonly node: string; readonly atUs: Micros; readonly why: string }[] = [];
   reports = 0;
   readonly retries = { load: 0, boot: 0, setup: 0, save: 0 };
 
@@ -159,7 +161,7 @@ export class SwapMachine {
       const t = this.nodes;
       if (!ok) return this.stepFailed(now, node, "load", reason || "load failed");
       this.leaveImages(now, node);
-      t.loadedUs[node] = now;
+      t.markLoaded(node, now);
       t.bytesWritten[node] = this.imageBytes(node);
       t.secondsLeft[node] = 0;
       this.boot(now, node, 1);
@@ -350,15 +352,20 @@ export class SwapMachine {
   }
 
   /**
-   * When the count-th node (counting the nodes that got there, in time order) finished loading or
-   * became ready, in seconds from the start of the swap; null while fewer have. Milestones printed
-   * from these carry the swap's own times, not the time someone looked.
+   * When `count` nodes were first loaded (or ready) at once, in seconds from the start of the swap;
+   * null while that has not happened. Milestones printed from these carry the swap's own times, not
+   * the time someone looked, and never change once passed (a node replaced later does not undo
+   * one), so the lines and their order do not depend on when they are asked.
    */
+  /** Seconds from the start of the swap to `atUs` (a time this machine reported). */
+  secondsIn(atUs: Micros): number {
+    return round3((atUs - this.startUs) / 1e6);
+  }
+
   nthDoneSec(step: "loaded" | "ready", count: number): number | null {
-    const times = step === "loaded" ? this.nodes.loadedUs : this.nodes.readyUs;
-    const done = times.filter((t) => !Number.isNaN(t)).sort();
-    const t = done[Math.max(1, count) - 1];
-    return t === undefined ? null : round3((t - this.startUs) / 1e6);
+    const reached = step === "loaded" ? this.nodes.loadedReachedUs : this.nodes.readyReachedUs;
+    const t = reached[Math.max(1, count)];
+    return t === undefined || Number.isNaN(t) ? null : round3((t - this.startUs) / 1e6);
   }
 
   // ---- swap-in ------------------------------------------------------------------------------
@@ -495,6 +502,7 @@ export class SwapMachine {
       this.send({ type: "release", node, pnode: from });
       t.pnode[node] = this.spareNext++;
       this.replaced++;
+      this.replacements.push({ node: this.name(node), atUs: now, why });
       this.emit("node.replaced", { node: this.name(node), from, to: t.pnode[node] as number, reason: why });
       t.resetProgress(node);
       if (node === this.plan.syncServer && this.syncState !== SYNC_NONE) {
@@ -546,7 +554,7 @@ export class SwapMachine {
     this.nodes.entry[node] = -1;
     // What went wrong on the way (a retried load, a flaky setup) is in the events; a ready node shows none.
     this.nodes.reasons.delete(node);
-    this.nodes.readyUs[node] = now;
+    this.nodes.markReady(node, now);
     this.enter(now, node, READY);
     this.readyCount++;
     this.emit("barrier.count", { barrier: BOOT_BARRIER, node: this.name(node), ready: this.readyCount, total: this.barrierTotal });

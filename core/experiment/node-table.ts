@@ -51,6 +51,15 @@ export class NodeTable {
   readonly loadedUs: Float64Array;
   readonly bootedUs: Float64Array;
   readonly readyUs: Float64Array;
+  /**
+   * When k nodes were first loaded (ready) at the same time, at index k; NaN until then. A node given
+   * to a spare drops out of the count but never moves these back: a milestone once passed stays
+   * passed at its own time, whenever anyone looks (the demo's lines, however its ticks fall).
+   */
+  readonly loadedReachedUs: Float64Array;
+  readonly readyReachedUs: Float64Array;
+  private loadedNow = 0;
+  private readyNow = 0;
   readonly reasons = new Map<number, string>();
 
   constructor(readonly count: number) {
@@ -67,6 +76,24 @@ export class NodeTable {
     this.loadedUs = new Float64Array(count).fill(NaN);
     this.bootedUs = new Float64Array(count).fill(NaN);
     this.readyUs = new Float64Array(count).fill(NaN);
+    this.loadedReachedUs = new Float64Array(count + 1).fill(NaN);
+    this.readyReachedUs = new Float64Array(count + 1).fill(NaN);
+  }
+
+  markLoaded(node: number, now: number): void {
+    if (Number.isNaN(this.loadedUs[node] as number)) {
+      this.loadedNow++;
+      if (Number.isNaN(this.loadedReachedUs[this.loadedNow] as number)) this.loadedReachedUs[this.loadedNow] = now;
+    }
+    this.loadedUs[node] = now;
+  }
+
+  markReady(node: number, now: number): void {
+    if (Number.isNaN(this.readyUs[node] as number)) {
+      this.readyNow++;
+      if (Number.isNaN(this.readyReachedUs[this.readyNow] as number)) this.readyReachedUs[this.readyNow] = now;
+    }
+    this.readyUs[node] = now;
   }
 
   /** Forgets what a former physical node did, when a spare takes over. */
@@ -75,6 +102,8 @@ export class NodeTable {
     this.bytesWritten[node] = 0;
     this.secondsLeft[node] = NaN;
     this.loadStartUs[node] = NaN;
+    if (!Number.isNaN(this.loadedUs[node] as number)) this.loadedNow--;
+    if (!Number.isNaN(this.readyUs[node] as number)) this.readyNow--;
     this.loadedUs[node] = NaN;
     this.bootedUs[node] = NaN;
     this.readyUs[node] = NaN;

@@ -116,9 +116,19 @@ describe("swap-in", () => {
     }
     expect(d.types(setups)).toEqual(["abort:1@1", "release:1@1", "load:1@2"]);
     expect(d.kinds("node.replaced")[0]).toMatchObject({ reason: "setup failed 3 times (exit 1: apt-get failed)" });
+    // Both nodes were loaded at 0 and node0 ready at 0; node1 given back at replacedAt. The milestones stay
+    // where they were passed (the spare is not loaded yet), and the replacement is listed with its time.
+    expect([d.machine.nthDoneSec("loaded", 2), d.machine.nthDoneSec("ready", 1), d.machine.nthDoneSec("ready", 2)]).toEqual([0, 0, null]);
+    // The third failure came at 120 s (two retries 60 s apart), the last timer run went on to 180 s.
+    const replacedAt = 120 * SEC;
+    expect(d.machine.replacements).toEqual([{ node: "node1", atUs: replacedAt, why: "setup failed 3 times (exit 1: apt-get failed)" }]);
+    expect(d.machine.secondsIn(replacedAt)).toBe(replacedAt / SEC);
+    d.now += 7 * SEC;
     d.settle(setups);
     expect(d.machine.outcome).toMatchObject({ ok: true });
     expect(d.machine.summary().retries.setup).toBe(2);
+    expect([d.machine.nthDoneSec("loaded", 2), d.machine.nthDoneSec("ready", 2)]).toEqual([0, d.now / SEC]);
+    expect(d.machine.nthDoneSec("loaded", 3)).toBeNull();
   });
 
   it("lets a non-fatal node fail without failing the swap-in", () => {
