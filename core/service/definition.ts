@@ -71,7 +71,8 @@ export function substitute(command: readonly string[], values: { ports: readonly
     arg.replace(/\{(port(\d*)|node|dir)\}/g, (whole, key: string, index: string) => {
       if (key === "node") return values.node;
       if (key === "dir") return values.dir;
-      const port = values.ports[index === "" ? 0 : Number(index)];
+      // "{port}" is "{port0}": Number("") is 0.
+      const port = values.ports[Number(index)];
       return port === undefined ? whole : String(port);
     }),
   );
