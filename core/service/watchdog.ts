@@ -147,8 +147,9 @@ export class Watchdog {
 
   /** Restarts that are due, and the report if it is due. */
   poll(now: Micros): void {
+    // dueUs is finite only while a process waits for its restart.
     for (let p = 0; p < this.config.processes; p++) {
-      if (this.state[p] === PROC_WAITING && (this.dueUs[p] as number) <= now) {
+      if ((this.dueUs[p] as number) <= now) {
         this.restarts++;
         this.launch(now, p);
       }
@@ -166,7 +167,7 @@ export class Watchdog {
   /** The earliest restart due, without the report (a simulator that models reports on its own wakes only for these). */
   nextRestartUs(): Micros {
     let wake = Infinity;
-    for (let p = 0; p < this.config.processes; p++) if (this.state[p] === PROC_WAITING && (this.dueUs[p] as number) < wake) wake = this.dueUs[p] as number;
+    for (let p = 0; p < this.config.processes; p++) if ((this.dueUs[p] as number) < wake) wake = this.dueUs[p] as number;
     return wake;
   }
 

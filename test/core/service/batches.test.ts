@@ -34,8 +34,10 @@ describe("batches: edges", () => {
     expect(parseBatchStep(" 5 ")).toBe(5);
     expect(parseBatchStep("1")).toBe(1);
     expect(parseBatchStep(" 12.5% ")).toBe("12.5%");
+    expect(parseBatchStep("12.55%")).toBe("12.55%");
+    expect(parseBatchStep("25")).toBe(25);
     expect(parseBatchStep("100%")).toBe("100%");
-    for (const bad of ["0", "0%", "0.0%", "100.1%", "-1", "5x", "5 %", "%", "", "1e3", "5%%"]) expect(parseBatchStep(bad), bad).toBeNull();
+    for (const bad of ["0", "0%", "0.0%", "100.1%", "-1", "5x", "5 %", "%", "", "1e3", "5%%", "x5%", "1.%"]) expect(parseBatchStep(bad), bad).toBeNull();
   });
 
   it("takes a percentage of all targets, rounded down but at least 1", () => {
@@ -55,6 +57,7 @@ describe("batches: edges", () => {
     expect(checkBatchSteps(["0%"])).toBe('expected a percentage above 0 up to 100, got "0%"');
     expect(checkBatchSteps(["100.5%"])).toBe('expected a percentage above 0 up to 100, got "100.5%"');
     expect(checkBatchSteps(["abc" as `${number}%`])).toBe('expected a percentage above 0 up to 100, got "abc"');
+    expect(checkBatchSteps(["x5%" as `${number}%`])).toBe('expected a percentage above 0 up to 100, got "x5%"');
     expect(checkBatchSteps([1, "100%", "0.5%"])).toBeNull();
     expect(checkBatchSteps(new Array(BATCH_STEPS_MAX).fill(1))).toBeNull();
     expect(checkBatchSteps(new Array(BATCH_STEPS_MAX + 1).fill(1))).toBe("expected 1 to 100 steps, got 101");

@@ -184,5 +184,6 @@ describe("liveness rule", () => {
     expect(() => new PeerLiveness(CODEEN_LIVENESS, LIVENESS_PEERS_MAX + 1)).toThrow(/^peersMax: /);
     expect(() => new PeerLiveness(CODEEN_LIVENESS, 1.5)).toThrow(/^peersMax: /);
     expect(new PeerLiveness(CODEEN_LIVENESS, 1).peersMax).toBe(1);
+    expect(new PeerLiveness(CODEEN_LIVENESS, LIVENESS_PEERS_MAX).peersMax).toBe(LIVENESS_PEERS_MAX);
   });
 });

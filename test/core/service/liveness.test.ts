@@ -162,6 +162,7 @@ describe("peer liveness against a slot-by-slot record", () => {
     l.watch(0, 0);
     l.heardRange(0, 5, 4);
     expect(l.avoided(6 * SEC, 0)).toBe(true);
+    expect(l.misses(6 * SEC, 0)).toBe(6);
     l.heardRange(0, 0, 40);
     expect(l.misses(41 * SEC, 0)).toBe(0);
     expect(l.avoided(41 * SEC, 0)).toBe(false);
@@ -175,5 +176,39 @@ describe("peer liveness against a slot-by-slot record", () => {
   it("reads slots of the rule's period", () => {
     const l = new PeerLiveness({ periodUs: 250, windowSlots: 4, missesToAvoid: 1 }, 1);
     expect([0, 249, 250, 999, 1_000].map((t) => l.slotOf(t))).toEqual([0, 0, 1, 3, 4]);
+  });
+
+  it("keeps the slot heard last and the 32 before it exact across long gaps and repeated heartbeats", () => {
+    const fresh = (): PeerLiveness => {
+      const l = new PeerLiveness(CODEEN_LIVENESS, 1);
+      l.watch(0, 0);
+      return l;
+    };
+    // Heard 0..8, then nothing until 40 (32 slots later): at 40.5 the window is 8..39, only 8 heard.
+    const a = fresh();
+    for (let s = 0; s <= 8; s++) a.heard(s * SEC, 0);
+    a.heard(40 * SEC, 0);
+    expect(a.misses(40.5 * SEC, 0)).toBe(31);
+    // Heard 0, then 40 (40 slots later): at 41 the window is 9..40, only 40 heard.
+    const b = fresh();
+    b.heard(0, 0);
+    b.heard(40 * SEC, 0);
+    expect(b.misses(41 * SEC, 0)).toBe(31);
+    // Every slot but 8, slot 40 heard twice: at 40.9 the window is 8..39, one miss.
+    const c = fresh();
+    for (let s = 0; s <= 40; s++) if (s !== 8) c.heard(s * SEC, 0);
+    c.heard(40.5 * SEC, 0);
+    expect(c.misses(40.9 * SEC, 0)).toBe(1);
+    // Every slot but 42 up to 50, then a late batch of slots 5..10 (older than the mask): still one miss.
+    const d = fresh();
+    for (let s = 0; s <= 50; s++) if (s !== 42) d.heard(s * SEC, 0);
+    d.heardRange(0, 5, 10);
+    expect(d.misses(51 * SEC, 0)).toBe(1);
+  });
+
+  it("judges a peer it never called watch() for from slot 0, with nothing heard before", () => {
+    const l = new PeerLiveness(CODEEN_LIVENESS, 1);
+    l.heardRange(0, 5, 5);
+    expect(l.misses(6 * SEC, 0)).toBe(5);
   });
 });

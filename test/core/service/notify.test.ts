@@ -116,4 +116,12 @@ describe("update watcher: edges", () => {
     expect(new UpdateWatcher({ pollEveryUs: 1 }, port).config.pollEveryUs).toBe(1);
     expect(DEFAULT_WATCHER.pollEveryUs + 1_000_000).toBeLessThanOrEqual(UPDATE_NOTICE_US_MAX);
   });
+
+  it("takes an answer for no fetch at all as nothing learned", () => {
+    const { w } = make();
+    w.start(0);
+    w.fetched(10, 0, true);
+    expect(w.learned).toBe(0);
+    expect(w.held).toBe(0);
+  });
 });

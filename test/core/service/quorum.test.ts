@@ -179,4 +179,18 @@ describe("quorum: edges", () => {
     plural.r.poll(1_000);
     expect(plural.decided[0]?.[2].decided).toBe("b");
   });
+
+  it("repairs nothing when the rule names a minority but no node to repair from", () => {
+    const noSource: VoteRule = (expected, answers) => ({ decided: "a", supporters: 1, expected, answered: answers.length, minority: [1], source: null });
+    const { r, repairs } = round([0, 1], 1, noSource);
+    r.start(0);
+    r.answered(1, 0, ["a"]);
+    r.answered(1, 1, ["b"]);
+    expect(r.done).toBe(true);
+    expect(repairs).toEqual([]);
+  });
+
+  it("calls a missing file \"missing\", as agents answer it", () => {
+    expect(MISSING).toBe("missing");
+  });
 });

@@ -119,6 +119,7 @@ describe("central sweep: edges", () => {
     lone.poll(20 * MIN);
     // Node 2 was never added: neither its report nor its silence counts.
     expect(restarts.filter(([, n]) => n === 2)).toEqual([]);
+    expect(lone.lastReportOf(2)).toBe(0);
     expect(restarts.filter(([, n]) => n === 0)).toHaveLength(1);
   });
 
@@ -171,5 +172,25 @@ describe("central sweep: edges", () => {
     s.reported(4 * MIN, 0, true, 1);
     s.poll(5 * MIN);
     expect(restarts).toEqual([[5 * MIN, 0, RESTART_GAVE_UP]]);
+  });
+
+  it("never reconciles a node that has not reported, whatever version it is wanted on", () => {
+    const reconciles: number[] = [];
+    const s = new Sweep(defaultSweepConfig(2, { reconcileMax: 2 }), { restartNode: () => {}, reconcile: (_now, node) => reconciles.push(node) });
+    s.add(0, 0, 2);
+    s.add(0, 1, 2);
+    s.start(0);
+    s.reported(MIN, 0, false, 2);
+    s.reported(MIN, 1, false, 2);
+    s.poll(5 * MIN);
+    expect(reconciles).toEqual([]);
+    // Node 1 was never heard from again, and restarted; it is not reconciled before it says its version.
+    const quiet = new Sweep(defaultSweepConfig(2, { reconcileMax: 2 }), { restartNode: () => {}, reconcile: (_now, node) => reconciles.push(node) });
+    quiet.add(0, 0, 2);
+    quiet.add(4 * MIN, 1, 2);
+    quiet.start(0);
+    quiet.reported(MIN, 0, false, 2);
+    quiet.poll(5 * MIN);
+    expect(reconciles).toEqual([]);
   });
 });

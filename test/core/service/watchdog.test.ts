@@ -275,6 +275,8 @@ describe("watchdog: what a user relies on, edge by edge", () => {
     expect(log.stops).toEqual([[5, 1]]);
     expect(w.stateOf(0)).toBe(0);
     expect(w.stateOf(1)).toBe(0);
+    // Stopped on purpose is neither running, waiting nor given up.
+    expect(w.summary()).toEqual({ running: 0, waiting: 0, gaveUp: 0, restarts: 0 });
     expect(w.nextRestartUs()).toBe(Infinity);
     w.poll(100 * SEC);
     expect(log.starts).toHaveLength(2);
