@@ -185,6 +185,8 @@ interface SyncFlags {
   generation?: string;
   plain?: boolean;
   syncserverFile: string;
+  tmcd?: string;
+  from?: string;
   debug?: boolean;
   m?: boolean;
   json?: boolean;
@@ -226,7 +228,7 @@ function registerSyncClient(program: Command): void {
     .option("--plain", "send exactly the original's request (no extensions), e.g. to an original server over UDP")
     .option("--syncserver-file <path>", "where the node's sync server is written", DEFAULT_SYNCSERVER_FILE)
     .option("--tmcd <host:port>", "ask the node-configuration server where the sync server is (instead of -s or the syncserver file)")
-    .option("--from <addr>", "with --tmcd: this node's address (the server knows the node by it)")
+    .option("--from <addr>", "this node's address: tmcd knows the node by it, and the barrier request comes from it, so the sync server (and the portal) name the node (default: $TESTBED_ADDRESS, which the testbed gives a node's setup command)")
     .option("-d, --debug", "say what happens on stderr")
     .option("-m", "exit 0 if this node is the sync server, else 1")
     .option("--json", "print the outcome as JSON")
@@ -234,7 +236,7 @@ function registerSyncClient(program: Command): void {
       "after",
       `\nExit codes: 0 released, 1-239 the highest error passed, 240 server reset, 241 timeout, 242 late,\n243 broken (intolerant barrier lost a member), 244 overflow, 245 server limit, 246 invalid request,\n76 protocol failure, 68 name lookup failure, 64 usage error.\n\nExample:\n  testbed sync -s ops -n phase1 -i 99 --timeout 300 --policy tolerant`,
     )
-    .action(async (o: SyncFlags & { tmcd?: string; from?: string }, command: Command) => {
+    .action(async (o: SyncFlags, command: Command) => {
       try {
         if (o.tmcd !== undefined) {
           if (o.server !== undefined) throw new SyncUsageError("--tmcd tells the server: leave out -s");
@@ -292,6 +294,10 @@ function runSyncClient(o: SyncFlags, portGiven: boolean): void {
   const port = server.port ?? flagPort;
   const log = o.debug === true ? (line: string) => console.error(`testbed: sync: ${line}`) : undefined;
   const notify = waitNotices(timeoutSec);
+  // A node's setup command runs with its address in the environment (real/experiment/testbed.ts):
+  // the request comes from it when this machine has it, so the server knows which node waits.
+  const envFrom = process.env.TESTBED_ADDRESS === "" ? undefined : process.env.TESTBED_ADDRESS;
+  const from = o.from ?? envFrom;
   void syncCall({
     host: server.host,
     port,
@@ -300,6 +306,7 @@ function runSyncClient(o: SyncFlags, portGiven: boolean): void {
     ext: wantsExt ? { deadlineMs: count !== null ? timeoutSec * 1000 : 0, generation, crash: o.policy ?? "original", extra: o.extra ?? "new" } : null,
     timeoutMs: timeoutSec * 1000,
     notify,
+    ...(from === undefined ? {} : { localAddress: from, localAddressOptional: o.from === undefined }),
     ...(log === undefined ? {} : { log }),
   }).then((r) => {
     notify({ kind: "done" });

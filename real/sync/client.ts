@@ -28,6 +28,13 @@ export interface SyncCall {
   /** A refused TCP connection is tried again after this long (the original: 5 s). */
   retryRefusedMs?: number;
   log?: (line: string) => void;
+  /**
+   * Connect from this address (the node's own), so the server records the member by it: on one
+   * machine, nodes on 127.x addresses would all come from 127.0.0.1 otherwise.
+   */
+  localAddress?: string;
+  /** The address was not asked for by the user (it came from the environment): without it on this machine, connect from any. */
+  localAddressOptional?: boolean;
   /** What the user should know while it waits: the server is not there yet, then that it is. */
   notify?: (notice: SyncNotice) => void;
 }
@@ -93,9 +100,10 @@ function tcpCall(call: SyncCall, address: string, giveUpMs: number): Promise<Syn
     const giveUp = giveUpMs > 0
       ? setTimeout(() => finish({ exit: CODE_TIMEOUT, generation: null, how: "timeout", why: refused > 0 ? `gave up after ${giveUpMs / 1000} s: no sync server at ${where} (connection refused ${refused === 1 ? "once" : `${refused} times`})` : null }), giveUpMs)
       : null;
+    let from = call.localAddress;
     const attempt = (): void => {
       const chunks: Buffer[] = [];
-      const socket = connect({ host: address, port: call.port, noDelay: true });
+      const socket = connect({ host: address, port: call.port, noDelay: true, ...(from === undefined ? {} : { localAddress: from }) });
       current = socket;
       socket.on("connect", () => {
         socket.write(bytes);
@@ -105,6 +113,12 @@ function tcpCall(call: SyncCall, address: string, giveUpMs: number): Promise<Syn
       socket.on("data", (chunk: Buffer) => chunks.push(chunk));
       socket.on("error", (error: NodeJS.ErrnoException) => {
         if (finished) return;
+        if (error.code === "EADDRNOTAVAIL" && from !== undefined) {
+          if (call.localAddressOptional !== true) return finish({ exit: EXIT_PROTOCOL, generation: null, how: "protocol", why: `this machine has no address ${from} to connect from` });
+          call.log?.(`no address ${from} here; connecting from any`);
+          from = undefined;
+          return attempt();
+        }
         if (error.code === "ECONNREFUSED") {
           refused++;
           call.log?.(`connection to ${where} refused; trying again in ${retryMs / 1000} s`);
@@ -126,12 +140,30 @@ function tcpCall(call: SyncCall, address: string, giveUpMs: number): Promise<Syn
   });
 }
 
+/** A UDP socket bound to the node's address when one is given (else any); a reason when it cannot be. */
+async function udpFrom(call: SyncCall): Promise<UdpNet | string> {
+  const udp = new UdpNet(0);
+  if (call.localAddress === undefined) {
+    await udp.bind(0, "0.0.0.0");
+    return udp;
+  }
+  try {
+    await udp.bind(0, call.localAddress);
+    return udp;
+  } catch (error) {
+    if (call.localAddressOptional !== true) return `cannot send from ${call.localAddress}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`;
+    const any = new UdpNet(0);
+    await any.bind(0, "0.0.0.0");
+    return any;
+  }
+}
+
 /** Runs the core UDP client on a real socket: retransmission, backoff and the lease keepalive. */
 async function udpCall(call: SyncCall, address: string, giveUpMs: number): Promise<SyncCallResult> {
   const server = ipv4ToAddress(address) as number;
   const where = `${address}:${call.port}`;
-  const udp = new UdpNet(0);
-  await udp.bind(0, "0.0.0.0");
+  const udp = await udpFrom(call);
+  if (typeof udp === "string") return { exit: EXIT_PROTOCOL, generation: null, how: "protocol", why: udp };
   const started = Date.now();
   return new Promise((resolve) => {
     let client: SyncClient | null = null;

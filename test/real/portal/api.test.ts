@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { afterEach, describe, expect, it } from "vitest";
 import { CLI } from "../frisbee/support.js";
 import { portalWith, TOKEN, untilState, type Portal } from "./support.js";
@@ -139,9 +139,10 @@ describe("testbed serve: the portal's API", () => {
     expect(events.at(-1)?.data.experiments[0]).toMatchObject({ name: "exp-a", state: "failed", reason: "stopped by hand" });
   });
 
-  it("shows every barrier of a real experiment's sync server live: who arrived and waits, by node name, then the release", async () => {
+  it("shows every barrier of a real experiment's sync server live: who arrived and waits, by node name (loopback nodes too), then the release", async () => {
     portal = await portalWith([], 0, null);
-    portal.store.createExperiment("real-1", [{ node: "node0", host: "127.0.0.1" }, { node: "node1", host: "10.0.0.2" }], "node0");
+    // Local nodes live on 127.x addresses of one machine: each waiter connects from its node's own.
+    portal.store.createExperiment("real-1", [{ node: "node0", host: "127.0.9.1" }, { node: "node1", host: "127.0.9.2" }, { node: "node2", host: "192.0.2.3" }], "node0");
     // Port 0: the server picks one and says it in its first event.
     const syncd = spawn(process.execPath, [CLI, "syncd", "-p", "0", "--host", "127.0.0.1", "--no-udp", "--db", portal.db, "--experiment", "real-1"], { stdio: ["ignore", "pipe", "pipe"] });
     let syncdSaid = "";
@@ -155,22 +156,28 @@ describe("testbed serve: the portal's API", () => {
       syncd.stderr.on("data", (d: Buffer) => (syncdSaid += d.toString()));
       syncd.once("exit", () => reject(new Error(`syncd exited: ${syncdSaid}`)));
     });
-    const sync = (...args: string[]) => spawn(process.execPath, [CLI, "sync", "-s", `127.0.0.1:${syncPort}`, ...args], { stdio: "ignore" });
+    const sync = (env: Record<string, string>, ...args: string[]) => spawn(process.execPath, [CLI, "sync", "-s", `127.0.0.1:${syncPort}`, ...args], { stdio: "ignore", env: { ...process.env, TESTBED_ADDRESS: "", ...env } });
+    const setupRow = (e: { event: string; data: any }) => (e.event === "experiment" ? e.data.barriers.find((b: { name: string }) => b.name === "setup") : undefined);
     try {
       const url = new URL("/api/stream?experiment=real-1", portal.url);
       let first: ReturnType<typeof spawn> | null = null;
-      const held = await readEvents(
-        url,
-        (seen) => seen.some((e) => e.event === "experiment" && e.data.barriers.some((b: { name: string }) => b.name === "setup")),
-        async () => (first = sync("-n", "setup", "-i", "1")),
-      );
-      const waiting = held.at(-1)!.data.barriers.find((b: { name: string }) => b.name === "setup");
-      expect(waiting).toEqual({ name: "setup", kind: "sync", generation: 1, state: "waiting", arrived: 1, total: 2, expected: 1, waiting: ["node0"], code: null });
-      const second = sync("-n", "setup");
-      const released = await readEvents(url, (seen) => seen.some((e) => e.event === "experiment" && e.data.barriers.some((b: { name: string; state: string }) => b.name === "setup" && b.state === "released")));
-      expect(released.at(-1)!.data.barriers.find((b: { name: string }) => b.name === "setup")).toMatchObject({ state: "released", arrived: 2, expected: 0, waiting: [], code: 0 });
+      // node0 by --from, node1 by the address a node's setup command has in its environment.
+      const held = await readEvents(url, (seen) => seen.some((e) => setupRow(e)?.arrived === 1), async () => (first = sync({}, "-n", "setup", "-i", "2", "--from", "127.0.9.1")));
+      expect(setupRow(held.at(-1)!)).toEqual({ name: "setup", kind: "sync", generation: 1, state: "waiting", arrived: 1, total: 3, expected: 2, waiting: ["node0"], code: null });
+      const second = sync({ TESTBED_ADDRESS: "127.0.9.2" }, "-n", "setup");
+      const two = await readEvents(url, (seen) => seen.some((e) => setupRow(e)?.arrived === 2));
+      expect(setupRow(two.at(-1)!)).toMatchObject({ state: "waiting", arrived: 2, expected: 1, waiting: ["node0", "node1"] });
+      // An address this machine does not have (a node elsewhere): from the environment it is only a hint, and the request goes from any address.
+      const third = sync({ TESTBED_ADDRESS: "192.0.2.3" }, "-n", "setup");
+      const released = await readEvents(url, (seen) => seen.some((e) => setupRow(e)?.state === "released"));
+      expect(setupRow(released.at(-1)!)).toMatchObject({ state: "released", arrived: 3, expected: 0, waiting: [], code: 0 });
       expect(await exit(first!)).toBe(0);
       expect(await exit(second)).toBe(0);
+      expect(await exit(third)).toBe(0);
+      // Asked for by --from, an address this machine does not have is refused in one line.
+      const refused = spawnSync(process.execPath, [CLI, "sync", "-s", `127.0.0.1:${syncPort}`, "-n", "other", "--from", "192.0.2.3"], { encoding: "utf8", timeout: 60_000 });
+      expect(refused.status).toBe(76);
+      expect(refused.stderr).toBe("testbed: sync: this machine has no address 192.0.2.3 to connect from\n");
     } finally {
       syncd.kill("SIGTERM");
       await exit(syncd);
