@@ -163,6 +163,7 @@ function registerSwapNode(program: Command): void {
     .requiredOption("--node <name>", "node name")
     .requiredOption("--target <path>", "the node's disk (file or block device)")
     .option("--image <path>", "load this image afresh (the node's saved delta is dropped)")
+    .option("--loaded <path>", "the target holds this image already (loaded by frisbee): checked to be the one the store names, only the node's delta is laid over it, in place")
     .option("--partition <n>", "partition number", "1")
     .option("--dir <path>", "folder for signatures", DIR_DEFAULT)
     .option("--zero-fill", "write zeros over the base's free space")
@@ -170,18 +171,19 @@ function registerSwapNode(program: Command): void {
     .option("--db <path>", "store file", DEFAULT_STORE_PATH)
     .option("--json", "print JSON")
     .addHelpText("after", "\nExample:\n  testbed swapin-node --node pc7 --target /dev/sdb")
-    .action((f: { node: string; target: string; image?: string; partition: string; dir: string; zeroFill?: boolean; fixedSize?: boolean; db: string; json?: boolean }) => {
+    .action((f: { node: string; target: string; image?: string; loaded?: string; partition: string; dir: string; zeroFill?: boolean; fixedSize?: boolean; db: string; json?: boolean }) => {
+      if (f.loaded !== undefined && f.zeroFill === true) throw new UsageError("--loaded lays the delta alone: the zeros over free space come with the image's load (frisbee --zero-fill)");
       void runAsync(async () => {
         exitCleanlyOnInterrupt();
         const { swapInNode } = await import("../real/image/swap.js");
         const bar = progressBar("swapin");
         const r = await swapInNode({
           db: f.db, node: f.node, partition: parseWhole("--partition", f.partition, 1, 128), target: f.target, dir: f.dir, zeroFill: f.zeroFill === true, fixedSize: f.fixedSize === true,
-          ...(f.image === undefined ? {} : { image: f.image }), onProgress: (d, n) => bar.update(d / n, `chunk ${d}/${n}`),
+          ...(f.image === undefined ? {} : { image: f.image }), ...(f.loaded === undefined ? {} : { loaded: f.loaded }), onProgress: (d, n) => bar.update(d / n, `chunk ${d}/${n}`),
         });
         bar.done();
         if (f.json) console.log(JSON.stringify(r));
-        else console.log(`${f.node} partition ${r.partition}: ${r.image}${r.delta === null ? "" : ` + ${r.delta}`} -> ${f.target} (${r.reload.layers}); ${r.seconds.toFixed(2)} s`);
+        else console.log(`${f.node} partition ${r.partition}: ${f.loaded !== undefined ? `(${r.image} in place)` : r.image}${r.delta === null ? "" : ` + ${r.delta}`} -> ${f.target} (${r.reload.layers}); ${r.seconds.toFixed(2)} s`);
       });
     });
 }

@@ -85,7 +85,8 @@ export class RealTestbed {
   private readonly byAddress = new Map<string, number>();
   /** Node (experiment index) each physical node stands for now. */
   private readonly nodeOf: Int32Array;
-  readonly counters = { loads: 0, heartbeats: 0, heartbeatsLost: 0, children: 0 };
+  /** `baseWrites`: partitions the base was laid on (by Frisbee); `deltaWrites`: deltas laid over one. */
+  readonly counters = { loads: 0, heartbeats: 0, heartbeatsLost: 0, children: 0, baseWrites: 0, deltaWrites: 0 };
 
   constructor(
     private readonly o: RealTestbedOptions,
@@ -208,9 +209,10 @@ export class RealTestbed {
 
   /**
    * Loads partition k over Frisbee (the node asks the node-configuration server what), then the
-   * next. A partition with saved state gets it back from the store's records (`swapin-node`: the
-   * base and the node's one delta, checked to belong together); one without is recorded as
-   * holding the base alone, so the next swap-out saves a delta against it.
+   * next. A partition with saved state gets its delta laid over the base Frisbee just wrote
+   * (`swapin-node --loaded`: checked to be the base the delta was made against), so the base is
+   * written once; one without is recorded as holding the base alone, so the next swap-out saves a
+   * delta against it.
    */
   private load(node: number, p: number, attempt: number, parts: readonly PartitionPlan[], k: number): void {
     this.nodeOf[p] = node;
@@ -219,8 +221,11 @@ export class RealTestbed {
     if (k === 0) this.counters.loads++;
     const address = this.pnode(p).address;
     const fail = (why: string): void => this.results.loadDone(this.o.clockUs(), node, attempt, false, `partition ${part.partition}: ${why}`);
-    this.run(p, "load", this.tb("frisbee", "--tmcd", this.o.tmcd, "-i", address, "--part", String(part.partition), this.diskOf(p, part.partition)), (r) => {
+    // Under a saved delta the base's free space is written as zeros, as the disk was when it was saved.
+    const zeros = part.delta === null ? [] : ["--zero-fill"];
+    this.run(p, "load", this.tb("frisbee", "--tmcd", this.o.tmcd, "-i", address, "--part", String(part.partition), ...zeros, this.diskOf(p, part.partition)), (r) => {
       if (!r.ok) return fail(r.reason);
+      this.counters.baseWrites++;
       const db = this.o.db;
       if (db === null) return part.delta === null ? this.load(node, p, attempt, parts, k + 1) : fail("restoring saved disk state needs a store file (--db)");
       const key = diskStateNode(this.o.experiment, this.o.nodeNames[node] as string);
@@ -232,12 +237,14 @@ export class RealTestbed {
     });
   }
 
-  /** The saved disk state: the image the store names for the node plus its delta, laid by `swapin-node` on the node. */
+  /** The saved disk state: the node's delta, laid by `swapin-node --loaded` over the base Frisbee wrote. */
   private restore(node: number, p: number, attempt: number, parts: readonly PartitionPlan[], k: number, db: string, key: string): void {
     const part = parts[k] as PartitionPlan;
     if (part.delta !== null && !existsSync(part.delta)) return this.results.loadDone(this.o.clockUs(), node, attempt, false, `partition ${part.partition}: its saved disk ${part.delta} is missing`);
-    this.run(p, "restore", this.tb(...restoreCommand(db, key, part.partition, this.diskOf(p, part.partition), this.o.savedDir)), (r) => {
+    const loaded = (this.o.images[part.image] as RealImage).file;
+    this.run(p, "restore", this.tb(...restoreCommand(db, key, part.partition, this.diskOf(p, part.partition), this.o.savedDir, loaded)), (r) => {
       if (!r.ok) return this.results.loadDone(this.o.clockUs(), node, attempt, false, `partition ${part.partition}: restoring the saved disk: ${r.reason}`);
+      this.counters.deltaWrites++;
       this.load(node, p, attempt, parts, k + 1);
     });
   }
@@ -302,9 +309,9 @@ export function saveCommand(db: string, node: string, partition: number, disk: s
   return ["swapout-node", "--db", db, "--node", node, "--partition", String(partition), "--disk", disk, "--dir", dir];
 }
 
-/** The restore step: the recorded image plus the node's delta, zeros over free space, so every byte is as it was saved. */
-export function restoreCommand(db: string, node: string, partition: number, disk: string, dir: string): string[] {
-  return ["swapin-node", "--db", db, "--node", node, "--partition", String(partition), "--target", disk, "--dir", dir, "--zero-fill"];
+/** The restore step: the node's delta over the image `loaded` that Frisbee has just written (zeros over free space included), so every byte is as it was saved. */
+export function restoreCommand(db: string, node: string, partition: number, disk: string, dir: string, loaded: string): string[] {
+  return ["swapin-node", "--db", db, "--node", node, "--partition", String(partition), "--target", disk, "--dir", dir, "--loaded", loaded];
 }
 
 /** The delta the store now names for a node's partition, with its size. */

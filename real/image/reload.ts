@@ -29,6 +29,11 @@ export interface ReloadOptions {
   zeroFill: boolean;
   /** Write into an existing regular file in place, as a disk of its present size (as a block device is). */
   fixedSize?: boolean;
+  /**
+   * The target holds the base already (a node that loaded it by Frisbee): the delta alone is laid,
+   * in place, so the base is not written twice. The delta is still checked to belong on the base.
+   */
+  baseInPlace?: boolean;
   /** Verifies signed checksums; without it they are "signed, not verified". */
   key?: RsaPublicKey;
   /** Where sector 0 of the images goes in the target (a slice), for relocations. */
@@ -45,14 +50,19 @@ export interface ReloadResult {
   /** How the chunks' checksums were checked, all images together. */
   checks: Record<ChunkCheck, number>;
   relocations: number;
-  /** "base", "base+delta", or "full" (a full image saved in a delta's place: the base is not needed). */
-  layers: "base" | "base+delta" | "full";
+  /**
+   * "base", "base+delta", "full" (a full image saved in a delta's place: the base is not needed),
+   * "delta" (laid alone over the base in place), or "none" (base in place and no delta: nothing to lay).
+   */
+  layers: "base" | "base+delta" | "full" | "delta" | "none";
 }
 
 interface Layer {
   path: string;
   headers: ChunkHeader[];
   zeroFill: boolean;
+  /** A delta: read whole (checksums and zlib streams) before the first write. */
+  delta: boolean;
 }
 
 /**
@@ -66,11 +76,11 @@ interface Layer {
 export async function reloadImage(basePath: string, deltaPath: string | null, targetPath: string, o: ReloadOptions): Promise<ReloadResult> {
   const inputs = deltaPath === null ? [basePath] : [basePath, deltaPath];
   checkOutput(targetPath, { inputs, what: "target" });
-  const layers = await planLayers(basePath, deltaPath, o);
+  const { layers, kind } = await planLayers(basePath, deltaPath, o);
   const diskBytes = Math.max(0, ...layers.flatMap((l) => l.headers.map((h) => h.lastSector * SECTOR_BYTES))) + (o.offsetSectors ?? 0) * SECTOR_BYTES;
   await precheck(layers, o);
-  const kind = deltaPath === null ? "base" : layers.length === 1 ? "full" : "base+delta";
-  const target = await openDiskTarget(targetPath, { inputs, what: "target", fixedSize: o.fixedSize === true });
+  // Over a base in place the target is written where it is, never replaced by a new file.
+  const target = await openDiskTarget(targetPath, { inputs, what: "target", fixedSize: o.fixedSize === true || o.baseInPlace === true });
   if (target.capacityBytes < diskBytes) {
     await target.abandon();
     throw new ImageIoError(`${targetPath}: ${target.isBlockDevice ? "device" : "file"} holds ${target.capacityBytes} bytes, the image needs ${diskBytes}; nothing written`, true);
@@ -89,10 +99,10 @@ export async function reloadImage(basePath: string, deltaPath: string | null, ta
 }
 
 /** The images to lay, in order, once the delta is known to belong on the base. */
-async function planLayers(basePath: string, deltaPath: string | null, o: ReloadOptions): Promise<Layer[]> {
+async function planLayers(basePath: string, deltaPath: string | null, o: ReloadOptions): Promise<{ layers: Layer[]; kind: ReloadResult["layers"] }> {
   const base = await readImageHeaders(basePath);
   const baseOwn = chunkIdentity(basePath, base.headers);
-  if (deltaPath === null) return [{ path: basePath, headers: base.headers, zeroFill: o.zeroFill }];
+  if (deltaPath === null) return o.baseInPlace === true ? { layers: [], kind: "none" } : { layers: [{ path: basePath, headers: base.headers, zeroFill: o.zeroFill, delta: false }], kind: "base" };
   if (baseOwn.delta !== null) throw new WrongBaseError(`${basePath}: ${chunkError(0, V4_FIELDS.iv, `is itself a ${kindWord(baseOwn.delta)}, not a base image`)}`);
   const delta = await readImageHeaders(deltaPath);
   const deltaOwn = chunkIdentity(deltaPath, delta.headers);
@@ -102,11 +112,10 @@ async function planLayers(basePath: string, deltaPath: string | null, o: ReloadO
   if (!bytesEqual(deltaBase, baseId)) {
     throw new WrongBaseError(`${deltaPath}: ${chunkError(0, V4_FIELDS.imageId, `was made against image ${toHex(deltaBase)}, but ${basePath} is image ${toHex(baseId)}: wrong base; nothing written`)}`);
   }
-  if (deltaOwn.delta.kind === "full") return [{ path: deltaPath, headers: delta.headers, zeroFill: true }];
-  return [
-    { path: basePath, headers: base.headers, zeroFill: o.zeroFill },
-    { path: deltaPath, headers: delta.headers, zeroFill: false },
-  ];
+  if (deltaOwn.delta.kind === "full") return { layers: [{ path: deltaPath, headers: delta.headers, zeroFill: true, delta: false }], kind: "full" };
+  const over = { path: deltaPath, headers: delta.headers, zeroFill: false, delta: true };
+  if (o.baseInPlace === true) return { layers: [over], kind: "delta" };
+  return { layers: [{ path: basePath, headers: base.headers, zeroFill: o.zeroFill, delta: false }, over], kind: "base+delta" };
 }
 
 function kindWord(m: DeltaMarker): string {
@@ -114,12 +123,12 @@ function kindWord(m: DeltaMarker): string {
 }
 
 /**
- * Before any write: a delta (the last layer when there are two) is read whole, checksums and
+ * Before any write: a delta is read whole, checksums and
  * zlib streams; every version-4 image's checksums are checked (cheap: SHA-1 without inflating).
  */
 async function precheck(layers: readonly Layer[], o: ReloadOptions): Promise<void> {
-  for (const [k, layer] of layers.entries()) {
-    const full = layers.length > 1 && k === layers.length - 1;
+  for (const layer of layers) {
+    const full = layer.delta;
     if (!full && layer.headers[0]?.v4 === undefined) continue;
     const fh = await open(layer.path, "r");
     try {

@@ -38,6 +38,11 @@ export interface SwapInOptions extends NodeRef {
   target: string;
   /** Load this image (the node's delta, if any, is dropped: a fresh load). Without it: the image the store names, plus the node's delta. */
   image?: string;
+  /**
+   * The target holds this image already (the node loaded it by Frisbee). It must be the image the
+   * store names for the node; only the node's delta is laid, in place: the base is written once.
+   */
+  loaded?: string;
   /** Folder for signatures (made at the first load of an image). */
   dir: string;
   zeroFill?: boolean;
@@ -89,6 +94,7 @@ export async function swapInNode(o: SwapInOptions): Promise<SwapInResult> {
   // A bad --image is refused before the store is opened (or created); without --image the node's
   // disk must already be recorded: a --db that names no store is refused, never created.
   if (o.image !== undefined) await readImageHeaders(o.image);
+  if (o.image !== undefined && o.loaded !== undefined) throw new SwapError("--image loads a fresh image and --loaded says one is on the target already: give one", true);
   const store = openDiskImageStore(o.db, { mustExist: o.image === undefined });
   try {
     let image: DiskImageRow;
@@ -99,9 +105,10 @@ export async function swapInNode(o: SwapInOptions): Promise<SwapInResult> {
       if (held === undefined) throw new SwapError(`${o.node} partition ${o.partition}: the store holds no image for it; give --image`, true);
       image = store.image(held.image)!;
       delta = held.delta;
+      if (o.loaded !== undefined) await checkLoaded(o.loaded, image, `${o.node} partition ${o.partition}`);
     }
     const reload = await reloadImage(image.path, delta, o.target, {
-      zeroFill: o.zeroFill === true, fixedSize: o.fixedSize === true, ...(o.key === undefined ? {} : { key: o.key }), ...(o.onProgress === undefined ? {} : { onProgress: o.onProgress }),
+      zeroFill: o.zeroFill === true, fixedSize: o.fixedSize === true, baseInPlace: o.loaded !== undefined, ...(o.key === undefined ? {} : { key: o.key }), ...(o.onProgress === undefined ? {} : { onProgress: o.onProgress }),
     });
     if (o.image !== undefined) store.recordLoad(o.node, o.partition, image.digest);
     event(o.db, o.node, "image.swapin.done", { partition: o.partition, image: image.path, delta, layers: reload.layers, bytes: reload.dataBytes });
@@ -109,6 +116,12 @@ export async function swapInNode(o: SwapInOptions): Promise<SwapInResult> {
   } finally {
     store.close();
   }
+}
+
+/** The image on the target must be the one the node's delta was made against: else nothing is written. */
+async function checkLoaded(loaded: string, image: DiskImageRow, what: string): Promise<void> {
+  const id = await imageIdentity(loaded);
+  if (toHex(id.digest) !== image.digest) throw new SwapError(`${loaded}: is not the image the store holds for ${what} (${image.path}); nothing written`, true);
 }
 
 export async function swapOutNode(o: SwapOutOptions): Promise<SwapOutResult> {

@@ -63,7 +63,8 @@ export class SimTestbed {
   private readonly nodeOf: Int32Array;
   private readonly models: NodeModels;
   private readonly rng: Rng;
-  readonly counters = { loads: 0, crashes: 0, heartbeats: 0, heartbeatsLost: 0 };
+  /** `baseWrites`/`baseBytes`: bases laid on a partition by Frisbee; `deltaWrites`/`deltaBytes`: deltas laid over one. */
+  readonly counters = { loads: 0, crashes: 0, heartbeats: 0, heartbeatsLost: 0, baseWrites: 0, baseBytes: 0, deltaWrites: 0, deltaBytes: 0 };
 
   constructor(
     private readonly o: SimTestbedOptions,
@@ -202,8 +203,16 @@ export class SimTestbed {
           if (this.epoch[pnode] !== epoch) return;
           slot.replace(null);
           if (!ok) return this.results.loadDone(this.world.now(), node, attempt, false, "the Frisbee client failed");
-          const deltaUs = part.delta ? this.deltaApplyUs(size.uncompressedBytes) : 0;
-          this.later(pnode, deltaUs, () => this.loadPart(node, pnode, attempt, epoch, parts, k + 1));
+          this.counters.baseWrites++;
+          this.counters.baseBytes += size.uncompressedBytes;
+          // (Through the world's queue even without a delta, as before: the same seed keeps its trace.)
+          if (!part.delta) return this.later(pnode, 0, () => this.loadPart(node, pnode, attempt, epoch, parts, k + 1));
+          // The delta alone goes over the base just written: the base is not laid a second time.
+          this.later(pnode, this.deltaApplyUs(size.uncompressedBytes), () => {
+            this.counters.deltaWrites++;
+            this.counters.deltaBytes += this.deltaBytesOf(size.uncompressedBytes);
+            this.loadPart(node, pnode, attempt, epoch, parts, k + 1);
+          });
         });
       },
     };
@@ -268,6 +277,10 @@ export class SimTestbed {
   }
 
   /** Laying a saved delta over a freshly loaded base: fetch it over the node's link and write it. */
+  private deltaBytesOf(bytes: number): number {
+    return Math.round(bytes * this.o.deltaFraction);
+  }
+
   private deltaApplyUs(bytes: number): Micros {
     const delta = bytes * this.o.deltaFraction;
     return ((delta * 8) / (this.o.sim.clientMbps * 1e6)) * SEC + (delta / (this.o.sim.diskMiBs * 2 ** 20)) * SEC;

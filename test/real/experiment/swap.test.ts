@@ -23,6 +23,7 @@ describe("real swaps of local nodes", () => {
     const run = runner(dir);
     const first = await runSwap({ store, name: "rt-save", action: "swapin", world: "real", real: run, heartbeatSec: 1 });
     expect(first).toMatchObject({ ok: true, state: "active", reason: "swapped in: 4/4 nodes ready" });
+    expect(first.extra).toMatchObject({ counters: { baseWrites: 4, deltaWrites: 0 } });
     for (let p = 0; p < 4; p++) expect(disk("rt-save", p).equals(raw)).toBe(true);
     expect(readFileSync(join(dir, "nodes", "rt-save", "p3", "syncserver"), "utf8")).toMatch(/^127\.\d+\.0\.1:\d+\n$/);
     const syncPid = Number(readFileSync(join(dir, "nodes", "rt-save", "p0", "syncd.pid"), "utf8").split(" ")[0]);
@@ -59,8 +60,18 @@ describe("real swaps of local nodes", () => {
     expect(collectGarbage(join(dir, "testbed.db"), true)).toMatchObject({ signatures: [], deltas: [] });
     // The nodes are released: whatever is on their disks now is not the experiment's any more.
     for (let p = 0; p < 4; p++) writeFileSync(join(dir, "nodes", "rt-save", `p${p}`, "part1.img"), Buffer.alloc(1000, 0xee));
+    const eventsBefore = store.lastEventId();
     const again = await runSwap({ store, name: "rt-save", action: "swapin", world: "real", real: run });
     expect(again).toMatchObject({ ok: true, state: "active" });
+    // The writes counted: Frisbee wrote each base once, and each restore laid the delta alone over it
+    // (`swapin-node --loaded`), its own report saying so: no base written a second time.
+    expect(again.extra).toMatchObject({ counters: { baseWrites: 4, deltaWrites: 4 } });
+    const restores = store.eventsAfter(eventsBefore).filter((e) => e.kind === "image.swapin.done");
+    expect(restores).toHaveLength(4);
+    for (const e of restores) {
+      expect(e.data).toMatchObject({ layers: "delta" });
+      expect(e.data.bytes as number).toBeLessThan(MIB);
+    }
     for (let p = 0; p < 4; p++) expect(disk("rt-save", p).equals(edited[p] as Buffer)).toBe(true);
     expect((await runSwap({ store, name: "rt-save", action: "swapout", world: "real", real: run })).ok).toBe(true);
     store.close();

@@ -102,6 +102,24 @@ describe("testbed swapin-node, swapout-node and image gc", () => {
     expect(back.code).toBe(0);
     expect(JSON.parse(back.stdout)).toMatchObject({ delta: saved.delta, reload: { layers: "base+delta" } });
     expect(sameFileSystem(readFileSync(p("pc1.img")), edited)).toBe(true);
+    // As a node does at swap-in once Frisbee has written its base: the delta alone goes over it, in place.
+    rmSync(p("pc1.img"));
+    expect(testbed("image", "unzip", BASE, "pc1.img").code).toBe(0);
+    const over = node("swapin-node", "--node", "pc1", "--target", "pc1.img", "--loaded", BASE, "--json");
+    expect(over.code, over.stderr).toBe(0);
+    const laid = JSON.parse(over.stdout) as { delta: string; reload: { layers: string; dataBytes: number } };
+    expect(laid).toMatchObject({ delta: saved.delta, reload: { layers: "delta" } });
+    // The writes counted: the base's data once (the load) plus the delta's, where base+delta wrote the base again.
+    const written = (r: { stdout: string }) => (JSON.parse(r.stdout) as { reload: { dataBytes: number } }).reload.dataBytes;
+    expect(laid.reload.dataBytes).toBe((JSON.parse(save.stdout) as { dataBytes: number }).dataBytes);
+    expect(written(load) + laid.reload.dataBytes).toBe(written(back));
+    expect(sameFileSystem(readFileSync(p("pc1.img")), edited)).toBe(true);
+    // Over another image, or with flags that contradict it: refused in one line, the disk as it was.
+    const before = readFileSync(p("pc1.img"));
+    expectOneLineError(node("swapin-node", "--node", "pc1", "--target", "pc1.img", "--loaded", emulabFixture("disk-4mib.ndz")), 2, /disk-4mib\.ndz: is not the image the store holds for pc1 partition 1 \(.*ext2-8mib\.ndz\); nothing written$/);
+    expectOneLineError(node("swapin-node", "--node", "pc1", "--target", "pc1.img", "--loaded", BASE, "--image", BASE), 2, /--image loads a fresh image and --loaded says one is on the target already: give one$/);
+    expectOneLineError(node("swapin-node", "--node", "pc1", "--target", "pc1.img", "--loaded", BASE, "--zero-fill"), 2, /^testbed: --loaded lays the delta alone: the zeros over free space come with the image's load \(frisbee --zero-fill\)$/);
+    expect(readFileSync(p("pc1.img")).equals(before)).toBe(true);
     const gc0 = testbed("image", "gc", "--dry-run", "--db", db, "--json");
     expect(JSON.parse(gc0.stdout)).toMatchObject({ signatures: [], deltas: [] });
     // A fresh load drops the delta: nothing holds it any more, and it goes; the signature stays.

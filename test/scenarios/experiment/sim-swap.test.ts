@@ -43,9 +43,18 @@ describe("a simulated swap-in", () => {
     expect(store.partitions("e").every((p) => p.delta === `sim:e/${p.node}/1` && p.deltaBytes === Math.round(24 * 2 ** 20 * 0.05))).toBe(true);
     const again = await runSwap({ store, name: "e", action: "swapin", world: "sim", seed: 1 });
     expect(again.ok).toBe(true);
+    // The writes counted: each partition gets its base once (Frisbee) and its delta over it, never the base twice.
+    const writes = (r: typeof again) => (r.extra as { counters: { baseWrites: number; baseBytes: number; deltaWrites: number; deltaBytes: number } }).counters;
+    const w = writes(again);
+    expect(w.baseWrites).toBeGreaterThanOrEqual(8);
+    expect(w.deltaWrites).toBe(w.baseWrites);
+    expect(w.baseBytes).toBe(w.baseWrites * 24 * 2 ** 20);
+    expect(w.deltaBytes).toBe(w.deltaWrites * Math.round(24 * 2 ** 20 * 0.05));
     // Fetching and writing the delta after the base makes every load longer than without one.
     const fresh = await runSwap({ store: storeWith(8, { sim: { loss: 0 } }), name: "e", action: "swapin", world: "sim", seed: 1 });
     expect(again.summary.phases.load.meanSec).toBeGreaterThan(fresh.summary.phases.load.meanSec);
+    expect(writes(fresh)).toMatchObject({ deltaWrites: 0, deltaBytes: 0 });
+    expect(writes(fresh).baseWrites).toBeGreaterThanOrEqual(8);
   });
 
   it("refuses a swap-out of an experiment that is not in, and a second swap-in while one runs, leaving the store as it was", async () => {
