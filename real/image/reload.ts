@@ -81,15 +81,18 @@ export async function reloadImage(basePath: string, deltaPath: string | null, ta
   await precheck(layers, o);
   // Over a base in place the target is written where it is, never replaced by a new file.
   const target = await openDiskTarget(targetPath, { inputs, what: "target", fixedSize: o.fixedSize === true || o.baseInPlace === true });
-  if (target.capacityBytes < diskBytes) {
+  // A disk file holding a base (whose data may end before the disk does) grows to take the delta; a device cannot.
+  const grows = o.baseInPlace === true && !target.isBlockDevice;
+  if (target.capacityBytes < diskBytes && !grows) {
     await target.abandon();
     throw new ImageIoError(`${targetPath}: ${target.isBlockDevice ? "device" : "file"} holds ${target.capacityBytes} bytes, the image needs ${diskBytes}; nothing written`, true);
   }
   let result: ReloadResult;
   try {
     target.markWritten();
-    result = await writeLayers(layers, target.fh, diskBytes, Number.isFinite(target.capacityBytes) ? target.capacityBytes : diskBytes, kind, o);
-    if (!target.inPlace && (await target.fh.stat()).size < diskBytes) await target.fh.truncate(diskBytes);
+    const capacity = Number.isFinite(target.capacityBytes) ? (grows ? Math.max(target.capacityBytes, diskBytes) : target.capacityBytes) : diskBytes;
+    result = await writeLayers(layers, target.fh, diskBytes, capacity, kind, o);
+    if ((!target.inPlace || grows) && (await target.fh.stat()).size < diskBytes) await target.fh.truncate(diskBytes);
     await target.finish();
   } catch (error) {
     if (await target.abandon()) throw new TargetIncompleteError(targetPath, error);
