@@ -36,7 +36,8 @@ describe("testbed exp demo (npm start, smaller)", () => {
     } finally {
       store.close();
     }
-  });
+    // Two whole demo processes: on a machine at load 40 they can take longer than the suite's 120 s per test.
+  }, 600_000);
 });
 
 /**
