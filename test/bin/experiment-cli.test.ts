@@ -39,6 +39,16 @@ describe("testbed exp", () => {
     expect(testbed("exp", "delete", "small").stdout).toBe("deleted experiment small\n");
   });
 
+  it("answers create, list and delete in JSON too, as swapin, swapout and show do", () => {
+    const t = testbed("exp", "template", "--nodes", "2", "--sim", "--name", "js");
+    writeFileSync(join(dir, "js.json"), t.stdout);
+    expect(JSON.parse(testbed("exp", "create", "js.json", "--json").stdout)).toEqual({ name: "js", nodes: 2, images: 1, syncServer: "node0", state: "new" });
+    const list = JSON.parse(testbed("exp", "list", "--json").stdout) as { experiments: { name: string; state: string; nodes: number }[] };
+    expect(list.experiments.find((e) => e.name === "js")).toMatchObject({ name: "js", state: "new", nodes: 2 });
+    expect(JSON.parse(testbed("exp", "delete", "js", "--json").stdout)).toEqual({ deleted: "js" });
+    expect((JSON.parse(testbed("exp", "list", "--json").stdout) as { experiments: { name: string }[] }).experiments.some((e) => e.name === "js")).toBe(false);
+  });
+
   it("refuses bad files, bad requests and unknown site variables in one line, exit 2", () => {
     writeFileSync(join(dir, "bad.json"), JSON.stringify({ name: "b", nodes: [{ name: "n", image: "x" }], images: { y: { size: "1MiB", data: "2MiB" } } }));
     oneLine(testbed("exp", "create", "bad.json"), 2, 'bad.json: nodes[0].image: no image named "x" in images (y)');

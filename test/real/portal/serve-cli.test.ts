@@ -89,3 +89,37 @@ describe("testbed serve: the real world's node flags, as exp swapin takes them",
     expect(await exited).toBe(0);
   });
 });
+
+describe("testbed serve --port P [--db PATH]: the command shape", () => {
+  it("prints its URL and a token it made, and only that token changes anything; SIGTERM stops it, exit 0", async () => {
+    const db = join(dir, "shape.db");
+    openExperimentStore(db).close(); // serve reads a store; it never creates one
+    const env = { ...process.env };
+    delete env.TESTBED_PORTAL_TOKEN;
+    const child = spawn(process.execPath, [CLI, "serve", "--port", "0", "--db", db], { cwd: dir, env, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    try {
+      const [url, token] = await new Promise<[string, string]>((resolve, reject) => {
+        child.stdout.on("data", (d: Buffer) => {
+          stdout += d.toString();
+          const u = /^portal: (\S+)/m.exec(stdout);
+          const t = /^token: +(\S+)$/m.exec(stdout);
+          if (u !== null && t !== null) resolve([u[1] as string, t[1] as string]);
+        });
+        child.once("exit", () => reject(new Error(`serve exited: ${stdout}`)));
+      });
+      expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+      expect(token.length).toBeGreaterThanOrEqual(16);
+      const post = (bearer: string) => fetch(new URL("/api/experiments/none/swapin", url), { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${bearer}` }, body: "{}" });
+      expect((await post(`${token}x`)).status).toBe(401);
+      // With the printed token the request gets past the check, to the store's own answer: no such experiment.
+      const ok = await post(token);
+      expect(ok.status).toBe(409);
+      expect(((await ok.json()) as { error: string }).error).toMatch(/none/);
+    } finally {
+      child.kill("SIGTERM");
+    }
+    expect(await exited).toBe(0);
+  });
+});
