@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { SwapCommand, SwapPlan } from "../../../core/experiment/index.js";
+import { SwapMachine, type SwapCommand, type SwapPlan } from "../../../core/experiment/index.js";
+import { createRng } from "../../../core/engine/rng.js";
 import { Driver, SEC, plan } from "./support.js";
 
 type Cmd<T extends SwapCommand["type"]> = Extract<SwapCommand, { type: T }>;
@@ -187,8 +188,10 @@ describe("the machine's default reasons and its own deadlines", () => {
     d.succeed(d.succeed(d.succeed(d.take())));
     d.machine.cancel(1 * SEC, "stop");
     const out = d.take();
-    // (The setup pool aborts its test too: the node is power-cycled by either.)
+    // The setup pool withdraws its test too (and says so with its own abort): nothing is left running.
     expect(out[0]).toEqual({ type: "abort", node: 0, pnode: 0, why: "the swap failed" });
+    expect(out).toContainEqual({ type: "abort", node: 0, pnode: 0, why: "setup timed out or was stopped" });
+    expect(d.machine.setupFigures()).toMatchObject({ inFlight: 0, waiting: 0 });
     expect(out.at(-1)).toEqual({ type: "release", node: 0, pnode: 0 });
   });
 });
@@ -236,9 +239,9 @@ describe("what the portal reads after nodes fail", () => {
     d.machine.start(d.now);
     const loads = d.succeed(d.take());
     d.now = 110 * SEC;
-    d.answer(loads[0]!, true);
-    d.now = 120 * SEC;
     d.answer(loads[1]!, true);
+    d.now = 120 * SEC;
+    d.answer(loads[0]!, true);
     const boots = d.take().filter((c) => c.type === "boot");
     d.now = 150 * SEC;
     d.answer(loads[2]!, true);
@@ -248,5 +251,73 @@ describe("what the portal reads after nodes fail", () => {
     d.now = 160 * SEC;
     d.settle(boots);
     expect(d.machine.summary().milestones).toEqual({ allLoadedSec: 20, allBootedSec: 60, barrierSec: 60, endSec: 60 });
+  });
+});
+
+describe("more of the swap's rules", () => {
+  it("a failed save being retried shows its reason; once the swap-out is failing, a failed save is not retried", () => {
+    const d = new Driver("swapout", plan({ nodes: 2, syncServer: null, saveDiskState: true }));
+    d.machine.start(0);
+    d.take();
+    d.machine.saveDone(0, 0, 1, false, "disk full");
+    expect(d.machine.view(0)).toMatchObject({ phase: "saving", attempt: 2, reason: "save: disk full" });
+    d.machine.saveDone(0, 0, 2, false, "disk full");
+    expect(d.machine.view(0).phase).toBe("kept");
+    d.take();
+    d.machine.saveDone(0, 1, 1, false, "");
+    expect(d.take()).toEqual([]);
+    expect(d.machine.view(1)).toMatchObject({ phase: "kept", reason: "save failed 1 time: failed" });
+  });
+
+  it("a swap-out with saves says so when it ends", () => {
+    const d = new Driver("swapout", plan({ nodes: 2, syncServer: null, saveDiskState: true }));
+    d.machine.start(0);
+    d.settle();
+    expect(d.machine.outcome).toMatchObject({ ok: true, reason: "swapped out: 2 nodes released, disks saved" });
+  });
+
+  it("stopped twice, it fails once with the first reason; a node already released is not released again", () => {
+    const d = new Driver("swapout", plan({ nodes: 2, syncServer: null, saveDiskState: true, partitionless: [1] }));
+    d.machine.start(0);
+    d.machine.released(0, 1);
+    d.take();
+    d.machine.cancel(1, "first");
+    d.machine.cancel(2, "second");
+    expect(d.take()).toEqual([{ type: "abort", node: 0, pnode: 0, why: "the swap-out was stopped" }]);
+    expect(d.kinds("swap.failing")).toEqual([{ experiment: "exp1", reason: "first" }]);
+    expect(d.machine.outcome).toMatchObject({ ok: false, reason: "first" });
+    // Stopped again while its nodes are still being released.
+    const i = new Driver("swapin", plan({ nodes: 1, syncServer: null }));
+    i.machine.start(0);
+    i.succeed(i.take());
+    i.machine.cancel(1, "first");
+    i.take();
+    i.machine.cancel(2, "second");
+    expect(i.take()).toEqual([]);
+    i.machine.released(3, 0);
+    expect(i.kinds("swap.failing")).toEqual([{ experiment: "exp1", reason: "first" }]);
+    expect(i.machine.outcome).toMatchObject({ ok: false, reason: "first" });
+  });
+
+  it("refuses an input that arrives while another is handled (an event sink calling back)", () => {
+    let d: Driver | null = null;
+    const p = plan({ nodes: 1, syncServer: null });
+    const machine = new SwapMachine("swapin", p, { command: () => {} }, { emit: () => void d?.machine.timer(0) }, createRng(1));
+    d = { machine } as unknown as Driver;
+    expect(() => machine.start(0)).toThrow("swap machine: an input arrived while another was being handled (the port must not call back synchronously)");
+  });
+
+  it("starts the sync server again on the spare that replaces its node after it was started", () => {
+    const d = new Driver("swapin", plan({ nodes: 1, spares: 1, syncServer: 0, limits: { setupAttemptsMax: 1, syncStartTimeoutUs: 30 * SEC } }));
+    d.machine.start(0);
+    const next = d.succeed(d.succeed(d.succeed(d.take())));
+    expect(d.types(next)).toEqual(["start-sync:0@0", "setup:0@0"]);
+    d.answer(next[1]!, false, "broken");
+    const spare = d.take();
+    expect(d.types(spare)).toEqual(["abort:0@0", "release:0@0", "load:0@1"]);
+    expect(d.machine.nextWakeUs()).not.toBe(30 * SEC);
+    const boot = d.succeed([spare[2]!]);
+    expect(d.types(d.succeed(boot))).toEqual(["start-sync:0@1", "setup:0@1"]);
+    expect(d.kinds("sync.failed")).toEqual([]);
   });
 });

@@ -158,6 +158,9 @@ describe("spares and non-fatal nodes", () => {
     d.answer(loads[1]!, false, "bad disk");
     const again = d.take();
     expect(d.types(again)).toEqual(["abort:1@1", "release:1@1", "load:1@3"]);
+    expect(again[0]).toEqual({ type: "abort", node: 1, pnode: 1, why: "load bad disk" });
+    // The spare starts afresh: nothing the first physical node did counts for it.
+    expect(d.machine.view(1)).toMatchObject({ pnode: 3, phase: "loading", reason: "load: bad disk" });
     d.answer(loads[2]!, false, "bad disk");
     expect(d.types(d.take())).toEqual(["abort:2@2"]);
     d.settle([loads[0]!, again[2]!]);

@@ -111,6 +111,10 @@ describe("swapPlanOf", () => {
     expect(swapPlanOf({ ...SPEC, syncServer: null }, { sizes, heartbeatUs: 0 }).syncServer).toBeNull();
   });
 
+  it("finds a sync server that is the first node", () => {
+    expect(swapPlanOf({ ...SPEC, syncServer: "a" }, { sizes, heartbeatUs: 0 }).syncServer).toBe(0);
+  });
+
   it("applies each limit the file overrides (a fixed load time drops the per-100-MiB part), then the caller's", () => {
     const limits = { loadUs: 1, bootUs: 2, setupUs: 3, wedgedUs: 4, saveUs: 5, setupWindow: 6, setupAttempts: 7, setupRetryUs: 8, imageLingerUs: 9 };
     expect(swapPlanOf({ ...SPEC, limits }, { sizes, heartbeatUs: 0, limits: { releaseTimeoutUs: 10, wedgedUs: 11 } }).limits).toEqual({
