@@ -275,6 +275,68 @@ describe("Frisbee client machine: requests", () => {
     expect(lacking[0]).toBe(0x80);
   });
 
+  it("counts a snooped request as data on its way only if it asks for a block it lacks, and a PREQUEST never", () => {
+    // Snooped every 50 ms: a receive timeout (30 ms) passes between them. Three in a row make it idle
+    // unless a request in between restarts the count.
+    const idleAt = (snoop: (t: number) => FrisbeeMessage | null): number | undefined => {
+      const bench = new Bench(SELF);
+      joinedClient(bench, 4, { requestAheadChunks: 1 });
+      bench.runUntil(TICK);
+      bench.take();
+      bench.nowUs = 35_000;
+      deliver(bench, 0, except(7, 600));
+      for (let t = 85_000; t <= 1_000_000; t += 50_000) {
+        bench.runUntil(t);
+        if (requests(bench.take()).length > 0) return t;
+        const m = snoop(t);
+        if (m !== null) bench.receive(OTHER, m);
+      }
+      return undefined;
+    };
+    const bitmap = (...blocks: number[]): Uint8Array => {
+      const bytes = new Uint8Array(128);
+      for (const b of blocks) bytes[b >> 3] = (bytes[b >> 3] as number) | (1 << (b & 7));
+      return bytes;
+    };
+    // Silence: idle three ticks after the last block.
+    expect(idleAt(() => null)).toBe(135_000);
+    // Asking for a block it lacks (7, or 600 in a range), a whole chunk, or a chunk it has not started: not idle.
+    expect(idleAt((t) => msg.request(0, t % 100_000 === 0 ? 7 : 590, t % 100_000 === 0 ? 1 : 20))).toBeUndefined();
+    expect(idleAt(() => msg.request(0, 0, CHUNK_BLOCKS))).toBeUndefined();
+    expect(idleAt(() => msg.request(2, 5, 1))).toBeUndefined();
+    // Asking for blocks it has, for a chunk beyond the image, or a PREQUEST even for what it lacks:
+    // each is a packet (the receive timeout starts again) but not data on its way, so the third
+    // tick comes at 165 ms.
+    expect(idleAt(() => msg.request(0, 8, 100))).toBe(185_000);
+    expect(idleAt(() => msg.request(4, 0, 1))).toBe(185_000);
+    expect(idleAt(() => msg.prequest(0, 0, bitmap(7)))).toBe(185_000);
+  });
+
+  it("does not ask for a chunk another client asked for within a second by a PREQUEST for blocks it lacks, and does for one asking only for blocks it has", () => {
+    const run = (snooped: Uint8Array, chunk = 1): string[] => {
+      const bench = new Bench(SELF);
+      joinedClient(bench, 4, { requestAheadChunks: 1, chunkBuffers: 4 });
+      bench.runUntil(TICK);
+      bench.take();
+      bench.nowUs = 40_000;
+      deliver(bench, 1, [3]);
+      bench.receive(OTHER, msg.prequest(chunk, 0, snooped));
+      bench.nowUs = 50_000;
+      deliver(bench, 0, all());
+      return requests(bench.take());
+    };
+    const lacks = new Uint8Array(128);
+    lacks[0] = 0b0001_0000; // block 4
+    const has = new Uint8Array(128);
+    has[0] = 0b0000_1000; // block 3
+    // Chunk 1 is being filled; completing chunk 0 asks for its missing blocks unless someone just did.
+    expect(run(lacks)).toEqual(["REQUEST 2 0+1024"]);
+    expect(run(has)[0]).toMatch(/^PREQUEST 1 0 /);
+    // A PREQUEST for a chunk not started stamps it too; one beyond the image is ignored.
+    expect(run(has, 2)).toEqual([expect.stringMatching(/^PREQUEST 1 0 /)]);
+    expect(run(has, 9)[0]).toMatch(/^PREQUEST 1 0 /);
+  });
+
   it("drops blocks outside the image or of a chunk it has, and counts duplicates", () => {
     const bench = new Bench(SELF, { cpu: true });
     const client = joinedClient(bench, 2, {}, CHUNK_BLOCKS + 10);

@@ -105,9 +105,11 @@ describe("frisbeed machine: joins", () => {
     const bench = new Bench(SERVER);
     const server = serverOn(bench);
     for (const m of [msg.joinReply(5), msg.join2Reply(1, 0, 5), msg.progressRequest(1, 1), msg.block(0, 0, null)]) bench.receive(CLIENT_A, m);
+    bench.receive(CLIENT_A, { type: "traffic", wireBytes: 10 });
     expect(drain(bench)).toEqual([]);
-    // Control messages are counted; blocks (another server's) are not.
+    // Control messages are counted; blocks (another server's) and unknown messages are not.
     expect(server.stats.controlReceived).toBe(3);
+    expect(server.stats.unknown).toBe(1);
     expect(server.stats.joins).toBe(0);
   });
 
@@ -211,6 +213,8 @@ describe("frisbeed machine: sending", () => {
     bench.receive(CLIENT_A, msg.prequest(1, 0, BlockBitmap.full().bytes.slice()));
     expect(blocksOf(drain(bench, 20_000_000))).toEqual(range(1, 0, 100));
     expect(server.stats.malformed).toBe(0);
+    // Nothing was left to queue: neither merged nor dropped.
+    expect([server.stats.merged, server.stats.dropped]).toEqual([0, 0]);
   });
 
   it("counts a request for a chunk the image does not have as malformed, and says so", () => {
