@@ -333,10 +333,10 @@ export class FrisbeeServer implements Process {
   /**
    * Sends what pacing allows now, as the original's sender loop: a block, and after every burst a
    * sleep until the next burst's time; a burst that overran its time starts the next at once
-   * (the base moves to now: no catch-up).
+   * (the base moves to now: no catch-up). Entered only from the send timer (which it disarms) and
+   * from a read's completion, never while reading, armed or exited: no guard is needed.
    */
   private pump(): void {
-    if (this.reading || this.sendArmed || this.exited) return;
     const gapUs = this.options.pacing.burstGapUs;
     for (;;) {
       if (this.run === null && !this.nextRun()) return;
