@@ -70,6 +70,17 @@ describe("chunk header fields by version", () => {
     expect(parseChunkHeader(full, 0).ok).toBe(true);
   });
 
+  it("refuses a cut header area, pads a bad magic to 8 digits, takes the largest compressed size, and a version-1 area filled to its last byte", () => {
+    expect(parseChunkHeader(new Uint8Array(100), 1)).toEqual({ ok: false, error: `chunk 1 at image byte ${CHUNK_BYTES}: cut short: 100 of its 1048576 bytes, the 1048476 from image byte ${CHUNK_BYTES + 100} on are missing (its 4096-byte header area is incomplete)` });
+    expect(parseChunkHeader(area({ 0: 1 }), 0)).toEqual({ ok: false, error: "chunk 0 at image byte 0: bad magic 0x00000001: not an image chunk" });
+    expect(parseChunkHeader(area({ 0: V(3), 4: 1_044_480, 16: 4096 }), 0).ok).toBe(true);
+    // Version 1: 24 + 509 * 8 = 4096 bytes exactly.
+    const regions = Array.from({ length: 509 }, (_, i) => ({ startSector: i * 2, sectorCount: 1 }));
+    const b = encodeChunkHeader({ compressedBytes: 1000, chunkIndex: 0, firstSector: 0, lastSector: 1017, regions, version: 1 });
+    const r = parseChunkHeader(b, 0);
+    expect(r.ok && [r.value.regions.length, r.value.firstSector, r.value.lastSector]).toEqual([509, 0, 1017]);
+  });
+
   it("refuses a region that runs past sector 2^32, and takes one that ends at it", () => {
     const region = (start: number, count: number) => parseChunkHeader(area({ 0: V(3), 4: 1_000_000, 16: 4096, 20: 1, 24: start, 28: 0xffff_ffff, 36: start, 40: count }), 0);
     expect(region(0xffff_fff0, 0x11)).toEqual({ ok: false, error: "chunk 0 at image byte 36: region 0 runs past sector 2^32" });
