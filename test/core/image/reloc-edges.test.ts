@@ -70,6 +70,27 @@ describe("disklabels", () => {
   });
 });
 
+describe("disklabel edges", () => {
+  it("needs both magics, moves partition 16 of an OpenBSD label, reads no partition past npart, and checksums exactly the label", () => {
+    const front = label([[10, 5]]);
+    new DataView(front.buffer).setUint32(0, 0, true);
+    expect(applyRelocs(front, 0, [labelReloc(RELOC_FBSDDISKLABEL)], slice)).toEqual({ ok: false, error: "relocation 0 (type 1 at image byte 0): no disklabel at the relocation" });
+    const parts: [number, number][] = Array.from({ length: 17 }, (_, i) => [10, 100 + i * 10]);
+    const o = label(parts);
+    applyRelocs(o, 0, [labelReloc(RELOC_OBSDDISKLABEL, 420)], slice);
+    expect(partOf(o, 16)[1]).toBe(260 + 63);
+    const d = label([[10, 5], [20, 30]], 1);
+    d[148 + 16] = 0x77; // past the label's one partition (its size's low byte is 20 already)
+    d[148 + 16 + 1] = 0x66;
+    applyRelocs(d, 0, [labelReloc(RELOC_FBSDDISKLABEL)], slice);
+    expect(partOf(d, 1)).toEqual([0x6677, 30]);
+    const v = new DataView(d.buffer);
+    let x = 0;
+    for (let p = 0; p < 148 + 16; p += 2) x ^= v.getUint16(p, true);
+    expect(x).toBe(0);
+  });
+});
+
 describe("LILO", () => {
   const addr = (bytes: number[], add: number): number[] => {
     const d = new Uint8Array(S);
@@ -84,6 +105,19 @@ describe("LILO", () => {
     // 0x10 without 0x40: the fifth byte is the address's top byte, carried into.
     expect(addr([0xff, 0xff, 0x90, 0xff, 0x01], 1)).toEqual([0x00, 0x00, 0x90, 0x00, 0x02]);
     expect(addr([0x00, 0x00, 0x90, 0x00, 0xff], 0x10)).toEqual([0x10, 0x00, 0x90, 0x00, 0xff]);
+  });
+
+  it("carries into the count byte only for an address without a count", () => {
+    expect(addr([0xff, 0xff, 0xc0, 0xff, 0x07], 1)).toEqual([0x00, 0x00, 0xc0, 0x00, 0x07]);
+    expect(addr([0xff, 0xff, 0xd0, 0xff, 0x07], 1)).toEqual([0x00, 0x00, 0xd0, 0x00, 0x07]);
+    expect(addr([0xff, 0xff, 0x90, 0xff, 0x07], 1)).toEqual([0x00, 0x00, 0x90, 0x00, 0x08]);
+  });
+
+  it("moves one address for a sector-address relocation, not the list after it", () => {
+    const d = new Uint8Array(S);
+    d.set([0x01, 0x00, 0xc0, 0x00, 0x01, 0x02, 0x00, 0xc0, 0x00, 0x01], 0);
+    applyRelocs(d, 0, [{ type: RELOC_LILOSADDR, sector: 0, sectorOffset: 0, bytes: 5 }], slice);
+    expect([d[0], d[5]]).toEqual([64, 2]);
   });
 
   it("ends a list at a CHS address (no linear flag) and at an empty one", () => {
@@ -134,5 +168,8 @@ describe("counting, short sectors and what a write touches", () => {
     expect(short({ sectorOffset: 1 })).toEqual({ ok: false, error: said.replace("%", "513") });
     expect(short({ bytes: 512 })).toEqual({ ok: false, error: said.replace("%", "512") });
     expect(short({ bytes: 511 })).toEqual({ ok: true, length: 2 * S - 1, applied: 1, ignored: 0 });
+    expect(short({ sector: 0, sectorOffset: 512 })).toEqual({ ok: false, error: said.replace("%", "512") });
+    // A relocation that starts before the write and ends inside it is cut too.
+    expect(applyRelocs(new Uint8Array(S), S, [{ type: RELOC_LILOSADDR, sector: 0, sectorOffset: 510, bytes: 5 }], slice)).toEqual({ ok: false, error: "relocation 0 (type 3, image bytes 510 to 515) is cut by a region boundary" });
   });
 });
