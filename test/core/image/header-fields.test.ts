@@ -81,6 +81,21 @@ describe("chunk header fields by version", () => {
     expect(r.ok && [r.value.regions.length, r.value.firstSector, r.value.lastSector]).toEqual([509, 0, 1017]);
   });
 
+  it("refuses a first region that starts before the chunk's first sector, and a version-1 chunk takes no range from its empty region area", () => {
+    const r = parseChunkHeader(area({ 0: V(3), 4: 100, 16: 4096, 20: 1, 24: 5, 28: 10, 36: 0, 40: 3 }), 0);
+    expect(r).toEqual({ ok: false, error: "chunk 0 at image byte 36: regions [0, 3) stray outside the chunk's sectors [5, 10)" });
+    const v1 = parseChunkHeader(area({ 0: V(1), 4: 100, 16: 4096, 20: 0, 24: 7, 28: 9 }), 0);
+    expect(v1.ok && [v1.value.firstSector, v1.value.lastSector]).toEqual([0, 0]);
+  });
+
+  it("writes relocations after the regions, field by field", () => {
+    const relocs = [{ type: 1, sector: 2, sectorOffset: 3, bytes: 4 }, { type: 5, sector: 6, sectorOffset: 7, bytes: 8 }];
+    const b = encodeChunkHeader({ compressedBytes: 100, chunkIndex: 0, firstSector: 0, lastSector: 10, regions: [{ startSector: 0, sectorCount: 10 }], relocs });
+    expect(Array.from(new Uint32Array(b.buffer.slice(44, 76)))).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    const r = parseChunkHeader(b, 0);
+    expect(r.ok && r.value.relocs).toEqual(relocs);
+  });
+
   it("refuses a region that runs past sector 2^32, and takes one that ends at it", () => {
     const region = (start: number, count: number) => parseChunkHeader(area({ 0: V(3), 4: 1_000_000, 16: 4096, 20: 1, 24: start, 28: 0xffff_ffff, 36: start, 40: count }), 0);
     expect(region(0xffff_fff0, 0x11)).toEqual({ ok: false, error: "chunk 0 at image byte 36: region 0 runs past sector 2^32" });
