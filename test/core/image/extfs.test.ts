@@ -222,6 +222,22 @@ describe("ext2/3/4 free-block maps", () => {
     expect(alloc(small([{ bitmapBlock: 0 }]))).toBe("group 0: block bitmap at block 0, outside the file system");
   });
 
+  it("keeps a run open across whole bytes of ones and closes it at a whole byte of zeros", () => {
+    const bit = (...on: number[]): boolean[] => Array.from({ length: 16 }, (_, k) => on.includes(k));
+    const run = (bits: boolean[]): ExtAllocation => alloc(small([{ bits }])) as ExtAllocation;
+    // Bit 7 then a byte of 0xff: one run of 9 blocks from block 1 + 7.
+    expect(run(bit(7, 8, 9, 10, 11, 12, 13, 14, 15)).inUse).toEqual([{ startSector: 0, sectorCount: 2 }, { startSector: 2 * 8, sectorCount: 2 * 9 }]);
+    // Bit 7 then a byte of zeros: a run of one block.
+    expect(run(bit(7)).inUse).toEqual([{ startSector: 0, sectorCount: 2 }, { startSector: 2 * 8, sectorCount: 2 }]);
+  });
+
+  it("takes the smallest file system (2 KiB, 2 blocks) and 64 KiB blocks, and reads all four bytes of a field", () => {
+    const tiny = makeFs({ blocks: 2, blocksPerGroup: 8, firstDataBlock: 0, groups: [{}] });
+    expect(typeof extAllocation(readerAt(tiny, 0), 0, 2048)).toBe("object");
+    expect(alloc({ logBlockSize: 6, blocks: 1, blocksPerGroup: 8, groups: [] })).toBe("group descriptors (32 bytes) run past the file system");
+    expect(alloc(small([{ bitmapBlock: 0x0100_0000 }]))).toBe("group 0: block bitmap at block 16777216, outside the file system");
+  });
+
   it(`refuses more than ${EXT_GROUPS_MAX} groups before reading their descriptors`, () => {
     const blocks = 8 * EXT_GROUPS_MAX + 1;
     const sb = makeFs({ blocks: 24, blocksPerGroup: 8, firstDataBlock: 0, groups: [] });
