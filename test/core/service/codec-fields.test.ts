@@ -179,4 +179,33 @@ describe("peer messages: layout and limits", () => {
     expect(decodePeerMessage(padded.subarray(2, 2 + hb.length))).toEqual({ ok: true, value: { type: "heartbeat", protocol: 3, node: 1, seq: 2, generation: 5 } });
     expect(peekProtocol(padded.subarray(2))).toEqual({ ok: true, value: 3 });
   });
+
+  it("takes protocol 0, the lowest", () => {
+    expect([...encodePeerMessage({ type: "notify", protocol: 0, generation: 1 }).subarray(0, 4)]).toEqual([0x53, 0x56, 0, 0]);
+  });
+});
+
+describe("control messages: the edges of the limits", () => {
+  /** Fields `{"s":"x…x"}` of exactly `bytes` bytes of JSON. */
+  const fieldsOf = (bytes: number): JsonObject => ({ s: "x".repeat(bytes - 8) });
+
+  it("encodes and decodes fields of exactly the 1 MiB limit, and refuses one byte more on either side", () => {
+    const at = encodeControl(okReply(fieldsOf(CONTROL_JSON_BYTES_MAX)));
+    expect(new DataView(at.buffer).getUint32(3)).toBe(CONTROL_JSON_BYTES_MAX);
+    expect(decodeControl(at)).toMatchObject({ ok: true });
+    expect(() => encodeControl(okReply(fieldsOf(CONTROL_JSON_BYTES_MAX + 1)))).toThrow(`control ok: fields take ${CONTROL_JSON_BYTES_MAX + 1} bytes, more than ${CONTROL_JSON_BYTES_MAX}`);
+    const over = raw(9, JSON.stringify(fieldsOf(CONTROL_JSON_BYTES_MAX + 1)));
+    expect(error(over)).toBe(`control ok: field length ${CONTROL_JSON_BYTES_MAX + 1} at byte 3 runs past the message (${over.length} bytes)`);
+  });
+
+  it("refuses a list where a string is expected, and a list inside a list of strings", () => {
+    expect(error(request("stage", { version: ["x"], tarball: "t", sha256: "s", offset: 0, total: 0 }))).toBe(`control stage: field version: expected a string of at most ${CONTROL_STRING_MAX} characters`);
+    expect(error(request("checksum", { files: [["a"]] }))).toBe("control checksum: field files: expected a list of strings");
+  });
+
+  it("refuses fields that are not UTF-8, even inside a string", () => {
+    const bytes = raw(9, '{"a":"_"}');
+    bytes[CONTROL_HEADER_BYTES + 6] = 0xff;
+    expect(error(bytes)).toBe("control ok: fields at byte 7 are not a JSON object");
+  });
 });
