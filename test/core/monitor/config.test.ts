@@ -168,6 +168,7 @@ describe("flap detection limits", () => {
     expect(check({ historyStates: 20.5 })).toMatch(/^historyStates: /);
     expect(check({ weightOldest: 0 })).toBe("weights: expected positive numbers, got 0 and 1.25");
     expect(check({ weightNewest: -1 })).toBe("weights: expected positive numbers, got 0.75 and -1");
+    expect(check({ weightNewest: 0 })).toBe("weights: expected positive numbers, got 0.75 and 0");
     expect(check({ weightNewest: NaN })).toMatch(/^weights: /);
     expect(check({ weightOldest: Infinity })).toMatch(/^weights: /);
     expect(check({ weightNewest: Infinity })).toMatch(/^weights: /);

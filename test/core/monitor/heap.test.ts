@@ -1,5 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { createRng } from "../../../core/engine/rng.js";
 import { EntryHeap } from "../../../core/monitor/heap.js";
 
 describe("EntryHeap", () => {
@@ -75,5 +76,48 @@ describe("EntryHeap: edges", () => {
     // Entry 1 sits at a's first place; b's first place holds entry 2.
     expect(() => b.remove(1)).toThrow("entry 1 is not in this heap");
     expect(a.size).toBe(1);
+  });
+});
+
+describe("EntryHeap against a sorted list", () => {
+  it("pops in (key, id) order through thousands of pushes, pops and removals with many equal keys", () => {
+    const rng = createRng(4);
+    const n = 64;
+    const pos = new Int32Array(n);
+    const heap = new EntryHeap(pos, n, 1);
+    const live = new Map<number, number>();
+    const order = (): number[] => [...live].sort((a, b) => a[1] - b[1] || a[0] - b[0]).map(([id]) => id);
+    for (let step = 0; step < 4_000; step++) {
+      const op = rng.int(3);
+      if (op === 0 && live.size < n) {
+        let id = rng.int(n);
+        while (live.has(id)) id = (id + 1) % n;
+        const key = rng.int(6);
+        heap.push(id, key);
+        live.set(id, key);
+      } else if (op === 1 && live.size > 0) {
+        const want = order()[0] as number;
+        if (heap.topKey() !== live.get(want)) expect.fail(`step ${step}: top key ${heap.topKey()}, expected ${live.get(want)}`);
+        const got = heap.pop();
+        if (got !== want) expect.fail(`step ${step}: popped ${got}, expected ${want}`);
+        live.delete(got);
+      } else if (op === 2 && live.size > 0) {
+        const ids = [...live.keys()];
+        const victim = ids[rng.int(ids.length)] as number;
+        heap.remove(victim);
+        live.delete(victim);
+      }
+      if (heap.size !== live.size) expect.fail(`step ${step}: size ${heap.size}, expected ${live.size}`);
+    }
+  });
+
+  it("holds no more than its limit from whatever start, growing to exactly the limit", () => {
+    const big = new EntryHeap(new Int32Array(8), 2);
+    big.push(0, 1);
+    big.push(1, 1);
+    expect(() => big.push(2, 1)).toThrow("heap full at its limit of 2 entries");
+    const odd = new EntryHeap(new Int32Array(8), 3, 2);
+    for (let id = 0; id < 3; id++) odd.push(id, id);
+    expect(() => odd.push(3, 0)).toThrow("heap full at its limit of 3 entries");
   });
 });
