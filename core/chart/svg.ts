@@ -39,7 +39,8 @@ export function decadeTicks(min: number, max: number): number[] {
 
 export function lineChart(title: string, xLabel: string, yLabel: string, series: readonly Series[], logX: boolean): string {
   const all = series.flatMap((s) => s.points);
-  const dataX = all.map((p) => p.x);
+  // No points at all (an empty store): the axes of a single point at the origin, not NaN.
+  const dataX = all.length > 0 ? all.map((p) => p.x) : [logX ? 1 : 0];
   // The axes run between round ticks that enclose the data: decades on a log axis, nice steps otherwise.
   const xTicks = logX ? decadeTicks(Math.min(...dataX), Math.max(...dataX)) : niceTicks(Math.min(...dataX), Math.max(...dataX), Y_TICKS_ABOUT);
   const yTicks = niceTicks(0, Math.max(...all.map((p) => p.y), 0), Y_TICKS_ABOUT);

@@ -39,5 +39,17 @@ describe("the planners' charts, for plans and for stored runs alike", () => {
     expect(svg).toContain("Frisbee: mean client runtime against clients");
     expect(legend(svg)).toEqual(["loss 0", "loss 0.01"]);
     expect(svg.match(/<circle /g)).toHaveLength(3);
+    expect(svg).toBe(
+      lineChart(
+        "Frisbee: mean client runtime against clients",
+        "clients",
+        "runtime (s)",
+        [
+          { label: "loss 0", points: [{ x: 1, y: 2 }, { x: 10, y: 3 }] },
+          { label: "loss 0.01", points: [{ x: 10, y: 4 }] },
+        ],
+        true,
+      ),
+    );
   });
 });
