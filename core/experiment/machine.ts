@@ -113,7 +113,8 @@ export class SwapMachine {
     this.spareNext = n;
     this.setup = new SetupPool(plan, rng.fork("setup"), {
       start: (_now, node, attempt) => this.send({ type: "setup", node, pnode: this.pnodeOf(node), attempt }),
-      abort: (_now, node) => this.send({ type: "abort", node, pnode: this.pnodeOf(node), why: "setup timed out or was stopped" }),
+      // Withdrawn from the pool: only fail() does that, as the whole swap fails.
+      abort: (_now, node, timedOut) => this.send({ type: "abort", node, pnode: this.pnodeOf(node), why: timedOut ? "setup timed out" : "the swap failed" }),
       tested: (_now, node, attempt, outcome) => this.emit("setup.tested", { node: this.name(node), attempt, outcome }),
       flapping: (_now, node, on, percent) => this.emit("setup.flapping", { node: this.name(node), flapping: on, percent: round3(percent) }),
     });
@@ -487,10 +488,10 @@ export class SwapMachine {
     this.replaceOrFail(now, node, `${step} failed ${attempt} time${attempt === 1 ? "" : "s"}: ${reason}`);
   }
 
-  /** The setup pool gave up on a node. */
-  private setupGaveUp(now: Micros, node: number, attempts: number): void {
+  /** The setup pool gave up on a node; a last attempt that timed out it has aborted already. */
+  private setupGaveUp(now: Micros, node: number, attempts: number, aborted: boolean): void {
     const reason = this.nodes.reasons.get(node) ?? "setup failed";
-    this.send({ type: "abort", node, pnode: this.pnodeOf(node), why: "setup failed" });
+    if (!aborted) this.send({ type: "abort", node, pnode: this.pnodeOf(node), why: "setup failed" });
     this.replaceOrFail(now, node, `setup failed ${attempts} times (${reason.replace(/^setup: /, "")})`);
   }
 
@@ -581,9 +582,11 @@ export class SwapMachine {
     if (ok) return this.release(now, node);
     this.nodes.reasons.set(node, `save: ${reason || "failed"}`);
     this.emit("node.step-failed", { node: this.name(node), pnode: this.pnodeOf(node), step: "save", attempt, reason: reason || "failed" });
+    // A save that timed out may still be running; any failed one is stopped, retried or not, so a
+    // late upload cannot change the disk state of a node that is kept or saved again.
+    this.send({ type: "abort", node, pnode: this.pnodeOf(node), why: `save ${reason || "failed"}` });
     if (attempt < this.plan.limits.loadAttemptsMax && this.failing === null) {
       this.retries.save++;
-      this.send({ type: "abort", node, pnode: this.pnodeOf(node), why: `save ${reason || "failed"}` });
       return this.save(now, node, attempt + 1);
     }
     this.keep(now, node, `save failed ${attempt} time${attempt === 1 ? "" : "s"}: ${reason || "failed"}`);
@@ -625,7 +628,8 @@ export class SwapMachine {
         this.enter(now, node, KEPT);
         continue;
       }
-      if (phase === LOADING || phase === BOOTING || phase === SETUP) this.send({ type: "abort", node, pnode: this.pnodeOf(node), why: "the swap failed" });
+      // A node in setup is aborted by the setup pool as its test is withdrawn (removeFromSetup), once.
+      if (phase === LOADING || phase === BOOTING) this.send({ type: "abort", node, pnode: this.pnodeOf(node), why: "the swap failed" });
       if (phase === LOADING || phase === WAITING) this.leaveImages(now, node);
       this.removeFromSetup(now, node);
       this.release(now, node);
@@ -670,7 +674,7 @@ export class SwapMachine {
       if (r.passed) this.nodeReady(now, r.node);
       else {
         this.nodes.entry[r.node] = -1;
-        this.setupGaveUp(now, r.node, r.attempts);
+        this.setupGaveUp(now, r.node, r.attempts, r.aborted);
       }
     }
   }

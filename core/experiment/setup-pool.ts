@@ -2,13 +2,14 @@ import type { Rng } from "../engine/rng.js";
 import type { Micros } from "../engine/time.js";
 import { backoff } from "../monitor/backoff.js";
 import { NAGIOS_FLAP } from "../monitor/flap.js";
-import { FLAP_START, FLAP_STOP_GONE, MOVE_RELEASE, Monitor, NO_POOL, OUTCOME_NAMES, OUTCOME_PASS, type MonitorPort } from "../monitor/monitor.js";
+import { FLAP_START, FLAP_STOP_GONE, MOVE_RELEASE, Monitor, NO_POOL, OUTCOME_NAMES, OUTCOME_PASS, OUTCOME_TIMEOUT, type MonitorPort } from "../monitor/monitor.js";
 import { setupPool } from "../monitor/pools.js";
 import type { SwapPlan } from "./plan.js";
 
 export interface SetupPoolPort {
   start(now: Micros, node: number, attempt: number): void;
-  abort(now: Micros, node: number): void;
+  /** Stop the node's setup: it ran past its time (`timedOut`), or it was withdrawn from the pool. */
+  abort(now: Micros, node: number, timedOut: boolean): void;
   tested(now: Micros, node: number, attempt: number, outcome: string): void;
   flapping(now: Micros, node: number, on: boolean, percent: number): void;
 }
@@ -19,6 +20,8 @@ export interface SetupResult {
   readonly entry: number;
   readonly passed: boolean;
   readonly attempts: number;
+  /** The last attempt timed out and the pool has aborted it already. */
+  readonly aborted: boolean;
 }
 
 /** The retry delay after failures doubles from the plan's first delay up to this. */
@@ -38,6 +41,8 @@ export class SetupPool {
   private readonly results: SetupResult[] = [];
   private readonly givenUp: number[] = [];
   private readonly attemptsMax: number;
+  /** Set while an entry is taken out: an abort then is a withdrawal, not a time-out. */
+  private withdrawing = false;
   readonly name: string;
   /** Failed setups that were tried again. */
   retried = 0;
@@ -92,7 +97,12 @@ export class SetupPool {
 
   remove(now: Micros, entry: number): void {
     if (!this.monitor.has(entry)) return;
-    this.monitor.remove(now, entry);
+    this.withdrawing = true;
+    try {
+      this.monitor.remove(now, entry);
+    } finally {
+      this.withdrawing = false;
+    }
     this.settle(now);
   }
 
@@ -123,7 +133,7 @@ export class SetupPool {
         this.attempts[entry] = attempt;
         this.port.start(now, node, attempt);
       },
-      abortTest: (now, _entry, node) => this.port.abort(now, node),
+      abortTest: (now, _entry, node) => this.port.abort(now, node, !this.withdrawing),
       tested: (now, entry, node, _pool, outcome) => {
         this.port.tested(now, node, this.attempts[entry] as number, OUTCOME_NAMES[outcome]);
         if (outcome === OUTCOME_PASS) return;
@@ -134,10 +144,10 @@ export class SetupPool {
           return;
         }
         this.givenUp.push(entry);
-        this.results.push({ node, entry, passed: false, attempts: failures });
+        this.results.push({ node, entry, passed: false, attempts: failures, aborted: outcome === OUTCOME_TIMEOUT });
       },
       moved: (_now, entry, node, _from, to, reason) => {
-        if (to === NO_POOL && reason === MOVE_RELEASE) this.results.push({ node, entry, passed: true, attempts: (this.failures[entry] as number) + 1 });
+        if (to === NO_POOL && reason === MOVE_RELEASE) this.results.push({ node, entry, passed: true, attempts: (this.failures[entry] as number) + 1, aborted: false });
       },
       flapChanged: (now, _entry, node, change, percent) => {
         if (change !== FLAP_STOP_GONE) this.port.flapping(now, node, change === FLAP_START, percent);

@@ -23,11 +23,6 @@ export interface Backoff {
 
 /** The longest delay any backoff may ask for: 30 days, so that a due time never overflows. */
 export const BACKOFF_CAP_US_MAX: Micros = 30 * US_PER_DAY;
-/**
- * Exponents beyond this are capped anyway. `factor ** n` may still overflow to Infinity (a factor
- * above about 2.03): the cap absorbs it, and a zero step never multiplies it (0 * Infinity is NaN).
- */
-const EXPONENT_MAX = 1_000;
 
 export const BACKOFF_SHAPES: readonly BackoffShape[] = ["constant", "additive", "quadratic", "exponential"];
 
@@ -66,7 +61,10 @@ export function backoffDelayUs(b: Backoff, count: number): Micros {
       growth = count * count;
       break;
     case "exponential":
-      growth = count === 0 ? 0 : b.factor ** Math.min(count - 1, EXPONENT_MAX);
+      // No cap on the exponent: a factor just above 1 needs thousands of counts to reach the cap.
+      // `factor ** n` may overflow to Infinity; the cap absorbs it, and a zero step never multiplies
+      // it (0 * Infinity is NaN). A factor of 1 never grows (1 ** Infinity would be NaN).
+      growth = count === 0 ? 0 : b.factor === 1 ? 1 : b.factor ** (count - 1);
       break;
   }
   const raw = b.stepUs === 0 ? b.baseUs : b.baseUs + b.stepUs * growth;

@@ -138,8 +138,34 @@ describe("the machine's default reasons and its own deadlines", () => {
     d.runTimersUntil(10 * SEC - 1);
     expect(d.take()).toEqual([]);
     d.runTimersUntil(10 * SEC);
-    expect(d.take()).toEqual([{ type: "abort", node: 0, pnode: 0, why: "setup timed out or was stopped" }]);
+    expect(d.take()).toEqual([{ type: "abort", node: 0, pnode: 0, why: "setup timed out" }]);
     expect(d.kinds("setup.tested")).toEqual([{ experiment: "exp1", node: "node0", attempt: 1, outcome: "timeout" }]);
+  });
+
+  it("a last setup attempt that times out is aborted once, then the node is given up", () => {
+    const d = new Driver("swapin", plan({ nodes: 1, syncServer: null, limits: { setupTimeoutUs: 10 * SEC, setupAttemptsMax: 1 } }));
+    d.machine.start(0);
+    d.succeed(d.succeed(d.succeed(d.take())));
+    d.runTimersUntil(10 * SEC);
+    // The pool aborted the test as it timed out; giving the node up must not abort it a second time.
+    expect(d.take()).toEqual([{ type: "abort", node: 0, pnode: 0, why: "setup timed out" }, { type: "release", node: 0, pnode: 0 }]);
+    expect(d.kinds("swap.failing")).toEqual([{ experiment: "exp1", reason: "1/1 nodes failed: node0: setup failed 1 times (setup failed); no spare left" }]);
+  });
+
+  it("a swap-in failing while another node is in setup aborts that node once", () => {
+    const d = new Driver("swapin", plan({ nodes: 2, syncServer: null, limits: { bootAttemptsMax: 1 } }));
+    d.machine.start(0);
+    const boots = d.succeed(d.succeed(d.take()));
+    d.answer(boots[0]!, true);
+    expect(d.types(d.take())).toEqual(["setup:0@0"]);
+    d.answer(boots[1]!, false, "no console");
+    const out = d.take();
+    expect(out.filter((c) => c.type === "abort")).toEqual([
+      { type: "abort", node: 1, pnode: 1, why: "boot no console" },
+      { type: "abort", node: 0, pnode: 0, why: "the swap failed" },
+    ]);
+    expect(d.types(out)).toEqual(["abort:1@1", "abort:0@0", "release:0@0", "release:1@1"]);
+    expect(d.machine.setupFigures()).toMatchObject({ inFlight: 0, waiting: 0 });
   });
 
   it("starts the sync server when its own node boots, not another, and retries it when it does not answer in time", () => {
@@ -182,17 +208,17 @@ describe("the machine's default reasons and its own deadlines", () => {
     expect(d.kinds("swap.failing")).toEqual([{ experiment: "exp1", reason: "1/2 nodes failed: node1: load failed 1 time: bad; no spare left" }]);
   });
 
-  it("stopped during setup, the node in setup is aborted", () => {
+  it("stopped during setup, the node in setup is aborted once", () => {
     const d = new Driver("swapin", plan({ nodes: 1, syncServer: null }));
     d.machine.start(0);
     d.succeed(d.succeed(d.succeed(d.take())));
     d.machine.cancel(1 * SEC, "stop");
-    const out = d.take();
-    // The setup pool withdraws its test too (and says so with its own abort): nothing is left running.
-    expect(out[0]).toEqual({ type: "abort", node: 0, pnode: 0, why: "the swap failed" });
-    expect(out).toContainEqual({ type: "abort", node: 0, pnode: 0, why: "setup timed out or was stopped" });
+    // The setup pool withdraws its test and aborts it, once: nothing is left running.
+    expect(d.take()).toEqual([
+      { type: "abort", node: 0, pnode: 0, why: "the swap failed" },
+      { type: "release", node: 0, pnode: 0 },
+    ]);
     expect(d.machine.setupFigures()).toMatchObject({ inFlight: 0, waiting: 0 });
-    expect(out.at(-1)).toEqual({ type: "release", node: 0, pnode: 0 });
   });
 });
 
@@ -265,7 +291,8 @@ describe("more of the swap's rules", () => {
     expect(d.machine.view(0).phase).toBe("kept");
     d.take();
     d.machine.saveDone(0, 1, 1, false, "");
-    expect(d.take()).toEqual([]);
+    // Stopped like any failed save, and not tried again.
+    expect(d.take()).toEqual([{ type: "abort", node: 1, pnode: 1, why: "save failed" }]);
     expect(d.machine.view(1)).toMatchObject({ phase: "kept", reason: "save failed 1 time: failed" });
   });
 

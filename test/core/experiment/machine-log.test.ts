@@ -30,7 +30,11 @@ describe("a swap-out whose saves fail", () => {
     // A late answer for the first attempt changes nothing.
     d.machine.saveDone(d.now, 1, 1, true);
     d.runTimersUntil(100 * SEC);
-    expect(d.take()).toEqual([]);
+    // Both second saves time out: each is stopped before its node is kept, as a retried one is.
+    expect(d.take()).toEqual([
+      { type: "abort", node: 0, pnode: 0, why: "save save timed out" },
+      { type: "abort", node: 1, pnode: 1, why: "save save timed out" },
+    ]);
     const kept = "save failed 2 times: save timed out";
     expect(d.events).toEqual([
       e("swap.start", { kind: "swapout", nodes: 3, spares: 0 }),
@@ -50,6 +54,21 @@ describe("a swap-out whose saves fail", () => {
       e("swap.end", { kind: "swapout", ok: false, reason: `node0: ${kept}; the node is kept with its disk, swap out again to retry`, seconds: 52 }),
     ]);
     expect(d.machine.summary()).toMatchObject({ failed: 2, retries: { save: 2 }, milestones: { endSec: 52 } });
+  });
+
+  it("aborts a save that timed out on its last attempt before keeping the node, as it does before a retry", () => {
+    const d = new Driver("swapout", plan({ nodes: 1, syncServer: null, saveDiskState: true, limits: { loadAttemptsMax: 2, saveTimeoutUs: 50 * SEC } }));
+    d.machine.start(0);
+    expect(d.types(d.take())).toEqual(["save:0@0"]);
+    d.runTimersUntil(50 * SEC);
+    expect(d.types(d.take())).toEqual(["abort:0@0", "save:0@0"]);
+    d.runTimersUntil(100 * SEC);
+    expect(d.take()).toEqual([{ type: "abort", node: 0, pnode: 0, why: "save save timed out" }]);
+    expect(d.machine.view(0)).toMatchObject({ phase: "kept", reason: "save failed 2 times: save timed out" });
+    // The aborted save answering late changes nothing: the node stays kept.
+    d.machine.saveDone(101 * SEC, 0, 2, true);
+    expect(d.take()).toEqual([]);
+    expect(d.machine.view(0).phase).toBe("kept");
   });
 
   it("a save that fails on its last attempt keeps the node, naming the reason and the attempts", () => {

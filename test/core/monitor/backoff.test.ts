@@ -28,6 +28,21 @@ describe("backoff shapes", () => {
     expect(backoffDelayUs(b, 4_000_000_000)).toBe(7 * SEC);
   });
 
+  it("keeps growing past 1,000 counts with a factor just above 1, reaches its cap and stays there", () => {
+    // 1.01^999 x 1 s is about 5.8 h: an exponent stopped at 1,000 would hold it there, far below 30 days.
+    const b = backoff("exponential", { stepUs: SEC, factor: 1.01, capUs: 30 * 86_400 * SEC });
+    const counts = [999, 1_000, 1_001, 1_002, 1_200, 1_400, 1_499, 1_500, 1_501, 2_000, 65_535, 2 ** 31, Number.MAX_SAFE_INTEGER];
+    const delays = counts.map((n) => backoffDelayUs(b, n));
+    for (let i = 1; i < delays.length; i++) expect(delays[i]!).toBeGreaterThanOrEqual(delays[i - 1]!);
+    expect(delays[2]!).toBeGreaterThan(delays[1]!);
+    expect(backoffDelayUs(b, 1_499)).toBe(b.capUs);
+    expect(backoffDelayUs(b, 1_480)).toBeLessThan(b.capUs);
+    for (const n of counts.slice(7)) expect(backoffDelayUs(b, n)).toBe(b.capUs);
+    // A factor of 1 is a constant step, however large the count.
+    const flat = backoff("exponential", { baseUs: 3, stepUs: 5, factor: 1, capUs: 100 });
+    expect([1, 1_001, 2 ** 31, Infinity].map((n) => backoffDelayUs(flat, n))).toEqual([8, 8, 8, 8]);
+  });
+
   it("stays a whole number when the growth overflows and the step is zero (0 * Infinity)", () => {
     const b = backoff("exponential", { baseUs: 0, stepUs: 0, factor: 2.0335493465839125, capUs: 0 });
     expect(backoffDelayUs(b, 1001)).toBe(0);

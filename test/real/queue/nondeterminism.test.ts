@@ -1,14 +1,14 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { JOB_FORMAT, keys } from "../../../real/queue/job.js";
 import { buildVersion } from "../../../real/queue/version.js";
 import { recordFingerprint } from "../../../real/queue/worker.js";
-import { killChildren, testbed } from "../frisbee/support.js";
-import { redisSkipReason, startTestRedis, type TestRedis } from "../../support/redis.js";
+import { testbed } from "../frisbee/support.js";
+import { redisSkipReason } from "../../support/redis.js";
+import { useQueueRedis } from "./support.js";
 
 /**
  * Nondeterminism end to end: a seed that ran twice with two fingerprints reaches the sweep's report
@@ -26,18 +26,7 @@ interface SweepJson {
 }
 
 describe.skipIf(skip !== null)(`nondeterminism through Redis${skip === null ? "" : ` (skipped: ${skip})`}`, () => {
-  let redis: TestRedis;
-  let client: Redis;
-  beforeAll(async () => {
-    redis = await startTestRedis(6);
-    client = new Redis(redis.url, { maxRetriesPerRequest: null });
-  });
-  afterAll(async () => {
-    killChildren();
-    client?.disconnect();
-    await redis?.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const redis = useQueueRedis(6, dir);
 
   it("reports a seed whose two runs gave two fingerprints, naming both workers, and fails the sweep", async () => {
     const sweep = testbed(["sweep", RACE, "--seeds", "1..6", "--json", "--no-store", "--no-shrink", "--queue", redis.url], dir, 300_000);
@@ -45,10 +34,10 @@ describe.skipIf(skip !== null)(`nondeterminism through Redis${skip === null ? ""
     let run: string | undefined;
     while (run === undefined) {
       if (sweep.child.exitCode !== null) throw new Error(`the sweep exited: ${sweep.stderr()}`);
-      [run] = await client.smembers(keys.runs);
+      [run] = await redis.client.smembers(keys.runs);
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    await recordFingerprint(client, { format: JOB_FORMAT, version: buildVersion().id, run, key: "3", kind: "sweep-seed", payload: null }, PLANTED, "planted");
+    await recordFingerprint(redis.client, { format: JOB_FORMAT, version: buildVersion().id, run, key: "3", kind: "sweep-seed", payload: null }, PLANTED, "planted");
     const worker = testbed(["worker", "--queue", redis.url, "--concurrency", "1"], dir, 300_000);
     expect(await sweep.exited).toBe(1);
     const out = JSON.parse(sweep.stdout()) as SweepJson;

@@ -1,10 +1,9 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Queue } from "bullmq";
-import { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { parseQueueUrl } from "../../../real/queue/connection.js";
 import { JOB_FORMAT, KEY_PREFIX, keys } from "../../../real/queue/job.js";
 import { Submitter } from "../../../real/queue/submitter.js";
@@ -12,31 +11,21 @@ import { buildVersion } from "../../../real/queue/version.js";
 import { recordFingerprint, startWorker, type RunningWorker } from "../../../real/queue/worker.js";
 import { echoFingerprint } from "../../../scenarios/sweep/job-thread.js";
 import { createJobPool, jobHandler } from "../../../scenarios/sweep/jobs.js";
-import { killChildren, testbed, until } from "../frisbee/support.js";
-import { redisSkipReason, startTestRedis, type TestRedis } from "../../support/redis.js";
+import { testbed, until } from "../frisbee/support.js";
+import { redisSkipReason } from "../../support/redis.js";
+import { useQueueRedis } from "./support.js";
 
 const RACE = fileURLToPath(new URL("../../../scenarios/sweep/examples/idle-exit-race.json", import.meta.url));
 const skip = redisSkipReason();
 const dir = mkdtempSync(join(tmpdir(), "testbed-worker-"));
 
 describe.skipIf(skip !== null)(`queue workers${skip === null ? "" : ` (skipped: ${skip})`}`, () => {
-  let redis: TestRedis;
-  let client: Redis;
-  beforeAll(async () => {
-    redis = await startTestRedis(2);
-    client = new Redis(redis.url, { maxRetriesPerRequest: null });
-  });
-  afterAll(async () => {
-    killChildren();
-    client?.disconnect();
-    await redis?.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const redis = useQueueRedis(2, dir);
 
   it("refuses malformed jobs and jobs of another build with one clear line each, and runs the rest", async () => {
     const worker = testbed(["worker", "--queue", redis.url, "--concurrency", "1"], dir, 120_000);
     await until(() => worker.stdout().includes(" on redis://"), "the worker to connect", worker);
-    const queue = new Queue(keys.queue(buildVersion().id), { connection: client, prefix: KEY_PREFIX });
+    const queue = new Queue(keys.queue(buildVersion().id), { connection: redis.client, prefix: KEY_PREFIX });
     const envelope = (key: string, extra: object) => ({ format: JOB_FORMAT, version: buildVersion().id, run: "handmade", key, kind: "echo", payload: key, ...extra });
     await queue.add("x", "not an object", { jobId: "handmade-junk" });
     await queue.add("x", envelope("old", { version: "0.0.1+elsewhere" }), { jobId: "handmade-old" });
@@ -126,16 +115,16 @@ describe.skipIf(skip !== null)(`queue workers${skip === null ? "" : ` (skipped: 
     const submitter = await Submitter.open(parseQueueUrl(redis.url), buildVersion());
     try {
       const job = { format: JOB_FORMAT, version: buildVersion().id, run: submitter.run, key: "17", kind: "sweep-seed", payload: null } as const;
-      expect(await recordFingerprint(client, job, "aaaaaaaaaaaaaaaa", "w1")).toBe(false);
-      expect(await recordFingerprint(client, job, "aaaaaaaaaaaaaaaa", "w2")).toBe(false);
+      expect(await recordFingerprint(redis.client, job, "aaaaaaaaaaaaaaaa", "w1")).toBe(false);
+      expect(await recordFingerprint(redis.client, job, "aaaaaaaaaaaaaaaa", "w2")).toBe(false);
       expect(await submitter.nondeterminism()).toEqual([]);
-      expect(await recordFingerprint(client, job, "bbbbbbbbbbbbbbbb", "w3")).toBe(true);
+      expect(await recordFingerprint(redis.client, job, "bbbbbbbbbbbbbbbb", "w3")).toBe(true);
       const [found] = await submitter.nondeterminism();
       expect(found).toMatchObject({ key: "17", kind: "sweep-seed", fingerprints: ["aaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbb"] });
       expect(found!.workers[0]).toMatch(/\/w1$/);
       expect(found!.workers[1]).toMatch(/\/w3$/);
       await submitter.finish([]);
-      expect(await client.exists(keys.fingerprints(submitter.run), keys.nondeterminism(submitter.run))).toBe(0);
+      expect(await redis.client.exists(keys.fingerprints(submitter.run), keys.nondeterminism(submitter.run))).toBe(0);
     } finally {
       await submitter.close();
     }
