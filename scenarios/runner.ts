@@ -86,7 +86,8 @@ export function replayCommand(file: string, seed: number): string {
   return `testbed sim ${quoted} --seed ${seed}`;
 }
 
-function collectStats(built: BuiltWorld): Record<string, number> {
+/** The run's counters as a SimResult reports them (exported for tests that build their worlds themselves). */
+export function collectStats(built: BuiltWorld): Record<string, number> {
   const { network, hosts } = built.world;
   let sinkPackets = 0;
   let sinkLatencyUs = 0;

@@ -1,28 +1,42 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import type { Payload } from "../../core/engine/index.js";
 import { buildWorld, type BuiltWorld } from "../../scenarios/build.js";
-import { checkInvariants, INVARIANT_NAMES } from "../../scenarios/invariants.js";
-import { runScenario } from "../../scenarios/runner.js";
+import { checkInvariants, INVARIANT_NAMES, type InvariantResult } from "../../scenarios/invariants.js";
+import { collectStats, runScenario } from "../../scenarios/runner.js";
 import type { Scenario } from "../../scenarios/schema.js";
 import type { LossModel } from "../../sim/loss.js";
-import { parse, smallScenario } from "./support.js";
+import { once, parse, smallScenario, Tampering } from "./support.js";
 
 const SEED = 11;
 /** Host ids in smallScenario: 0 is the server, 1..4 are client0..client3; clients 0 and 1 are cut off. */
 const CLIENT3 = 4;
 
+/** The honest run, built by the first test that asks (see once); tests that change it undo it after. */
+const honest = once(() => {
+  const scenario = parse(smallScenario());
+  const built = buildWorld(scenario, SEED);
+  built.world.engine.run({ untilUs: scenario.durationUs });
+  return { scenario, built };
+});
+/** Judged afresh in each test, as runScenario judges it. */
+const invariants = () => checkInvariants(honest().scenario, honest().built);
+const tampering = new Tampering();
+afterEach(() => tampering.undo());
+
+const verdicts = (results: InvariantResult[]) => ({ results, failing: results.filter((r) => !r.ok).map((r) => r.name) });
+
 /** Builds the scenario, lets `breakWorld` tamper with it, runs it to the end, and checks it. */
-function runBroken(
-  scenario: Scenario,
-  breakWorld: (built: BuiltWorld) => void,
-  afterRun: (built: BuiltWorld) => void = () => undefined,
-) {
+function runBroken(scenario: Scenario, breakWorld: (built: BuiltWorld) => void) {
   const built = buildWorld(scenario, SEED);
   breakWorld(built);
   built.world.engine.run({ untilUs: scenario.durationUs });
-  afterRun(built);
-  const results = checkInvariants(scenario, built);
-  return { built, results, failing: results.filter((r) => !r.ok).map((r) => r.name) };
+  return verdicts(checkInvariants(scenario, built));
+}
+
+/** The honest run with its outcome changed by `change` (through `tampering`), checked. */
+function afterHonestRun(change: (built: BuiltWorld) => void) {
+  change(honest().built);
+  return verdicts(invariants());
 }
 
 function detailOf(results: readonly { name: string; detail: string }[], name: string): string {
@@ -30,24 +44,22 @@ function detailOf(results: readonly { name: string; detail: string }[], name: st
 }
 
 describe("invariants on an honest world", () => {
-  const scenario = parse(smallScenario());
-  const { result } = runScenario(scenario, { seed: SEED });
-
   // Frisbee's and sync's invariants apply only where a scenario runs them (see their own tests).
   const WORLD_INVARIANTS = INVARIANT_NAMES.filter((name) => !name.startsWith("frisbee-") && !name.startsWith("sync-"));
 
   it("checks every world invariant for a scenario with traffic and a partition", () => {
-    expect(result.invariants.map((i) => i.name)).toEqual(WORLD_INVARIANTS);
+    expect(invariants().map((i) => i.name)).toEqual(WORLD_INVARIANTS);
   });
 
   it.each(WORLD_INVARIANTS)("holds %s", (name) => {
-    expect(result.invariants.find((i) => i.name === name)).toEqual({ name, ok: true, detail: "held" });
+    expect(invariants().find((i) => i.name === name)).toEqual({ name, ok: true, detail: "held" });
   });
 
   it("carries enough traffic for the loss and partition checks to mean something", () => {
-    expect(result.stats["partitionDrops"]).toBeGreaterThan(0);
-    expect(result.stats["lostDownlink"]).toBeGreaterThan(0);
-    expect(result.stats["sinkPackets"]).toBeGreaterThan(10_000);
+    const stats = collectStats(honest().built);
+    expect(stats["partitionDrops"]).toBeGreaterThan(0);
+    expect(stats["lostDownlink"]).toBeGreaterThan(0);
+    expect(stats["sinkPackets"]).toBeGreaterThan(10_000);
   });
 
   it("leaves out the partition invariants when there is no partition", () => {
@@ -108,8 +120,9 @@ describe("invariants on a world broken on purpose", () => {
   });
 
   it("fails packet-conservation and sinks-match-network when the network claims a delivery that never happened", () => {
-    const { failing, results } = runBroken(scenario, () => undefined, (built) => {
-      built.world.network.stats.delivered++;
+    const { failing, results } = afterHonestRun((built) => {
+      const { stats } = built.world.network;
+      tampering.set(stats, "delivered", stats.delivered + 1);
     });
     expect(failing).toEqual(["packet-conservation", "sinks-match-network"]);
     expect(detailOf(results, "packet-conservation")).toMatch(/^switch forwarded \d+ copies but downlinks account for \d+$/);
@@ -117,26 +130,27 @@ describe("invariants on a world broken on purpose", () => {
   });
 
   it("fails packet-conservation when a link's own counters disagree with the network's", () => {
-    const { failing, results } = runBroken(scenario, () => undefined, (built) => {
-      built.world.network.downlinks[CLIENT3]!.stats.lost++;
+    const { failing, results } = afterHonestRun((built) => {
+      const { stats } = built.world.network.downlinks[CLIENT3]!;
+      tampering.set(stats, "lost", stats.lost + 1);
     });
     expect(failing).toEqual(["packet-conservation"]);
     expect(detailOf(results, "packet-conservation")).toMatch(/^downlink losses: links count \d+, network counts \d+$/);
   });
 
   it("fails sinks-match-network when a receiver got more of a flow than its source sent", () => {
-    const { failing, results } = runBroken(scenario, () => undefined, (built) => {
+    const { failing, results } = afterHonestRun((built) => {
       const server = built.sources.find((s) => s.host === 0)!;
-      server.source.stats.sent[0] = 10;
+      tampering.set(server.source.stats.sent, 0, 10);
     });
     expect(failing).toEqual(["sinks-match-network"]);
     expect(detailOf(results, "sinks-match-network")).toMatch(/^a receiver of flow 0 got \d+ packets, only 10 were sent$/);
   });
 
   it("fails queue-bounded when a link queued more than its limit", () => {
-    const { failing, results } = runBroken(scenario, () => undefined, (built) => {
+    const { failing, results } = afterHonestRun((built) => {
       const link = built.world.network.downlinks[CLIENT3]!;
-      link.spec = { ...link.spec, queueBytesMax: 100 };
+      tampering.set(link, "spec", { ...link.spec, queueBytesMax: 100 });
     });
     expect(failing).toEqual(["queue-bounded"]);
     expect(detailOf(results, "queue-bounded")).toMatch(/^client3\.down queued \d+ bytes, limit 100$/);

@@ -47,3 +47,35 @@ export function errorOfText(text: string): string {
   }
   throw new Error("expected the scenario to be refused, but it parsed");
 }
+
+/**
+ * A value made on first use, inside the test that first asks for it, and shared by the file's
+ * later tests. The simulated worlds of these tests are built this way rather than at import or
+ * in a describe's body: a mutation run (npm run mutate) counts code that runs outside a test as
+ * "static" and cannot attribute it to the tests that check it. The world building runs no
+ * invariant code; each test calls the invariants itself, so each is seen to reach them.
+ */
+export function once<T>(make: () => T): () => T {
+  let made: { value: T } | null = null;
+  return () => (made ??= { value: make() }).value;
+}
+
+/**
+ * Changes a test makes to a world it shares with other tests, each undone after the test
+ * (`afterEach(() => tampering.undo())`), last first, so every test sees the honest world.
+ */
+export class Tampering {
+  private readonly undos: (() => void)[] = [];
+
+  set<T extends object, K extends keyof T>(target: T, key: K, value: T[K]): void {
+    const before = target[key];
+    this.undos.push(() => {
+      target[key] = before;
+    });
+    target[key] = value;
+  }
+
+  undo(): void {
+    for (let undo = this.undos.pop(); undo !== undefined; undo = this.undos.pop()) undo();
+  }
+}
