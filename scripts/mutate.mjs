@@ -38,7 +38,10 @@ export const PARTS = [
   {
     name: "scenarios/invariants",
     mutate: ["scenarios/invariants.ts", "scenarios/*/invariants.ts"],
-    tests: ["test/scenarios/invariants.test.ts", "test/scenarios/frisbee.test.ts", "test/scenarios/sync.test.ts", "test/scenarios/frisbee-invariants.test.ts"],
+    tests: [
+      "test/scenarios/invariant-ledgers.test.ts", "test/scenarios/invariants.test.ts", "test/scenarios/frisbee.test.ts",
+      "test/scenarios/sync.test.ts", "test/scenarios/frisbee-invariants.test.ts",
+    ],
   },
   // The image readers and writers (chunks, headers, compressor, writer, create, reload, signature,
   // delta, identity, allocation), with the tests that call them in-process. Left out: the
