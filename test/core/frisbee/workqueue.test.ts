@@ -147,6 +147,67 @@ describe("WorkQueue", () => {
     expect(queue.work.chunk).toBe(-1);
   });
 
+  it("has no work in flight before anything is taken", () => {
+    expect(new WorkQueue(10).work).toEqual({ chunk: -1, block: 0, count: 0 });
+  });
+
+  it("drops a request for no blocks, queueing nothing", () => {
+    const queue = new WorkQueue(10);
+    expect(queue.enqueue(2, new BlockBitmap())).toBe("dropped");
+    expect(queue.length).toBe(0);
+    expect(queue.dequeue()).toBe(false);
+  });
+
+  it("queues a whole-chunk request for the chunk in flight as a partial run (only a whole chunk in flight drops it)", () => {
+    const queue = new WorkQueue(10);
+    const map = blocks(0, 10);
+    map.setRange(50, 10);
+    queue.enqueue(3, map);
+    queue.dequeue(); // 3:0+10 in flight, 50..59 still at the head
+    expect(queue.enqueue(3, BlockBitmap.full())).toBe("queued");
+    expect(drain(queue)).toEqual(["3:50+10", "3:0+1024"]);
+  });
+
+  it("still merges into a chunk's newer item after the older one at the head is used up", () => {
+    const queue = new WorkQueue(10);
+    const map = blocks(0, 10);
+    map.setRange(50, 10);
+    queue.enqueue(3, map);
+    queue.dequeue();
+    expect(queue.enqueue(3, blocks(5, 1))).toBe("queued"); // reaches back: a second item for chunk 3
+    expect(queue.dequeue()).toBe(true); // 3:50+10: the head item is used up and leaves
+    expect(queue.enqueue(3, blocks(80, 1))).toBe("merged");
+    expect(queue.length).toBe(1);
+    expect(drain(queue)).toEqual(["3:5+1", "3:80+1"]);
+  });
+
+  it("queues a whole-chunk request for another chunk while a whole chunk is in flight", () => {
+    const queue = new WorkQueue(10);
+    queue.enqueue(1, BlockBitmap.full());
+    queue.dequeue(); // chunk 1 whole in flight
+    expect(queue.enqueue(2, BlockBitmap.full())).toBe("queued");
+    expect(drain(queue)).toEqual(["2:0+1024"]);
+  });
+
+  it("merges into the head a request for it below the end of a run in flight of another chunk", () => {
+    const queue = new WorkQueue(10);
+    queue.enqueue(1, blocks(0, 10));
+    queue.enqueue(2, blocks(0, 3));
+    queue.dequeue(); // 1:0+10 in flight, chunk 2 at the head
+    expect(queue.enqueue(2, blocks(5, 2))).toBe("merged");
+    expect(queue.length).toBe(1);
+    expect(drain(queue)).toEqual(["2:0+3", "2:5+2"]);
+  });
+
+  it("takes a head wanting only block 0, or only the last block, for the chunk model as a span of one", () => {
+    for (const b of [0, CHUNK_BLOCKS - 1]) {
+      const queue = new WorkQueue(10);
+      queue.enqueue(6, blocks(b, 1));
+      expect(queue.dequeueAll()?.blocks.count).toBe(1);
+      expect(queue.work).toEqual({ chunk: 6, block: b, count: 1 });
+    }
+  });
+
   describe("against a reference model of the original's rules", () => {
     interface ModelItem {
       chunk: number;
