@@ -6,7 +6,7 @@ import { plan, SEC } from "./support.js";
 type Call = [string, number, number, ...unknown[]];
 
 /** A setup pool whose port records every call; tests answer the setups by hand. */
-function pool(limits: Parameters<typeof plan>[0]["limits"] = {}, experiment = "exp1") {
+function pool(limits: NonNullable<Parameters<typeof plan>[0]>["limits"] = {}, experiment = "exp1") {
   const calls: Call[] = [];
   const port: SetupPoolPort = {
     start: (now, node, attempt) => calls.push(["start", now, node, attempt]),
