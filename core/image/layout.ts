@@ -1,6 +1,6 @@
 import { SECTOR_BYTES, type Region } from "./format.js";
 import { extAllocation, hasExtMagic, type DiskReader, type ExtKind } from "./extfs.js";
-import { normalize, pushRange, subtract, totalSectors } from "./ranges.js";
+import { normalize, pushRange, subtract } from "./ranges.js";
 
 /**
  * How a disk is laid out, for file-system-aware images: a bare ext2/3/4 file system, or an MBR or
@@ -124,7 +124,9 @@ export function readPartitionTable(reader: DiskReader, diskSectors: number): Tab
     if (e === null) continue;
     if (MBR_EXTENDED.has(e.typeByte)) {
       const logical = readLogical(reader, e.startSector, e.sectorCount, diskSectors);
-      if (typeof logical === "string") return { table: "mbr", partitions, problem: logical };
+      // The primaries before a broken chain are kept, but checked like any table: diskLayout
+      // probes each, so one past the disk's end would be read there.
+      if (typeof logical === "string") return checked({ table: "mbr", partitions, problem: logical }, diskSectors);
       partitions.push(...logical);
     } else partitions.push({ index: i + 1, startSector: e.startSector, sectorCount: e.sectorCount, type: `0x${e.typeByte.toString(16).padStart(2, "0")}` });
   }
@@ -199,9 +201,4 @@ function checked(t: TableResult, diskSectors: number): TableResult {
     if (prev !== undefined && prev.startSector + prev.sectorCount > p.startSector) return { table: t.table, partitions: [], problem: `partitions ${prev.index} and ${p.index} overlap: raw, all-zero blocks skipped` };
   }
   return { ...t, partitions: sorted };
-}
-
-/** Sectors a layout knows to be in use, for reports. */
-export function fsInUseSectors(layout: DiskLayout): number {
-  return totalSectors(layout.fsInUse);
 }
