@@ -225,7 +225,9 @@ export class SignatureBuilder {
 
   /** A piece of `pieces`, with the full digest of its bytes by this signature's hash type (kept to the entry's 20 bytes). */
   add(chunk: number, piece: { startSector: number; sectorCount: number }, digest: Uint8Array): void {
-    if (this.entries.length > 0 && piece.startSector < this.entries[this.entries.length - 1]!.startSector) throw new Error("SignatureBuilder.add: pieces out of order");
+    // Apart as well as in order: decodeSignature refuses a file with a piece repeated or overlapping.
+    const last = this.entries[this.entries.length - 1];
+    if (last !== undefined && piece.startSector < last.startSector + last.sectorCount) throw new Error("SignatureBuilder.add: pieces out of order or overlapping");
     const hash = new Uint8Array(SIG_HASH_BYTES);
     hash.set(digest.subarray(0, SIG_HASH_BYTES));
     this.entries.push({ startSector: piece.startSector, sectorCount: piece.sectorCount, chunk, spansChunks: false, hash });
