@@ -12,7 +12,8 @@ const baseId = new Uint8Array(16).fill(0xb5);
 
 /** A chunk header as parsed from bytes: version 4 with `iv`, or version 3 (no v4 fields). */
 function chunkWith(iv: Uint8Array | undefined, version = 4): ChunkHeader {
-  const area = encodeChunkHeader({ compressedBytes: 10, chunkIndex: 0, firstSector: 0, lastSector: 8, regions: [{ startSector: 0, sectorCount: 8 }], version, v4: version === 4 ? { csumType: CSUM_SHA1, imageId: baseId, ...(iv === undefined ? {} : { iv }) } : undefined });
+  const fields = { compressedBytes: 10, chunkIndex: 0, firstSector: 0, lastSector: 8, regions: [{ startSector: 0, sectorCount: 8 }], version };
+  const area = encodeChunkHeader(version === 4 ? { ...fields, v4: { csumType: CSUM_SHA1, imageId: baseId, ...(iv === undefined ? {} : { iv }) } } : fields);
   const h = parseChunkHeader(area, 0);
   if (!h.ok) throw new Error(h.error);
   return h.value;
