@@ -15,7 +15,10 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function testbed(...args: string[]) {
   const r = spawnSync(process.execPath, [CLI, ...args], { cwd: dir, encoding: "utf8", timeout: 300_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  // What a failed check prints: the command, and how it ended when it did not exit by itself (a
+  // signal, a spawn error such as ENOBUFS when output passes spawnSync's buffer, the timeout).
+  const how = `testbed ${args.join(" ")}: status ${r.status}, signal ${r.signal}${r.error ? `, ${r.error.message}` : ""}; stderr: ${r.stderr.slice(-400)}`;
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr, how };
 }
 
 /** Runs a replay line as a shell would read it, with `testbed` meaning this build. */
@@ -24,9 +27,9 @@ function replay(line: string, ...extra: string[]) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-function expectOneLineError(r: { code: number | null; stderr: string }, code: number, pattern: RegExp) {
-  expect(r.code).toBe(code);
-  expect(r.stderr.trimEnd().split("\n")).toHaveLength(1);
+function expectOneLineError(r: { code: number | null; stderr: string; how?: string }, code: number, pattern: RegExp) {
+  expect(r.code, r.how).toBe(code);
+  expect(r.stderr.trimEnd().split("\n"), r.how).toHaveLength(1);
   expect(r.stderr.trimEnd()).toMatch(pattern);
 }
 
