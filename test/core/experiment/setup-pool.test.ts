@@ -98,6 +98,9 @@ describe("SetupPool: an experiment's setups on the node monitor's machine", () =
       ["tested", 30 * SEC, 0, 1, "timeout"],
     ]);
     expect(setup.takeResult()).toEqual({ node: 0, entry, passed: false, attempts: 1, aborted: true });
+    // Given up inside the monitor's own poll, it is removed in that same call: nothing waits for a retry.
+    expect(setup.waiting).toBe(0);
+    expect(setup.inFlight).toBe(0);
   });
 
   it("a node withdrawn during its setup is aborted as a withdrawal, not a time-out, and gives no result", () => {
