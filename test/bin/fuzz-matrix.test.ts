@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAgent, type RunningAgent } from "../../real/agent/daemon.js";
 import { createImage, nodeEngine, writeDiskLikeFile } from "../../real/image/index.js";
 import { openExperimentStore } from "../../real/store/index.js";
+import { runTestbed } from "../support/run.js";
 import { CLI, ROOT, snapshot, type Ran } from "./support.js";
 
 /*
@@ -63,8 +64,8 @@ beforeAll(async () => {
   // A base image of two chunks, its disk and its signature, for the delta commands.
   cpSync(join(ROOT, "test/fixtures/emulab/disk-4mib.ndz"), at("base.ndz"));
   for (const args of [["image", "unzip", "base.ndz", "base.raw"], ["image", "sig", "base.ndz", "-o", "base.sig"]]) {
-    const r = spawnSync(process.execPath, [CLI, ...args], { cwd: template, encoding: "utf8" });
-    if (r.status !== 0) throw new Error(`fixture: testbed ${args.join(" ")}: ${r.stderr}`);
+    const r = await runTestbed(args, { cwd: template });
+    if (r.code !== 0) throw new Error(`fixture: testbed ${args.join(" ")}: ${r.stderr}`);
   }
   // An image cut short mid-chunk (a copy that stopped part way): every reader must refuse it.
   const image = readFileSync(at("base.ndz"));

@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -7,6 +7,7 @@ import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import { writeDiskLikeFile } from "../../real/image/index.js";
 import { CLI, type Ran } from "./support.js";
+import { runTestbed } from "../support/run.js";
 
 /*
  * Issue 19's property: SIGINT or SIGTERM at a random moment of a long command leaves every input
@@ -24,9 +25,9 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 const sha = (path: string): string => createHash("sha256").update(readFileSync(path)).digest("hex");
 
-function testbed(cwd: string, ...args: string[]): Ran {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: "utf8", timeout: 300_000 });
-  return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+/** Runs the CLI without blocking the event loop (test/support/run.ts). */
+function testbed(cwd: string, ...args: string[]) {
+  return runTestbed([...args], { cwd, timeoutMs: 300_000 });
 }
 
 /** A command to interrupt: what it reads, what it writes, and how to tell a whole output. */
@@ -37,9 +38,9 @@ interface Kind {
   /** Makes the inputs in `dir`. */
   setup(dir: string, sizeBytes: number, seed: number): Promise<void>;
   /** A failure message if what is under the output's name is not whole (it exists). */
-  whole(dir: string): string | null;
+  whole(dir: string): string | null | Promise<string | null>;
   /** A failure message if the command's other records do not go with its output (rows stored without the chart, or some of them). */
-  records?(dir: string, outputPresent: boolean): string | null;
+  records?(dir: string, outputPresent: boolean): Promise<string | null>;
 }
 
 const sameAsDisk = (dir: string, path: string): string | null => (sha(join(dir, path)) === sha(join(dir, "disk.raw")) ? null : `${path} differs from disk.raw`);
@@ -50,9 +51,9 @@ const KINDS: Record<string, Kind> = {
     output: "out.ndz",
     args: ["image", "create", "disk.raw", "out.ndz", "-z", "9", "-j", "1"],
     setup: (dir, size, seed) => writeDiskLikeFile(join(dir, "disk.raw"), size, seed),
-    whole(dir) {
+    async whole(dir) {
       // Accepted by image info is not enough (a cut image is accepted): it must restore the disk.
-      const r = testbed(dir, "image", "unzip", "out.ndz", "check.raw");
+      const r = await testbed(dir, "image", "unzip", "out.ndz", "check.raw");
       if (r.code !== 0) return `out.ndz does not unzip: ${r.stderr}`;
       const differs = sameAsDisk(dir, "check.raw");
       rmSync(join(dir, "check.raw"));
@@ -65,7 +66,7 @@ const KINDS: Record<string, Kind> = {
     args: ["image", "unzip", "in.ndz", "out.raw"],
     async setup(dir, size, seed) {
       await writeDiskLikeFile(join(dir, "disk.raw"), size, seed);
-      const r = testbed(dir, "image", "create", "disk.raw", "in.ndz", "-z", "1");
+      const r = await testbed(dir, "image", "create", "disk.raw", "in.ndz", "-z", "1");
       if (r.code !== 0) throw new Error(`setup: image create: ${r.stderr}`);
     },
     whole: (dir) => sameAsDisk(dir, "out.raw"),
@@ -77,18 +78,18 @@ const KINDS: Record<string, Kind> = {
     async setup(dir, size, seed) {
       await writeDiskLikeFile(join(dir, "disk.raw"), size, seed);
       for (const args of [["image", "create", "disk.raw", "base.ndz", "-z", "1"], ["image", "sig", "base.ndz", "-o", "base.sig"]]) {
-        const r = testbed(dir, ...args);
+        const r = await testbed(dir, ...args);
         if (r.code !== 0) throw new Error(`setup: ${args.join(" ")}: ${r.stderr}`);
       }
       // The disk changes after its image was made; an uninterrupted delta of it is the reference.
       await writeDiskLikeFile(join(dir, "disk.raw"), size, seed + 1);
-      const r = testbed(dir, "image", "delta", "--base", "base.sig", "disk.raw", "ref.ndz", "-z", "1");
+      const r = await testbed(dir, "image", "delta", "--base", "base.sig", "disk.raw", "ref.ndz", "-z", "1");
       if (r.code !== 0) throw new Error(`setup: image delta: ${r.stderr}`);
     },
-    whole(dir) {
+    async whole(dir) {
       // Laid over its base, the delta must restore what the reference delta restores.
       for (const [delta, out] of [["out.ndz", "check.raw"], ["ref.ndz", "ref.raw"]] as const) {
-        const r = testbed(dir, "image", "unzip", "base.ndz", delta, out);
+        const r = await testbed(dir, "image", "unzip", "base.ndz", delta, out);
         if (r.code !== 0) return `base.ndz + ${delta} does not unzip: ${r.stderr}`;
       }
       const same = sha(join(dir, "check.raw")) === sha(join(dir, "ref.raw"));
@@ -104,10 +105,10 @@ const KINDS: Record<string, Kind> = {
     args: ["plan", "frisbee", "--clients", "1,2,4,8", "--image-mib", "8", "--data-mib", "24", "--runs", "2", "--db", "plan.db", "--svg", "plan.svg"],
     setup: async () => {},
     whole: (dir) => (readFileSync(join(dir, "plan.svg"), "utf8").trimEnd().endsWith("</svg>") ? null : "plan.svg is cut short"),
-    records(dir, outputPresent) {
+    async records(dir, outputPresent) {
       // The rows land with the chart, all of them, or none do.
       if (!existsSync(join(dir, "plan.db"))) return outputPresent ? "plan.svg written but no store" : null;
-      const r = testbed(dir, "runs", "--db", "plan.db", "--json", "--limit", "100");
+      const r = await testbed(dir, "runs", "--db", "plan.db", "--json", "--limit", "100");
       if (r.code !== 0) return `runs --db plan.db: ${r.stderr}`;
       const stored = (JSON.parse(r.stdout) as { runs: unknown[] }).runs.length;
       const expected = outputPresent ? PLAN_RUNS : 0;
@@ -175,8 +176,8 @@ describe("a random SIGINT or SIGTERM during image create, image unzip, image del
           const present = existsSync(join(dir, kind.output));
           if (finished) expect(present, `${what}: finished without its output`).toBe(true);
           // Stopped after its output was put in place (a late signal) is fine: the output is whole.
-          if (present) expect(kind.whole(dir), what).toBeNull();
-          expect(kind.records?.(dir, present) ?? null, what).toBeNull();
+          if (present) expect(await kind.whole(dir), what).toBeNull();
+          expect((await kind.records?.(dir, present)) ?? null, what).toBeNull();
           rmSync(dir, { recursive: true, force: true });
         },
       ),

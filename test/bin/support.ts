@@ -1,9 +1,10 @@
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { expect } from "vitest";
+import { runTestbed } from "../support/run.js";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 export const CLI = join(ROOT, "dist/bin/testbed.js");
@@ -15,10 +16,9 @@ export interface Ran {
   stderr: string;
 }
 
-/** Runs the compiled testbed in `cwd` and waits for it. */
-export function testbedIn(cwd: string, ...args: string[]): Ran {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: "utf8", timeout: 120_000 });
-  return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+/** Runs the compiled testbed in `cwd` and waits for it, without blocking the event loop (test/support/run.ts). */
+export function testbedIn(cwd: string, ...args: string[]): Promise<Ran> {
+  return runTestbed(args, { cwd, timeoutMs: 120_000 });
 }
 
 /** A testbed process left running: its output so far, a wait for a line, and its end. */

@@ -1,18 +1,14 @@
-import { spawnSync } from "node:child_process";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { runTestbed } from "../support/run.js";
 
-const CLI = join(fileURLToPath(new URL("../..", import.meta.url)), "dist/bin/testbed.js");
-
+/** Runs the CLI without blocking the event loop (test/support/run.ts). */
 function testbed(...args: string[]) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", timeout: 300_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  return runTestbed([...args], { timeoutMs: 300_000 });
 }
 
 describe("testbed bench swap", () => {
-  it("prints the swap's wall time, memory, phase times, the chunk model's prediction and the baseline's figures", () => {
-    const r = testbed("bench", "swap", "--nodes", "60", "--baseline", "20", "--seed", "3", "--json");
+  it("prints the swap's wall time, memory, phase times, the chunk model's prediction and the baseline's figures", async () => {
+    const r = await testbed("bench", "swap", "--nodes", "60", "--baseline", "20", "--seed", "3", "--json");
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     const j = JSON.parse(r.stdout);
@@ -37,8 +33,8 @@ describe("testbed bench swap", () => {
     expect(j.cpuPerNodeRatio).toBeCloseTo(j.swap.cpuSeconds / 60 / (j.baseline.cpuSeconds / 20), 2);
   });
 
-  it("refuses a baseline larger than the swap, in one line, exit 2", () => {
-    const r = testbed("bench", "swap", "--nodes", "10", "--baseline", "20");
+  it("refuses a baseline larger than the swap, in one line, exit 2", async () => {
+    const r = await testbed("bench", "swap", "--nodes", "10", "--baseline", "20");
     expect(r.code).toBe(2);
     expect(r.stderr).toBe("testbed: --baseline: at most --nodes\n");
   });

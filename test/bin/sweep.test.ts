@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openStore } from "../../real/store/index.js";
+import { runTestbed } from "../support/run.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const CLI = join(ROOT, "dist/bin/testbed.js");
@@ -13,12 +14,13 @@ const VARIES = ["--vary", "frisbee.clients[1].at=0ms..1500ms", "--vary", "faults
 const dir = mkdtempSync(join(tmpdir(), "testbed-sweep-cli-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function testbed(...args: string[]) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: dir, encoding: "utf8", timeout: 300_000 });
+/** Runs the CLI without blocking the event loop (test/support/run.ts). */
+async function testbed(...args: string[]) {
   // What a failed check prints: the command, and how it ended when it did not exit by itself (a
-  // signal, a spawn error such as ENOBUFS when output passes spawnSync's buffer, the timeout).
-  const how = `testbed ${args.join(" ")}: status ${r.status}, signal ${r.signal}${r.error ? `, ${r.error.message}` : ""}; stderr: ${r.stderr.slice(-400)}`;
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr, how };
+  // signal, a spawn error, the timeout; run() puts a spawn error in stderr).
+  const r = await runTestbed([...args], { cwd: dir, timeoutMs: 300_000 });
+  const how = `testbed ${args.join(" ")}: status ${r.code}, signal ${r.signal}; stderr: ${r.stderr.slice(-400)}`;
+  return { ...r, how };
 }
 
 /** Runs a replay line as a shell would read it, with `testbed` meaning this build. */
@@ -43,14 +45,14 @@ interface SweepJson {
 describe("testbed sweep", () => {
   let whole: SweepJson;
   let wholeProgress: string;
-  beforeAll(() => {
-    const r = testbed("sweep", RACE, "--seeds", "1..90", ...VARIES, "--json", "--db", "whole.db", "--concurrency", "2");
+  beforeAll(async () => {
+    const r = await testbed("sweep", RACE, "--seeds", "1..90", ...VARIES, "--json", "--db", "whole.db", "--concurrency", "2");
     expect(r.code).toBe(1); // The scenario's seeded bug fails some seeds.
     whole = JSON.parse(r.stdout) as SweepJson;
     wholeProgress = r.stderr;
   });
 
-  it("lists every seed with its fingerprint and verdict, and ends its progress with the totals", () => {
+  it("lists every seed with its fingerprint and verdict, and ends its progress with the totals", async () => {
     expect(whole.results.map((r) => r.seed)).toEqual(Array.from({ length: 90 }, (_, i) => i + 1));
     expect(whole.results.every((r) => /^[0-9a-f]{16}$/.test(r.fingerprint) && ["pass", "fail"].includes(r.verdict))).toBe(true);
     const last = JSON.parse(wholeProgress.trimEnd().split("\n").at(-1)!) as { progress: Record<string, unknown> };
@@ -58,7 +60,7 @@ describe("testbed sweep", () => {
     expect(typeof last.progress.seedsPerSec).toBe("number");
   });
 
-  it("hands back failing seeds whose replay line reproduces the exact run", () => {
+  it("hands back failing seeds whose replay line reproduces the exact run", async () => {
     expect(whole.summary.failing.length).toBeGreaterThan(0);
     for (const f of whole.summary.failing.slice(0, 3)) {
       const r = replay(f.replay, "--json", "--no-store");
@@ -69,7 +71,7 @@ describe("testbed sweep", () => {
     }
   });
 
-  it("writes shrunk scenarios that still fail when replayed", () => {
+  it("writes shrunk scenarios that still fail when replayed", async () => {
     expect(whole.shrunk.length).toBeGreaterThan(0);
     for (const s of whole.shrunk) {
       expect(existsSync(join(dir, s.path))).toBe(true);
@@ -80,7 +82,7 @@ describe("testbed sweep", () => {
     expect(readdirSync(join(dir, "sweep-failures")).filter((f) => f.endsWith(".tmp"))).toEqual([]);
   });
 
-  it("stores one row for the sweep and one event per failing seed", () => {
+  it("stores one row for the sweep and one event per failing seed", async () => {
     const store = openStore(join(dir, "whole.db"), { readonly: true });
     try {
       const [row] = store.listRuns();
@@ -93,14 +95,14 @@ describe("testbed sweep", () => {
     }
   });
 
-  it("runs shards that sweep merge joins into the same report and store rows as one run", () => {
+  it("runs shards that sweep merge joins into the same report and store rows as one run", async () => {
     for (const k of [1, 2, 3]) {
-      const r = testbed("sweep", RACE, "--seeds", "1..90", ...VARIES, "--shard", `${k}/3`, "--out", `shard${k}.json`, "--concurrency", "1");
+      const r = await testbed("sweep", RACE, "--seeds", "1..90", ...VARIES, "--shard", `${k}/3`, "--out", `shard${k}.json`, "--concurrency", "1");
       expect(r.code, r.stderr).toBe(1);
       expect(r.stdout).toContain(`shard ${k}/3`);
     }
     expect(existsSync(join(dir, "whole.db.shards"))).toBe(false);
-    const merged = testbed("sweep", "merge", "shard3.json", "shard1.json", "shard2.json", "--json", "--db", "merged.db");
+    const merged = await testbed("sweep", "merge", "shard3.json", "shard1.json", "shard2.json", "--json", "--db", "merged.db");
     expect(merged.code).toBe(1);
     const m = JSON.parse(merged.stdout) as SweepJson;
     const strip = (j: SweepJson) => j.results.map((r) => `${r.seed} ${r.verdict} ${r.fingerprint}`);
@@ -122,35 +124,35 @@ describe("testbed sweep", () => {
     expect(b.rest).toEqual(a.rest);
     expect(b.same).toEqual(a.same);
     expect(b.events).toEqual(a.events);
-    expectOneLineError(testbed("sweep", "merge", "shard1.json", "shard2.json"), 2, /^testbed: sweep merge: shard 3 of 3 missing$/);
-    expectOneLineError(testbed("sweep", "merge", "shard1.json", "shard1.json", "shard2.json"), 2, /shard1\.json: shard 1\/3 is also in shard1\.json/);
+    expectOneLineError(await testbed("sweep", "merge", "shard1.json", "shard2.json"), 2, /^testbed: sweep merge: shard 3 of 3 missing$/);
+    expectOneLineError(await testbed("sweep", "merge", "shard1.json", "shard1.json", "shard2.json"), 2, /shard1\.json: shard 1\/3 is also in shard1\.json/);
   });
 });
 
 describe("testbed sweep and worker refuse bad input in one line", () => {
-  it("reports an unreachable Redis at once, without hanging", () => {
+  it("reports an unreachable Redis at once, without hanging", async () => {
     // Each spawn has a timeout: a hang ends with no exit status, which fails the exit code check.
-    expectOneLineError(testbed("sweep", RACE, "--seeds", "1..5", "--queue", "redis://127.0.0.1:1"), 1, /^testbed: redis:\/\/127\.0\.0\.1:1: cannot connect \(.*ECONNREFUSED.*\)$/);
-    expectOneLineError(testbed("worker", "--queue", "redis://127.0.0.1:1"), 1, /^testbed: redis:\/\/127\.0\.0\.1:1: cannot connect/);
-    expectOneLineError(testbed("worker", "--queue", "redis://user:secret@127.0.0.1:1"), 1, /^testbed: redis:\/\/user:\*\*\*@127\.0\.0\.1:1: cannot connect/);
+    expectOneLineError(await testbed("sweep", RACE, "--seeds", "1..5", "--queue", "redis://127.0.0.1:1"), 1, /^testbed: redis:\/\/127\.0\.0\.1:1: cannot connect \(.*ECONNREFUSED.*\)$/);
+    expectOneLineError(await testbed("worker", "--queue", "redis://127.0.0.1:1"), 1, /^testbed: redis:\/\/127\.0\.0\.1:1: cannot connect/);
+    expectOneLineError(await testbed("worker", "--queue", "redis://user:secret@127.0.0.1:1"), 1, /^testbed: redis:\/\/user:\*\*\*@127\.0\.0\.1:1: cannot connect/);
     // Plans through the queue: the same line, and no chart or store row appears.
-    expectOneLineError(testbed("plan", "monitor", "--nodes", "10", "--days", "1", "--queue", "redis://127.0.0.1:1", "--db", "plan.db"), 1, /^testbed: redis:\/\/127\.0\.0\.1:1: cannot connect/);
-    expectOneLineError(testbed("plan", "frisbee", "--clients", "1", "--queue", "redis://127.0.0.1:1", "--no-store", "--svg", "never.svg"), 1, /^testbed: redis:\/\/127\.0\.0\.1:1: cannot connect/);
-    expectOneLineError(testbed("plan", "swap", "--nodes", "10", "--delta-pct", "5", "--queue", "redis://127.0.0.1:1", "--svg", "never.svg"), 1, /^testbed: redis:\/\/127\.0\.0\.1:1: cannot connect/);
-    expectOneLineError(testbed("plan", "swap", "--nodes", "10", "--delta-pct", "5", "--queue", "redis://", "--svg", "never.svg"), 2, /^testbed: --queue: the URL names no host/);
-    expectOneLineError(testbed("plan", "frisbee", "--clients", "1", "--queue", "http://x", "--no-store", "--svg", "never.svg"), 2, /^testbed: --queue: expected a redis:\/\/ or rediss:\/\/ URL/);
+    expectOneLineError(await testbed("plan", "monitor", "--nodes", "10", "--days", "1", "--queue", "redis://127.0.0.1:1", "--db", "plan.db"), 1, /^testbed: redis:\/\/127\.0\.0\.1:1: cannot connect/);
+    expectOneLineError(await testbed("plan", "frisbee", "--clients", "1", "--queue", "redis://127.0.0.1:1", "--no-store", "--svg", "never.svg"), 1, /^testbed: redis:\/\/127\.0\.0\.1:1: cannot connect/);
+    expectOneLineError(await testbed("plan", "swap", "--nodes", "10", "--delta-pct", "5", "--queue", "redis://127.0.0.1:1", "--svg", "never.svg"), 1, /^testbed: redis:\/\/127\.0\.0\.1:1: cannot connect/);
+    expectOneLineError(await testbed("plan", "swap", "--nodes", "10", "--delta-pct", "5", "--queue", "redis://", "--svg", "never.svg"), 2, /^testbed: --queue: the URL names no host/);
+    expectOneLineError(await testbed("plan", "frisbee", "--clients", "1", "--queue", "http://x", "--no-store", "--svg", "never.svg"), 2, /^testbed: --queue: expected a redis:\/\/ or rediss:\/\/ URL/);
     expect(existsSync(join(dir, "never.svg"))).toBe(false);
   });
 
-  it("names the flag or field that is wrong", () => {
-    expectOneLineError(testbed("sweep", RACE, "--seeds", "9..1"), 2, /^testbed: --seeds: the range runs backwards \(9 > 1\)$/);
-    expectOneLineError(testbed("sweep", RACE, "--seeds", "1..5", "--queue", "http://x"), 2, /^testbed: --queue: expected a redis:\/\/ or rediss:\/\/ URL, got "http:\/\/x"$/);
-    expectOneLineError(testbed("sweep", RACE, "--seeds", "1..5", "--shard", "1/2"), 2, /^testbed: --shard: a shard's results are only useful merged; give --out FILE$/);
-    expectOneLineError(testbed("sweep", RACE, "--seeds", "1..5", "--vary", "faults[7]=on|off"), 2, /^testbed: --vary faults\[7\]: faults has 1 items, no \[7\]$/);
-    expectOneLineError(testbed("sweep", RACE, "--seeds", "1..5", "--vary", "frisbee.clients[1].at=1s..5ms"), 2, /is not a range/);
-    expectOneLineError(testbed("sweep", "missing.json", "--seeds", "1..5"), 2, /^testbed: missing\.json: no such file$/);
-    expectOneLineError(testbed("sweep", "merge", "missing.json"), 2, /^testbed: missing\.json: no such file$/);
-    expectOneLineError(testbed("worker", "--queue", "redis://127.0.0.1:6379", "--concurrency", "0"), 2, /^testbed: --concurrency: expected a whole number from 1/);
-    expectOneLineError(testbed("sim", RACE, "--seed", "1", "--vary", "nothing=1..2", "--no-store"), 2, /^testbed: --vary nothing=1\.\.2: .*duration|invalid|unknown field/);
+  it("names the flag or field that is wrong", async () => {
+    expectOneLineError(await testbed("sweep", RACE, "--seeds", "9..1"), 2, /^testbed: --seeds: the range runs backwards \(9 > 1\)$/);
+    expectOneLineError(await testbed("sweep", RACE, "--seeds", "1..5", "--queue", "http://x"), 2, /^testbed: --queue: expected a redis:\/\/ or rediss:\/\/ URL, got "http:\/\/x"$/);
+    expectOneLineError(await testbed("sweep", RACE, "--seeds", "1..5", "--shard", "1/2"), 2, /^testbed: --shard: a shard's results are only useful merged; give --out FILE$/);
+    expectOneLineError(await testbed("sweep", RACE, "--seeds", "1..5", "--vary", "faults[7]=on|off"), 2, /^testbed: --vary faults\[7\]: faults has 1 items, no \[7\]$/);
+    expectOneLineError(await testbed("sweep", RACE, "--seeds", "1..5", "--vary", "frisbee.clients[1].at=1s..5ms"), 2, /is not a range/);
+    expectOneLineError(await testbed("sweep", "missing.json", "--seeds", "1..5"), 2, /^testbed: missing\.json: no such file$/);
+    expectOneLineError(await testbed("sweep", "merge", "missing.json"), 2, /^testbed: missing\.json: no such file$/);
+    expectOneLineError(await testbed("worker", "--queue", "redis://127.0.0.1:6379", "--concurrency", "0"), 2, /^testbed: --concurrency: expected a whole number from 1/);
+    expectOneLineError(await testbed("sim", RACE, "--seed", "1", "--vary", "nothing=1..2", "--no-store"), 2, /^testbed: --vary nothing=1\.\.2: .*duration|invalid|unknown field/);
   });
 });

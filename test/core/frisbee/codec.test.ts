@@ -27,6 +27,7 @@ import {
   type ProgressLevel,
 } from "../../../core/frisbee/messages.js";
 import { emulabFixture } from "../../fixtures/emulab.js";
+import { breathe } from "../../support/breathe.js";
 
 // ---------------------------------------------------------------------------------------------
 // The fixture: datagrams captured from the original Emulab programs. Required.
@@ -233,10 +234,11 @@ function normalised(m: FrisbeeMessage): unknown {
 }
 
 describe("codec round trip", () => {
-  it("decodes every encoded message to an equal one, at exactly its wireBytes", () => {
+  it("decodes every encoded message to an equal one, at exactly its wireBytes", async () => {
     // Each case holds one message of every type, so every type is tried however few the cases.
-    fc.assert(
-      fc.property(fc.tuple(...messageKinds), uint32, (messages, srcIp) => {
+    await fc.assert(
+      fc.asyncProperty(fc.tuple(...messageKinds), uint32, async (messages, srcIp) => {
+        await breathe();
         expect(new Set(messages.map((m) => m.type)).size).toBe(11);
         for (const message of messages) {
           const bytes = encode(message, srcIp);
@@ -298,9 +300,10 @@ function mutate(bytes: Uint8Array, mutations: Mutation[]): Uint8Array {
  * fixed sample of `runs` rather than the property's own runs: it checks the generator reaches both
  * outcomes, and a mutation run caps a property at 30 cases, too few to see a 1-in-12 outcome every time.
  */
-function outcomesOf<T>(arbitrary: fc.Arbitrary<T>, runs: number, classify: (value: T) => string): Record<string, number> {
+async function outcomesOf<T>(arbitrary: fc.Arbitrary<T>, runs: number, classify: (value: T) => string): Promise<Record<string, number>> {
   const counts: Record<string, number> = {};
   for (const value of fc.sample(arbitrary, { numRuns: runs, seed: 20 })) {
+    await breathe();
     const outcome = classify(value);
     counts[outcome] = (counts[outcome] ?? 0) + 1;
   }
@@ -308,22 +311,31 @@ function outcomesOf<T>(arbitrary: fc.Arbitrary<T>, runs: number, classify: (valu
 }
 
 describe("codec fuzz", () => {
-  it("never throws on arbitrary bytes of 0 to 2000", () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 2000 }), (bytes) => expectWellFormed(decode(bytes))), { numRuns: 1000 });
-  });
-
-  it("never throws on valid datagrams with bytes flipped, cut off or added", () => {
-    const mutated = fc.tuple(arbitraryMessage, fc.array(mutation, { minLength: 1, maxLength: 4 }));
-    fc.assert(
-      fc.property(mutated, ([message, mutations]) => expectWellFormed(decode(mutate(encode(message, LOCALHOST), mutations)))),
+  it("never throws on arbitrary bytes of 0 to 2000", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ maxLength: 2000 }), async (bytes) => {
+        await breathe();
+        expectWellFormed(decode(bytes));
+      }),
       { numRuns: 1000 },
     );
-    const outcomes = outcomesOf(mutated, 1000, ([message, mutations]) => (decode(mutate(encode(message, LOCALHOST), mutations)).ok ? "ok" : "error"));
+  });
+
+  it("never throws on valid datagrams with bytes flipped, cut off or added", async () => {
+    const mutated = fc.tuple(arbitraryMessage, fc.array(mutation, { minLength: 1, maxLength: 4 }));
+    await fc.assert(
+      fc.asyncProperty(mutated, async ([message, mutations]) => {
+        await breathe();
+        expectWellFormed(decode(mutate(encode(message, LOCALHOST), mutations)));
+      }),
+      { numRuns: 1000 },
+    );
+    const outcomes = await outcomesOf(mutated, 1000, ([message, mutations]) => (decode(mutate(encode(message, LOCALHOST), mutations)).ok ? "ok" : "error"));
     expect(outcomes["ok"]).toBeGreaterThan(0);
     expect(outcomes["error"]).toBeGreaterThan(0);
   });
 
-  it("never throws on well-framed headers with any subtype and body of an interesting length", () => {
+  it("never throws on well-framed headers with any subtype and body of an interesting length", async () => {
     const exact: Record<number, number[]> = { 1: [4], 2: [8], 3: [1032], 4: [12], 5: [128, 1036], 6: [136], 7: [24], 8: [16, 32, 136, 152, 160] };
     const near = Object.values(exact).flat().flatMap((n) => [n - 1, n + 1]);
     const header = fc.tuple(fc.constantFrom(0, 1, 1, 2, 2, 3), fc.integer({ min: -1, max: 10 }));
@@ -342,8 +354,14 @@ describe("codec fuzz", () => {
       bytes.set(payload, 16);
       return bytes;
     };
-    fc.assert(fc.property(framed, (f) => expectWellFormed(decode(datagram(f)))), { numRuns: 1000 });
-    const outcomes = outcomesOf(framed, 1000, (f) => (decode(datagram(f)).ok ? "ok" : "error"));
+    await fc.assert(
+      fc.asyncProperty(framed, async (f) => {
+        await breathe();
+        expectWellFormed(decode(datagram(f)));
+      }),
+      { numRuns: 1000 },
+    );
+    const outcomes = await outcomesOf(framed, 1000, (f) => (decode(datagram(f)).ok ? "ok" : "error"));
     expect(outcomes["ok"]).toBeGreaterThan(50);
     expect(outcomes["error"]).toBeGreaterThan(50);
   });
@@ -544,10 +562,11 @@ describe("codec block fast path", () => {
     .tuple(chunkNumber, fc.integer({ min: 0, max: 1023 }), fc.option(fc.uint8Array({ minLength: 1024, maxLength: 1024 })))
     .map(([chunk, block, data]) => msg.block(chunk, block, data) as BlockMessage);
 
-  it("isWellFormedBlock accepts exactly what decode accepts as a BLOCK, and reads its chunk and block", () => {
+  it("isWellFormedBlock accepts exactly what decode accepts as a BLOCK, and reads its chunk and block", async () => {
     const mutated = fc.tuple(fc.oneof(blockMessage, arbitraryMessage), fc.array(mutation, { maxLength: 3 }));
-    fc.assert(
-      fc.property(mutated, ([message, mutations]) => {
+    await fc.assert(
+      fc.asyncProperty(mutated, async ([message, mutations]) => {
+        await breathe();
         const bytes = mutate(encode(message, LOCALHOST), mutations);
         const result = decode(bytes);
         const isBlock = result.ok && result.message.type === "block";
@@ -559,7 +578,7 @@ describe("codec block fast path", () => {
       }),
       { numRuns: 1500 },
     );
-    const outcomes = outcomesOf(mutated, 1500, ([message, mutations]) => {
+    const outcomes = await outcomesOf(mutated, 1500, ([message, mutations]) => {
       const result = decode(mutate(encode(message, LOCALHOST), mutations));
       return result.ok && result.message.type === "block" ? "block" : "other";
     });
@@ -567,9 +586,10 @@ describe("codec block fast path", () => {
     expect(outcomes["other"]).toBeGreaterThan(100);
   });
 
-  it("encodeBlockInto writes encode's bytes at its offset and nothing else", () => {
-    fc.assert(
-      fc.property(blockMessage, uint32, fc.integer({ min: 0, max: 64 }), (m, srcIp, at) => {
+  it("encodeBlockInto writes encode's bytes at its offset and nothing else", async () => {
+    await fc.assert(
+      fc.asyncProperty(blockMessage, uint32, fc.integer({ min: 0, max: 64 }), async (m, srcIp, at) => {
+        await breathe();
         const out = new Uint8Array(at + WIRE_BYTES.block + 8).fill(0xa5);
         encodeBlockInto(out, at, m.chunk, m.block, m.data, srcIp);
         expect(out.subarray(at, at + WIRE_BYTES.block)).toEqual(encode(m, srcIp));

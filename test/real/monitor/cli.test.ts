@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -6,15 +6,16 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { openMonitorStore } from "../../../real/store/index.js";
+import { runTestbed } from "../../support/run.js";
 
 const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
 const CLI = join(ROOT, "dist/bin/testbed.js");
 const dir = mkdtempSync(join(tmpdir(), "testbed-moncli-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+/** Runs the CLI without blocking the event loop (test/support/run.ts). */
 function testbed(...args: string[]) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: dir, encoding: "utf8", timeout: 60_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  return runTestbed([...args], { cwd: dir, timeoutMs: 60_000 });
 }
 
 function expectOneLineError(r: { code: number | null; stderr: string }, code: number, pattern: RegExp): void {
@@ -30,8 +31,8 @@ function file(name: string, text: string): string {
 }
 
 describe("testbed plan monitor", () => {
-  it("prints the measures as JSON, including testsRun and maxInFlight", () => {
-    const r = testbed("plan", "monitor", "--nodes", "400", "--days", "1", "--window", "10", "--flaky-pct", "5", "--seed", "3", "--json", "--no-store");
+  it("prints the measures as JSON, including testsRun and maxInFlight", async () => {
+    const r = await testbed("plan", "monitor", "--nodes", "400", "--days", "1", "--window", "10", "--flaky-pct", "5", "--seed", "3", "--json", "--no-store");
     expect(r.code).toBe(0);
     const out = JSON.parse(r.stdout) as Record<string, unknown>;
     for (const key of ["testsRun", "maxInFlight", "detectSec", "returnSec", "testsOnFlappers", "queueWaitSec", "wallSeconds", "peakRssMiB", "traceHash"]) expect(out).toHaveProperty(key);
@@ -41,27 +42,27 @@ describe("testbed plan monitor", () => {
     expect(out["flakyPct"]).toBe(5);
   });
 
-  it("records the run in the store", () => {
+  it("records the run in the store", async () => {
     const db = join(dir, "plan.db");
-    const r = testbed("plan", "monitor", "--nodes", "100", "--days", "0.5", "--json", "--db", db);
+    const r = await testbed("plan", "monitor", "--nodes", "100", "--days", "0.5", "--json", "--db", db);
     expect(r.code).toBe(0);
     expect((JSON.parse(r.stdout) as { runId: number }).runId).toBe(1);
-    expect(testbed("runs", "--db", db, "--json").stdout).toContain("plan-monitor");
+    expect((await testbed("runs", "--db", db, "--json")).stdout).toContain("plan-monitor");
   });
 
-  it("refuses bad flags in one line, exit 2", () => {
-    expectOneLineError(testbed("plan", "monitor", "--nodes", "0"), 2, /^testbed: --nodes: expected a whole number from 1/);
-    expectOneLineError(testbed("plan", "monitor", "--flaky-pct", "120"), 2, /^testbed: --flaky-pct: expected a percentage/);
-    expectOneLineError(testbed("plan", "monitor", "--days", "soon"), 2, /^testbed: --days:/);
-    expectOneLineError(testbed("plan", "monitor", "--test-secs", "9:3"), 2, /^testbed: --test-secs:/);
+  it("refuses bad flags in one line, exit 2", async () => {
+    expectOneLineError(await testbed("plan", "monitor", "--nodes", "0"), 2, /^testbed: --nodes: expected a whole number from 1/);
+    expectOneLineError(await testbed("plan", "monitor", "--flaky-pct", "120"), 2, /^testbed: --flaky-pct: expected a percentage/);
+    expectOneLineError(await testbed("plan", "monitor", "--days", "soon"), 2, /^testbed: --days:/);
+    expectOneLineError(await testbed("plan", "monitor", "--test-secs", "9:3"), 2, /^testbed: --test-secs:/);
   });
 });
 
 describe("testbed monitor", () => {
-  it("tests every node once with a command and stores the pools", () => {
+  it("tests every node once with a command and stores the pools", async () => {
     const nodes = file("nodes.txt", "a\nb\n# c is retired\n");
     const db = join(dir, "m1.db");
-    const r = testbed("monitor", "--nodes", nodes, "--test", "test {node} = a", "--once", "--load-max", "1000", "--db", db);
+    const r = await testbed("monitor", "--nodes", nodes, "--test", "test {node} = a", "--once", "--load-max", "1000", "--db", db);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ b: good -> bad$/m);
     expect(r.stdout).toMatch(/monitor stopped: 2 nodes \(0 resumed, 2 new, 0 corrupted rows\), 2 tests/);
@@ -70,26 +71,26 @@ describe("testbed monitor", () => {
     store.close();
   });
 
-  it("kills a test command that never exits at --timeout", () => {
+  it("kills a test command that never exits at --timeout", async () => {
     const nodes = file("hang.txt", "h\n");
     const started = Date.now();
-    const r = testbed("monitor", "--nodes", nodes, "--test", "sleep 600", "--timeout", "1", "--once", "--load-max", "1000", "--db", join(dir, "m2.db"));
+    const r = await testbed("monitor", "--nodes", nodes, "--test", "sleep 600", "--timeout", "1", "--once", "--load-max", "1000", "--db", join(dir, "m2.db"));
     expect(r.code).toBe(0);
     expect(Date.now() - started).toBeLessThan(30_000);
     expect(r.stdout).toMatch(/^\S+ h: timeout in 1\.\d\d s \(pool good\): no result within --timeout 1 s; killed$/m);
   });
 
-  it("refuses an unreadable node list and a duplicate node in one line, exit 2", () => {
-    expectOneLineError(testbed("monitor", "--nodes", join(dir, "none.txt"), "--test", "true"), 2, /^testbed: .*none\.txt: cannot read the node list \(no such file\)$/);
+  it("refuses an unreadable node list and a duplicate node in one line, exit 2", async () => {
+    expectOneLineError(await testbed("monitor", "--nodes", join(dir, "none.txt"), "--test", "true"), 2, /^testbed: .*none\.txt: cannot read the node list \(no such file\)$/);
     const dup = file("dup.txt", "x\ny\nx\n");
-    expectOneLineError(testbed("monitor", "--nodes", dup, "--test", "true"), 2, /dup\.txt:3: duplicate node "x" \(first on line 1\)$/);
-    expectOneLineError(testbed("monitor", "--nodes", dup, "--test", "tcp:70000"), 2, /--test tcp:PORT: expected a port from 1 to 65535, got 70000/);
+    expectOneLineError(await testbed("monitor", "--nodes", dup, "--test", "true"), 2, /dup\.txt:3: duplicate node "x" \(first on line 1\)$/);
+    expectOneLineError(await testbed("monitor", "--nodes", dup, "--test", "tcp:70000"), 2, /--test tcp:PORT: expected a port from 1 to 65535, got 70000/);
   });
 
-  it("refuses a store file that is not a database in one line, exit 1, and leaves it alone", () => {
+  it("refuses a store file that is not a database in one line, exit 1, and leaves it alone", async () => {
     const nodes = file("one.txt", "a\n");
     const notDb = file("not.db", "hello, I am a text file\n");
-    expectOneLineError(testbed("monitor", "--nodes", nodes, "--test", "true", "--db", notDb), 1, /not\.db: not a testbed database/);
+    expectOneLineError(await testbed("monitor", "--nodes", nodes, "--test", "true", "--db", notDb), 1, /not\.db: not a testbed database/);
   });
 
   it("stops cleanly on SIGTERM and keeps every node", async () => {
@@ -114,17 +115,17 @@ describe("testbed monitor", () => {
 describe("testbed monitor says what it does", () => {
   const lines = (stdout: string): string[] => stdout.trimEnd().split("\n");
 
-  it("refuses anything close to tcp:PORT rather than run it as a shell command", () => {
+  it("refuses anything close to tcp:PORT rather than run it as a shell command", async () => {
     const nodes = file("close.txt", "a\n");
     for (const test of ["TCP:22", "tcp:abc", "tcp: 22", " tcp:22", "tcp:22 ", "tcp:0", "Tcp:22"]) {
-      expectOneLineError(testbed("monitor", "--nodes", nodes, "--test", test, "--db", join(dir, "never.db")), 2, /^testbed: --test/);
+      expectOneLineError(await testbed("monitor", "--nodes", nodes, "--test", test, "--db", join(dir, "never.db")), 2, /^testbed: --test/);
     }
     expect(existsSync(join(dir, "never.db"))).toBe(false);
   });
 
-  it("starts with a line saying what it monitors, stamps every line, and gives each failure its reason", () => {
+  it("starts with a line saying what it monitors, stamps every line, and gives each failure its reason", async () => {
     const nodes = file("why.txt", "good1\nbad1\n");
-    const r = testbed("monitor", "--nodes", nodes, "--test", 'if [ {node} = bad1 ]; then echo "ssh: connect to host bad1 port 22: Connection refused" >&2; exit 255; fi', "--once", "--load-max", "1000", "--db", join(dir, "why.db"));
+    const r = await testbed("monitor", "--nodes", nodes, "--test", 'if [ {node} = bad1 ]; then echo "ssh: connect to host bad1 port 22: Connection refused" >&2; exit 255; fi', "--once", "--load-max", "1000", "--db", join(dir, "why.db"));
     expect(r.code).toBe(0);
     const out = lines(r.stdout);
     expect(out[0]).toMatch(/^\S+Z monitoring 2 nodes \(0 resumed, 2 new; pools: good 2, bad 0\) with 'if .*'; window 40, timeout 600 s, load max 1000; first test due now$/);
@@ -136,12 +137,12 @@ describe("testbed monitor says what it does", () => {
     store.close();
   });
 
-  it("--once on a resumed store says when the next test is due instead of waiting", () => {
+  it("--once on a resumed store says when the next test is due instead of waiting", async () => {
     const nodes = file("again.txt", "a\n");
     const db = join(dir, "again.db");
-    expect(testbed("monitor", "--nodes", nodes, "--test", "true", "--once", "--load-max", "1000", "--db", db).code).toBe(0);
+    expect((await testbed("monitor", "--nodes", nodes, "--test", "true", "--once", "--load-max", "1000", "--db", db)).code).toBe(0);
     const started = Date.now();
-    const r = testbed("monitor", "--nodes", nodes, "--test", "true", "--once", "--load-max", "1000", "--db", db);
+    const r = await testbed("monitor", "--nodes", nodes, "--test", "true", "--once", "--load-max", "1000", "--db", db);
     expect(r.code).toBe(0);
     expect(Date.now() - started).toBeLessThan(30_000);
     expect(r.stdout).toMatch(/ --once: 1 node is not due yet; the next test is due at \S+Z \(in \d+ (s|min)\) \(a\); stopping$/m);
@@ -156,7 +157,7 @@ describe("testbed monitor says what it does", () => {
     const port = listening ? (server.address() as AddressInfo).port : 1;
     try {
       const nodes = file("v6.txt", "::1\n");
-      const r = testbed("monitor", "--nodes", nodes, "--test", `tcp:${port}`, "--once", "--json", "--load-max", "1000", "--db", join(dir, "v6.db"));
+      const r = await testbed("monitor", "--nodes", nodes, "--test", `tcp:${port}`, "--once", "--json", "--load-max", "1000", "--db", join(dir, "v6.db"));
       expect(r.code).toBe(0);
       const objects = lines(r.stdout).map((l) => JSON.parse(l) as Record<string, unknown>);
       expect(objects.map((o) => o["kind"])).toEqual(["start", "tested", "stopped"]);

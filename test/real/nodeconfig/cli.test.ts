@@ -4,14 +4,15 @@ import { afterAll, describe, expect, it } from "vitest";
 import { openExperimentStore } from "../../../real/store/index.js";
 import { parseExperiment } from "../../../scenarios/experiment/schema.js";
 import { CLI, tempDir } from "../frisbee/support.js";
+import { runTestbed } from "../../support/run.js";
 
 const { dir, cleanup } = tempDir("testbed-nodeconfig-cli-");
 afterAll(cleanup);
 const db = join(dir, "testbed.db");
 
+/** Runs the CLI without blocking the event loop (test/support/run.ts). */
 function testbed(...args: string[]) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: dir, encoding: "utf8", timeout: 30_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  return runTestbed([...args], { cwd: dir, timeoutMs: 30_000 });
 }
 
 describe("testbed nodeconfig, tmcc and the --tmcd flags", () => {
@@ -33,24 +34,24 @@ describe("testbed nodeconfig, tmcc and the --tmcd flags", () => {
     });
     try {
       const tmcd = `127.0.0.1:${port}`;
-      expect(testbed("tmcc", "syncserver", "--tmcd", tmcd, "-i", "127.78.0.1", "--file", join(dir, "syncserver")).stdout).toBe("SYNCSERVER SERVER='127.78.0.2' ISSERVER=0\n");
+      expect((await testbed("tmcc", "syncserver", "--tmcd", tmcd, "-i", "127.78.0.1", "--file", join(dir, "syncserver"))).stdout).toBe("SYNCSERVER SERVER='127.78.0.2' ISSERVER=0\n");
       expect(spawnSync("cat", [join(dir, "syncserver")], { encoding: "utf8" }).stdout).toBe("127.78.0.2\n");
-      expect(testbed("sync", "--tmcd", tmcd, "--from", "127.78.0.2", "-m").code).toBe(0);
-      expect(testbed("sync", "--tmcd", tmcd, "--from", "127.78.0.1", "-m").code).toBe(1);
-      const nothing = testbed("frisbee", "--tmcd", tmcd, "-i", "127.78.0.1", join(dir, "disk.img"));
+      expect((await testbed("sync", "--tmcd", tmcd, "--from", "127.78.0.2", "-m")).code).toBe(0);
+      expect((await testbed("sync", "--tmcd", tmcd, "--from", "127.78.0.1", "-m")).code).toBe(1);
+      const nothing = await testbed("frisbee", "--tmcd", tmcd, "-i", "127.78.0.1", join(dir, "disk.img"));
       expect(nothing).toMatchObject({ code: 1, stderr: `testbed: ${tmcd}: nothing to load for 127.78.0.1 (no loadinfo line; is the node's experiment swapping in, and its image served?)\n` });
-      expect(testbed("tmcc", "nodeid", "--tmcd", tmcd, "-i", "127.78.0.9").stdout).toBe("");
+      expect((await testbed("tmcc", "nodeid", "--tmcd", tmcd, "-i", "127.78.0.9")).stdout).toBe("");
     } finally {
       daemon.kill("SIGTERM");
       await new Promise((r) => daemon.once("exit", r));
     }
   });
 
-  it("says in one line what is wrong with the flags", () => {
-    expect(testbed("frisbee", join(dir, "x.img"))).toMatchObject({ code: 2, stderr: "testbed: give the server's -m GROUP and -p PORT, or --tmcd HOST:PORT to ask the node-configuration server\n" });
-    expect(testbed("frisbee", "--tmcd", "nohost", join(dir, "x.img"))).toMatchObject({ code: 2, stderr: 'testbed: --tmcd: expected host:port, got "nohost"\n' });
-    expect(testbed("tmcc", "reboot", "--tmcd", "127.0.0.1:1")).toMatchObject({ code: 2, stderr: 'testbed: unknown command "reboot" (known: loadinfo, syncserver, ready, readycount, nodeid)\n' });
-    expect(testbed("tmcc", "nodeid", "--tmcd", "127.0.0.1:1")).toMatchObject({ code: 1, stderr: "testbed: node configuration from 127.0.0.1:1: connection refused (is `testbed nodeconfig` running there?)\n" });
-    expect(testbed("sync", "--tmcd", "127.0.0.1:1", "-n", "x").code).toBe(68);
+  it("says in one line what is wrong with the flags", async () => {
+    expect(await testbed("frisbee", join(dir, "x.img"))).toMatchObject({ code: 2, stderr: "testbed: give the server's -m GROUP and -p PORT, or --tmcd HOST:PORT to ask the node-configuration server\n" });
+    expect(await testbed("frisbee", "--tmcd", "nohost", join(dir, "x.img"))).toMatchObject({ code: 2, stderr: 'testbed: --tmcd: expected host:port, got "nohost"\n' });
+    expect(await testbed("tmcc", "reboot", "--tmcd", "127.0.0.1:1")).toMatchObject({ code: 2, stderr: 'testbed: unknown command "reboot" (known: loadinfo, syncserver, ready, readycount, nodeid)\n' });
+    expect(await testbed("tmcc", "nodeid", "--tmcd", "127.0.0.1:1")).toMatchObject({ code: 1, stderr: "testbed: node configuration from 127.0.0.1:1: connection refused (is `testbed nodeconfig` running there?)\n" });
+    expect((await testbed("sync", "--tmcd", "127.0.0.1:1", "-n", "x")).code).toBe(68);
   });
 });

@@ -5,14 +5,15 @@ import { afterAll, describe, expect, it } from "vitest";
 import { openExperimentStore } from "../../../real/store/index.js";
 import { CLI, tempDir } from "../frisbee/support.js";
 import { diskAndImage, experiment, ports } from "../experiment/support.js";
+import { runTestbed } from "../../support/run.js";
 
 const { dir, cleanup } = tempDir("testbed-serve-cli-");
 afterAll(cleanup);
 const TOKEN = "serve-cli-token-0123";
 
+/** Runs the CLI without blocking the event loop (test/support/run.ts). */
 function serveOnce(...args: string[]) {
-  const r = spawnSync(process.execPath, [CLI, "serve", "--port", "0", "--db", join(dir, "bad.db"), ...args], { cwd: dir, encoding: "utf8", timeout: 60_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  return runTestbed(["serve", "--port", "0", "--db", join(dir, "bad.db"), ...args], { cwd: dir, timeoutMs: 60_000 });
 }
 
 /** Waits until the store says one of `states` (each look is a fresh read, as another process sees it). */
@@ -27,22 +28,22 @@ async function untilState(db: string, name: string, states: readonly string[]): 
 }
 
 describe("testbed serve: the real world's node flags, as exp swapin takes them", () => {
-  it("refuses a node file it cannot use and a bad real-world flag at start, in one line, exit 2", () => {
-    const missing = serveOnce("--nodes-file", join(dir, "no-such-file"));
+  it("refuses a node file it cannot use and a bad real-world flag at start, in one line, exit 2", async () => {
+    const missing = await serveOnce("--nodes-file", join(dir, "no-such-file"));
     expect(missing.code).toBe(2);
     expect(missing.stderr).toBe(`testbed: --nodes-file ${join(dir, "no-such-file")}: cannot read the node file (no such file)\n`);
     writeFileSync(join(dir, "bad-nodes.txt"), "m0 127.0.0.300\n");
-    const bad = serveOnce("--nodes-file", join(dir, "bad-nodes.txt"));
+    const bad = await serveOnce("--nodes-file", join(dir, "bad-nodes.txt"));
     expect(bad.code).toBe(2);
     expect(bad.stderr).toBe(`testbed: --nodes-file ${join(dir, "bad-nodes.txt")}:1: "127.0.0.300" is not an IPv4 address\n`);
-    const rate = serveOnce("--bandwidth", "fast");
+    const rate = await serveOnce("--bandwidth", "fast");
     expect(rate.code).toBe(2);
     expect(rate.stderr).toBe('testbed: --bandwidth: expected a rate such as 500Mbit, got "fast"\n');
-    expect(serveOnce("--sync-port", "0").stderr).toMatch(/^testbed: --sync-port: /);
-    expect(serveOnce("--server-address", "loopback").stderr).toBe('testbed: --server-address: expected an IPv4 address, got "loopback"\n');
+    expect((await serveOnce("--sync-port", "0")).stderr).toMatch(/^testbed: --sync-port: /);
+    expect((await serveOnce("--server-address", "loopback")).stderr).toBe('testbed: --server-address: expected an IPv4 address, got "loopback"\n');
   });
 
-  it("lists the same real-world flags in its help as exp swapin", () => {
+  it("lists the same real-world flags in its help as exp swapin", async () => {
     const flags = (args: string[]) => {
       const help = spawnSync(process.execPath, [CLI, ...args, "--help"], { encoding: "utf8" }).stdout;
       return ["--nodes-dir", "--nodes-file", "--exec", "--tmcd", "--server-address", "--sync-port", "--port-base", "--bandwidth"].filter((f) => help.includes(`${f} <`));

@@ -1,16 +1,17 @@
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CLI, startSyncd, type SyncdProcess } from "./syncd-process.js";
+import { runTestbed } from "../../support/run.js";
 
 const dir = mkdtempSync(join(tmpdir(), "testbed-sync-cli-"));
 
+/** Runs the CLI without blocking the event loop (test/support/run.ts). */
 function testbed(...args: string[]) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: dir, encoding: "utf8", timeout: 60_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  return runTestbed([...args], { cwd: dir, timeoutMs: 60_000 });
 }
 
 function testbedAsync(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -83,11 +84,11 @@ describe("testbed syncd and testbed sync", () => {
 
   it("read the server from the syncserver file when -s is not given", async () => {
     const file = join(dir, "syncserver");
-    expect(testbed("experiment", "create", "e1", "--nodes", "n0=127.0.0.1,n1=10.9.9.9", "--db", "t.db").code).toBe(0);
-    const line = testbed("syncserver", "e1", "n1", "--file", file, "--port", String(port), "--db", "t.db");
+    expect((await testbed("experiment", "create", "e1", "--nodes", "n0=127.0.0.1,n1=10.9.9.9", "--db", "t.db")).code).toBe(0);
+    const line = await testbed("syncserver", "e1", "n1", "--file", file, "--port", String(port), "--db", "t.db");
     expect(line.stdout.trim()).toBe("SYNCSERVER SERVER=127.0.0.1 ISSERVER=0");
     expect(readFileSync(file, "utf8")).toBe(`127.0.0.1:${port}\n`);
-    expect(testbed("syncserver", "e1", "n0", "--db", "t.db").stdout.trim()).toBe("SYNCSERVER SERVER=127.0.0.1 ISSERVER=1");
+    expect((await testbed("syncserver", "e1", "n0", "--db", "t.db")).stdout.trim()).toBe("SYNCSERVER SERVER=127.0.0.1 ISSERVER=1");
     const r = await testbedAsync("sync", "--syncserver-file", file, "-n", "p5", "-i", "0");
     expect(r.code).toBe(0);
   });
@@ -143,24 +144,24 @@ describe("testbed sync with no server there says so", () => {
     expect(lines).toHaveLength(2);
   });
 
-  it("takes host:port in -s, and refuses it in one line when -p names another port", () => {
-    oneLine(testbed("sync", "-s", "127.0.0.1:5", "-p", "6", "-n", "x"), 64, /^testbed: sync: -s 127\.0\.0\.1:5 names port 5 and -p names 6: give the port once$/);
+  it("takes host:port in -s, and refuses it in one line when -p names another port", async () => {
+    oneLine(await testbed("sync", "-s", "127.0.0.1:5", "-p", "6", "-n", "x"), 64, /^testbed: sync: -s 127\.0\.0\.1:5 names port 5 and -p names 6: give the port once$/);
   });
 });
 
 describe("testbed sync usage errors exit 64 with one line, like the original", () => {
-  it("refuses bad flags", () => {
-    oneLine(testbed("sync", "-s", "127.0.0.1", "-e", "240"), 64, /-e: expected a whole number from 0 to 239/);
-    oneLine(testbed("sync", "-s", "127.0.0.1", "-n", "x".repeat(64)), 64, /-n: the name is 64 bytes, at most 63/);
-    oneLine(testbed("sync", "-s", "127.0.0.1", "-i", "-3"), 64, /-i/);
-    oneLine(testbed("sync", "-s", "bad host"), 64, /-s: expected host\[:port\]/);
-    oneLine(testbed("sync", "--syncserver-file", join(dir, "missing")), 64, /no such file/);
-    oneLine(testbed("sync", "--bogus"), 64, /unknown option/);
-    oneLine(testbed("sync", "-s", "h", "--policy", "tolerant"), 64, /initializer/);
+  it("refuses bad flags", async () => {
+    oneLine(await testbed("sync", "-s", "127.0.0.1", "-e", "240"), 64, /-e: expected a whole number from 0 to 239/);
+    oneLine(await testbed("sync", "-s", "127.0.0.1", "-n", "x".repeat(64)), 64, /-n: the name is 64 bytes, at most 63/);
+    oneLine(await testbed("sync", "-s", "127.0.0.1", "-i", "-3"), 64, /-i/);
+    oneLine(await testbed("sync", "-s", "bad host"), 64, /-s: expected host\[:port\]/);
+    oneLine(await testbed("sync", "--syncserver-file", join(dir, "missing")), 64, /no such file/);
+    oneLine(await testbed("sync", "--bogus"), 64, /unknown option/);
+    oneLine(await testbed("sync", "-s", "h", "--policy", "tolerant"), 64, /initializer/);
   });
 
-  it("documents its exit codes and an example in --help", () => {
-    const r = testbed("sync", "--help");
+  it("documents its exit codes and an example in --help", async () => {
+    const r = await testbed("sync", "--help");
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/241 timeout, 242 late/);
     expect(r.stdout).toMatch(/Example:\n\s+testbed sync/);
@@ -168,20 +169,20 @@ describe("testbed sync usage errors exit 64 with one line, like the original", (
 });
 
 describe("the testbed side and the benchmark", () => {
-  it("refuses unknown experiments and nodes with exit 2", () => {
+  it("refuses unknown experiments and nodes with exit 2", async () => {
     // Only reading: a missing store is refused, not created.
-    oneLine(testbed("syncserver", "nope", "n0", "--db", "t2.db"), 1, /t2\.db: no such store file/);
+    oneLine(await testbed("syncserver", "nope", "n0", "--db", "t2.db"), 1, /t2\.db: no such store file/);
     expect(existsSync(join(dir, "t2.db"))).toBe(false);
-    expect(testbed("experiment", "create", "e2", "--nodes", "a,b", "--db", "t2.db").code).toBe(0);
-    oneLine(testbed("syncserver", "nope", "n0", "--db", "t2.db"), 2, /no experiment named nope/);
-    oneLine(testbed("experiment", "set-sync-server", "e2", "c", "--db", "t2.db"), 2, /c is not a node of experiment e2/);
-    oneLine(testbed("syncserver", "e2", "c", "--db", "t2.db"), 2, /c is not a node/);
+    expect((await testbed("experiment", "create", "e2", "--nodes", "a,b", "--db", "t2.db")).code).toBe(0);
+    oneLine(await testbed("syncserver", "nope", "n0", "--db", "t2.db"), 2, /no experiment named nope/);
+    oneLine(await testbed("experiment", "set-sync-server", "e2", "c", "--db", "t2.db"), 2, /c is not a node of experiment e2/);
+    oneLine(await testbed("syncserver", "e2", "c", "--db", "t2.db"), 2, /c is not a node/);
     expect(existsSync(join(dir, "t2.db"))).toBe(true);
   });
 
-  it("bench sync prints releaseMs and the arrival rate as JSON", () => {
+  it("bench sync prints releaseMs and the arrival rate as JSON", async () => {
     for (const transport of ["tcp", "udp"]) {
-      const r = testbed("bench", "sync", "--waiters", "50", "--transport", transport, "--json");
+      const r = await testbed("bench", "sync", "--waiters", "50", "--transport", transport, "--json");
       expect(r.code).toBe(0);
       const j = JSON.parse(r.stdout) as { releaseMs: number; arrivalsPerSec: number; released: number; failed: number; outcomes: Record<string, number> };
       expect(j).toMatchObject({ released: 50, failed: 0, outcomes: { "0": 50 } });
