@@ -8,6 +8,7 @@ import { burstParams, type LossSpec } from "../../sim/loss.js";
 import { DELIVERED, Network, UNDELIVERABLE, type NetworkStats, type Packet } from "../../sim/network.js";
 import { World } from "../../sim/world.js";
 import { installRecorder, link100, MBIT, message, seqOf } from "./support.js";
+import { breathe } from "../support/breathe.js";
 
 interface Arrival {
   host: number;
@@ -358,15 +359,16 @@ const lossSpec: fc.Arbitrary<LossSpec | null> = fc.oneof(
 );
 
 describe("Network accounting", () => {
-  it("accounts for every packet and every copy at every step of any run, and empties in the end", () => {
-    fc.assert(
-      fc.property(
+  it("accounts for every packet and every copy at every step of any run, and empties in the end", async () => {
+    await fc.assert(
+      fc.asyncProperty(
         fc.array(netAction, { maxLength: 120, size: "large" }),
         fc.array(fc.integer({ min: 1_000, max: 8_000 }), { minLength: HOSTS * 2, maxLength: HOSTS * 2 }),
         fc.array(lossSpec, { minLength: HOSTS * 2, maxLength: HOSTS * 2 }),
         fc.subarray([0, 1, 2, 3, 4]),
         fc.integer({ min: 1, max: 9 }),
-        (actions, queues, losses, members, slice) => {
+        async (actions, queues, losses, members, slice) => {
+          await breathe();
           const links = Array.from({ length: HOSTS }, (_, i) =>
             link100({ bandwidthBps: 10 * MBIT, latencyUs: 100 + i * 37, queueBytesMax: queues[i]! }),
           );

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { Engine, HANDLERS_MAX } from "../../../core/engine/engine.js";
 import { Fingerprint } from "../../../core/engine/trace.js";
 import type { EventHandle } from "../../../core/engine/queue.js";
+import { breathe } from "../../support/breathe.js";
 
 type Action = { kind: "schedule"; delayUs: number } | { kind: "cancel"; pick: number };
 
@@ -108,18 +109,20 @@ const program: fc.Arbitrary<Program> = fc.record({
 });
 
 describe("Engine", () => {
-  it("runs exactly the non-cancelled events in (time, insertion) order, whatever handlers schedule and cancel", () => {
-    fc.assert(
-      fc.property(program, (p) => {
+  it("runs exactly the non-cancelled events in (time, insertion) order, whatever handlers schedule and cancel", async () => {
+    await fc.assert(
+      fc.asyncProperty(program, async (p) => {
+        await breathe();
         expect(interpret(p, (on) => engineScheduler(on))).toEqual(interpret(p, modelScheduler));
       }),
       { numRuns: 300 },
     );
   });
 
-  it("runs the same events in the same order when the run is cut into slices by eventsMax", () => {
-    fc.assert(
-      fc.property(program, fc.integer({ min: 1, max: 7 }), (p, slice) => {
+  it("runs the same events in the same order when the run is cut into slices by eventsMax", async () => {
+    await fc.assert(
+      fc.asyncProperty(program, fc.integer({ min: 1, max: 7 }), async (p, slice) => {
+        await breathe();
         expect(interpret(p, (on) => engineScheduler(on, slice))).toEqual(interpret(p, (on) => engineScheduler(on)));
       }),
       { numRuns: 100 },

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FrisbeePlanOptions } from "../../../scenarios/frisbee/plan.js";
 import { ScenarioError } from "../../../scenarios/reader.js";
 import { readMergeInput } from "../../../scenarios/sweep/files.js";
@@ -19,6 +19,7 @@ import {
 } from "../../../scenarios/sweep/plan-jobs.js";
 import { assembleRows, frisbeeCells, planGrid, shardCells, swapCells, swapRows } from "../../../scenarios/sweep/plan-queue.js";
 import { mergePlanShards, PLAN_SHARD_FORMAT, SWAP_SHARD_FORMAT, type FrisbeeShardFile, type PlanShardFile, type SwapShardFile } from "../../../scenarios/sweep/plan-shards.js";
+import { breathe } from "../../support/breathe.js";
 
 /** Plan cells as jobs: what a worker accepts, what a submitter accepts back, and shard files. */
 const options: FrisbeePlanOptions = {
@@ -64,9 +65,10 @@ describe("plan cells as jobs", () => {
     expect(decodeSwapCellResult({ ...w, fingerprint: "x" }, swap)).toBe("the row's fingerprint is not the job's");
   });
 
-  it("returns an error line, never throws, for anything at all", () => {
-    fc.assert(
-      fc.property(fc.anything(), (v) => {
+  it("returns an error line, never throws, for anything at all", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.anything(), async (v) => {
+        await breathe();
         for (const decode of [decodeFrisbeeCell, decodeMonitorCell, decodeSwapCell, (x: unknown) => decodeFrisbeeCellResult(x, cell), (x: unknown) => decodeMonitorCellResult(x, 3), (x: unknown) => decodeSwapCellResult(x, swap)]) {
           expect(typeof decode(v)).toBe("string");
         }
@@ -74,8 +76,9 @@ describe("plan cells as jobs", () => {
       { numRuns: 2_000 },
     );
     // A good cell with one field replaced by anything: a cell, or a line naming what is wrong.
-    fc.assert(
-      fc.property(fc.constantFrom(...Object.keys(options)), fc.anything(), (field, junk) => {
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...Object.keys(options)), fc.anything(), async (field, junk) => {
+        await breathe();
         const out = decodeFrisbeeCell({ ...cell, options: { ...options, [field]: junk } });
         if (typeof out === "string") expect(out).toMatch(/^payload[.:]/);
       }),
@@ -86,7 +89,14 @@ describe("plan cells as jobs", () => {
 
 describe("plan shard files", () => {
   const cells = frisbeeCells(options, planGrid(options), 2);
-  const results = new Map(cells.map((c) => [c.key, runFrisbeeCell(c)]));
+  const results = new Map<string, ReturnType<typeof runFrisbeeCell>>();
+  // Each cell is a whole simulation: run them one at a time, letting the event loop turn between.
+  beforeAll(async () => {
+    for (const c of cells) {
+      await breathe();
+      results.set(c.key, runFrisbeeCell(c));
+    }
+  });
   const shardFile = (index: number): FrisbeeShardFile => ({
     format: PLAN_SHARD_FORMAT, version: "0.1.0+test", options, runs: 2, shard: { index, count: 2 },
     cells: shardCells(cells, { index, count: 2 }).map((c) => ({ key: c.key, result: results.get(c.key)! })),
@@ -105,13 +115,14 @@ describe("plan shard files", () => {
     expect(() => mergePlanShards([files[0]!, other])).toThrow(/a shard of another plan/);
   });
 
-  it("reads back a shard only when every field checks out, naming the file", () => {
+  it("reads back a shard only when every field checks out, naming the file", async () => {
     const file = join(dir, "good.json");
     const text = JSON.stringify(shardFile(1));
     writeFileSync(file, text);
     expect(readMergeInput(file).kind).toBe("plan");
-    fc.assert(
-      fc.property(fc.nat(text.length - 1), fc.string({ minLength: 1, maxLength: 3 }), (at, junk) => {
+    await fc.assert(
+      fc.asyncProperty(fc.nat(text.length - 1), fc.string({ minLength: 1, maxLength: 3 }), async (at, junk) => {
+        await breathe();
         const broken = join(dir, "broken.json");
         writeFileSync(broken, text.slice(0, at) + junk + text.slice(at + 1));
         try {
@@ -130,7 +141,13 @@ describe("plan shard files", () => {
 describe("swap plan shard files", () => {
   const options = { ...swapOptions, nodes: [10, 20], deltaPcts: [1, 5] };
   const cells = swapCells(options);
-  const results = new Map(cells.map((c) => [c.key, runSwapCell(c)]));
+  const results = new Map<string, ReturnType<typeof runSwapCell>>();
+  beforeAll(async () => {
+    for (const c of cells) {
+      await breathe();
+      results.set(c.key, runSwapCell(c));
+    }
+  });
   const shardFile = (index: number, count = 3): SwapShardFile => ({
     format: SWAP_SHARD_FORMAT, version: "0.1.0+test", options, runs: 1, shard: { index, count },
     cells: shardCells(cells, { index, count }).map((c) => ({ key: c.key, result: results.get(c.key)! })),
@@ -173,7 +190,7 @@ describe("swap plan shard files", () => {
     expect(() => written("swapped.json", { ...shardFile(1), cells: [{ key: "0", result: results.get("1")! }] })).toThrow(/swapped\.json: cells\[0\]\.result: row: expected the row of 10 nodes at 1%/);
   });
 
-  it("refuses random bytes, a cut file and a changed byte with one line naming the file, and changes nothing", () => {
+  it("refuses random bytes, a cut file and a changed byte with one line naming the file, and changes nothing", async () => {
     const file = join(dir, "swap-good.json");
     const text = `${JSON.stringify(shardFile(1))}\n`;
     writeFileSync(file, text);
@@ -192,15 +209,28 @@ describe("swap plan shard files", () => {
       // Only a change that leaves the file valid may be read back, and then as the same kind.
       expect(typeof bytes).toBe("string");
     };
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 4096 }), (bytes) => refused(bytes)), { numRuns: 200 });
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ maxLength: 4096 }), async (bytes) => {
+        await breathe();
+        refused(bytes);
+      }),
+      { numRuns: 200 },
+    );
     // Truncated anywhere (a copy that stopped part way): never read as a shard.
-    fc.assert(
-      fc.property(fc.nat(text.length - 2), (at) => {
+    await fc.assert(
+      fc.asyncProperty(fc.nat(text.length - 2), async (at) => {
+        await breathe();
         expect(() => readMergeInput((writeFileSync(join(dir, "swap-cut.json"), text.slice(0, at)), join(dir, "swap-cut.json")))).toThrow(ScenarioError);
       }),
       { numRuns: 300 },
     );
-    fc.assert(fc.property(fc.nat(text.length - 1), fc.string({ minLength: 1, maxLength: 3 }), (at, junk) => refused(text.slice(0, at) + junk + text.slice(at + 1))), { numRuns: 300 });
+    await fc.assert(
+      fc.asyncProperty(fc.nat(text.length - 1), fc.string({ minLength: 1, maxLength: 3 }), async (at, junk) => {
+        await breathe();
+        refused(text.slice(0, at) + junk + text.slice(at + 1));
+      }),
+      { numRuns: 300 },
+    );
     expect(readFileSync(file, "utf8")).toBe(text);
   });
 });
