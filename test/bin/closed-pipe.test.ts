@@ -1,8 +1,9 @@
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { runTestbed } from "../support/run.js";
 import { CLI, type Ran } from "./support.js";
 
 /*
@@ -29,10 +30,10 @@ function intoClosedPipe(cwd: string, args: readonly string[]): Promise<Ran> {
 }
 
 /** Every command path, found from the help text: groups are those listed with "[command]". */
-function commandPaths(): string[][] {
+async function commandPaths(): Promise<string[][]> {
   const paths: string[][] = [];
-  const walk = (prefix: string[]): void => {
-    const help = spawnSync(process.execPath, [CLI, ...prefix, "--help"], { encoding: "utf8" }).stdout;
+  const walk = async (prefix: string[]): Promise<void> => {
+    const help = (await runTestbed([...prefix, "--help"])).stdout;
     const listing = help.split("Commands:\n")[1] ?? "";
     for (const m of listing.matchAll(/^ {2}([a-z][^\n]*)$/gm)) {
       // "name [options] <args>   description": a term with no options and no arguments is a group.
@@ -41,16 +42,16 @@ function commandPaths(): string[][] {
       if (name === "help") continue;
       const path = [...prefix, name];
       paths.push(path);
-      if (!term.includes(" ")) walk(path);
+      if (!term.includes(" ")) await walk(path);
     }
   };
-  walk([]);
+  await walk([]);
   return paths;
 }
 
 describe("output into a closed pipe", () => {
   it("--help of every command: no stack trace, nothing on stderr, exit 141", async () => {
-    const paths = commandPaths();
+    const paths = await commandPaths();
     // The walk found the commands (a broken walk would make this test pass on nothing).
     expect(paths.length).toBeGreaterThan(30);
     expect(paths).toContainEqual(["image", "create"]);
@@ -73,7 +74,7 @@ describe("output into a closed pipe", () => {
     expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 141, stderr: "" });
     // The store was opened (and checked) before the run; it is closed cleanly, its log folded in.
     expect(readdirSync(d).sort()).toEqual(["runs.db", "s.json"]);
-    const runs = spawnSync(process.execPath, [CLI, "runs", "--db", "runs.db", "--json"], { cwd: d, encoding: "utf8" });
+    const runs = await runTestbed(["runs", "--db", "runs.db", "--json"], { cwd: d });
     expect(JSON.parse(runs.stdout)).toEqual({ runs: [] });
   }, 120_000);
 

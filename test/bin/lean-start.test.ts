@@ -1,10 +1,10 @@
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { Command } from "commander";
 import { afterAll, describe, expect, it } from "vitest";
+import { run } from "../support/run.js";
 import { CLI, ROOT } from "./support.js";
 
 /*
@@ -25,12 +25,12 @@ function tree(command: Command, path = command.name()): { path: string; help: st
 const named = (program: Command, name: string): Command | undefined => program.commands.find((c) => c.name() === name || c.aliases().includes(name));
 
 /** The node modules and project modules (from dist/) a run of testbed loads. */
-function modulesLoaded(cwd: string, ...args: string[]): { code: number | null; modules: string[] } {
+async function modulesLoaded(cwd: string, ...args: string[]): Promise<{ code: number | null; modules: string[] }> {
   const hook = `export async function load(url, context, next) { if (url.startsWith("file:")) process.stderr.write("LOADED " + url + "\\n"); return next(url, context); }`;
   const register = `import { register } from "node:module"; register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(hook)}`)});`;
-  const r = spawnSync(process.execPath, ["--import", `data:text/javascript,${encodeURIComponent(register)}`, CLI, ...args], { cwd, encoding: "utf8", timeout: 60_000 });
+  const r = await run(process.execPath, ["--import", `data:text/javascript,${encodeURIComponent(register)}`, CLI, ...args], { cwd, timeoutMs: 60_000 });
   const modules = [...r.stderr.matchAll(/^LOADED file:\/\/(.*)$/gm)].map((m) => m[1]!.replace(ROOT, ""));
-  return { code: r.status, modules };
+  return { code: r.code, modules };
 }
 
 const dir = mkdtempSync(join(tmpdir(), "testbed-lean-"));
@@ -57,8 +57,8 @@ describe("lean start-up", () => {
     expect((await buildProgram(argvOf("--version", "sim"), "1.2.3")).commands.length).toBe(whole);
   });
 
-  it("testbed --version loads commander and small modules only: no SQLite, no image code, no simulator", () => {
-    const r = modulesLoaded(dir, "--version");
+  it("testbed --version loads commander and small modules only: no SQLite, no image code, no simulator", async () => {
+    const r = await modulesLoaded(dir, "--version");
     expect(r.code).toBe(0);
     const ours = r.modules.filter((m) => m.startsWith("dist/"));
     expect(ours).toContain("dist/bin/failure.js");
@@ -66,9 +66,9 @@ describe("lean start-up", () => {
     expect(r.modules.filter((m) => /better-sqlite3|dist\/real\/(store\/store\.js|image\/(?!errors))|dist\/core\/|dist\/sim\//.test(m))).toEqual([]);
   });
 
-  it("testbed image unzip loads the reload code, not the image writer, the delta maker, the benches or the store", () => {
+  it("testbed image unzip loads the reload code, not the image writer, the delta maker, the benches or the store", async () => {
     const fixture = join(ROOT, "test/fixtures/emulab/disk-4mib.ndz");
-    const r = modulesLoaded(dir, "image", "unzip", fixture, join(dir, "disk.raw"));
+    const r = await modulesLoaded(dir, "image", "unzip", fixture, join(dir, "disk.raw"));
     expect(r.code).toBe(0);
     expect(r.modules).toContain("dist/real/image/reload.js");
     const heavy = r.modules.filter((m) => /better-sqlite3|dist\/real\/store\/(?!default-path|store-error)|dist\/real\/image\/(create|delta|delta-bench|bench|swap|signature)\.js|dist\/core\/engine|dist\/sim\/|dist\/scenarios\/(?!reader|sweep\/seeds)/.test(m));

@@ -1,8 +1,8 @@
-import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { serverTally } from "../../real/frisbee/fidelity.js";
 import { calibratedGap, errorPct, MEASURES, runFidelityBench } from "../../scenarios/frisbee/fidelity.js";
-import { CLI, endpoint, IMAGE } from "../real/frisbee/support.js";
+import { endpoint, IMAGE } from "../real/frisbee/support.js";
+import { runTestbed } from "../support/run.js";
 import { multicastSkipReason, titled } from "../support/probes.js";
 
 const noMulticast = await multicastSkipReason();
@@ -56,15 +56,15 @@ describe("bench fidelity", () => {
     for (const row of r.rows) expect(row.errorPct).toBe(errorPct(row.real, row.sim));
   });
 
-  it("refuses a bad --losses, --starts or frisbeed --drop-sent in one line, exit 2", () => {
+  it("refuses a bad --losses, --starts or frisbeed --drop-sent in one line, exit 2", async () => {
     const cases: [string[], RegExp][] = [
       [["bench", "fidelity", "--losses", "0,1.5"], /--losses: expected fractions from 0 to below 1, got "1.5"/],
       [["bench", "fidelity", "--starts", "soon"], /--starts: "soon" is not a start pattern/],
       [["frisbeed", "--image", IMAGE, "-m", "239.1.2.3", "-p", "7000", "--drop-sent", "1"], /--drop-sent: expected a fraction from 0 to below 1, got "1"/],
     ];
     for (const [args, message] of cases) {
-      const r = spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8" });
-      expect(r.status, args.join(" ")).toBe(2);
+      const r = await runTestbed(args);
+      expect(r.code, args.join(" ")).toBe(2);
       expect(r.stderr.trim().split("\n")).toHaveLength(1);
       expect(r.stderr).toMatch(message);
     }

@@ -1,5 +1,6 @@
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { afterEach, describe, expect, it } from "vitest";
+import { runTestbed } from "../../support/run.js";
 import { CLI } from "../frisbee/support.js";
 import { portalWith, TOKEN, untilState, type Portal } from "./support.js";
 
@@ -175,8 +176,8 @@ describe("testbed serve: the portal's API", () => {
       expect(await exit(second)).toBe(0);
       expect(await exit(third)).toBe(0);
       // Asked for by --from, an address this machine does not have is refused in one line.
-      const refused = spawnSync(process.execPath, [CLI, "sync", "-s", `127.0.0.1:${syncPort}`, "-n", "other", "--from", "192.0.2.3"], { encoding: "utf8", timeout: 60_000 });
-      expect(refused.status).toBe(76);
+      const refused = await runTestbed(["sync", "-s", `127.0.0.1:${syncPort}`, "-n", "other", "--from", "192.0.2.3"], { timeoutMs: 60_000 });
+      expect(refused.code).toBe(76);
       expect(refused.stderr).toBe("testbed: sync: this machine has no address 192.0.2.3 to connect from\n");
     } finally {
       syncd.kill("SIGTERM");

@@ -1,10 +1,9 @@
-import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CLI } from "../frisbee/support.js";
+import { runTestbed } from "../../support/run.js";
 import { portalWith, TOKEN, untilState, type Portal } from "./support.js";
 
 // The page's globals, as the functions run in the browser see them (the tests' own lib has no DOM).
@@ -111,8 +110,8 @@ describe.skipIf(!HAVE_CHROMIUM)("the portal in headless Chromium", () => {
     expect(await chart.getAttribute("src")).toMatch(/^\/charts\/swaps\.svg\?experiment=flagship&v=\d+$/);
     expect(await page.locator("#runs tbody tr td:nth-child(4)").allTextContents()).toEqual(["300", "300"]);
     // A plan stored by the planner while the page is open reaches the history by itself.
-    const plan = spawnSync(process.execPath, [CLI, "plan", "frisbee", "--clients", "1,3", "--image-mib", "2", "--data-mib", "6", "--db", portal.db, "--svg", "plan.svg"], { cwd: portal.dir, encoding: "utf8", timeout: 120_000 });
-    expect(plan.status, plan.stderr).toBe(0);
+    const plan = await runTestbed(["plan", "frisbee", "--clients", "1,3", "--image-mib", "2", "--data-mib", "6", "--db", portal.db, "--svg", "plan.svg"], { cwd: portal.dir, timeoutMs: 120_000 });
+    expect(plan.code, plan.stderr).toBe(0);
     await page.locator("#home").click();
     await page.locator("#history tr[data-run]").nth(1).waitFor();
     expect(await page.locator("#history tbody tr td:nth-child(3)").allTextContents()).toEqual(["swapout", "swapin"]);

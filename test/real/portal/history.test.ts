@@ -1,11 +1,10 @@
-import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { swapChart } from "../../../core/chart/plans.js";
 import { PORTAL_PLANS_MAX, storedPlans, swapHistoryChart, type HistorySwap } from "../../../real/portal/history.js";
 import type { RunRow } from "../../../real/store/index.js";
-import { CLI } from "../frisbee/support.js";
+import { runTestbed } from "../../support/run.js";
 import { portalWith, TOKEN, untilState, type Portal } from "./support.js";
 
 let portal: Portal | undefined;
@@ -68,8 +67,8 @@ describe("the portal's run history", () => {
     expect(none.status).toBe(404);
     expect(await none.json()).toEqual({ error: "no finished swap to chart yet" });
     // A plan stored in the portal's store by the planner itself.
-    const plan = spawnSync(process.execPath, [CLI, "plan", "frisbee", "--clients", "1,3", "--image-mib", "2", "--data-mib", "6", "--db", portal.db, "--svg", "plan.svg"], { cwd: portal.dir, encoding: "utf8", timeout: 120_000 });
-    expect(plan.status, plan.stderr).toBe(0);
+    const plan = await runTestbed(["plan", "frisbee", "--clients", "1,3", "--image-mib", "2", "--data-mib", "6", "--db", portal.db, "--svg", "plan.svg"], { cwd: portal.dir, timeoutMs: 120_000 });
+    expect(plan.code, plan.stderr).toBe(0);
     const list = (await (await fetch(new URL("/api/experiments", portal.url))).json()) as { history: { swaps: unknown[]; plans: { id: number; rows: { clients: number }[] }[] } };
     expect(list.history.swaps).toEqual([]);
     expect(list.history.plans).toHaveLength(1);
