@@ -18,6 +18,7 @@ import {
 } from "../../../core/monitor/index.js";
 import { createRng } from "../../../core/engine/rng.js";
 import { Harness, type Behaviour } from "./support.js";
+import { breathe } from "../../support/breathe.js";
 
 const SEC = 1_000_000;
 const MIN = 60 * SEC;
@@ -57,9 +58,10 @@ describe("Monitor invariants under random worlds", () => {
     gate: fc.array(fc.tuple(fc.integer({ min: 0, max: 20 * 3_600 }), fc.integer({ min: 1, max: 3_600 })), { maxLength: 3 }),
   });
 
-  it("never exceeds the window, never schedules past cap + jitter, never returns a flapper unproven", () => {
-    fc.assert(
-      fc.property(world, ({ behaviours, window, passesToReturn, seed, gate }) => {
+  it("never exceeds the window, never schedules past cap + jitter, never returns a flapper unproven", async () => {
+    await fc.assert(
+      fc.asyncProperty(world, async ({ behaviours, window, passesToReturn, seed, gate }) => {
+        await breathe();
         const c = smallConfig(window, behaviours.length, passesToReturn);
         const h = new Harness(c, behaviours, seed);
         behaviours.forEach((_, node) => h.monitor.add(0, node));
@@ -75,9 +77,10 @@ describe("Monitor invariants under random worlds", () => {
     );
   });
 
-  it("starts every test within cap + jitter of the last one's end when the window has room and the gate stays open", () => {
-    fc.assert(
-      fc.property(fc.array(behaviour, { minLength: 1, maxLength: 12 }), fc.nat(), (behaviours, seed) => {
+  it("starts every test within cap + jitter of the last one's end when the window has room and the gate stays open", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(behaviour, { minLength: 1, maxLength: 12 }), fc.nat(), async (behaviours, seed) => {
+        await breathe();
         const c = smallConfig(behaviours.length, behaviours.length, 3);
         const h = new Harness(c, behaviours, seed);
         behaviours.forEach((_, node) => h.monitor.add(0, node));
