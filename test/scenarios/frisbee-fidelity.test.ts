@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { parseStartPattern, type StartPattern } from "../../scenarios/start.js";
 import { CHUNK_MODEL_RECEIVER_LOSS_MAX, CHUNK_MODEL_SERVER_LOSS_MAX, chunkModelValidity, runChunkModel } from "../../sim/frisbee/chunk-model/index.js";
 import { AUTO_PACKET_CLIENT_MIB_MAX, modelFor, planRow, planRowRuns, type FrisbeePlanOptions, type LossAt } from "../../scenarios/frisbee/plan.js";
+import { breathe } from "../support/breathe.js";
 
 /**
  * The chunk-level model must agree with the packet-level model (the truth) within 5% on mean
@@ -39,13 +40,12 @@ function options(over: Partial<FrisbeePlanOptions> = {}): FrisbeePlanOptions {
   };
 }
 
-/** Lets the worker answer vitest between runs: a cell holds its thread for many seconds otherwise. */
-const breathe = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 async function meanRuntime(o: FrisbeePlanOptions, clients: number, loss: number): Promise<number> {
   let sum = 0;
   const seeds = seedsFor(clients);
   for (const seed of seeds) {
+    // A cell holds the thread for seconds: let the worker answer vitest between runs.
     await breathe();
     const { row } = planRow({ ...o, seed }, clients, loss);
     expect(row.finished, `${row.model} model: every client finishes`).toBe(clients);
