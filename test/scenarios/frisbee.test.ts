@@ -10,10 +10,13 @@ import { runScenario } from "../../scenarios/runner.js";
 import { parseScenario } from "../../scenarios/schema.js";
 import { frisbeeStats } from "../../sim/frisbee/stats.js";
 import { once, Tampering } from "./support.js";
+import { breathe } from "../support/breathe.js";
 
 const EXAMPLE = fileURLToPath(new URL("../../scenarios/examples/frisbee-small.json", import.meta.url));
 const text = readFileSync(EXAMPLE, "utf8");
 const parse = (json: string) => parseScenario(json, "f.json", INVARIANT_NAMES);
+/** Events per slice of a long run, between two turns of the event loop. */
+const ENGINE_SLICE_EVENTS = 20_000;
 
 describe("a Frisbee scenario", () => {
   /** Seed 5's run, built by the first test that asks (see once); the pacing test undoes its change. */
@@ -119,10 +122,11 @@ describe("Frisbee scenarios with several servers and a server crash", () => {
       },
     });
 
-  it("loads each server's image onto its own clients when two servers share one uplink, each slowed by the other", () => {
+  it("loads each server's image onto its own clients when two servers share one uplink, each slowed by the other", async () => {
     const { result } = runScenario(parse(servers(2)), { seed: 11 });
     expect(result.invariants.filter((i) => !i.ok)).toEqual([]);
     expect(result.frisbee?.finished).toBe(12);
+    await breathe();
     const alone = runScenario(parse(servers(1)), { seed: 11 }).result;
     expect(alone.frisbee?.finished).toBe(12);
     // 2 x 60 Mbit/s do not fit in 80 Mbit/s: both images must cross the shared uplink, so the
@@ -132,7 +136,7 @@ describe("Frisbee scenarios with several servers and a server crash", () => {
     expect(result.frisbee!.runtimeSecMean).toBeGreaterThan(bothImagesSec);
   });
 
-  it("lets every client finish when the server host crashes mid-transfer and restarts", () => {
+  it("lets every client finish when the server host crashes mid-transfer and restarts", async () => {
     const crash = JSON.parse(text) as { faults: unknown[] };
     crash.faults = [{ type: "crash", at: "2s", hosts: "server", restart: "2s" }];
     const { result } = runScenario(parse(JSON.stringify(crash)), { seed: 5 });
@@ -140,6 +144,7 @@ describe("Frisbee scenarios with several servers and a server crash", () => {
     expect(result.invariants.filter((i) => !i.ok)).toEqual([]);
     expect(result.frisbee?.finished).toBe(20);
     crash.faults = [];
+    await breathe();
     const calm = runScenario(parse(JSON.stringify(crash)), { seed: 5 }).result;
     // The clients keep writing what they hold while the server is down, but the outage still costs time.
     expect(result.frisbee!.runtimeSecMean).toBeGreaterThan(calm.frisbee!.runtimeSecMean);
@@ -148,13 +153,14 @@ describe("Frisbee scenarios with several servers and a server crash", () => {
 
 describe("the server's progress requests", () => {
   /** frisbee-small (20 clients, 16 joining together) with the server asking for reports and the clients' own timers off. */
-  const asking = (progressRequest: object): { reports: number[]; perClient: Map<number, number> } => {
+  const asking = async (progressRequest: object): Promise<{ reports: number[]; perClient: Map<number, number> }> => {
     const doc = JSON.parse(text) as { frisbee: { servers: Record<string, unknown>[]; clients: Record<string, unknown>[] } };
     (doc.frisbee.servers[0] as Record<string, unknown>).progressRequest = progressRequest;
     for (const c of doc.frisbee.clients) delete c.heartbeat;
     const scenario = parse(JSON.stringify(doc));
     const built = buildWorld(scenario, 5);
-    built.world.engine.run({ untilUs: scenario.durationUs });
+    // In slices (the engine runs the same events in the same order), letting the event loop turn between.
+    while (built.world.engine.run({ untilUs: scenario.durationUs, eventsMax: ENGINE_SLICE_EVENTS }) === "eventsMax") await breathe();
     const progress = built.world.events.filter((e) => e.kind === "frisbee.progress");
     const perClient = new Map<number, number>();
     for (const e of progress) perClient.set(e.fields["client"] as number, (perClient.get(e.fields["client"] as number) ?? 0) + 1);
@@ -174,15 +180,15 @@ describe("the server's progress requests", () => {
     for (const [client, n] of perClient) expect(n, `client ${client}`).toBe(client === RESTARTED ? 2 : 1);
   };
 
-  it("asks for one report per client life with interval 0, not one from every client at every join", () => {
-    const { reports, perClient } = asking({ interval: "0s" });
+  it("asks for one report per client life with interval 0, not one from every client at every join", async () => {
+    const { reports, perClient } = await asking({ interval: "0s" });
     expect(reports).toHaveLength(21);
     oncePerLife(perClient);
   });
 
-  it("spreads once-requests over the interval, so clients joining together do not report together", () => {
+  it("spreads once-requests over the interval, so clients joining together do not report together", async () => {
     // 6 s: every client is still loading when its report falls due (the fastest take about 7 s).
-    const { reports, perClient } = asking({ interval: "6s", once: true });
+    const { reports, perClient } = await asking({ interval: "6s", once: true });
     oncePerLife(perClient);
     // 16 clients join in the same millisecond; spread over 6 s, no 10 ms bucket holds more than a few.
     expect(busiestBucket(reports)).toBeLessThanOrEqual(3);
@@ -190,8 +196,8 @@ describe("the server's progress requests", () => {
     expect(Math.max(...reports) - first).toBeGreaterThan(2_000_000);
   });
 
-  it("asks each joiner for periodic reports, which every client then sends on its own timer", () => {
-    const { perClient } = asking({ interval: "2s" });
+  it("asks each joiner for periodic reports, which every client then sends on its own timer", async () => {
+    const { perClient } = await asking({ interval: "2s" });
     // About a report every 2 s over each client's run of 10 s and more, late joiners included.
     expect(perClient.size).toBe(20);
     for (const n of perClient.values()) expect(n).toBeGreaterThanOrEqual(3);
