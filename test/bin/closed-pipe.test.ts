@@ -2,9 +2,12 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
-import { runTestbed } from "../support/run.js";
+import { afterAll, describe, expect, it, vi } from "vitest";
+import { runTestbed, COMMANDS_TEST_TIMEOUT_MS } from "../support/run.js";
 import { CLI, type Ran } from "./support.js";
+
+// Awaited commands are held to the test limit: several of them at load 30+ outlast the default.
+vi.setConfig({ testTimeout: COMMANDS_TEST_TIMEOUT_MS });
 
 /*
  * Output into a closed pipe (`testbed image --help | head -1`, a reader that quits early) stops a

@@ -3,8 +3,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterAll, describe, expect, it } from "vitest";
-import { runTestbed } from "../support/run.js";
+import { afterAll, describe, expect, it, vi } from "vitest";
+import { runTestbed, COMMANDS_TEST_TIMEOUT_MS } from "../support/run.js";
+
+// Awaited commands are held to the test limit: several of them at load 30+ outlast the default.
+vi.setConfig({ testTimeout: COMMANDS_TEST_TIMEOUT_MS });
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const CLI = join(ROOT, "dist/bin/testbed.js");

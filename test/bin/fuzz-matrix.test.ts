@@ -3,12 +3,15 @@ import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeF
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as tar from "tar";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { startAgent, type RunningAgent } from "../../real/agent/daemon.js";
 import { createImage, nodeEngine, writeDiskLikeFile } from "../../real/image/index.js";
 import { openExperimentStore } from "../../real/store/index.js";
-import { runTestbed } from "../support/run.js";
+import { runTestbed, COMMANDS_TEST_TIMEOUT_MS } from "../support/run.js";
 import { CLI, ROOT, snapshot, type Ran } from "./support.js";
+
+// Awaited commands are held to the test limit: several of them at load 30+ outlast the default.
+vi.setConfig({ testTimeout: COMMANDS_TEST_TIMEOUT_MS });
 
 /*
  * The command-line fuzz matrix: every command, given bad arguments and bad files (missing, a

@@ -4,10 +4,13 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync }
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it, vi } from "vitest";
 import { writeDiskLikeFile } from "../../real/image/index.js";
 import { CLI, type Ran } from "./support.js";
-import { runTestbed } from "../support/run.js";
+import { runTestbed, COMMANDS_TEST_TIMEOUT_MS } from "../support/run.js";
+
+// Awaited commands are held to the test limit: several of them at load 30+ outlast the default.
+vi.setConfig({ testTimeout: COMMANDS_TEST_TIMEOUT_MS });
 
 /*
  * Issue 19's property: SIGINT or SIGTERM at a random moment of a long command leaves every input

@@ -3,9 +3,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { Command } from "commander";
-import { afterAll, describe, expect, it } from "vitest";
-import { run } from "../support/run.js";
+import { afterAll, describe, expect, it, vi } from "vitest";
+import { run, COMMANDS_TEST_TIMEOUT_MS } from "../support/run.js";
 import { CLI, ROOT } from "./support.js";
+
+// Awaited commands are held to the test limit: several of them at load 30+ outlast the default.
+vi.setConfig({ testTimeout: COMMANDS_TEST_TIMEOUT_MS });
 
 /*
  * Issue 12: a command loads only the modules it uses (bin/program.ts builds a lean program per

@@ -1,9 +1,13 @@
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it, vi } from "vitest";
+import { COMMANDS_TEST_TIMEOUT_MS } from "../support/run.js";
 import { writeDiskLikeFile } from "../../real/image/index.js";
 import { expectOneLineError, ROOT, snapshot, startTestbed, testbedIn } from "./support.js";
+
+// Awaited commands are held to the test limit: several of them at load 30+ outlast the default.
+vi.setConfig({ testTimeout: COMMANDS_TEST_TIMEOUT_MS });
 
 /*
  * Issue 19's cases, each as a user would meet it: the mistake is refused in one line with the

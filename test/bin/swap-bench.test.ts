@@ -1,5 +1,8 @@
-import { describe, expect, it } from "vitest";
-import { runTestbed } from "../support/run.js";
+import { describe, expect, it, vi } from "vitest";
+import { runTestbed, COMMANDS_TEST_TIMEOUT_MS } from "../support/run.js";
+
+// Awaited commands are held to the test limit: several of them at load 30+ outlast the default.
+vi.setConfig({ testTimeout: COMMANDS_TEST_TIMEOUT_MS });
 
 /** Runs the CLI without blocking the event loop (test/support/run.ts). */
 function testbed(...args: string[]) {

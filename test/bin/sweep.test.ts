@@ -3,9 +3,12 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { openStore } from "../../real/store/index.js";
-import { runTestbed } from "../support/run.js";
+import { runTestbed, COMMANDS_TEST_TIMEOUT_MS } from "../support/run.js";
+
+// Awaited commands are held to the test limit: several of them at load 30+ outlast the default.
+vi.setConfig({ testTimeout: COMMANDS_TEST_TIMEOUT_MS });
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const CLI = join(ROOT, "dist/bin/testbed.js");

@@ -2,12 +2,15 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it, vi } from "vitest";
 import { parseAllDocuments } from "yaml";
 import { CLOSE_DEADLINE_MS, STOP_GRACE_MS } from "../../real/queue/stopping.js";
 import { killChildren, testbed, until } from "../real/frisbee/support.js";
 import { redisSkipReason, startTestRedis } from "../support/redis.js";
-import { run as runCommand } from "../support/run.js";
+import { run as runCommand, COMMANDS_TEST_TIMEOUT_MS } from "../support/run.js";
+
+// Awaited commands are held to the test limit: several of them at load 30+ outlast the default.
+vi.setConfig({ testTimeout: COMMANDS_TEST_TIMEOUT_MS });
 
 /**
  * docs/cluster holds what a cluster needs to run workers and shards: a container file, a

@@ -1,9 +1,12 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { serverTally } from "../../real/frisbee/fidelity.js";
 import { calibratedGap, errorPct, MEASURES, runFidelityBench } from "../../scenarios/frisbee/fidelity.js";
 import { endpoint, IMAGE } from "../real/frisbee/support.js";
-import { runTestbed } from "../support/run.js";
+import { runTestbed, COMMANDS_TEST_TIMEOUT_MS } from "../support/run.js";
 import { multicastSkipReason, titled } from "../support/probes.js";
+
+// Awaited commands are held to the test limit: several of them at load 30+ outlast the default.
+vi.setConfig({ testTimeout: COMMANDS_TEST_TIMEOUT_MS });
 
 const noMulticast = await multicastSkipReason();
 

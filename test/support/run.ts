@@ -4,6 +4,14 @@ import { fileURLToPath } from "node:url";
 /** The compiled command the CLI tests run (test/global-setup.ts builds it). */
 export const TESTBED_CLI = fileURLToPath(new URL("../../dist/bin/testbed.js", import.meta.url));
 
+/**
+ * The per-test limit for files whose tests run several commands: awaited, a test is held to its
+ * limit (a synchronous spawnSync chain never was), and at load 30+ under nice 19 a command can take
+ * a minute. Each command has its own timeoutMs; this only bounds their sum. Set with
+ * vi.setConfig({ testTimeout: COMMANDS_TEST_TIMEOUT_MS }) at the top of such a file.
+ */
+export const COMMANDS_TEST_TIMEOUT_MS = 900_000;
+
 /** What a finished child gave: as spawnSync's status, signal, stdout and stderr. */
 export interface Ran {
   code: number | null;

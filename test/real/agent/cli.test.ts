@@ -2,10 +2,13 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { openServiceStore } from "../../../real/store/index.js";
-import { runTestbed, type Ran } from "../../support/run.js";
+import { runTestbed, type Ran, COMMANDS_TEST_TIMEOUT_MS } from "../../support/run.js";
 import { GOOD_RUN, alive, tarball, tempDir } from "./support.js";
+
+// Awaited commands are held to the test limit: several of them at load 30+ outlast the default.
+vi.setConfig({ testTimeout: COMMANDS_TEST_TIMEOUT_MS });
 
 const CLI = fileURLToPath(new URL("../../../dist/bin/testbed.js", import.meta.url));
 const t = tempDir("svc-cli");

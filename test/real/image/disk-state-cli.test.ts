@@ -2,10 +2,13 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it, vi } from "vitest";
 import { diskLayout } from "../../../core/image/index.js";
 import { emulabFixture } from "../../fixtures/emulab.js";
-import { runTestbed } from "../../support/run.js";
+import { runTestbed, COMMANDS_TEST_TIMEOUT_MS } from "../../support/run.js";
+
+// Awaited commands are held to the test limit: several of them at load 30+ outlast the default.
+vi.setConfig({ testTimeout: COMMANDS_TEST_TIMEOUT_MS });
 
 const dir = mkdtempSync(join(tmpdir(), "testbed-disk-state-cli-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,8 +1,11 @@
 import { spawn } from "node:child_process";
-import { afterEach, describe, expect, it } from "vitest";
-import { runTestbed } from "../../support/run.js";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { runTestbed, COMMANDS_TEST_TIMEOUT_MS } from "../../support/run.js";
 import { CLI } from "../frisbee/support.js";
 import { portalWith, TOKEN, untilState, type Portal } from "./support.js";
+
+// Awaited commands are held to the test limit: several of them at load 30+ outlast the default.
+vi.setConfig({ testTimeout: COMMANDS_TEST_TIMEOUT_MS });
 
 let portal: Portal | undefined;
 afterEach(async () => {

@@ -2,9 +2,12 @@ import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium, type Browser, type Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runTestbed } from "../../support/run.js";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { runTestbed, COMMANDS_TEST_TIMEOUT_MS } from "../../support/run.js";
 import { portalWith, TOKEN, untilState, type Portal } from "./support.js";
+
+// Awaited commands are held to the test limit: several of them at load 30+ outlast the default.
+vi.setConfig({ testTimeout: COMMANDS_TEST_TIMEOUT_MS });
 
 // The page's globals, as the functions run in the browser see them (the tests' own lib has no DOM).
 declare const document: { getElementById(id: string): { textContent: string | null } | null };

@@ -1,11 +1,14 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { swapChart } from "../../../core/chart/plans.js";
 import { PORTAL_PLANS_MAX, storedPlans, swapHistoryChart, type HistorySwap } from "../../../real/portal/history.js";
 import type { RunRow } from "../../../real/store/index.js";
-import { runTestbed } from "../../support/run.js";
+import { runTestbed, COMMANDS_TEST_TIMEOUT_MS } from "../../support/run.js";
 import { portalWith, TOKEN, untilState, type Portal } from "./support.js";
+
+// Awaited commands are held to the test limit: several of them at load 30+ outlast the default.
+vi.setConfig({ testTimeout: COMMANDS_TEST_TIMEOUT_MS });
 
 let portal: Portal | undefined;
 afterEach(async () => {

@@ -1,11 +1,14 @@
 import { spawn, spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it, vi } from "vitest";
 import { openExperimentStore } from "../../../real/store/index.js";
 import { CLI, tempDir } from "../frisbee/support.js";
 import { diskAndImage, experiment, ports } from "../experiment/support.js";
-import { runTestbed } from "../../support/run.js";
+import { runTestbed, COMMANDS_TEST_TIMEOUT_MS } from "../../support/run.js";
+
+// Awaited commands are held to the test limit: several of them at load 30+ outlast the default.
+vi.setConfig({ testTimeout: COMMANDS_TEST_TIMEOUT_MS });
 
 const { dir, cleanup } = tempDir("testbed-serve-cli-");
 afterAll(cleanup);

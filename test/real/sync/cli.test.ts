@@ -3,9 +3,12 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { CLI, startSyncd, type SyncdProcess } from "./syncd-process.js";
-import { runTestbed } from "../../support/run.js";
+import { runTestbed, COMMANDS_TEST_TIMEOUT_MS } from "../../support/run.js";
+
+// Awaited commands are held to the test limit: several of them at load 30+ outlast the default.
+vi.setConfig({ testTimeout: COMMANDS_TEST_TIMEOUT_MS });
 
 const dir = mkdtempSync(join(tmpdir(), "testbed-sync-cli-"));
 

@@ -1,9 +1,12 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it, vi } from "vitest";
 import { openExperimentStore } from "../../../real/store/index.js";
-import { runTestbed } from "../../support/run.js";
+import { runTestbed, COMMANDS_TEST_TIMEOUT_MS } from "../../support/run.js";
+
+// Awaited commands are held to the test limit: several of them at load 30+ outlast the default.
+vi.setConfig({ testTimeout: COMMANDS_TEST_TIMEOUT_MS });
 
 const dir = mkdtempSync(join(tmpdir(), "testbed-syncd-experiment-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
