@@ -578,3 +578,123 @@ describe("Frisbee client machine: ending", () => {
     expect(bench.take()).toEqual([]);
   });
 });
+
+describe("Frisbee client machine: edges the mutation run found", () => {
+  it("takes a layout or a chunk-data port, exactly one, and limits of exactly 1", () => {
+    const bench = new Bench(SELF);
+    const neither = { layout: undefined, chunkData: undefined } as unknown as Partial<FrisbeeClientOptions>;
+    const both = { layout, chunkData: { inflate: () => {} } } as unknown as Partial<FrisbeeClientOptions>;
+    for (const bad of [neither, both]) expect(() => clientOn(bench, bad)).toThrow("a client takes a layout (counting) or a chunk-data port (real data), one of the two");
+    const client = clientOn(bench, { chunkBuffers: 1, inProgressChunksMax: 1, requestAheadChunks: 1 });
+    expect(client.state).toBe("joining");
+  });
+
+  it("asks in a random order unless told not to", () => {
+    const bench = new Bench(SELF);
+    // Options without `randomize` at all (clientOn sets it false).
+    bench.start((env) => new FrisbeeClient(env, { group: GROUP, port: PORT, clientId: ID, join2: false, heartbeatIntervalUs: 0, layout, requestAheadChunks: 40, chunkBuffers: 40 }));
+    bench.receive(SERVER, msg.joinReply(40 * CHUNK_BLOCKS));
+    bench.runUntil(TICK);
+    const order = requests(bench.take());
+    expect(order).toHaveLength(40);
+    expect(order).not.toEqual(Array.from({ length: 40 }, (_, c) => `REQUEST ${c} 0+1024`));
+  });
+
+  it("can ask for three chunks in any of their six orders, and for each chunk once", () => {
+    const seen = new Set<string>();
+    for (let seed = 1; seed <= 200; seed++) {
+      const bench = new Bench(SELF, {}, seed);
+      joinedClient(bench, 3, { randomize: true, requestAheadChunks: 3 });
+      bench.runUntil(TICK);
+      const order = requests(bench.take()).map((r) => r.split(" ")[1]);
+      expect([...order].sort()).toEqual(["0", "1", "2"]);
+      seen.add(order.join());
+    }
+    expect(seen.size).toBe(6);
+  });
+
+  it("with the last chunk first still asks for the chunk it took that place from", () => {
+    const bench = new Bench(SELF);
+    joinedClient(bench, 4, { lastChunkFirst: true, requestAheadChunks: 4 });
+    bench.runUntil(TICK);
+    expect(requests(bench.take())).toEqual(["REQUEST 3 0+1024", "REQUEST 1 0+1024", "REQUEST 2 0+1024", "REQUEST 0 0+1024"]);
+  });
+
+  it("counts a block of a negative index as malformed", () => {
+    const bench = new Bench(SELF);
+    const client = joinedClient(bench, 1);
+    bench.receive(SERVER, msg.block(0, -1, null));
+    expect(client.counters.malformed).toBe(1);
+    expect(client.counters.blocksReceived).toBe(0);
+  });
+
+  it("counts a block of a chunk already written as a duplicate, taking no buffer for it", () => {
+    const bench = new Bench(SELF);
+    const client = joinedClient(bench, 2, { chunkBuffers: 1 });
+    deliver(bench, 0, all());
+    expect(client.counters.chunksWritten).toBe(1);
+    deliver(bench, 0, [5]);
+    expect(client.counters.dupBlocks).toBe(1);
+    expect(client.counters.blocksReceived).toBe(CHUNK_BLOCKS);
+    // The one buffer is still free for chunk 1.
+    deliver(bench, 1, [0]);
+    expect(client.counters.noBufferBlocks).toBe(0);
+    expect(client.counters.rewrites).toBe(0);
+  });
+
+  it("sends nothing but its LEAVE2 once a chunk-data port fails a chunk as it is handed over", () => {
+    const bench = new Bench(SELF);
+    let client: FrisbeeClient | null = null;
+    client = clientOn(bench, { layout: undefined, chunkData: { inflate: (chunk) => client?.inflated(chunk, { ok: false, error: "bad" }) } });
+    bench.receive(SERVER, msg.joinReply(3 * CHUNK_BLOCKS));
+    bench.take();
+    deliver(bench, 1, [0]);
+    deliver(bench, 0, all());
+    expect(client.state).toBe("failed");
+    expect(bench.take().map((s) => s.message.type)).toEqual(["leave2"]);
+  });
+
+  it("grows its idle wait to at most about a second of receive timeouts", () => {
+    const bench = new Bench(SELF);
+    joinedClient(bench, 2, { requestAheadChunks: 1 });
+    bench.runUntil(60_000_000);
+    const times = [...new Set(bench.take().map((s) => s.atUs))];
+    const gaps = times.slice(1).map((t, i) => t - (times[i] as number));
+    // Each idle request in a row adds a tick, up to idleWaitUsMax / receiveTimeoutUs (33) of them.
+    expect(gaps.slice(0, 3)).toEqual([3 * TICK, 5 * TICK, 6 * TICK]);
+    expect(gaps.slice(-5)).toEqual(Array(5).fill((3 + 34) * TICK));
+  });
+
+  it("reports its first progress at a time drawn after the join, and counts each report", () => {
+    const bench = new Bench(SELF);
+    const client = clientOn(bench, { heartbeatIntervalUs: 20_000_000 });
+    bench.runUntil(10_000_000);
+    bench.receive(SERVER, msg.joinReply(2 * CHUNK_BLOCKS));
+    bench.runUntil(60_000_000);
+    const sent = bench.take().filter((s) => s.message.type === "progress");
+    expect(sent[0]!.atUs).toBeGreaterThanOrEqual(10_000_000);
+    expect(sent[0]!.atUs).toBeLessThanOrEqual(15_000_000);
+    expect(client.counters.reportsSent).toBe(sent.length);
+  });
+
+  it("sends no last report when it leaves unfinished, and its LEAVE2 counts the time since it joined", () => {
+    const bench = new Bench(SELF);
+    clientOn(bench, { heartbeatIntervalUs: 60_000_000, leaveAtUs: 3_000_000 });
+    bench.runUntil(1_500_000);
+    bench.receive(SERVER, msg.joinReply(2 * CHUNK_BLOCKS));
+    bench.take();
+    bench.runUntil(3_000_000);
+    const sent = bench.take();
+    expect(sent.map((s) => s.message.type).filter((t) => t !== "request")).toEqual(["leave2"]);
+    expect(sent.find((s) => s.message.type === "leave2")?.message).toMatchObject({ elapsedSec: 1 });
+    expect(bench.eventsOf("frisbee.left")).toEqual([{ client: ID, runtimeUs: 1_500_000, chunks: 0 }]);
+  });
+
+  it("counts its runtime from its start when it fails before it has joined", () => {
+    const bench = new Bench(SELF);
+    clientOn(bench);
+    bench.runUntil(700_000);
+    bench.receive(SERVER, msg.joinReply(0));
+    expect(bench.eventsOf("frisbee.failed")).toEqual([{ client: ID, runtimeUs: 700_000, chunks: 0, error: "server offered an image of 0 blocks" }]);
+  });
+});
