@@ -698,3 +698,104 @@ describe("Frisbee client machine: edges the mutation run found", () => {
     expect(bench.eventsOf("frisbee.failed")).toEqual([{ client: ID, runtimeUs: 700_000, chunks: 0, error: "server offered an image of 0 blocks" }]);
   });
 });
+
+describe("Frisbee client machine: more edges the mutation run found", () => {
+  it("ignores blocks before its join without calling them malformed, survives a datagram that is no message, and counts nothing after its end", () => {
+    const bench = new Bench(SELF);
+    const client = clientOn(bench);
+    deliver(bench, 0, [0]);
+    expect(client.counters.malformed).toBe(0);
+    bench.receive(SERVER, msg.joinReply(CHUNK_BLOCKS));
+    expect(() => bench.receive(SERVER, new Uint8Array([1, 2, 3]))).not.toThrow();
+    const counted = client.counters.malformed + client.counters.unknown;
+    expect(counted).toBe(1);
+    client.giveUp("gone");
+    bench.receive(SERVER, new Uint8Array([1, 2, 3]));
+    expect(client.counters.malformed + client.counters.unknown).toBe(counted);
+  });
+
+  it("leaves at leaveAtUs even while still joining, and gives up while joining", () => {
+    const bench = new Bench(SELF);
+    const client = clientOn(bench, { leaveAtUs: 300_000 });
+    bench.runUntil(1_000_000);
+    expect(client.state).toBe("left");
+    const other = new Bench(SELF);
+    const joining = clientOn(other);
+    joining.giveUp("no server");
+    expect(joining.state).toBe("failed");
+  });
+
+  it("ignores a CPU completion for a chunk it is not inflating", () => {
+    const bench = new Bench(SELF, { cpu: true, disk: true });
+    const client = joinedClient(bench, 3);
+    deliver(bench, 0, all());
+    client.cpuDone(2);
+    expect(client.counters.chunksDecompressed).toBe(0);
+    client.cpuDone(0);
+    expect(client.counters.chunksDecompressed).toBe(1);
+  });
+
+  it("after its end neither writes an inflated chunk nor finishes again when a write completes", () => {
+    const bench = new Bench(SELF, { disk: true });
+    const client = clientOn(bench, { layout: undefined, chunkData: { inflate: () => {} } });
+    bench.receive(SERVER, msg.joinReply(CHUNK_BLOCKS));
+    deliver(bench, 0, all());
+    client.giveUp("gone");
+    client.inflated(0, { ok: true, writes: [{ offsetBytes: 0, data: 10 }] });
+    expect(bench.writes).toEqual([]);
+    const counting = new Bench(SELF, { disk: true });
+    const c2 = joinedClient(counting, 1);
+    deliver(counting, 0, all());
+    expect(counting.writes.map((w) => w.op)).toEqual([0]);
+    c2.giveUp("gone");
+    c2.diskDone(0, null);
+    expect(c2.state).toBe("failed");
+    expect(counting.take().filter((s) => s.message.type === "leave2")).toHaveLength(1);
+  });
+
+  it("fails at the first failed write of a chunk written in several regions", () => {
+    const bench = new Bench(SELF, { disk: true });
+    const client = clientOn(bench, { layout: undefined, chunkData: { inflate: () => {} } });
+    bench.receive(SERVER, msg.joinReply(CHUNK_BLOCKS));
+    deliver(bench, 0, all());
+    client.inflated(0, { ok: true, writes: [{ offsetBytes: 0, data: 10 }, { offsetBytes: 4096, data: 10 }] });
+    client.diskDone(0, "EIO");
+    expect(client.state).toBe("failed");
+  });
+
+  it("writes a chunk at once when it has no regions or there is no disk", () => {
+    for (const ports of [{ disk: true }, {}]) {
+      const bench = new Bench(SELF, ports);
+      const client = clientOn(bench, { layout: undefined, chunkData: { inflate: () => {} } });
+      bench.receive(SERVER, msg.joinReply(CHUNK_BLOCKS));
+      deliver(bench, 0, all());
+      client.inflated(0, { ok: true, writes: ports.disk === true ? [] : [{ offsetBytes: 0, data: 10 }] });
+      expect(client.state).toBe("done");
+    }
+  });
+
+  it("asks again for a chunk exactly a second after it was asked for, and does not count one being filled as a new candidate", () => {
+    const bench = new Bench(SELF);
+    joinedClient(bench, 6);
+    bench.runUntil(TICK);
+    expect(requests(bench.take())).toEqual(["REQUEST 0 0+1024", "REQUEST 1 0+1024"]);
+    bench.nowUs = 40_000;
+    deliver(bench, 1, [0]);
+    bench.nowUs = TICK + 1_000_000;
+    deliver(bench, 0, all());
+    expect(requests(bench.take()).map((r) => r.split(" [")[0])).toEqual(["PREQUEST 1 0", "REQUEST 2 0+1024", "REQUEST 3 0+1024"]);
+  });
+
+  it("keeps each chunk buffer's blocks apart, and clears a buffer for its next chunk", () => {
+    const bench = new Bench(SELF);
+    const client = joinedClient(bench, 3, { chunkBuffers: 2 });
+    deliver(bench, 0, [0]);
+    deliver(bench, 1, [5, 5]);
+    expect(client.counters.dupBlocks).toBe(1);
+    deliver(bench, 1, all());
+    expect(client.counters.chunksReceived).toBe(1);
+    deliver(bench, 2, all());
+    expect(client.counters.chunksReceived).toBe(2);
+    expect(client.counters.dupBlocks).toBe(2);
+  });
+});
