@@ -54,6 +54,9 @@ export async function makeSignature(imagePath: string, o: SignatureOptions = {})
   const fileHash = nodeHash.create("sha256");
   const checks: Record<ChunkCheck, number> = { none: 0, sha1: 0, "signed-not-verified": 0, signature: 0 };
   let dataBytes = 0;
+  // Each chunk's regions are ascending (parseChunkHeader checks); across chunks it is checked here,
+  // so that a hostile image is refused in one line instead of failing in the signature builder.
+  let regionsEnd = 0;
   const fh = await open(imagePath, "r");
   try {
     await forEachChunk(fh, imagePath, headers, { hash: nodeHash, ...(o.key === undefined ? {} : { key: o.key }), ...(o.inFlight === undefined ? {} : { inFlight: o.inFlight }) }, async (c) => {
@@ -62,6 +65,8 @@ export async function makeSignature(imagePath: string, o: SignatureOptions = {})
       let at = 0;
       const pieces: { chunk: number; piece: { startSector: number; sectorCount: number }; data: Uint8Array }[] = [];
       for (const r of c.header.regions) {
+        if (r.startSector < regionsEnd) throw new ImageCorruptError(`${imagePath}: chunk ${c.index}: its region at sector ${r.startSector} starts before the end of an earlier chunk's regions (sector ${regionsEnd})`);
+        regionsEnd = r.startSector + r.sectorCount;
         for (const piece of builder.pieces(r.startSector, r.sectorCount)) {
           const from = at + (piece.startSector - r.startSector) * SECTOR_BYTES;
           pieces.push({ chunk: c.index, piece, data: c.data.subarray(from, from + piece.sectorCount * SECTOR_BYTES) });
