@@ -39,7 +39,8 @@ export const PARTS = [
     name: "scenarios/invariants",
     mutate: ["scenarios/invariants.ts", "scenarios/*/invariants.ts"],
     tests: [
-      "test/scenarios/invariant-ledgers.test.ts", "test/scenarios/frisbee-invariant-edges.test.ts", "test/scenarios/invariants.test.ts", "test/scenarios/frisbee.test.ts",
+      "test/scenarios/invariant-ledgers.test.ts", "test/scenarios/frisbee-invariant-edges.test.ts", "test/scenarios/sync-invariant-edges.test.ts",
+      "test/scenarios/invariants.test.ts", "test/scenarios/frisbee.test.ts",
       "test/scenarios/sync.test.ts", "test/scenarios/frisbee-invariants.test.ts",
     ],
   },
