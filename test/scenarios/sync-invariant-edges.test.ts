@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { CODE_BROKEN, CODE_LATE, CODE_OVERFLOW, CODE_TIMEOUT, USER_ERROR_LIMIT } from "../../core/sync/index.js";
+import type { BuiltWorld } from "../../scenarios/build.js";
+import { checkInvariants } from "../../scenarios/invariants.js";
 import type { Scenario } from "../../scenarios/schema.js";
 import { deadlineKept, disturbed, livenessOwed, noEarlyRelease, releasedOnce } from "../../scenarios/sync/invariants.js";
 import type { SyncBarrierDecl } from "../../sim/sync/decl.js";
@@ -259,5 +261,32 @@ describe("sync-deadline-kept against hand-built times", () => {
     const send = (firstSendUs: number) => deadlineKept(scenario(), at(DUE, [{ host: 2, firstSendUs, code: null }], fresh));
     expect(send(DUE - 1400)).toMatch(/learnt of the release at never/);
     expect(send(DUE - 1399)).toBeNull();
+  });
+});
+
+describe("checkInvariants on a world whose sync records are hand-built", () => {
+  const names = ["sync-no-early-release", "sync-released-once", "sync-deadline-kept"];
+  /** The scenario's world, with the host states `states` at the end and `sync` as its records. */
+  const judged = (sync: SyncBuilt, states: string[] = ["up", "up", "up", "up", "up"]) => {
+    const world = { world: { hosts: states.map((state, h) => ({ name: `h${h}`, state })) }, sync, frisbee: null };
+    return checkInvariants(scenario({ invariants: names }), world as unknown as BuiltWorld).map((r) => r.detail);
+  };
+  const init = { kind: "init" as const, code: 0, atUs: 100 };
+
+  it("reports each sync invariant's failure", () => {
+    const b = barrier({ deadlineMs: 10 });
+    const early = built(b, [init, { kind: "release", code: 0, atUs: 1000 }], [{ host: 1, firstSendUs: 50, code: 0, outcomeUs: 1000 }, { host: 2, firstSendUs: 50, code: 0, outcomeUs: 1000 }, { host: 3, firstSendUs: 2000, code: 0, outcomeUs: 2000 }]);
+    expect(judged(early)).toEqual(["barrier b released at 1000us with 1 of 2 waiters arrived", "held", "held"]);
+    const late = built(b, [init, { kind: "release", code: 0, atUs: 20_000 }], [1, 2, 3].map((host) => ({ host, firstSendUs: 50, code: 0, outcomeUs: 20_000 })));
+    expect(judged(late)).toEqual(["held", "held", "barrier b released at 20000us, after its deadline 10101us"]);
+  });
+
+  it("lets off in sync-released-once a participant whose host is crashed at the end, and only that one", () => {
+    const b = barrier();
+    const lives: Life[] = [{ host: 1, firstSendUs: 50, code: 0 }, { host: 2, firstSendUs: 50, code: 0 }, { host: 3, firstSendUs: 50, code: null }];
+    const records = [init, { kind: "release" as const, code: 0, atUs: 1000 }];
+    expect(judged(built(b, records, lives))).toEqual(["held", "client of b on host 3 was never released", "held"]);
+    expect(judged(built(b, records, lives), ["up", "up", "up", "crashed", "up"])).toEqual(["held", "held", "held"]);
+    expect(judged(built(b, records, lives), ["up", "up", "crashed", "paused", "up"])).toEqual(["held", "client of b on host 3 was never released", "held"]);
   });
 });
