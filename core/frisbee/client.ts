@@ -417,7 +417,8 @@ export class FrisbeeClient implements Process {
    * A snooped partial request, as the original applies RequestStamp to each run of its bitmap: a
    * chunk we have not started is stamped; one we are filling only if the request asks for a block
    * we lack (a run covering the whole chunk always does, since the chunk is not complete), which is
-   * tested a byte of the bitmap at a time: every client hears every other client's requests.
+   * tested only on the words of the bitmap that ask for anything (worked out once per request: every
+   * client hears every other client's requests), a 32-bit word at a time.
    */
   private stampMissing(chunk: number, bitmap: Uint8Array, now: Micros): void {
     const have = this.have[chunk] as number;
@@ -656,6 +657,8 @@ export class FrisbeeClient implements Process {
   }
 }
 
+const BITMAP_WORDS = BITMAP_BYTES / 4;
+
 /**
  * The block bitmaps of the chunk buffers in one typed array: marking a block, done for every copy
  * of every block a client hears, is then one array access instead of a walk from a list through a
@@ -663,10 +666,13 @@ export class FrisbeeClient implements Process {
  */
 class BufferBitmaps {
   private readonly bits: Uint8Array;
+  /** The same bytes as 32-bit words, for testing requests a word at a time. */
+  private readonly words: Int32Array;
   private readonly counts: Int32Array;
 
   constructor(buffers: number) {
     this.bits = new Uint8Array(buffers * BITMAP_BYTES);
+    this.words = new Int32Array(this.bits.buffer);
     this.counts = new Int32Array(buffers);
   }
 
@@ -694,12 +700,12 @@ class BufferBitmaps {
 
   /** True if a buffer lacks any block below `blocks` whose bit is set in `wanted` (a request's bitmap). */
   lacksAnyOf(buffer: number, wanted: Uint8Array, blocks: number): boolean {
-    const base = buffer * BITMAP_BYTES;
-    const whole = blocks >> 3;
-    for (let i = 0; i < whole; i++) if (((wanted[i] as number) & ~(this.bits[base + i] as number)) !== 0) return true;
-    const rest = blocks & 7;
-    if (rest === 0) return false;
-    return ((wanted[whole] as number) & ~(this.bits[base + whole] as number) & ((1 << rest) - 1)) !== 0;
+    const base = buffer * BITMAP_WORDS;
+    const { pairs, count } = askedWords(wanted, blocks);
+    for (let j = 0; j < 2 * count; j += 2) {
+      if (((pairs[j + 1] as number) & ~(this.words[base + (pairs[j] as number)] as number)) !== 0) return true;
+    }
+    return false;
   }
 
   clear(buffer: number): void {
@@ -711,4 +717,48 @@ class BufferBitmaps {
   bitmap(buffer: number): BlockBitmap {
     return new BlockBitmap(this.bits.slice(buffer * BITMAP_BYTES, (buffer + 1) * BITMAP_BYTES));
   }
+}
+
+/**
+ * The 32-bit words of a partial request's bitmap that ask for a block below `blocks`, with those
+ * bits (in the byte order of a Uint32Array over the bitmap's bytes): a request asks for a few of a
+ * chunk's 1,024 blocks, and every other client tests it against its own buffer. Worked out once per
+ * bitmap and kept with it (a received bitmap is never changed: the decoder copies it out of the
+ * datagram, and in a simulation the sender's is shared), for the last block count asked about.
+ */
+class AskedWords {
+  count = 0;
+  /** Word index, then the word's asked bits, for each word that asks for any. */
+  readonly pairs: Int32Array;
+
+  constructor(
+    wanted: Uint8Array,
+    readonly blocks: number,
+  ) {
+    const bytes = new Uint8Array(BITMAP_BYTES);
+    const whole = Math.min(BITMAP_BYTES, blocks >> 3);
+    bytes.set(wanted.subarray(0, whole));
+    if (whole < BITMAP_BYTES && (blocks & 7) !== 0) bytes[whole] = (wanted[whole] as number) & ((1 << (blocks & 7)) - 1);
+    const words = new Int32Array(bytes.buffer);
+    let count = 0;
+    for (let i = 0; i < words.length; i++) if (words[i] !== 0) count++;
+    this.pairs = new Int32Array(2 * count);
+    for (let i = 0; i < words.length; i++) {
+      if (words[i] === 0) continue;
+      this.pairs[2 * this.count] = i;
+      this.pairs[2 * this.count++ + 1] = words[i] as number;
+    }
+  }
+}
+
+/** Each bitmap's asked words, while the bitmap lives. */
+const askedWordsOf = new WeakMap<Uint8Array, AskedWords>();
+
+function askedWords(wanted: Uint8Array, blocks: number): AskedWords {
+  let asked = askedWordsOf.get(wanted);
+  if (asked === undefined || asked.blocks !== blocks) {
+    asked = new AskedWords(wanted, blocks);
+    askedWordsOf.set(wanted, asked);
+  }
+  return asked;
 }

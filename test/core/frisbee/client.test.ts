@@ -332,6 +332,11 @@ describe("Frisbee client machine: requests", () => {
     // Chunk 1 is being filled; completing chunk 0 asks for its missing blocks unless someone just did.
     expect(run(lacks)).toEqual(["REQUEST 2 0+1024"]);
     expect(run(has)[0]).toMatch(/^PREQUEST 1 0 /);
+    // Tested a word at a time: a block it lacks far into the bitmap, beside one it has, counts.
+    const far = new Uint8Array(128);
+    far[0] = 0b0000_1000; // block 3
+    far[125] = 0b0000_0001; // block 1000
+    expect(run(far)).toEqual(["REQUEST 2 0+1024"]);
     // A PREQUEST for a chunk not started stamps it too; one beyond the image is ignored.
     expect(run(has, 2)).toEqual([expect.stringMatching(/^PREQUEST 1 0 /)]);
     expect(run(has, 9)[0]).toMatch(/^PREQUEST 1 0 /);
