@@ -5,7 +5,7 @@ import { FrisbeeBenchError, ImageFileError } from "../real/frisbee/errors.js";
 import { ImageCorruptError, ImageIoError } from "../real/image/errors.js";
 import { NodeConfigListenError } from "../real/nodeconfig/errors.js";
 import { OutputError, TargetIncompleteError } from "../real/output/errors.js";
-import { QueueError } from "../real/queue/errors.js";
+import { QueueError, ThreadTaskError } from "../real/queue/errors.js";
 import { TargetError } from "../real/runtime/disk.js";
 import { NetError } from "../real/runtime/net-error.js";
 import { StoreError } from "../real/store/store-error.js";
@@ -26,6 +26,7 @@ import { EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INCOMPLETE, markFinished } from "./in
  * of the world while working is 1; a target written in place and left partly written is 3.
  */
 export function exitCodeOf(error: unknown): number | null {
+  if (error instanceof ThreadTaskError) return exitCodeOf(errorFromThread(error.thrownName, error.message, error.stack));
   if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : EXIT_BAD_INPUT;
   if (error instanceof TargetIncompleteError) return EXIT_INCOMPLETE;
   if (error instanceof UsageError || error instanceof ScenarioError || error instanceof ImageCorruptError || error instanceof SeedsError) return EXIT_BAD_INPUT;
@@ -37,6 +38,23 @@ export function exitCodeOf(error: unknown): number | null {
   if (error instanceof NodeFileError) return EXIT_BAD_INPUT;
   if (isSystemError(error)) return EXIT_FAILED;
   return null;
+}
+
+/** Names of the classes a thread's task (simulation, scenarios) throws for the user's mistake: exit 2. */
+const USAGE_ERROR_NAMES: readonly string[] = ["UsageError", "PlanError", "SwapPlanError", "SeedsError"];
+
+/**
+ * An error thrown on another thread (a job worker, a pool thread), which sends only its class's
+ * name, message and stack, as the class this thread classifies: the user's mistakes as their own
+ * one-line errors, anything else as a bug that keeps the thread's stack.
+ */
+export function errorFromThread(name: string, message: string, stack?: string): Error {
+  if (name === "ScenarioError") return new ScenarioError(message);
+  if (USAGE_ERROR_NAMES.includes(name)) return new UsageError(message);
+  const bug = new Error(message);
+  bug.name = name;
+  if (stack !== undefined) bug.stack = stack;
+  return bug;
 }
 
 /** A Node system call's failure (ENOSPC, EIO, ...): the world, not a bug. */

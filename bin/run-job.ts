@@ -1,6 +1,5 @@
 import { Worker } from "node:worker_threads";
-import { ScenarioError } from "../scenarios/reader.js";
-import { UsageError } from "./errors.js";
+import { errorFromThread } from "./failure.js";
 import type { JobName, Jobs } from "./jobs.js";
 
 export interface JobHandlers<K extends JobName> {
@@ -32,7 +31,7 @@ export function runJob<K extends JobName>(job: K, input: Jobs[K]["input"], on: J
         resolve(m.output as Jobs[K]["output"]);
       } else {
         settled = true;
-        reject(rebuild(m));
+        reject(errorFromThread(m.name, m.message, m.stack));
       }
     });
     worker.on("error", (error) => {
@@ -43,13 +42,4 @@ export function runJob<K extends JobName>(job: K, input: Jobs[K]["input"], on: J
       if (!settled) reject(new Error(`job ${job}: worker exited with code ${code} before finishing`));
     });
   });
-}
-
-function rebuild(m: { name: string; message: string; stack?: string }): Error {
-  if (m.name === "ScenarioError") return new ScenarioError(m.message);
-  if (m.name === "UsageError" || m.name === "PlanError" || m.name === "SwapPlanError") return new UsageError(m.message);
-  const bug = new Error(m.message);
-  bug.name = m.name;
-  if (m.stack !== undefined) bug.stack = m.stack;
-  return bug;
 }

@@ -2,6 +2,8 @@ import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import { Piscina } from "piscina";
+import { ThreadTaskError } from "./errors.js";
+import type { ThreadData, ThreadOutcome } from "./thread-entry.js";
 
 /**
  * Worker threads that run CPU-bound jobs (simulation runs) off the main thread, so the main
@@ -29,9 +31,12 @@ export function defaultThreads(): number {
  */
 export function createThreadPool<Task, Result>(module: URL, threads: number): ThreadPool<Task, Result> {
   if (!Number.isSafeInteger(threads) || threads < 1 || threads > POOL_THREADS_MAX) throw new Error(`threads: expected 1 to ${POOL_THREADS_MAX}, got ${threads}`);
-  const filename = compiledPath(module);
-  const pool = new Piscina<Task, Result>({
-    filename,
+  // Each thread loads thread-entry, which runs `module` and sends back a thrown error's class name.
+  const entry = new URL(import.meta.url.endsWith(".ts") ? "./thread-entry.ts" : "./thread-entry.js", import.meta.url);
+  const workerData: ThreadData = { module: compiledPath(module) };
+  const pool = new Piscina<Task, ThreadOutcome>({
+    filename: compiledPath(entry),
+    workerData,
     minThreads: threads,
     maxThreads: threads,
     maxQueue: threads * QUEUED_PER_THREAD_MAX,
@@ -40,7 +45,11 @@ export function createThreadPool<Task, Result>(module: URL, threads: number): Th
   });
   return {
     threads,
-    run: (task) => pool.run(task) as Promise<Result>,
+    run: async (task) => {
+      const outcome = await pool.run(task);
+      if (outcome.ok) return outcome.value as Result;
+      throw new ThreadTaskError(outcome.name, outcome.message, outcome.stack);
+    },
     close: () => pool.destroy(),
   };
 }
