@@ -13,19 +13,22 @@ export const CSUM_MAX_BYTES = 64;
 export const SHA1_BYTES = 20;
 const ZEROS = new Uint8Array(CSUM_MAX_BYTES);
 
-/** The SHA-1 of a v4 chunk: header area and data, the checksum field's first 64 bytes as zeros. */
-export function chunkSha1(chunk: Uint8Array, h: Pick<ChunkHeader, "compressedBytes">, hash: HashPort): Uint8Array {
+/**
+ * The SHA-1 of a v4 chunk: header area (`regionsize` bytes: 4096, or the 344-byte header of a
+ * header-only chunk) and data, the checksum field's first 64 bytes as zeros.
+ */
+export function chunkSha1(chunk: Uint8Array, h: Pick<ChunkHeader, "compressedBytes" | "regionAreaBytes">, hash: HashPort): Uint8Array {
   const s = hash.create("sha1");
   s.update(chunk.subarray(0, V4_FIELDS.checksum));
   s.update(ZEROS);
-  s.update(chunk.subarray(V4_FIELDS.checksum + CSUM_MAX_BYTES, HEADER_AREA_BYTES + h.compressedBytes));
+  s.update(chunk.subarray(V4_FIELDS.checksum + CSUM_MAX_BYTES, h.regionAreaBytes + h.compressedBytes));
   return s.digest();
 }
 
 /** Writes an unsigned SHA-1 checksum into a finished v4 chunk (its csum_type must already say SHA-1). */
-export function sealChunk(chunk: Uint8Array, compressedBytes: number, hash: HashPort): void {
+export function sealChunk(chunk: Uint8Array, compressedBytes: number, hash: HashPort, regionAreaBytes = HEADER_AREA_BYTES): void {
   chunk.fill(0, V4_FIELDS.checksum, V4_FIELDS.checksum + CSUM_MAX_BYTES);
-  chunk.set(chunkSha1(chunk, { compressedBytes }, hash), V4_FIELDS.checksum);
+  chunk.set(chunkSha1(chunk, { compressedBytes, regionAreaBytes }, hash), V4_FIELDS.checksum);
 }
 
 /** An RSA public key: the first two lines of the original's `.skey` file (`n`, `e`). */

@@ -3,6 +3,7 @@ import {
   CHUNK_BYTES,
   CHUNK_DATA_BYTES_MAX,
   HEADER_AREA_BYTES,
+  HEADER_V4_BYTES,
   IMAGE_ID_BYTES,
   IV_BYTES,
   MAGIC_BASE,
@@ -61,14 +62,25 @@ export function magicVersion(magic: number): number | null {
 }
 
 /**
- * Parses and validates the 4096-byte header area of one chunk. `expectedIndex`, when given, is the
+ * "chunk": an ordinary chunk's 4096-byte header area. "header-only": a whole image file that is one
+ * version-4 header and nothing else (an empty delta, delta-format.ts): no regions, no data, its
+ * header area the 344-byte header. The original imageunzip reads a file 1 MiB at a time and stops
+ * at a short read without laying it, so such a file lays nothing, as an empty delta should.
+ */
+export type ChunkForm = "chunk" | "header-only";
+
+/**
+ * Parses and validates the 4096-byte header area of one chunk (or a header-only chunk, see ChunkForm). `expectedIndex`, when given, is the
  * chunk number the caller knows (its position in the file or the Frisbee chunk number); errors
  * name it and the image byte offset of the offending field.
  */
-export function parseChunkHeader(bytes: Uint8Array, expectedIndex?: number): ParseResult<ChunkHeader> {
+export function parseChunkHeader(bytes: Uint8Array, expectedIndex?: number, form: ChunkForm = "chunk"): ParseResult<ChunkHeader> {
   let n = expectedIndex ?? 0;
   const fail = (at: number, what: string): ParseResult<ChunkHeader> => ({ ok: false, error: chunkError(n, at, what) });
-  if (bytes.length < HEADER_AREA_BYTES) return { ok: false, error: cutChunkError(n, bytes.length) };
+  const empty = form === "header-only";
+  // A header-only chunk's header area is the version-4 header itself (its regionsize field says so).
+  const areaBytes = empty ? HEADER_V4_BYTES : HEADER_AREA_BYTES;
+  if (empty ? bytes.length !== areaBytes : bytes.length < areaBytes) return { ok: false, error: cutChunkError(n, bytes.length) };
   const magic = u32(bytes, F.magic);
   const version = magicVersion(magic);
   if (version === null) return fail(F.magic, `bad magic 0x${magic.toString(16).padStart(8, "0")}: not an image chunk`);
@@ -78,13 +90,15 @@ export function parseChunkHeader(bytes: Uint8Array, expectedIndex?: number): Par
   if (expectedIndex !== undefined && blockIndex !== expectedIndex) return fail(F.blockIndex, `header says chunk ${blockIndex}`);
   if (blockIndex > INT32_MAX) return fail(F.blockIndex, `chunk number ${blockIndex} is negative`);
   const size = u32(bytes, F.size);
-  if (size === 0 || size > CHUNK_DATA_BYTES_MAX) return fail(F.size, `compressed size ${size} is outside 1 to ${CHUNK_DATA_BYTES_MAX}`);
+  // A header-only chunk with data would be an ordinary chunk whose data is missing: cut short.
+  if (empty && (version !== 4 || size !== 0)) return { ok: false, error: cutChunkError(n, bytes.length) };
+  if (!empty && (size === 0 || size > CHUNK_DATA_BYTES_MAX)) return fail(F.size, `compressed size ${size} is outside 1 to ${CHUNK_DATA_BYTES_MAX}`);
   const regionAreaBytes = u32(bytes, F.regionSize);
-  if (regionAreaBytes !== HEADER_AREA_BYTES) return fail(F.regionSize, `header area size ${regionAreaBytes}, expected ${HEADER_AREA_BYTES}`);
+  if (regionAreaBytes !== areaBytes) return fail(F.regionSize, `header area size ${regionAreaBytes}, expected ${areaBytes}${empty ? " (a header-only chunk)" : ""}`);
   const regionCount = u32(bytes, F.regionCount);
   const relocCount = version === 1 ? 0 : u32(bytes, F.relocCount);
-  if (regionCount > HEADER_AREA_BYTES || relocCount > HEADER_AREA_BYTES || headerAreaUsed(version, regionCount, relocCount) > HEADER_AREA_BYTES) {
-    return fail(F.regionCount, `${regionCount} regions and ${relocCount} relocations do not fit the ${HEADER_AREA_BYTES}-byte header area`);
+  if (regionCount > areaBytes || relocCount > areaBytes || headerAreaUsed(version, regionCount, relocCount) > areaBytes) {
+    return fail(F.regionCount, `${regionCount} regions and ${relocCount} relocations do not fit the ${areaBytes}-byte header area`);
   }
   const regions = parseRegions(bytes, headerBytes(version), regionCount);
   if (typeof regions === "string") return { ok: false, error: chunkError(n, headerBytes(version), regions) };

@@ -1,5 +1,5 @@
 export * from "./format.js";
-export { CHUNK_INFLATED_BYTES_MAX, CSUM_NONE, CSUM_SHA1, CSUM_SIGNED, CSUM_TYPE_MASK, DEFLATE_RATIO_MAX, encodeChunkHeader, magicVersion, parseChunkHeader, type ChunkHeaderInput } from "./header.js";
+export { CHUNK_INFLATED_BYTES_MAX, CSUM_NONE, CSUM_SHA1, CSUM_SIGNED, CSUM_TYPE_MASK, DEFLATE_RATIO_MAX, encodeChunkHeader, magicVersion, parseChunkHeader, type ChunkForm, type ChunkHeaderInput } from "./header.js";
 export { GRANULARITIES_BYTES, allocatedRanges } from "./scan.js";
 export { formatImageStats, imageStats, type ChunkSummary, type ImageStats, type RangeStats } from "./info.js";
 export { DIGEST_BYTES, bytesEqual, digestOf, fromHex, toHex, type HashKind, type HashPort, type Hasher } from "./hash.js";
@@ -7,7 +7,7 @@ export { CSUM_MAX_BYTES, checkChunk, chunkSha1, parseSigningKey, rsaRecover, sea
 export * from "./signature.js";
 export { clip, covers, firstEndingAfter, intersect, normalize, pushRange, subtract, totalSectors, union } from "./ranges.js";
 export { DeltaPlanner, deltaShare, type DeltaStats } from "./delta.js";
-export { DELTA_MARKER, deltaMarkerOf, encodeDeltaMarker, type DeltaKind, type DeltaMarker } from "./delta-format.js";
+export { DELTA_MARKER, EMPTY_DELTA_BYTES, deltaMarkerOf, encodeDeltaMarker, encodeEmptyDelta, parseEmptyDelta, type DeltaKind, type DeltaMarker, type EmptyDelta } from "./delta-format.js";
 export { EXT_GROUPS_MAX, extAllocation, hasExtMagic, type DiskReader, type ExtAllocation, type ExtKind } from "./extfs.js";
 export { GPT_ENTRIES_MAX, MBR_LOGICAL_MAX, diskLayout, readPartitionTable, type DiskLayout, type FsArea, type Partition } from "./layout.js";
 export * from "./reloc.js";

@@ -1,4 +1,4 @@
-import { CHUNK_BYTES, SECTOR_BYTES, type ChunkHeader, type Region } from "./format.js";
+import { CHUNK_BYTES, HEADER_AREA_BYTES, SECTOR_BYTES, type ChunkHeader, type Region } from "./format.js";
 
 export interface RangeStats {
   count: number;
@@ -79,7 +79,8 @@ export function imageStats(imageBytes: number, headers: readonly ChunkHeader[]):
   let relocs = 0;
   let nextSector = 0;
   for (const h of headers) {
-    overheadBytes += CHUNK_BYTES - h.compressedBytes;
+    // A chunk takes 1 MiB of the file, but a header-only one (an empty delta) only its header.
+    overheadBytes += (h.regionAreaBytes === HEADER_AREA_BYTES ? CHUNK_BYTES : h.regionAreaBytes) - h.compressedBytes;
     relocs += h.relocs.length;
     h.regions.forEach((r, i) => {
       const gap = i === 0 ? r.startSector - h.firstSector : r.startSector - nextSector;

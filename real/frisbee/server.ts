@@ -5,7 +5,9 @@ import { FrisbeeServer, type ProgressRequest } from "../../core/frisbee/server.j
 import { GROUP, MulticastNet, bindProcess, wallClock, type NetStats } from "../runtime/index.js";
 import type { Store } from "../store/index.js";
 import { daemonEvents, type DaemonEvents } from "./events.js";
+import { EMPTY_DELTA_BYTES } from "../../core/image/index.js";
 import { readImageHeaders } from "../image/index.js";
+import { ImageFileError } from "./errors.js";
 import { ImageReader, openImage } from "./image-file.js";
 import { closeSync } from "node:fs";
 import { slabEncoder } from "./wire.js";
@@ -52,7 +54,10 @@ export interface Frisbeed {
 export async function startFrisbeed(o: FrisbeedOptions): Promise<Frisbeed> {
   // Every chunk header, its regions and sizes, and the file's length are checked before serving:
   // a raw disk or a truncated image is refused here, not found out by every client.
-  if (o.checkImage !== false) await readImageHeaders(o.imagePath);
+  if (o.checkImage !== false && (await readImageHeaders(o.imagePath)).imageBytes === EMPTY_DELTA_BYTES) {
+    // One chunk header, no whole chunk (core/image/delta-format.ts): nothing for a client to lay.
+    throw new ImageFileError(`${o.imagePath}: an empty delta (nothing changed since its base): nothing to send; the base alone is the disk`);
+  }
   const opened = openImage(o.imagePath);
   let net: MulticastNet;
   try {

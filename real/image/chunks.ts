@@ -31,7 +31,7 @@ export interface ChunkReadOptions {
 export interface ReadChunk {
   index: number;
   header: ChunkHeader;
-  /** The whole 1 MiB chunk as stored; valid only until `each` returns (its buffer is reused). */
+  /** The whole 1 MiB chunk as stored (a header-only chunk: its header, then stale bytes); valid only until `each` returns (its buffer is reused). */
   bytes: Uint8Array;
   /** Its regions' data, in region order (empty with `checkOnly`). */
   data: Uint8Array;
@@ -72,10 +72,12 @@ export async function forEachChunk(fh: FileHandle, imagePath: string, headers: r
 }
 
 async function readChunk(fh: FileHandle, imagePath: string, h: ChunkHeader, i: number, o: ChunkReadOptions, bytes: Uint8Array): Promise<ReadChunk> {
-  await readFully(fh, bytes, CHUNK_BYTES, i * CHUNK_BYTES, imagePath);
+  // A header-only chunk (an empty delta) is the whole file: its header, no regions, no data.
+  const headerOnly = h.regionAreaBytes !== HEADER_AREA_BYTES;
+  await readFully(fh, bytes, headerOnly ? h.regionAreaBytes : CHUNK_BYTES, i * CHUNK_BYTES, imagePath);
   const checked = checkChunk(bytes, h, i, o.hash, o.key);
   if (!checked.ok) throw new ImageCorruptError(`${imagePath}: ${checked.error}`);
-  if (o.checkOnly === true) return { index: i, header: h, bytes, data: new Uint8Array(0), check: checked.check };
+  if (o.checkOnly === true || headerOnly) return { index: i, header: h, bytes, data: new Uint8Array(0), check: checked.check };
   const stream = bytes.subarray(HEADER_AREA_BYTES, HEADER_AREA_BYTES + h.compressedBytes);
   const expected = regionDataBytes(h.regions);
   try {

@@ -2,7 +2,6 @@ import { spawnSync } from "node:child_process";
 import { closeSync, copyFileSync, fsyncSync, openSync, statSync, writeFileSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { join } from "node:path";
-import { HEADER_AREA_BYTES } from "../../core/image/index.js";
 import { makeScratchDir, removeScratchDir } from "../output/index.js";
 import { sameFiles } from "./compare.js";
 import { createImage } from "./create.js";
@@ -247,7 +246,7 @@ async function oursFigures(dir: string, old: string, next: string, baseImage: st
   const reloaded = sameFiles(reloadTarget, next);
   const st = statSync(out);
   return {
-    bytes: st.size, writtenBytes: made.value.chunks * HEADER_AREA_BYTES + made.value.compressedBytes, storedBytes: st.blocks * 512, makeSec: made.seconds, applySec: applied.seconds, reproduced: reproduced && reloaded,
+    bytes: st.size, writtenBytes: made.value.writtenBytes, storedBytes: st.blocks * 512, makeSec: made.seconds, applySec: applied.seconds, reproduced: reproduced && reloaded,
     kind: made.value.kind, dataBytes: made.value.dataBytes, reloadSec: reload.seconds,
   };
 }

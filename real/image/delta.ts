@@ -2,15 +2,17 @@ import { randomBytes } from "node:crypto";
 import { open, type FileHandle } from "node:fs/promises";
 import {
   CHUNK_BYTES,
+  EMPTY_DELTA_BYTES,
+  HEADER_AREA_BYTES,
   SECTOR_BYTES,
   SECTOR_LIMIT,
   DeltaPlanner,
   deltaShare,
   encodeDeltaMarker,
+  encodeEmptyDelta,
   toHex,
   type DeltaKind,
   type DeltaStats,
-  type Region,
   type RsaPublicKey,
   type Signature,
 } from "../../core/image/index.js";
@@ -21,7 +23,7 @@ import type { DeflateEngine } from "./deflater.js";
 import { nodeHash } from "./hash.js";
 import { imageIdentity } from "./identity.js";
 import { looksLikeSignature, makeSignature, readSignature } from "./signature.js";
-import { ImageIoError, readFully, sourceSizeBytes } from "./source.js";
+import { ImageIoError, readFully, sourceSizeBytes, writeFully } from "./source.js";
 import { ImageCorruptError } from "./headers.js";
 import { ChunkWriter } from "./writer.js";
 import { DELTA_THRESHOLD_PERCENT_DEFAULT } from "./defaults.js";
@@ -56,6 +58,8 @@ export interface DeltaResult {
   regions: number;
   dataBytes: number;
   compressedBytes: number;
+  /** What the file holds without its chunks' zero padding (header areas and zlib streams): what a sparse copy stores. */
+  writtenBytes: number;
   notes: string[];
 }
 
@@ -143,7 +147,6 @@ async function writeImage(disk: FileHandle, diskBytes: number, allocation: Alloc
     const threshold = o.thresholdPercent / 100;
     let at = 0;
     let inRange = false;
-    let zeroSector: number | null = null;
     while (at < sectors) {
       if (o.signal?.aborted === true) throw new ImageIoError(`${diskPath}: stopped after ${at} of ${sectors} sectors (${String(o.signal.reason ?? "aborted")})`);
       const end = planner.safeWindowEnd(Math.min(sectors, at + DELTA_WINDOW_BYTES / SECTOR_BYTES), o.granularityBytes / SECTOR_BYTES, sectors);
@@ -153,7 +156,6 @@ async function writeImage(disk: FileHandle, diskBytes: number, allocation: Alloc
       inRange = lastUse !== undefined && lastUse.startSector + lastUse.sectorCount === end;
       // A full image holds what is in use; the planner then only counts (it has no pieces).
       const plan = planner.window(at, data, inUse);
-      zeroSector ??= firstZeroSector(data, at, inUse);
       for (const r of plan) {
         const from = (r.startSector - at) * SECTOR_BYTES;
         await compressor.range(r.startSector, data.subarray(from, from + r.sectorCount * SECTOR_BYTES), false);
@@ -164,13 +166,7 @@ async function writeImage(disk: FileHandle, diskBytes: number, allocation: Alloc
       const sofar = planner.finish();
       if (kind === "delta" && sofar.includedSectors > threshold * (sofar.inUseSectors + (sectors - at))) return null;
     }
-    // An empty delta is still one chunk (it must name its base), and the original imageunzip
-    // needs a region in every chunk: one sector of the disk as it is now, which is always right.
-    // A sector of zeros compresses to a few bytes (the disk's first sector, the fallback, to up to 512).
-    if (planner.finish().includedSectors === 0 && sectors > 0) {
-      const filler = zeroSector ?? 0;
-      await compressor.range(filler, await reader.read(filler, filler + 1), false);
-    }
+    if (kind === "delta" && planner.finish().includedSectors === 0) return await writeEmptyDelta(out, base, deltaId, sectors, planner.finish(), allocation.layout.notes);
     await compressor.finish(sectors);
     await writer.finish();
     const stats = planner.finish();
@@ -179,31 +175,26 @@ async function writeImage(disk: FileHandle, diskBytes: number, allocation: Alloc
     await out.commit();
     return {
       kind, baseId: toHex(base.imageId), deltaId: toHex(deltaId), share, stats, imageBytes: writer.chunks * CHUNK_BYTES, chunks: writer.chunks,
-      regions: writer.regions, dataBytes: writer.allocatedBytes, compressedBytes: writer.compressedBytes, notes: allocation.layout.notes,
+      regions: writer.regions, dataBytes: writer.allocatedBytes, compressedBytes: writer.compressedBytes,
+      writtenBytes: writer.chunks * HEADER_AREA_BYTES + writer.compressedBytes, notes: allocation.layout.notes,
     };
   } finally {
     await out.discard();
   }
 }
 
-/** Gaps of a window looked at for a sector of zeros: a bound on the work when free space holds old data. */
-const ZERO_SECTOR_TRIES_MAX = 64;
-
-/** The first sector of the window outside `inUse` that reads as zeros now, or null. */
-function firstZeroSector(data: Uint8Array, startSector: number, inUse: readonly Region[]): number | null {
-  const zero = Buffer.alloc(SECTOR_BYTES);
-  let from = startSector;
-  const end = startSector + data.length / SECTOR_BYTES;
-  for (let k = 0; k <= inUse.length && k < ZERO_SECTOR_TRIES_MAX; k++) {
-    const next = inUse[k];
-    const gapEnd = next === undefined ? end : next.startSector;
-    if (gapEnd > from) {
-      const at = (from - startSector) * SECTOR_BYTES;
-      if (zero.equals(data.subarray(at, at + SECTOR_BYTES))) return from;
-    }
-    if (next !== undefined) from = next.startSector + next.sectorCount;
-  }
-  return null;
+/**
+ * Nothing changed: the delta is one chunk header and nothing else (it must still name its base),
+ * which the original imageunzip lays as nothing (core/image/delta-format.ts says why it cannot be a
+ * whole chunk this small).
+ */
+async function writeEmptyDelta(out: Awaited<ReturnType<typeof openOutput>>, base: DeltaBase, deltaId: Uint8Array, diskSectors: number, stats: DeltaStats, notes: string[]): Promise<DeltaResult> {
+  await writeFully(out.fh, encodeEmptyDelta({ baseId: base.imageId, deltaId, diskSectors }, nodeHash), 0);
+  await out.commit();
+  return {
+    kind: "delta", baseId: toHex(base.imageId), deltaId: toHex(deltaId), share: deltaShare(stats), stats, imageBytes: EMPTY_DELTA_BYTES, chunks: 1,
+    regions: 0, dataBytes: 0, compressedBytes: 0, writtenBytes: EMPTY_DELTA_BYTES, notes,
+  };
 }
 
 /** Reads windows of the disk, the next stretch ahead while the current window is planned and compressed. */

@@ -1,5 +1,5 @@
 import { open, stat, type FileHandle } from "node:fs/promises";
-import { CHUNK_BYTES, HEADER_AREA_BYTES, cutChunkError, imageChunkCount, parseChunkHeader, type ChunkHeader } from "../../core/image/index.js";
+import { CHUNK_BYTES, EMPTY_DELTA_BYTES, HEADER_AREA_BYTES, cutChunkError, imageChunkCount, parseChunkHeader, parseEmptyDelta, type ChunkHeader } from "../../core/image/index.js";
 import { reasonOf } from "../output/index.js";
 import { ImageIoError, readFully } from "./source.js";
 import { ImageCorruptError } from "./errors.js";
@@ -11,7 +11,10 @@ export interface ImageHeaders {
   headers: ChunkHeader[];
 }
 
-/** Reads and validates every chunk header (4 KiB per chunk); a short last chunk is an error. */
+/**
+ * Reads and validates every chunk header (4 KiB per chunk); a short last chunk is an error, but for
+ * an empty delta: a file that is one chunk header alone (core/image/delta-format.ts).
+ */
 export async function readImageHeaders(imagePath: string): Promise<ImageHeaders> {
   let imageBytes: number;
   let fh: FileHandle;
@@ -27,6 +30,7 @@ export async function readImageHeaders(imagePath: string): Promise<ImageHeaders>
   }
   try {
     if (imageBytes === 0) throw new ImageCorruptError(`${imagePath}: empty file, not an image`);
+    if (imageBytes === EMPTY_DELTA_BYTES) return { imageBytes, headers: [await readEmptyDelta(fh, imagePath)] };
     const chunks = imageChunkCount(imageBytes);
     const headers: ChunkHeader[] = [];
     const area = new Uint8Array(HEADER_AREA_BYTES);
@@ -43,4 +47,12 @@ export async function readImageHeaders(imagePath: string): Promise<ImageHeaders>
   } finally {
     await fh.close();
   }
+}
+
+async function readEmptyDelta(fh: FileHandle, imagePath: string): Promise<ChunkHeader> {
+  const bytes = new Uint8Array(EMPTY_DELTA_BYTES);
+  await readFully(fh, bytes, EMPTY_DELTA_BYTES, 0, imagePath);
+  const h = parseEmptyDelta(bytes);
+  if (!h.ok) throw new ImageCorruptError(`${imagePath}: ${h.error}`);
+  return h.value;
 }

@@ -66,7 +66,8 @@ beforeAll(async () => {
   store.close();
   // A base image of two chunks, its disk and its signature, for the delta commands.
   cpSync(join(ROOT, "test/fixtures/emulab/disk-4mib.ndz"), at("base.ndz"));
-  for (const args of [["image", "unzip", "base.ndz", "base.raw"], ["image", "sig", "base.ndz", "-o", "base.sig"]]) {
+  // base.raw's delta against its own image is empty: one chunk header, nothing for frisbeed to send.
+  for (const args of [["image", "unzip", "base.ndz", "base.raw"], ["image", "sig", "base.ndz", "-o", "base.sig"], ["image", "delta", "--base", "base.ndz", "base.raw", "nochange.ndz"]]) {
     const r = await runTestbed(args, { cwd: template });
     if (r.code !== 0) throw new Error(`fixture: testbed ${args.join(" ")}: ${r.stderr}`);
   }
@@ -171,7 +172,7 @@ const FAMILIES: Record<string, Case[]> = {
   ],
   frisbee: [
     // frisbeed checks its image before serving: a raw disk or a cut image is refused, not served.
-    ...each([...BAD_INPUTS, "disk.raw", "cut.ndz"], (f) => ["frisbeed", "--image", f, ...G], 2),
+    ...each([...BAD_INPUTS, "disk.raw", "cut.ndz", "nochange.ndz"], (f) => ["frisbeed", "--image", f, ...G], 2),
     ...each(["dir", "empty", "random.bin"], (f) => ["frisbeed", "--image", "s.ndz", ...G, "--db", f], 1),
     { args: ["frisbeed", "--image", "s.ndz", "-m", "10.0.0.1", "-p", "7901"], code: 2 },
     { args: ["frisbeed", "--image", "s.ndz", ...G, "-i", "nowhere"], code: 2 },

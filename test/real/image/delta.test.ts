@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
-import { CHUNK_BYTES, HASH_TYPE_MD5, HASH_TYPE_SHA1, HASH_TYPE_SHA256, HEADER_AREA_BYTES, SignatureBuilder, diskLayout, parseChunkHeader, toHex, type Region } from "../../../core/image/index.js";
+import { CHUNK_BYTES, EMPTY_DELTA_BYTES, HASH_TYPE_MD5, HASH_TYPE_SHA1, HASH_TYPE_SHA256, HEADER_AREA_BYTES, SignatureBuilder, diskLayout, parseChunkHeader, toHex, type Region } from "../../../core/image/index.js";
 import { nodeHash } from "../../../real/image/hash.js";
 import { loadDeltaBase, makeDelta, type DeltaOptions } from "../../../real/image/delta.js";
 import { nodeEngine } from "../../../real/image/deflater.js";
@@ -153,11 +153,13 @@ describe("the threshold and the empty delta", () => {
     expect(sameOn(new Uint8Array(readFileSync(p("low.restored"))), edited, inUse(edited))).toBe(true);
   });
 
-  it("writes one chunk holding one sector (the original imageunzip needs a region) when nothing changed", async () => {
+  it("writes an empty delta of one 344-byte chunk header when nothing changed, and base then delta restores the disk", async () => {
     writeFileSync(p("same.img"), ext2);
     const r = await makeDelta(await loadDeltaBase(p("ext2.sig")), p("ext2.sig"), p("same.img"), p("empty.ndz"), opts);
-    expect(r).toMatchObject({ kind: "delta", chunks: 1, regions: 1, dataBytes: 512 });
-    await reloadImage(emulabFixture("ext2-8mib.ndz"), p("empty.ndz"), p("same.restored"), { zeroFill: false });
+    expect(r).toMatchObject({ kind: "delta", chunks: 1, regions: 0, dataBytes: 0, compressedBytes: 0, imageBytes: EMPTY_DELTA_BYTES, writtenBytes: EMPTY_DELTA_BYTES });
+    expect(readFileSync(p("empty.ndz")).length).toBe(344);
+    const out = await reloadImage(emulabFixture("ext2-8mib.ndz"), p("empty.ndz"), p("same.restored"), { zeroFill: false });
+    expect(out).toMatchObject({ layers: "base+delta", chunks: 3, checks: { sha1: 1 } });
     expect(sameOn(new Uint8Array(readFileSync(p("same.restored"))), ext2, inUse(ext2))).toBe(true);
   });
 });
@@ -200,31 +202,50 @@ describe("base then delta, on generated raw disks", () => {
 });
 
 describe("a delta of a disk that did not change", () => {
-  async function noChange(name: string, disk: Uint8Array): Promise<{ regions: Region[]; compressedBytes: number; restored: Buffer }> {
+  async function emptyDeltaOf(name: string, disk: Uint8Array): Promise<string> {
     writeFileSync(p(`${name}.raw`), disk);
     const { createImage } = await import("../../../real/image/create.js");
     await createImage(p(`${name}.raw`), p(`${name}.ndz`), { level: 4, granularityBytes: 4096, skipFree: true, engine: nodeEngine, layout: "sequential", jobs: 1 });
     const r = await makeDelta(await loadDeltaBase(p(`${name}.ndz`)), p(`${name}.ndz`), p(`${name}.raw`), p(`${name}.delta`), { ...opts, fsAware: false });
-    expect(r).toMatchObject({ kind: "delta", chunks: 1, regions: 1, dataBytes: 512 });
-    await reloadImage(p(`${name}.ndz`), p(`${name}.delta`), p(`${name}.restored`), { zeroFill: false });
-    return { regions: await regionsOf(p(`${name}.delta`)), compressedBytes: r.compressedBytes, restored: readFileSync(p(`${name}.restored`)) };
+    expect(r).toMatchObject({ kind: "delta", chunks: 1, regions: 0, writtenBytes: 344 });
+    return p(`${name}.delta`);
   }
 
-  it("holds one sector of zeros (a few compressed bytes) when the disk has one, and base then delta restores it exactly", async () => {
+  it("is one chunk header naming the base, laid as nothing: over a copy of the disk in place, and base then delta", async () => {
     const disk = new Uint8Array(2 * 1024 * 1024);
-    for (let i = 0; i < disk.length; i++) disk[i] = (i * 2654435761) >>> 24;
-    disk.fill(0, 1024 * 1024 + 8192, 1024 * 1024 + 16384); // two free 4 KiB blocks
-    const r = await noChange("zeros", disk);
-    expect(r.regions).toEqual([{ startSector: (1024 * 1024 + 8192) / S, sectorCount: 1 }]);
-    expect(r.compressedBytes).toBeLessThan(64);
-    expect(r.restored.equals(Buffer.from(disk))).toBe(true);
+    for (let i = 0; i < disk.length; i++) disk[i] = 1 + (((i * 2654435761) >>> 24) % 255);
+    const delta = await emptyDeltaOf("same", disk);
+    const [h] = (await readImageHeaders(delta)).headers;
+    expect(h).toMatchObject({ regionAreaBytes: 344, compressedBytes: 0, regions: [], firstSector: 0, lastSector: disk.length / S });
+    expect(toHex(h!.v4!.imageId)).toBe(toHex((await imageIdentity(p("same.ndz"))).imageId));
+    expect((await imageIdentity(delta)).delta?.kind).toBe("delta");
+    writeFileSync(p("same.copy"), disk);
+    const over = await reloadImage(p("same.ndz"), delta, p("same.copy"), { zeroFill: false, baseInPlace: true });
+    expect(over).toMatchObject({ layers: "delta", dataBytes: 0, zeroBytes: 0 });
+    expect(readFileSync(p("same.copy")).equals(Buffer.from(disk))).toBe(true);
+    await reloadImage(p("same.ndz"), delta, p("same.restored"), { zeroFill: false });
+    expect(readFileSync(p("same.restored")).equals(Buffer.from(disk))).toBe(true);
   });
 
-  it("holds the disk's first sector when no sector reads as zeros, and restores exactly", async () => {
-    const disk = new Uint8Array(1024 * 1024);
-    for (let i = 0; i < disk.length; i++) disk[i] = 1 + (((i * 2654435761) >>> 24) % 255);
-    const r = await noChange("full", disk);
-    expect(r.regions).toEqual([{ startSector: 0, sectorCount: 1 }]);
-    expect(r.restored.equals(Buffer.from(disk))).toBe(true);
+  it("is refused on another base, damaged, or cut, in one line naming the file and byte, the target untouched", async () => {
+    const disk = new Uint8Array(1024 * 1024).fill(7);
+    const delta = await emptyDeltaOf("lone", disk);
+    const good = readFileSync(delta);
+    writeFileSync(p("lone.target"), "untouched");
+    const refusal = async (bytes: Uint8Array, base = p("lone.ndz")): Promise<string> => {
+      writeFileSync(p("lone.bad"), bytes);
+      const e = await reloadImage(base, p("lone.bad"), p("lone.target"), { zeroFill: false }).catch((error: unknown) => error);
+      expect(e).toBeInstanceOf(ImageCorruptError);
+      expect(readFileSync(p("lone.target"), "utf8")).toBe("untouched");
+      return (e as Error).message;
+    };
+    expect(await refusal(good, emulabFixture("ext2-8mib.ndz"))).toMatch(/lone\.bad: chunk 0 at image byte 328: was made against image .* wrong base; nothing written/);
+    const flipped = Buffer.from(good);
+    flipped[200]! ^= 1; // inside the checksum field's unused tail: only the SHA-1 can tell
+    expect(await refusal(flipped)).toMatch(/lone\.bad: chunk 0 at image byte 72: SHA-1 checksum mismatch/);
+    expect(await refusal(good.subarray(0, 343))).toMatch(/lone\.bad: chunk 0 at image byte 0: cut short: 343 of its 1048576 bytes/);
+    const unmarked = Buffer.from(good);
+    unmarked[40] = 0; // the delta marker's first byte
+    expect(await refusal(unmarked)).toMatch(/lone\.bad: chunk 0 at image byte 40: a file of one 344-byte chunk header is an empty delta, but this one has no delta marker/);
   });
 });

@@ -63,4 +63,30 @@ describe.skipIf(!have)(`the original Emulab tools on our files${have ? "" : " (s
     spawnSync("debugfs", ["-R", `dump /f3.bin ${p("f3.want")}`, p("edited.img")]);
     expect(readFileSync(p("f3.out")).equals(readFileSync(p("f3.want")))).toBe(true);
   });
+
+  it("imageunzip reads our empty delta (one 344-byte chunk header) as an image with nothing to lay: exit 0, no byte written", async () => {
+    writeFileSync(p("same.img"), gunzipSync(readFileSync(emulabFixture("ext2-8mib.img.gz"))));
+    const base = emulabFixture("ext2-8mib.ndz");
+    await makeDelta(await loadDeltaBase(base), base, p("same.img"), p("empty.ndz"), { level: 4, engine: nodeEngine, thresholdPercent: 80, granularityBytes: 4096, fsAware: true });
+    expect(readFileSync(p("empty.ndz")).length).toBe(344);
+    const r = spawnSync(join(BIN, "imageunzip"), ["empty.ndz", "-"], { cwd: dir, encoding: "buffer" });
+    expect(r.status).toBe(0);
+    expect(r.stdout.length).toBe(0);
+  });
+
+  it.skipIf(!root)("imageunzip lays our empty delta over its base on a block device as nothing (needs root)", () => {
+    const base = emulabFixture("ext2-8mib.ndz");
+    writeFileSync(p("node2.img"), Buffer.alloc(8 * 1024 * 1024));
+    const dev = spawnSync("losetup", ["-f", "--show", p("node2.img")], { encoding: "utf8" }).stdout.trim();
+    let laid: Buffer;
+    try {
+      expect(original("imageunzip", base, dev).code).toBe(0);
+      laid = readFileSync(dev);
+      expect(original("imageunzip", "empty.ndz", dev).code).toBe(0);
+      expect(readFileSync(dev).equals(laid)).toBe(true);
+    } finally {
+      spawnSync("losetup", ["-d", dev]);
+    }
+    expect(spawnSync("e2fsck", ["-fn", p("node2.img")], { encoding: "utf8" }).status).toBe(0);
+  });
 });
