@@ -17,11 +17,11 @@ const ZEROS = new Uint8Array(CSUM_MAX_BYTES);
  * The SHA-1 of a v4 chunk: header area (`regionsize` bytes: 4096, or the 344-byte header of a
  * header-only chunk) and data, the checksum field's first 64 bytes as zeros.
  */
-export function chunkSha1(chunk: Uint8Array, h: Pick<ChunkHeader, "compressedBytes" | "regionAreaBytes">, hash: HashPort): Uint8Array {
+export function chunkSha1(chunk: Uint8Array, h: Pick<ChunkHeader, "compressedBytes"> & { regionAreaBytes?: number }, hash: HashPort): Uint8Array {
   const s = hash.create("sha1");
   s.update(chunk.subarray(0, V4_FIELDS.checksum));
   s.update(ZEROS);
-  s.update(chunk.subarray(V4_FIELDS.checksum + CSUM_MAX_BYTES, h.regionAreaBytes + h.compressedBytes));
+  s.update(chunk.subarray(V4_FIELDS.checksum + CSUM_MAX_BYTES, (h.regionAreaBytes ?? HEADER_AREA_BYTES) + h.compressedBytes));
   return s.digest();
 }
 
