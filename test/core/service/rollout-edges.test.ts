@@ -1,16 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { createRng } from "../../../core/engine/rng.js";
-import { backoff } from "../../../core/monitor/backoff.js";
+import { makeRollout, SEC } from "./rollout-support.js";
 import {
   N_APPLYING,
   N_FAILED,
   N_RB_WAIT,
   N_STAGED,
   N_STAGE_FAILED,
-  Rollout,
-  defaultRolloutConfig,
-  type RolloutConfig,
-  type RolloutPort,
 } from "../../../core/service/index.js";
 
 /**
@@ -18,28 +13,8 @@ import {
  * core/service): each test drives the machine one answer at a time, as rollout-steps.test.ts
  * does, and pins what the mutant changed: a reason, a wake time, a limit, a count.
  */
-const SEC = 1_000_000;
 
-function make(overrides: Partial<RolloutConfig> & { targets: number }, constantRetry = true) {
-  const stages: { now: number; node: number; op: number }[] = [];
-  const applies: { now: number; node: number; toNew: boolean; op: number }[] = [];
-  const states: [number, string, string][] = [];
-  const port: RolloutPort = {
-    stage: (now, node, op) => stages.push({ now, node, op }),
-    apply: (now, node, toNew, op) => applies.push({ now, node, toNew, op }),
-    stateChanged: (now, state, reason) => states.push([now, state, reason]),
-    batchStarted: () => {},
-    batchSettled: () => {},
-  };
-  const retry = constantRetry ? { retryBackoff: backoff("constant", { baseUs: 10 * SEC }) } : {};
-  const r = new Rollout(defaultRolloutConfig(overrides.targets, { ...retry, ...overrides }), port, createRng(1));
-  const stageAll = (now: number): void => {
-    for (const s of stages.splice(0)) r.staged(now, s.node, s.op, true);
-  };
-  const lastApply = (node: number) => applies.filter((a) => a.node === node).at(-1)!;
-  const rollbacks = () => applies.filter((a) => !a.toNew).map((a) => a.node);
-  return { r, stages, applies, states, stageAll, lastApply, rollbacks };
-}
+const make = makeRollout;
 
 describe("rollout edges: reasons and defaults", () => {
   it("has no reason before it starts, none on switching, and none when done with every target updated", () => {

@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createRng } from "../../../core/engine/rng.js";
-import { backoff } from "../../../core/monitor/backoff.js";
+import { makeRollout, SEC } from "./rollout-support.js";
 import {
   N_APPLYING,
   N_DONE,
@@ -11,10 +10,7 @@ import {
   N_STAGED,
   N_STAGE_FAILED,
   NODE_PHASE_NAMES,
-  Rollout,
-  defaultRolloutConfig,
   type RolloutConfig,
-  type RolloutPort,
 } from "../../../core/service/index.js";
 
 /**
@@ -22,29 +18,8 @@ import {
  * so every rule is seen at the moment it acts: retries and their backoff, the failure share per
  * batch, the unavailability budget, the progress deadline, the rollback and its give-up.
  */
-const SEC = 1_000_000;
 
-function make(overrides: Partial<RolloutConfig> & { targets: number }) {
-  const stages: { now: number; node: number; op: number }[] = [];
-  const applies: { now: number; node: number; toNew: boolean; op: number }[] = [];
-  const states: [number, string, string][] = [];
-  const batches: string[] = [];
-  const port: RolloutPort = {
-    stage: (now, node, op) => stages.push({ now, node, op }),
-    apply: (now, node, toNew, op) => applies.push({ now, node, toNew, op }),
-    stateChanged: (now, state, reason) => states.push([now, state, reason]),
-    batchStarted: (now, batch, first, size) => batches.push(`${now}: start ${batch} at ${first} size ${size}`),
-    batchSettled: (now, batch, failed) => batches.push(`${now}: settled ${batch} failed ${failed}`),
-  };
-  const config = defaultRolloutConfig(overrides.targets, { retryBackoff: backoff("constant", { baseUs: 10 * SEC }), ...overrides });
-  const r = new Rollout(config, port, createRng(1));
-  /** Answers every stage asked so far with ok. */
-  const stageAll = (now: number): void => {
-    for (const s of stages.splice(0)) r.staged(now, s.node, s.op, true);
-  };
-  const lastApply = (node: number) => applies.filter((a) => a.node === node).at(-1)!;
-  return { r, stages, applies, states, batches, stageAll, lastApply };
-}
+const make = makeRollout;
 
 describe("rollout, step by step: staging", () => {
   it("does nothing before it starts, starts once, and stages every target before changing any", () => {
