@@ -361,4 +361,18 @@ describe("partition-respected and delivery-after-heal against hand-set arrivals"
     });
     expect(judge("delivery-after-heal", late, twoHeals)).toBe("held");
   });
+
+  it("judges only partitions that heal, beside one that never does, and wants a sink at the receiver", () => {
+    // client1 is cut off from the server for good: nothing is owed to it; client0's partition heals at 2 s.
+    const group = doc({
+      workloads: [{ type: "traffic", from: "server", to: "group:1", members: "*", rate: "1Mbit", packet: "500" }],
+      faults: [...(doc().faults as Doc[]), { type: "partition", at: "1s", a: "client1", b: "server" }],
+    });
+    const multicast = (arrivals: number[]) =>
+      fakeWorld({ hosts: ["server", "client0", "client1"], flows: [flow(0, groupAddress(1))], sinks: [sink(1, PORT, { 0: { arrivals } }), sink(2, PORT, { 0: { arrivals: [] } })] });
+    expect(judge("delivery-after-heal", multicast([AFTER, AFTER]), group)).toBe("held");
+    expect(judge("delivery-after-heal", multicast([]), group)).toBe(NEVER);
+    // No sink at all at the receiver's port: nothing reached it.
+    expect(judge("delivery-after-heal", fakeWorld({ hosts: ["server", "client0", "client1"], flows: [flow(0, 1)], sinks: [] }), doc())).toBe(NEVER);
+  });
 });

@@ -290,3 +290,78 @@ describe("checkInvariants on a world whose sync records are hand-built", () => {
     expect(judged(built(b, records, lives), ["up", "up", "crashed", "paused", "up"])).toEqual(["held", "client of b on host 3 was never released", "held"]);
   });
 });
+
+describe("sync invariants: edges the mutation run left", () => {
+  it("counts a partition as disturbing a host only when it cuts the host off from the server", () => {
+    // n0 (2) on the b side, the server not on the a side: n0 still reaches the server.
+    const cut = (a: string, b: string) => scenario({ faults: [{ type: "partition", at: "1s", a, b }] });
+    expect(disturbed(cut("n1", "n0"), 2, 2_000_000, S)).toBe(false);
+    expect(disturbed(cut("m", "n0"), 2, 2_000_000, S)).toBe(false);
+    expect(disturbed(cut("s", "n0"), 2, 2_000_000, S)).toBe(true);
+  });
+
+  it("widens a timeout's slack by the server clock's drift over the run", () => {
+    // Server clock drifting 100 ppm over 20 s: slack 2000 us + 1. INIT at 100 us, deadline 10 ms: due at 10100 us.
+    const s = scenario({ hosts: [{ name: "s", clockDriftPpm: 100 }, { name: "m" }, { name: "n", count: 3 }] });
+    const b = barrier({ deadlineMs: 10 });
+    const timeout = (atUs: number) => noEarlyRelease(s, built(b, [{ kind: "init", code: 0, atUs: 100 }, { kind: "release", code: CODE_TIMEOUT, atUs }], []));
+    expect(timeout(10_100 + 2001)).toBeNull();
+    expect(timeout(10_100 - 2001)).toBeNull();
+    expect(timeout(10_100 + 2002)).toBe("barrier b timed out at 12102us, deadline 10100us");
+    // A drift the other way widens it the same.
+    const back = scenario({ hosts: [{ name: "s", clockDriftPpm: -100 }, { name: "m" }, { name: "n", count: 3 }] });
+    expect(noEarlyRelease(back, built(b, [{ kind: "init", code: 0, atUs: 100 }, { kind: "release", code: CODE_TIMEOUT, atUs: 10_100 + 2001 }], []))).toBeNull();
+  });
+
+  it("fails a release with the first code past the user's range even when everyone sent", () => {
+    const sent = [{ host: 1, firstSendUs: 50 }, { host: 2, firstSendUs: 50 }, { host: 3, firstSendUs: 50 }];
+    const records = (code: number) => [{ kind: "init" as const, code: 0, atUs: 100 }, { kind: "release" as const, code, atUs: 1000 }];
+    expect(noEarlyRelease(scenario(), built(barrier(), records(USER_ERROR_LIMIT - 1), sent))).toBeNull();
+    expect(noEarlyRelease(scenario(), built(barrier(), records(USER_ERROR_LIMIT), sent))).toBe(`barrier b released with unexpected code ${USER_ERROR_LIMIT}`);
+  });
+
+  it("owes an outcome whatever faults other than crashes touch the participants, and to the original's client unless a link or fault loses", () => {
+    // A pause is not a crash: the paused participant still arrives.
+    expect(livenessOwed(scenario({ faults: [{ type: "pause", at: "1s", hosts: "n0", for: "1s" }] }), barrier(), true)).toBe(true);
+    // The original's client (not extended) is owed nothing if any one link loses, even beside links that do not.
+    const links = (l: Doc[]) => scenario({ network: { defaults: { latency: "100us" }, links: l } });
+    const original = barrier({ extended: false });
+    expect(livenessOwed(links([{ hosts: "n2", loss: 0.01 }, { hosts: "n1", latency: "1ms" }]), original, true)).toBe(false);
+    // A link with no loss given, no link at all, or a fault that loses nothing: owed.
+    expect(livenessOwed(links([{ hosts: "n1", latency: "1ms" }]), original, true)).toBe(true);
+    expect(livenessOwed(links([]), original, true)).toBe(true);
+    expect(livenessOwed(scenario({ faults: [{ type: "pause", at: "1s", hosts: "n2", for: "1s" }] }), original, true)).toBe(true);
+  });
+
+  it("lets off, under the new policy, a waiter by the slowest link's latency, not the default's", () => {
+    // n2 (host 4, outside the barrier) on a 1 ms link: path slack 4 x 1000 us + 1000 us = 5000 us.
+    const s = scenario({ network: { defaults: { latency: "100us" }, links: [{ hosts: "n2", latency: "1ms" }] } });
+    const b = barrier({ extra: "new" });
+    const releasedAt = [{ kind: "init" as const, code: 0, atUs: 100 }, { kind: "release" as const, code: 0, atUs: 10_000 }];
+    const waiter = (firstSendUs: number): Life[] => [{ host: 1, firstSendUs: 50, code: 0 }, { host: 2, firstSendUs: 50, code: 0 }, { host: 3, firstSendUs, code: null }];
+    expect(releasedOnce(s, built(b, releasedAt, waiter(5_001)), () => true)).toBeNull();
+    expect(releasedOnce(s, built(b, releasedAt, waiter(5_000)), () => true)).toBe("client of b on host 3 was never released");
+  });
+
+  it("lets off in sync-released-once only hosts that crashed, not ones paused, and owes nothing under a deadline whose INIT was never heard", () => {
+    const lives: Life[] = [{ host: 1, firstSendUs: 50, code: 0 }, { host: 2, firstSendUs: 50, code: null }, { host: 3, firstSendUs: 50, code: 0 }];
+    const records = [{ kind: "init" as const, code: 0, atUs: 100 }, { kind: "release" as const, code: 0, atUs: 1000 }];
+    const paused = scenario({ faults: [{ type: "pause", at: "0s", hosts: "n0", for: "1s" }, { type: "partition", at: "5s", a: "n2", b: "s" }] });
+    expect(releasedOnce(paused, built(barrier(), records, lives), () => true)).toBe("client of b on host 2 was never released");
+    const timed = barrier({ deadlineMs: 5 });
+    expect(releasedOnce(scenario(), built(timed, records.slice(1), lives), () => true)).toBeNull();
+    expect(releasedOnce(scenario(), built(timed, records, lives), () => true)).toBe("client of b on host 2 was never released");
+  });
+
+  it("gives a client on an undisturbed path the slowest link's latency to learn of a timeout", () => {
+    // n2 (host 4, outside the barrier) on a 1 ms link: notice by due + 4 x 1000 us + 100 ms.
+    const s = scenario({ network: { defaults: { latency: "100us" }, links: [{ hosts: "n2", latency: "1ms" }] } });
+    const DUE = 10_101;
+    const NOTICE = DUE + 4000 + 100_000;
+    const b = barrier({ deadlineMs: 10 });
+    const learnt = (outcomeUs: number) =>
+      deadlineKept(s, built(b, [{ kind: "init", code: 0, atUs: 100 }, { kind: "release", code: CODE_TIMEOUT, atUs: DUE }], [{ host: 2, firstSendUs: 50, code: CODE_TIMEOUT, outcomeUs }]));
+    expect(learnt(NOTICE)).toBeNull();
+    expect(learnt(NOTICE + 1)).toBe(`client of b on host 2 learnt of the release at ${NOTICE + 1}, deadline ${DUE}us`);
+  });
+});
