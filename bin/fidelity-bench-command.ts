@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { FrisbeeBenchError } from "../real/frisbee/bench.js";
-import { runFidelityBench, type FidelityModel, type FidelityResult, type FidelitySetup } from "../scenarios/frisbee/fidelity.js";
+import { AGREEMENT_PCT, runFidelityBench, type FidelityModel, type FidelityResult, type FidelityRow, type FidelitySetup } from "../scenarios/frisbee/fidelity.js";
 import { readStartPattern } from "../scenarios/start.js";
 import { parseRateBps } from "../scenarios/units.js";
 import { parseWhole, UsageError } from "./errors.js";
@@ -16,6 +16,7 @@ interface FidelityFlags {
   sizeMib: string;
   bandwidth: string;
   runs: string;
+  retries: string;
   seeds: string;
   seed: string;
   port: string;
@@ -34,6 +35,7 @@ export function registerFidelityBench(bench: Command): void {
     .option("--size-mib <n>", "size of the disk-like file", "8")
     .option("--bandwidth <rate>", "the server's bandwidth target, real and simulated (low enough that the clients' inflating does not saturate the cores)", "8Mbit")
     .option("--runs <n>", "real runs per setup, averaged", "1")
+    .option("--retries <n>", "times a real run whose clients' sockets dropped datagrams (full receive buffers: loss nobody injected) is run again; the last is kept and flagged", "2")
     .option("--seeds <n>", "simulated seeds per setup and model, averaged", "4")
     .option("--seed <n>", "seed of the file, the loss and the start draws", "1")
     .option("--port <n>", "UDP port of the real runs", "7950")
@@ -48,6 +50,7 @@ export function registerFidelityBench(bench: Command): void {
         sizeBytes: parseWhole("--size-mib", flags.sizeMib, 1, 4096) * MIB,
         bandwidthBps: bps,
         realRuns: parseWhole("--runs", flags.runs, 1, 100),
+        retries: parseWhole("--retries", flags.retries, 0, 10),
         simSeeds: parseWhole("--seeds", flags.seeds, 1, 1000),
         seed: parseWhole("--seed", flags.seed, 0, 0xffff_ffff),
         port: parseWhole("--port", flags.port, 1, 65_535),
@@ -81,17 +84,34 @@ function setups(flags: FidelityFlags): FidelitySetup[] {
 
 function print(r: FidelityResult): void {
   console.log(`disk ${r.diskMiB} MiB, image ${r.imageMiB} MiB (${r.imageBlocks} blocks); server ${r.burst} blocks every ${r.gapUs} us; clients inflate and write at ${r.inflateMiBs} MiB/s (measured alone)`);
-  console.log("calibrated: the packet model with its burst gap set to the rate the real server kept while it had work (serverBlocksPerSec)");
-  console.log("| setup | measure | real | packet | err % | calibrated | err % | chunk | err % |");
+  console.log("models (each starts every client when the real one started): calibrated = packet model, its server at the rate the real one kept while it had work (the headline: the original frisbeed does not catch up a late burst either); packet = packet model at the pacing; chunk = chunk model at the pacing (where valid)");
+  console.log(`a figure agrees within ${AGREEMENT_PCT}% of the real one, or within 1 point of the image (resent share) or one request per client (requests, partial requests); * marks one that does not; the kept rate is the calibration's input`);
+  console.log("");
+  console.log("| setup | clients started over s | server busy s | kept blocks/s | calibrated gap us | client socket drops | host RcvbufErrors | load | real runs |");
   console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
-  const fmt = (v: number | null | undefined): string => (v === undefined ? "-" : v === null ? "n/a" : String(Math.round(v * 1000) / 1000));
-  const keys = new Map<string, { real: number } & Partial<Record<FidelityModel, [number, number | null]>>>();
+  const kept = (setup: string): number | undefined => r.rows.find((row) => row.setup === setup && row.measure === "serverBlocksPerSec")?.real;
+  for (const [setup, i] of Object.entries(r.realRuns)) {
+    console.log(`| ${setup} | ${i.startSpreadSec} | ${i.serverBusySec} | ${fmt(kept(setup))} | ${r.calibratedGapUs[setup] ?? "-"} | ${fmt(i.socketDrops)}${(i.socketDrops ?? 0) > 0 ? " UNPLANNED LOSS" : ""} | ${fmt(i.hostRcvbufErrors)} | ${i.load1} | ${i.attempts} |`);
+  }
+  console.log("");
+  console.log("| setup | measure | real | calibrated | err % | packet | err % | chunk | err % |");
+  console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+  const keys = new Map<string, { real: number } & Partial<Record<FidelityModel, FidelityRow>>>();
   for (const row of r.rows) {
     const key = `${row.setup} | ${row.measure}`;
     const entry = keys.get(key) ?? { real: row.real };
-    entry[row.model] = [row.sim, row.errorPct];
+    entry[row.model] = row;
     keys.set(key, entry);
   }
-  const cells = (e: [number, number | null] | undefined): string => `${fmt(e?.[0])} | ${fmt(e?.[1])}`;
-  for (const [key, e] of keys) console.log(`| ${key} | ${fmt(e.real)} | ${cells(e.packet)} | ${cells(e.calibrated)} | ${cells(e.chunk)} |`);
+  const cells = (e: FidelityRow | undefined): string => (e === undefined ? "- | -" : `${fmt(e.sim)} | ${fmt(e.errorPct)}${e.agrees === false ? "*" : ""}`);
+  for (const [key, e] of keys) console.log(`| ${key} | ${fmt(e.real)} | ${cells(e.calibrated)} | ${cells(e.packet)} | ${cells(e.chunk)} |`);
+  console.log("");
+  const models: FidelityModel[] = ["calibrated", "packet", "chunk"];
+  console.log(`agreement: ${models.flatMap((m) => (r.agreement[m] === undefined ? [] : [`${m} ${r.agreement[m]?.agree} of ${r.agreement[m]?.of} figures`])).join("; ")}`);
+  const flagged = Object.entries(r.realRuns).filter(([, i]) => (i.socketDrops ?? 0) > 0);
+  if (flagged.length > 0) console.log(`unplanned loss (clients' sockets dropped datagrams in every attempt; their resent share and partial requests include it): ${flagged.map(([s]) => s).join("; ")}`);
+}
+
+function fmt(v: number | null | undefined): string {
+  return v === undefined ? "-" : v === null ? "n/a" : String(Math.round(v * 1000) / 1000);
 }

@@ -232,7 +232,7 @@ async function load(options: FrisbeeRunOptions, json: boolean): Promise<void> {
     bar.done();
     const seconds = outcome.elapsedUs / 1e6;
     if (json) {
-      console.log(JSON.stringify({ ok: outcome.ok, error: outcome.error, timedOut: outcome.timedOut, incomplete: outcome.incomplete, clientId: outcome.clientId, chunks: outcome.chunks, bytesWritten: outcome.bytesWritten, seconds, counters: outcome.counters, net: outcome.netStats }));
+      console.log(JSON.stringify({ ok: outcome.ok, error: outcome.error, timedOut: outcome.timedOut, incomplete: outcome.incomplete, clientId: outcome.clientId, chunks: outcome.chunks, bytesWritten: outcome.bytesWritten, seconds, counters: outcome.counters, net: outcome.netStats, startedAtEpochUs: outcome.startedAtEpochUs, socketDrops: outcome.socketDrops }));
     } else if (outcome.ok) {
       console.log(`frisbee: wrote ${outcome.chunks} chunks, ${(outcome.bytesWritten / MIB).toFixed(1)} MiB to ${options.targetPath} in ${seconds.toFixed(2)} s (${(outcome.bytesWritten / MIB / Math.max(seconds, 1e-6)).toFixed(1)} MiB/s)`);
     }

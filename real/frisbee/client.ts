@@ -3,7 +3,7 @@ import { createRng, US_PER_SEC, type Disk } from "../../core/engine/index.js";
 import { FrisbeeClient, type FrisbeeClientCounters } from "../../core/frisbee/client.js";
 import { decode, encodeFromHost, sentByServer } from "../../core/frisbee/codec.js";
 import { HEADER_AREA_BYTES, SECTOR_BYTES, parseChunkHeader } from "../../core/image/index.js";
-import { FileDisk, GROUP, MulticastNet, bindProcess, wallClock, type Clock, type DiskDone, type NetStats } from "../runtime/index.js";
+import { FileDisk, GROUP, MulticastNet, bindProcess, ownUdpDrops, wallClock, type Clock, type DiskDone, type NetStats } from "../runtime/index.js";
 import { daemonEvents } from "./events.js";
 import { Inflater } from "./inflate.js";
 import { openClientTarget, type ClientTarget } from "./target.js";
@@ -57,6 +57,13 @@ export interface ClientOutcome {
   elapsedUs: number;
   counters: FrisbeeClientCounters;
   netStats: NetStats;
+  /**
+   * When the client's clock began (it sends its JOIN then), in microseconds since the epoch: the
+   * counters' times are from it. `bench fidelity` lines clients up by it.
+   */
+  startedAtEpochUs: number;
+  /** Datagrams the kernel dropped on our sockets (a full receive buffer); null where it cannot be read. */
+  socketDrops: number | null;
 }
 
 /** How often the progress callback is given the client's counters, and the timeout checked. */
@@ -104,6 +111,7 @@ export async function runFrisbeeClient(o: FrisbeeRunOptions): Promise<ClientOutc
   if (incomplete) error = `${error}; ${o.targetPath} is incomplete (written in place up to the failure)`;
   // Let LEAVE go out before the socket closes.
   await new Promise((resolve) => setImmediate(resolve));
+  const socketDrops = ownUdpDrops();
   net.close();
   return {
     ok: c.state === "done" && error === null,
@@ -117,6 +125,8 @@ export async function runFrisbeeClient(o: FrisbeeRunOptions): Promise<ClientOutc
     elapsedUs: c.counters.doneAtUs - Math.max(0, c.counters.joinedAtUs),
     counters: c.counters,
     netStats: net.stats,
+    startedAtEpochUs: run.startedAtEpochUs,
+    socketDrops,
   };
 }
 
@@ -124,6 +134,7 @@ export async function runFrisbeeClient(o: FrisbeeRunOptions): Promise<ClientOutc
 interface ClientRun {
   client: FrisbeeClient;
   clock: Clock;
+  startedAtEpochUs: number;
   ended: Promise<void>;
   lastServerUs(): number;
   imageEndBytes(): number;
@@ -134,6 +145,7 @@ interface ClientRun {
 
 function startClient(o: FrisbeeRunOptions, target: ClientTarget, net: MulticastNet, seed: number, clientId: number): ClientRun {
   const clock = wallClock();
+  const startedAtEpochUs = Math.round((performance.timeOrigin + performance.now()) * 1000);
   let settle: () => void = () => {};
   const ended = new Promise<void>((resolve) => (settle = resolve));
   const events = daemonEvents({
@@ -195,6 +207,7 @@ function startClient(o: FrisbeeRunOptions, target: ClientTarget, net: MulticastN
   return {
     client: c,
     clock,
+    startedAtEpochUs,
     ended,
     lastServerUs: () => lastServerUs,
     imageEndBytes: () => imageEndBytes,

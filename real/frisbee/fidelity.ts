@@ -2,7 +2,8 @@ import { join } from "node:path";
 import { createImage, nodeEngine, writeDiskLikeFile } from "../image/index.js";
 import { makeScratchDir, removeScratchDir } from "../output/index.js";
 import { wallClock } from "../runtime/index.js";
-import { FrisbeeBenchError, run, sameFiles, testbedJs, type Run } from "./bench.js";
+import { loadavg } from "node:os";
+import { FrisbeeBenchError, run, sameFiles, testbedJs, udpRcvbufErrors, type Run } from "./bench.js";
 
 const LO = "127.0.0.1";
 const BLOCK_BYTES = 1024;
@@ -19,8 +20,23 @@ export interface RealSetup {
 
 /** What a real run measured: the figures `bench fidelity` compares with the models'. */
 export interface RealMeasures {
-  /** Each client's time from its start to its image written (as the client measures it). */
+  /**
+   * Each client's time from its start (its JOIN) to its image written, by its own clock: the
+   * origin the models measure from.
+   */
   runtimesSec: number[];
+  /**
+   * When each client started (sent its JOIN), from the first to start, in microseconds: launched
+   * at its offset, a client starts only once its process is up (a few hundred ms on a loaded
+   * machine, and clients launched together start apart). The models replay these.
+   */
+  startOffsetsUs: number[];
+  /** Datagrams the kernel dropped on the clients' sockets (full receive buffers): loss nobody injected. Null where unreadable. */
+  socketDrops: number | null;
+  /** The host's UDP RcvbufErrors over the run (every program's, ours included); null where unreadable. */
+  hostRcvbufErrors: number | null;
+  /** The host's 1-minute load average when the run ended. */
+  load1: number;
   blocksSent: number;
   requests: number;
   prequests: number;
@@ -67,6 +83,7 @@ export async function runRealSetup(img: FidelityImage, s: RealSetup, net: { port
   const drop = s.sendDrop > 0 ? ["--drop-sent", String(s.sendDrop), "--seed", String(s.seed)] : [];
   const server = run(process.execPath, [testbedJs(), "frisbeed", "--image", img.image, ...common, ...pacing, ...drop, "--idle-exit", "0", "--no-check"]);
   const clients: Run[] = [];
+  const rcvbufBefore = udpRcvbufErrors();
   try {
     await server.waitFor("frisbee.serving");
     const targets = Array.from({ length: s.clients }, (_, i) => join(img.dir, `real-${i}.raw`));
@@ -78,17 +95,49 @@ export async function runRealSetup(img: FidelityImage, s: RealSetup, net: { port
     }
     const codes = await Promise.all(clients.map((c) => c.exited));
     if (codes.some((c) => c !== 0)) throw new FrisbeeBenchError(`bench fidelity: a frisbee client failed: ${clients.map((c) => c.stderr()).join(" | ")}`);
-    const outcomes = clients.map((c) => JSON.parse(c.stdout().trim().split("\n").pop() ?? "{}") as { seconds: number; counters: { requests: number; prequests: number } });
+    const outcomes = clients.map((c) => clientOutcome(c.stdout()));
     server.child.kill("SIGTERM");
     await server.exited;
     const tally = serverTally(server.stdout());
+    const rcvbufAfter = udpRcvbufErrors();
     const identical = targets.every((t) => sameFiles(img.disk, t));
-    return { runtimesSec: outcomes.map((o) => o.seconds), ...tally, identical };
+    const firstUs = Math.min(...outcomes.map((o) => o.startedAtEpochUs));
+    const drops = outcomes.map((o) => o.socketDrops);
+    return {
+      runtimesSec: outcomes.map((o) => o.counters.doneAtUs / 1e6),
+      startOffsetsUs: outcomes.map((o) => o.startedAtEpochUs - firstUs),
+      socketDrops: drops.some((d) => d === null) ? null : (drops as number[]).reduce((a, b) => a + b, 0),
+      hostRcvbufErrors: rcvbufAfter === null || rcvbufBefore === null ? null : rcvbufAfter - rcvbufBefore,
+      load1: loadavg()[0] ?? 0,
+      ...tally,
+      identical,
+    };
   } finally {
     for (const c of clients) c.child.kill("SIGKILL");
     server.child.kill("SIGKILL");
     await server.exited;
   }
+}
+
+/** What `frisbee --json` printed, the fields the bench reads; a line without them is refused. */
+export function clientOutcome(stdout: string): ClientJson {
+  const line = stdout.trim().split("\n").pop() ?? "";
+  let o: Partial<ClientJson>;
+  try {
+    o = JSON.parse(line) as Partial<ClientJson>;
+  } catch {
+    o = {};
+  }
+  const counters = o.counters;
+  const ok = typeof o.startedAtEpochUs === "number" && typeof counters?.doneAtUs === "number" && (o.socketDrops === null || typeof o.socketDrops === "number");
+  if (!ok) throw new FrisbeeBenchError(`bench fidelity: frisbee --json printed no outcome with its start, its done time and its socket drops (${JSON.stringify(line.slice(-200))})`);
+  return o as ClientJson;
+}
+
+interface ClientJson {
+  startedAtEpochUs: number;
+  socketDrops: number | null;
+  counters: { doneAtUs: number };
 }
 
 /** Reads frisbeed's closing line: blocks sent, requests, partial requests and the seconds it had work. */

@@ -7,3 +7,4 @@ export { addressToIpv4, ipv4ToAddress } from "./ipv4.js";
 export { UdpNet } from "./unicast.js";
 export { openFilesLimit } from "./fd-limit.js";
 export { readUserFile, readUserText } from "./read-file.js";
+export { ownUdpDrops } from "./socket-drops.js";

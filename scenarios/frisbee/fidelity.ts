@@ -7,6 +7,7 @@ import { makeFidelityImage, runRealSetup, type FidelityImage, type RealMeasures 
 import { unzipImage } from "../../real/image/index.js";
 import { buildWorld } from "../build.js";
 import { parseStartPattern, type StartPattern } from "../start.js";
+import { MEASURES, agrees, errorPct, meanMeasures, measures, round, type Measures } from "./fidelity-agreement.js";
 import { planScenario } from "./plan.js";
 
 const MIB = 2 ** 20;
@@ -26,6 +27,8 @@ export interface FidelityOptions {
   bandwidthBps: number;
   /** Real runs per setup, and simulated seeds per setup and model, averaged. */
   realRuns: number;
+  /** Times a real run whose clients' sockets dropped datagrams is run again (the last is kept, flagged). */
+  retries: number;
   simSeeds: number;
   seed: number;
   port: number;
@@ -33,20 +36,7 @@ export interface FidelityOptions {
   log: (line: string) => void;
 }
 
-/** The figures compared, of the real run and of a model. */
-export interface Measures {
-  runtimeSecMean: number;
-  runtimeSecMax: number;
-  blocksSent: number;
-  /** Blocks sent beyond one copy of the image, as a share of the image. */
-  duplicatePct: number;
-  requests: number;
-  prequests: number;
-  /** Blocks the server sent per second it had work: its pacing, if it kept it. */
-  serverBlocksPerSec: number;
-}
-
-export const MEASURES: readonly (keyof Measures)[] = ["runtimeSecMean", "runtimeSecMax", "blocksSent", "duplicatePct", "requests", "prequests", "serverBlocksPerSec"];
+export { AGREEMENT_PCT, MEASURES, agreementFloor, agrees, errorPct, type Measures } from "./fidelity-agreement.js";
 
 /**
  * The models compared: the packet model at the real server's pacing; the packet model
@@ -64,6 +54,24 @@ export interface FidelityRow {
   sim: number;
   /** (sim - real) / real in percent; 0 when both are 0, null when only the real figure is. */
   errorPct: number | null;
+  /** Within AGREEMENT_PCT or the measure's floor (agreementFloor); null for the server's kept rate (an input, not a prediction). */
+  agrees: boolean | null;
+}
+
+/** What the real runs of a setup were like beyond their measures: how to read their figures. */
+export interface RealRunsInfo {
+  /** Real runs made, counting those repeated for socket drops. */
+  attempts: number;
+  /** How far apart the clients started (the last's start after the first's), mean over the runs kept, in seconds. */
+  startSpreadSec: number;
+  /** Datagrams the clients' sockets dropped in the runs kept (loss nobody injected); null where unreadable. */
+  socketDrops: number | null;
+  /** The host's UDP RcvbufErrors over the runs kept (every program's); null where unreadable. */
+  hostRcvbufErrors: number | null;
+  /** The highest 1-minute load average at the end of a run kept. */
+  load1: number;
+  /** Seconds the real server had work, mean over the runs kept. */
+  serverBusySec: number;
 }
 
 export interface FidelityResult {
@@ -76,7 +84,15 @@ export interface FidelityResult {
   gapUs: number;
   /** Per setup, the burst gap the calibrated packet model ran with (the real server's kept rate). */
   calibratedGapUs: Record<string, number>;
+  /** What the models were given (`compareModels` takes it with `recorded` to compare again). */
+  inputs: ModelInputs;
+  /** Per setup, what each real run kept measured. */
+  recorded: Record<string, RecordedRun[]>;
+  /** Per setup, what its real runs were like. */
+  realRuns: Record<string, RealRunsInfo>;
   rows: FidelityRow[];
+  /** Per model, how many of its compared figures agree (rows with agrees non-null). */
+  agreement: Partial<Record<FidelityModel, { agree: number; of: number }>>;
   /** Setups whose real targets differed from the disk (a failed real run). */
   mismatched: string[];
 }
@@ -85,16 +101,11 @@ export function setupName(s: FidelitySetup): string {
   return `${s.clients} client${s.clients === 1 ? "" : "s"}, server loss ${s.serverLoss}, start ${s.start}`;
 }
 
-/** (sim - real) / real in percent, rounded to 0.1. */
-export function errorPct(real: number, sim: number): number | null {
-  if (real === 0) return sim === 0 ? 0 : null;
-  return Math.round(((sim - real) / real) * 1000) / 10;
-}
-
 /**
  * `testbed bench fidelity`: for each setup, runs our real frisbeed and frisbee clients on loopback
  * multicast (loss dropped by the real server as it sends), then the same setup in the packet and
- * the chunk model, and lines the measures up with the error of each model.
+ * the chunk model, the clients starting when the real ones did, and lines the measures up with the
+ * error of each model and whether it agrees.
  */
 export async function runFidelityBench(o: FidelityOptions): Promise<FidelityResult> {
   o.log(`writing a ${o.sizeBytes / MIB} MiB disk-like file (seed ${o.seed}) and its image`);
@@ -103,42 +114,117 @@ export async function runFidelityBench(o: FidelityOptions): Promise<FidelityResu
     const inflateMiBs = await measureInflate(img);
     const pacing = pacingForBandwidth(o.bandwidthBps);
     o.log(`image ${(img.imageBytes / MIB).toFixed(2)} MiB (${img.imageBlocks} blocks); inflate and write alone ${inflateMiBs.toFixed(0)} MiB/s; pacing ${pacing.burstPackets} blocks every ${pacing.burstGapUs} us`);
-    const rows: FidelityRow[] = [];
-    const mismatched: string[] = [];
-    const calibratedGapUs: Record<string, number> = {};
+    const inputs: ModelInputs = { imageBytes: img.imageBytes, diskBytes: img.diskBytes, imageBlocks: img.imageBlocks, inflateMiBs: round(inflateMiBs), burst: pacing.burstPackets, gapUs: pacing.burstGapUs };
+    const result: FidelityResult = { diskMiB: img.diskBytes / MIB, imageMiB: round(img.imageBytes / MIB), imageBlocks: img.imageBlocks, inflateMiBs: round(inflateMiBs), burst: pacing.burstPackets, gapUs: pacing.burstGapUs, inputs, recorded: {}, calibratedGapUs: {}, realRuns: {}, rows: [], agreement: {}, mismatched: [] };
     for (const setup of o.setups) {
       const name = setupName(setup);
-      const pattern = parseStartPattern(setup.start) as StartPattern;
-      const offsetsMs = startTimes(pattern, setup.clients, 0, createRng(o.seed).fork("starts")).map((us) => us / 1000);
-      o.log(`${name}: real`);
-      const reals: RealMeasures[] = [];
-      for (let r = 0; r < o.realRuns; r++) {
-        reals.push(await runRealSetup(img, { clients: setup.clients, startOffsetsMs: offsetsMs, sendDrop: setup.serverLoss, seed: o.seed + r }, { port: o.port, burst: pacing.burstPackets, gapUs: pacing.burstGapUs }));
-      }
-      if (reals.some((m) => !m.identical)) mismatched.push(name);
-      const real = mean(reals.map((m) => realMeasures(m, img.imageBlocks)));
-      const plan = planOptions(img, inflateMiBs, pacing, pattern, setup);
-      const seeds = Array.from({ length: o.simSeeds }, (_, k) => o.seed + k);
-      const simulate = (model: "packet" | "chunk", p: FrisbeePlanOptions): Measures => mean(seeds.map((seed) => simMeasures(model, { ...p, seed }, setup, img.imageBlocks)));
-      const line = (model: FidelityModel, sim: Measures): void => {
-        for (const measure of MEASURES) rows.push({ setup: name, measure, model, real: real[measure], sim: sim[measure], errorPct: errorPct(real[measure], sim[measure]) });
-      };
-      o.log(`${name}: packet model`);
-      const packet = simulate("packet", plan);
-      line("packet", packet);
-      const gapUs = calibratedGap(pacing.burstGapUs, packet.serverBlocksPerSec, real.serverBlocksPerSec);
-      calibratedGapUs[name] = gapUs;
-      o.log(`${name}: packet model at the real server's rate (a burst every ${gapUs} us)`);
-      line("calibrated", simulate("packet", { ...plan, pacing: { burst: pacing.burstPackets, gapUs } }));
-      if (chunkModelValidity(plan, setup.serverLoss) === null) {
-        o.log(`${name}: chunk model`);
-        line("chunk", simulate("chunk", plan));
-      }
+      const reals = await realRuns(o, img, setup, pacing);
+      if (reals.some((m) => !m.identical)) result.mismatched.push(name);
+      result.realRuns[name] = runsInfo(reals);
+      result.recorded[name] = reals.map(recordOf);
+      const compared = compareModels(inputs, setup, result.recorded[name], o.simSeeds, o.seed, o.log);
+      result.rows.push(...compared.rows);
+      result.calibratedGapUs[name] = compared.calibratedGapUs;
     }
-    return { diskMiB: img.diskBytes / MIB, imageMiB: round(img.imageBytes / MIB), imageBlocks: img.imageBlocks, inflateMiBs: round(inflateMiBs), burst: pacing.burstPackets, gapUs: pacing.burstGapUs, calibratedGapUs, rows, mismatched };
+    result.agreement = tally(result.rows);
+    return result;
   } finally {
     img.close();
   }
+}
+
+/** What the models take of a bench's machine: the image's sizes, the clients' speed, the server's pacing. */
+export interface ModelInputs {
+  imageBytes: number;
+  diskBytes: number;
+  imageBlocks: number;
+  /** Inflating and writing the image alone, disk MiB per second. */
+  inflateMiBs: number;
+  burst: number;
+  gapUs: number;
+}
+
+/** What a real run measured that the models are set from or compared with (kept in --json, so a run can be compared again). */
+export type RecordedRun = Pick<RealMeasures, "runtimesSec" | "startOffsetsUs" | "blocksSent" | "requests" | "prequests" | "serverBusySec">;
+
+function recordOf(m: RealMeasures): RecordedRun {
+  return { runtimesSec: m.runtimesSec, startOffsetsUs: m.startOffsetsUs, blocksSent: m.blocksSent, requests: m.requests, prequests: m.prequests, serverBusySec: m.serverBusySec };
+}
+
+/**
+ * The models on a setup beside its real runs: the packet model at the pacing, the calibrated one
+ * at the rate the real server kept, the chunk model where valid. Seed k replays the starts of real
+ * run k (mod the runs): every model starts each client when the real one started.
+ */
+export function compareModels(inputs: ModelInputs, setup: FidelitySetup, reals: readonly RecordedRun[], simSeeds: number, seed: number, log: (line: string) => void): { rows: FidelityRow[]; calibratedGapUs: number } {
+  const name = setupName(setup);
+  const real = meanMeasures(reals.map((m) => measures(m.runtimesSec, m.blocksSent, m.requests, m.prequests, m.serverBusySec, inputs.imageBlocks)));
+  const plan = planOptions(inputs, { burstPackets: inputs.burst, burstGapUs: inputs.gapUs }, parseStartPattern(setup.start) as StartPattern, setup);
+  const simulate = (model: "packet" | "chunk", p: FrisbeePlanOptions): Measures =>
+    meanMeasures(Array.from({ length: simSeeds }, (_, k) => simMeasures(model, { ...p, seed: seed + k, start: { kind: "at", offsetsUs: (reals[k % reals.length] as RecordedRun).startOffsetsUs } }, setup, inputs.imageBlocks)));
+  const rows: FidelityRow[] = [];
+  const line = (model: FidelityModel, sim: Measures): void => {
+    for (const measure of MEASURES) rows.push({ setup: name, measure, model, real: real[measure], sim: sim[measure], errorPct: errorPct(real[measure], sim[measure]), agrees: agrees(measure, real[measure], sim[measure], setup.clients) });
+  };
+  log(`${name}: packet model`);
+  const packet = simulate("packet", plan);
+  line("packet", packet);
+  const calibratedGapUs = calibratedGap(inputs.gapUs, packet.serverBlocksPerSec, real.serverBlocksPerSec);
+  log(`${name}: packet model at the real server's rate (a burst every ${calibratedGapUs} us)`);
+  line("calibrated", simulate("packet", { ...plan, pacing: { burst: inputs.burst, gapUs: calibratedGapUs } }));
+  if (chunkModelValidity(plan, setup.serverLoss) === null) {
+    log(`${name}: chunk model`);
+    line("chunk", simulate("chunk", plan));
+  }
+  return { rows, calibratedGapUs };
+}
+
+/**
+ * The real runs of a setup, clients launched at the pattern's offsets. A run whose clients'
+ * sockets dropped datagrams (loss nobody injected: a client not scheduled in time) is run again,
+ * up to `retries` times; the last is kept, and its drops are reported.
+ */
+async function realRuns(o: FidelityOptions, img: FidelityImage, setup: FidelitySetup, pacing: { burstPackets: number; burstGapUs: number }): Promise<(RealMeasures & { attempts: number })[]> {
+  const name = setupName(setup);
+  const offsetsMs = startTimes(parseStartPattern(setup.start) as StartPattern, setup.clients, 0, createRng(o.seed).fork("starts")).map((us) => us / 1000);
+  const reals: (RealMeasures & { attempts: number })[] = [];
+  for (let r = 0; r < o.realRuns; r++) {
+    for (let attempt = 1; ; attempt++) {
+      o.log(`${name}: real${o.realRuns > 1 ? ` run ${r + 1}` : ""}${attempt > 1 ? `, attempt ${attempt}` : ""}`);
+      const m = await runRealSetup(img, { clients: setup.clients, startOffsetsMs: offsetsMs, sendDrop: setup.serverLoss, seed: o.seed + r }, { port: o.port, burst: pacing.burstPackets, gapUs: pacing.burstGapUs });
+      const dropped = (m.socketDrops ?? 0) > 0;
+      if (dropped) o.log(`${name}: the clients' sockets dropped ${m.socketDrops} datagrams nobody injected (load ${m.load1.toFixed(1)})${attempt <= o.retries ? "; running it again" : "; kept, flagged"}`);
+      if (!dropped || attempt > o.retries) {
+        reals.push({ ...m, attempts: attempt });
+        break;
+      }
+    }
+  }
+  return reals;
+}
+
+function runsInfo(reals: readonly (RealMeasures & { attempts: number })[]): RealRunsInfo {
+  const sumOrNull = (vs: (number | null)[]): number | null => (vs.some((v) => v === null) ? null : (vs as number[]).reduce((a, b) => a + b, 0));
+  return {
+    attempts: reals.reduce((a, m) => a + m.attempts, 0),
+    startSpreadSec: round(reals.reduce((a, m) => a + Math.max(...m.startOffsetsUs), 0) / reals.length / 1e6),
+    socketDrops: sumOrNull(reals.map((m) => m.socketDrops)),
+    hostRcvbufErrors: sumOrNull(reals.map((m) => m.hostRcvbufErrors)),
+    load1: round(Math.max(...reals.map((m) => m.load1))),
+    serverBusySec: round(reals.reduce((a, m) => a + m.serverBusySec, 0) / reals.length),
+  };
+}
+
+/** Per model, its compared figures and how many agree. */
+export function tally(rows: readonly FidelityRow[]): Partial<Record<FidelityModel, { agree: number; of: number }>> {
+  const out: Partial<Record<FidelityModel, { agree: number; of: number }>> = {};
+  for (const row of rows) {
+    if (row.agrees === null) continue;
+    const t = (out[row.model] ??= { agree: 0, of: 0 });
+    t.of++;
+    if (row.agrees) t.agree++;
+  }
+  return out;
 }
 
 /**
@@ -162,7 +248,8 @@ async function measureInflate(img: FidelityImage): Promise<number> {
  * The plan the models run for a setup: the real image's sizes, the real server's pacing, clients
  * as fast as this machine inflates (loopback is no limit), loss on what the server sends.
  */
-function planOptions(img: FidelityImage, inflateMiBs: number, pacing: { burstPackets: number; burstGapUs: number }, start: StartPattern, s: FidelitySetup): FrisbeePlanOptions {
+function planOptions(img: ModelInputs, pacing: { burstPackets: number; burstGapUs: number }, start: StartPattern, s: FidelitySetup): FrisbeePlanOptions {
+  const inflateMiBs = img.inflateMiBs;
   return {
     clients: [s.clients],
     losses: [s.serverLoss],
@@ -179,10 +266,6 @@ function planOptions(img: FidelityImage, inflateMiBs: number, pacing: { burstPac
     seed: 1,
     model: "packet",
   };
-}
-
-function realMeasures(m: RealMeasures, imageBlocks: number): Measures {
-  return measures(m.runtimesSec, m.blocksSent, m.requests, m.prequests, m.serverBusySec, imageBlocks);
 }
 
 function simMeasures(model: "packet" | "chunk", o: FrisbeePlanOptions, s: FidelitySetup, imageBlocks: number): Measures {
@@ -203,24 +286,3 @@ function simMeasures(model: "packet" | "chunk", o: FrisbeePlanOptions, s: Fideli
   const st = server.stats;
   return measures(runtimes, st.blocksSent, st.requests, st.prequests, server.busyUsNow() / 1e6, imageBlocks);
 }
-
-function measures(runtimesSec: readonly number[], blocksSent: number, requests: number, prequests: number, busySec: number, imageBlocks: number): Measures {
-  const sum = runtimesSec.reduce((a, b) => a + b, 0);
-  return {
-    runtimeSecMean: runtimesSec.length === 0 ? 0 : sum / runtimesSec.length,
-    runtimeSecMax: runtimesSec.length === 0 ? 0 : Math.max(...runtimesSec),
-    blocksSent,
-    duplicatePct: ((blocksSent - imageBlocks) / imageBlocks) * 100,
-    requests,
-    prequests,
-    serverBlocksPerSec: busySec > 0 ? blocksSent / busySec : 0,
-  };
-}
-
-function mean(all: Measures[]): Measures {
-  const out = {} as Measures;
-  for (const k of MEASURES) out[k] = round(all.reduce((a, m) => a + m[k], 0) / all.length);
-  return out;
-}
-
-const round = (v: number): number => Math.round(v * 1000) / 1000;

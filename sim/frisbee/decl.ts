@@ -6,11 +6,16 @@ import type { ProgressRequest } from "../../core/frisbee/server.js";
  * read into it (scenarios/frisbee/schema.ts), and the planner builds it directly.
  */
 
-/** When the clients of a group start: together, in K clusters one every S, or spread over S. */
+/**
+ * When the clients of a group start: together, in K clusters one every S, spread over S, or at
+ * given offsets (client i at offsetsUs[i], 0 past the list's end: measured starts of real clients,
+ * which `bench fidelity` replays; it has no text form).
+ */
 export type StartPattern =
   | { kind: "simultaneous" }
   | { kind: "clustered"; clusters: number; everyUs: number }
-  | { kind: "uniform"; overUs: number };
+  | { kind: "uniform"; overUs: number }
+  | { kind: "at"; offsetsUs: readonly number[] };
 
 export interface FrisbeeServerDecl {
   host: number;

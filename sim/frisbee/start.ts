@@ -11,6 +11,8 @@ export function startTimes(pattern: StartPattern, count: number, offsetUs: numbe
         return offsetUs + Math.floor((i * pattern.clusters) / count) * pattern.everyUs;
       case "uniform":
         return offsetUs + rng.int(pattern.overUs + 1);
+      case "at":
+        return offsetUs + (pattern.offsetsUs[i] ?? 0);
     }
   });
 }

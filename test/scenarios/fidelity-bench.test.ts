@@ -1,6 +1,8 @@
 import { describe, expect, it, vi } from "vitest";
-import { serverTally } from "../../real/frisbee/fidelity.js";
-import { calibratedGap, errorPct, MEASURES, runFidelityBench } from "../../scenarios/frisbee/fidelity.js";
+import { clientOutcome, serverTally } from "../../real/frisbee/fidelity.js";
+import { agrees, calibratedGap, compareModels, errorPct, MEASURES, runFidelityBench, tally, type FidelityRow, type ModelInputs } from "../../scenarios/frisbee/fidelity.js";
+import { startTimes } from "../../sim/frisbee/start.js";
+import { createRng } from "../../core/engine/index.js";
 import { endpoint, IMAGE } from "../real/frisbee/support.js";
 import { runTestbed, COMMANDS_TEST_TIMEOUT_MS } from "../support/run.js";
 import { multicastSkipReason, titled } from "../support/probes.js";
@@ -16,6 +18,51 @@ describe("bench fidelity", () => {
     expect(errorPct(4, 3)).toBe(-25);
     expect(errorPct(0, 0)).toBe(0);
     expect(errorPct(0, 1)).toBeNull();
+  });
+
+  it("holds a model to 15% of the real figure, or a floor where the real figure is small beside one run's chance", () => {
+    expect(agrees("runtimeSecMean", 10, 11.5, 1)).toBe(true);
+    expect(agrees("runtimeSecMean", 10, 8.49, 1)).toBe(false);
+    expect(agrees("blocksSent", 4096, 4096 * 1.16, 8)).toBe(false);
+    // The resent share: 1 point of the image whatever the percentage, then 15% beyond it.
+    expect(agrees("duplicatePct", 1.2, 2.1, 1)).toBe(true);
+    expect(agrees("duplicatePct", 1.2, 2.3, 1)).toBe(false);
+    expect(agrees("duplicatePct", 20, 22.9, 4)).toBe(true);
+    expect(agrees("duplicatePct", 20, 23.5, 4)).toBe(false);
+    // Requests: one per client.
+    expect(agrees("prequests", 4, 5, 1)).toBe(true);
+    expect(agrees("prequests", 4, 6, 1)).toBe(false);
+    expect(agrees("prequests", 40, 90, 8)).toBe(false);
+    expect(agrees("requests", 0, 8, 8)).toBe(true);
+    // The kept rate is the calibration's input, not a prediction.
+    expect(agrees("serverBlocksPerSec", 400, 500, 1)).toBeNull();
+    const row = (model: FidelityRow["model"], ok: boolean | null): FidelityRow => ({ setup: "s", measure: "blocksSent", model, real: 1, sim: 1, errorPct: 0, agrees: ok });
+    expect(tally([row("packet", true), row("packet", false), row("packet", null), row("chunk", true)])).toEqual({ packet: { agree: 1, of: 2 }, chunk: { agree: 1, of: 1 } });
+  });
+
+  it("starts clients at measured offsets, as the real ones started", () => {
+    expect(startTimes({ kind: "at", offsetsUs: [0, 250_000, 40_000] }, 4, 1_000, createRng(1))).toEqual([1_000, 251_000, 41_000, 1_000]);
+  });
+
+  it("reads a client's --json outcome, and refuses one without its start, done time or socket drops", () => {
+    const line = JSON.stringify({ ok: true, seconds: 9.5, startedAtEpochUs: 1_700_000_000_000_000, socketDrops: 0, counters: { doneAtUs: 9_600_000, requests: 7 } });
+    expect(clientOutcome(`progress\n${line}\n`)).toMatchObject({ startedAtEpochUs: 1_700_000_000_000_000, socketDrops: 0, counters: { doneAtUs: 9_600_000 } });
+    expect(clientOutcome(line.replace('"socketDrops":0', '"socketDrops":null')).socketDrops).toBeNull();
+    expect(() => clientOutcome(line.replace('"startedAtEpochUs"', '"started"'))).toThrow(/no outcome with its start/);
+    expect(() => clientOutcome(line.replace('"socketDrops":0', '"socketDrops":"0"'))).toThrow(/no outcome/);
+    expect(() => clientOutcome("not json")).toThrow(/no outcome/);
+  });
+
+  it("replays the real clients' starts in the models: a client that started late makes the server send again", () => {
+    const inputs: ModelInputs = { imageBytes: 2 * 2 ** 20, diskBytes: 4 * 2 ** 20, imageBlocks: 2048, inflateMiBs: 200, burst: 1, gapUs: 2000 };
+    const run = (startOffsetsUs: number[]): number => {
+      const recorded = [{ runtimesSec: [4.2, 4.2], startOffsetsUs, blocksSent: 2048, requests: 6, prequests: 0, serverBusySec: 4.1 }];
+      const rows = compareModels(inputs, { clients: 2, serverLoss: 0, start: "simultaneous" }, recorded, 1, 1, () => {}).rows;
+      return rows.find((r) => r.model === "packet" && r.measure === "blocksSent")?.sim ?? NaN;
+    };
+    expect(run([0, 0])).toBe(2048);
+    // The second client joined 2 s (half the image) in: what it missed of the chunk in flight is sent again.
+    expect(run([0, 2_000_000])).toBeGreaterThan(2048 + 200);
   });
 
   it("reads frisbeed's closing line, and refuses output without it", () => {
@@ -40,6 +87,7 @@ describe("bench fidelity", () => {
       sizeBytes: 2 * 2 ** 20,
       bandwidthBps: 8e6,
       realRuns: 1,
+      retries: 1,
       simSeeds: 1,
       seed: 3,
       port: endpoint().port,
@@ -56,7 +104,20 @@ describe("bench fidelity", () => {
     expect(real("blocksSent")).toBeGreaterThan(r.imageBlocks);
     expect(real("prequests") + real("requests")).toBeGreaterThan(0);
     expect(real("runtimeSecMean")).toBeGreaterThan(0);
-    for (const row of r.rows) expect(row.errorPct).toBe(errorPct(row.real, row.sim));
+    for (const row of r.rows) {
+      expect(row.errorPct).toBe(errorPct(row.real, row.sim));
+      expect(row.agrees).toBe(agrees(row.measure, row.real, row.sim, 2));
+    }
+    expect(r.agreement).toEqual(tally(r.rows));
+    // Each client's start was measured (the first at 0) and the run's drops and load reported.
+    const [recorded] = Object.values(r.recorded);
+    expect(recorded).toHaveLength(1);
+    expect(recorded?.[0]?.startOffsetsUs).toHaveLength(2);
+    expect(Math.min(...(recorded?.[0]?.startOffsetsUs ?? []))).toBe(0);
+    const [info] = Object.values(r.realRuns);
+    expect(info?.attempts).toBeGreaterThanOrEqual(1);
+    expect(info?.load1).toBeGreaterThanOrEqual(0);
+    expect(info?.serverBusySec).toBeGreaterThan(0);
   });
 
   it("refuses a bad --losses, --starts or frisbeed --drop-sent in one line, exit 2", async () => {
