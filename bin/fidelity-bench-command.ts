@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { FrisbeeBenchError } from "../real/frisbee/bench.js";
-import { AGREEMENT_PCT, runFidelityBench, type FidelityModel, type FidelityResult, type FidelityRow, type FidelitySetup } from "../scenarios/frisbee/fidelity.js";
+import { AGREEMENT_PCT, machinePaused, runFidelityBench, type FidelityModel, type FidelityResult, type FidelityRow, type FidelitySetup } from "../scenarios/frisbee/fidelity.js";
 import { readStartPattern } from "../scenarios/start.js";
 import { parseRateBps } from "../scenarios/units.js";
 import { parseWhole, UsageError } from "./errors.js";
@@ -87,11 +87,11 @@ function print(r: FidelityResult): void {
   console.log("models (each starts every client when the real one started): calibrated = packet model, its server at the rate the real one kept while it had work (the headline: the original frisbeed does not catch up a late burst either); packet = packet model at the pacing; chunk = chunk model at the pacing (where valid)");
   console.log(`a figure agrees within ${AGREEMENT_PCT}% of the real one, or within 1 point of the image (resent share) or one request per client (requests, partial requests); * marks one that does not; the kept rate is the calibration's input`);
   console.log("");
-  console.log("| setup | clients started over s | server busy s | kept blocks/s | calibrated gap us | client socket drops | host RcvbufErrors | load | real runs |");
-  console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+  console.log("| setup | clients started over s | server busy s | kept blocks/s | calibrated gap us | idle requests: real, calibrated | client socket drops | host RcvbufErrors | load | real runs |");
+  console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
   const kept = (setup: string): number | undefined => r.rows.find((row) => row.setup === setup && row.measure === "serverBlocksPerSec")?.real;
   for (const [setup, i] of Object.entries(r.realRuns)) {
-    console.log(`| ${setup} | ${i.startSpreadSec} | ${i.serverBusySec} | ${fmt(kept(setup))} | ${r.calibratedGapUs[setup] ?? "-"} | ${fmt(i.socketDrops)}${(i.socketDrops ?? 0) > 0 ? " UNPLANNED LOSS" : ""} | ${fmt(i.hostRcvbufErrors)} | ${i.load1} | ${i.attempts} |`);
+    console.log(`| ${setup} | ${i.startSpreadSec} | ${i.serverBusySec} | ${fmt(kept(setup))} | ${r.calibratedGapUs[setup] ?? "-"} | ${fmt(i.clientIdles)}, ${fmt(i.calibratedIdles)}${machinePaused(i, clientsOf(r, setup)) ? " PAUSES" : ""} | ${fmt(i.socketDrops)}${(i.socketDrops ?? 0) > 0 ? " UNPLANNED LOSS" : ""} | ${fmt(i.hostRcvbufErrors)} | ${i.load1} | ${i.attempts} |`);
   }
   console.log("");
   console.log("| setup | measure | real | calibrated | err % | packet | err % | chunk | err % |");
@@ -110,6 +110,12 @@ function print(r: FidelityResult): void {
   console.log(`agreement: ${models.flatMap((m) => (r.agreement[m] === undefined ? [] : [`${m} ${r.agreement[m]?.agree} of ${r.agreement[m]?.of} figures`])).join("; ")}`);
   const flagged = Object.entries(r.realRuns).filter(([, i]) => (i.socketDrops ?? 0) > 0);
   if (flagged.length > 0) console.log(`unplanned loss (clients' sockets dropped datagrams in every attempt; their resent share and partial requests include it): ${flagged.map(([s]) => s).join("; ")}`);
+  const paused = Object.entries(r.realRuns).filter(([setup, i]) => machinePaused(i, clientsOf(r, setup)));
+  if (paused.length > 0) console.log(`machine pauses (the real clients made more idle requests than the calibrated model, by more than one per client: a server or client not scheduled for 90 ms, whose requests make the server send again; rerun on a quieter machine): ${paused.map(([s]) => s).join("; ")}`);
+}
+
+function clientsOf(r: FidelityResult, setup: string): number {
+  return r.recorded[setup]?.[0]?.runtimesSec.length ?? 1;
 }
 
 function fmt(v: number | null | undefined): string {

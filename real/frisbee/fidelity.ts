@@ -37,6 +37,8 @@ export interface RealMeasures {
   hostRcvbufErrors: number | null;
   /** The host's 1-minute load average when the run ended. */
   load1: number;
+  /** Idle requests the clients made (no useful block for 90 ms), summed. */
+  clientIdles: number;
   blocksSent: number;
   requests: number;
   prequests: number;
@@ -109,6 +111,7 @@ export async function runRealSetup(img: FidelityImage, s: RealSetup, net: { port
       socketDrops: drops.some((d) => d === null) ? null : (drops as number[]).reduce((a, b) => a + b, 0),
       hostRcvbufErrors: rcvbufAfter === null || rcvbufBefore === null ? null : rcvbufAfter - rcvbufBefore,
       load1: loadavg()[0] ?? 0,
+      clientIdles: outcomes.reduce((a, o) => a + o.counters.idles, 0),
       ...tally,
       identical,
     };
@@ -129,15 +132,15 @@ export function clientOutcome(stdout: string): ClientJson {
     o = {};
   }
   const counters = o.counters;
-  const ok = typeof o.startedAtEpochUs === "number" && typeof counters?.doneAtUs === "number" && (o.socketDrops === null || typeof o.socketDrops === "number");
-  if (!ok) throw new FrisbeeBenchError(`bench fidelity: frisbee --json printed no outcome with its start, its done time and its socket drops (${JSON.stringify(line.slice(-200))})`);
+  const ok = typeof o.startedAtEpochUs === "number" && typeof counters?.doneAtUs === "number" && typeof counters.idles === "number" && (o.socketDrops === null || typeof o.socketDrops === "number");
+  if (!ok) throw new FrisbeeBenchError(`bench fidelity: frisbee --json printed no outcome with its start, its done time, its idle requests and its socket drops (${JSON.stringify(line.slice(-200))})`);
   return o as ClientJson;
 }
 
 interface ClientJson {
   startedAtEpochUs: number;
   socketDrops: number | null;
-  counters: { doneAtUs: number };
+  counters: { doneAtUs: number; idles: number };
 }
 
 /** Reads frisbeed's closing line: blocks sent, requests, partial requests and the seconds it had work. */

@@ -72,6 +72,13 @@ export interface RealRunsInfo {
   load1: number;
   /** Seconds the real server had work, mean over the runs kept. */
   serverBusySec: number;
+  /**
+   * Idle requests the real clients made (no useful block for 90 ms: a server or client the machine
+   * did not schedule, or blocks lost at the end of a chunk), mean over the runs kept, and the
+   * calibrated model's (mean over seeds): more real than modelled means the machine paused.
+   */
+  clientIdles: number;
+  calibratedIdles: number;
 }
 
 export interface FidelityResult {
@@ -120,9 +127,9 @@ export async function runFidelityBench(o: FidelityOptions): Promise<FidelityResu
       const name = setupName(setup);
       const reals = await realRuns(o, img, setup, pacing);
       if (reals.some((m) => !m.identical)) result.mismatched.push(name);
-      result.realRuns[name] = runsInfo(reals);
       result.recorded[name] = reals.map(recordOf);
       const compared = compareModels(inputs, setup, result.recorded[name], o.simSeeds, o.seed, o.log);
+      result.realRuns[name] = { ...runsInfo(reals), calibratedIdles: compared.calibratedIdles };
       result.rows.push(...compared.rows);
       result.calibratedGapUs[name] = compared.calibratedGapUs;
     }
@@ -145,10 +152,10 @@ export interface ModelInputs {
 }
 
 /** What a real run measured that the models are set from or compared with (kept in --json, so a run can be compared again). */
-export type RecordedRun = Pick<RealMeasures, "runtimesSec" | "startOffsetsUs" | "blocksSent" | "requests" | "prequests" | "serverBusySec">;
+export type RecordedRun = Pick<RealMeasures, "runtimesSec" | "startOffsetsUs" | "blocksSent" | "requests" | "prequests" | "serverBusySec" | "clientIdles">;
 
 function recordOf(m: RealMeasures): RecordedRun {
-  return { runtimesSec: m.runtimesSec, startOffsetsUs: m.startOffsetsUs, blocksSent: m.blocksSent, requests: m.requests, prequests: m.prequests, serverBusySec: m.serverBusySec };
+  return { runtimesSec: m.runtimesSec, startOffsetsUs: m.startOffsetsUs, blocksSent: m.blocksSent, requests: m.requests, prequests: m.prequests, serverBusySec: m.serverBusySec, clientIdles: m.clientIdles };
 }
 
 /**
@@ -156,12 +163,16 @@ function recordOf(m: RealMeasures): RecordedRun {
  * at the rate the real server kept, the chunk model where valid. Seed k replays the starts of real
  * run k (mod the runs): every model starts each client when the real one started.
  */
-export function compareModels(inputs: ModelInputs, setup: FidelitySetup, reals: readonly RecordedRun[], simSeeds: number, seed: number, log: (line: string) => void): { rows: FidelityRow[]; calibratedGapUs: number } {
+export function compareModels(inputs: ModelInputs, setup: FidelitySetup, reals: readonly RecordedRun[], simSeeds: number, seed: number, log: (line: string) => void): { rows: FidelityRow[]; calibratedGapUs: number; calibratedIdles: number } {
   const name = setupName(setup);
   const real = meanMeasures(reals.map((m) => measures(m.runtimesSec, m.blocksSent, m.requests, m.prequests, m.serverBusySec, inputs.imageBlocks)));
   const plan = planOptions(inputs, { burstPackets: inputs.burst, burstGapUs: inputs.gapUs }, parseStartPattern(setup.start) as StartPattern, setup);
-  const simulate = (model: "packet" | "chunk", p: FrisbeePlanOptions): Measures =>
-    meanMeasures(Array.from({ length: simSeeds }, (_, k) => simMeasures(model, { ...p, seed: seed + k, start: { kind: "at", offsetsUs: (reals[k % reals.length] as RecordedRun).startOffsetsUs } }, setup, inputs.imageBlocks)));
+  let idles = 0;
+  const simulate = (model: "packet" | "chunk", p: FrisbeePlanOptions): Measures => {
+    idles = 0;
+    const runs = Array.from({ length: simSeeds }, (_, k) => simMeasures(model, { ...p, seed: seed + k, start: { kind: "at", offsetsUs: (reals[k % reals.length] as RecordedRun).startOffsetsUs } }, setup, inputs.imageBlocks, (n) => (idles += n / simSeeds)));
+    return meanMeasures(runs);
+  };
   const rows: FidelityRow[] = [];
   const line = (model: FidelityModel, sim: Measures): void => {
     for (const measure of MEASURES) rows.push({ setup: name, measure, model, real: real[measure], sim: sim[measure], errorPct: errorPct(real[measure], sim[measure]), agrees: agrees(measure, real[measure], sim[measure], setup.clients) });
@@ -172,11 +183,12 @@ export function compareModels(inputs: ModelInputs, setup: FidelitySetup, reals: 
   const calibratedGapUs = calibratedGap(inputs.gapUs, packet.serverBlocksPerSec, real.serverBlocksPerSec);
   log(`${name}: packet model at the real server's rate (a burst every ${calibratedGapUs} us)`);
   line("calibrated", simulate("packet", { ...plan, pacing: { burst: inputs.burst, gapUs: calibratedGapUs } }));
+  const calibratedIdles = round(idles);
   if (chunkModelValidity(plan, setup.serverLoss) === null) {
     log(`${name}: chunk model`);
     line("chunk", simulate("chunk", plan));
   }
-  return { rows, calibratedGapUs };
+  return { rows, calibratedGapUs, calibratedIdles };
 }
 
 /**
@@ -203,7 +215,7 @@ async function realRuns(o: FidelityOptions, img: FidelityImage, setup: FidelityS
   return reals;
 }
 
-function runsInfo(reals: readonly (RealMeasures & { attempts: number })[]): RealRunsInfo {
+function runsInfo(reals: readonly (RealMeasures & { attempts: number })[]): Omit<RealRunsInfo, "calibratedIdles"> {
   const sumOrNull = (vs: (number | null)[]): number | null => (vs.some((v) => v === null) ? null : (vs as number[]).reduce((a, b) => a + b, 0));
   return {
     attempts: reals.reduce((a, m) => a + m.attempts, 0),
@@ -212,7 +224,18 @@ function runsInfo(reals: readonly (RealMeasures & { attempts: number })[]): Real
     hostRcvbufErrors: sumOrNull(reals.map((m) => m.hostRcvbufErrors)),
     load1: round(Math.max(...reals.map((m) => m.load1))),
     serverBusySec: round(reals.reduce((a, m) => a + m.serverBusySec, 0) / reals.length),
+    clientIdles: round(reals.reduce((a, m) => a + m.clientIdles, 0) / reals.length),
   };
+}
+
+/**
+ * The machine paused the real run: its clients made more idle requests than the calibrated model's
+ * by more than one per client. A server not scheduled for 90 ms starves every client at once, and
+ * their idle requests (which ignore suppression) make it send again what was on its way: resends
+ * and partial requests no model of an unpaused machine makes.
+ */
+export function machinePaused(info: Pick<RealRunsInfo, "clientIdles" | "calibratedIdles">, clients: number): boolean {
+  return info.clientIdles > info.calibratedIdles + clients;
 }
 
 /** Per model, its compared figures and how many agree. */
@@ -268,7 +291,8 @@ function planOptions(img: ModelInputs, pacing: { burstPackets: number; burstGapU
   };
 }
 
-function simMeasures(model: "packet" | "chunk", o: FrisbeePlanOptions, s: FidelitySetup, imageBlocks: number): Measures {
+/** One seed of a model on a setup; `idles` hears the packet model's clients' idle requests. */
+function simMeasures(model: "packet" | "chunk", o: FrisbeePlanOptions, s: FidelitySetup, imageBlocks: number, idles: (n: number) => void): Measures {
   if (model === "chunk") {
     const r = runChunkModel({ ...o, model: "chunk" }, s.clients, s.serverLoss);
     const runtimes = [r.stats.runtimeSecMean, r.stats.runtimeSecMax];
@@ -282,6 +306,7 @@ function simMeasures(model: "packet" | "chunk", o: FrisbeePlanOptions, s: Fideli
   const f = built.frisbee;
   if (f === null) throw new Error("the plan's scenario has no Frisbee");
   const runtimes = f.clients.filter((l) => l.client.state === "done").map((l) => (l.client.counters.doneAtUs - l.startUs) / 1e6);
+  idles(f.clients.reduce((a, l) => a + l.client.counters.idles, 0));
   const server = (f.servers[0] as (typeof f.servers)[number]).server;
   const st = server.stats;
   return measures(runtimes, st.blocksSent, st.requests, st.prequests, server.busyUsNow() / 1e6, imageBlocks);

@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from "vitest";
 import { clientOutcome, serverTally } from "../../real/frisbee/fidelity.js";
-import { agrees, calibratedGap, compareModels, errorPct, MEASURES, runFidelityBench, tally, type FidelityRow, type ModelInputs } from "../../scenarios/frisbee/fidelity.js";
+import { agrees, calibratedGap, compareModels, machinePaused, errorPct, MEASURES, runFidelityBench, tally, type FidelityRow, type ModelInputs } from "../../scenarios/frisbee/fidelity.js";
 import { startTimes } from "../../sim/frisbee/start.js";
 import { createRng } from "../../core/engine/index.js";
 import { endpoint, IMAGE } from "../real/frisbee/support.js";
@@ -40,23 +40,30 @@ describe("bench fidelity", () => {
     expect(tally([row("packet", true), row("packet", false), row("packet", null), row("chunk", true)])).toEqual({ packet: { agree: 1, of: 2 }, chunk: { agree: 1, of: 1 } });
   });
 
+  it("says the machine paused a real run when its clients made idle requests the calibrated model did not", () => {
+    expect(machinePaused({ clientIdles: 6, calibratedIdles: 1 }, 4)).toBe(true);
+    expect(machinePaused({ clientIdles: 5, calibratedIdles: 1 }, 4)).toBe(false);
+    expect(machinePaused({ clientIdles: 0, calibratedIdles: 0 }, 1)).toBe(false);
+  });
+
   it("starts clients at measured offsets, as the real ones started", () => {
     expect(startTimes({ kind: "at", offsetsUs: [0, 250_000, 40_000] }, 4, 1_000, createRng(1))).toEqual([1_000, 251_000, 41_000, 1_000]);
   });
 
   it("reads a client's --json outcome, and refuses one without its start, done time or socket drops", () => {
-    const line = JSON.stringify({ ok: true, seconds: 9.5, startedAtEpochUs: 1_700_000_000_000_000, socketDrops: 0, counters: { doneAtUs: 9_600_000, requests: 7 } });
-    expect(clientOutcome(`progress\n${line}\n`)).toMatchObject({ startedAtEpochUs: 1_700_000_000_000_000, socketDrops: 0, counters: { doneAtUs: 9_600_000 } });
+    const line = JSON.stringify({ ok: true, seconds: 9.5, startedAtEpochUs: 1_700_000_000_000_000, socketDrops: 0, counters: { doneAtUs: 9_600_000, idles: 2, requests: 7 } });
+    expect(clientOutcome(`progress\n${line}\n`)).toMatchObject({ startedAtEpochUs: 1_700_000_000_000_000, socketDrops: 0, counters: { doneAtUs: 9_600_000, idles: 2 } });
     expect(clientOutcome(line.replace('"socketDrops":0', '"socketDrops":null')).socketDrops).toBeNull();
     expect(() => clientOutcome(line.replace('"startedAtEpochUs"', '"started"'))).toThrow(/no outcome with its start/);
     expect(() => clientOutcome(line.replace('"socketDrops":0', '"socketDrops":"0"'))).toThrow(/no outcome/);
+    expect(() => clientOutcome(line.replace('"idles":2,', ""))).toThrow(/no outcome/);
     expect(() => clientOutcome("not json")).toThrow(/no outcome/);
   });
 
   it("replays the real clients' starts in the models: a client that started late makes the server send again", () => {
     const inputs: ModelInputs = { imageBytes: 2 * 2 ** 20, diskBytes: 4 * 2 ** 20, imageBlocks: 2048, inflateMiBs: 200, burst: 1, gapUs: 2000 };
     const run = (startOffsetsUs: number[]): number => {
-      const recorded = [{ runtimesSec: [4.2, 4.2], startOffsetsUs, blocksSent: 2048, requests: 6, prequests: 0, serverBusySec: 4.1 }];
+      const recorded = [{ runtimesSec: [4.2, 4.2], startOffsetsUs, blocksSent: 2048, requests: 6, prequests: 0, serverBusySec: 4.1, clientIdles: 0 }];
       const rows = compareModels(inputs, { clients: 2, serverLoss: 0, start: "simultaneous" }, recorded, 1, 1, () => {}).rows;
       return rows.find((r) => r.model === "packet" && r.measure === "blocksSent")?.sim ?? NaN;
     };
@@ -118,6 +125,8 @@ describe("bench fidelity", () => {
     expect(info?.attempts).toBeGreaterThanOrEqual(1);
     expect(info?.load1).toBeGreaterThanOrEqual(0);
     expect(info?.serverBusySec).toBeGreaterThan(0);
+    expect(info?.clientIdles).toBeGreaterThanOrEqual(0);
+    expect(info?.calibratedIdles).toBeGreaterThanOrEqual(0);
   });
 
   it("refuses a bad --losses, --starts or frisbeed --drop-sent in one line, exit 2", async () => {
