@@ -804,3 +804,120 @@ describe("Frisbee client machine: more edges the mutation run found", () => {
     expect(client.counters.dupBlocks).toBe(2);
   });
 });
+
+describe("Frisbee client machine: snooping edges the mutation run left", () => {
+  const bitmap = (...blocks: number[]): Uint8Array => {
+    const bytes = new Uint8Array(128);
+    for (const b of blocks) bytes[b >> 3] = (bytes[b >> 3] as number) | (1 << (b & 7));
+    return bytes;
+  };
+
+  /**
+   * When a client filling chunk 0 (all but blocks 7 and 600) first goes idle while it hears `snoop`
+   * every 50 ms; its last chunk (3) is one block, received and waiting for the CPU. Silence: 135 ms;
+   * a snoop that is a packet but not data on its way: 185 ms; one that is data on its way: never.
+   */
+  const idleAt = (snoop: FrisbeeMessage): number | undefined => {
+    const bench = new Bench(SELF, { cpu: true });
+    joinedClient(bench, 4, { requestAheadChunks: 1 }, 3 * CHUNK_BLOCKS + 1);
+    bench.runUntil(TICK);
+    bench.nowUs = 35_000;
+    deliver(bench, 3, [0]);
+    deliver(bench, 0, except(7, 600));
+    expect(bench.cpuRuns.map((r) => r.op)).toEqual([3]);
+    bench.take();
+    for (let t = 85_000; t <= 1_000_000; t += 50_000) {
+      bench.runUntil(t);
+      if (requests(bench.take()).length > 0) return t;
+      bench.receive(OTHER, snoop);
+    }
+    return undefined;
+  };
+
+  it("takes a snooped REQUEST for a chunk before the image's first, or for a chunk it has received, as a packet and not as data on its way", () => {
+    expect(idleAt(msg.request(0, 7, 1))).toBeUndefined();
+    expect(idleAt(msg.request(-1, 0, 1))).toBe(185_000);
+    expect(idleAt(msg.request(-1, 0, CHUNK_BLOCKS))).toBe(185_000);
+    // Chunk 3 is received (its one block), not yet inflated: a whole-chunk request for it brings nothing.
+    expect(idleAt(msg.request(3, 0, 1))).toBe(185_000);
+  });
+
+  /**
+   * Chunk 1 being filled (block 3; in chunk buffer `buffer`: chunk 2's first block takes buffer 0
+   * before it when `buffer` is 1), `snoop` heard at 40 ms, then chunk 0 completing at 50 ms: the
+   * requests that completion sends. A chunk stamped by the snoop is not asked for again.
+   */
+  const afterSnoop = (snoop: FrisbeeMessage, buffer: 0 | 1): string[] => {
+    const bench = new Bench(SELF);
+    joinedClient(bench, 4, { requestAheadChunks: 1, chunkBuffers: 4 });
+    bench.runUntil(TICK);
+    bench.take();
+    bench.nowUs = 40_000;
+    if (buffer === 1) deliver(bench, 2, [0]);
+    deliver(bench, 1, [3]);
+    bench.receive(OTHER, snoop);
+    bench.nowUs = 50_000;
+    deliver(bench, 0, all());
+    return requests(bench.take()).map((r) => r.split(" [")[0] as string);
+  };
+
+  it("stamps a chunk it is filling, in either chunk buffer, only on a request for a block it lacks", () => {
+    const asksForOne = (snoop: FrisbeeMessage, buffer: 0 | 1): boolean => afterSnoop(snoop, buffer).includes("PREQUEST 1 0");
+    for (const buffer of [0, 1] as const) {
+      // Chunk 2's one block (buffer 1) makes it asked for too; chunk 1 is only if nobody just did.
+      expect(afterSnoop(msg.request(1, 3, 1), buffer)).toEqual(buffer === 1 ? ["PREQUEST 2 0", "PREQUEST 1 0", "REQUEST 3 0+1024"] : ["PREQUEST 1 0", "REQUEST 2 0+1024"]);
+      // Block 3 it has: the request brings nothing, so it asks for chunk 1's missing blocks itself.
+      expect(asksForOne(msg.prequest(1, 0, bitmap(3)), buffer)).toBe(true);
+      // Block 4 it lacks (also the block just past a request for block 3 alone): chunk 1 is on its way.
+      expect(asksForOne(msg.request(1, 3, 2), buffer)).toBe(false);
+      expect(asksForOne(msg.request(1, 4, 1), buffer)).toBe(false);
+      expect(asksForOne(msg.prequest(1, 0, bitmap(3, 4)), buffer)).toBe(false);
+    }
+  });
+
+  /**
+   * A short last chunk (3, of 10 blocks) being filled with all but block 9, `snoops` heard at
+   * 40 ms, then chunk 0 completing: whether the client still asks for block 9 itself.
+   */
+  const asksForNine = (...snoops: FrisbeeMessage[]): boolean => {
+    const bench = new Bench(SELF);
+    joinedClient(bench, 4, { requestAheadChunks: 1, chunkBuffers: 4 }, 3 * CHUNK_BLOCKS + 10);
+    bench.runUntil(TICK);
+    bench.take();
+    bench.nowUs = 40_000;
+    deliver(bench, 3, all(9));
+    for (const m of snoops) bench.receive(OTHER, m);
+    bench.nowUs = 50_000;
+    deliver(bench, 0, all());
+    const sent = requests(bench.take());
+    expect(sent.filter((r) => !r.startsWith("PREQUEST 3 "))).toEqual(["REQUEST 1 0+1024"]);
+    return sent.includes("PREQUEST 3 0 [9]");
+  };
+
+  it("reads a snooped PREQUEST for a short last chunk up to its last block, and no bit past it", () => {
+    expect(asksForNine()).toBe(true);
+    // Block 9 is in the bitmap's second byte, with blocks past the chunk's end.
+    expect(asksForNine(msg.prequest(3, 0, bitmap(9)))).toBe(false);
+    expect(asksForNine(msg.prequest(3, 0, bitmap(8, 10, 11, 12, 13, 14, 15)))).toBe(true);
+    expect(asksForNine(msg.prequest(3, 0, bitmap(10)))).toBe(true);
+    expect(asksForNine(msg.prequest(3, 0, bitmap(16, 100, 1023)))).toBe(true);
+  });
+
+  it("reads one bitmap heard for two chunks of different sizes by each chunk's own size", () => {
+    // The same bitmap object for the short chunk 3 (block 12 is past its end) and then for chunk 1,
+    // being filled with block 3 only: for chunk 1 it asks for block 12, which chunk 1 lacks.
+    const shared = bitmap(12);
+    const bench = new Bench(SELF);
+    joinedClient(bench, 4, { requestAheadChunks: 1, chunkBuffers: 4 }, 3 * CHUNK_BLOCKS + 10);
+    bench.runUntil(TICK);
+    bench.take();
+    bench.nowUs = 40_000;
+    deliver(bench, 3, all(9));
+    deliver(bench, 1, [3]);
+    bench.receive(OTHER, msg.prequest(3, 0, shared));
+    bench.receive(OTHER, msg.prequest(1, 0, shared));
+    bench.nowUs = 50_000;
+    deliver(bench, 0, all());
+    expect(requests(bench.take()).map((r) => r.split(" [")[0])).toEqual(["PREQUEST 3 0", "REQUEST 2 0+1024"]);
+  });
+});
