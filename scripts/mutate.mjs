@@ -51,7 +51,11 @@ export const PARTS = [
   {
     name: "real/image",
     mutate: ["real/image/**/*.ts", "!real/image/index.ts", "!real/image/bench.ts", "!real/image/delta-bench.ts", "!real/image/disklike.ts", "!real/image/compare.ts", "!real/image/swap.ts"],
-    tests: ["test/real/image/chunk.test.ts", "test/real/image/create.test.ts", "test/real/image/delta.test.ts", "test/real/image/create-fs.test.ts"],
+    tests: [
+      "test/real/image/chunk.test.ts", "test/real/image/create.test.ts", "test/real/image/delta.test.ts", "test/real/image/create-fs.test.ts",
+      "test/real/image/signature-order.test.ts", "test/real/image/source.test.ts", "test/real/image/identity.test.ts", "test/real/image/chunk-edges.test.ts",
+      "test/real/image/reload-edges.test.ts", "test/real/image/create-edges.test.ts", "test/real/image/delta-edges.test.ts",
+    ],
   },
 ];
 
