@@ -82,7 +82,7 @@ function header(h: Partial<ChunkHeaderInput> & { chunkIndex: number }): ChunkHea
 }
 const idA = new Uint8Array(16).fill(0xa);
 const idB = new Uint8Array(16).fill(0xb);
-const v4 = (imageId: Uint8Array, iv?: Uint8Array): ChunkHeaderInput["v4"] => ({ csumType: 1, imageId, ...(iv === undefined ? {} : { iv }) });
+const v4 = (imageId: Uint8Array, iv?: Uint8Array): NonNullable<ChunkHeaderInput["v4"]> => ({ csumType: 1, imageId, ...(iv === undefined ? {} : { iv }) });
 
 describe("chunkIdentity", () => {
   it("of version-3 chunks: their version, no image id, no delta marker", () => {
