@@ -1,7 +1,7 @@
 import { SECTOR_BYTES, type Region } from "./format.js";
 import { bytesEqual, type HashPort } from "./hash.js";
 import { clip, covers, pushRange, subtract, totalSectors, union } from "./ranges.js";
-import { pieceHash, type SigEntry } from "./signature.js";
+import { entryHash, pieceHash, type SigEntry } from "./signature.js";
 
 /**
  * What goes into a cumulative delta against a base signature (../shared/reference/images.md):
@@ -63,9 +63,10 @@ export class DeltaPlanner {
   /**
    * Plans one window of the new disk: `data` holds its bytes from `startSector`, `inUse` its ranges
    * in use (normal, inside the window). Windows come in disk order and touch. Returns the ranges of
-   * this window that go into the delta.
+   * this window that go into the delta. `digests` may hold the full digests of pieces, by their
+   * start sector, computed ahead by the caller (on other threads); a piece not in it is hashed here.
    */
-  window(startSector: number, data: Uint8Array, inUse: readonly Region[]): Region[] {
+  window(startSector: number, data: Uint8Array, inUse: readonly Region[], digests?: ReadonlyMap<number, Uint8Array>): Region[] {
     const endSector = startSector + data.length / SECTOR_BYTES;
     const mine: SigEntry[] = [];
     while (this.next < this.entries.length && this.entries[this.next]!.startSector < endSector) {
@@ -77,7 +78,7 @@ export class DeltaPlanner {
     // In raw areas the base's pieces are compared whatever they hold now (zeros included).
     const considered = union(inUse, piecesInRaw(pieces, this.rawAreas));
     const include: Region[] = [];
-    for (let k = 0; k < mine.length; k++) this.piece(mine[k]!, pieces[k]!, considered, startSector, data, include);
+    for (let k = 0; k < mine.length; k++) this.piece(mine[k]!, pieces[k]!, considered, startSector, data, include, digests?.get(mine[k]!.startSector));
     const merged = union(include, subtract(considered, pieces));
     this.stats.newSectors += totalSectors(subtract(inUse, pieces));
     this.stats.inUseSectors += totalSectors(inUse);
@@ -85,7 +86,7 @@ export class DeltaPlanner {
     return merged;
   }
 
-  private piece(e: SigEntry, r: Region, considered: readonly Region[], startSector: number, data: Uint8Array, include: Region[]): void {
+  private piece(e: SigEntry, r: Region, considered: readonly Region[], startSector: number, data: Uint8Array, include: Region[], digest: Uint8Array | undefined): void {
     const live = clip(considered, r.startSector, r.startSector + r.sectorCount);
     if (live.length === 0) {
       this.stats.freedSectors += r.sectorCount;
@@ -99,7 +100,7 @@ export class DeltaPlanner {
     }
     this.stats.hashedPieces++;
     const from = (r.startSector - startSector) * SECTOR_BYTES;
-    const hash = pieceHash(this.port, this.hashType, data.subarray(from, from + r.sectorCount * SECTOR_BYTES));
+    const hash = digest !== undefined ? entryHash(digest) : pieceHash(this.port, this.hashType, data.subarray(from, from + r.sectorCount * SECTOR_BYTES));
     if (bytesEqual(hash, e.hash)) return;
     this.stats.changedPieces++;
     pushRange(include, r.startSector, r.sectorCount);

@@ -5,7 +5,13 @@ export const GRANULARITIES_BYTES: readonly number[] = [512, 4096];
 
 function zeroBlock(data: Uint8Array, words: Uint32Array | null, from: number, to: number): boolean {
   if (words !== null && (from & 3) === 0 && (to & 3) === 0) {
-    for (let i = from >>> 2, end = to >>> 2; i < end; i++) if (words[i] !== 0) return false;
+    let i = from >>> 2;
+    const end = to >>> 2;
+    // Eight words at a time, or-ed: a third of a disk is zeros, and this loop reads all of them.
+    for (const end8 = end - 7; i < end8; i += 8) {
+      if ((words[i]! | words[i + 1]! | words[i + 2]! | words[i + 3]! | words[i + 4]! | words[i + 5]! | words[i + 6]! | words[i + 7]!) !== 0) return false;
+    }
+    for (; i < end; i++) if (words[i] !== 0) return false;
     return true;
   }
   for (let i = from; i < to; i++) if (data[i] !== 0) return false;

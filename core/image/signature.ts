@@ -69,8 +69,13 @@ export function hashKindOf(hashType: number): HashKind | null {
 export function pieceHash(port: HashPort, hashType: number, ...data: Uint8Array[]): Uint8Array {
   const kind = hashKindOf(hashType);
   if (kind === null) throw new Error(`hash type ${hashType} has no hash function`);
+  return entryHash(digestOf(port, kind, ...data));
+}
+
+/** What an entry holds of a full digest: its first 20 bytes, zero-padded (MD5's 16). */
+export function entryHash(digest: Uint8Array): Uint8Array {
   const out = new Uint8Array(SIG_HASH_BYTES);
-  out.set(digestOf(port, kind, ...data).subarray(0, SIG_HASH_BYTES));
+  out.set(digest.subarray(0, SIG_HASH_BYTES));
   return out;
 }
 
@@ -228,8 +233,6 @@ export class SignatureBuilder {
     // Apart as well as in order: decodeSignature refuses a file with a piece repeated or overlapping.
     const last = this.entries[this.entries.length - 1];
     if (last !== undefined && piece.startSector < last.startSector + last.sectorCount) throw new Error("SignatureBuilder.add: pieces out of order or overlapping");
-    const hash = new Uint8Array(SIG_HASH_BYTES);
-    hash.set(digest.subarray(0, SIG_HASH_BYTES));
-    this.entries.push({ startSector: piece.startSector, sectorCount: piece.sectorCount, chunk, spansChunks: false, hash });
+    this.entries.push({ startSector: piece.startSector, sectorCount: piece.sectorCount, chunk, spansChunks: false, hash: entryHash(digest) });
   }
 }

@@ -19,8 +19,12 @@ import { ImageIoError } from "./source.js";
  */
 export interface Allocation {
   layout: DiskLayout;
-  /** The in-use ranges of one window of the disk, from its bytes (raw areas) and the bitmaps. */
-  inUse(data: Uint8Array, startByte: number, firstBlockInUse: boolean): Region[];
+  /**
+   * The in-use ranges of one window of the disk, from its bytes (raw areas) and the bitmaps.
+   * `nonzero`: the window's non-zero blocks found already (allocatedRanges with a block cut by the
+   * window's start judged on its part), so the bytes need not be scanned again here.
+   */
+  inUse(data: Uint8Array, startByte: number, firstBlockInUse: boolean, nonzero?: Region[]): Region[];
 }
 
 /** A synchronous reader for core's layout parser (it reads a superblock, descriptors and bitmaps). */
@@ -49,8 +53,9 @@ export function diskAllocation(reader: DiskReader, granularityBytes: number, fsA
   const wholeRaw = layout.fsAreas.length === 0;
   return {
     layout,
-    inUse(data, startByte, firstBlockInUse) {
-      const nonzero = allocatedRanges(data, startByte, granularityBytes, firstBlockInUse);
+    inUse(data, startByte, firstBlockInUse, found) {
+      const cut = firstBlockInUse && startByte % granularityBytes !== 0;
+      const nonzero = found !== undefined && !cut ? found : allocatedRanges(data, startByte, granularityBytes, firstBlockInUse);
       if (wholeRaw) return nonzero;
       const s = startByte / SECTOR_BYTES;
       const e = s + data.length / SECTOR_BYTES;

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { open, type FileHandle } from "node:fs/promises";
+import { open } from "node:fs/promises";
 import {
   CHUNK_BYTES,
   EMPTY_DELTA_BYTES,
@@ -9,6 +9,8 @@ import {
   DeltaPlanner,
   deltaShare,
   encodeDeltaMarker,
+  hashKindOf,
+  union,
   encodeEmptyDelta,
   toHex,
   type DeltaKind,
@@ -23,7 +25,9 @@ import type { DeflateEngine } from "./deflater.js";
 import { nodeHash } from "./hash.js";
 import { imageIdentity } from "./identity.js";
 import { looksLikeSignature, makeSignature, readSignature } from "./signature.js";
-import { ImageIoError, readFully, sourceSizeBytes, writeFully } from "./source.js";
+import { ImageIoError, sourceSizeBytes, writeFully } from "./source.js";
+import { DeltaWindows } from "./delta-windows.js";
+import { PieceHasher } from "./piece-hasher.js";
 import { ImageCorruptError } from "./headers.js";
 import { ChunkWriter } from "./writer.js";
 import { DELTA_THRESHOLD_PERCENT_DEFAULT } from "./defaults.js";
@@ -44,6 +48,8 @@ export interface DeltaOptions {
   onProgress?: (doneBytes: number, totalBytes: number) => void;
   /** Stop early (swap-out timeouts): checked between windows. */
   signal?: AbortSignal;
+  /** Threads that read the disk and hash its pieces (default: one per core; 0: this thread). */
+  threads?: number;
 }
 
 export interface DeltaResult {
@@ -102,13 +108,22 @@ export async function makeDelta(base: DeltaBase, basePath: string, diskPath: str
     throw new ImageCorruptError(`${basePath}: its image reaches sector ${last.startSector + last.sectorCount}, past the end of ${diskPath} (${diskBytes / SECTOR_BYTES} sectors): not this disk's base`);
   }
   const disk = await open(diskPath, "r");
+  // A fresh hasher per attempt: a delta given up at the threshold leaves windows in flight.
+  const hashers: PieceHasher[] = [];
+  const hasher = (): PieceHasher => {
+    hashers.push(new PieceHasher(disk.fd, diskPath, hashKindOf(base.signature.hashType) ?? "sha1", o.granularityBytes, o.threads));
+    return hashers[hashers.length - 1]!;
+  };
   try {
+    const first = hasher(); // its threads start while the layout is read
     const allocation = diskAllocation(fdReader(disk.fd, diskBytes, diskPath), o.granularityBytes, o.fsAware);
     const deltaId = new Uint8Array(randomBytes(16));
-    const attempt = await writeImage(disk, diskBytes, allocation, base, "delta", deltaId, outPath, [diskPath, basePath], o);
-    const result = attempt ?? (await writeImage(disk, diskBytes, allocation, base, "full", deltaId, outPath, [diskPath, basePath], o))!;
-    return result;
+    const attempt = await writeImage(first, diskBytes, allocation, base, "delta", deltaId, outPath, [diskPath, basePath], o);
+    if (attempt !== null) return attempt;
+    await first.close(); // its windows still in flight are not wanted
+    return (await writeImage(hasher(), diskBytes, allocation, base, "full", deltaId, outPath, [diskPath, basePath], o))!;
   } finally {
+    await Promise.all(hashers.map((h) => h.close()));
     await disk.close();
   }
 }
@@ -135,32 +150,35 @@ async function refuseOverBase(outPath: string, base: DeltaBase): Promise<void> {
  * One pass over the disk: plan each window, compress what goes in. Returns null when a delta is
  * found to exceed the threshold (its output is discarded), so the caller writes a full image.
  */
-async function writeImage(disk: FileHandle, diskBytes: number, allocation: Allocation, base: DeltaBase, kind: DeltaKind, deltaId: Uint8Array, outPath: string, inputs: string[], o: DeltaOptions): Promise<DeltaResult | null> {
+async function writeImage(hasher: PieceHasher, diskBytes: number, allocation: Allocation, base: DeltaBase, kind: DeltaKind, deltaId: Uint8Array, outPath: string, inputs: string[], o: DeltaOptions): Promise<DeltaResult | null> {
   const [diskPath] = inputs as [string, string];
   const out = await openOutput(outPath, { inputs, what: kind === "delta" ? "delta" : "image" });
   try {
     const writer = new ChunkWriter(out.fh, { version: 4, imageId: base.imageId, hash: nodeHash, iv: encodeDeltaMarker({ kind, deltaId }) });
     const compressor = new ChunkCompressor(o.engine, o.level, 0, (c) => writer.write(c), 4);
     const sectors = diskBytes / SECTOR_BYTES;
-    const planner = new DeltaPlanner(kind === "delta" ? base.signature.entries : [], base.signature.hashType, nodeHash, allocation.layout.rawAreas);
-    const reader = new WindowReader(disk, diskBytes, diskPath);
+    const entries = kind === "delta" ? base.signature.entries : [];
+    const planner = new DeltaPlanner(entries, base.signature.hashType, nodeHash, allocation.layout.rawAreas);
+    // Pieces of a hash type we cannot compute are left to the planner, which says so.
+    const hashed = hashKindOf(base.signature.hashType) === null ? [] : entries;
+    const windows = new DeltaWindows(hasher, planner, hashed, union(allocation.layout.fsInUse, allocation.layout.rawAreas), sectors, DELTA_WINDOW_BYTES / SECTOR_BYTES, o.granularityBytes / SECTOR_BYTES);
     const threshold = o.thresholdPercent / 100;
     let at = 0;
     let inRange = false;
     while (at < sectors) {
       if (o.signal?.aborted === true) throw new ImageIoError(`${diskPath}: stopped after ${at} of ${sectors} sectors (${String(o.signal.reason ?? "aborted")})`);
-      const end = planner.safeWindowEnd(Math.min(sectors, at + DELTA_WINDOW_BYTES / SECTOR_BYTES), o.granularityBytes / SECTOR_BYTES, sectors);
-      const data = await reader.read(at, end);
-      const inUse = allocation.inUse(data, at * SECTOR_BYTES, inRange);
+      const w = await windows.next();
+      const inUse = allocation.inUse(w.data, at * SECTOR_BYTES, inRange, w.nonzero);
       const lastUse = inUse[inUse.length - 1];
-      inRange = lastUse !== undefined && lastUse.startSector + lastUse.sectorCount === end;
+      inRange = lastUse !== undefined && lastUse.startSector + lastUse.sectorCount === w.endSector;
       // A full image holds what is in use; the planner then only counts (it has no pieces).
-      const plan = planner.window(at, data, inUse);
+      const plan = planner.window(at, w.data, inUse, w.digests);
       for (const r of plan) {
         const from = (r.startSector - at) * SECTOR_BYTES;
-        await compressor.range(r.startSector, data.subarray(from, from + r.sectorCount * SECTOR_BYTES), false);
+        // A copy: the window's buffer is filled again once the next window is taken, and the compressor may hold what it is given.
+        await compressor.range(r.startSector, w.data.slice(from, from + r.sectorCount * SECTOR_BYTES), false);
       }
-      at = end;
+      at = w.endSector;
       o.onProgress?.(at * SECTOR_BYTES, diskBytes);
       // However the rest of the disk turns out, the share can only fall to this:
       const sofar = planner.finish();
@@ -195,43 +213,4 @@ async function writeEmptyDelta(out: Awaited<ReturnType<typeof openOutput>>, base
     kind: "delta", baseId: toHex(base.imageId), deltaId: toHex(deltaId), share: deltaShare(stats), stats, imageBytes: EMPTY_DELTA_BYTES, chunks: 1,
     regions: 0, dataBytes: 0, compressedBytes: 0, writtenBytes: EMPTY_DELTA_BYTES, notes,
   };
-}
-
-/** Reads windows of the disk, the next stretch ahead while the current window is planned and compressed. */
-class WindowReader {
-  private ahead: { start: number; end: number; data: Promise<Uint8Array> } | null = null;
-
-  constructor(
-    private readonly fh: FileHandle,
-    private readonly diskBytes: number,
-    private readonly path: string,
-  ) {}
-
-  async read(startSector: number, endSector: number): Promise<Uint8Array> {
-    const ahead = this.ahead;
-    this.ahead = null;
-    let data: Uint8Array;
-    if (ahead !== null && ahead.start === startSector) {
-      const got = await ahead.data;
-      if (ahead.end >= endSector) data = got.subarray(0, (endSector - startSector) * SECTOR_BYTES);
-      else {
-        data = new Uint8Array((endSector - startSector) * SECTOR_BYTES);
-        data.set(got);
-        await readFully(this.fh, data.subarray(got.length), data.length - got.length, ahead.end * SECTOR_BYTES, this.path);
-      }
-    } else data = await this.load(startSector, endSector);
-    const nextEnd = Math.min(this.diskBytes / SECTOR_BYTES, endSector + DELTA_WINDOW_BYTES / SECTOR_BYTES);
-    if (nextEnd > endSector) {
-      const p = this.load(endSector, nextEnd);
-      p.catch(() => undefined); // awaited by the next read, if any
-      this.ahead = { start: endSector, end: nextEnd, data: p };
-    }
-    return data;
-  }
-
-  private async load(startSector: number, endSector: number): Promise<Uint8Array> {
-    const buf = new Uint8Array((endSector - startSector) * SECTOR_BYTES);
-    await readFully(this.fh, buf, buf.length, startSector * SECTOR_BYTES, this.path);
-    return buf;
-  }
 }
