@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { DeltaPlanner, HASH_TYPE_SHA1, deltaShare, pieceHash, type SigEntry } from "../../../core/image/index.js";
 import { nodeHash } from "../../../real/image/hash.js";
@@ -34,6 +35,22 @@ describe("DeltaPlanner statistics", () => {
     const stats = p.finish();
     expect(stats).toEqual({ hashedPieces: 2, changedPieces: 1, partialPieces: 1, newSectors: 6, freedSectors: 4 + 8, inUseSectors: 26, includedSectors: 18, piecesPastEnd: 1 });
     expect(deltaShare(stats)).toBe(18 / 26);
+  });
+
+  it("takes a piece's digest from the caller's digests when given (computed on other threads), else hashes the piece itself", () => {
+    const base = disk(32);
+    const entries = [piece(base, 0, 8), piece(base, 8, 8), piece(base, 16, 8)];
+    const full = (start: number, data: Uint8Array) => createHash("sha1").update(data.subarray(start * S, (start + 8) * S)).digest();
+    const inUse = [r(0, 24)];
+    // The caller's digests say: piece 0 unchanged, piece 8 changed (whatever its bytes); piece 16 is left to the planner.
+    const given = new Map([[0, new Uint8Array(full(0, base))], [8, new Uint8Array(20).fill(1)]]);
+    const p = new DeltaPlanner(entries, HASH_TYPE_SHA1, nodeHash, []);
+    expect(p.window(0, base, inUse, given)).toEqual([r(8, 8)]);
+    expect(p.finish()).toMatchObject({ hashedPieces: 3, changedPieces: 1 });
+    const now = base.slice();
+    now[17 * S] = 0xee;
+    const q = new DeltaPlanner(entries, HASH_TYPE_SHA1, nodeHash, []);
+    expect(q.window(0, now, inUse, new Map([[0, new Uint8Array(full(0, base))]]))).toEqual([r(16, 8)]);
   });
 
   it("compares a piece in a raw area even when it now reads as zeros, and counts it changed, not freed", () => {

@@ -169,7 +169,7 @@ describe("base then delta, on generated raw disks", () => {
     const edit = fc.record({ at: fc.nat(), sectors: fc.integer({ min: 1, max: 300 }), fill: fc.integer({ min: -1, max: 3 }) });
     let n = 0;
     await fc.assert(
-      fc.asyncProperty(fc.integer({ min: 1, max: 64 }), fc.nat(), fc.array(edit, { maxLength: 6 }), fc.integer({ min: 1, max: 100 }), async (blocks64k, seed, edits, threshold) => {
+      fc.asyncProperty(fc.integer({ min: 1, max: 64 }), fc.nat(), fc.array(edit, { maxLength: 6 }), fc.integer({ min: 1, max: 100 }), fc.constantFrom(0, 1, 2), async (blocks64k, seed, edits, threshold, threads) => {
         const k = n++;
         const sectors = blocks64k * 128;
         const old = new Uint8Array(sectors * S);
@@ -191,13 +191,42 @@ describe("base then delta, on generated raw disks", () => {
         writeFileSync(p(`g${k}.new`), next);
         const { createImage } = await import("../../../real/image/create.js");
         await createImage(p(`g${k}.old`), p(`g${k}.ndz`), { level: 1, granularityBytes: 4096, skipFree: true, engine: nodeEngine, layout: "sequential", jobs: 1 });
-        await makeDelta(await loadDeltaBase(p(`g${k}.ndz`)), p(`g${k}.ndz`), p(`g${k}.new`), p(`g${k}.delta`), { ...opts, thresholdPercent: threshold });
+        await makeDelta(await loadDeltaBase(p(`g${k}.ndz`)), p(`g${k}.ndz`), p(`g${k}.new`), p(`g${k}.delta`), { ...opts, thresholdPercent: threshold, threads });
         await reloadImage(p(`g${k}.ndz`), p(`g${k}.delta`), p(`g${k}.restored`), { zeroFill: false });
         expect(readFileSync(p(`g${k}.restored`)).equals(Buffer.from(next))).toBe(true);
         for (const f of ["old", "new", "ndz", "delta", "restored"]) rmSync(p(`g${k}.${f}`), { force: true });
       }),
       { numRuns: 25 },
     );
+  });
+});
+
+describe("a delta of a disk of many windows, read and hashed on threads", () => {
+  it("holds the same ranges made on threads as on this thread, and base then delta reproduces the disk (pieces edited, zeroed, and a disk unchanged)", async () => {
+    const { fillDiskLike } = await import("../../../real/image/disklike.js");
+    const { createImage } = await import("../../../real/image/create.js");
+    const old = new Uint8Array(18 * 1024 * 1024); // four and a half 4 MiB windows
+    fillDiskLike(old, 5);
+    writeFileSync(p("mw.old"), old);
+    await createImage(p("mw.old"), p("mw.ndz"), { level: 1, granularityBytes: 4096, skipFree: true, engine: nodeEngine, layout: "sequential", jobs: 1 });
+    const next = old.slice();
+    for (let b = 3; b < old.length / 65536; b += 37) next[b * 65536 + 100] ^= 0xff; // one byte in a piece
+    next.fill(0, 9 * 1024 * 1024, 9 * 1024 * 1024 + 3 * 65536); // pieces that held data now zeros (raw: changed)
+    next.fill(7, 17 * 1024 * 1024 + 512, 17 * 1024 * 1024 + 1024); // one sector of what may have been free
+    writeFileSync(p("mw.new"), next);
+    const base = await loadDeltaBase(p("mw.ndz"));
+    for (const [disk, bytes] of [["mw.new", next], ["mw.old", old]] as const) {
+      const made = [];
+      for (const threads of [0, 2]) {
+        const r = await makeDelta(base, p("mw.ndz"), p(disk), p(`mw-${threads}.delta`), { ...opts, threads });
+        made.push({ stats: r.stats, dataBytes: r.dataBytes, regions: r.kind === "delta" && r.chunks > 0 && r.dataBytes > 0 ? await regionsOf(p(`mw-${threads}.delta`)) : [] });
+        await reloadImage(p("mw.ndz"), p(`mw-${threads}.delta`), p("mw.restored"), { zeroFill: false });
+        expect(readFileSync(p("mw.restored")).equals(Buffer.from(bytes))).toBe(true);
+      }
+      expect(made[1]).toEqual(made[0]);
+      if (disk === "mw.old") expect(made[0]!.dataBytes).toBe(0);
+      else expect(made[0]!.stats.changedPieces).toBeGreaterThanOrEqual(8);
+    }
   });
 });
 
