@@ -22,9 +22,10 @@ function zeroBlock(data: Uint8Array, words: Uint32Array | null, from: number, to
  * The allocated ranges of a piece of disk: maximal runs of blocks that are not all zero, in
  * absolute sectors. Blocks are `granularityBytes` long and aligned to absolute disk offsets, so
  * the verdict on a block does not depend on where a read window starts; a block cut by the
- * window's start is judged allocated when `firstBlockAllocated` says it already was.
+ * window's start is judged allocated when `firstBlockAllocated` says it already was. `isZero`
+ * tests bytes [from, to) of `data` for zeros when the caller has a faster test (a native compare).
  */
-export function allocatedRanges(data: Uint8Array, startByte: number, granularityBytes: number, firstBlockAllocated = false): Region[] {
+export function allocatedRanges(data: Uint8Array, startByte: number, granularityBytes: number, firstBlockAllocated = false, isZero?: (from: number, to: number) => boolean): Region[] {
   if (startByte % SECTOR_BYTES !== 0 || data.length % SECTOR_BYTES !== 0) throw new Error("allocatedRanges: data must be whole sectors");
   if (granularityBytes % SECTOR_BYTES !== 0 || granularityBytes <= 0) throw new Error(`allocatedRanges: bad granularity ${granularityBytes}`);
   const words = (data.byteOffset & 3) === 0 ? new Uint32Array(data.buffer, data.byteOffset, data.length >>> 2) : null;
@@ -33,7 +34,7 @@ export function allocatedRanges(data: Uint8Array, startByte: number, granularity
   let at = 0;
   while (at < data.length) {
     const blockEnd = Math.min(data.length, granularityBytes - ((startByte + at) % granularityBytes) + at);
-    const allocated = (at === 0 && firstBlockAllocated && startByte % granularityBytes !== 0) || !zeroBlock(data, words, at, blockEnd);
+    const allocated = (at === 0 && firstBlockAllocated && startByte % granularityBytes !== 0) || !(isZero === undefined ? zeroBlock(data, words, at, blockEnd) : isZero(at, blockEnd));
     if (allocated && runStart < 0) runStart = at;
     if (!allocated && runStart >= 0) {
       ranges.push({ startSector: (startByte + runStart) / SECTOR_BYTES, sectorCount: (at - runStart) / SECTOR_BYTES });
