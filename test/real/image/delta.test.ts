@@ -210,7 +210,7 @@ describe("a delta of a disk of many windows, read and hashed on threads", () => 
     writeFileSync(p("mw.old"), old);
     await createImage(p("mw.old"), p("mw.ndz"), { level: 1, granularityBytes: 4096, skipFree: true, engine: nodeEngine, layout: "sequential", jobs: 1 });
     const next = old.slice();
-    for (let b = 3; b < old.length / 65536; b += 37) next[b * 65536 + 100] ^= 0xff; // one byte in a piece
+    for (let b = 3; b < old.length / 65536; b += 37) next[b * 65536 + 100] = next[b * 65536 + 100]! ^ 0xff; // one byte in a piece
     next.fill(0, 9 * 1024 * 1024, 9 * 1024 * 1024 + 3 * 65536); // pieces that held data now zeros (raw: changed)
     next.fill(7, 17 * 1024 * 1024 + 512, 17 * 1024 * 1024 + 1024); // one sector of what may have been free
     writeFileSync(p("mw.new"), next);
