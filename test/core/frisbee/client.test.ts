@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { groupAddress } from "../../../core/engine/index.js";
+import { createRng, groupAddress } from "../../../core/engine/index.js";
 import { FrisbeeClient, type ChunkLayout, type FrisbeeClientOptions } from "../../../core/frisbee/client.js";
 import { encodeFromHost } from "../../../core/frisbee/codec.js";
 import { CHUNK_BLOCKS, CLIENT_DEFAULTS } from "../../../core/frisbee/constants.js";
@@ -843,18 +843,18 @@ describe("Frisbee client machine: snooping edges the mutation run left", () => {
   });
 
   /**
-   * Chunk 1 being filled (block 3; in chunk buffer `buffer`: chunk 2's first block takes buffer 0
+   * Chunk 1 being filled (`has`, block 3 unless told; in chunk buffer `buffer`: chunk 2's first block takes buffer 0
    * before it when `buffer` is 1), `snoop` heard at 40 ms, then chunk 0 completing at 50 ms: the
    * requests that completion sends. A chunk stamped by the snoop is not asked for again.
    */
-  const afterSnoop = (snoop: FrisbeeMessage, buffer: 0 | 1): string[] => {
+  const afterSnoop = (snoop: FrisbeeMessage, buffer: 0 | 1, has: number[] = [3]): string[] => {
     const bench = new Bench(SELF);
     joinedClient(bench, 4, { requestAheadChunks: 1, chunkBuffers: 4 });
     bench.runUntil(TICK);
     bench.take();
     bench.nowUs = 40_000;
     if (buffer === 1) deliver(bench, 2, [0]);
-    deliver(bench, 1, [3]);
+    deliver(bench, 1, has);
     bench.receive(OTHER, snoop);
     bench.nowUs = 50_000;
     deliver(bench, 0, all());
@@ -873,6 +873,16 @@ describe("Frisbee client machine: snooping edges the mutation run left", () => {
       expect(asksForOne(msg.request(1, 4, 1), buffer)).toBe(false);
       expect(asksForOne(msg.prequest(1, 0, bitmap(3, 4)), buffer)).toBe(false);
     }
+  });
+
+  it("tests a snooped PREQUEST's bitmap word by word against the same word of its own", () => {
+    const asksForOne = (snoop: FrisbeeMessage, has?: number[]): boolean => afterSnoop(snoop, 0, has).includes("PREQUEST 1 0");
+    // Block 995 is bit 3 of the last word, block 3 bit 3 of the first: it has 3 and lacks 995.
+    expect(asksForOne(msg.prequest(1, 0, bitmap(995)))).toBe(false);
+    // A block asked for in every one of the 32 words, all but the last one's it has.
+    const everyWord = Array.from({ length: 32 }, (_, w) => 32 * w);
+    expect(asksForOne(msg.prequest(1, 0, bitmap(...everyWord)), everyWord)).toBe(true);
+    expect(asksForOne(msg.prequest(1, 0, bitmap(...everyWord, 1000)), everyWord)).toBe(false);
   });
 
   /**
@@ -919,5 +929,56 @@ describe("Frisbee client machine: snooping edges the mutation run left", () => {
     bench.nowUs = 50_000;
     deliver(bench, 0, all());
     expect(requests(bench.take()).map((r) => r.split(" [")[0])).toEqual(["PREQUEST 3 0", "REQUEST 2 0+1024"]);
+  });
+
+  it("clears only the buffer of a chunk it finished: a chunk still filling in another keeps its blocks", () => {
+    const bench = new Bench(SELF);
+    const client = joinedClient(bench, 3, { chunkBuffers: 2 });
+    deliver(bench, 0, [0]);
+    deliver(bench, 1, all());
+    expect(client.counters.chunksDecompressed).toBe(1);
+    deliver(bench, 0, [0]);
+    expect(client.counters.dupBlocks).toBe(1);
+    expect(client.counters.blocksReceived).toBe(CHUNK_BLOCKS + 1);
+  });
+
+  it("asks again for a chunk not yet started exactly a second after it was asked for", () => {
+    const bench = new Bench(SELF);
+    joinedClient(bench, 6);
+    bench.runUntil(TICK);
+    expect(requests(bench.take())).toEqual(["REQUEST 0 0+1024", "REQUEST 1 0+1024"]);
+    bench.nowUs = TICK + 1_000_000;
+    deliver(bench, 0, all());
+    expect(requests(bench.take())).toEqual(["REQUEST 1 0+1024", "REQUEST 2 0+1024"]);
+  });
+});
+
+describe("Frisbee client machine: the first report's draw", () => {
+  // With no random order, the first draw from the seeded stream is the first report's delay,
+  // drawn from 0 to the interval (at most 5 s), both included.
+  const SEEDS = [1, 2, 3, 4, 5, 6, 7, 8];
+
+  it("after its join, on its own interval", () => {
+    for (const seed of SEEDS) {
+      const bench = new Bench(SELF, {}, seed);
+      clientOn(bench, { heartbeatIntervalUs: 3_000_000 });
+      bench.nowUs = 1_000;
+      bench.receive(SERVER, msg.joinReply(2 * CHUNK_BLOCKS));
+      bench.runUntil(5_000_000);
+      const first = bench.take().find((s) => s.message.type === "progress");
+      expect(first?.atUs).toBe(1_000 + createRng(seed).int(3_000_001));
+    }
+  });
+
+  it("after a server asks for reports on an interval", () => {
+    for (const seed of SEEDS) {
+      const bench = new Bench(SELF, {}, seed);
+      joinedClient(bench, 2);
+      bench.nowUs = 1_000;
+      bench.receive(SERVER, msg.progressRequest(3, PROGRESS_LEVEL.summary));
+      bench.runUntil(5_000_000);
+      const first = bench.take().find((s) => s.message.type === "progress");
+      expect(first?.atUs).toBe(1_000 + createRng(seed).int(3_000_001));
+    }
   });
 });
