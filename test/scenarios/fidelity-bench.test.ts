@@ -1,6 +1,7 @@
+import { readFileSync } from "node:fs";
 import { describe, expect, it, vi } from "vitest";
 import { clientOutcome, serverTally } from "../../real/frisbee/fidelity.js";
-import { agrees, calibratedGap, compareModels, machinePaused, errorPct, MEASURES, runFidelityBench, tally, type FidelityRow, type ModelInputs } from "../../scenarios/frisbee/fidelity.js";
+import { agrees, calibratedGap, compareModels, machinePaused, type RecordedRun, errorPct, MEASURES, runFidelityBench, tally, type FidelityRow, type ModelInputs } from "../../scenarios/frisbee/fidelity.js";
 import { startTimes } from "../../sim/frisbee/start.js";
 import { createRng } from "../../core/engine/index.js";
 import { endpoint, IMAGE } from "../real/frisbee/support.js";
@@ -70,6 +71,24 @@ describe("bench fidelity", () => {
     expect(run([0, 0])).toBe(2048);
     // The second client joined 2 s (half the image) in: what it missed of the chunk in flight is sent again.
     expect(run([0, 2_000_000])).toBeGreaterThan(2048 + 200);
+  });
+
+  it("keeps the calibrated model within 15% of six small real setups recorded on this machine", () => {
+    const fixture = JSON.parse(readFileSync(new URL("../fixtures/fidelity/recorded-2026-12-06.json", import.meta.url), "utf8")) as { inputs: ModelInputs; recorded: Record<string, RecordedRun[]> };
+    // Not held: requests with several clients, where the packet model's clients act in lockstep
+    // (every one completes a chunk, or goes idle, at the same microsecond, so none hears another's
+    // request first): 4 clients without loss asked 22 times, the model 28; with 10% loss 13
+    // partial requests, the model 45 (notes/agree.md).
+    const notHeld: Record<string, string[]> = { "4 clients, server loss 0, start simultaneous": ["requests"], "4 clients, server loss 0.1, start simultaneous": ["prequests"] };
+    const off: string[] = [];
+    for (const [name, recorded] of Object.entries(fixture.recorded)) {
+      const m = /^(\d+) clients?, server loss ([\d.]+), start (.*)$/.exec(name) as RegExpExecArray;
+      const setup = { clients: Number(m[1]), serverLoss: Number(m[2]), start: m[3] as string };
+      const rows = compareModels(fixture.inputs, setup, recorded, 4, 1, () => {}).rows.filter((r) => r.model === "calibrated" && r.agrees !== null);
+      expect(rows).toHaveLength(6);
+      for (const r of rows) if (!r.agrees && !(notHeld[name] ?? []).includes(r.measure)) off.push(`${name} ${r.measure}: real ${r.real}, calibrated ${r.sim}`);
+    }
+    expect(off).toEqual([]);
   });
 
   it("reads frisbeed's closing line, and refuses output without it", () => {
