@@ -1,11 +1,11 @@
-import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { openStore } from "../../real/store/index.js";
-import { runTestbed, COMMANDS_TEST_TIMEOUT_MS } from "../support/run.js";
+import { run, runTestbed, COMMANDS_TEST_TIMEOUT_MS, type Ran } from "../support/run.js";
 
 // Awaited commands are held to the test limit: several of them at load 30+ outlast the default.
 vi.setConfig({ testTimeout: COMMANDS_TEST_TIMEOUT_MS });
@@ -19,17 +19,28 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Runs the CLI without blocking the event loop (test/support/run.ts). */
 async function testbed(...args: string[]) {
-  // What a failed check prints: the command, and how it ended when it did not exit by itself (a
-  // signal, a spawn error, the timeout; run() puts a spawn error in stderr).
-  const r = await runTestbed([...args], { cwd: dir, timeoutMs: 300_000 });
-  const how = `testbed ${args.join(" ")}: status ${r.code}, signal ${r.signal}; stderr: ${r.stderr.slice(-400)}`;
-  return { ...r, how };
+  return testbedUntil(undefined, ...args);
 }
 
-/** Runs a replay line as a shell would read it, with `testbed` meaning this build. */
-function replay(line: string, ...extra: string[]) {
-  const r = spawnSync("sh", ["-c", `${line.replace(/^testbed /, `"${process.execPath}" "${CLI}" `)} ${extra.join(" ")}`], { cwd: dir, encoding: "utf8", timeout: 60_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+/** testbed(), stopped with SIGTERM when `signal` aborts. */
+async function testbedUntil(signal: AbortSignal | undefined, ...args: string[]) {
+  const r = await runTestbed([...args], { cwd: dir, timeoutMs: 300_000, ...(signal === undefined ? {} : { signal }) });
+  return { ...r, how: howItEnded(`testbed ${args.join(" ")}`, r) };
+}
+
+/**
+ * What a failed check prints: the command, and how it ended when it did not exit by itself (a
+ * signal, a spawn error, the timeout; run() puts a spawn error in stderr).
+ */
+function howItEnded(command: string, r: Ran): string {
+  return `${command}: status ${r.code}, signal ${r.signal}; stderr: ${r.stderr.slice(-400)}`;
+}
+
+/** Runs a replay line as a shell would read it, with `testbed` meaning this build (awaited, as testbed() is). */
+async function replay(line: string, ...extra: string[]) {
+  const command = `${line} ${extra.join(" ")}`;
+  const r = await run("sh", ["-c", command.replace(/^testbed /, `"${process.execPath}" "${CLI}" `)], { cwd: dir, timeoutMs: 300_000 });
+  return { ...r, how: howItEnded(command, r) };
 }
 
 function expectOneLineError(r: { code: number | null; stderr: string; how?: string }, code: number, pattern: RegExp) {
@@ -66,8 +77,8 @@ describe("testbed sweep", () => {
   it("hands back failing seeds whose replay line reproduces the exact run", async () => {
     expect(whole.summary.failing.length).toBeGreaterThan(0);
     for (const f of whole.summary.failing.slice(0, 3)) {
-      const r = replay(f.replay, "--json", "--no-store");
-      expect(r.code).toBe(1);
+      const r = await replay(f.replay, "--json", "--no-store");
+      expect(r.code, r.how).toBe(1);
       const run = JSON.parse(r.stdout) as { traceHash: string; invariants: { name: string; ok: boolean }[] };
       expect(run.traceHash).toBe(f.fingerprint);
       expect(run.invariants.filter((i) => !i.ok).map((i) => i.name)).toEqual(["frisbee-clients-finish"]);
@@ -78,8 +89,8 @@ describe("testbed sweep", () => {
     expect(whole.shrunk.length).toBeGreaterThan(0);
     for (const s of whole.shrunk) {
       expect(existsSync(join(dir, s.path))).toBe(true);
-      const r = replay(s.replay, "--no-store");
-      expect(r.code).toBe(1);
+      const r = await replay(s.replay, "--no-store");
+      expect(r.code, r.how).toBe(1);
       expect(r.stderr).toContain("invariant frisbee-clients-finish FAILED");
     }
     expect(readdirSync(join(dir, "sweep-failures")).filter((f) => f.endsWith(".tmp"))).toEqual([]);
@@ -133,8 +144,8 @@ describe("testbed sweep", () => {
 });
 
 describe("testbed sweep and worker refuse bad input in one line", () => {
-  it("reports an unreachable Redis at once, without hanging", async () => {
-    // Each spawn has a timeout: a hang ends with no exit status, which fails the exit code check.
+  it("reports an unreachable Redis in one line, and writes nothing", async () => {
+    // No clock here: that the commands give up at once, without retrying, is the next test's.
     expectOneLineError(await testbed("sweep", RACE, "--seeds", "1..5", "--queue", "redis://127.0.0.1:1"), 1, /^testbed: redis:\/\/127\.0\.0\.1:1: cannot connect \(.*ECONNREFUSED.*\)$/);
     expectOneLineError(await testbed("worker", "--queue", "redis://127.0.0.1:1"), 1, /^testbed: redis:\/\/127\.0\.0\.1:1: cannot connect/);
     expectOneLineError(await testbed("worker", "--queue", "redis://user:secret@127.0.0.1:1"), 1, /^testbed: redis:\/\/user:\*\*\*@127\.0\.0\.1:1: cannot connect/);
@@ -144,6 +155,45 @@ describe("testbed sweep and worker refuse bad input in one line", () => {
     expectOneLineError(await testbed("plan", "swap", "--nodes", "10", "--delta-pct", "5", "--queue", "redis://127.0.0.1:1", "--svg", "never.svg"), 1, /^testbed: redis:\/\/127\.0\.0\.1:1: cannot connect/);
     expectOneLineError(await testbed("plan", "swap", "--nodes", "10", "--delta-pct", "5", "--queue", "redis://", "--svg", "never.svg"), 2, /^testbed: --queue: the URL names no host/);
     expectOneLineError(await testbed("plan", "frisbee", "--clients", "1", "--queue", "http://x", "--no-store", "--svg", "never.svg"), 2, /^testbed: --queue: expected a redis:\/\/ or rediss:\/\/ URL/);
+    expect(existsSync(join(dir, "never.svg"))).toBe(false);
+  });
+
+  it("gives up on a Redis it cannot talk to after one attempt: no retry, no backoff, whatever the load", async () => {
+    // "At once" checked by counting, not timing: this server takes each connection and drops it. A
+    // command that retried (or waited with a backoff to retry) would connect a second time; that
+    // fails the test as soon as it happens, and stops the command.
+    let connections = 0;
+    let retried = (): void => {};
+    const server = createServer((socket) => {
+      socket.destroy();
+      if (++connections === 2) retried();
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const url = `redis://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      for (const args of [
+        ["sweep", RACE, "--seeds", "1..5"],
+        ["worker"],
+        ["plan", "frisbee", "--clients", "1", "--no-store", "--svg", "never.svg"],
+        ["plan", "monitor", "--nodes", "10", "--days", "1", "--no-store"],
+        ["plan", "swap", "--nodes", "10", "--delta-pct", "5", "--svg", "never.svg"],
+      ]) {
+        connections = 0;
+        const stop = new AbortController();
+        const second = new Promise<"retried">((resolve) => (retried = () => resolve("retried")));
+        const ran = testbedUntil(stop.signal, ...args, "--queue", url);
+        const first = await Promise.race([ran, second]);
+        if (first === "retried") {
+          stop.abort();
+          await ran;
+        }
+        expect(first, `testbed ${args.join(" ")} connected a second time`).not.toBe("retried");
+        expectOneLineError(first as Awaited<typeof ran>, 1, /^testbed: redis:\/\/127\.0\.0\.1:\d+: cannot connect \(/);
+        expect(connections, `testbed ${args.join(" ")}`).toBe(1);
+      }
+    } finally {
+      server.close();
+    }
     expect(existsSync(join(dir, "never.svg"))).toBe(false);
   });
 

@@ -27,6 +27,8 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Written to the child's stdin, which is then closed. */
   input?: string;
+  /** Sends the child SIGTERM when aborted (a test that has already failed stops what it started). */
+  signal?: AbortSignal;
 }
 
 /**
@@ -47,6 +49,9 @@ export function run(command: string, args: readonly string[], o: RunOptions = {}
     child.stdin.on("error", () => {});
     child.stdin.end(o.input ?? "");
     const timer = o.timeoutMs === undefined ? undefined : setTimeout(() => child.kill("SIGTERM"), o.timeoutMs);
+    const abort = (): void => void child.kill("SIGTERM");
+    if (o.signal?.aborted === true) abort();
+    else o.signal?.addEventListener("abort", abort, { once: true });
     child.on("error", (error) => {
       failed = error;
       // It never started (no such command): there may be no close event to wait for.
@@ -54,6 +59,7 @@ export function run(command: string, args: readonly string[], o: RunOptions = {}
     });
     child.on("close", (code, signal) => {
       clearTimeout(timer);
+      o.signal?.removeEventListener("abort", abort);
       resolve({ code, signal, stdout, stderr: failed === null ? stderr : `${stderr}${failed.message}` });
     });
   });
