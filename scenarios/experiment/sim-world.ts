@@ -1,5 +1,5 @@
 import { setImmediate as yieldToLoop, setTimeout as sleep } from "node:timers/promises";
-import { createRng, type EventHandle, type HandlerId, type Micros } from "../../core/engine/index.js";
+import { createRng, type EventHandle, type HandlerId, type Micros, type StopReason } from "../../core/engine/index.js";
 import { SwapMachine, type SwapKind } from "../../core/experiment/machine.js";
 import type { SwapPlan } from "../../core/experiment/plan.js";
 import type { ImageSizes, SimSpec } from "../../core/experiment/spec.js";
@@ -8,8 +8,15 @@ import { machineInputs } from "./inputs.js";
 
 /** Simulated time run between looks at the wall clock when running as fast as possible. */
 const SLICE_US = 2_000_000;
-/** Engine events per slice at most, so a busy stretch still yields to the event loop. */
-const SLICE_EVENTS_MAX = 300_000;
+/**
+ * A slice of the run lasts about this long (wall time) before the event loop may turn: a portal
+ * serving the swap, or a test driving its page, answers meanwhile. Slices of 300,000 events held
+ * the process 2.5 s at load 18. The run does not depend on where slices end: the engine runs the
+ * same events in the same order however it is cut, and the swap stops at its outcome.
+ */
+const SLICE_MS = 20;
+/** Events run between two looks at the clock within a slice (about 10 ms of work at most). */
+const SLICE_STEP_EVENTS = 1_000;
 /** How often a swap watched live (--speed) advances. */
 const LIVE_TICK_MS = 50;
 
@@ -52,6 +59,7 @@ export async function runSimSwap(o: SimSwapOptions): Promise<SimSwapResult> {
   const m = (): SwapMachine => machine as unknown as SwapMachine;
   let wakeHandle: EventHandle | null = null;
   let wakeAt = Infinity;
+  let stoppedAtOutcome = false;
   const testbed = new SimTestbed(
     { seed: o.seed, nodes: o.plan.nodes.length, spares: o.plan.spares, sim: o.sim, images: o.sizes, imageNames: o.plan.images.map((i) => i.name), heartbeatSec: o.heartbeatSec, deltaFraction: o.deltaFraction },
     {
@@ -65,9 +73,17 @@ export async function runSimSwap(o: SimSwapOptions): Promise<SimSwapResult> {
     wakeAt = Infinity;
     input(() => m().timer(world.now()));
   });
-  /** After every input the machine's next deadline is armed (one engine event at most). */
+  /**
+   * After every input the machine's next deadline is armed (one engine event at most). Once the
+   * machine has its outcome the engine stops there, so where the run ends (and its fingerprint)
+   * does not depend on how it was sliced or how fast it was watched.
+   */
   function input(fn: () => void): void {
     fn();
+    if (!stoppedAtOutcome && m().outcome !== null) {
+      stoppedAtOutcome = true;
+      world.engine.stop();
+    }
     const next = m().nextWakeUs();
     if (next === wakeAt) return;
     if (wakeHandle !== null) world.engine.cancel(wakeHandle);
@@ -98,14 +114,25 @@ async function drive(o: SimSwapOptions, world: SimTestbed["world"], m: () => Swa
       testbed.call(world.now(), () => input(() => m().cancel(world.now(), why)));
     }
     const target = o.speed === null ? world.now() + SLICE_US : Math.max(world.now(), Math.round((performance.now() - startedMs) * 1000 * o.speed));
-    world.engine.run({ untilUs: target, eventsMax: SLICE_EVENTS_MAX });
+    const stop = runSlice(world.engine, target);
     if (m().outcome === null && world.engine.pending === 0) throw new Error("simulated swap stalled: nothing pending and no outcome (a bug in the machine or the testbed)");
     o.tick(m(), world.now(), false);
-    if (o.speed === null) await yieldToLoop();
+    // Watched live, the swap waits for the wall clock once it has caught up with it; behind it (a
+    // busy machine), it only lets the event loop turn before the next slice.
+    if (o.speed === null || stop === "eventsMax") await yieldToLoop();
     else await sleep(LIVE_TICK_MS);
   }
   // The process ends with the swap: lingering image servers stop now rather than after their linger.
   testbed.call(world.now(), () => input(() => m().shutdown(world.now())));
   world.engine.run({ untilUs: world.now() });
   o.tick(m(), m().outcome?.atUs ?? world.now(), true);
+}
+
+/** Runs the engine up to `untilUs`, or until the slice's time is up ("eventsMax": more is due). */
+function runSlice(engine: SimTestbed["world"]["engine"], untilUs: Micros): StopReason {
+  const started = performance.now();
+  for (;;) {
+    const stop = engine.run({ untilUs, eventsMax: SLICE_STEP_EVENTS });
+    if (stop !== "eventsMax" || performance.now() - started >= SLICE_MS) return stop;
+  }
 }

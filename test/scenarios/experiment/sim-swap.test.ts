@@ -35,6 +35,18 @@ describe("a simulated swap-in", () => {
     expect(c.fingerprint).not.toBe(a.fingerprint);
   });
 
+  it("replays whatever the pace: a swap watched live, in slices of wall time, gives the run of one at full speed", async () => {
+    // The live swap's slices end where the wall clock says, so they differ from run to run; the
+    // swap stops at its outcome, so where it ends, and its fingerprint, do not.
+    const full = await runSwap({ store: storeWith(12), name: "e", action: "swapin", world: "sim", seed: 3, heartbeatSec: 2 });
+    let ticks = 0;
+    const live = await runSwap({ store: storeWith(12), name: "e", action: "swapin", world: "sim", seed: 3, heartbeatSec: 2, speed: 50, onTick: () => ticks++ });
+    expect(ticks).toBeGreaterThan(2);
+    expect(live.fingerprint).toBe(full.fingerprint);
+    expect(live.events).toBe(full.events);
+    expect(live.summary).toEqual(full.summary);
+  });
+
   it("saves disk state at swap-out and lays each node's delta over its base at the next swap-in", async () => {
     const store = storeWith(8, { saveDiskState: true, sim: { loss: 0 } });
     await runSwap({ store, name: "e", action: "swapin", world: "sim", seed: 1 });
