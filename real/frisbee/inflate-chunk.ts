@@ -1,4 +1,5 @@
-import { decodeChunk } from "../image/index.js";
+// The one module of real/image a receiver needs: its index loads image making, deltas and swaps too.
+import { decodeChunk } from "../image/chunk.js";
 
 const SECTOR_BYTES = 512;
 const CHUNK_BYTES = 1 << 20;
