@@ -77,6 +77,8 @@ function printParts(p: PartsResult): void {
   console.log(`  inflate every chunk on the worker thread: ${i.items} chunks to ${(i.bytes / 2 ** 20).toFixed(0)} MiB in ${i.wallSec.toFixed(2)} s, CPU ${cpuOf(i.cpuUs)}  -> ${p.aloneSec.inflate.toFixed(2)} s`);
   const w = p.write;
   console.log(`  write    the client's writes: ${(w.bytes / 2 ** 20).toFixed(0)} MiB in ${w.items} writes (free space left as holes), ${w.wallSec.toFixed(2)} s with the final fsync's ${(w.syncSec ?? 0).toFixed(2)} s, CPU ${cpuOf(w.cpuUs)}  -> ${p.aloneSec.write.toFixed(2)} s`);
-  console.log(`  cpu      all of them on ${p.cores} cores: ${p.aloneSec.cpu.toFixed(2)} s`);
+  const datagramsSec = (p.blocks * (p.sendCpuUsPerDatagram + p.receiveCpuUsPerDatagram)) / 1e6;
+  const allSec = p.aloneSec.cpu * p.cores;
+  console.log(`  cpu      all of them on ${p.cores} cores: ${allSec.toFixed(2)} s of CPU, ${((100 * datagramsSec) / allSec).toFixed(0)}% of it sending and receiving datagrams  -> ${p.aloneSec.cpu.toFixed(2)} s`);
   console.log(`the limit: ${p.limit} (${p.aloneSec[p.limit].toFixed(2)} s for the image; wall figures on a loaded host include waiting for a core)`);
 }
