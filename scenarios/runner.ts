@@ -53,17 +53,46 @@ export function loadScenario(path: string): Scenario {
 }
 
 export function runScenario(scenario: Scenario, options: RunOptions): SimRun {
+  return runSteps(scenarioSteps(scenario, options.seed), options.onProgress);
+}
+
+/** Engine events between two points where a run in steps may pause (some ms of work). */
+export const PAUSE_EVENTS = 20_000;
+
+/**
+ * A computation in steps: it yields null where its caller may pause (let an event loop turn), or
+ * the fraction done, and returns its result. The result is the same however long the caller pauses.
+ */
+export type Steps<T> = Generator<number | null, T, void>;
+
+/** Runs steps to the end at once, passing each fraction done to onProgress. */
+export function runSteps<T>(steps: Steps<T>, onProgress?: (fraction: number) => void): T {
+  for (;;) {
+    const next = steps.next();
+    if (next.done === true) return next.value;
+    if (next.value !== null) onProgress?.(next.value);
+  }
+}
+
+/**
+ * runScenario in steps (see Steps): the fraction of simulated time done a hundred times over the
+ * run, and a pause point every PAUSE_EVENTS events. The engine runs the same events in the same
+ * order however it is cut, so the run and its fingerprint are runScenario's; wallSeconds includes
+ * the caller's pauses.
+ */
+export function* scenarioSteps(scenario: Scenario, seed: number): Steps<SimRun> {
   const started = performance.now();
-  const built = buildWorld(scenario, options.seed);
+  const built = buildWorld(scenario, seed);
   const { engine } = built.world;
   for (let step = 1; step <= PROGRESS_STEPS; step++) {
-    engine.run({ untilUs: Math.round((scenario.durationUs * step) / PROGRESS_STEPS) });
-    options.onProgress?.(step / PROGRESS_STEPS);
+    const untilUs = Math.round((scenario.durationUs * step) / PROGRESS_STEPS);
+    while (engine.run({ untilUs, eventsMax: PAUSE_EVENTS }) === "eventsMax") yield null;
+    yield step / PROGRESS_STEPS;
   }
   const invariants = checkInvariants(scenario, built);
   const wallSeconds = (performance.now() - started) / 1000;
   const result: SimResult = {
-    seed: options.seed,
+    seed,
     scenario: scenario.file,
     name: scenario.name,
     traceHash: engine.trace.hex(),
@@ -76,7 +105,7 @@ export function runScenario(scenario: Scenario, options: RunOptions): SimRun {
     stats: collectStats(built),
     eventCounts: Object.fromEntries(built.world.eventCounts),
     ...(built.frisbee === null ? {} : { frisbee: frisbeeStats(built.frisbee) }),
-    replay: replayCommand(scenario.file, options.seed),
+    replay: replayCommand(scenario.file, seed),
   };
   return { result, events: built.world.events };
 }

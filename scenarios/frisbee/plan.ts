@@ -2,7 +2,7 @@ import { pacingForBandwidth } from "../../core/frisbee/rate.js";
 import { PLAN_NETWORK, planServerLinkMbps } from "../../sim/frisbee/plan-network.js";
 import type { FrisbeePlanOptions, LossAt, PlanModel } from "../../sim/frisbee/plan-options.js";
 import type { FrisbeeStats } from "../../sim/frisbee/stats.js";
-import { runScenario } from "../runner.js";
+import { runSteps, scenarioSteps, type Steps } from "../runner.js";
 import { SCENARIO_DURATION_US_MAX, type LinkRule, type Scenario } from "../schema.js";
 import { chunkModelValidity, runChunkModel } from "../../sim/frisbee/chunk-model/index.js";
 
@@ -197,7 +197,16 @@ const round = (v: number): number => Math.round(v * 1000) / 1000;
 
 /** Runs one row in the model `modelFor` picks. */
 export function planRow(o: FrisbeePlanOptions, clients: number, loss: number, onProgress?: (f: number) => void): { row: FrisbeePlanRow; run: PlanRun } {
-  return modelFor(o, clients, loss) === "chunk" ? chunkRow(o, clients, loss, onProgress) : packetRow(o, clients, loss, onProgress);
+  return modelFor(o, clients, loss) === "chunk" ? chunkRow(o, clients, loss, onProgress) : runSteps(packetRowSteps(o, clients, loss), onProgress);
+}
+
+/**
+ * planRow in steps (see Steps in scenarios/runner.ts), for a caller that must keep its event loop
+ * turning: a packet row pauses every few ms of work; a chunk row, far cheaper, runs in one step.
+ */
+export function* planRowSteps(o: FrisbeePlanOptions, clients: number, loss: number): Steps<{ row: FrisbeePlanRow; run: PlanRun }> {
+  if (modelFor(o, clients, loss) === "chunk") return chunkRow(o, clients, loss);
+  return yield* packetRowSteps(o, clients, loss);
 }
 
 function chunkRow(o: FrisbeePlanOptions, clients: number, loss: number, onProgress?: (f: number) => void): { row: FrisbeePlanRow; run: PlanRun } {
@@ -225,9 +234,9 @@ export function chunkModelCaveat(o: FrisbeePlanOptions, clients: number, loss: n
     : `beyond ${CHUNK_MODEL_CLIENTS_CHECKED} clients with loss per receiver the chunk model is optimistic: its runtimes come out shorter than the packet model's (by 8-13% at 1,000 clients, 27% at 3,000); --server-queue narrows that`;
 }
 
-/** Runs one row in the packet model. */
-function packetRow(o: FrisbeePlanOptions, clients: number, loss: number, onProgress?: (f: number) => void): { row: FrisbeePlanRow; run: PlanRun } {
-  const { result } = runScenario(planScenario(o, clients, loss), { seed: o.seed, ...(onProgress === undefined ? {} : { onProgress }) });
+/** Runs one row in the packet model, in steps. */
+function* packetRowSteps(o: FrisbeePlanOptions, clients: number, loss: number): Steps<{ row: FrisbeePlanRow; run: PlanRun }> {
+  const { result } = yield* scenarioSteps(planScenario(o, clients, loss), o.seed);
   const stats = result.frisbee as FrisbeeStats;
   return {
     run: result,

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { parseStartPattern, type StartPattern } from "../../scenarios/start.js";
 import { CHUNK_MODEL_RECEIVER_LOSS_MAX, CHUNK_MODEL_SERVER_LOSS_MAX, chunkModelValidity, runChunkModel } from "../../sim/frisbee/chunk-model/index.js";
-import { AUTO_PACKET_CLIENT_MIB_MAX, modelFor, planRow, planRowRuns, type FrisbeePlanOptions, type LossAt } from "../../scenarios/frisbee/plan.js";
-import { breathe } from "../support/breathe.js";
+import { AUTO_PACKET_CLIENT_MIB_MAX, modelFor, planRow, planRowRuns, planRowSteps, type FrisbeePlanOptions, type LossAt } from "../../scenarios/frisbee/plan.js";
+import { breatheThrough } from "../support/breathe.js";
 
 /**
  * The chunk-level model must agree with the packet-level model (the truth) within 5% on mean
@@ -45,9 +45,9 @@ async function meanRuntime(o: FrisbeePlanOptions, clients: number, loss: number)
   let sum = 0;
   const seeds = seedsFor(clients);
   for (const seed of seeds) {
-    // A cell holds the thread for seconds: let the worker answer vitest between runs.
-    await breathe();
-    const { row } = planRow({ ...o, seed }, clients, loss);
+    // A 100-client packet run is seconds of work (90 s of one worker at load 28): it runs in
+    // steps, and the worker answers vitest between them.
+    const { row } = await breatheThrough(planRowSteps({ ...o, seed }, clients, loss));
     expect(row.finished, `${row.model} model: every client finishes`).toBe(clients);
     sum += row.runtimeSecMean;
   }
@@ -161,6 +161,25 @@ describe("several runs per row", () => {
     expect(row.runtimeSecMin).toBe(Math.min(...singles.map((s) => s.runtimeSecMin)));
     expect(row.runtimeSecMax).toBe(Math.max(...singles.map((s) => s.runtimeSecMax)));
     expect(row.ok).toBe(true);
+  });
+
+  it("in steps, is the row run at once, and pauses within it", () => {
+    const o = options({ model: "packet", seed: 2 });
+    const steps = planRowSteps(o, 20, 0.02);
+    let pauses = 0;
+    let fractions = 0;
+    for (let next = steps.next(); ; next = steps.next()) {
+      if (next.done === true) {
+        const whole = planRow(o, 20, 0.02).row;
+        expect(next.value.row).toEqual({ ...whole, wallSeconds: next.value.row.wallSeconds });
+        break;
+      }
+      if (next.value === null) pauses++;
+      else fractions++;
+    }
+    // A pause at least every PAUSE_EVENTS events, besides the hundred progress fractions.
+    expect(fractions).toBe(100);
+    expect(pauses).toBeGreaterThan(0);
   });
 
   it("is the plain row with one run", () => {

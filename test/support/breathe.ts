@@ -18,3 +18,15 @@ export async function breathe(): Promise<void> {
   await new Promise<void>((resolve) => setImmediate(resolve));
   lastTurn = performance.now();
 }
+
+/**
+ * Runs a computation in steps (a generator that yields where it may pause, as scenarios/runner.ts's
+ * Steps) to its end, breathing at each pause: one long simulation no longer holds the loop.
+ */
+export async function breatheThrough<T>(steps: Generator<unknown, T, void>): Promise<T> {
+  for (;;) {
+    const next = steps.next();
+    if (next.done === true) return next.value;
+    await breathe();
+  }
+}
