@@ -872,7 +872,11 @@ describe("Frisbee client machine: snooping edges the mutation run left", () => {
       expect(asksForOne(msg.request(1, 3, 2), buffer)).toBe(false);
       expect(asksForOne(msg.request(1, 4, 1), buffer)).toBe(false);
       expect(asksForOne(msg.prequest(1, 0, bitmap(3, 4)), buffer)).toBe(false);
+      // A request from block 0 that is not for the whole chunk is judged by its blocks too.
+      expect(asksForOne(msg.request(1, 0, 1), buffer)).toBe(false);
+      expect(asksForOne(msg.request(1, 0, 3), buffer)).toBe(false);
     }
+    expect(afterSnoop(msg.request(1, 0, 1), 0, [0, 3])).toEqual(["PREQUEST 1 0", "REQUEST 2 0+1024"]);
   });
 
   it("tests a snooped PREQUEST's bitmap word by word against the same word of its own", () => {
@@ -950,6 +954,27 @@ describe("Frisbee client machine: snooping edges the mutation run left", () => {
     bench.nowUs = TICK + 1_000_000;
     deliver(bench, 0, all());
     expect(requests(bench.take())).toEqual(["REQUEST 1 0+1024", "REQUEST 2 0+1024"]);
+  });
+  it("does not take a chunk being filled for a new one when it comes after one not started in its order", () => {
+    const bench = new Bench(SELF);
+    joinedClient(bench, 6);
+    bench.runUntil(TICK);
+    expect(requests(bench.take())).toEqual(["REQUEST 0 0+1024", "REQUEST 1 0+1024"]);
+    bench.nowUs = 40_000;
+    deliver(bench, 2, [0]);
+    bench.nowUs = TICK + 1_000_000;
+    deliver(bench, 0, all());
+    expect(requests(bench.take()).map((r) => r.split(" [")[0])).toEqual(["PREQUEST 2 0", "REQUEST 1 0+1024", "REQUEST 3 0+1024"]);
+  });
+
+  it("says it has not ended (doneAtUs -1) until it ends", () => {
+    const bench = new Bench(SELF);
+    const client = joinedClient(bench, 1);
+    bench.runUntil(TICK);
+    expect(client.counters.doneAtUs).toBe(-1);
+    deliver(bench, 0, all());
+    expect(client.state).toBe("done");
+    expect(client.counters.doneAtUs).toBe(TICK);
   });
 });
 
