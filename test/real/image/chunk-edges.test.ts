@@ -13,6 +13,7 @@ import type { DeflateEngine } from "../../../real/image/deflater.js";
 import { nodeEngine } from "../../../real/image/deflater.js";
 import { nodeHash } from "../../../real/image/hash.js";
 import { ImageCorruptError, readImageHeaders } from "../../../real/image/headers.js";
+import { ChunkWriter } from "../../../real/image/writer.js";
 
 /*
  * The chunk readers and the chunk cutter, in-process, on chunks built here: a decoded chunk's
@@ -260,4 +261,19 @@ describe("createImage's segmented layout", () => {
     await createImage(p("jobs.raw"), p("jobs.ndz"), { level: 1, granularityBytes: 4096, skipFree: true, engine, layout: "segmented", jobs: 2, segmentBytes: 1024 * 1024 });
     expect(most()).toBe(2);
   }, 60_000);
+});
+
+describe("ChunkWriter", () => {
+  it("refuses an image id not of 16 bytes, and a chunk whose parts do not add up to its header's size", async () => {
+    const fh = await open(p("writer.ndz"), "w");
+    try {
+      expect(() => new ChunkWriter(fh, { version: 4, imageId: new Uint8Array(15), hash: nodeHash })).toThrow("image id of 15 bytes");
+      const w = new ChunkWriter(fh, { version: 3 });
+      const c: ClosedChunk = { regions: [{ startSector: 0, sectorCount: 1 }], firstSector: 0, lastSector: 1, compressedBytes: 10, parts: [new Uint8Array(4), new Uint8Array(3)] };
+      await expect(w.write(c)).rejects.toThrow("chunk 0: parts add up to 7, header says 10");
+      expect(w.chunks).toBe(0);
+    } finally {
+      await fh.close();
+    }
+  });
 });

@@ -84,6 +84,29 @@ describe("createImage reports", () => {
   });
 });
 
+describe("createImage's read windows", () => {
+  it("judge a block cut by a window's start as a whole: in use when its first part was, though the rest is zeros", async () => {
+    const full = Buffer.alloc(4 * 1024 * 1024);
+    for (let i = 0; i < full.length; i += 4) full.writeUInt32LE((Math.imul(i + 11, 2654435761) | 1) >>> 0, i);
+    writeFileSync(p("full.raw"), full);
+    const o = { ...base, windowBytes: 300 * 1024 };
+    // Where the windows start: after a chunk closes mid-range, the next window starts off a 4 KiB boundary.
+    const starts: number[] = [];
+    await createImage(p("full.raw"), p("full.ndz"), { ...o, onProgress: (done) => starts.push(done) });
+    const cut = starts.find((s) => s % 4096 !== 0 && s < full.length);
+    expect(cut).toBeDefined();
+    const holed = Buffer.from(full);
+    holed.fill(0, cut!, Math.ceil(cut! / 4096) * 4096);
+    writeFileSync(p("holed.raw"), holed);
+    await createImage(p("holed.raw"), p("holed.ndz"), o);
+    const regions = (await readImageHeaders(p("holed.ndz"))).headers.flatMap((h) => h.regions);
+    const covered = (sector: number): boolean => regions.some((r) => r.startSector <= sector && sector < r.startSector + r.sectorCount);
+    for (let s = cut! / SECTOR_BYTES; s < Math.ceil(cut! / 4096) * 8; s++) expect(covered(s)).toBe(true);
+    await reloadImage(p("holed.ndz"), null, p("holed.out"), { zeroFill: true });
+    expect(readFileSync(p("holed.out")).equals(holed)).toBe(true);
+  });
+});
+
 describe("createImage's segmented layout", () => {
   it("cuts the disk into segments of the size asked (rounded to the granularity), each chunk inside one", async () => {
     const r = await createImage(p("striped.raw"), p("cut.ndz"), { ...base, layout: "segmented", jobs: 2, segmentBytes: 1024 * 1024 + 1000 });

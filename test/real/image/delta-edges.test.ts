@@ -10,6 +10,7 @@ import { nodeEngine } from "../../../real/image/deflater.js";
 import { ImageCorruptError } from "../../../real/image/headers.js";
 import { imageIdentity } from "../../../real/image/identity.js";
 import { looksLikeSignature, makeSignature, readSignature, signatureBytes } from "../../../real/image/signature.js";
+import { reloadImage } from "../../../real/image/reload.js";
 import { ImageIoError } from "../../../real/image/source.js";
 import { emulabFixture } from "../../fixtures/emulab.js";
 
@@ -129,6 +130,32 @@ describe("makeDelta while it runs", () => {
     await makeDelta(await loadDeltaBase(p("base.sig")), p("base.sig"), p("edited.raw"), p("progress.delta"), { ...opts, onProgress: (done, total) => calls.push([done, total]) });
     expect(calls.at(-1)).toEqual([disk.length, disk.length]);
     expect(calls.every(([done, total]) => total === disk.length && done > 0 && done <= total && done % SECTOR_BYTES === 0)).toBe(true);
+  });
+});
+
+describe("makeDelta against a signature of pieces aligned to their regions", () => {
+  it("reads a window stretched past the one read ahead (a piece crosses its end) and reproduces the disk", async () => {
+    // 10 MiB; data in sectors [8, 9000) and [12000, 20000), compressible so each region is one
+    // chunk. Region-aligned 128-sector pieces then cross the 4 MiB window ends (8192, 16392).
+    const big = Buffer.alloc(10 * 1024 * 1024);
+    const fill = (from: number, to: number): void => {
+      for (let at = from * SECTOR_BYTES, n = from; at < to * SECTOR_BYTES; n++) at += big.write(`sector text ${n} `, at);
+    };
+    fill(8, 9000);
+    fill(12000, 20000);
+    big.fill(0, 9000 * SECTOR_BYTES, 12000 * SECTOR_BYTES);
+    big.fill(0, 20000 * SECTOR_BYTES);
+    writeFileSync(p("big.raw"), big);
+    await createImage(p("big.raw"), p("big.ndz"), { level: 1, granularityBytes: 4096, skipFree: true, fsAware: false, engine: nodeEngine, layout: "sequential", jobs: 1 });
+    writeFileSync(p("big.sig"), signatureBytes((await makeSignature(p("big.ndz"), { alignment: "region" })).signature));
+    const changed = Buffer.from(big);
+    changed.fill(0x61, 16400 * SECTOR_BYTES, 16470 * SECTOR_BYTES);
+    changed.fill(0x62, 8100 * SECTOR_BYTES, 8190 * SECTOR_BYTES);
+    writeFileSync(p("big-changed.raw"), changed);
+    const r = await makeDelta(await loadDeltaBase(p("big.sig")), p("big.sig"), p("big-changed.raw"), p("big.delta"), opts);
+    expect(r.kind).toBe("delta");
+    await reloadImage(p("big.ndz"), p("big.delta"), p("big.out"), { zeroFill: true });
+    expect(readFileSync(p("big.out")).equals(changed)).toBe(true);
   });
 });
 
