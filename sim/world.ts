@@ -12,7 +12,7 @@ import { SimCpu, type CpuSpec } from "./cpu.js";
 import { SimDisk, type DiskSpec } from "./disk.js";
 import { Host, makeEnv, ProcTimers, type HostWorld, type ProcSlot } from "./host.js";
 import type { LinkSpec } from "./link.js";
-import { DELIVERED, HELD, Network, UNDELIVERABLE, type DeliverOutcome, type Packet } from "./network.js";
+import { DELIVERED, HELD, Network, UNDELIVERABLE, type DeliverOutcome, type Packet, type Train } from "./network.js";
 
 export interface SimEvent {
   timeUs: Micros;
@@ -57,7 +57,12 @@ export class World implements HostWorld {
 
   constructor(readonly seed: number | string) {
     this.rng = createRng(seed);
-    this.network = new Network(this.engine, this.rng.fork("net"), (host, packet) => this.deliver(host, packet));
+    this.network = new Network(
+      this.engine,
+      this.rng.fork("net"),
+      (host, packet) => this.deliver(host, packet),
+      (host, train, kept) => this.deliverAll(host, train, kept),
+    );
     this.onCall = this.engine.register<() => void>("world.call", (_arg, fn) => fn());
     this.onStart = this.engine.register<ProcSlot>("proc.start", (_arg, slot) => this.startProcess(slot));
     this.onTimer = this.engine.register<ProcSlot>("proc.timer", (id, slot) => this.fireTimer(slot, id));
@@ -251,6 +256,18 @@ export class World implements HostWorld {
     return slots;
   }
 
+  private deliverAll(hostId: number, train: Train, kept: number): number {
+    // A train's packets share their source and ports.
+    const first = train.packets[0] as Packet;
+    const slot = this.slotsOn(first.dstPort)[hostId];
+    if (slot === undefined || slot.host.state !== "up") return -1;
+    const process = slot.process;
+    if (process.receive === undefined) return -1;
+    if (process.receiveAll !== undefined) process.receiveAll(first.src, first.srcPort, train.payloads, kept);
+    else for (let k = 0; k < train.payloads.length; k++) if ((kept & (1 << k)) !== 0) process.receive(first.src, first.srcPort, train.payloads[k] as Payload);
+    return bitCount(kept);
+  }
+
   private deliver(hostId: number, packet: Packet): DeliverOutcome {
     // A crashed host has no slots, so one read answers "down or nobody listening".
     const slot = this.slotsOn(packet.dstPort)[hostId];
@@ -269,4 +286,11 @@ export class World implements HostWorld {
     host.heldPackets++;
     return HELD;
   }
+}
+
+/** Bits set in a 32-bit word. */
+function bitCount(word: number): number {
+  let v = word - ((word >>> 1) & 0x55555555);
+  v = (v & 0x33333333) + ((v >>> 2) & 0x33333333);
+  return (Math.imul((v + (v >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24);
 }

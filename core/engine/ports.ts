@@ -83,6 +83,12 @@ export interface Env {
 export interface Process {
   start?(): void;
   receive?(from: Address, fromPort: number, payload: Payload): void;
+  /**
+   * Datagrams from one sender that arrived together: `payloads[k]` for each bit k of `kept`, in
+   * order. Must do exactly what a receive of each in turn would; lets a machine take a burst in one
+   * call (a simulation delivers a multicast burst this way). Only with `receive`.
+   */
+  receiveAll?(from: Address, fromPort: number, payloads: readonly Payload[], kept: number): void;
   timer?(id: number): void;
   diskDone?(op: number, error: string | null, data?: Uint8Array): void;
   cpuDone?(op: number): void;

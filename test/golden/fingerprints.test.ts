@@ -22,14 +22,14 @@ interface Golden {
 }
 
 const GOLDEN: Record<string, Golden> = {
-  "examples/frisbee-small.json seed 5": { traceHash: "fe273857b7ad5655", events: 207105 },
+  "examples/frisbee-small.json seed 5": { traceHash: "22b336637b77386c", events: 29779 },
   "examples/lossy-multicast.json seed 1": { traceHash: "a5b29c731ad62330", events: 288354 },
   "examples/partition-heal.json seed 3": { traceHash: "a5ca91168f36dc14", events: 418972 },
   "examples/many-hosts.json seed 7, first 1s": { traceHash: "70b5028aff15b0fb", events: 303906 },
   "sync/examples/boot-phase.json seed 7": { traceHash: "0804689a189c9d72", events: 59283 },
-  "frisbee features seed 11": { traceHash: "ccfab10a6a082fa6", events: 28720 },
-  "plan frisbee packet, 6 clients, loss 0.02 at server, clustered:3:1s, burst 8 gap 2000us": { traceHash: "0705f51dbd3c9134", events: 34377 },
-  "plan frisbee packet, 4 clients, loss 0.01 at receivers, uniform:2s": { traceHash: "aae626978c7f7bba", events: 38718 },
+  "frisbee features seed 11": { traceHash: "05a67fb278f69f34", events: 4025 },
+  "plan frisbee packet, 6 clients, loss 0.02 at server, clustered:3:1s, burst 8 gap 2000us": { traceHash: "c9c278d09c171deb", events: 6989 },
+  "plan frisbee packet, 4 clients, loss 0.01 at receivers, uniform:2s": { traceHash: "a011a90966db4620", events: 3928 },
   "plan frisbee chunk, 400 clients, loss 0.01 at receivers, clustered:4:3s": { traceHash: "86cb27e3ff1c7adf", events: 13999 },
   "plan frisbee chunk, 300 clients, loss 0.02 at receivers, server queue": { traceHash: "70d467df27a27e38", events: 5534 },
   "plan monitor, 3000 nodes, 3 days, window 10": { traceHash: "d8440b3c330c35c1", events: 64268 },

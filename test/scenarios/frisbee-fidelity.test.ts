@@ -165,12 +165,14 @@ describe("several runs per row", () => {
 
   it("in steps, is the row run at once, and pauses within it", () => {
     const o = options({ model: "packet", seed: 2 });
-    const steps = planRowSteps(o, 20, 0.02);
+    // 100 clients: a server's burst is one event (a train), so a smaller row can run a whole
+    // progress step in fewer than PAUSE_EVENTS events and never pause (20 clients did not).
+    const steps = planRowSteps(o, 100, 0.02);
     let pauses = 0;
     let fractions = 0;
     for (let next = steps.next(); ; next = steps.next()) {
       if (next.done === true) {
-        const whole = planRow(o, 20, 0.02).row;
+        const whole = planRow(o, 100, 0.02).row;
         expect(next.value.row).toEqual({ ...whole, wallSeconds: next.value.row.wallSeconds });
         break;
       }

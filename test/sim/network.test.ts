@@ -114,6 +114,27 @@ describe("Network multicast", () => {
     expect(network.stats).toMatchObject({ sent: 1, switched: 1, copies: 3, delivered: 3 });
   });
 
+  it("carries a burst sent at one instant as one train: each receiver gets its copies together, in order, when the first arrives", () => {
+    // 1000 bytes at 100 Mbit/s: 80 us per packet on each link, 500 us latency. The packets reach
+    // the switch at 580, 660, 740, 820 us and a receiver at 1160, 1240, 1320, 1400 us one by one.
+    const { engine, network, arrivals } = star([link100(), link100(), link100()]);
+    const group = groupAddress(1);
+    for (const host of [0, 1, 2]) network.join(group, host);
+    for (let seq = 0; seq < 4; seq++) network.send(0, 1, group, 1, message(1_000, seq));
+    network.setLoss(network.downlinks[2]!, { model: "bernoulli", rate: 1 });
+    engine.run();
+    expect(arrivals).toEqual([0, 1, 2, 3].map((seq) => ({ host: 1, src: 0, seq, atUs: 1160 })));
+    // One event at the switch, one delivery; each copy still crossed its downlink and was lost on its own.
+    expect(engine.executed).toBe(2);
+    expect(network.downlinks[1]!.busyUntilUs).toBe(900);
+    expect(network.stats).toMatchObject({ sent: 4, switched: 4, copies: 8, delivered: 4, lostDownlink: 4 });
+    expectConserved(network.stats);
+    // A packet of another instant starts a train of its own (a lone packet travels as before).
+    network.send(0, 1, group, 1, message(1_000, 9));
+    engine.run();
+    expect(arrivals.at(-1)).toEqual({ host: 1, src: 0, seq: 9, atUs: 1160 + 80 + 500 + 80 + 500 });
+  });
+
   it("gives nothing to a member that left", () => {
     const { engine, network, arrivals } = star([link100(), link100(), link100(), link100()]);
     const group = groupAddress(0);
