@@ -198,6 +198,27 @@ function partitionRespected(scenario: Scenario, built: BuiltWorld): string | nul
  * After the last heal, every flow that crossed a partition and keeps sending delivers again, unless
  * its hosts were crashed, paused or had their loss changed, or its path overflowed a queue.
  */
+/**
+ * A packet sent this long before the run's end is owed delivery after a heal; one sent later may
+ * still sit in a queue when the run stops.
+ */
+export const HEAL_TRANSIT_GRACE_US = 500_000;
+
+/**
+ * Whether flow's source (any life of it) sent a packet at a time in [fromUs, toUs]: a Poisson
+ * source may send nothing for a second and more, and a flow that sent nothing owes nothing. A
+ * record cut at its limit counts as sent (what came after is unknown).
+ */
+function sentBetween(built: BuiltWorld, flow: number, fromUs: number, toUs: number): boolean {
+  for (const { flowBase, source } of built.sources) {
+    const target = flow - flowBase;
+    const times = source.sentUs?.[target];
+    if (times === undefined) continue;
+    if (source.sentUsFull(target) || times.some((t) => t >= fromUs && t <= toUs)) return true;
+  }
+  return false;
+}
+
 function deliveryAfterHeal(scenario: Scenario, built: BuiltWorld): string | null {
   const healed = scenario.faults.filter((f) => f.type === "partition" && f.healUs !== null);
   const lastHealUs = Math.max(...healed.map((f) => (f.type === "partition" ? (f.healUs as number) : 0)), -1);
@@ -215,6 +236,7 @@ function deliveryAfterHeal(scenario: Scenario, built: BuiltWorld): string | null
         if (dst === flow.src || disturbed.has(dst) || !crosses(fault, flow.src, dst)) continue;
         if (built.world.network.downlinks[dst]!.stats.queueDrops > 0) continue;
         const after = lastHealUs + clockSlackUs(scenario, flow.src);
+        if (!sentBetween(built, flow.flow, after, scenario.durationUs - HEAL_TRANSIT_GRACE_US)) continue;
         const got = built.sinks
           .filter((s) => s.host === dst && s.port === flow.port)
           .some((s) => (s.sink.flows.get(flow.flow)?.arrivals ?? []).some((t, i) => i % 2 === 0 && t >= after));

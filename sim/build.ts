@@ -107,7 +107,7 @@ function installTraffic(built: BuiltWorld, workload: TrafficWorkload, keepArriva
     const host = world.hosts[h]!;
     let life = 0;
     world.install(host, SOURCE_PORT_BASE + workload.index, (env) => {
-      const source = new TrafficSource(env, { ...workload, flowBase, to: targets, life: life++ });
+      const source = new TrafficSource(env, { ...workload, flowBase, to: targets, life: life++, keepSent: keepArrivals });
       built.sources.push({ host: h, workload: workload.index, flowBase, source });
       return source;
     });

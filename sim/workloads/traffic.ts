@@ -30,6 +30,9 @@ export interface TrafficSourceConfig {
   stopUs: Micros;
   /** Counts the source's restarts; sinks tell lives apart by it. */
   life?: number;
+  /** Record when each packet was sent (sentUs), for checks that must know whether a flow had
+   * anything to deliver in a window (partitions); kept up to SINK_ARRIVALS_KEPT_MAX per target. */
+  keepSent?: boolean;
 }
 
 export interface TrafficSourceStats {
@@ -43,6 +46,8 @@ export class TrafficSource implements Process {
   private readonly gapUs: number;
   /** Ideal (unrounded) next send time per target, so a constant rate does not drift by rounding. */
   private readonly nextUs: Float64Array;
+  /** Send times per target when `keepSent` (else null); complete unless `sentUsFull`. */
+  readonly sentUs: number[][] | null;
 
   constructor(
     private readonly env: Env,
@@ -51,6 +56,12 @@ export class TrafficSource implements Process {
     this.gapUs = (config.packetBytes * 8 * 1_000_000) / config.rateBps;
     this.stats = { sent: config.to.map(() => 0) };
     this.nextUs = new Float64Array(config.to.length);
+    this.sentUs = config.keepSent === true ? config.to.map(() => []) : null;
+  }
+
+  /** Whether target's record of send times stopped at its limit (later sends unknown). */
+  sentUsFull(target: number): boolean {
+    return (this.sentUs?.[target]?.length ?? 0) >= SINK_ARRIVALS_KEPT_MAX;
   }
 
   start(): void {
@@ -69,6 +80,8 @@ export class TrafficSource implements Process {
     if (now >= this.config.stopUs) return;
     const sent = this.stats.sent[target] as number;
     this.stats.sent[target] = sent + 1;
+    const times = this.sentUs?.[target];
+    if (times !== undefined && times.length < SINK_ARRIVALS_KEPT_MAX) times.push(now);
     const message: TrafficMessage = {
       type: "traffic",
       wireBytes: this.config.packetBytes,

@@ -50,7 +50,8 @@ interface FakeParts {
   uplinks?: FakeLink[];
   downlinks?: FakeLink[];
   flows?: { flow: number; workload: number; src: number; dst: number; port: number }[];
-  sources?: { flowBase: number; sent: number[] }[];
+  /** sentUs: each target's send times (a source keeping them); full: that record stopped at its limit. */
+  sources?: { flowBase: number; sent: number[]; sentUs?: number[][]; full?: boolean }[];
   sinks?: ReturnType<typeof sink>[];
   lossChanged?: FakeLink[];
 }
@@ -73,7 +74,7 @@ function fakeWorld(p: FakeParts): BuiltWorld {
       },
     },
     flows: p.flows ?? [],
-    sources: (p.sources ?? []).map((s, i) => ({ host: 0, workload: i, flowBase: s.flowBase, source: { stats: { sent: s.sent } } })),
+    sources: (p.sources ?? []).map((s, i) => ({ host: 0, workload: i, flowBase: s.flowBase, source: { stats: { sent: s.sent }, sentUs: s.sentUs ?? null, sentUsFull: () => s.full === true } })),
     sinks: p.sinks ?? [],
     lossChanged: new Set(p.lossChanged ?? []),
     frisbee: null,
@@ -265,9 +266,12 @@ describe("partition-respected and delivery-after-heal against hand-set arrivals"
   });
   const PORT = 20_000;
   const flow = (src: number, dst: number) => ({ flow: 0, workload: 0, src, dst, port: PORT });
+  /** Flow 0's source, having sent at 2.5 s and 5 s: after every heal below and before the run's last half second. */
+  const sent = (sentUs: number[], full = false) => [{ flowBase: 0, sent: [sentUs.length], sentUs: [sentUs], full }];
+  const owed = sent([2_500_000, 5_000_000]);
   /** Flow 0 from `src` to `dst`, received at `dst` with `arrivals`. */
   const world = (src: number, dst: number, arrivals: number[], parts: FakeParts = {}): BuiltWorld =>
-    fakeWorld({ hosts: ["server", "client0", "client1"], flows: [flow(src, dst)], sinks: [sink(dst, PORT, { 0: { arrivals } })], ...parts });
+    fakeWorld({ hosts: ["server", "client0", "client1"], flows: [flow(src, dst)], sinks: [sink(dst, PORT, { 0: { arrivals } })], sources: owed, ...parts });
 
   // Sent from the server: judged from 1 s + 5101 us; arrived at client0: until 2 s - 2201 us.
   const FROM = 1_005_101;
@@ -316,6 +320,7 @@ describe("partition-respected and delivery-after-heal against hand-set arrivals"
       hosts: ["server", "client0", "client1"],
       flows: [flow(0, 1)],
       sinks: [sink(1, PORT + 1, { 0: { arrivals: [AFTER, AFTER] } }), sink(2, PORT, { 0: { arrivals: [AFTER, AFTER] } }), sink(1, PORT, { 3: { arrivals: [AFTER, AFTER] } })],
+      sources: owed,
     });
     expect(judge("delivery-after-heal", elsewhere, doc())).toBe(NEVER);
   });
@@ -332,6 +337,19 @@ describe("partition-respected and delivery-after-heal against hand-set arrivals"
     expect(judge("delivery-after-heal", silent, also({ type: "crash", at: "5s", hosts: "client1" }))).toBe(NEVER);
   });
 
+  it("owes nothing to a flow that sent nothing from the heal to the run's last half second (a Poisson source may be silent)", () => {
+    // The run ends at 10 s: a packet sent after 9.5 s may still be queued then.
+    expect(judge("delivery-after-heal", world(0, 1, [], { sources: sent([1_500_000, 9_500_001]) }), doc())).toBe("held");
+    expect(judge("delivery-after-heal", world(0, 1, [], { sources: sent([9_500_000]) }), doc())).toBe(NEVER);
+    expect(judge("delivery-after-heal", world(0, 1, [], { sources: sent([AFTER - 1]) }), doc())).toBe("held");
+    expect(judge("delivery-after-heal", world(0, 1, [], { sources: sent([AFTER]) }), doc())).toBe(NEVER);
+    // A record cut at its limit: later sends are unknown, so delivery is owed.
+    expect(judge("delivery-after-heal", world(0, 1, [], { sources: sent([], true) }), doc())).toBe(NEVER);
+    // Another flow's sends do not count for flow 0; a source without a record owes nothing.
+    expect(judge("delivery-after-heal", world(0, 1, [], { sources: [{ flowBase: 1, sent: [1], sentUs: [[5_000_000]] }] }), doc())).toBe("held");
+    expect(judge("delivery-after-heal", world(0, 1, [], { sources: [{ flowBase: 0, sent: [1] }] }), doc())).toBe("held");
+  });
+
   it("owes nothing where a queue on the path overflowed (the sender's uplink or the receiver's downlink)", () => {
     const drops = (side: "uplinks" | "downlinks", host: number): FakeParts => ({
       [side]: ["server", "client0", "client1"].map((name, h) => link(name, { queueDrops: h === host ? 1 : 0 })),
@@ -345,7 +363,7 @@ describe("partition-respected and delivery-after-heal against hand-set arrivals"
   it("judges each member of a multicast group that the partition cut off, from the last heal", () => {
     const group = doc({ workloads: [{ type: "traffic", from: "server", to: "group:1", members: "*", rate: "1Mbit", packet: "500" }] });
     const multicast = (arrivals: number[]) =>
-      fakeWorld({ hosts: ["server", "client0", "client1"], flows: [flow(0, groupAddress(1))], sinks: [sink(1, PORT, { 0: { arrivals } })] });
+      fakeWorld({ hosts: ["server", "client0", "client1"], flows: [flow(0, groupAddress(1))], sinks: [sink(1, PORT, { 0: { arrivals } })], sources: owed });
     expect(judge("delivery-after-heal", multicast([AFTER, AFTER]), group)).toBe("held");
     expect(judge("delivery-after-heal", multicast([]), group)).toBe(NEVER);
     // A second partition (client1 from the server) heals at 3 s: delivery is owed from then on.
@@ -358,6 +376,7 @@ describe("partition-respected and delivery-after-heal against hand-set arrivals"
       hosts: ["server", "client0", "client1"],
       flows: [flow(0, groupAddress(1))],
       sinks: [sink(1, PORT, { 0: { arrivals: [3_005_101, 3_005_200] } }), sink(2, PORT, { 0: { arrivals: [3_005_101, 3_005_200] } })],
+      sources: owed,
     });
     expect(judge("delivery-after-heal", late, twoHeals)).toBe("held");
   });
@@ -369,10 +388,10 @@ describe("partition-respected and delivery-after-heal against hand-set arrivals"
       faults: [...(doc().faults as Doc[]), { type: "partition", at: "1s", a: "client1", b: "server" }],
     });
     const multicast = (arrivals: number[]) =>
-      fakeWorld({ hosts: ["server", "client0", "client1"], flows: [flow(0, groupAddress(1))], sinks: [sink(1, PORT, { 0: { arrivals } }), sink(2, PORT, { 0: { arrivals: [] } })] });
+      fakeWorld({ hosts: ["server", "client0", "client1"], flows: [flow(0, groupAddress(1))], sinks: [sink(1, PORT, { 0: { arrivals } }), sink(2, PORT, { 0: { arrivals: [] } })], sources: owed });
     expect(judge("delivery-after-heal", multicast([AFTER, AFTER]), group)).toBe("held");
     expect(judge("delivery-after-heal", multicast([]), group)).toBe(NEVER);
     // No sink at all at the receiver's port: nothing reached it.
-    expect(judge("delivery-after-heal", fakeWorld({ hosts: ["server", "client0", "client1"], flows: [flow(0, 1)], sinks: [] }), doc())).toBe(NEVER);
+    expect(judge("delivery-after-heal", fakeWorld({ hosts: ["server", "client0", "client1"], flows: [flow(0, 1)], sinks: [], sources: owed }), doc())).toBe(NEVER);
   });
 });
