@@ -31,7 +31,7 @@ const GOLDEN: Record<string, Golden> = {
   "plan frisbee packet, 6 clients, loss 0.02 at server, clustered:3:1s, burst 8 gap 2000us": { traceHash: "c9c278d09c171deb", events: 6989 },
   "plan frisbee packet, 4 clients, loss 0.01 at receivers, uniform:2s": { traceHash: "a011a90966db4620", events: 3928 },
   "plan frisbee chunk, 400 clients, loss 0.01 at receivers, clustered:4:3s": { traceHash: "86cb27e3ff1c7adf", events: 13999 },
-  "plan frisbee chunk, 300 clients, loss 0.02 at receivers, server queue": { traceHash: "70d467df27a27e38", events: 5534 },
+  "plan frisbee chunk, 300 clients, loss 0.02 at receivers, server queue": { traceHash: "a2d420b56566ca9d", events: 5562 },
   "plan monitor, 3000 nodes, 3 days, window 10": { traceHash: "d8440b3c330c35c1", events: 64268 },
 };
 

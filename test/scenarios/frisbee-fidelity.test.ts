@@ -126,18 +126,20 @@ describe("the chunk-level Frisbee model", () => {
     for (let k = 1; k < seen.length; k++) expect(seen[k]).toBeGreaterThanOrEqual(seen[k - 1] as number);
   });
 
-  it("with the server's link queue, drops most of a herd of a thousand clients' idle requests and stays near the packet model", () => {
-    // Measured (seed 1): the packet model takes 10.09 s here; the chunk model 9.01 s without the
-    // queue and 9.19 s with it. Since the server merges requests arriving within one look at its
-    // queue (1 ms), the dropped requests no longer cost the run time they did (it was 2% longer).
-    const PACKET_SEC = 10.09;
-    const o = options({ model: "chunk", imageMiB: 32, dataMiB: 96 });
-    const plain = runChunkModel(o, 1000, 0.01);
-    const queued = runChunkModel({ ...o, serverQueue: true }, 1000, 0.01);
-    expect(plain.controlQueueDrops).toBe(0);
-    expect(queued.controlQueueDrops / (queued.requests + queued.prequests)).toBeGreaterThan(0.5);
-    expect(Math.abs(queued.stats.runtimeSecMean - PACKET_SEC) / PACKET_SEC).toBeLessThan(0.12);
-    expect(queued.stats.finished).toBe(1000);
+  it("with the server's link queue, agrees with the packet model at a thousand clients with loss per receiver", { timeout: 300_000 }, async () => {
+    // A thousand clients' idle requests overflow every client's downlink (and with larger images
+    // the server's link), the server starts on the first before the rest are in, and clients that lost a packet the
+    // rest heard tick ahead and break up the next herd. Measured (seeds 1-3): packet 1.337 s,
+    // chunk 1.383 s with the queue (+3.4%) and 1.261 s without it (-5.7%).
+    const o = options({ imageMiB: 4, dataMiB: 12 });
+    const packet = await meanRuntime({ ...o, model: "packet" }, 1000, 0.01);
+    const queued = await meanRuntime({ ...o, model: "chunk", serverQueue: true }, 1000, 0.01);
+    const plain = await meanRuntime({ ...o, model: "chunk" }, 1000, 0.01);
+    expect(Math.abs(queued - packet) / packet, `packet ${packet.toFixed(3)} s, chunk with the queue ${queued.toFixed(3)} s`).toBeLessThanOrEqual(AGREEMENT_MAX);
+    expect((packet - plain) / packet, `packet ${packet.toFixed(3)} s, chunk without the queue ${plain.toFixed(3)} s`).toBeGreaterThan(AGREEMENT_MAX);
+    const r = runChunkModel({ ...o, model: "chunk", serverQueue: true }, 1000, 0.01);
+    expect(r.downlinkDrops.requests).toBeGreaterThan(0);
+    expect(r.stats.finished).toBe(1000);
   });
 
   it("is flat in the number of clients with no loss and a disk bottleneck, as the packet model", () => {
@@ -146,6 +148,31 @@ describe("the chunk-level Frisbee model", () => {
     const many = runChunkModel(o, 500, 0).stats.runtimeSecMean;
     expect(many).toBeCloseTo(one, 1);
   });
+});
+
+/**
+ * Beyond the default grid: 1,000 and 3,000 clients with 1% loss per receiver, the chunk model
+ * with the server's queue against the packet model, 4 seeds each (FRISBEE_FIDELITY=scale; the
+ * packet runs take about 2 CPU minutes in all). Small images: the agreement is on relative time.
+ */
+const SCALE = process.env.FRISBEE_FIDELITY === "scale";
+
+describe.skipIf(!SCALE)("the chunk-level model at scale (FRISBEE_FIDELITY=scale)", () => {
+  for (const [clients, imageMiB] of [
+    [1000, 8],
+    [3000, 8],
+  ] as const) {
+    it(`agrees within 5% at ${clients} clients of a ${imageMiB} MiB image, 1% loss per receiver`, { timeout: 3_600_000 }, async () => {
+      const o = options({ imageMiB, dataMiB: imageMiB * 3 });
+      let packet = 0;
+      let chunk = 0;
+      for (const seed of [1, 2, 3, 4]) {
+        packet += (await breatheThrough(planRowSteps({ ...o, model: "packet", seed }, clients, 0.01))).row.runtimeSecMean / 4;
+        chunk += planRow({ ...o, model: "chunk", serverQueue: true, seed }, clients, 0.01).row.runtimeSecMean / 4;
+      }
+      expect(Math.abs(chunk - packet) / packet, `packet ${packet.toFixed(3)} s, chunk ${chunk.toFixed(3)} s`).toBeLessThanOrEqual(AGREEMENT_MAX);
+    });
+  }
 });
 
 describe("several runs per row", () => {
@@ -221,6 +248,7 @@ describe("--model auto", () => {
     const o = options({ model: "chunk" });
     expect(planRow(o, 100, 0.01).row.caveat).toBeUndefined();
     expect(planRow(o, 1000, 0.01).row.caveat).toMatch(/^beyond 300 clients with loss per receiver the chunk model is optimistic: its runtimes come out shorter/);
+    expect(planRow({ ...o, serverQueue: true }, 1000, 0.01).row.caveat).toMatch(/with --server-queue was measured within 3.4%.* but 13% slow at 3,000 clients of a 32 MiB image/);
     expect(planRow({ ...o, lossAt: "server" }, 1000, 0.01).row.caveat).toBeUndefined();
     expect(planRow(o, 1000, 0).row.caveat).toBeUndefined();
   });

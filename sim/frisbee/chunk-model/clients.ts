@@ -5,7 +5,7 @@ import { CHUNK_BLOCKS, CLIENT_DEFAULTS } from "../../../core/frisbee/constants.j
 import { ClientFifos, ClientLists, sendTimeUs, type Segment } from "./containers.js";
 import type { SharedDownlink } from "./downlink.js";
 import type { ChunkServer } from "./server.js";
-import { BITMAP_WORDS, geometric, lost, PREQUEST_WIRE_BYTES, REQUEST_WIRE_BYTES, type ChunkCounts, type ChunkHandlers, type ChunkSetup } from "./setup.js";
+import { BITMAP_WORDS, geometric, lost, type ChunkCounts, type ChunkHandlers, type ChunkSetup } from "./setup.js";
 
 export const JOINING = 0;
 export const RECEIVING = 1;
@@ -15,6 +15,8 @@ export const WAITING = 3;
 
 /** Segments up to this many blocks are taken block by block rather than word by word. */
 const SPARSE_SEGMENT_BLOCKS_MAX = 48;
+/** The most ticks an idle wait grows by: about a second of receive timeouts. */
+const BACK_OFF_MAX = Math.max(1, Math.floor(CLIENT_DEFAULTS.idleWaitUsMax / CLIENT_DEFAULTS.receiveTimeoutUs));
 
 /**
  * The chunk model's clients, all of them in flat typed arrays: joining, the request policy of
@@ -40,7 +42,8 @@ export class ChunkClients {
   private readonly toDownlinkUs: number;
   private readonly blockWireBytes: number;
   private readonly clientSerUs: number;
-  private readonly clientUsPerByte: number;
+  private readonly requestUplinkUs: number;
+  private readonly prequestUplinkUs: number;
   private readonly heartbeatUs: number;
   private readonly counts: ChunkCounts;
   /** Set once the server exists (each side needs the other). */
@@ -107,6 +110,18 @@ export class ChunkClients {
   private readonly lastIdleUs: Float64Array;
   /** Per client: no held chunk is due for a partial request before this. */
   private readonly partialDueUs: Float64Array;
+  /**
+   * With `staggered` (the server queue's variant): clients whose receive timeouts run ahead of the
+   * rest's, each with its last packet or tick (aheadUs, -1 for the rest). In a silence every packet
+   * (a request, a leave) restarts the receive timeout of each client that hears it; one that loses
+   * it ticks earlier, and its idle request restarts everyone else's timeout before they ask. In the
+   * packet model this breaks up the herds of idle requests after the first, and the more clients,
+   * the more lose each packet.
+   */
+  private readonly staggered: boolean;
+  private readonly aheadUs: Float64Array;
+  private readonly ahead: Int32Array;
+  private aheadCount = 0;
 
 
   /** Duplicate blocks counted by their expectation rather than drawn (see freshBlocks). */
@@ -142,7 +157,8 @@ export class ChunkClients {
     this.toDownlinkUs = s.toDownlinkUs;
     this.blockWireBytes = s.blockWireBytes;
     this.clientSerUs = s.clientSerUs;
-    this.clientUsPerByte = s.clientUsPerByte;
+    this.requestUplinkUs = s.requestUplinkUs;
+    this.prequestUplinkUs = s.prequestUplinkUs;
     this.heartbeatUs = s.o.heartbeatUs;
     this.counts = s.counts;
     const clients = s.n;
@@ -184,6 +200,9 @@ export class ChunkClients {
     this.neederAt = new Int32Array(cells).fill(-1);
     this.lastIdleUs = new Float64Array(n).fill(-1);
     this.partialDueUs = new Float64Array(n).fill(Infinity);
+    this.staggered = s.serverQueue && this.clientLoss > 0;
+    this.aheadUs = new Float64Array(n).fill(-1);
+    this.ahead = new Int32Array(n);
   }
 
   start(i: number): void {
@@ -240,9 +259,9 @@ export class ChunkClients {
     const quietUs = CLIENT_DEFAULTS.suppressUs;
     const base = i * this.chunks;
     // Stamps only grow, so no held chunk is due before the earliest due time seen last round.
-    // Requests and bytes this client has sent in this round: each leaves its link after the ones before.
+    // Requests this client has sent in this round, and their time on its link: each leaves after the ones before.
     let burst = 0;
-    let burstBytes = 0;
+    let burstUs = 0;
     if (idle || now >= (this.partialDueUs[i] as number)) {
       let dueUs = Infinity;
       const first = i * this.buffersMax;
@@ -265,8 +284,8 @@ export class ChunkClients {
         // A buffer being filled always lacks something: a complete one has left the list.
         this.counts.prequests++;
         this.bufferStamp[slot] = now;
-        burstBytes += PREQUEST_WIRE_BYTES;
-        this.send(chunk, slot, burst++, burstBytes);
+        burstUs += this.prequestUplinkUs;
+        this.send(chunk, slot, burst++, burstUs);
       }
       this.partialDueUs[i] = dueUs;
     }
@@ -284,8 +303,8 @@ export class ChunkClients {
       if (!idle && now - this.stampOf(i, chunk) < quietUs) continue;
       this.counts.requests++;
       this.stampUs[chunk * n + i] = now;
-      burstBytes += REQUEST_WIRE_BYTES;
-      this.send(chunk, -1, burst++, burstBytes);
+      burstUs += this.requestUplinkUs;
+      this.send(chunk, -1, burst++, burstUs);
     }
   }
 
@@ -341,17 +360,17 @@ export class ChunkClients {
   }
 
   /**
-   * A multicast request, the last of `sentBytes` this client sent this round: everyone hears it at
-   * once; the server queues it unless it is lost on the way or finds its link's queue full (a
-   * whole-chunk request has no slot, -1).
+   * A multicast request, the last of those this client sent this round, which held its link for
+   * `sentUs`: everyone hears it at once; the server queues it unless it is lost on the way or finds
+   * its link's queue full (a whole-chunk request has no slot, -1).
    */
-  private send(chunk: number, slot: number, position: number, sentBytes: number): void {
+  private send(chunk: number, slot: number, position: number, sentUs: number): void {
     const now = this.engine.now;
     this.heardUs[chunk] = Math.max(this.heardUs[chunk] as number, now);
     if (slot < 0) this.wholeHeardUs[chunk] = now;
     else this.markAsked(slot, chunk, now);
     this.server.lastHeardUs = now;
-    this.server.request(chunk, slot, position, now + this.controlDelayUs + sentBytes * this.clientUsPerByte);
+    this.server.request(chunk, slot, position, now + this.controlDelayUs + sentUs);
   }
 
   /** A partial request from the buffer at `slot`: every block it lacks is asked for now. */
@@ -381,27 +400,87 @@ export class ChunkClients {
     return n;
   }
 
-  /** Every receiving client's receive timeout at once; those out of ticks ask again. Returns how many are receiving. */
+  /** Every receiving client's receive timeout at once (but those ahead); those out of ticks ask again. Returns how many are receiving. */
   idleRound(now: number): number {
-    const backOffMax = Math.max(1, Math.floor(CLIENT_DEFAULTS.idleWaitUsMax / CLIENT_DEFAULTS.receiveTimeoutUs));
     let receiving = 0;
     for (let i = 0; i < this.n; i++) {
       if (this.state[i] !== RECEIVING) continue;
       receiving++;
-      const left = (this.idleTicksLeft[i] as number) - 1;
-      this.idleTicksLeft[i] = left;
-      if (left > 0) continue;
-      this.requestChunks(i, true);
-      this.idleTicksLeft[i] = CLIENT_DEFAULTS.idleTimeouts;
-      // A block heard since this client's last idle request resets its back-off.
-      if (this.lastSegmentUs > (this.lastIdleUs[i] as number)) this.backOff[i] = 0;
-      this.lastIdleUs[i] = now;
-      if ((this.backOff[i] as number)++ > 0) {
-        this.idleTicksLeft[i] = (this.idleTicksLeft[i] as number) + (this.backOff[i] as number);
-        this.backOff[i] = Math.min(this.backOff[i] as number, backOffMax);
-      }
+      if ((this.aheadUs[i] as number) < 0) this.tick(i, now);
     }
     return receiving;
+  }
+
+  /** One receive timeout of client `i`: a tick, and an idle request when it is out of them. */
+  private tick(i: number, now: number): void {
+    const left = (this.idleTicksLeft[i] as number) - 1;
+    this.idleTicksLeft[i] = left;
+    if (left > 0) return;
+    this.requestChunks(i, true);
+    this.idleTicksLeft[i] = CLIENT_DEFAULTS.idleTimeouts;
+    // A block heard since this client's last idle request resets its back-off.
+    if (this.lastSegmentUs > (this.lastIdleUs[i] as number)) this.backOff[i] = 0;
+    this.lastIdleUs[i] = now;
+    if ((this.backOff[i] as number)++ > 0) {
+      this.idleTicksLeft[i] = (this.idleTicksLeft[i] as number) + (this.backOff[i] as number);
+      this.backOff[i] = Math.min(this.backOff[i] as number, BACK_OFF_MAX);
+    }
+  }
+
+  get receiving(): number {
+    return this.receivingCount;
+  }
+
+  /** When the first client ahead of the rest has its next receive timeout (Infinity if none is ahead). */
+  nextAheadTickUs(): number {
+    let first = Infinity;
+    for (let k = 0; k < this.aheadCount; k++) {
+      const i = this.ahead[k] as number;
+      if (this.state[i] === RECEIVING) first = Math.min(first, (this.aheadUs[i] as number) + CLIENT_DEFAULTS.receiveTimeoutUs);
+    }
+    return first;
+  }
+
+  /** The receive timeouts of the clients ahead that are due by `now`. */
+  aheadRound(now: number): void {
+    for (let k = 0; k < this.aheadCount; k++) {
+      const i = this.ahead[k] as number;
+      if ((this.aheadUs[i] as number) + CLIENT_DEFAULTS.receiveTimeoutUs > now || this.state[i] !== RECEIVING) continue;
+      this.aheadUs[i] = now;
+      this.tick(i, now);
+    }
+  }
+
+  /**
+   * `packets` sent to everyone at once in a silence (requests, a leave): each restarts the receive
+   * timeout of a client that hears it. Those ahead that hear any fall in with the rest; those of
+   * the rest that lose them all keep their timeout from `previousUs` and go ahead (if by more than
+   * a request takes to reach the others: otherwise they ask together).
+   */
+  heardInSilence(previousUs: number, packets: number): void {
+    if (!this.staggered || packets <= 0) return;
+    const goAhead = previousUs + this.controlDelayUs < this.engine.now;
+    const q = this.clientLoss ** packets;
+    let kept = 0;
+    for (let k = 0; k < this.aheadCount; k++) {
+      const i = this.ahead[k] as number;
+      if (this.state[i] === RECEIVING && lost(this.lossRng, q)) this.ahead[kept++] = i;
+      else this.aheadUs[i] = -1;
+    }
+    this.aheadCount = kept;
+    if (!goAhead) return;
+    const logKeep = Math.log(1 - q);
+    for (let i = geometric(this.lossRng, logKeep); i < this.n; i += 1 + geometric(this.lossRng, logKeep)) {
+      if (this.state[i] !== RECEIVING || (this.aheadUs[i] as number) >= 0) continue;
+      this.aheadUs[i] = previousUs;
+      this.ahead[this.aheadCount++] = i;
+    }
+  }
+
+  /** Blocks reach everyone: every receive timeout starts again together. */
+  private fallIn(): void {
+    for (let k = 0; k < this.aheadCount; k++) this.aheadUs[this.ahead[k] as number] = -1;
+    this.aheadCount = 0;
   }
 
   // --- receiving a segment ---
@@ -442,6 +521,7 @@ export class ChunkClients {
       }
     }
     this.lastSegmentUs = this.engine.now;
+    if (this.aheadCount > 0) this.fallIn();
     const chunk = s.chunk;
     const list = this.needers[chunk] as Int32Array;
     // Clients that have the chunk get (k less their losses) duplicates each: counted, not drawn.
@@ -709,6 +789,8 @@ export class ChunkClients {
       this.doneUs[i] = this.engine.now;
       this.counts.leaves++;
       this.counts.control++;
+      // Its leave goes to the group: everyone hears it.
+      if (this.staggered) this.server.heardLeave(this.engine.now);
       return;
     }
     this.pumpWrite(i);

@@ -1,4 +1,5 @@
 /** The flat containers of the chunk model: per-client queues and lists, a segment, an idle round's requests. */
+import type { BlockBitmap } from "../../../core/frisbee/bitmap.js";
 
 /**
  * The requests of an idle round, held until the round is over so that the server's link sees them
@@ -163,5 +164,52 @@ export class ClientLists {
     if (at === end) return;
     for (; at < end - 1; at++) this.items[at] = this.items[at + 1] as number;
     this.count[i] = end - base - 1;
+  }
+}
+
+/**
+ * Requests on their way into the server, in the order they reach it, each with the blocks it asks
+ * for (copied when it was sent: the client's buffer changes meanwhile). A herd of thousands takes
+ * milliseconds to pass the server's link, and the server starts sending on the first: the rest
+ * must reach its work queue at their own times, not all at once.
+ */
+export class ArrivingRequests {
+  private atUs: number[] = [];
+  private chunk: number[] = [];
+  private blocks: BlockBitmap[] = [];
+  private head = 0;
+
+  get size(): number {
+    return this.atUs.length - this.head;
+  }
+
+  /** When the oldest reaches the server (Infinity if none). */
+  get firstUs(): number {
+    return this.head < this.atUs.length ? (this.atUs[this.head] as number) : Infinity;
+  }
+
+  push(atUs: number, chunk: number, blocks: BlockBitmap): void {
+    this.atUs.push(atUs);
+    this.chunk.push(chunk);
+    this.blocks.push(blocks);
+  }
+
+  /** Hands each request that has reached the server by `nowUs` to `take`, oldest first. */
+  takeUntil(nowUs: number, take: (chunk: number, blocks: BlockBitmap) => void): void {
+    while (this.head < this.atUs.length && (this.atUs[this.head] as number) <= nowUs) {
+      take(this.chunk[this.head] as number, this.blocks[this.head] as BlockBitmap);
+      this.head++;
+    }
+    if (this.head === this.atUs.length) {
+      this.atUs = [];
+      this.chunk = [];
+      this.blocks = [];
+      this.head = 0;
+    } else if (this.head > 4096 && this.head * 2 > this.atUs.length) {
+      this.atUs = this.atUs.slice(this.head);
+      this.chunk = this.chunk.slice(this.head);
+      this.blocks = this.blocks.slice(this.head);
+      this.head = 0;
+    }
   }
 }

@@ -1,8 +1,11 @@
+import { serialisationUs } from "../../../core/engine/index.js";
+import { LinkQueue } from "./link-queue.js";
+
 /** Requests waiting to reach the downlinks, at most; beyond it the oldest are applied at once. */
 const PENDING_MAX = 1 << 18;
 
 /**
- * Every client's downlink as one fluid queue. Multicast puts the same packets on each of them (the
+ * Every client's downlink as one queue (a LinkQueue). Multicast puts the same packets on each of them (the
  * server's blocks and every client's requests, but a client's own), so with thousands of clients
  * the requests of a round fill them all alike, and blocks that reach a full queue are lost at
  * every client at once, as in the packet model, whose links drop what finds their queue full.
@@ -10,8 +13,7 @@ const PENDING_MAX = 1 << 18;
  * the queue when the segment arrives, in time order with the requests made meanwhile.
  */
 export class SharedDownlink {
-  private backlogBytes = 0;
-  private atUs = 0;
+  private readonly queue: LinkQueue;
   private readonly pendingUs = new Float64Array(PENDING_MAX);
   private readonly pendingBytes = new Uint16Array(PENDING_MAX);
   private head = 0;
@@ -21,9 +23,15 @@ export class SharedDownlink {
   blockDrops = 0;
 
   constructor(
-    private readonly bytesPerUs: number,
-    private readonly capacityBytes: number,
-  ) {}
+    private readonly bitsPerSec: number,
+    capacityBytes: number,
+  ) {
+    this.queue = new LinkQueue(bitsPerSec, capacityBytes);
+  }
+
+  private serialisationUs(bytes: number): number {
+    return serialisationUs(bytes, this.bitsPerSec);
+  }
 
   /** A request reaching the downlinks at `arrivalUs`. */
   request(arrivalUs: number, bytes: number): void {
@@ -35,19 +43,13 @@ export class SharedDownlink {
 
   /** A block reaching the downlinks at `atUs`: when it has left them, or -1 if the queue was full. */
   block(atUs: number, bytes: number): number {
-    this.advance(atUs);
-    if (this.backlogBytes + bytes > this.capacityBytes) {
+    while (this.size > 0 && (this.pendingUs[this.head] as number) <= atUs) this.applyOldest();
+    const waitUs = this.queue.offer(atUs, bytes);
+    if (waitUs < 0) {
       this.blockDrops++;
       return -1;
     }
-    this.backlogBytes += bytes;
-    return this.atUs + this.backlogBytes / this.bytesPerUs;
-  }
-
-  /** Drains to `t`, admitting (or dropping) the requests that arrive by then, in the order they were made. */
-  private advance(t: number): void {
-    while (this.size > 0 && (this.pendingUs[this.head] as number) <= t) this.applyOldest();
-    this.drainTo(t);
+    return atUs + waitUs + this.serialisationUs(bytes);
   }
 
   private applyOldest(): void {
@@ -55,14 +57,6 @@ export class SharedDownlink {
     const bytes = this.pendingBytes[this.head] as number;
     this.head = (this.head + 1) % PENDING_MAX;
     this.size--;
-    this.drainTo(at);
-    if (this.backlogBytes + bytes > this.capacityBytes) this.requestDrops++;
-    else this.backlogBytes += bytes;
-  }
-
-  private drainTo(t: number): void {
-    if (t <= this.atUs) return;
-    this.backlogBytes = Math.max(0, this.backlogBytes - (t - this.atUs) * this.bytesPerUs);
-    this.atUs = t;
+    if (this.queue.offer(at, bytes) < 0) this.requestDrops++;
   }
 }

@@ -20,8 +20,10 @@ import { chunkSetup, type ChunkHandlers, type ChunkSetup } from "./setup.js";
  * - clients tick idle together, in the server's silences (a busy server is never silent for a
  *   30 ms receive timeout, so a client hearing data is never idle, as in the packet model);
  * - control messages and heartbeats travel with fixed delays; heartbeats are counted, not sent;
- *   with `serverQueue`, requests also pass the server link's queue, in the order the switch would
- *   interleave them, and those that find it full are dropped.
+ *   with `serverQueue`, requests also pass the server link's queue (whole microseconds per packet,
+ *   as the packet model's links), in the order the switch would interleave them; those that find
+ *   it full are dropped, the rest reach the work queue when they have passed it; and clients that
+ *   lose a packet heard in a silence tick ahead of the rest (ChunkClients.heardInSilence).
  * It is valid for Bernoulli loss, bursts at most one receive timeout apart, and client links at
  * least as fast as the server (no queueing at the clients); `chunkModelValidity` says so.
  */

@@ -5,8 +5,9 @@ import type { BurstPacing } from "../../../core/frisbee/rate.js";
 import { WorkQueue } from "../../../core/frisbee/workqueue.js";
 import { PLAN_NETWORK } from "../plan-network.js";
 import type { ChunkClients } from "./clients.js";
-import { Herd, type Segment } from "./containers.js";
+import { ArrivingRequests, Herd, type Segment } from "./containers.js";
 import type { SharedDownlink } from "./downlink.js";
+import { LinkQueue } from "./link-queue.js";
 import { BITMAP_WORDS, geometric, PREQUEST_WIRE_BYTES, REQUEST_WIRE_BYTES, type ChunkCounts, type ChunkHandlers, type ChunkSetup } from "./setup.js";
 
 /** Requests the server's work queue holds; far beyond what a plan's clients can ask at once. */
@@ -26,7 +27,6 @@ export class ChunkServer {
   private readonly blockDelayUs: number;
   private readonly clientSerUs: number;
   private readonly controlDelayUs: number;
-  private readonly serverBytesPerUs: number;
   private readonly serverQueue: boolean;
   private readonly downlink: SharedDownlink | null;
   private readonly chunks: number;
@@ -50,17 +50,24 @@ export class ChunkServer {
   /** The last request or segment end anyone heard: a receive timeout later, the clients tick. */
   lastHeardUs = 0;
   private tickArmed = false;
+  /** With staggered receive timeouts (serverQueue and loss per receiver): the last tick of the clients not ahead. */
+  private lastTickUs = 0;
+  private readonly staggered: boolean;
   firstSendUs = -1;
   lastSendUs = -1;
   /**
-   * The server's link as a fluid queue (bytes waiting, as of a time). Requests of thousands of
-   * clients multicast in one idle round arrive together and overflow it, as in the packet model
-   * (where most of such a herd is dropped there): those dropped never reach the work queue.
+   * The server's link queue (with serverQueue). Requests of thousands of clients multicast in one
+   * idle round arrive together and overflow it, as in the packet model (where most of such a herd
+   * is dropped there): those dropped never reach the work queue.
    */
-  private inBacklogBytes = 0;
-  private inAtUs = 0;
+  private readonly inQueue: LinkQueue;
   /** The requests of an idle round, while it runs (collecting); empty otherwise. */
   private readonly herd = new Herd();
+  /** Requests the link has taken, on their way to the work queue (with serverQueue). */
+  private readonly arriving = new ArrivingRequests();
+  private readonly enqueue = (chunk: number, blocks: BlockBitmap): void => {
+    this.queue.enqueue(chunk, blocks);
+  };
   private collecting = false;
   private readonly wholeChunk = BlockBitmap.full(CHUNK_BLOCKS);
 
@@ -77,8 +84,9 @@ export class ChunkServer {
     this.blockDelayUs = s.blockDelayUs;
     this.clientSerUs = s.clientSerUs;
     this.controlDelayUs = s.controlDelayUs;
-    this.serverBytesPerUs = s.serverBytesPerUs;
+    this.inQueue = new LinkQueue(s.serverLinkBps, PLAN_NETWORK.serverQueueBytes);
     this.serverQueue = s.serverQueue;
+    this.staggered = s.serverQueue && s.clientLoss > 0;
     this.downlink = s.downlink;
     this.chunks = s.chunks;
     this.lastChunkBlocks = s.lastChunkBlocks;
@@ -101,27 +109,28 @@ export class ChunkServer {
   arrive(arrivalUs: number, chunk: number, slot: number): void {
     const whole = slot < 0;
     const bytes = whole ? REQUEST_WIRE_BYTES : PREQUEST_WIRE_BYTES;
-    if (this.serverQueue) {
-      // Drain the server's link queue up to this arrival (arrivals a little out of order count as now).
-      const t = Math.max(arrivalUs, this.inAtUs);
-      this.inBacklogBytes = Math.max(0, this.inBacklogBytes - (t - this.inAtUs) * this.serverBytesPerUs);
-      this.inAtUs = t;
-      if (this.inBacklogBytes + bytes > PLAN_NETWORK.serverQueueBytes) {
-        this.counts.controlQueueDrops++;
-        return;
-      }
-      this.inBacklogBytes += bytes;
+    const waitUs = this.serverQueue ? this.inQueue.offer(arrivalUs, bytes) : 0;
+    if (waitUs < 0) {
+      this.counts.controlQueueDrops++;
+      return;
     }
     this.counts.control++;
     const blocks = !whole ? this.clients.missingOf(slot, chunk) : this.blocksIn(chunk) === CHUNK_BLOCKS ? this.wholeChunk : BlockBitmap.full(this.blocksIn(chunk));
-    this.queue.enqueue(chunk, blocks);
-    if (!this.sending) {
-      // An idle server sees the request at its next look at the queue.
-      this.sending = true;
-      const pollUs = SERVER_DEFAULTS.idlePollUs;
-      const at = this.engine.now + this.controlDelayUs;
-      this.engine.at(this.idleSinceUs + (Math.floor((at - this.idleSinceUs) / pollUs) + 1) * pollUs, this.h.serve);
+    if (this.serverQueue) {
+      // It reaches the work queue when it has passed the link, after the herd ahead of it.
+      this.arriving.push(arrivalUs + waitUs, chunk, whole ? blocks : blocks.copy());
+      if (!this.sending) this.armServe(this.arriving.firstUs);
+      return;
     }
+    this.queue.enqueue(chunk, blocks);
+    if (!this.sending) this.armServe(this.engine.now + this.controlDelayUs);
+  }
+
+  /** An idle server sees a request reaching it at `atUs` at its next look at the queue. */
+  private armServe(atUs: number): void {
+    this.sending = true;
+    const pollUs = SERVER_DEFAULTS.idlePollUs;
+    this.engine.at(this.idleSinceUs + (Math.floor((atUs - this.idleSinceUs) / pollUs) + 1) * pollUs, this.h.serve);
   }
 
   /** The requests of an idle round reach the server's link in the order they arrive there. */
@@ -133,12 +142,14 @@ export class ChunkServer {
   /** Sends the head's wanted blocks as one segment, paced in bursts; they arrive when the last one would. */
   serve(): void {
     const now = this.engine.now;
+    this.arriving.takeUntil(now, this.enqueue);
     const item = this.queue.dequeueAll();
     if (item === null) {
       this.sending = false;
       this.idle = true;
       this.idleSinceUs = now;
-      this.armTick();
+      if (this.arriving.size > 0) this.armServe(this.arriving.firstUs);
+      else this.armTick();
       return;
     }
     if (this.idle) {
@@ -238,13 +249,19 @@ export class ChunkServer {
   private armTick(): void {
     if (this.tickArmed) return;
     this.tickArmed = true;
-    this.engine.at(this.lastHeardUs + CLIENT_DEFAULTS.receiveTimeoutUs, this.h.tick);
+    const mainUs = (this.staggered ? Math.max(this.lastHeardUs, this.lastTickUs) : this.lastHeardUs) + CLIENT_DEFAULTS.receiveTimeoutUs;
+    const atUs = this.staggered ? Math.max(this.engine.now, Math.min(mainUs, this.clients.nextAheadTickUs())) : mainUs;
+    this.engine.at(atUs, this.h.tick);
   }
 
   /** A receive timeout for every client at once: the server is silent and nobody asked for 30 ms. */
   tick(): void {
     this.tickArmed = false;
     if (this.sending) return;
+    if (this.staggered) {
+      this.tickStaggered();
+      return;
+    }
     const now = this.engine.now;
     if (now < this.lastHeardUs + CLIENT_DEFAULTS.receiveTimeoutUs) {
       this.armTick();
@@ -257,6 +274,35 @@ export class ChunkServer {
       this.tickArmed = true;
       this.engine.at(now + CLIENT_DEFAULTS.receiveTimeoutUs, this.h.tick);
     }
+  }
+
+  /** A client's leave, heard by everyone at `atUs`. */
+  heardLeave(atUs: number): void {
+    if (!this.sending) this.clients.heardInSilence(Math.max(this.lastHeardUs, this.lastTickUs), 1);
+    this.heard(atUs);
+  }
+
+  /**
+   * The receive timeouts due now: first those of the clients ahead; if they ask, everyone else hears
+   * them and starts again, else the rest tick together when theirs is due.
+   */
+  private tickStaggered(): void {
+    const now = this.engine.now;
+    const k = this.counts;
+    this.collecting = this.serverQueue;
+    const before = Math.max(this.lastHeardUs, this.lastTickUs);
+    let asked = k.requests + k.prequests;
+    this.clients.aheadRound(now);
+    asked = k.requests + k.prequests - asked;
+    this.clients.heardInSilence(before, asked);
+    if (now >= Math.max(this.lastHeardUs, this.lastTickUs) + CLIENT_DEFAULTS.receiveTimeoutUs) {
+      this.lastTickUs = now;
+      asked = k.requests + k.prequests;
+      this.clients.idleRound(now);
+      this.clients.heardInSilence(now, k.requests + k.prequests - asked);
+    }
+    this.flushHerd();
+    if (this.clients.receiving > 0 && !this.sending) this.armTick();
   }
 }
 

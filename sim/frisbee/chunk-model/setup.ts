@@ -1,4 +1,4 @@
-import { createRng, Engine, type HandlerId, type Rng } from "../../../core/engine/index.js";
+import { createRng, Engine, serialisationUs, type HandlerId, type Rng } from "../../../core/engine/index.js";
 import { BITMAP_BYTES, CHUNK_BLOCKS, CHUNK_BYTES } from "../../../core/frisbee/constants.js";
 import { msg } from "../../../core/frisbee/messages.js";
 import type { BurstPacing } from "../../../core/frisbee/rate.js";
@@ -65,9 +65,10 @@ export interface ChunkSetup {
   readonly blockDelayUs: number;
   readonly clientSerUs: number;
   readonly controlDelayUs: number;
-  /** Microseconds per byte on a client's link, and bytes per microsecond into the server. */
-  readonly clientUsPerByte: number;
-  readonly serverBytesPerUs: number;
+  /** A request's and a partial request's time on a client's link (whole microseconds, as the packet model's links). */
+  readonly requestUplinkUs: number;
+  readonly prequestUplinkUs: number;
+  readonly serverLinkBps: number;
   /** Whether requests pass the server's link queue (FrisbeePlanOptions.serverQueue). */
   readonly serverQueue: boolean;
   /** The clients' downlinks, as one queue (with serverQueue); null: packets pass them at once. */
@@ -130,11 +131,12 @@ export function chunkSetup(o: FrisbeePlanOptions, clients: number, loss: number)
     blockDelayUs: 2 * PLAN_NETWORK.latencyUs + Math.ceil((bits / serverLinkBps) * 1e6) + clientSerUs,
     controlDelayUs: 2 * PLAN_NETWORK.latencyUs + CONTROL_SWITCH_US,
     serverQueue: o.serverQueue === true,
-    downlink: o.serverQueue === true ? new SharedDownlink(o.clientMbps / 8, PLAN_NETWORK.clientQueueBytes) : null,
+    downlink: o.serverQueue === true ? new SharedDownlink(o.clientMbps * 1e6, PLAN_NETWORK.clientQueueBytes) : null,
     blockWireBytes: bits / 8,
     toDownlinkUs: 2 * PLAN_NETWORK.latencyUs + Math.ceil((bits / serverLinkBps) * 1e6),
-    clientUsPerByte: 8 / o.clientMbps,
-    serverBytesPerUs: serverLinkBps / 8e6,
+    requestUplinkUs: serialisationUs(REQUEST_WIRE_BYTES, o.clientMbps * 1e6),
+    prequestUplinkUs: serialisationUs(PREQUEST_WIRE_BYTES, o.clientMbps * 1e6),
+    serverLinkBps,
     heardUs: new Float64Array(chunks).fill(-Infinity),
     segmentHeardUs: new Float64Array(chunks).fill(-Infinity),
     wholeHeardUs: new Float64Array(chunks).fill(-Infinity),
