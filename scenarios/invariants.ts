@@ -205,18 +205,20 @@ function partitionRespected(scenario: Scenario, built: BuiltWorld): string | nul
 export const HEAL_TRANSIT_GRACE_US = 500_000;
 
 /**
- * Whether flow's source (any life of it) sent a packet at a time in [fromUs, toUs]: a Poisson
+ * How many packets flow's source (every life of it) sent at times in [fromUs, toUs]: a Poisson
  * source may send nothing for a second and more, and a flow that sent nothing owes nothing. A
- * record cut at its limit counts as sent (what came after is unknown).
+ * record cut at its limit counts as sending without end (what came after is unknown).
  */
-function sentBetween(built: BuiltWorld, flow: number, fromUs: number, toUs: number): boolean {
+function sentBetween(built: BuiltWorld, flow: number, fromUs: number, toUs: number): number {
+  let count = 0;
   for (const { flowBase, source } of built.sources) {
     const target = flow - flowBase;
     const times = source.sentUs?.[target];
     if (times === undefined) continue;
-    if (source.sentUsFull(target) || times.some((t) => t >= fromUs && t <= toUs)) return true;
+    if (source.sentUsFull(target)) return Infinity;
+    count += times.filter((t) => t >= fromUs && t <= toUs).length;
   }
-  return false;
+  return count;
 }
 
 function deliveryAfterHeal(scenario: Scenario, built: BuiltWorld): string | null {
@@ -236,7 +238,11 @@ function deliveryAfterHeal(scenario: Scenario, built: BuiltWorld): string | null
         if (dst === flow.src || disturbed.has(dst) || !crosses(fault, flow.src, dst)) continue;
         if (built.world.network.downlinks[dst]!.stats.queueDrops > 0) continue;
         const after = lastHealUs + clockSlackUs(scenario, flow.src);
-        if (!sentBetween(built, flow.flow, after, scenario.durationUs - HEAL_TRANSIT_GRACE_US)) continue;
+        const owed = sentBetween(built, flow.flow, after, scenario.durationUs - HEAL_TRANSIT_GRACE_US);
+        // Links that lost at least as many packets as the flow sent may have lost them all (a
+        // Gilbert-Elliott link stays bad for bursts); fewer losses leave one that must arrive.
+        const lost = built.world.network.uplinks[flow.src]!.stats.lost + built.world.network.downlinks[dst]!.stats.lost;
+        if (owed === 0 || lost >= owed) continue;
         const got = built.sinks
           .filter((s) => s.host === dst && s.port === flow.port)
           .some((s) => (s.sink.flows.get(flow.flow)?.arrivals ?? []).some((t, i) => i % 2 === 0 && t >= after));

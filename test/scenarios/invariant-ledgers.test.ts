@@ -350,6 +350,19 @@ describe("partition-respected and delivery-after-heal against hand-set arrivals"
     expect(judge("delivery-after-heal", world(0, 1, [], { sources: [{ flowBase: 0, sent: [1] }] }), doc())).toBe("held");
   });
 
+  it("owes nothing where the path's links lost as many packets as the flow sent after the heal", () => {
+    const lossy = (upLost: number, downLost: number): FakeParts => ({
+      sources: sent([2_500_000, 3_000_000, 5_000_000]),
+      uplinks: ["server", "client0", "client1"].map((name, h) => link(name, { lost: h === 0 ? upLost : 0 })),
+      downlinks: ["server", "client0", "client1"].map((name, h) => link(name, { lost: h === 1 ? downLost : 0 })),
+    });
+    expect(judge("delivery-after-heal", world(0, 1, [], lossy(0, 3)), doc())).toBe("held");
+    expect(judge("delivery-after-heal", world(0, 1, [], lossy(1, 2)), doc())).toBe("held");
+    expect(judge("delivery-after-heal", world(0, 1, [], lossy(0, 2)), doc())).toBe(NEVER);
+    expect(judge("delivery-after-heal", world(0, 1, [], lossy(2, 0)), doc())).toBe(NEVER);
+    expect(judge("delivery-after-heal", world(0, 1, [AFTER, AFTER + 9], lossy(0, 2)), doc())).toBe("held");
+  });
+
   it("owes nothing where a queue on the path overflowed (the sender's uplink or the receiver's downlink)", () => {
     const drops = (side: "uplinks" | "downlinks", host: number): FakeParts => ({
       [side]: ["server", "client0", "client1"].map((name, h) => link(name, { queueDrops: h === host ? 1 : 0 })),

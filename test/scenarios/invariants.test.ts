@@ -183,3 +183,31 @@ describe("delivery-after-heal on a silent Poisson flow (a counterexample determi
     expect(Math.max(...times)).toBe(438_861);
   });
 });
+
+describe("delivery-after-heal on a Gilbert-Elliott link that stays bad (a second counterexample of determinism.test)", () => {
+  // h0's downlink (1% loss in bursts of 10 packets on average) starts bad with seed 0 and loses
+  // every one of the 21 packets it carries, the 15 src sends h0 after the heal among them.
+  const world = {
+    duration: "2s",
+    hosts: [{ name: "src" }, { name: "h", count: 2, clockDriftPpm: 0 }],
+    network: {
+      headerBytes: 28,
+      defaults: { bandwidth: "1Mbit", latency: "0us", queue: "2KiB" },
+      links: [{ hosts: "h*", direction: "down", loss: { model: "gilbert-elliott", rate: 0.01, meanBurst: 10 } }],
+    },
+    workloads: [
+      { type: "traffic", from: "src", to: "group:1", members: "h*", rate: "100Kbit", packet: "1000", pattern: "constant" },
+      { type: "traffic", from: "h*", to: "src", rate: "10Kbit", packet: "300", pattern: "poisson" },
+    ],
+    faults: [{ type: "partition", at: "0ms", heal: "300ms", a: "h[0-0]", b: "src", oneWay: false }],
+  };
+
+  it("holds, and h0's downlink really lost everything", () => {
+    const scenario = parse(world);
+    const built = buildWorld(scenario, 0);
+    built.world.engine.run({ untilUs: scenario.durationUs });
+    expect(checkInvariants(scenario, built).filter((i) => !i.ok)).toEqual([]);
+    const down = built.world.network.downlinks[1]!.stats;
+    expect([down.packets, down.lost]).toEqual([21, 21]);
+  });
+});
