@@ -1007,3 +1007,57 @@ describe("Frisbee client machine: the first report's draw", () => {
     }
   });
 });
+
+describe("Frisbee client machine: a burst taken at once (receiveAll)", () => {
+  /** A burst from the server, `kept` the mask of datagrams the network delivered. */
+  const burst = (client: FrisbeeClient, payloads: (FrisbeeMessage | Uint8Array)[], kept = 2 ** payloads.length - 1): void =>
+    client.receiveAll(SERVER, PORT, payloads, kept);
+
+  it("takes only the kept datagrams of a burst, in order", () => {
+    const bench = new Bench(SELF);
+    const client = joinedClient(bench, 2);
+    burst(client, [0, 1, 2, 3].map((b) => msg.block(0, b, null)), 0b1001);
+    expect(client.counters.blocksReceived).toBe(2);
+    // Blocks 1 and 2 were dropped, so they are new when they come; 0 and 3 are duplicates.
+    deliver(bench, 0, [0, 1, 2, 3]);
+    expect(client.counters.blocksReceived).toBe(4);
+    expect(client.counters.dupBlocks).toBe(2);
+  });
+
+  it("passes every datagram that is not a block object while receiving to the general receive", () => {
+    const bench = new Bench(SELF);
+    const client = clientOn(bench);
+    // Before its join a block is ignored, not malformed; a join reply in the burst joins it, and the blocks after it count.
+    burst(client, [msg.block(0, 0, null), msg.joinReply(2 * CHUNK_BLOCKS), msg.block(0, 1, null)]);
+    expect(client.state).toBe("receiving");
+    expect(client.counters.malformed).toBe(0);
+    expect(client.counters.blocksReceived).toBe(1);
+    // The original's bytes, and another client's request, go through the general receive too.
+    burst(client, [encodeFromHost(msg.block(0, 2, null), 0x0a000001), msg.request(1, 0, CHUNK_BLOCKS)]);
+    expect(client.counters.blocksReceived).toBe(2);
+    expect(client.counters.malformed).toBe(0);
+  });
+
+  it("counts a burst as packets and as blocks for its idle wait, as datagrams one by one", () => {
+    const timeline = (asBurst: boolean): number[] => {
+      const bench = new Bench(SELF);
+      const client = joinedClient(bench, 3, { requestAheadChunks: 1 });
+      bench.runUntil(TICK);
+      bench.take();
+      bench.nowUs = 35_000;
+      const blocks = except(5, 900).map((b) => msg.block(0, b, null));
+      // A burst is at most 32 datagrams (its mask is a 32-bit word).
+      if (asBurst) for (let i = 0; i < blocks.length; i += 32) burst(client, blocks.slice(i, i + 32), -1);
+      else for (const m of blocks) bench.receive(SERVER, m);
+      bench.runUntil(600_000);
+      bench.nowUs = 600_000;
+      if (asBurst) burst(client, [msg.block(0, 5, null)]);
+      else bench.receive(SERVER, msg.block(0, 5, null));
+      bench.runUntil(1_000_000);
+      return bench.take().map((s) => s.atUs);
+    };
+    const oneByOne = timeline(false);
+    expect(oneByOne.slice(0, 2)).toEqual([125_000, 125_000]);
+    expect(timeline(true)).toEqual(oneByOne);
+  });
+});
