@@ -70,6 +70,8 @@ export class LinkTable {
   trainArrivalUs = -1;
   trainQueueDrops = 0;
   trainLost = 0;
+  /** transmitTrain's scratch: when each packet of the train leaves the wire. */
+  private readonly trainDoneUs = new Float64Array(32);
 
   get count(): number {
     return this.specs.length;
@@ -173,45 +175,59 @@ export class LinkTable {
    * Offers packets to link `i` one after another, packet k of `sizes[k]` bytes at `atUs[k]`: the same
    * as `transmit` of each in turn. Returns which got through (bit k for packet k, at most 32) and
    * leaves the arrival of the first of them in `trainArrivalUs`, and the queue drops and losses in
-   * `trainQueueDrops` and `trainLost`. Every copy of a train comes this way: the common case keeps
-   * the link's row in locals.
+   * `trainQueueDrops` and `trainLost`. `sameBytes` is the packets' size when they all have it (else
+   * -1). Every copy of a train comes this way. The common case (all of the link's last size, all
+   * certainly fitting, as `transmit`'s fast path) is worked out in locals, written back once, and
+   * its losses drawn in one call; the same arithmetic in the same order, so the same outcome.
    */
-  transmitTrain(i: number, atUs: readonly number[], sizes: readonly number[]): number {
+  transmitTrain(i: number, atUs: readonly number[], sizes: readonly number[], sameBytes: number): number {
     const w = this.words;
     const at = i * ROW_WORDS;
+    const n = atUs.length;
+    if (sameBytes !== w[at + LAST_BYTES]) return this.transmitEach(i, atUs, sizes);
+    const bandwidthBps = w[at + BANDWIDTH_BPS] as number;
+    const roomScaled = w[at + ROOM_SCALED] as number;
+    const serialisationUs = w[at + LAST_SERIALISATION_US] as number;
+    const doneUs = this.trainDoneUs;
+    let busyUntilUs = w[at + BUSY_UNTIL_US] as number;
+    for (let k = 0; k < n; k++) {
+      const nowUs = atUs[k] as number;
+      const aheadUs = busyUntilUs > nowUs ? busyUntilUs - nowUs : 0;
+      if (!(aheadUs * bandwidthBps < roomScaled)) return this.transmitEach(i, atUs, sizes);
+      busyUntilUs = (aheadUs > 0 ? busyUntilUs : nowUs) + serialisationUs;
+      doneUs[k] = busyUntilUs;
+    }
+    w[at + BUSY_UNTIL_US] = busyUntilUs;
+    w[at + PACKETS] = (w[at + PACKETS] as number) + n;
+    w[at + BYTES] = (w[at + BYTES] as number) + n * sameBytes;
     const loss = this.losses[i] as LossModel | null;
+    const lostMask = loss === null ? 0 : loss.loseEach !== undefined ? loss.loseEach(n) : loseEachOf(loss, n);
+    const all = n === 32 ? -1 : (1 << n) - 1;
+    const kept = all & ~lostMask;
+    const lost = lostMask === 0 ? 0 : bitCount(lostMask);
+    if (lost > 0) addTo(w, at + LOST, lost);
+    this.trainQueueDrops = 0;
+    this.trainLost = lost;
+    this.trainArrivalUs = kept === 0 ? -1 : (doneUs[31 - Math.clz32(kept & -kept)] as number) + (w[at + LATENCY_US] as number);
+    return kept;
+  }
+
+  /** transmitTrain the long way: `transmit` of each packet in turn. */
+  private transmitEach(i: number, atUs: readonly number[], sizes: readonly number[]): number {
     let kept = 0;
-    let lastUs = -1;
+    let firstUs = -1;
     let drops = 0;
     let lost = 0;
     for (let k = 0; k < atUs.length; k++) {
-      const nowUs = atUs[k] as number;
-      const bytes = sizes[k] as number;
-      const busyUntilUs = w[at + BUSY_UNTIL_US] as number;
-      const aheadUs = busyUntilUs > nowUs ? busyUntilUs - nowUs : 0;
-      let arrival: number;
-      if (bytes !== w[at + LAST_BYTES] || !(aheadUs * (w[at + BANDWIDTH_BPS] as number) < (w[at + ROOM_SCALED] as number))) {
-        arrival = this.transmitCarefully(i, nowUs, bytes);
-      } else {
-        const doneUs = (aheadUs > 0 ? busyUntilUs : nowUs) + (w[at + LAST_SERIALISATION_US] as number);
-        w[at + BUSY_UNTIL_US] = doneUs;
-        w[at + PACKETS] = (w[at + PACKETS] as number) + 1;
-        w[at + BYTES] = (w[at + BYTES] as number) + bytes;
-        if (loss !== null && loss.lose()) {
-          addTo(w, at + LOST, 1);
-          arrival = LINK_LOST;
-        } else {
-          arrival = doneUs + (w[at + LATENCY_US] as number);
-        }
-      }
+      const arrival = this.transmit(i, atUs[k] as number, sizes[k] as number);
       if (arrival === LINK_QUEUE_DROP) drops++;
       else if (arrival === LINK_LOST) lost++;
       else {
         kept |= 1 << k;
-        if (lastUs < 0) lastUs = arrival;
+        if (firstUs < 0) firstUs = arrival;
       }
     }
-    this.trainArrivalUs = lastUs;
+    this.trainArrivalUs = firstUs;
     this.trainQueueDrops = drops;
     this.trainLost = lost;
     return kept;
@@ -316,4 +332,18 @@ export class Link {
   transmit(nowUs: Micros, bytes: number): number {
     return this.table.transmit(this.index, nowUs, bytes);
   }
+}
+
+/** `n` calls of a loss model that has no loseEach: bit k set if packet k is lost. */
+function loseEachOf(loss: LossModel, n: number): number {
+  let lost = 0;
+  for (let k = 0; k < n; k++) if (loss.lose()) lost |= 1 << k;
+  return lost;
+}
+
+/** Bits set in a 32-bit word. */
+export function bitCount(word: number): number {
+  let v = word - ((word >>> 1) & 0x55555555);
+  v = (v & 0x33333333) + ((v >>> 2) & 0x33333333);
+  return Math.imul((v + (v >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24;
 }

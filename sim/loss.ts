@@ -3,6 +3,11 @@ import type { Rng } from "../core/engine/index.js";
 /** Decides, packet by packet, whether a link loses what it carries. */
 export interface LossModel {
   lose(): boolean;
+  /**
+   * `n` (at most 32) packets in a row: bit k set if packet k is lost. Must draw exactly as `n`
+   * calls of `lose` would (a link offers a burst this way).
+   */
+  loseEach?(n: number): number;
   /** The long-run fraction of packets lost. */
   readonly meanLossRate: number;
 }
@@ -32,6 +37,17 @@ export class BernoulliLoss implements LossModel {
     }
     this.keptBeforeLoss = this.drawRun();
     return true;
+  }
+
+  loseEach(n: number): number {
+    // Mostly the next loss is beyond the burst: one subtraction for all of it.
+    if (this.keptBeforeLoss >= n) {
+      this.keptBeforeLoss -= n;
+      return 0;
+    }
+    let lost = 0;
+    for (let k = 0; k < n; k++) if (this.lose()) lost |= 1 << k;
+    return lost;
   }
 
   private drawRun(): number {

@@ -92,6 +92,8 @@ export class Train {
   readonly payloads: Payload[] = [];
   readonly sizes: number[] = [];
   readonly switchUs: number[] = [];
+  /** The packets' size on the wire when they all have the same (a burst of whole blocks), else -1. */
+  sameBytes = -1;
   /** Reached the switch: no packet joins it any more. */
   switched = false;
 }
@@ -248,6 +250,7 @@ export class Network {
       open.payloads.push(payload);
       open.sizes.push(bytes);
       open.switchUs.push(arrival);
+      if (bytes !== open.sameBytes) open.sameBytes = -1;
       return;
     }
     const train = new Train();
@@ -255,6 +258,7 @@ export class Network {
     train.payloads.push(payload);
     train.sizes.push(bytes);
     train.switchUs.push(arrival);
+    train.sameBytes = bytes;
     this.openTrain = train;
     this.engine.at(arrival, this.atSwitch, 0, train);
   }
@@ -288,7 +292,7 @@ export class Network {
         this.stats.partitionDrops += n;
         continue;
       }
-      const kept = links.transmitTrain(host, train.switchUs, train.sizes);
+      const kept = links.transmitTrain(host, train.switchUs, train.sizes, train.sameBytes);
       this.stats.queueDropsDownlink += links.trainQueueDrops;
       this.stats.lostDownlink += links.trainLost;
       if (kept === 0) continue;

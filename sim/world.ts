@@ -11,7 +11,7 @@ import {
 import { SimCpu, type CpuSpec } from "./cpu.js";
 import { SimDisk, type DiskSpec } from "./disk.js";
 import { Host, makeEnv, ProcTimers, type HostWorld, type ProcSlot } from "./host.js";
-import type { LinkSpec } from "./link.js";
+import { bitCount, type LinkSpec } from "./link.js";
 import { DELIVERED, HELD, Network, UNDELIVERABLE, type DeliverOutcome, type Packet, type Train } from "./network.js";
 
 export interface SimEvent {
@@ -286,11 +286,4 @@ export class World implements HostWorld {
     host.heldPackets++;
     return HELD;
   }
-}
-
-/** Bits set in a 32-bit word. */
-function bitCount(word: number): number {
-  let v = word - ((word >>> 1) & 0x55555555);
-  v = (v & 0x33333333) + ((v >>> 2) & 0x33333333);
-  return (Math.imul((v + (v >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24);
 }

@@ -1,7 +1,7 @@
 import { US_PER_MS, US_PER_SEC, type Address, type Env, type Micros, type Payload, type Process } from "../engine/index.js";
-import { BlockBitmap } from "./bitmap.js";
 import { DECOMPRESSED, FILLING, NONE, RECEIVED, WRITTEN } from "./chunk-state.js";
-import { BITMAP_BYTES, BLOCK_BYTES, CHUNK_BLOCKS, CHUNK_BYTES, CLIENT_DEFAULTS } from "./constants.js";
+import { BufferBitmaps } from "./buffer-bitmaps.js";
+import { BLOCK_BYTES, CHUNK_BLOCKS, CHUNK_BYTES, CLIENT_DEFAULTS } from "./constants.js";
 import { nextSeq } from "./heartbeat.js";
 import { emptyStats, microsFromWire, msg, PROGRESS_LEVEL, secondsOnWire, type ClientStats, type FrisbeeMessage, type ProgressLevel } from "./messages.js";
 import { MessageInput, type InputErrors } from "./payload.js";
@@ -243,16 +243,16 @@ export class FrisbeeClient implements Process {
    */
   receiveAll(from: Address, fromPort: number, payloads: readonly Payload[], kept: number): void {
     const now = this.env.now();
+    const burst = lastBurst.read(payloads);
     for (let k = 0; k < payloads.length; k++) {
       if ((kept & (1 << k)) === 0) continue;
-      const payload = payloads[k] as Payload;
-      if (this.state === "receiving" && !(payload instanceof Uint8Array) && payload.type === "block") {
-        const block = payload as Extract<FrisbeeMessage, { type: "block" }>;
+      if (this.state === "receiving" && (burst & (1 << k)) !== 0) {
         this.lastPacketUs = now;
         this.backOff = 0;
-        this.gotBlock(block.chunk, block.block, block.data, 0, now);
+        const data = this.chunkData === null ? null : (payloads[k] as BlockObject).data;
+        this.gotBlock(lastBurst.chunk[k] as number, lastBurst.block[k] as number, data, 0, now);
       } else {
-        this.receive(from, fromPort, payload);
+        this.receive(from, fromPort, payloads[k] as Payload);
       }
     }
   }
@@ -437,8 +437,7 @@ export class FrisbeeClient implements Process {
    * A snooped partial request, as the original applies RequestStamp to each run of its bitmap: a
    * chunk we have not started is stamped; one we are filling only if the request asks for a block
    * we lack (a run covering the whole chunk always does, since the chunk is not complete), which is
-   * tested only on the words of the bitmap that ask for anything (worked out once per request: every
-   * client hears every other client's requests), a 32-bit word at a time.
+   * tested a 32-bit word at a time on the words of our buffer that lack a block (BufferBitmaps).
    */
   private stampMissing(chunk: number, bitmap: Uint8Array, now: Micros): void {
     const have = this.have[chunk] as number;
@@ -677,108 +676,39 @@ export class FrisbeeClient implements Process {
   }
 }
 
-const BITMAP_WORDS = BITMAP_BYTES / 4;
+type BlockObject = Extract<FrisbeeMessage, { type: "block" }>;
 
 /**
- * The block bitmaps of the chunk buffers in one typed array: marking a block, done for every copy
- * of every block a client hears, is then one array access instead of a walk from a list through a
- * bitmap object to its bytes.
+ * The blocks of the last burst a client was handed (receiveAll): in a simulation every client of a
+ * multicast group is handed the same list, and reading a field of a payload costs a lookup
+ * (payloads have many shapes), so the first client to take a burst reads its blocks' numbers once
+ * for all. Known by the list's identity: a burst's list is never changed once handed over. Only
+ * what a block object says is kept, so any client reading it gets what it would read itself.
  */
-class BufferBitmaps {
-  private readonly bits: Uint8Array;
-  /** The same bytes as 32-bit words, for testing requests a word at a time. */
-  private readonly words: Int32Array;
-  private readonly counts: Int32Array;
+class BurstBlocks {
+  private payloads: readonly Payload[] | null = null;
+  private blocks = 0;
+  readonly chunk = new Float64Array(32);
+  readonly block = new Float64Array(32);
 
-  constructor(buffers: number) {
-    this.bits = new Uint8Array(buffers * BITMAP_BYTES);
-    this.words = new Int32Array(this.bits.buffer);
-    this.counts = new Int32Array(buffers);
-  }
-
-  /** Sets a block's bit in a buffer's bitmap; returns true if it was clear (as BlockBitmap.set). */
-  set(buffer: number, block: number): boolean {
-    const at = buffer * BITMAP_BYTES + (block >> 3);
-    const mask = 1 << (block & 7);
-    const byte = this.bits[at] as number;
-    if ((byte & mask) !== 0) return false;
-    this.bits[at] = byte | mask;
-    this.counts[buffer] = (this.counts[buffer] as number) + 1;
-    return true;
-  }
-
-  count(buffer: number): number {
-    return this.counts[buffer] as number;
-  }
-
-  /** True if a buffer lacks any of the `count` blocks from `first`. */
-  lacksAny(buffer: number, first: number, count: number): boolean {
-    const base = buffer * BITMAP_BYTES;
-    for (let b = first; b < first + count; b++) if (((this.bits[base + (b >> 3)] as number) & (1 << (b & 7))) === 0) return true;
-    return false;
-  }
-
-  /** True if a buffer lacks any block below `blocks` whose bit is set in `wanted` (a request's bitmap). */
-  lacksAnyOf(buffer: number, wanted: Uint8Array, blocks: number): boolean {
-    const base = buffer * BITMAP_WORDS;
-    const { pairs, count } = askedWords(wanted, blocks);
-    for (let j = 0; j < 2 * count; j += 2) {
-      if (((pairs[j + 1] as number) & ~(this.words[base + (pairs[j] as number)] as number)) !== 0) return true;
+  /** Which of the payloads are block objects (bit k for payload k), their numbers in chunk and block. */
+  read(payloads: readonly Payload[]): number {
+    if (payloads === this.payloads) return this.blocks;
+    let blocks = 0;
+    const n = Math.min(payloads.length, 32);
+    for (let k = 0; k < n; k++) {
+      const p = payloads[k] as Payload;
+      if (p instanceof Uint8Array || p.type !== "block") continue;
+      const b = p as BlockObject;
+      if (typeof b.chunk !== "number" || typeof b.block !== "number") continue;
+      this.chunk[k] = b.chunk;
+      this.block[k] = b.block;
+      blocks |= 1 << k;
     }
-    return false;
-  }
-
-  clear(buffer: number): void {
-    this.bits.fill(0, buffer * BITMAP_BYTES, (buffer + 1) * BITMAP_BYTES);
-    this.counts[buffer] = 0;
-  }
-
-  /** A copy of a buffer's bitmap. */
-  bitmap(buffer: number): BlockBitmap {
-    return new BlockBitmap(this.bits.slice(buffer * BITMAP_BYTES, (buffer + 1) * BITMAP_BYTES));
+    this.payloads = payloads;
+    this.blocks = blocks;
+    return blocks;
   }
 }
 
-/**
- * The 32-bit words of a partial request's bitmap that ask for a block below `blocks`, with those
- * bits (in the byte order of a Uint32Array over the bitmap's bytes): a request asks for a few of a
- * chunk's 1,024 blocks, and every other client tests it against its own buffer. Worked out once per
- * bitmap and kept with it (a received bitmap is never changed: the decoder copies it out of the
- * datagram, and in a simulation the sender's is shared), for the last block count asked about.
- */
-class AskedWords {
-  count = 0;
-  /** Word index, then the word's asked bits, for each word that asks for any. */
-  readonly pairs: Int32Array;
-
-  constructor(
-    wanted: Uint8Array,
-    readonly blocks: number,
-  ) {
-    const bytes = new Uint8Array(BITMAP_BYTES);
-    const whole = Math.min(BITMAP_BYTES, blocks >> 3);
-    bytes.set(wanted.subarray(0, whole));
-    if (whole < BITMAP_BYTES && (blocks & 7) !== 0) bytes[whole] = (wanted[whole] as number) & ((1 << (blocks & 7)) - 1);
-    const words = new Int32Array(bytes.buffer);
-    let count = 0;
-    for (let i = 0; i < words.length; i++) if (words[i] !== 0) count++;
-    this.pairs = new Int32Array(2 * count);
-    for (let i = 0; i < words.length; i++) {
-      if (words[i] === 0) continue;
-      this.pairs[2 * this.count] = i;
-      this.pairs[2 * this.count++ + 1] = words[i] as number;
-    }
-  }
-}
-
-/** Each bitmap's asked words, while the bitmap lives. */
-const askedWordsOf = new WeakMap<Uint8Array, AskedWords>();
-
-function askedWords(wanted: Uint8Array, blocks: number): AskedWords {
-  let asked = askedWordsOf.get(wanted);
-  if (asked === undefined || asked.blocks !== blocks) {
-    asked = new AskedWords(wanted, blocks);
-    askedWordsOf.set(wanted, asked);
-  }
-  return asked;
-}
+const lastBurst = new BurstBlocks();
