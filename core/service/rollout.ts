@@ -214,7 +214,11 @@ export class Rollout {
 
   nextWakeUs(): Micros {
     if (this.finished || this.state === "new") return Infinity;
-    let wake = this.state === "aborting" ? Infinity : this.lastProgressUs + this.config.progressDeadlineUs;
+    // The progress deadline, unless a poll at or after it could not act on it: rolling back with an
+    // operation still out, the rollout gives up only once that operation ends (its answer or its
+    // own deadline wakes it); waking at the passed deadline again would wake it forever at one time.
+    const progressUs = this.lastProgressUs + this.config.progressDeadlineUs;
+    let wake = this.state === "aborting" || progressUs <= this.lastPollUs ? Infinity : progressUs;
     for (let n = 0; n < this.config.targets; n++) {
       const d = this.deadlineUs[n] as number;
       if (d < wake) wake = d;

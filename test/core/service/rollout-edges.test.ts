@@ -138,6 +138,30 @@ describe("rollout edges: the progress deadline", () => {
   });
 });
 
+describe("rollout edges: a rollback past its progress deadline with an operation out", () => {
+  it("waits for that operation's answer or deadline instead of waking again at the passed deadline, then gives up", () => {
+    const { r, stageAll, lastApply, rollbacks, states } = make({ targets: 3, batches: [3], maxParallel: 1, maxUnavailable: 3, progressDeadlineUs: 60 * SEC, opTimeoutUs: 120 * SEC });
+    r.start(0);
+    for (let i = 0; i < 3; i++) stageAll(1);
+    r.applied(2, 0, lastApply(0).op, true);
+    r.applied(3, 1, lastApply(1).op, true);
+    r.applied(4, 2, lastApply(2).op, false);
+    expect(r.state).toBe("rolling-back");
+    expect(rollbacks()).toEqual([0]);
+    const deadline = r.nextWakeUs();
+    expect(deadline).toBeGreaterThan(4);
+    expect(deadline).toBeLessThanOrEqual(4 + 60 * SEC);
+    r.poll(deadline);
+    // Node 0's rollback is still out (until 4 + 120 s): nothing to do before its answer or its deadline.
+    expect(r.state).toBe("rolling-back");
+    expect(r.nextWakeUs()).toBe(4 + 120 * SEC);
+    r.poll(4 + 120 * SEC);
+    expect(r.state).toBe(states.at(-1)?.[1]);
+    expect(["rollback-incomplete", "rolled-back"]).toContain(r.state);
+    expect(r.nextWakeUs()).toBe(Infinity);
+  });
+});
+
 describe("rollout edges: limits", () => {
   it("applies at most maxParallel at once even when the unavailability budget allows more", () => {
     const { r, applies, stageAll, lastApply } = make({ targets: 4, batches: [4], maxParallel: 2, maxUnavailable: 4 });

@@ -58,6 +58,15 @@ describe("simulated service on many nodes", () => {
   });
 });
 
+describe("a rollback whose progress deadline passes with an operation out (found by the property above)", () => {
+  it("ends: seed 861862, a crash every 20 h on average, 2 partitions a day, 1% heartbeat loss", () => {
+    // Before the fix the rollout woke at its passed progress deadline again and again at one instant.
+    const r = runServiceSim(small(861_862, { nodes: 40, faults: defaultFaults({ crashMeanUs: 20 * HOUR, partitionsPerDay: 2, partitionShare: 0.2, heartbeatLoss: 0.01, hangMeanUs: 2 * DAY }) }));
+    expect(r.invariants).toEqual({ unavailableOverBudget: 0, crossVersionAccepted: 0, minorityOverruled: 0, offVersionAtEnd: 0, rolloutUnfinished: 0 });
+    expect(r.rollouts.some((x) => x.state === "rolled-back" || x.state === "rollback-incomplete")).toBe(true);
+  });
+});
+
 describe("each invariant catches a broken policy", () => {
   it("a gate that lets other versions through is caught exchanging messages across versions", () => {
     const r = runServiceSim(small(4, { policies: { gate: () => true } }));
