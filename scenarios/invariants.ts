@@ -239,10 +239,13 @@ function deliveryAfterHeal(scenario: Scenario, built: BuiltWorld): string | null
         if (built.world.network.downlinks[dst]!.stats.queueDrops > 0) continue;
         const after = lastHealUs + clockSlackUs(scenario, flow.src);
         const owed = sentBetween(built, flow.flow, after, scenario.durationUs - HEAL_TRANSIT_GRACE_US);
-        // Links that lost at least as many packets as the flow sent may have lost them all (a
-        // Gilbert-Elliott link stays bad for bursts); fewer losses leave one that must arrive.
-        const lost = built.world.network.uplinks[flow.src]!.stats.lost + built.world.network.downlinks[dst]!.stats.lost;
-        if (owed === 0 || lost >= owed) continue;
+        // Links that lost at least as many packets as the flow sent may have lost them all by
+        // chance (a Gilbert-Elliott link stays bad for bursts); fewer losses leave one that must
+        // arrive. A link that loses everything (rate 1) is no chance: that path never delivers.
+        const up = built.world.network.uplinks[flow.src]!;
+        const down = built.world.network.downlinks[dst]!;
+        const dead = up.loss?.meanLossRate === 1 || down.loss?.meanLossRate === 1;
+        if (owed === 0 || (!dead && up.stats.lost + down.stats.lost >= owed)) continue;
         const got = built.sinks
           .filter((s) => s.host === dst && s.port === flow.port)
           .some((s) => (s.sink.flows.get(flow.flow)?.arrivals ?? []).some((t, i) => i % 2 === 0 && t >= after));

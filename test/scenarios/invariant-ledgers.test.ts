@@ -361,6 +361,10 @@ describe("partition-respected and delivery-after-heal against hand-set arrivals"
     expect(judge("delivery-after-heal", world(0, 1, [], lossy(0, 2)), doc())).toBe(NEVER);
     expect(judge("delivery-after-heal", world(0, 1, [], lossy(2, 0)), doc())).toBe(NEVER);
     expect(judge("delivery-after-heal", world(0, 1, [AFTER, AFTER + 9], lossy(0, 2)), doc())).toBe("held");
+    // A link that loses everything (rate 1) is a dead path, not chance: delivery is still owed.
+    const dead = { meanLossRate: 1 } as unknown as LossModel;
+    const deadDown: FakeParts = { ...lossy(0, 3), downlinks: ["server", "client0", "client1"].map((name, h) => link(name, { lost: h === 1 ? 3 : 0 }, h === 1 ? dead : null)) };
+    expect(judge("delivery-after-heal", world(0, 1, [], deadDown), doc())).toBe(NEVER);
   });
 
   it("owes nothing where a queue on the path overflowed (the sender's uplink or the receiver's downlink)", () => {
