@@ -1,10 +1,10 @@
-import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { PartArgs, PartFigures, PartName } from "./bench-part.js";
 import { FrisbeeBenchError } from "./errors.js";
 import type { Run } from "./bench.js";
+import { builtModuleUrl } from "../runtime/built-module.js";
 
 export type { PartFigures, PartName };
 
@@ -102,7 +102,5 @@ async function part(c: PartsContext, args: PartArgs): Promise<PartFigures> {
 }
 
 function partJs(): string {
-  // Built, this file sits in dist/ beside the part's entry; run from its source (tests), the build's.
-  const built = fileURLToPath(new URL("./bench-part-main.js", import.meta.url));
-  return existsSync(built) ? built : fileURLToPath(new URL("../../dist/real/frisbee/bench-part-main.js", import.meta.url));
+  return fileURLToPath(builtModuleUrl(import.meta.url, "real/frisbee/bench-part-main.js", "the bench part entry"));
 }

@@ -1,8 +1,7 @@
-import { existsSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import type { ChunkWrite, InflateResult } from "../../core/frisbee/client.js";
 import { inflateForDisk, type InflateReply, type InflateRequest } from "./inflate-chunk.js";
+import { builtModuleUrl } from "../runtime/built-module.js";
 
 export interface Inflated {
   chunk: number;
@@ -59,11 +58,6 @@ export class Inflater {
   }
 }
 
-/** The compiled worker beside this file; when running from sources (tests), the one in dist/. */
 function workerUrl(): URL {
-  const here = new URL("./inflate-worker.js", import.meta.url);
-  if (existsSync(fileURLToPath(here))) return here;
-  const built = new URL("../../dist/real/frisbee/inflate-worker.js", import.meta.url);
-  if (existsSync(fileURLToPath(built))) return built;
-  throw new Error("the inflate worker is not built (run npm run build)");
+  return builtModuleUrl(import.meta.url, "real/frisbee/inflate-worker.js", "the inflate worker");
 }

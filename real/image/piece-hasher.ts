@@ -1,10 +1,9 @@
-import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import type { HashKind, Region } from "../../core/image/index.js";
 import { ImageIoError } from "./errors.js";
 import { readAndHash, type PieceReadReply, type PieceReadRequest } from "./piece-read.js";
+import { builtModuleUrl } from "../runtime/built-module.js";
 
 /** Most hashing threads, whatever the machine has. */
 export const PIECE_THREADS_MAX = 8;
@@ -149,11 +148,6 @@ export class PieceHasher {
   }
 }
 
-/** The compiled worker beside this file; when running from sources (tests), the one in dist/. */
 function workerUrl(): URL {
-  const here = new URL("./piece-worker.js", import.meta.url);
-  if (existsSync(fileURLToPath(here))) return here;
-  const built = new URL("../../dist/real/image/piece-worker.js", import.meta.url);
-  if (existsSync(fileURLToPath(built))) return built;
-  throw new Error("the piece-hashing worker is not built (run npm run build)");
+  return builtModuleUrl(import.meta.url, "real/image/piece-worker.js", "the piece-hashing worker");
 }
