@@ -157,6 +157,21 @@ describe("invariants on a world broken on purpose", () => {
   });
 });
 
+/** Counterexamples determinism.test's property found: the generated world's two traffic workloads, src <-> h*. */
+const TWO_WAY_TRAFFIC = [
+  { type: "traffic", from: "src", to: "group:1", members: "h*", rate: "100Kbit", packet: "1000", pattern: "constant" },
+  { type: "traffic", from: "h*", to: "src", rate: "10Kbit", packet: "300", pattern: "poisson" },
+];
+
+/** Runs `world` to its end with `seed`; expects every invariant to hold and returns the world. */
+function holdsToTheEnd(world: unknown, seed: number): BuiltWorld {
+  const scenario = parse(world);
+  const built = buildWorld(scenario, seed);
+  built.world.engine.run({ untilUs: scenario.durationUs });
+  expect(checkInvariants(scenario, built).filter((i) => !i.ok)).toEqual([]);
+  return built;
+}
+
 describe("delivery-after-heal on a silent Poisson flow (a counterexample determinism.test's property found)", () => {
   // 14 hosts each sending 10 kbit/s of 300-byte packets to src at Poisson times (one every 240 ms on
   // average); h0-h6 cut off from src from 139 ms to 439 ms. With seed 2147483619, h6 (flow 7) sends
@@ -165,18 +180,12 @@ describe("delivery-after-heal on a silent Poisson flow (a counterexample determi
     duration: "2s",
     hosts: [{ name: "src" }, { name: "h", count: 14, clockDriftPpm: 0 }],
     network: { headerBytes: 28, defaults: { bandwidth: "1Mbit", latency: "0us", queue: "5KiB" }, links: [] },
-    workloads: [
-      { type: "traffic", from: "src", to: "group:1", members: "h*", rate: "100Kbit", packet: "1000", pattern: "constant" },
-      { type: "traffic", from: "h*", to: "src", rate: "10Kbit", packet: "300", pattern: "poisson" },
-    ],
+    workloads: TWO_WAY_TRAFFIC,
     faults: [{ type: "partition", at: "139ms", heal: "300ms", a: "h[0-6]", b: "src", oneWay: false }],
   };
 
   it("holds, and the flow it used to blame really sent nothing after the heal", () => {
-    const scenario = parse(world);
-    const built = buildWorld(scenario, 2_147_483_619);
-    built.world.engine.run({ untilUs: scenario.durationUs });
-    expect(checkInvariants(scenario, built).filter((i) => !i.ok)).toEqual([]);
+    const built = holdsToTheEnd(world, 2_147_483_619);
     const h6 = built.sources.find((s) => s.flowBase <= 7 && 7 < s.flowBase + s.source.stats.sent.length)!;
     const times = h6.source.sentUs![7 - h6.flowBase]!;
     expect(times.length).toBe(h6.source.stats.sent[7 - h6.flowBase]);
@@ -195,18 +204,12 @@ describe("delivery-after-heal on a Gilbert-Elliott link that stays bad (a second
       defaults: { bandwidth: "1Mbit", latency: "0us", queue: "2KiB" },
       links: [{ hosts: "h*", direction: "down", loss: { model: "gilbert-elliott", rate: 0.01, meanBurst: 10 } }],
     },
-    workloads: [
-      { type: "traffic", from: "src", to: "group:1", members: "h*", rate: "100Kbit", packet: "1000", pattern: "constant" },
-      { type: "traffic", from: "h*", to: "src", rate: "10Kbit", packet: "300", pattern: "poisson" },
-    ],
+    workloads: TWO_WAY_TRAFFIC,
     faults: [{ type: "partition", at: "0ms", heal: "300ms", a: "h[0-0]", b: "src", oneWay: false }],
   };
 
   it("holds, and h0's downlink really lost everything", () => {
-    const scenario = parse(world);
-    const built = buildWorld(scenario, 0);
-    built.world.engine.run({ untilUs: scenario.durationUs });
-    expect(checkInvariants(scenario, built).filter((i) => !i.ok)).toEqual([]);
+    const built = holdsToTheEnd(world, 0);
     const down = built.world.network.downlinks[1]!.stats;
     expect([down.packets, down.lost]).toEqual([21, 21]);
   });
