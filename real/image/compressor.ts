@@ -1,5 +1,6 @@
 import { CHUNK_DATA_BYTES_MAX, HEADER_AREA_BYTES, IMAGE_VERSION_COMPAT, SECTOR_BYTES, headerAreaUsed, type Region } from "../../core/image/index.js";
 import type { DeflateEngine, Deflater } from "./deflater.js";
+import type { ChunkWriter } from "./writer.js";
 
 /** imagezip's input read size: every read is deflated and sync-flushed on its own. */
 export const READ_BYTES_MAX = 128 * 1024;
@@ -148,4 +149,14 @@ export class ChunkCompressor {
     }
     if (this.leftBytes < 0) throw new Error(`chunk overflow: ${-this.leftBytes} bytes past the chunk's end`);
   }
+}
+
+/**
+ * Nothing allocated (an all-zero disk): still one chunk, since chunks carry the disk's size and a
+ * file of none is no image. Its one region is the disk's first sector, as read (`first`).
+ */
+export async function writeFirstSectorOnly(writer: ChunkWriter, first: Uint8Array, sectors: number, engine: DeflateEngine, level: number, version: 3 | 4): Promise<void> {
+  const compressor = new ChunkCompressor(engine, level, 0, (c) => writer.write(c), version);
+  await compressor.range(0, first, false);
+  await compressor.finish(sectors);
 }

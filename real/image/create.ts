@@ -3,7 +3,7 @@ import { open, type FileHandle } from "node:fs/promises";
 import { CHUNK_BYTES, IMAGE_ID_BYTES, SECTOR_BYTES, SECTOR_LIMIT, toHex, type Region } from "../../core/image/index.js";
 import { openOutput } from "../output/index.js";
 import { diskAllocation, fdReader, type Allocation } from "./allocation.js";
-import { ChunkCompressor, READ_BYTES_MAX, type ClosedChunk } from "./compressor.js";
+import { ChunkCompressor, READ_BYTES_MAX, writeFirstSectorOnly, type ClosedChunk } from "./compressor.js";
 import type { DeflateEngine } from "./deflater.js";
 import { nodeHash } from "./hash.js";
 import { ImageIoError, readFully, sourceSizeBytes } from "./source.js";
@@ -85,13 +85,9 @@ export async function createImage(inputPath: string, imagePath: string, o: Creat
       await compressSegments(input, inputBytes, writer, o, progress, spans);
     }
     if (writer.chunks === 0) {
-      // Nothing allocated (an all-zero disk): still one chunk, since chunks carry the disk's size
-      // and a file of none is no image. Its one region is the disk's first sector, as read.
       const first = new Uint8Array(SECTOR_BYTES);
       await input.read(first, 0, SECTOR_BYTES, 0);
-      const compressor = new ChunkCompressor(o.engine, o.level, 0, (c) => writer.write(c), version);
-      await compressor.range(0, first, false);
-      await compressor.finish(inputBytes / SECTOR_BYTES);
+      await writeFirstSectorOnly(writer, first, inputBytes / SECTOR_BYTES, o.engine, o.level, version);
     }
     await writer.finish();
     await output.commit();

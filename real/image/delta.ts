@@ -20,7 +20,7 @@ import {
 } from "../../core/image/index.js";
 import { OutputError, checkOutput, openOutput } from "../output/index.js";
 import { diskAllocation, fdReader, type Allocation } from "./allocation.js";
-import { ChunkCompressor } from "./compressor.js";
+import { ChunkCompressor, writeFirstSectorOnly } from "./compressor.js";
 import type { DeflateEngine } from "./deflater.js";
 import { nodeHash } from "./hash.js";
 import { imageIdentity } from "./identity.js";
@@ -186,6 +186,9 @@ async function writeImage(hasher: PieceHasher, diskBytes: number, allocation: Al
     }
     if (kind === "delta" && planner.finish().includedSectors === 0) return await writeEmptyDelta(out, base, deltaId, sectors, planner.finish(), allocation.layout.notes);
     await compressor.finish(sectors);
+    // A full image of a disk with nothing in use (it became all zeros) is still an image: its first
+    // sector, zeros, as image create writes it (an empty file was written before, which no reader takes).
+    if (writer.chunks === 0) await writeFirstSectorOnly(writer, new Uint8Array(SECTOR_BYTES), sectors, o.engine, o.level, 4);
     await writer.finish();
     const stats = planner.finish();
     const share = kind === "delta" ? deltaShare(stats) : 1;

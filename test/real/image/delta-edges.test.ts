@@ -199,3 +199,16 @@ describe("signature files", () => {
     await expect(makeSignature(emulabFixture("disk-4mib.ndz"), { hashType: 99 })).rejects.toThrow("hash type 99 has no hash function");
   });
 });
+
+describe("a disk that became all zeros", () => {
+  it("gets a full image of one chunk (its first sector), not an empty file, and base + it restores the zeros", async () => {
+    writeFileSync(p("zeros.raw"), Buffer.alloc(disk.length));
+    const base = await loadDeltaBase(p("base.sig"));
+    const r = await makeDelta(base, p("base.sig"), p("zeros.raw"), p("zeros.ndz"), opts);
+    expect(r.kind).toBe("full");
+    expect(r.chunks).toBe(1);
+    expect(readFileSync(p("zeros.ndz")).length).toBe(CHUNK_BYTES);
+    await reloadImage(p("base.ndz"), p("zeros.ndz"), p("zeros.out"), { zeroFill: true });
+    expect(readFileSync(p("zeros.out")).equals(Buffer.alloc(disk.length))).toBe(true);
+  });
+});
